@@ -1,0 +1,6 @@
+package agent
+
+import "errors"
+
+// ErrInvalidConfig marks errors of Config.Validate.
+var ErrInvalidConfig = errors.New("invalid cm agent config")

@@ -1,0 +1,286 @@
+package planner
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/meridian-db/meridian/coordinator/pgwire"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+func colType(c *meridianpb.ColumnDesc) types.Type {
+	return types.Type{OID: c.TypeOid, Typmod: c.Typmod}
+}
+
+func columnIndex(t *meridianpb.TableDesc, name string) int {
+	for i, c := range t.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// returning analyzes a RETURNING list over the table row.
+func (s *scope) returning(list []*pg_query.Node) ([]*Expr, []pgwire.Column, error) {
+	var out []*Expr
+	var cols []pgwire.Column
+	for _, n := range list {
+		rt := n.GetResTarget()
+		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			for i, c := range s.table.Columns {
+				e := expr.Column(i, colType(c))
+				out = append(out, e)
+				cols = append(cols, columnOf(c.Name, e))
+			}
+			continue
+		}
+		e, err := s.analyze(rt.Val)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e.TypeOid == types.Unknown {
+			if e, err = s.cast(e, types.T(types.Text), false); err != nil {
+				return nil, nil, err
+			}
+		}
+		name := rt.Name
+		if name == "" {
+			name = deriveName(rt.Val)
+		}
+		out = append(out, e)
+		cols = append(cols, columnOf(name, e))
+	}
+	return out, cols, nil
+}
+
+// DefaultFor is the expression a column gets when an INSERT omits it.
+func DefaultFor(c *meridianpb.ColumnDesc) *Expr {
+	if c.DefaultExpr != nil {
+		return c.DefaultExpr
+	}
+	return &Expr{Kind: kConst, TypeOid: c.TypeOid, Typmod: c.Typmod, IsNull: true}
+}
+
+// PlanInsert plans INSERT ... VALUES.
+func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Plan, error) {
+	ps := &params{types: append([]uint32(nil), paramTypes...)}
+	switch {
+	case ins.OnConflictClause != nil:
+		return nil, pgerr.Unsupported("INSERT ... ON CONFLICT")
+	case ins.WithClause != nil:
+		return nil, pgerr.Unsupported("WITH")
+	case ins.Override != pg_query.OverridingKind_OVERRIDING_NOT_SET:
+		return nil, pgerr.Unsupported("OVERRIDING")
+	}
+	t, err := p.ResolveTable(ins.Relation)
+	if err != nil {
+		return nil, err
+	}
+	s := &scope{table: t, params: ps}
+	var target []int
+	if len(ins.Cols) == 0 {
+		for i := range t.Columns {
+			target = append(target, i)
+		}
+	} else {
+		seen := map[int]bool{}
+		for _, c := range ins.Cols {
+			rt := c.GetResTarget()
+			if len(rt.Indirection) > 0 {
+				return nil, pgerr.Unsupported("INSERT into subfields")
+			}
+			i := columnIndex(t, rt.Name)
+			if i < 0 {
+				return nil, pgerr.New(pgerr.UndefinedColumn, "column %q of relation %q does not exist", rt.Name, t.Name)
+			}
+			if seen[i] {
+				return nil, pgerr.New(pgerr.DuplicateColumn, "column %q specified more than once", rt.Name)
+			}
+			seen[i] = true
+			target = append(target, i)
+		}
+	}
+	ins2 := &Insert{Table: t}
+	var valueRows [][]*pg_query.Node
+	if ins.SelectStmt == nil {
+		valueRows = [][]*pg_query.Node{nil} // DEFAULT VALUES
+		target = nil
+	} else {
+		sel := ins.SelectStmt.GetSelectStmt()
+		if sel == nil || len(sel.ValuesLists) == 0 || sel.Op != pg_query.SetOperation_SETOP_NONE {
+			return nil, pgerr.Unsupported("INSERT ... SELECT")
+		}
+		for _, vl := range sel.ValuesLists {
+			valueRows = append(valueRows, vl.GetList().Items)
+		}
+	}
+	implicitCols := len(ins.Cols) == 0
+	for _, items := range valueRows {
+		if implicitCols && target != nil && len(items) < len(target) {
+			target = target[:len(items)]
+		}
+		if len(items) > len(target) {
+			return nil, pgerr.New(pgerr.SyntaxError, "INSERT has more expressions than target columns")
+		}
+		if len(items) < len(target) {
+			return nil, pgerr.New(pgerr.SyntaxError, "INSERT has more target columns than expressions")
+		}
+		row := make([]*Expr, len(t.Columns))
+		for k, item := range items {
+			ci := target[k]
+			col := t.Columns[ci]
+			if item.GetSetToDefault() != nil {
+				row[ci] = DefaultFor(col)
+				continue
+			}
+			e, err := s.analyzeValue(item)
+			if err != nil {
+				return nil, err
+			}
+			if row[ci], err = s.assign(e, col); err != nil {
+				return nil, err
+			}
+		}
+		for i, c := range t.Columns {
+			if row[i] == nil {
+				row[i] = DefaultFor(c)
+			}
+		}
+		ins2.Rows = append(ins2.Rows, row)
+	}
+	ret, cols, err := s.returning(ins.ReturningList)
+	if err != nil {
+		return nil, err
+	}
+	ins2.Returning = ret
+	return &Plan{Insert: ins2, Columns: cols, Params: ps.types, Tag: "INSERT"}, nil
+}
+
+// analyzeValue analyzes a VALUES item, which may not reference columns.
+func (s *scope) analyzeValue(n *pg_query.Node) (*Expr, error) {
+	noCols := &scope{params: s.params}
+	return noCols.analyze(n)
+}
+
+// PlanUpdate plans UPDATE.
+func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Plan, error) {
+	ps := &params{types: append([]uint32(nil), paramTypes...)}
+	if len(up.FromClause) > 0 {
+		return nil, pgerr.Unsupported("UPDATE ... FROM")
+	}
+	if up.WithClause != nil {
+		return nil, pgerr.Unsupported("WITH")
+	}
+	t, err := p.ResolveTable(up.Relation)
+	if err != nil {
+		return nil, err
+	}
+	s := &scope{table: t, params: ps}
+	if up.Relation.Alias != nil {
+		s.alias = up.Relation.Alias.Aliasname
+	}
+	u := &Update{}
+	seen := map[int]bool{}
+	for _, n := range up.TargetList {
+		rt := n.GetResTarget()
+		if rt.Val.GetMultiAssignRef() != nil {
+			return nil, pgerr.Unsupported("multiple-column UPDATE assignment")
+		}
+		if len(rt.Indirection) > 0 {
+			return nil, pgerr.Unsupported("UPDATE of subfields")
+		}
+		ci := columnIndex(t, rt.Name)
+		if ci < 0 {
+			return nil, pgerr.New(pgerr.UndefinedColumn, "column %q of relation %q does not exist", rt.Name, t.Name)
+		}
+		if seen[ci] {
+			return nil, pgerr.New(pgerr.SyntaxError, "multiple assignments to same column %q", rt.Name)
+		}
+		seen[ci] = true
+		for _, d := range t.DistColumns {
+			if int(d) == ci && t.Dist == meridianpb.DistKind_DIST_HASH {
+				return nil, pgerr.Unsupported("updating distribution key column " + rt.Name)
+			}
+		}
+		col := t.Columns[ci]
+		var e *Expr
+		if rt.Val.GetSetToDefault() != nil {
+			e = DefaultFor(col)
+		} else {
+			v, err := s.analyze(rt.Val)
+			if err != nil {
+				return nil, err
+			}
+			if e, err = s.assign(v, col); err != nil {
+				return nil, err
+			}
+		}
+		u.SetCols = append(u.SetCols, ci)
+		u.SetExprs = append(u.SetExprs, e)
+	}
+	var filter *Expr
+	if up.WhereClause != nil {
+		if up.WhereClause.GetCurrentOfExpr() != nil {
+			return nil, pgerr.Unsupported("WHERE CURRENT OF")
+		}
+		if filter, err = s.analyzeBool(up.WhereClause, "WHERE"); err != nil {
+			return nil, err
+		}
+	}
+	u.Access = planAccess(t, filter)
+	ret, cols, err := s.returning(up.ReturningList)
+	if err != nil {
+		return nil, err
+	}
+	u.Returning = ret
+	return &Plan{Update: u, Columns: cols, Params: ps.types, Tag: "UPDATE"}, nil
+}
+
+// PlanDelete plans DELETE.
+func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Plan, error) {
+	ps := &params{types: append([]uint32(nil), paramTypes...)}
+	if len(del.UsingClause) > 0 {
+		return nil, pgerr.Unsupported("DELETE ... USING")
+	}
+	if del.WithClause != nil {
+		return nil, pgerr.Unsupported("WITH")
+	}
+	t, err := p.ResolveTable(del.Relation)
+	if err != nil {
+		return nil, err
+	}
+	s := &scope{table: t, params: ps}
+	if del.Relation.Alias != nil {
+		s.alias = del.Relation.Alias.Aliasname
+	}
+	var filter *Expr
+	if del.WhereClause != nil {
+		if filter, err = s.analyzeBool(del.WhereClause, "WHERE"); err != nil {
+			return nil, err
+		}
+	}
+	d := &Delete{Access: planAccess(t, filter)}
+	ret, cols, err := s.returning(del.ReturningList)
+	if err != nil {
+		return nil, err
+	}
+	d.Returning = ret
+	return &Plan{Delete: d, Columns: cols, Params: ps.types, Tag: "DELETE"}, nil
+}
+
+// AnalyzeDefault types a column DEFAULT expression (no columns, no
+// parameters) and converts it to the column's type.
+func AnalyzeDefault(n *pg_query.Node, col *meridianpb.ColumnDesc) (*Expr, error) {
+	s := &scope{params: &params{}}
+	e, err := s.analyze(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.params.types) > 0 {
+		return nil, pgerr.New(pgerr.SyntaxError, "cannot use parameters in DEFAULT")
+	}
+	return s.assign(e, col)
+}

@@ -1,0 +1,96 @@
+package planner
+
+import (
+	"github.com/meridian-db/meridian/coordinator/pgwire"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// Expr is the typed expression tree shared with the datanodes.
+type Expr = meridianpb.Expr
+
+// Route says which datanodes a statement on a table must reach.
+type Route struct {
+	// DistValues holds, for each distribution column, the expressions it
+	// is equal to (several for IN lists); nil when the WHERE clause does
+	// not pin every distribution column: the statement goes everywhere.
+	DistValues [][]*Expr
+}
+
+// Access is how a statement reads its table on each datanode.
+type Access struct {
+	Table   *meridianpb.TableDesc
+	Filter  *Expr // over the full table row; nil: every row
+	Route   Route
+	IndexID uint32
+	IndexEq []*Expr // constant (after Bind) values of the index columns
+}
+
+// AggSpec is one aggregate call.
+type AggSpec struct {
+	Func     string // count, sum, avg, min, max
+	Arg      *Expr  // over the scan output row; nil for count(*)
+	Distinct bool
+	Type     types.Type // result type
+}
+
+// SortKey orders by an output column.
+type SortKey struct {
+	Col        int
+	Desc       bool
+	NullsFirst bool
+}
+
+// Select is a single-table (or table-less) query.
+type Select struct {
+	Access   Access // Access.Table nil: no FROM clause (one empty input row)
+	ScanCols []int  // table ordinals the datanodes return, in order
+	GroupBy  []*Expr
+	Aggs     []AggSpec
+	HasAgg   bool
+	Having   *Expr   // over the post-aggregation row (groups..., aggs...)
+	Output   []*Expr // visible columns first, then hidden sort columns
+	Visible  int
+	Distinct bool
+	Sort     []SortKey
+	Limit    *Expr
+	Offset   *Expr
+	// PushLimit: no ORDER BY, DISTINCT or aggregation, so each datanode
+	// may stop after LIMIT+OFFSET rows.
+	PushLimit bool
+}
+
+// Insert inserts rows given as expressions for every table column.
+type Insert struct {
+	Table     *meridianpb.TableDesc
+	Rows      [][]*Expr // one expression per table column (defaults filled)
+	Returning []*Expr   // over the table row
+}
+
+// Update updates rows in place.
+type Update struct {
+	Access    Access
+	SetCols   []int
+	SetExprs  []*Expr // over the full table row
+	Returning []*Expr
+}
+
+// Delete deletes rows.
+type Delete struct {
+	Access    Access
+	Returning []*Expr
+}
+
+// Plan is a planned DML or query statement with its result description.
+type Plan struct {
+	Select *Select
+	Insert *Insert
+	Update *Update
+	Delete *Delete
+	// Columns describes the rows the statement returns (nil: none).
+	Columns []pgwire.Column
+	// Params are the parameter types ($1 is Params[0]).
+	Params []uint32
+	// Tag is the command tag verb (SELECT, INSERT, UPDATE, DELETE).
+	Tag string
+}

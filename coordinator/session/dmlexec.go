@@ -1,0 +1,273 @@
+package session
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/meridian-db/meridian/cm/routing"
+	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// write runs a write statement on targets inside the session's
+// transaction (or its own, committed here), collecting RETURNING rows.
+func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []target, retOIDs []uint32,
+	req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (int64, [][]types.Datum, error) {
+	if len(targets) == 0 {
+		return 0, nil, nil
+	}
+	tc, err := s.stmtTxn(ctx, len(targets), true)
+	if err != nil {
+		return 0, nil, err
+	}
+	autocommit := s.txn == nil
+	onePhase := autocommit && len(targets) == 1
+	s.noteWriters(targets)
+	var mu sync.Mutex
+	var total int64
+	var rows [][]types.Datum
+	groups := make([]uint32, len(targets))
+	byGroup := map[uint32]target{}
+	for i, t := range targets {
+		groups[i] = t.group
+		byGroup[t.group] = t
+	}
+	err = parallel(groups, func(g uint32) error {
+		r := req(byGroup[g], tc)
+		r.Commit = onePhase
+		var local [][]types.Datum
+		resp, err := s.e.execOn(ctx, snap, g, r, retOIDs, func(row []types.Datum) error {
+			local = append(local, row)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		total += resp.RowsAffected
+		rows = append(rows, local...)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		err = errTimeout(ctx, err)
+		if autocommit && !onePhase {
+			s.abortGroups(tc.Gxid, groups)
+		}
+		return 0, nil, err
+	}
+	if autocommit && !onePhase {
+		if err := s.commitGroups(ctx, tc.Gxid, groups); err != nil {
+			return 0, nil, err
+		}
+	}
+	return total, rows, nil
+}
+
+func exprOIDs(es []*planner.Expr) []uint32 {
+	out := make([]uint32, len(es))
+	for i, e := range es {
+		out[i] = e.TypeOid
+	}
+	return out
+}
+
+func retIter(rows [][]types.Datum, ret []*planner.Expr) rowIter {
+	if len(ret) == 0 {
+		return nil
+	}
+	return &sliceIter{rows: rows}
+}
+
+// insertRows routes full rows of t to datanodes and inserts them.
+func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows [][]types.Datum, ret []*planner.Expr) (int64, [][]types.Datum, error) {
+	for _, r := range rows {
+		if err := checkNotNull(t, r); err != nil {
+			return 0, nil, err
+		}
+	}
+	snap := s.e.routes.Current()
+	type part struct {
+		rows    [][]byte
+		buckets []uint32
+	}
+	parts := map[uint32]*part{}
+	groups := snap.Groups()
+	if len(groups) == 0 {
+		return 0, nil, pgerr.New(pgerr.ConnectionFailure, "no datanodes in the cluster")
+	}
+	for _, r := range rows {
+		enc := codec.EncodeRow(nil, r)
+		if t.Dist == meridianpb.DistKind_DIST_REPLICATION {
+			for _, g := range groups {
+				p := parts[g]
+				if p == nil {
+					p = &part{}
+					parts[g] = p
+				}
+				p.rows = append(p.rows, enc)
+				p.buckets = append(p.buckets, 0)
+			}
+			continue
+		}
+		vals := make([]types.Datum, len(t.DistColumns))
+		for i, c := range t.DistColumns {
+			vals[i] = r[c]
+		}
+		b := codec.Bucket(vals)
+		g := snap.Owner(b)
+		p := parts[g]
+		if p == nil {
+			p = &part{}
+			parts[g] = p
+		}
+		p.rows = append(p.rows, enc)
+		p.buckets = append(p.buckets, b)
+	}
+	var targets []target
+	for g := range parts {
+		targets = append(targets, target{group: g})
+	}
+	sort.Slice(targets, func(i, j int) bool { return targets[i].group < targets[j].group })
+	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+		p := parts[tg.group]
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
+			Table: t, Rows: p.rows, Buckets: p.buckets, Returning: ret}}}
+	})
+	if t.Dist == meridianpb.DistKind_DIST_REPLICATION && len(groups) > 0 {
+		n /= int64(len(groups))
+		if len(ret) > 0 {
+			out = out[:len(out)/len(groups)]
+		}
+	}
+	return n, out, err
+}
+
+func checkNotNull(t *meridianpb.TableDesc, row []types.Datum) error {
+	for i, c := range t.Columns {
+		if c.NotNull && row[i] == nil {
+			var shown []string
+			for j, d := range row {
+				if d == nil {
+					shown = append(shown, "null")
+				} else {
+					shown = append(shown, types.FormatText(types.Type{OID: t.Columns[j].TypeOid, Typmod: t.Columns[j].Typmod}, d))
+				}
+			}
+			return pgerr.New(pgerr.NotNullViolation, "null value in column %q of relation %q violates not-null constraint", c.Name, t.Name).
+				WithDetail("Failing row contains (%s).", strings.Join(shown, ", "))
+		}
+	}
+	return nil
+}
+
+func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
+	ins := p.Insert
+	rows := make([][]types.Datum, len(ins.Rows))
+	for i, r := range ins.Rows {
+		row := make([]types.Datum, len(r))
+		for j, e := range r {
+			b, err := planner.Bind(e, env)
+			if err != nil {
+				return nil, "", err
+			}
+			if b.Kind == meridianpb.ExprKind_EXPR_CONST {
+				row[j], err = expr.ConstValue(b)
+			} else {
+				var ev expr.Eval
+				if ev, err = expr.Compile(b); err == nil {
+					row[j], err = ev(nil)
+				}
+			}
+			if err != nil {
+				return nil, "", err
+			}
+		}
+		rows[i] = row
+	}
+	ret, err := planner.BindAll(ins.Returning, env)
+	if err != nil {
+		return nil, "", err
+	}
+	n, out, err := s.insertRows(ctx, ins.Table, rows, ret)
+	if err != nil {
+		return nil, "", err
+	}
+	return retIter(out, ret), "INSERT 0 " + itoa(n), nil
+}
+
+func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
+	u := p.Update
+	a, err := bindAccess(u.Access, env)
+	if err != nil {
+		return nil, "", err
+	}
+	sets, err := planner.BindAll(u.SetExprs, env)
+	if err != nil {
+		return nil, "", err
+	}
+	ret, err := planner.BindAll(u.Returning, env)
+	if err != nil {
+		return nil, "", err
+	}
+	snap := s.e.routes.Current()
+	targets, err := route(snap, &a, true, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	setCols := make([]int32, len(u.SetCols))
+	for i, c := range u.SetCols {
+		setCols[i] = int32(c)
+	}
+	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Update{Update: &meridianpb.UpdateSpec{
+			Target: scanSpec(a, t, nil, 0), SetColumns: setCols, SetValues: sets, Returning: ret}}}
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if a.Table.Dist == meridianpb.DistKind_DIST_REPLICATION && len(targets) > 0 {
+		n /= int64(len(targets))
+		if len(ret) > 0 {
+			out = out[:len(out)/len(targets)]
+		}
+	}
+	return retIter(out, ret), "UPDATE " + itoa(n), nil
+}
+
+func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
+	d := p.Delete
+	a, err := bindAccess(d.Access, env)
+	if err != nil {
+		return nil, "", err
+	}
+	ret, err := planner.BindAll(d.Returning, env)
+	if err != nil {
+		return nil, "", err
+	}
+	snap := s.e.routes.Current()
+	targets, err := route(snap, &a, true, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{
+			Target: scanSpec(a, t, nil, 0), Returning: ret}}}
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	if a.Table.Dist == meridianpb.DistKind_DIST_REPLICATION && len(targets) > 0 {
+		n /= int64(len(targets))
+		if len(ret) > 0 {
+			out = out[:len(out)/len(targets)]
+		}
+	}
+	return retIter(out, ret), "DELETE " + itoa(n), nil
+}

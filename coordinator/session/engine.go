@@ -1,0 +1,104 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/meridian-db/meridian/cm/routing"
+	"github.com/meridian-db/meridian/coordinator/catalog"
+	"github.com/meridian-db/meridian/coordinator/pgwire"
+	"github.com/meridian-db/meridian/coordinator/planner"
+	gtmclient "github.com/meridian-db/meridian/gtm/client"
+)
+
+// TxnMode is the cluster's transaction-management mode.
+type TxnMode string
+
+const (
+	ModeGTM     TxnMode = "gtm"      // a GTM snapshot for every statement
+	ModeGTMLite TxnMode = "gtm-lite" // single-datanode reads use the datanode's latest state
+	ModeGTMFree TxnMode = "gtm-free" // multi-datanode reads without a global snapshot
+)
+
+// Config configures the engine.
+type Config struct {
+	Name          string
+	Num           uint32 // coordinator number, 1..65535: the top bits of its transaction ids
+	TxnMode       TxnMode
+	ServerVersion string
+	Log           *slog.Logger
+}
+
+// Engine is shared by a coordinator's sessions.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	cat     *catalog.Catalog
+	plan    *planner.Planner
+	routes  *routing.Watcher
+	gtm     *gtmclient.Client
+	pool    dnPool
+	gxid    atomic.Uint64
+	pid     atomic.Int64
+	started time.Time
+}
+
+var _ pgwire.Engine = (*Engine)(nil)
+
+// gxidEpoch: transaction ids count microseconds from here, so a restarted
+// coordinator starts above every id it handed out before.
+var gxidEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// NewEngine wires an engine.
+func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *gtmclient.Client) *Engine {
+	if cfg.TxnMode == "" {
+		cfg.TxnMode = ModeGTMLite
+	}
+	if cfg.ServerVersion == "" {
+		cfg.ServerVersion = "15.0"
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{cfg: cfg, log: log, cat: cat, plan: &planner.Planner{Cat: cat}, routes: routes, gtm: gtm, started: time.Now()}
+	e.gxid.Store(uint64(time.Since(gxidEpoch).Microseconds()))
+	e.pid.Store(int64(cfg.Num) * 100000)
+	return e
+}
+
+// Close releases datanode connections.
+func (e *Engine) Close() { e.pool.close() }
+
+// newGxid returns a cluster-unique global transaction id.
+func (e *Engine) newGxid() uint64 {
+	for {
+		cur := e.gxid.Load()
+		next := cur + 1
+		if now := uint64(time.Since(gxidEpoch).Microseconds()); now > next {
+			next = now
+		}
+		if e.gxid.CompareAndSwap(cur, next) {
+			return uint64(e.cfg.Num)<<48 | (next & (1<<48 - 1))
+		}
+	}
+}
+
+// NewSession starts a session.
+func (e *Engine) NewSession(ctx context.Context, params map[string]string) (pgwire.Session, error) {
+	s := &Session{e: e, startup: params, settings: defaultSettings(e), prepared: map[string]*Statement{}}
+	s.pid = e.pid.Add(1)
+	s.user = params["user"]
+	s.db = params["database"]
+	if s.db == "" {
+		s.db = s.user
+	}
+	for k, v := range params {
+		if _, ok := s.settings[k]; ok {
+			s.settings[k] = v
+		}
+	}
+	return s, nil
+}

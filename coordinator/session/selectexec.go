@@ -1,0 +1,346 @@
+package session
+
+import (
+	"context"
+	"sort"
+
+	"github.com/meridian-db/meridian/cm/routing"
+	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// bindAccess binds an access path's values.
+func bindAccess(a planner.Access, env *planner.BindEnv) (planner.Access, error) {
+	var err error
+	if a.Filter, err = planner.Bind(a.Filter, env); err != nil {
+		return a, err
+	}
+	if a.IndexEq, err = planner.BindAll(a.IndexEq, env); err != nil {
+		return a, err
+	}
+	if a.Route.DistValues != nil {
+		dv := make([][]*planner.Expr, len(a.Route.DistValues))
+		for i, vals := range a.Route.DistValues {
+			if dv[i], err = planner.BindAll(vals, env); err != nil {
+				return a, err
+			}
+		}
+		a.Route.DistValues = dv
+	}
+	return a, nil
+}
+
+func scanSpec(a planner.Access, t target, projection []*planner.Expr, limit int64) *meridianpb.ScanSpec {
+	return &meridianpb.ScanSpec{Table: a.Table, Buckets: t.buckets, IndexId: a.IndexID, IndexEq: a.IndexEq,
+		Filter: a.Filter, Projection: projection, Limit: limit}
+}
+
+func constInt(e *planner.Expr, what string) (int64, error) {
+	if e == nil {
+		return -1, nil
+	}
+	v, err := expr.Compile(e)
+	if err != nil {
+		return 0, err
+	}
+	d, err := v(nil)
+	if err != nil {
+		return 0, err
+	}
+	if d == nil {
+		return -1, nil
+	}
+	n := d.(int64)
+	if n < 0 {
+		return 0, pgerr.New("2201W", "%s must not be negative", what)
+	}
+	return n, nil
+}
+
+// scanIter reads one scan from the datanodes of a route.
+func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64) (rowIter, error) {
+	proj := make([]*planner.Expr, len(cols))
+	oids := make([]uint32, len(cols))
+	for i, c := range cols {
+		col := a.Table.Columns[c]
+		proj[i] = expr.Column(c, types.Type{OID: col.TypeOid, Typmod: col.Typmod})
+		oids[i] = col.TypeOid
+	}
+	if len(proj) == 0 {
+		// Nothing needed but the row count: project a constant.
+		proj = []*planner.Expr{expr.Const(types.T(types.Bool), true)}
+		oids = []uint32{types.Bool}
+	}
+	tc, err := s.stmtTxn(ctx, len(targets), false)
+	if err != nil {
+		return nil, err
+	}
+	return s.fanout(ctx, snap, targets, oids, func(t target) *meridianpb.ExecRequest {
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Scan{Scan: scanSpec(a, t, proj, limit)}}
+	})
+}
+
+// fanoutIter merges rows streamed from several datanodes.
+type fanoutIter struct {
+	cancel context.CancelFunc
+	ch     chan batchOrErr
+	cur    [][]types.Datum
+	i      int
+	open   int
+}
+
+type batchOrErr struct {
+	rows [][]types.Datum
+	err  error
+	done bool
+}
+
+func (s *Session) fanout(ctx context.Context, snap *routing.Snapshot, targets []target, oids []uint32, req func(target) *meridianpb.ExecRequest) (rowIter, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	it := &fanoutIter{cancel: cancel, ch: make(chan batchOrErr, 4*len(targets)), open: len(targets)}
+	for _, t := range targets {
+		go func(t target) {
+			var batch [][]types.Datum
+			_, err := s.e.execOn(ctx, snap, t.group, req(t), oids, func(row []types.Datum) error {
+				batch = append(batch, row)
+				if len(batch) >= 256 {
+					select {
+					case it.ch <- batchOrErr{rows: batch}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					batch = nil
+				}
+				return nil
+			})
+			if err == nil && len(batch) > 0 {
+				select {
+				case it.ch <- batchOrErr{rows: batch}:
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			select {
+			case it.ch <- batchOrErr{err: err, done: true}:
+			case <-ctx.Done():
+			}
+		}(t)
+	}
+	return it, nil
+}
+
+func (it *fanoutIter) next(ctx context.Context) ([]types.Datum, error) {
+	for it.i >= len(it.cur) {
+		if it.open == 0 {
+			return nil, nil
+		}
+		select {
+		case b := <-it.ch:
+			if b.done {
+				it.open--
+				if b.err != nil {
+					it.close()
+					return nil, errTimeout(ctx, b.err)
+				}
+				continue
+			}
+			it.cur, it.i = b.rows, 0
+		case <-ctx.Done():
+			it.close()
+			return nil, errTimeout(ctx, pgerr.New(pgerr.QueryCanceled, "canceling statement due to user request"))
+		}
+	}
+	it.i++
+	return it.cur[it.i-1], nil
+}
+
+func (it *fanoutIter) close() {
+	it.cancel()
+	it.open = 0
+}
+
+// runSelect runs a query and returns its rows.
+func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *planner.BindEnv) (rowIter, error) {
+	var berr error
+	limit, err := constInt(mustBind(sel.Limit, env, &berr), "LIMIT")
+	if err != nil {
+		return nil, err
+	}
+	offset, err := constInt(mustBind(sel.Offset, env, &berr), "OFFSET")
+	if err != nil {
+		return nil, err
+	}
+	if berr != nil {
+		return nil, berr
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	var src rowIter
+	if sel.Access.Table == nil {
+		src = &sliceIter{rows: [][]types.Datum{{}}}
+	} else {
+		a, err := bindAccess(sel.Access, env)
+		if err != nil {
+			return nil, err
+		}
+		snap := s.e.routes.Current()
+		s.pick++
+		targets, err := route(snap, &a, false, s.pick)
+		if err != nil {
+			return nil, err
+		}
+		push := int64(0)
+		if sel.PushLimit && limit >= 0 {
+			push = limit + offset
+			if push == 0 {
+				return &sliceIter{}, nil
+			}
+		}
+		if len(targets) == 0 {
+			src = &sliceIter{}
+		} else if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push); err != nil {
+			return nil, err
+		}
+	}
+	outs := make([]expr.Eval, len(sel.Output))
+	for i, o := range sel.Output {
+		b, err := planner.Bind(o, env)
+		if err != nil {
+			return nil, err
+		}
+		if outs[i], err = expr.Compile(b); err != nil {
+			return nil, err
+		}
+	}
+	if sel.HasAgg {
+		rows, err := s.aggregate(ctx, sel, env, src)
+		if err != nil {
+			return nil, err
+		}
+		src = &sliceIter{rows: rows}
+	}
+	p := &pipeIter{src: src, outs: outs, visible: sel.Visible, offset: offset, limit: limit}
+	if !sel.Distinct && len(sel.Sort) == 0 {
+		return p, nil
+	}
+	// Materialize for DISTINCT / ORDER BY.
+	p.offset, p.limit = 0, -1
+	p.visible = len(sel.Output)
+	var rows [][]types.Datum
+	for {
+		r, err := p.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			break
+		}
+		rows = append(rows, r)
+	}
+	if sel.Distinct {
+		seen := map[string]bool{}
+		out := rows[:0]
+		for _, r := range rows {
+			var k []byte
+			for _, d := range r[:sel.Visible] {
+				k = codec.AppendKey(k, d)
+			}
+			if !seen[string(k)] {
+				seen[string(k)] = true
+				out = append(out, r)
+			}
+		}
+		rows = out
+	}
+	if len(sel.Sort) > 0 {
+		sort.SliceStable(rows, func(i, j int) bool { return less(sel.Sort, rows[i], rows[j]) })
+	}
+	if offset > 0 {
+		if offset >= int64(len(rows)) {
+			rows = nil
+		} else {
+			rows = rows[offset:]
+		}
+	}
+	if limit >= 0 && limit < int64(len(rows)) {
+		rows = rows[:limit]
+	}
+	return &sliceIter{rows: rows}, nil
+}
+
+func mustBind(e *planner.Expr, env *planner.BindEnv, errp *error) *planner.Expr {
+	b, err := planner.Bind(e, env)
+	if err != nil {
+		*errp = err
+	}
+	return b
+}
+
+func less(keys []planner.SortKey, a, b []types.Datum) bool {
+	for _, k := range keys {
+		x, y := a[k.Col], b[k.Col]
+		var c int
+		switch {
+		case x == nil && y == nil:
+			c = 0
+		case x == nil:
+			if k.NullsFirst {
+				return true
+			}
+			return false
+		case y == nil:
+			return k.NullsFirst == false
+		default:
+			c = types.Compare(x, y)
+			if k.Desc {
+				c = -c
+			}
+		}
+		if c != 0 {
+			return c < 0
+		}
+	}
+	return false
+}
+
+// pipeIter evaluates output expressions and applies OFFSET/LIMIT.
+type pipeIter struct {
+	src           rowIter
+	outs          []expr.Eval
+	visible       int
+	offset, limit int64
+	n             int64
+}
+
+func (p *pipeIter) next(ctx context.Context) ([]types.Datum, error) {
+	for {
+		if p.limit >= 0 && p.n >= p.limit {
+			p.src.close()
+			return nil, nil
+		}
+		in, err := p.src.next(ctx)
+		if err != nil || in == nil {
+			return nil, err
+		}
+		if p.offset > 0 {
+			p.offset--
+			continue
+		}
+		out := make([]types.Datum, len(p.outs))
+		for i, o := range p.outs {
+			if out[i], err = o(in); err != nil {
+				p.src.close()
+				return nil, err
+			}
+		}
+		p.n++
+		return out[:max(p.visible, 0)], nil
+	}
+}
+
+func (p *pipeIter) close() { p.src.close() }

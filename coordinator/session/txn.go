@@ -1,0 +1,344 @@
+package session
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/pgerr"
+)
+
+// txn is an explicit transaction block.
+type txn struct {
+	gxid     uint64
+	iso      meridianpb.Isolation
+	readOnly bool
+	snapshot uint64 // REPEATABLE READ: taken at the first statement
+	cmd      uint32
+	writers  map[uint32]bool
+	failed   bool
+	start    time.Time
+}
+
+func parseIsolation(v string) (meridianpb.Isolation, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "read committed", "read uncommitted", "":
+		return meridianpb.Isolation_READ_COMMITTED, nil
+	case "repeatable read":
+		return meridianpb.Isolation_REPEATABLE_READ, nil
+	case "serializable":
+		return meridianpb.Isolation_SERIALIZABLE, nil
+	}
+	return 0, pgerr.New(pgerr.InvalidParameterValue, "invalid value for parameter \"transaction_isolation\": %q", v)
+}
+
+func isoName(i meridianpb.Isolation) string {
+	switch i {
+	case meridianpb.Isolation_REPEATABLE_READ:
+		return "repeatable read"
+	case meridianpb.Isolation_SERIALIZABLE:
+		return "serializable"
+	}
+	return "read committed"
+}
+
+// applyTxnOptions reads BEGIN / SET TRANSACTION options.
+func applyTxnOptions(t *txn, opts []*pg_query.Node) error {
+	for _, o := range opts {
+		d := o.GetDefElem()
+		if d == nil {
+			continue
+		}
+		switch d.Defname {
+		case "transaction_isolation":
+			iso, err := parseIsolation(argString(d.Arg))
+			if err != nil {
+				return err
+			}
+			t.iso = iso
+		case "transaction_read_only":
+			t.readOnly = argString(d.Arg) == "on" || argString(d.Arg) == "1" || argString(d.Arg) == "true"
+		case "transaction_deferrable":
+		}
+	}
+	return nil
+}
+
+func (s *Session) setTransaction(name string, args []*pg_query.Node) error {
+	if name != "TRANSACTION" {
+		if name == "SESSION CHARACTERISTICS" {
+			t := &txn{}
+			if err := applyTxnOptions(t, args); err != nil {
+				return err
+			}
+			s.settings["default_transaction_isolation"] = isoName(t.iso)
+			return nil
+		}
+		return pgerr.Unsupported("SET " + name)
+	}
+	if s.txn == nil {
+		return pgerr.New(pgerr.NoActiveSQLTransaction, "SET TRANSACTION can only be used in transaction blocks")
+	}
+	if s.txn.cmd > 0 {
+		return pgerr.New(pgerr.ActiveSQLTransaction, "SET TRANSACTION ISOLATION LEVEL must be called before any query")
+	}
+	if err := applyTxnOptions(s.txn, args); err != nil {
+		return err
+	}
+	s.settings["transaction_isolation"] = isoName(s.txn.iso)
+	return nil
+}
+
+func (s *Session) begin(opts []*pg_query.Node) (warn bool, err error) {
+	if s.txn != nil {
+		return true, nil
+	}
+	iso, _ := parseIsolation(s.settings["default_transaction_isolation"])
+	t := &txn{iso: iso, writers: map[uint32]bool{}, start: time.Now()}
+	if err := applyTxnOptions(t, opts); err != nil {
+		return false, err
+	}
+	s.txn = t
+	s.settings["transaction_isolation"] = isoName(t.iso)
+	return false, nil
+}
+
+// checkTxnState refuses statements in a failed transaction block.
+func (s *Session) checkTxnState(st *Statement) error {
+	if s.txn == nil || !s.txn.failed {
+		return nil
+	}
+	if ts := st.parsed.Node.GetTransactionStmt(); ts != nil {
+		switch ts.Kind {
+		case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,
+			pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+			return nil
+		}
+	}
+	return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
+}
+
+// statementFailed marks the transaction block failed and releases its
+// writes at once (their row locks), as the block can only roll back.
+func (s *Session) statementFailed(ctx context.Context, err error) {
+	if s.txn == nil || s.txn.failed {
+		return
+	}
+	s.abortWriters(context.Background())
+	s.txn.failed = true
+}
+
+// stmtTxn is the transaction context of one statement touching ntargets
+// datanode groups.
+func (s *Session) stmtTxn(ctx context.Context, ntargets int, write bool) (*meridianpb.TxnContext, error) {
+	tc := &meridianpb.TxnContext{Coordinator: s.e.cfg.Name, CommandId: 1}
+	single := ntargets == 1 && s.e.cfg.TxnMode != ModeGTM
+	if s.txn == nil {
+		iso, _ := parseIsolation(s.settings["default_transaction_isolation"])
+		tc.Isolation = iso
+		if single || (s.e.cfg.TxnMode == ModeGTMFree && !write) {
+			tc.SnapshotCsn = math.MaxUint64
+		} else {
+			snap, err := s.e.gtm.Snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			tc.SnapshotCsn = snap
+		}
+		if write {
+			tc.Gxid = s.e.newGxid()
+		}
+		return tc, nil
+	}
+	t := s.txn
+	if write && t.readOnly {
+		return nil, pgerr.New(pgerr.ReadOnlySQLTransaction, "cannot execute a write statement in a read-only transaction")
+	}
+	t.cmd++
+	tc.CommandId = t.cmd
+	tc.Isolation = t.iso
+	if t.iso != meridianpb.Isolation_READ_COMMITTED {
+		if t.snapshot == 0 {
+			snap, err := s.e.gtm.Snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			t.snapshot = snap
+		}
+		tc.SnapshotCsn = t.snapshot
+	} else if single {
+		tc.SnapshotCsn = math.MaxUint64
+	} else {
+		snap, err := s.e.gtm.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tc.SnapshotCsn = snap
+	}
+	if write && t.gxid == 0 {
+		t.gxid = s.e.newGxid()
+	}
+	tc.Gxid = t.gxid
+	return tc, nil
+}
+
+// noteWriters records the groups an explicit transaction wrote on.
+func (s *Session) noteWriters(targets []target) {
+	if s.txn == nil {
+		return
+	}
+	for _, t := range targets {
+		s.txn.writers[t.group] = true
+	}
+}
+
+// parallel runs f for every group, returning the first error.
+func parallel(groups []uint32, f func(g uint32) error) error {
+	if len(groups) == 1 {
+		return f(groups[0])
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(groups))
+	for i, g := range groups {
+		wg.Add(1)
+		go func(i int, g uint32) {
+			defer wg.Done()
+			errs[i] = f(g)
+		}(i, g)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitGroups commits gxid on the groups that wrote: one-phase on one
+// group, two-phase on several.
+func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32) error {
+	if len(groups) == 0 {
+		return nil
+	}
+	snap := s.e.routes.Current()
+	call := func(g uint32, f func(c meridianpb.DataNodeClient) error) error {
+		c, err := s.e.dn(snap, g)
+		if err != nil {
+			return err
+		}
+		return pgerr.FromStatus(f(c))
+	}
+	if len(groups) == 1 {
+		err := call(groups[0], func(c meridianpb.DataNodeClient) error {
+			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+			return err
+		})
+		if err != nil {
+			s.abortGroups(gxid, groups)
+		}
+		return err
+	}
+	err := parallel(groups, func(g uint32) error {
+		return call(g, func(c meridianpb.DataNodeClient) error {
+			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+			return err
+		})
+	})
+	if err != nil {
+		s.abortGroups(gxid, groups)
+		return err
+	}
+	csn, err := s.e.gtm.Commit(ctx)
+	if err != nil {
+		s.abortGroups(gxid, groups)
+		return err
+	}
+	// The decision is made: commit everywhere, retrying a participant that
+	// is briefly unreachable.
+	return parallel(groups, func(g uint32) error {
+		var err error
+		for attempt := 0; attempt < 50; attempt++ {
+			err = call(g, func(c meridianpb.DataNodeClient) error {
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err := c.Commit(cctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+				return err
+			})
+			if err == nil {
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+			snap = s.e.routes.Current()
+		}
+		s.e.log.Error("commit of prepared transaction failed; it stays in doubt", "gxid", gxid, "group", g, "err", err)
+		return err
+	})
+}
+
+// abortGroups rolls gxid back on groups (best effort).
+func (s *Session) abortGroups(gxid uint64, groups []uint32) {
+	snap := s.e.routes.Current()
+	_ = parallel(groups, func(g uint32) error {
+		c, err := s.e.dn(snap, g)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+		return err
+	})
+}
+
+func (s *Session) writerGroups() []uint32 {
+	var gs []uint32
+	for g := range s.txn.writers {
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+func (s *Session) abortWriters(ctx context.Context) {
+	if s.txn.gxid != 0 && len(s.txn.writers) > 0 {
+		s.abortGroups(s.txn.gxid, s.writerGroups())
+	}
+	s.txn.writers = map[uint32]bool{}
+}
+
+// commit ends the transaction block; a failed block rolls back.
+func (s *Session) commit(ctx context.Context) (string, error) {
+	t := s.txn
+	s.txn = nil
+	s.settings["transaction_isolation"] = s.settings["default_transaction_isolation"]
+	if t == nil {
+		return "COMMIT", nil
+	}
+	if t.failed {
+		return "ROLLBACK", nil
+	}
+	if t.gxid == 0 {
+		return "COMMIT", nil
+	}
+	s.txn = t
+	groups := s.writerGroups()
+	s.txn = nil
+	if err := s.commitGroups(ctx, t.gxid, groups); err != nil {
+		return "", err
+	}
+	return "COMMIT", nil
+}
+
+func (s *Session) rollback(ctx context.Context) {
+	if s.txn == nil {
+		return
+	}
+	s.abortWriters(ctx)
+	s.txn = nil
+	s.settings["transaction_isolation"] = s.settings["default_transaction_isolation"]
+}

@@ -1,0 +1,127 @@
+package exec
+
+import (
+	"context"
+	"errors"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/pgerr"
+)
+
+// DDL applies a physical schema change.
+func (x *Executor) DDL(ctx context.Context, req *meridianpb.DDLRequest) error {
+	switch op := req.Op.(type) {
+	case *meridianpb.DDLRequest_ClearTable:
+		p := codec.RowKeyPrefix(op.ClearTable.Id)
+		if err := x.st.DeleteRange(p, codec.PrefixEnd(p)); err != nil {
+			return err
+		}
+		for _, ix := range op.ClearTable.Indexes {
+			p := codec.IndexPrefix(ix.Id)
+			if err := x.st.DeleteRange(p, codec.PrefixEnd(p)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *meridianpb.DDLRequest_DropIndex:
+		p := codec.IndexPrefix(op.DropIndex.IndexId)
+		return x.st.DeleteRange(p, codec.PrefixEnd(p))
+	case *meridianpb.DDLRequest_BuildIndex:
+		return x.buildIndex(ctx, op.BuildIndex)
+	}
+	return pgerr.New(pgerr.ProtocolViolation, "empty DDL request")
+}
+
+var errDup = errors.New("duplicate")
+
+// buildIndex writes an index entry for every version of every row, with
+// the row version's own transaction, so the index sees what the table
+// sees. A unique index first checks the latest committed rows.
+func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) error {
+	ti, err := x.tables.get(b.Table)
+	if err != nil {
+		return err
+	}
+	ix := ti.index(b.IndexId)
+	if ix == nil {
+		return pgerr.New(pgerr.UndefinedObject, "index %d not in table descriptor", b.IndexId)
+	}
+	p := codec.RowKeyPrefix(ti.desc.Id)
+	if ix.Unique {
+		seen := map[string]bool{}
+		var dupErr error
+		err := x.st.Scan(ctx, storage.Snapshot{CSN: ^uint64(0)}, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
+			row, err := ti.decode(value)
+			if err != nil {
+				return err
+			}
+			vals := indexVals(ix, row)
+			k := string(codec.IndexKey(ix.Id, vals, true, 0))
+			for _, v := range vals {
+				if v == nil {
+					return nil
+				}
+			}
+			if seen[k] {
+				dupErr = uniqueViolation(ti, ix, vals)
+				return errDup
+			}
+			seen[k] = true
+			return nil
+		})
+		if dupErr != nil {
+			e := pgerr.As(dupErr)
+			e.Message = "could not create unique index \"" + ix.Name + "\""
+			return e
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return x.st.ScanAllVersions(ctx, p, codec.PrefixEnd(p), func(key, value []byte, xid uint64, cmd uint32, tomb bool, _ uint64) error {
+		bucket, rowID := rowKeyParts(key)
+		if tomb {
+			return nil
+		}
+		row, err := ti.decode(value)
+		if err != nil {
+			return err
+		}
+		ikey := codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
+		return x.st.WriteVersion(ikey, codec.IndexValue(bucket, rowID), xid, cmd, false)
+	})
+}
+
+// Prepare, Commit and Abort drive a transaction's outcome on this node.
+func (x *Executor) Prepare(gxid uint64) error {
+	t, ok := x.st.LookupTxn(gxid)
+	if !ok {
+		return pgerr.New(pgerr.ObjectNotInPrerequisiteState, "transaction %d is not active on this datanode", gxid)
+	}
+	return t.Prepare()
+}
+
+// Commit commits a prepared transaction at csn, or (csn == 0) a one-phase
+// transaction with a CSN from the GTM. A transaction this node never saw
+// wrote nothing here: that is not an error.
+func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error) {
+	t, ok := x.st.LookupTxn(gxid)
+	if !ok {
+		return csn, nil
+	}
+	if csn == 0 {
+		return t.CommitOnePhase(ctx, x.gtm.Commit)
+	}
+	return csn, t.Commit(ctx, csn)
+}
+
+// Abort rolls a transaction back; unknown transactions are ignored.
+func (x *Executor) Abort(gxid uint64) error {
+	t, ok := x.st.LookupTxn(gxid)
+	if !ok {
+		return nil
+	}
+	return t.Abort()
+}

@@ -1,0 +1,350 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// CSNSource hands out commit CSNs (the GTM client).
+type CSNSource interface {
+	Commit(ctx context.Context) (uint64, error)
+}
+
+// Executor runs statements against one datanode's storage.
+type Executor struct {
+	st     *storage.Engine
+	gtm    CSNSource
+	tables tableCache
+}
+
+// New returns an executor over st; gtm supplies one-phase commit CSNs.
+func New(st *storage.Engine, gtm CSNSource) *Executor {
+	return &Executor{st: st, gtm: gtm}
+}
+
+// Emit receives output rows; the slice may not be retained.
+type Emit func(row []types.Datum) error
+
+// Result is what a statement did.
+type Result struct {
+	RowsAffected int64
+	CommitCSN    uint64
+}
+
+// Exec runs one request. Output rows (scan results or RETURNING) go to
+// emit. On error in a request that asked to commit, the transaction is
+// aborted here.
+func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit Emit) (Result, error) {
+	tc := req.Txn
+	if tc == nil {
+		tc = &meridianpb.TxnContext{SnapshotCsn: math.MaxUint64}
+	}
+	var txn *storage.Txn
+	if tc.Gxid != 0 {
+		if _, isScan := req.Op.(*meridianpb.ExecRequest_Scan); isScan && !req.Commit {
+			txn, _ = x.st.LookupTxn(tc.Gxid)
+		} else {
+			txn = x.st.Txn(tc.Gxid)
+		}
+	}
+	snap := storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
+	var res Result
+	var err error
+	switch op := req.Op.(type) {
+	case *meridianpb.ExecRequest_Scan:
+		err = x.scan(ctx, snap, op.Scan, emit)
+	case *meridianpb.ExecRequest_Insert:
+		res.RowsAffected, err = x.insert(ctx, txn, tc, op.Insert, emit)
+	case *meridianpb.ExecRequest_Update:
+		res.RowsAffected, err = x.update(ctx, txn, snap, tc, op.Update, emit)
+	case *meridianpb.ExecRequest_Delete:
+		res.RowsAffected, err = x.delete(ctx, txn, snap, tc, op.Delete, emit)
+	default:
+		err = pgerr.New(pgerr.ProtocolViolation, "empty exec request")
+	}
+	if req.Commit && txn != nil {
+		if err != nil {
+			_ = txn.Abort()
+			return res, err
+		}
+		csn, cerr := txn.CommitOnePhase(ctx, x.gtm.Commit)
+		if cerr != nil {
+			_ = txn.Abort()
+			return res, cerr
+		}
+		res.CommitCSN = csn
+	}
+	return res, err
+}
+
+func needTxn(txn *storage.Txn) error {
+	if txn == nil {
+		return pgerr.New(pgerr.InternalError, "write without a transaction id")
+	}
+	return nil
+}
+
+// matcher evaluates a scan's filter and projection.
+type matcher struct {
+	filter expr.Eval
+	proj   []expr.Eval
+	out    []types.Datum
+}
+
+func newMatcher(spec *meridianpb.ScanSpec) (*matcher, error) {
+	m := &matcher{}
+	if spec.Filter != nil {
+		f, err := expr.Compile(spec.Filter)
+		if err != nil {
+			return nil, err
+		}
+		m.filter = f
+	}
+	for _, p := range spec.Projection {
+		e, err := expr.Compile(p)
+		if err != nil {
+			return nil, err
+		}
+		m.proj = append(m.proj, e)
+	}
+	m.out = make([]types.Datum, len(m.proj))
+	return m, nil
+}
+
+func (m *matcher) match(row []types.Datum) (bool, error) {
+	if m.filter == nil {
+		return true, nil
+	}
+	v, err := m.filter(row)
+	if err != nil {
+		return false, err
+	}
+	return expr.IsTrue(v), nil
+}
+
+func (m *matcher) project(row []types.Datum) ([]types.Datum, error) {
+	if m.proj == nil {
+		return row, nil
+	}
+	for i, p := range m.proj {
+		v, err := p(row)
+		if err != nil {
+			return nil, err
+		}
+		m.out[i] = v
+	}
+	return m.out, nil
+}
+
+// errStop ends a scan early (limit reached).
+var errStop = errors.New("stop")
+
+// visit calls fn for every row of the scan target that passes the filter:
+// key is the row's logical key, seq the version read.
+func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, ti *tableInfo, m *matcher,
+	fn func(key []byte, seq uint64, row []types.Datum) error) error {
+	onRow := func(key, value []byte, seq uint64) error {
+		row, err := ti.decode(value)
+		if err != nil {
+			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
+		}
+		ok, err := m.match(row)
+		if err != nil || !ok {
+			return err
+		}
+		return fn(key, seq, row)
+	}
+	if spec.IndexId != 0 {
+		ix := ti.index(spec.IndexId)
+		if ix == nil {
+			return pgerr.New(pgerr.UndefinedObject, "index %d of table %s does not exist", spec.IndexId, ti.desc.Name)
+		}
+		prefix := codec.IndexPrefix(ix.Id)
+		for _, e := range spec.IndexEq {
+			v, err := expr.ConstValue(e)
+			if err != nil {
+				return err
+			}
+			if v == nil {
+				return nil // = NULL matches nothing
+			}
+			prefix = codec.AppendKey(prefix, v)
+		}
+		return x.st.Scan(ctx, snap, prefix, codec.PrefixEnd(prefix), func(_, value []byte, _ uint64) error {
+			bucket, rowID, err := codec.DecodeIndexValue(value)
+			if err != nil {
+				return err
+			}
+			rk := codec.RowKey(ti.desc.Id, bucket, rowID)
+			rv, seq, found, err := x.st.Get(ctx, snap, rk)
+			if err != nil || !found {
+				return err
+			}
+			return onRow(rk, rv, seq)
+		})
+	}
+	if len(spec.Buckets) == 0 || ti.desc.Dist == meridianpb.DistKind_DIST_REPLICATION {
+		p := codec.RowKeyPrefix(ti.desc.Id)
+		return x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), onRow)
+	}
+	for _, b := range spec.Buckets {
+		p := codec.BucketPrefix(ti.desc.Id, b)
+		if err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), onRow); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *Executor) scan(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, emit Emit) error {
+	ti, err := x.tables.get(spec.Table)
+	if err != nil {
+		return err
+	}
+	m, err := newMatcher(spec)
+	if err != nil {
+		return err
+	}
+	n := int64(0)
+	err = x.visit(ctx, snap, spec, ti, m, func(_ []byte, _ uint64, row []types.Datum) error {
+		out, err := m.project(row)
+		if err != nil {
+			return err
+		}
+		if err := emit(out); err != nil {
+			return err
+		}
+		n++
+		if spec.Limit > 0 && n >= spec.Limit {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+func (x *Executor) returning(exprs []*meridianpb.Expr) (func(row []types.Datum, emit Emit) error, error) {
+	if len(exprs) == 0 {
+		return func([]types.Datum, Emit) error { return nil }, nil
+	}
+	evals := make([]expr.Eval, len(exprs))
+	for i, e := range exprs {
+		c, err := expr.Compile(e)
+		if err != nil {
+			return nil, err
+		}
+		evals[i] = c
+	}
+	out := make([]types.Datum, len(evals))
+	return func(row []types.Datum, emit Emit) error {
+		for i, e := range evals {
+			v, err := e(row)
+			if err != nil {
+				return err
+			}
+			out[i] = v
+		}
+		return emit(out)
+	}, nil
+}
+
+func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, spec *meridianpb.InsertSpec, emit Emit) (int64, error) {
+	if err := needTxn(txn); err != nil {
+		return 0, err
+	}
+	ti, err := x.tables.get(spec.Table)
+	if err != nil {
+		return 0, err
+	}
+	ret, err := x.returning(spec.Returning)
+	if err != nil {
+		return 0, err
+	}
+	if len(spec.Buckets) != len(spec.Rows) {
+		return 0, pgerr.New(pgerr.ProtocolViolation, "insert: %d rows but %d buckets", len(spec.Rows), len(spec.Buckets))
+	}
+	first, err := x.st.AllocIDs(len(spec.Rows))
+	if err != nil {
+		return 0, err
+	}
+	for i, enc := range spec.Rows {
+		row, err := ti.decode(enc)
+		if err != nil {
+			return 0, pgerr.Wrap(err, pgerr.ProtocolViolation, "insert: bad row")
+		}
+		rowID := first + uint64(i)
+		bucket := spec.Buckets[i]
+		if err := txn.Insert(ctx, codec.RowKey(ti.desc.Id, bucket, rowID), enc, tc.CommandId); err != nil {
+			return 0, storageErr(err)
+		}
+		for _, ix := range ti.indexes {
+			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, row, bucket, rowID); err != nil {
+				return 0, err
+			}
+		}
+		if err := ret(row, emit); err != nil {
+			return 0, err
+		}
+	}
+	return int64(len(spec.Rows)), nil
+}
+
+func (x *Executor) addIndexEntry(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, ti *tableInfo,
+	ix *meridianpb.IndexDesc, row []types.Datum, bucket uint32, rowID uint64) error {
+	vals := indexVals(ix, row)
+	key := codec.IndexKey(ix.Id, vals, ix.Unique, rowID)
+	err := txn.Insert(ctx, key, codec.IndexValue(bucket, rowID), tc.CommandId)
+	if errors.Is(err, storage.ErrKeyExists) {
+		return uniqueViolation(ti, ix, vals)
+	}
+	return storageErr(err)
+}
+
+func (x *Executor) removeIndexEntry(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext,
+	ix *meridianpb.IndexDesc, row []types.Datum, rowID uint64) error {
+	key := codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
+	_, seq, found, err := x.st.GetLatest(ctx, key, txn)
+	if err != nil || !found {
+		return storageErr(err)
+	}
+	return storageErr(txn.Write(ctx, key, nil, tc.CommandId, seq))
+}
+
+func uniqueViolation(ti *tableInfo, ix *meridianpb.IndexDesc, vals []types.Datum) error {
+	names := make([]string, len(ix.Columns))
+	shown := make([]string, len(ix.Columns))
+	for i, c := range ix.Columns {
+		names[i] = ti.desc.Columns[c].Name
+		shown[i] = types.FormatText(ti.typs[c], vals[i])
+	}
+	return pgerr.New(pgerr.UniqueViolation, "duplicate key value violates unique constraint %q", ix.Name).
+		WithDetail("Key (%s)=(%s) already exists.", strings.Join(names, ", "), strings.Join(shown, ", "))
+}
+
+// storageErr maps storage errors to SQLSTATEs.
+func storageErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrWriteConflict):
+		return pgerr.Wrap(err, pgerr.SerializationFailure, "could not serialize access due to concurrent update")
+	case errors.Is(err, context.Canceled):
+		return pgerr.Wrap(err, pgerr.QueryCanceled, "canceling statement due to user request")
+	case errors.Is(err, context.DeadlineExceeded):
+		return pgerr.Wrap(err, pgerr.QueryCanceled, "canceling statement due to statement timeout")
+	}
+	return err
+}

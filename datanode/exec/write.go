@@ -1,0 +1,209 @@
+package exec
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+type target struct {
+	key []byte
+	seq uint64
+	row []types.Datum
+}
+
+// collect reads the rows a DML statement targets, before any is written.
+func (x *Executor) collect(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, ti *tableInfo, m *matcher) ([]target, error) {
+	var out []target
+	err := x.visit(ctx, snap, spec, ti, m, func(key []byte, seq uint64, row []types.Datum) error {
+		out = append(out, target{key: append([]byte(nil), key...), seq: seq, row: row})
+		return nil
+	})
+	return out, err
+}
+
+func rowKeyParts(key []byte) (bucket uint32, rowID uint64) {
+	// 'r' | table (4) | bucket (2) | row id (8)
+	return uint32(binary.BigEndian.Uint16(key[5:7])), binary.BigEndian.Uint64(key[7:15])
+}
+
+// lockLatest resolves a write conflict on key: under READ COMMITTED it
+// re-reads the newest committed version and re-checks the filter (as
+// PostgreSQL's EvalPlanQual does); under REPEATABLE READ it fails.
+// It returns ok = false when the row is gone or no longer matches.
+func (x *Executor) lockLatest(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, ti *tableInfo, m *matcher, t *target) (bool, error) {
+	if tc.Isolation != meridianpb.Isolation_READ_COMMITTED {
+		return false, storageErr(storage.ErrWriteConflict)
+	}
+	v, seq, found, err := x.st.GetLatest(ctx, t.key, txn)
+	if err != nil || !found {
+		return false, storageErr(err)
+	}
+	row, err := ti.decode(v)
+	if err != nil {
+		return false, err
+	}
+	ok, err := m.match(row)
+	if err != nil || !ok {
+		return false, err
+	}
+	t.row, t.seq = row, seq
+	return true, nil
+}
+
+func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.UpdateSpec, emit Emit) (int64, error) {
+	if err := needTxn(txn); err != nil {
+		return 0, err
+	}
+	ti, err := x.tables.get(spec.Target.Table)
+	if err != nil {
+		return 0, err
+	}
+	m, err := newMatcher(&meridianpb.ScanSpec{Filter: spec.Target.Filter})
+	if err != nil {
+		return 0, err
+	}
+	if len(spec.SetColumns) != len(spec.SetValues) {
+		return 0, pgerr.New(pgerr.ProtocolViolation, "update: %d columns but %d values", len(spec.SetColumns), len(spec.SetValues))
+	}
+	sets := make([]expr.Eval, len(spec.SetValues))
+	for i, e := range spec.SetValues {
+		if sets[i], err = expr.Compile(e); err != nil {
+			return 0, err
+		}
+	}
+	ret, err := x.returning(spec.Returning)
+	if err != nil {
+		return 0, err
+	}
+	targets, err := x.collect(ctx, snap, spec.Target, ti, m)
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	var n int64
+	newRow := make([]types.Datum, len(ti.oids))
+	for i := range targets {
+		t := &targets[i]
+		for {
+			copy(newRow, t.row)
+			for k, c := range spec.SetColumns {
+				v, err := sets[k](t.row)
+				if err != nil {
+					return n, err
+				}
+				newRow[c] = v
+			}
+			for c, col := range ti.desc.Columns {
+				if col.NotNull && newRow[c] == nil {
+					return n, pgerr.New(pgerr.NotNullViolation, "null value in column %q of relation %q violates not-null constraint", col.Name, ti.desc.Name)
+				}
+			}
+			err := txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
+			if errors.Is(err, storage.ErrWriteConflict) {
+				ok, err := x.lockLatest(ctx, txn, tc, ti, m, t)
+				if err != nil {
+					return n, err
+				}
+				if !ok {
+					break
+				}
+				continue
+			}
+			if err != nil {
+				return n, storageErr(err)
+			}
+			bucket, rowID := rowKeyParts(t.key)
+			for _, ix := range ti.indexes {
+				if sameIndexKey(ix, t.row, newRow) {
+					continue
+				}
+				if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+					return n, err
+				}
+				if err := x.addIndexEntry(ctx, txn, tc, ti, ix, newRow, bucket, rowID); err != nil {
+					return n, err
+				}
+			}
+			if err := ret(newRow, emit); err != nil {
+				return n, err
+			}
+			n++
+			break
+		}
+	}
+	return n, nil
+}
+
+func sameIndexKey(ix *meridianpb.IndexDesc, a, b []types.Datum) bool {
+	for _, c := range ix.Columns {
+		x, y := a[c], b[c]
+		if (x == nil) != (y == nil) {
+			return false
+		}
+		if x != nil && types.Compare(x, y) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.DeleteSpec, emit Emit) (int64, error) {
+	if err := needTxn(txn); err != nil {
+		return 0, err
+	}
+	ti, err := x.tables.get(spec.Target.Table)
+	if err != nil {
+		return 0, err
+	}
+	m, err := newMatcher(&meridianpb.ScanSpec{Filter: spec.Target.Filter})
+	if err != nil {
+		return 0, err
+	}
+	ret, err := x.returning(spec.Returning)
+	if err != nil {
+		return 0, err
+	}
+	targets, err := x.collect(ctx, snap, spec.Target, ti, m)
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	var n int64
+	for i := range targets {
+		t := &targets[i]
+		for {
+			err := txn.Write(ctx, t.key, nil, tc.CommandId, t.seq)
+			if errors.Is(err, storage.ErrWriteConflict) {
+				ok, err := x.lockLatest(ctx, txn, tc, ti, m, t)
+				if err != nil {
+					return n, err
+				}
+				if !ok {
+					break
+				}
+				continue
+			}
+			if err != nil {
+				return n, storageErr(err)
+			}
+			_, rowID := rowKeyParts(t.key)
+			for _, ix := range ti.indexes {
+				if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+					return n, err
+				}
+			}
+			if err := ret(t.row, emit); err != nil {
+				return n, err
+			}
+			n++
+			break
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+
+	"github.com/meridian-db/meridian/datanode/exec"
+	"github.com/meridian-db/meridian/datanode/storage"
+	gtmclient "github.com/meridian-db/meridian/gtm/client"
+	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/serve"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/pgerr"
+)
+
+// Config configures a datanode.
+type Config struct {
+	Name       string
+	Num        uint32 // datanode number = its group id; unique, 1..4095
+	Cluster    string
+	ListenAddr string // gRPC
+	HTTPAddr   string
+	DataDir    string
+	CacheBytes int64
+	Log        *slog.Logger
+}
+
+// NewConfig returns the defaults.
+func NewConfig() Config {
+	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20}
+}
+
+// Validate checks the configuration without side effects.
+func (c Config) Validate() error {
+	var errs []string
+	if c.Name == "" {
+		errs = append(errs, "name is empty")
+	}
+	if c.Num == 0 || c.Num > 4095 {
+		errs = append(errs, "num must be 1..4095")
+	}
+	if c.Cluster == "" {
+		errs = append(errs, "cluster is empty")
+	}
+	if c.DataDir == "" {
+		errs = append(errs, "data dir is empty")
+	}
+	if c.ListenAddr == "" {
+		errs = append(errs, "listen address is empty")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("datanode config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Server is a running datanode.
+type Server struct {
+	meridianpb.UnimplementedDataNodeServer
+	cfg    Config
+	log    *slog.Logger
+	st     *storage.Engine
+	gtm    *gtmclient.Client
+	x      *exec.Executor
+	grpc   *grpc.Server
+	ln     net.Listener
+	http   *serve.HTTP
+	cancel context.CancelFunc
+	done   chan struct{}
+	m      *metrics
+}
+
+type metrics struct {
+	execs   *prometheus.CounterVec
+	errors  prometheus.Counter
+	rowsOut prometheus.Counter
+}
+
+// Start opens storage and serves. cli is the etcd client (owned by the
+// caller).
+func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("node", cfg.Name)
+	reg := serve.NewRegistry()
+	scfg := storage.NewConfig()
+	scfg.Dir = filepath.Join(cfg.DataDir, "pebble")
+	scfg.NodeNum = cfg.Num
+	scfg.Log = log
+	if cfg.CacheBytes > 0 {
+		scfg.CacheBytes = cfg.CacheBytes
+	}
+	scfg.Registry = reg
+	st, err := storage.Open(scfg)
+	if err != nil {
+		return nil, fmt.Errorf("open storage: %w", err)
+	}
+	keys := meta.NewKeys(cfg.Cluster)
+	gc, err := gtmclient.New(ctx, gtmclient.Config{Etcd: cli, Keys: keys, Log: log})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("gtm client: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, st: st, gtm: gc, x: exec.New(st, gc), done: make(chan struct{})}
+	s.m = &metrics{
+		execs:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meridian_dn_exec_total", Help: "Statements run, by kind."}, []string{"op"}),
+		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_dn_exec_errors_total", Help: "Statements that failed."}),
+		rowsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_dn_rows_sent_total", Help: "Rows streamed to coordinators."}),
+	}
+	reg.MustRegister(s.m.execs, s.m.errors, s.m.rowsOut)
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		s.closeStorage()
+		return nil, err
+	}
+	s.ln = ln
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20))
+	meridianpb.RegisterDataNodeServer(s.grpc, s)
+	go func() {
+		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("grpc serve", "err", err)
+		}
+	}()
+	if cfg.HTTPAddr != "" {
+		h, err := serve.StartHTTP(cfg.HTTPAddr, reg, nil, log)
+		if err != nil {
+			s.grpc.Stop()
+			s.closeStorage()
+			return nil, err
+		}
+		s.http = h
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	info := &meridianpb.NodeInfo{Name: cfg.Name, Role: meridianpb.Role_ROLE_DATANODE, Num: cfg.Num, GrpcAddr: ln.Addr().String()}
+	if s.http != nil {
+		info.HttpAddr = s.http.Addr()
+	}
+	if err := meta.Register(rctx, cli, keys, info, 5, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	log.Info("datanode started", "grpc", ln.Addr().String(), "data", cfg.DataDir)
+	return s, nil
+}
+
+// Addr is the gRPC address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// HTTPAddr is the metrics/health address.
+func (s *Server) HTTPAddr() string {
+	if s.http == nil {
+		return ""
+	}
+	return s.http.Addr()
+}
+
+func (s *Server) closeStorage() {
+	s.gtm.Close()
+	if err := s.st.Close(); err != nil {
+		s.log.Error("close storage", "err", err)
+	}
+}
+
+// Close stops the datanode (see the package comment for the order).
+func (s *Server) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.grpc.Stop()
+	s.closeStorage()
+	if s.http != nil {
+		_ = s.http.Close()
+	}
+}
+
+// Exec runs a statement fragment and streams its rows.
+func (s *Server) Exec(req *meridianpb.ExecRequest, stream meridianpb.DataNode_ExecServer) error {
+	ctx := stream.Context()
+	op := "scan"
+	switch req.Op.(type) {
+	case *meridianpb.ExecRequest_Insert:
+		op = "insert"
+	case *meridianpb.ExecRequest_Update:
+		op = "update"
+	case *meridianpb.ExecRequest_Delete:
+		op = "delete"
+	}
+	s.m.execs.WithLabelValues(op).Inc()
+	const maxBatchBytes = 1 << 20
+	batch := &meridianpb.ExecResponse{}
+	size := 0
+	flush := func() error {
+		if len(batch.Rows) == 0 {
+			return nil
+		}
+		s.m.rowsOut.Add(float64(len(batch.Rows)))
+		err := stream.Send(batch)
+		batch = &meridianpb.ExecResponse{}
+		size = 0
+		return err
+	}
+	res, err := s.x.Exec(ctx, req, func(row []any) error {
+		enc := codec.EncodeRow(nil, row)
+		batch.Rows = append(batch.Rows, enc)
+		size += len(enc)
+		if len(batch.Rows) >= 1024 || size >= maxBatchBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		s.m.errors.Inc()
+		return pgerr.ToStatus(err)
+	}
+	batch.Done = true
+	batch.RowsAffected = res.RowsAffected
+	batch.CommitCsn = res.CommitCSN
+	s.m.rowsOut.Add(float64(len(batch.Rows)))
+	return stream.Send(batch)
+}
+
+// Prepare is phase one of two-phase commit.
+func (s *Server) Prepare(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid))
+}
+
+// Commit commits (csn 0: one-phase with a CSN from the GTM).
+func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	csn, err := s.x.Commit(ctx, req.Gxid, req.Csn)
+	return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)
+}
+
+// Abort rolls back.
+func (s *Server) Abort(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Abort(req.Gxid))
+}
+
+// DDL applies a physical schema change.
+func (s *Server) DDL(ctx context.Context, req *meridianpb.DDLRequest) (*meridianpb.DDLResponse, error) {
+	return &meridianpb.DDLResponse{}, pgerr.ToStatus(s.x.DDL(ctx, req))
+}

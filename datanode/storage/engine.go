@@ -1,0 +1,375 @@
+package storage
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const (
+	// seqWindow and xidWindow are how far ahead of use the counters'
+	// high-water marks are persisted: one synced write per window.
+	seqWindow = 1 << 16
+	xidWindow = 1 << 14
+	// lockStripes is the number of stripes of the row lock table; a power
+	// of two.
+	lockStripes = 1024
+	// maxWaitChain bounds the walk of the wait-for chain in deadlock
+	// detection.
+	maxWaitChain = 1024
+)
+
+// Engine is a datanode's MVCC store on Pebble. All methods are safe for
+// concurrent use. See doc.go.
+type Engine struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *pebble.DB
+	metrics *Metrics
+
+	seqs *counter // row version seqs
+	xids *counter // local transaction ids
+
+	xidTab xidTable
+
+	gmu    sync.Mutex
+	byGXID map[uint64]*Txn // live transactions by global id
+
+	seed    maphash.Seed
+	stripes [lockStripes]stripe
+
+	// Shutdown: operations count themselves in ops; Close sets closing,
+	// closes closedCh (ending waits) and waits for ops to drain.
+	ops      atomic.Int64
+	closing  atomic.Bool
+	closedCh chan struct{}
+	drained  chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
+	failure  atomic.Pointer[error] // first fatal error; every later operation returns it
+}
+
+type stripe struct {
+	sync.Mutex
+	_ [56]byte
+}
+
+// Open opens (creating if needed) the store in cfg.Dir, loads the durable
+// transaction records and resumes the counters above their high-water
+// marks. Every xid without a durable record is from now on aborted.
+func Open(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("node", cfg.NodeNum, "component", "storage")
+	e := &Engine{
+		cfg:      cfg,
+		log:      log,
+		metrics:  newMetrics(cfg.NodeNum),
+		byGXID:   make(map[uint64]*Txn),
+		seed:     maphash.MakeSeed(),
+		closedCh: make(chan struct{}),
+		drained:  make(chan struct{}, 1),
+	}
+	e.xidTab.init()
+
+	opts := &pebble.Options{
+		FS:                 cfg.FS,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log},
+	}
+	if cfg.CacheBytes > 0 {
+		cache := pebble.NewCache(cfg.CacheBytes)
+		defer cache.Unref()
+		opts.Cache = cache
+	}
+	db, err := pebble.Open(cfg.Dir, opts)
+	if err != nil {
+		return nil, ioError(err, "open %s", cfg.Dir)
+	}
+	e.db = db
+	fail := func(err error) (*Engine, error) {
+		_ = db.Close()
+		return nil, err
+	}
+	if e.seqs, err = loadCounter(db, seqHWMKey, seqWindow); err != nil {
+		return fail(err)
+	}
+	if e.xids, err = loadCounter(db, xidHWMKey, xidWindow); err != nil {
+		return fail(err)
+	}
+	prepared, committed, err := e.loadRecords()
+	if err != nil {
+		return fail(err)
+	}
+	if cfg.Registry != nil {
+		if err := e.metrics.register(cfg.Registry); err != nil {
+			return fail(err)
+		}
+	}
+	log.Info("storage opened", "dir", cfg.Dir, "seq", e.seqs.last(), "xid", e.xids.last(),
+		"committed_xids", committed, "prepared_xids", prepared)
+	return e, nil
+}
+
+// loadRecords loads every durable transaction record: committed xids into
+// the xid table, prepared ones as live prepared transactions.
+func (e *Engine) loadRecords() (prepared, committed int, err error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: xidRecLo, UpperBound: xidRecHi})
+	if err != nil {
+		return 0, 0, ioError(err, "load transaction records")
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return 0, 0, ioError(err, "load transaction records")
+		}
+		xid, rec, err := decodeXidRecord(it.Key(), v)
+		if err != nil {
+			return 0, 0, err
+		}
+		switch rec.state {
+		case TxnCommitted:
+			e.xidTab.addCommitted(xid, rec.csn)
+			committed++
+		case TxnPrepared:
+			t := newTxn(e, rec.gxid, xid)
+			t.state.Store(uint32(TxnPrepared))
+			e.xidTab.addActive(t)
+			if old := e.byGXID[rec.gxid]; old != nil {
+				return 0, 0, corrupt("global transaction %d prepared as both xid %d and xid %d", rec.gxid, old.xid, xid)
+			}
+			e.byGXID[rec.gxid] = t
+			prepared++
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, 0, ioError(err, "load transaction records")
+	}
+	return prepared, committed, nil
+}
+
+// Close ends waits in progress (they return ErrClosed), waits for running
+// operations to return, and closes Pebble. Live transactions are left as
+// they are: in-progress ones are aborted by the next Open, prepared ones
+// stay prepared. Close is idempotent.
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	e.closing.Store(true)
+	close(e.closedCh)
+	for e.ops.Load() != 0 {
+		<-e.drained
+	}
+	if e.cfg.Registry != nil {
+		e.metrics.unregister(e.cfg.Registry)
+	}
+	if err := e.db.Close(); err != nil {
+		return ioError(err, "close")
+	}
+	e.log.Info("storage closed")
+	return nil
+}
+
+// enter registers a running operation; it fails once Close has begun or
+// the engine has failed.
+func (e *Engine) enter() error {
+	e.ops.Add(1)
+	if e.closing.Load() {
+		e.exit()
+		return errClosed()
+	}
+	if f := e.failure.Load(); f != nil {
+		e.exit()
+		return *f
+	}
+	return nil
+}
+
+func (e *Engine) exit() {
+	if e.ops.Add(-1) == 0 && e.closing.Load() {
+		select {
+		case e.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// fail records a fatal error: the engine can no longer tell what is durable
+// (a commit record's write failed after the CSN was assigned), so every
+// later operation returns err, as PostgreSQL PANICs on a failed WAL flush.
+func (e *Engine) fail(err error) {
+	if e.failure.CompareAndSwap(nil, &err) {
+		e.log.Error("storage failed; restart the datanode", "err", err)
+	}
+}
+
+// Metrics returns the engine's metrics.
+func (e *Engine) Metrics() *Metrics { return e.metrics }
+
+// Txn returns the live local transaction of global transaction gxid,
+// creating it with a new local xid on first use. If the engine is closed
+// or the xid cannot be allocated, the returned Txn is already aborted and
+// every operation on it returns the reason.
+func (e *Engine) Txn(gxid uint64) *Txn {
+	e.gmu.Lock()
+	defer e.gmu.Unlock()
+	if t := e.byGXID[gxid]; t != nil {
+		return t
+	}
+	if err := e.enter(); err != nil {
+		return brokenTxn(e, gxid, err)
+	}
+	defer e.exit()
+	xid, err := e.xids.next()
+	if err != nil {
+		return brokenTxn(e, gxid, err)
+	}
+	t := newTxn(e, gxid, xid)
+	e.xidTab.addActive(t)
+	e.byGXID[gxid] = t
+	return t
+}
+
+// LookupTxn returns the live (in-progress, prepared or committing) local
+// transaction of gxid.
+func (e *Engine) LookupTxn(gxid uint64) (*Txn, bool) {
+	e.gmu.Lock()
+	defer e.gmu.Unlock()
+	t, ok := e.byGXID[gxid]
+	return t, ok
+}
+
+// PreparedInfo identifies a prepared transaction for recovery.
+type PreparedInfo struct {
+	GXID uint64
+	XID  uint64
+}
+
+// PreparedTxns lists the prepared transactions, by xid, for the
+// coordinator to resolve (after a restart: the in-doubt ones).
+func (e *Engine) PreparedTxns() []PreparedInfo {
+	e.gmu.Lock()
+	var out []PreparedInfo
+	for _, t := range e.byGXID {
+		if t.State() == TxnPrepared {
+			out = append(out, PreparedInfo{GXID: t.gxid, XID: t.xid})
+		}
+	}
+	e.gmu.Unlock()
+	slices.SortFunc(out, func(a, b PreparedInfo) int { return cmp.Compare(a.XID, b.XID) })
+	return out
+}
+
+func (e *Engine) forget(t *Txn) {
+	e.gmu.Lock()
+	if e.byGXID[t.gxid] == t {
+		delete(e.byGXID, t.gxid)
+	}
+	e.gmu.Unlock()
+}
+
+func (e *Engine) stripe(key []byte) *stripe {
+	return &e.stripes[maphash.Bytes(e.seed, key)&(lockStripes-1)]
+}
+
+// waitFor blocks until holder ends, ctx ends, the engine closes or waiter
+// (if not nil) aborts. waiter,
+// when not nil, is the transaction that waits: it is entered into the
+// wait-for graph and a wait that would close a cycle fails with 40P01.
+func (e *Engine) waitFor(ctx context.Context, waiter, holder *Txn) error {
+	select {
+	case <-holder.done:
+		return nil
+	default:
+	}
+	if waiter != nil {
+		waiter.waitingFor.Store(holder)
+		defer waiter.waitingFor.Store(nil)
+		// Both ends of a cycle store their edge before walking, so at
+		// least one of them sees the whole cycle.
+		h := holder
+		for i := 0; h != nil && i < maxWaitChain; i++ {
+			if h == waiter {
+				e.metrics.Deadlocks.Inc()
+				return deadlock(waiter, holder)
+			}
+			h = h.waitingFor.Load()
+		}
+	}
+	e.metrics.Waits.Inc()
+	if k := e.cfg.Knobs; k != nil && k.OnWait != nil {
+		k.OnWait(holder.xid)
+	}
+	var aborted <-chan struct{} // a waiter aborted meanwhile stops waiting
+	if waiter != nil {
+		aborted = waiter.done
+	}
+	select {
+	case <-holder.done:
+		return nil
+	case <-ctx.Done():
+		return canceled(ctx)
+	case <-e.closedCh:
+		return errClosed()
+	case <-aborted:
+		return notActive(waiter, "wait")
+	}
+}
+
+// String describes the engine for logs.
+func (e *Engine) String() string {
+	a, c := e.xidTab.counts()
+	return fmt.Sprintf("storage(node %d, %s, %s, %d live, %d committed xids)", e.cfg.NodeNum, e.seqs, e.xids, a, c)
+}
+
+// pebbleLogger sends Pebble's messages to slog. Pebble calls Fatalf when
+// its write-ahead log cannot be written or synced; the pipeline is broken
+// and committed data may be in doubt, so Fatalf logs and panics (PostgreSQL
+// PANICs on a failed WAL flush): the datanode restarts and recovers from
+// its WAL.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "source", "pebble")
+	panic(msg)
+}
+
+// AllocIDs reserves n row ids unique in the cluster: the node number in
+// the top 16 bits, a never-repeating local sequence below. It returns
+// the first; the n ids are consecutive.
+func (e *Engine) AllocIDs(n int) (uint64, error) {
+	if n <= 0 {
+		return 0, nil
+	}
+	first, err := e.seqs.nextN(uint64(n))
+	if err != nil {
+		return 0, err
+	}
+	return uint64(e.cfg.NodeNum)<<48 | (first & (1<<48 - 1)), nil
+}

@@ -1,0 +1,206 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Physical key layout (see doc.go):
+//
+//	data key   = escape(logical) 0x00 0x01 ^seq(8, big-endian)
+//	system key = 0x00 0x00 kind ...
+//
+// escape maps 0x00 to 0x00 0xFF and keeps every other byte. An escaped key
+// therefore never contains 0x00 followed by anything but 0xFF, so the
+// terminator 0x00 0x01 ends it unambiguously: prefixes are prefix-free and
+// order-preserving, and all versions of one logical key are contiguous,
+// newest (largest seq, smallest ^seq) first. No data key starts with 0x00
+// 0x00 (an escaped key starts with 0x00 only as 0x00 0xFF, the empty key as
+// the terminator 0x00 0x01), so system keys have that space to themselves
+// and sort before all data.
+
+const (
+	escByte  = 0x00
+	escFF    = 0xFF // 0x00 in a logical key becomes 0x00 0xFF
+	termByte = 0x01 // the terminator is 0x00 0x01
+	seqLen   = 8
+	// minDataKeyLen is the length of the data key of the empty logical key.
+	minDataKeyLen = 2 + seqLen
+)
+
+// System key kinds, after the 0x00 0x00 system prefix.
+const (
+	sysMeta byte = 0x01 // counters' high-water marks
+	sysXid  byte = 0x02 // durable transaction records, by xid
+)
+
+var (
+	sysPrefix  = []byte{0x00, 0x00}
+	seqHWMKey  = []byte{0x00, 0x00, sysMeta, 's', 'e', 'q'}
+	xidHWMKey  = []byte{0x00, 0x00, sysMeta, 'x', 'i', 'd'}
+	xidRecLo   = []byte{0x00, 0x00, sysXid}
+	xidRecHi   = []byte{0x00, 0x00, sysXid + 1}
+	dataLowest = []byte{0x00, termByte} // prefix of the empty logical key: the smallest data key
+)
+
+// appendEscaped appends escape(k) to dst.
+func appendEscaped(dst, k []byte) []byte {
+	for _, b := range k {
+		if b == escByte {
+			dst = append(dst, escByte, escFF)
+		} else {
+			dst = append(dst, b)
+		}
+	}
+	return dst
+}
+
+// appendPrefix appends the version-group prefix of logical key k:
+// escape(k) followed by the terminator.
+func appendPrefix(dst, k []byte) []byte {
+	dst = appendEscaped(dst, k)
+	return append(dst, escByte, termByte)
+}
+
+// appendSeq appends the 8-byte suffix for seq: ^seq big-endian, so a newer
+// version (larger seq) sorts first.
+func appendSeq(dst []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(dst, ^seq)
+}
+
+// appendVersionKey appends the physical key of version seq of logical key k.
+func appendVersionKey(dst, k []byte, seq uint64) []byte {
+	return appendSeq(appendPrefix(dst, k), seq)
+}
+
+// prefixEnd returns the smallest key above every key that starts with
+// prefix p (a version-group prefix ending in the terminator): the same
+// bytes with the terminator's last byte incremented.
+func prefixEnd(dst, p []byte) []byte {
+	dst = append(dst, p...)
+	dst[len(dst)-1]++
+	return dst
+}
+
+// splitVersionKey splits a data key into its version-group prefix and seq.
+func splitVersionKey(pk []byte) (prefix []byte, seq uint64, err error) {
+	n := len(pk) - seqLen
+	if n < 2 || pk[n-2] != escByte || pk[n-1] != termByte {
+		return nil, 0, corrupt("malformed data key %x", pk)
+	}
+	return pk[:n], ^binary.BigEndian.Uint64(pk[n:]), nil
+}
+
+// appendUnescaped appends the logical key of version-group prefix p.
+func appendUnescaped(dst, p []byte) ([]byte, error) {
+	n := len(p) - 2 // drop the terminator
+	if n < 0 {
+		return nil, corrupt("malformed key prefix %x", p)
+	}
+	for i := 0; i < n; i++ {
+		b := p[i]
+		if b == escByte {
+			if i+1 >= n || p[i+1] != escFF {
+				return nil, corrupt("malformed escape in key prefix %x", p)
+			}
+			i++
+		}
+		dst = append(dst, b)
+	}
+	return dst, nil
+}
+
+// rangeBounds returns the physical bounds [lo, hi) of the logical range
+// [start, end). A nil end means no upper bound (hi == nil).
+func rangeBounds(start, end []byte) (lo, hi []byte) {
+	lo = appendPrefix(nil, start)
+	if end != nil {
+		hi = appendPrefix(nil, end)
+	}
+	return lo, hi
+}
+
+// xidRecordKey is the key of the durable record of xid.
+func xidRecordKey(xid uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), xidRecLo...), xid)
+}
+
+// Version value layout: xid(8) commandID(4) flags(1) payload.
+const (
+	valueHeaderLen = 13
+	flagTombstone  = 1 << 0
+)
+
+type versionHeader struct {
+	xid       uint64
+	commandID uint32
+	tombstone bool
+}
+
+func appendValue(dst []byte, h versionHeader, payload []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, h.xid)
+	dst = binary.BigEndian.AppendUint32(dst, h.commandID)
+	var flags byte
+	if h.tombstone {
+		flags |= flagTombstone
+	}
+	dst = append(dst, flags)
+	return append(dst, payload...)
+}
+
+func decodeValue(v []byte) (versionHeader, []byte, error) {
+	if len(v) < valueHeaderLen {
+		return versionHeader{}, nil, corrupt("version value of %d bytes", len(v))
+	}
+	h := versionHeader{
+		xid:       binary.BigEndian.Uint64(v),
+		commandID: binary.BigEndian.Uint32(v[8:]),
+		tombstone: v[12]&flagTombstone != 0,
+	}
+	return h, v[valueHeaderLen:], nil
+}
+
+// Transaction record layout: state(1) gxid(8) csn(8).
+type xidRecord struct {
+	state TxnState
+	gxid  uint64
+	csn   uint64
+}
+
+func (r xidRecord) encode() []byte {
+	b := make([]byte, 0, 17)
+	b = append(b, byte(r.state))
+	b = binary.BigEndian.AppendUint64(b, r.gxid)
+	return binary.BigEndian.AppendUint64(b, r.csn)
+}
+
+func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
+	if len(key) != len(xidRecLo)+8 || len(v) != 17 {
+		return 0, r, corrupt("transaction record %x = %x", key, v)
+	}
+	xid = binary.BigEndian.Uint64(key[len(xidRecLo):])
+	r = xidRecord{
+		state: TxnState(v[0]),
+		gxid:  binary.BigEndian.Uint64(v[1:]),
+		csn:   binary.BigEndian.Uint64(v[9:]),
+	}
+	switch r.state {
+	case TxnPrepared, TxnCommitted:
+	default:
+		return 0, r, corrupt("transaction record of xid %d has state %d", xid, v[0])
+	}
+	return xid, r, nil
+}
+
+// formatKey renders a physical key for logs and errors.
+func formatKey(pk []byte) string {
+	p, seq, err := splitVersionKey(pk)
+	if err != nil {
+		return fmt.Sprintf("%x", pk)
+	}
+	lk, err := appendUnescaped(nil, p)
+	if err != nil {
+		return fmt.Sprintf("%x", pk)
+	}
+	return fmt.Sprintf("%q@%d", lk, seq)
+}

@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine's Prometheus counters. They hang off the Engine
+// (no process globals) and carry the node number as a constant label.
+type Metrics struct {
+	Reads     prometheus.Counter
+	Writes    prometheus.Counter
+	Waits     prometheus.Counter
+	Conflicts prometheus.Counter
+	Deadlocks prometheus.Counter
+	Commits   prometheus.Counter
+	Aborts    prometheus.Counter
+}
+
+func newMetrics(node uint32) *Metrics {
+	labels := prometheus.Labels{"node": strconv.FormatUint(uint64(node), 10)}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace:   "meridian",
+			Subsystem:   "storage",
+			Name:        name,
+			Help:        help,
+			ConstLabels: labels,
+		})
+	}
+	return &Metrics{
+		Reads:     c("reads_total", "MVCC reads: point reads (Get, GetLatest) and scans."),
+		Writes:    c("writes_total", "Row versions written (Write, Insert, WriteVersion)."),
+		Waits:     c("waits_total", "Times an operation blocked on the end of another transaction."),
+		Conflicts: c("write_conflicts_total", "Writes refused with ErrWriteConflict."),
+		Deadlocks: c("deadlocks_total", "Waits refused because they would close a cycle of waiting transactions."),
+		Commits:   c("commits_total", "Transactions committed (one- or two-phase)."),
+		Aborts:    c("aborts_total", "Transactions aborted."),
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.Commits, m.Aborts}
+}
+
+func (m *Metrics) register(r *prometheus.Registry) error {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return errors.Join(errors.New("storage: register metrics"), err)
+		}
+		done = append(done, c)
+	}
+	return nil
+}
+
+func (m *Metrics) unregister(r *prometheus.Registry) {
+	for _, c := range m.collectors() {
+		r.Unregister(c)
+	}
+}

@@ -1,0 +1,259 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+const (
+	// maxSkipNexts: after a key's visible version, Scan steps over up to
+	// this many older versions with Next before it seeks past the rest.
+	maxSkipNexts = 4
+	// cancelCheckEvery: Scan checks its ctx every this many keys.
+	cancelCheckEvery = 256
+)
+
+func (e *Engine) newIter(lo, hi []byte) (*pebble.Iterator, error) {
+	it, err := e.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, ioError(err, "new iterator")
+	}
+	return it, nil
+}
+
+// keyBounds returns the version-group prefix of logical key k and its end,
+// sharing one allocation.
+func keyBounds(k []byte) (prefix, end []byte) {
+	buf := make([]byte, 0, 2*(len(k)+2)+seqLen)
+	prefix = appendPrefix(buf, k)
+	end = prefixEnd(prefix[len(prefix):], prefix)
+	return prefix, end
+}
+
+// version is the decoded entry under a positioned iterator.
+type version struct {
+	seq     uint64
+	hdr     versionHeader
+	payload []byte // valid while the iterator stays put
+}
+
+func readVersion(it *pebble.Iterator) (version, error) {
+	_, seq, err := splitVersionKey(it.Key())
+	if err != nil {
+		return version{}, err
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return version{}, ioError(err, "read %s", formatKey(it.Key()))
+	}
+	h, payload, err := decodeValue(v)
+	if err != nil {
+		return version{}, err
+	}
+	return version{seq: seq, hdr: h, payload: payload}, nil
+}
+
+// Get returns the value of logical key key in snapshot snap: the first
+// visible version, newest first; found is false when there is none or it is
+// a tombstone. seq identifies the version (pass it to Write as readSeq); it
+// is 0 when found is false. The value is the caller's to keep.
+// It waits on prepared and committing writers of versions it meets.
+func (e *Engine) Get(ctx context.Context, snap Snapshot, key []byte) (value []byte, seq uint64, found bool, err error) {
+	if err := e.enter(); err != nil {
+		return nil, 0, false, err
+	}
+	defer e.exit()
+	e.metrics.Reads.Inc()
+	prefix, end := keyBounds(key)
+	it, err := e.newIter(prefix, end)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	defer it.Close()
+	var cache statusCache
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := readVersion(it)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		vis, err := e.isVisible(ctx, &snap, v.hdr, &cache)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if !vis {
+			continue
+		}
+		if v.hdr.tombstone {
+			return nil, 0, false, nil
+		}
+		return bytes.Clone(v.payload), v.seq, true, nil
+	}
+	if err := it.Error(); err != nil {
+		return nil, 0, false, ioError(err, "get")
+	}
+	return nil, 0, false, nil
+}
+
+// Scan calls fn for each live row visible to snap with start <= key < end
+// (end nil: no upper bound), in key order. key and value are only valid
+// during the call; fn may call back into the engine. An error from fn stops
+// the scan and is returned as is.
+func (e *Engine) Scan(ctx context.Context, snap Snapshot, start, end []byte, fn func(key, value []byte, seq uint64) error) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	e.metrics.Reads.Inc()
+	lo, hi := rangeBounds(start, end)
+	it, err := e.newIter(lo, hi)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+
+	var (
+		cache  statusCache
+		prefix []byte // version-group prefix of the current key
+		lkey   []byte // its logical key
+		seek   []byte // seek key buffer
+		n      int
+	)
+	ok := it.First()
+	for ok {
+		if n++; n%cancelCheckEvery == 0 && ctx.Err() != nil {
+			return canceled(ctx)
+		}
+		p, _, err := splitVersionKey(it.Key())
+		if err != nil {
+			return err
+		}
+		prefix = append(prefix[:0], p...)
+		// Find the key's first visible version.
+		decided := false
+		for {
+			v, err := readVersion(it)
+			if err != nil {
+				return err
+			}
+			vis, err := e.isVisible(ctx, &snap, v.hdr, &cache)
+			if err != nil {
+				return err
+			}
+			if vis {
+				decided = true
+				if !v.hdr.tombstone {
+					if lkey, err = appendUnescaped(lkey[:0], prefix); err != nil {
+						return err
+					}
+					if err := fn(lkey, v.payload, v.seq); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if ok = it.Next(); !ok || !inGroup(it.Key(), prefix) {
+				break
+			}
+		}
+		if !decided {
+			continue // the iterator is on the next key (or done)
+		}
+		// Skip the key's older versions: a few Nexts, then a seek.
+		for i := 0; ; i++ {
+			if ok = it.Next(); !ok || !inGroup(it.Key(), prefix) {
+				break
+			}
+			if i == maxSkipNexts {
+				seek = prefixEnd(seek[:0], prefix)
+				ok = it.SeekGE(seek)
+				break
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return ioError(err, "scan")
+	}
+	return nil
+}
+
+// inGroup reports whether physical key pk is a version of the key whose
+// version-group prefix is prefix (prefixes are prefix-free).
+func inGroup(pk, prefix []byte) bool {
+	return len(pk) == len(prefix)+seqLen && bytes.HasPrefix(pk, prefix)
+}
+
+// newest describes the newest non-aborted version of a key.
+type newest struct {
+	found   bool
+	seq     uint64
+	hdr     versionHeader
+	payload []byte // copied when asked for
+	holder  *Txn   // set instead when that version's writer is another live transaction
+}
+
+// newestVersion finds the newest version of the key with prefix/end that
+// was not written by an aborted transaction. self is the asking
+// transaction (its own versions are never waited on).
+func (e *Engine) newestVersion(prefix, end []byte, self *Txn, wantValue bool) (newest, error) {
+	it, err := e.newIter(prefix, end)
+	if err != nil {
+		return newest{}, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := readVersion(it)
+		if err != nil {
+			return newest{}, err
+		}
+		if self == nil || v.hdr.xid != self.xid {
+			st := e.xidTab.lookup(v.hdr.xid)
+			switch st.state {
+			case TxnAborted:
+				continue
+			case TxnInProgress, TxnPrepared, TxnCommitting:
+				return newest{holder: st.txn}, nil
+			}
+		}
+		n := newest{found: true, seq: v.seq, hdr: v.hdr}
+		if wantValue {
+			n.payload = bytes.Clone(v.payload)
+		}
+		return n, nil
+	}
+	if err := it.Error(); err != nil {
+		return newest{}, ioError(err, "read latest version")
+	}
+	return newest{}, nil
+}
+
+// GetLatest returns the newest version of key that is committed or txn's
+// own (any command), skipping aborted ones: the row as an updater sees it
+// (READ COMMITTED re-checks). It waits on prepared and committing writers
+// and, like Write, on other in-progress writers of the key. found is false
+// when there is no such version or it is a tombstone. txn may be nil.
+func (e *Engine) GetLatest(ctx context.Context, key []byte, txn *Txn) (value []byte, seq uint64, found bool, err error) {
+	if err := e.enter(); err != nil {
+		return nil, 0, false, err
+	}
+	defer e.exit()
+	e.metrics.Reads.Inc()
+	prefix, end := keyBounds(key)
+	for {
+		n, err := e.newestVersion(prefix, end, txn, true)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if n.holder != nil {
+			if err := e.waitFor(ctx, txn, n.holder); err != nil {
+				return nil, 0, false, err
+			}
+			continue
+		}
+		if !n.found || n.hdr.tombstone {
+			return nil, 0, false, nil
+		}
+		return n.payload, n.seq, true, nil
+	}
+}

@@ -1,0 +1,325 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// TxnState is the state of a local transaction. The numeric values of
+// TxnPrepared and TxnCommitted are stored in transaction records.
+type TxnState uint8
+
+const (
+	// TxnInProgress: writing; memory only. Its versions are invisible to
+	// others; a restart aborts it.
+	TxnInProgress TxnState = 1
+	// TxnPrepared: durable; readers of its versions wait for the outcome.
+	TxnPrepared TxnState = 2
+	// TxnCommitting: memory only; a one-phase commit is fetching its CSN.
+	// Readers of its versions wait.
+	TxnCommitting TxnState = 3
+	// TxnCommitted: durable, with its CSN.
+	TxnCommitted TxnState = 4
+	// TxnAborted: its versions are invisible to all. Durable by absence:
+	// an xid without a record is aborted.
+	TxnAborted TxnState = 5
+)
+
+func (s TxnState) String() string {
+	switch s {
+	case TxnInProgress:
+		return "in progress"
+	case TxnPrepared:
+		return "prepared"
+	case TxnCommitting:
+		return "committing"
+	case TxnCommitted:
+		return "committed"
+	case TxnAborted:
+		return "aborted"
+	}
+	return fmt.Sprintf("TxnState(%d)", uint8(s))
+}
+
+// maxTrackedKeys bounds the physical keys a transaction remembers for
+// Abort to delete. Versions past it stay behind after an abort, invisible
+// (their xid is aborted) until a future cleaner removes them.
+const maxTrackedKeys = 1 << 20
+
+// Txn is a local transaction: the part of global transaction GXID that
+// runs on this datanode. Its methods are safe for concurrent use (a
+// statement's parallel fragments may write for the same transaction);
+// writes racing with Prepare/Commit/Abort either finish before the state
+// changes or fail with ErrTxnNotActive.
+type Txn struct {
+	e    *Engine
+	gxid uint64
+	xid  uint64
+
+	state atomic.Uint32 // TxnState
+	csn   atomic.Uint64 // set before state becomes TxnCommitted
+	done  chan struct{} // closed when the transaction commits or aborts
+	err   error         // why a broken Txn (see brokenTxn) is unusable
+
+	// rw: writes hold it shared across their check-and-write; state
+	// changes hold it exclusively, so that Prepare's sync covers every
+	// write that succeeded.
+	rw sync.RWMutex
+
+	kmu       sync.Mutex
+	keys      [][]byte // physical keys written, for Abort
+	untracked bool     // more than maxTrackedKeys were written
+
+	waitingFor atomic.Pointer[Txn] // the transaction this one waits on (deadlock detection)
+}
+
+func newTxn(e *Engine, gxid, xid uint64) *Txn {
+	t := &Txn{e: e, gxid: gxid, xid: xid, done: make(chan struct{})}
+	t.state.Store(uint32(TxnInProgress))
+	return t
+}
+
+// brokenTxn is returned by Engine.Txn when no transaction can be made:
+// aborted from birth, every operation returns err.
+func brokenTxn(e *Engine, gxid uint64, err error) *Txn {
+	t := &Txn{e: e, gxid: gxid, done: make(chan struct{}), err: err}
+	t.state.Store(uint32(TxnAborted))
+	close(t.done)
+	return t
+}
+
+// GXID returns the global transaction id.
+func (t *Txn) GXID() uint64 { return t.gxid }
+
+// XID returns the local transaction id stamped on the versions it writes.
+func (t *Txn) XID() uint64 { return t.xid }
+
+// State returns the current state.
+func (t *Txn) State() TxnState { return TxnState(t.state.Load()) }
+
+// CSN returns the commit CSN once committed (0 before).
+func (t *Txn) CSN() uint64 {
+	if t.State() != TxnCommitted {
+		return 0
+	}
+	return t.csn.Load()
+}
+
+// Done returns a channel closed when the transaction has committed or
+// aborted.
+func (t *Txn) Done() <-chan struct{} { return t.done }
+
+func (t *Txn) remember(pk []byte) {
+	t.kmu.Lock()
+	if len(t.keys) < maxTrackedKeys {
+		t.keys = append(t.keys, pk)
+	} else {
+		t.untracked = true
+	}
+	t.kmu.Unlock()
+}
+
+// Prepare makes the transaction durable as prepared (first phase of 2PC):
+// its record is written and the WAL synced, which also makes its earlier
+// unsynced writes durable. From now on it cannot write, readers of its
+// versions wait for the outcome, and it survives restarts until Commit or
+// Abort. Preparing a prepared transaction is a no-op.
+func (t *Txn) Prepare() error {
+	if t.err != nil {
+		return t.err
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	switch t.State() {
+	case TxnPrepared:
+		return nil
+	case TxnInProgress:
+	default:
+		return notActive(t, "prepare")
+	}
+	rec := xidRecord{state: TxnPrepared, gxid: t.gxid}
+	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+		return ioError(err, "prepare transaction %d", t.xid)
+	}
+	t.state.Store(uint32(TxnPrepared))
+	return nil
+}
+
+// Commit commits a prepared transaction with the CSN the coordinator got
+// from the GTM (second phase of 2PC); the record is synced before it
+// returns. Committing a committed transaction with the same CSN is a no-op.
+func (t *Txn) Commit(ctx context.Context, csn uint64) error {
+	if t.err != nil {
+		return t.err
+	}
+	if csn == math.MaxUint64 {
+		return fmt.Errorf("storage: commit of transaction %d: CSN %d is reserved for \"latest\" snapshots", t.xid, csn)
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	if err := ctx.Err(); err != nil {
+		return canceled(ctx)
+	}
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	switch t.State() {
+	case TxnCommitted:
+		if t.csn.Load() == csn {
+			return nil
+		}
+		return notActive(t, "commit")
+	case TxnPrepared:
+	default:
+		return notActive(t, "commit")
+	}
+	return t.writeCommit(csn)
+}
+
+// CommitOnePhase commits a transaction that wrote only on this datanode:
+// it marks it committing (readers that meet its versions now wait, so none
+// can decide "in progress, invisible" and then see a CSN below its
+// snapshot), calls getCSN (the GTM), syncs the committed record and wakes
+// the waiters. If getCSN fails the transaction is aborted and the error
+// returned.
+func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (uint64, error)) (uint64, error) {
+	if t.err != nil {
+		return 0, t.err
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return 0, err
+	}
+	defer e.exit()
+	if err := ctx.Err(); err != nil {
+		return 0, canceled(ctx)
+	}
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	if t.State() != TxnInProgress {
+		return 0, notActive(t, "commit")
+	}
+	t.state.Store(uint32(TxnCommitting))
+	csn, err := getCSN(ctx)
+	if err == nil && csn == math.MaxUint64 {
+		err = fmt.Errorf("storage: GTM returned reserved CSN %d", csn)
+	}
+	if err != nil {
+		if aerr := t.abortLocked(); aerr != nil {
+			e.log.Error("abort after failed CSN fetch", "xid", t.xid, "err", aerr)
+		}
+		return 0, fmt.Errorf("storage: commit of transaction %d: get CSN: %w", t.xid, err)
+	}
+	if err := t.writeCommit(csn); err != nil {
+		return 0, err
+	}
+	return csn, nil
+}
+
+// writeCommit syncs the committed record and publishes the commit. A
+// failed WAL write or sync is fatal inside Pebble (Logger.Fatalf, see
+// pebbleLogger); should an error come back instead, the outcome is unknown
+// and the engine fails (every later operation errs) rather than guess.
+func (t *Txn) writeCommit(csn uint64) error {
+	e := t.e
+	rec := xidRecord{state: TxnCommitted, gxid: t.gxid, csn: csn}
+	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+		err = ioError(err, "commit transaction %d", t.xid)
+		e.fail(err)
+		return err
+	}
+	t.csn.Store(csn)
+	t.state.Store(uint32(TxnCommitted))
+	e.xidTab.finish(t.xid, true, csn)
+	e.forget(t)
+	t.dropKeys()
+	close(t.done)
+	e.metrics.Commits.Inc()
+	return nil
+}
+
+// Abort aborts the transaction: its versions become invisible at once,
+// are deleted (those it remembers), a prepared transaction's record is
+// removed with a sync, and waiters wake. Aborting an aborted transaction is
+// a no-op; a committed or committing one cannot abort.
+func (t *Txn) Abort() error {
+	if t.err != nil {
+		return nil
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	switch t.State() {
+	case TxnAborted:
+		return nil
+	case TxnInProgress, TxnPrepared:
+	default:
+		return notActive(t, "abort")
+	}
+	return t.abortLocked()
+}
+
+// abortLocked aborts; t.rw is held. The state changes in memory first, so
+// the transaction is aborted even if the cleanup write fails: an xid
+// without a durable record is aborted after a restart anyway. Only the
+// deletion of a prepared record must reach the disk.
+func (t *Txn) abortLocked() error {
+	e := t.e
+	wasPrepared := t.State() == TxnPrepared
+	t.state.Store(uint32(TxnAborted))
+	e.xidTab.finish(t.xid, false, 0)
+	e.forget(t)
+	close(t.done)
+	e.metrics.Aborts.Inc()
+
+	b := e.db.NewBatch()
+	defer b.Close()
+	t.kmu.Lock()
+	for _, k := range t.keys {
+		_ = b.Delete(k, nil)
+	}
+	t.kmu.Unlock()
+	t.dropKeys()
+	opts := pebble.NoSync
+	if wasPrepared {
+		_ = b.Delete(xidRecordKey(t.xid), nil)
+		opts = pebble.Sync
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.Commit(opts); err != nil {
+		err = ioError(err, "abort transaction %d", t.xid)
+		if wasPrepared {
+			e.fail(err)
+		}
+		return err
+	}
+	return nil
+}
+
+func (t *Txn) dropKeys() {
+	t.kmu.Lock()
+	t.keys = nil
+	t.kmu.Unlock()
+}
+
+func (t *Txn) String() string {
+	return fmt.Sprintf("txn(xid %d, global %d, %s)", t.xid, t.gxid, t.State())
+}

@@ -1,0 +1,69 @@
+package meta
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+)
+
+// Register writes info at nodes/<name> under a lease of ttl seconds and
+// keeps the lease alive until ctx ends; then the key is revoked. If the
+// lease is lost (etcd unreachable longer than ttl) it registers again.
+// It returns once the first registration succeeded.
+func Register(ctx context.Context, cli *clientv3.Client, keys Keys, info *meridianpb.NodeInfo, ttl int64, log *slog.Logger) error {
+	val, err := proto.Marshal(info)
+	if err != nil {
+		return err
+	}
+	key := keys.Node(info.Name)
+	grant := func() (<-chan *clientv3.LeaseKeepAliveResponse, clientv3.LeaseID, error) {
+		lease, err := cli.Grant(ctx, ttl)
+		if err != nil {
+			return nil, 0, fmt.Errorf("grant lease: %w", err)
+		}
+		if _, err := cli.Put(ctx, key, string(val), clientv3.WithLease(lease.ID)); err != nil {
+			return nil, 0, fmt.Errorf("register %s: %w", key, err)
+		}
+		ka, err := cli.KeepAlive(ctx, lease.ID)
+		if err != nil {
+			return nil, 0, fmt.Errorf("keepalive: %w", err)
+		}
+		return ka, lease.ID, nil
+	}
+	ka, id, err := grant()
+	if err != nil {
+		return err
+	}
+	go func() {
+		for {
+			for range ka {
+			}
+			if ctx.Err() != nil {
+				rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_, _ = cli.Revoke(rctx, id)
+				cancel()
+				return
+			}
+			log.Warn("node lease lost; registering again", "key", key)
+			for {
+				var err error
+				ka, id, err = grant()
+				if err == nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	return nil
+}

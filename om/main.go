@@ -1,0 +1,95 @@
+// Command om is Meridian's operator CLI.
+//
+//	om demo [--dir DIR] [--cns 2] [--dns 3] [--base-port 15400] [--pg-port 15432]
+//	    runs a whole cluster in this process (embedded etcd, GTM, CM with
+//	    agents, datanodes, coordinators) until Ctrl-C; data stays in DIR.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/meridian-db/meridian/om/cluster"
+)
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: om <command> [flags]
+
+commands:
+  demo    run a whole cluster on this machine until Ctrl-C`)
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	switch os.Args[1] {
+	case "demo":
+		if err := demo(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "om demo:", err)
+			os.Exit(1)
+		}
+	case "-h", "--help", "help":
+		usage()
+	default:
+		fmt.Fprintf(os.Stderr, "om: unknown command %q\n", os.Args[1])
+		usage()
+	}
+}
+
+func demo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	dir := fs.String("dir", "meridian-demo", "data directory (kept across restarts)")
+	cns := fs.Int("cns", 2, "coordinators")
+	dns := fs.Int("dns", 3, "datanodes")
+	base := fs.Int("base-port", 15400, "first of the fixed ports (etcd, GTM, datanodes, HTTP)")
+	pg := fs.Int("pg-port", 15432, "PostgreSQL port of the first coordinator (the next ones follow)")
+	mode := fs.String("txn-mode", "gtm-lite", "gtm, gtm-lite or gtm-free")
+	verbose := fs.Bool("v", false, "log at info level")
+	_ = fs.Parse(args)
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	fmt.Printf("starting Meridian: %d coordinators, %d datanodes, data in %s ...\n", *cns, *dns, *dir)
+	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("etcd: %v\n", c.Etcd())
+	for _, n := range c.Nodes {
+		switch n.Role {
+		case "gtm", "datanode":
+			fmt.Printf("%-4s %-11s grpc %s  http %s\n", n.Name, n.Role, n.Addr, n.HTTP)
+		}
+	}
+	fmt.Println("ready. connect with:")
+	for _, a := range c.PGAddrs() {
+		host, port := splitHostPort(a)
+		fmt.Printf("  psql -h %s -p %s -U meridian meridian\n", host, port)
+	}
+	fmt.Println("Ctrl-C stops the cluster.")
+	<-ctx.Done()
+	fmt.Println("\nstopping ...")
+	c.Close()
+	fmt.Println("stopped.")
+	return nil
+}
+
+func splitHostPort(a string) (string, string) {
+	for i := len(a) - 1; i >= 0; i-- {
+		if a[i] == ':' {
+			return a[:i], a[i+1:]
+		}
+	}
+	return a, ""
+}

@@ -1,0 +1,218 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// Key tags; their order is the order of NULL and the kinds of values.
+const (
+	keyNull     = 0x01
+	keyInt      = 0x02
+	keyFloat    = 0x03
+	keyNumNeg   = 0x04
+	keyNumZero  = 0x05
+	keyNumPos   = 0x06
+	keyBool     = 0x07
+	keyString   = 0x08
+	keyBytes    = 0x09
+	keyDate     = 0x0a
+	keyTime     = 0x0b
+	keyInterval = 0x0c
+)
+
+// AppendKey appends an order-preserving, prefix-free encoding of d: for
+// datums a, b of one type, bytes.Compare(key(a), key(b)) agrees with
+// types.Compare(a, b), and equal values encode equally (1.0 and 1.00 too).
+func AppendKey(buf []byte, d types.Datum) []byte {
+	switch v := d.(type) {
+	case nil:
+		return append(buf, keyNull)
+	case int64:
+		buf = append(buf, keyInt)
+		return binary.BigEndian.AppendUint64(buf, uint64(v)^(1<<63))
+	case float64:
+		buf = append(buf, keyFloat)
+		if v == 0 {
+			v = 0 // fold -0
+		}
+		bits := math.Float64bits(v)
+		if math.IsNaN(v) {
+			bits = math.MaxUint64
+		} else if bits&(1<<63) != 0 {
+			bits = ^bits
+		} else {
+			bits |= 1 << 63
+		}
+		return binary.BigEndian.AppendUint64(buf, bits)
+	case *apd.Decimal:
+		return appendDecimalKey(buf, v)
+	case bool:
+		buf = append(buf, keyBool)
+		if v {
+			return append(buf, 1)
+		}
+		return append(buf, 0)
+	case string:
+		buf = append(buf, keyString)
+		return appendEscaped(buf, []byte(v))
+	case []byte:
+		buf = append(buf, keyBytes)
+		return appendEscaped(buf, v)
+	case types.DateVal:
+		buf = append(buf, keyDate)
+		return binary.BigEndian.AppendUint64(buf, uint64(int64(v))^(1<<63))
+	case time.Time:
+		buf = append(buf, keyTime)
+		return binary.BigEndian.AppendUint64(buf, uint64(v.UnixMicro())^(1<<63))
+	case types.IntervalVal:
+		buf = append(buf, keyInterval)
+		total := int64(v.Months)*30*86400e6 + int64(v.Days)*86400e6 + v.Micros
+		return binary.BigEndian.AppendUint64(buf, uint64(total)^(1<<63))
+	}
+	panic("codec: cannot key-encode value")
+}
+
+// appendEscaped writes b with 0x00 escaped as 0x00 0xff and a 0x00 0x01
+// terminator, which keeps order and makes the encoding prefix-free.
+func appendEscaped(buf, b []byte) []byte {
+	for _, c := range b {
+		if c == 0 {
+			buf = append(buf, 0, 0xff)
+		} else {
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, 0, 1)
+}
+
+// appendDecimalKey encodes a finite decimal as sign, then (for positive
+// values) the adjusted exponent and the significant digits; negative
+// values invert those bytes so larger magnitudes sort first. NaN sorts
+// after every number.
+func appendDecimalKey(buf []byte, v *apd.Decimal) []byte {
+	if v.Form != apd.Finite {
+		return append(buf, keyNumPos, 0xff, 0xff, 0xff, 0xff, 0xff)
+	}
+	if v.IsZero() {
+		return append(buf, keyNumZero)
+	}
+	digits := v.Coeff.String()
+	// strip trailing zeros so equal values encode equally
+	exp := v.Exponent
+	for len(digits) > 1 && digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+		exp++
+	}
+	adj := int64(exp) + int64(len(digits)) // value = 0.digits × 10^adj
+	body := binary.BigEndian.AppendUint32(nil, uint32(int32(adj))^(1<<31))
+	for i := 0; i < len(digits); i++ {
+		body = append(body, digits[i]-'0'+1)
+	}
+	body = append(body, 0)
+	if v.Negative {
+		buf = append(buf, keyNumNeg)
+		for _, c := range body {
+			buf = append(buf, ^c)
+		}
+		return buf
+	}
+	buf = append(buf, keyNumPos)
+	return append(buf, body...)
+}
+
+// RowKeyPrefix is the prefix of every row of a table.
+func RowKeyPrefix(table uint32) []byte {
+	b := make([]byte, 0, 5)
+	b = append(b, 'r')
+	return binary.BigEndian.AppendUint32(b, table)
+}
+
+// BucketPrefix is the prefix of the rows of one bucket of a table.
+func BucketPrefix(table uint32, bucket uint32) []byte {
+	return binary.BigEndian.AppendUint16(RowKeyPrefix(table), uint16(bucket))
+}
+
+// RowKey is the logical key of a row.
+func RowKey(table, bucket uint32, rowID uint64) []byte {
+	b := make([]byte, 0, 15)
+	b = append(b, 'r')
+	b = binary.BigEndian.AppendUint32(b, table)
+	b = binary.BigEndian.AppendUint16(b, uint16(bucket))
+	return binary.BigEndian.AppendUint64(b, rowID)
+}
+
+// IndexPrefix is the prefix of every entry of an index.
+func IndexPrefix(index uint32) []byte {
+	b := make([]byte, 0, 5)
+	b = append(b, 'i')
+	return binary.BigEndian.AppendUint32(b, index)
+}
+
+// IndexKey is the logical key of an index entry over vals; rowID is
+// appended when the entry need not be unique (non-unique index, or a NULL
+// among vals).
+func IndexKey(index uint32, vals []types.Datum, unique bool, rowID uint64) []byte {
+	b := IndexPrefix(index)
+	hasNull := false
+	for _, v := range vals {
+		if v == nil {
+			hasNull = true
+		}
+		b = AppendKey(b, v)
+	}
+	if !unique || hasNull {
+		b = binary.BigEndian.AppendUint64(b, rowID)
+	}
+	return b
+}
+
+// IndexValue is the value of an index entry: the row's bucket and id.
+func IndexValue(bucket uint32, rowID uint64) []byte {
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 10), uint16(bucket))
+	return binary.BigEndian.AppendUint64(b, rowID)
+}
+
+// DecodeIndexValue reverses IndexValue.
+func DecodeIndexValue(v []byte) (bucket uint32, rowID uint64, err error) {
+	if len(v) != 10 {
+		return 0, 0, ErrCorrupt
+	}
+	return uint32(binary.BigEndian.Uint16(v)), binary.BigEndian.Uint64(v[2:]), nil
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix p.
+func PrefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// NumBuckets is the number of hash buckets.
+const NumBuckets = 16384
+
+// Bucket returns the bucket of a row whose distribution key columns hold
+// vals (each already of its column's type).
+func Bucket(vals []types.Datum) uint32 {
+	var scratch [64]byte
+	b := scratch[:0]
+	for _, v := range vals {
+		b = AppendKey(b, v)
+	}
+	return uint32(xxhash.Sum64(b) % NumBuckets)
+}
+
+// FormatKey renders a logical key for logs.
+func FormatKey(k []byte) string { return strconv.Quote(string(k)) }

@@ -1,0 +1,171 @@
+package codec
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// ErrCorrupt reports undecodable bytes.
+var ErrCorrupt = errors.New("codec: corrupt encoding")
+
+const (
+	tagNull  = 0
+	tagValue = 1
+)
+
+// AppendDatum appends the value encoding of d (NULL or a value).
+func AppendDatum(buf []byte, d types.Datum) []byte {
+	if d == nil {
+		return append(buf, tagNull)
+	}
+	buf = append(buf, tagValue)
+	switch v := d.(type) {
+	case int64:
+		return binary.AppendVarint(buf, v)
+	case float64:
+		return binary.BigEndian.AppendUint64(buf, math.Float64bits(v))
+	case *apd.Decimal:
+		s := v.String()
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		return append(buf, s...)
+	case bool:
+		if v {
+			return append(buf, 1)
+		}
+		return append(buf, 0)
+	case string:
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		return append(buf, v...)
+	case []byte:
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		return append(buf, v...)
+	case types.DateVal:
+		return binary.AppendVarint(buf, int64(v))
+	case time.Time:
+		return binary.AppendVarint(buf, v.UnixMicro())
+	case types.IntervalVal:
+		buf = binary.AppendVarint(buf, int64(v.Months))
+		buf = binary.AppendVarint(buf, int64(v.Days))
+		return binary.AppendVarint(buf, v.Micros)
+	}
+	panic(fmt.Sprintf("codec: cannot encode %T", d))
+}
+
+// DecodeDatum decodes one datum of type oid from the front of b and
+// returns it with the rest of b.
+func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
+	if len(b) == 0 {
+		return nil, nil, ErrCorrupt
+	}
+	if b[0] == tagNull {
+		return nil, b[1:], nil
+	}
+	b = b[1:]
+	varint := func() (int64, error) {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return 0, ErrCorrupt
+		}
+		b = b[n:]
+		return v, nil
+	}
+	bytesOf := func() ([]byte, error) {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil, ErrCorrupt
+		}
+		s := b[n : n+int(l)]
+		b = b[n+int(l):]
+		return s, nil
+	}
+	switch oid {
+	case types.Int2, types.Int4, types.Int8, types.OID:
+		v, err := varint()
+		return v, b, err
+	case types.Float4, types.Float8:
+		if len(b) < 8 {
+			return nil, nil, ErrCorrupt
+		}
+		return math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:], nil
+	case types.Numeric:
+		s, err := bytesOf()
+		if err != nil {
+			return nil, nil, err
+		}
+		d, _, err := apd.NewFromString(string(s))
+		if err != nil {
+			return nil, nil, ErrCorrupt
+		}
+		return d, b, nil
+	case types.Bool:
+		if len(b) < 1 {
+			return nil, nil, ErrCorrupt
+		}
+		return b[0] != 0, b[1:], nil
+	case types.Text, types.Varchar, types.Bpchar, types.Name, types.Unknown:
+		s, err := bytesOf()
+		return string(s), b, err
+	case types.Bytea:
+		s, err := bytesOf()
+		return append([]byte(nil), s...), b, err
+	case types.Date:
+		v, err := varint()
+		return types.DateVal(v), b, err
+	case types.Timestamp, types.TimestampTZ:
+		v, err := varint()
+		return time.UnixMicro(v).UTC(), b, err
+	case types.Interval:
+		m, err := varint()
+		if err != nil {
+			return nil, nil, err
+		}
+		d, err := varint()
+		if err != nil {
+			return nil, nil, err
+		}
+		us, err := varint()
+		return types.IntervalVal{Months: int32(m), Days: int32(d), Micros: us}, b, err
+	}
+	return nil, nil, fmt.Errorf("codec: cannot decode type %d", oid)
+}
+
+// EncodeRow encodes a row: the column count, then each datum.
+func EncodeRow(buf []byte, row []types.Datum) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(row)))
+	for _, d := range row {
+		buf = AppendDatum(buf, d)
+	}
+	return buf
+}
+
+// DecodeRow decodes a row whose columns have the given types. A row
+// encoded with fewer columns (written before ADD COLUMN) yields the
+// missing trailing columns from missing (nil entries are NULL).
+func DecodeRow(oids []uint32, missing []types.Datum, b []byte) ([]types.Datum, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(oids)) {
+		return nil, ErrCorrupt
+	}
+	b = b[k:]
+	row := make([]types.Datum, len(oids))
+	var err error
+	for i := 0; i < int(n); i++ {
+		row[i], b, err = DecodeDatum(oids[i], b)
+		if err != nil {
+			return nil, err
+		}
+	}
+	for i := int(n); i < len(oids); i++ {
+		if missing != nil {
+			row[i] = missing[i]
+		}
+	}
+	return row, nil
+}
