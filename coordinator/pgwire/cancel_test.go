@@ -3,6 +3,7 @@ package pgwire
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,9 @@ func TestCancelDuringCopyIn(t *testing.T) {
 		t.Fatalf("copy in: %q %v", got, err)
 	}
 	c.send(&pgproto3.CopyData{Data: []byte("a\n")})
-	time.Sleep(20 * time.Millisecond) // let the server block for more
+	waitFor(t, "the server to wait for COPY data", func() bool {
+		return strings.Contains(serverGoroutines(), "(*copyInReader).next")
+	})
 	ts.sendCancel(t, c.pid, c.secret)
 	wantReply(t, "cancelled copy", c.untilReady(), "E:ERROR:57014 | Z:I")
 

@@ -2,9 +2,11 @@ package pgwire
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -85,7 +87,37 @@ func TestMetricsRegistry(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 	_ = s2.Close()
-	if err := s2.Serve(nil); err != ErrServerClosed {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Serve(ln); err != ErrServerClosed {
 		t.Errorf("Serve after Close: %v", err)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Error("Serve after Close left the listener open")
+	}
+}
+
+func TestListenAndServe(t *testing.T) {
+	checkNoLeaks(t)
+	cfg := NewConfig()
+	cfg.ListenAddr = "127.0.0.1:0"
+	s, err := NewServer(cfg, newFakeEngine())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.ListenAndServe() }()
+	waitFor(t, "the listener", func() bool { return s.Addr() != nil })
+	ts := &testServer{Server: s, engine: newFakeEngine(), addr: s.Addr().String()}
+	c := ts.dialRaw(t)
+	c.send(&pgproto3.Query{String: "select 1"})
+	wantReply(t, "query", c.untilReady(), `T:?column?/23/0 | D:"1" | C:SELECT 1 | Z:I`)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != ErrServerClosed {
+		t.Fatalf("ListenAndServe returned %v", err)
 	}
 }

@@ -144,10 +144,7 @@ func (c *conn) serve() {
 	case isConnError(err):
 		c.log.Debug("connection ended", "err", err)
 	default:
-		pe := toPgError(err, c.isClosing())
-		if pe.Severity == "" {
-			pe.Severity = severityFatal
-		}
+		pe := asFatal(toPgError(err, c.isClosing()))
 		if pe.Code != pgerr.AdminShutdown {
 			c.log.Warn("closing connection", "code", pe.Code, "err", pe.Message)
 		}

@@ -11,56 +11,6 @@ import (
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
-// execute runs portal p for at most maxRows rows (0: all) with the
-// connection's ResultWriter, and finishes a COPY the statement began: a
-// COPY FROM STDIN the engine left unread is read to its CopyDone, a COPY
-// TO STDOUT gets its CopyDone. The caller sends CommandComplete or
-// PortalSuspended.
-func (c *conn) execute(p Portal, maxRows int) (tag string, suspended bool, err error) {
-	c.w.reset()
-	ctx := c.beginQuery()
-	tag, suspended, err = p.Execute(ctx, maxRows, &c.w)
-	if err == nil && c.w.copyIn {
-		err = c.cin.drain()
-	}
-	c.endQuery()
-	c.cin.end()
-	if err != nil {
-		return "", false, err
-	}
-	if c.w.copyOut {
-		if err := c.send(&pgproto3.CopyDone{}); err != nil {
-			return "", false, err
-		}
-	}
-	return tag, suspended, nil
-}
-
-// resultWriter is the ResultWriter of the connection's running statement.
-type resultWriter struct {
-	c       *conn
-	copyIn  bool // CopyIn was called
-	copyOut bool // CopyOut was called
-}
-
-var _ ResultWriter = (*resultWriter)(nil)
-
-func (w *resultWriter) reset() { w.copyIn, w.copyOut = false, false }
-
-var errInCopy = pgerr.New(pgerr.InternalError, "pgwire: a COPY is in progress")
-
-// WriteRow sends a DataRow. values is not retained.
-func (w *resultWriter) WriteRow(values [][]byte) error {
-	if w.copyIn || w.copyOut {
-		return errInCopy
-	}
-	c := w.c
-	c.msgRow.Values = values
-	err := c.send(&c.msgRow)
-	c.msgRow.Values = nil
-	return err
-}
-
 // CopyIn sends CopyInResponse, flushes, and returns the reader of the
 // client's CopyData payloads.
 func (w *resultWriter) CopyIn(format int8, ncols int) (io.Reader, error) {
@@ -108,21 +58,6 @@ func (w *resultWriter) CopyData(data []byte) error {
 	err := c.send(&c.msgCD)
 	c.msgCD.Data = nil
 	return err
-}
-
-// ParameterStatus reports a changed run-time parameter.
-func (w *resultWriter) ParameterStatus(name, value string) error {
-	return w.c.parameterStatus(name, value)
-}
-
-// Notice sends a NoticeResponse.
-func (w *resultWriter) Notice(severity, code, message string) error {
-	if severity == "" {
-		severity = "NOTICE"
-	}
-	return w.c.send(&pgproto3.NoticeResponse{
-		Severity: severity, SeverityUnlocalized: severity, Code: code, Message: message,
-	})
 }
 
 // copyFormats is the per-column format list of a Copy*Response.
@@ -197,6 +132,10 @@ func (r *copyInReader) drain() error {
 	return r.err
 }
 
+func errCopyCanceled() error {
+	return pgerr.New(pgerr.QueryCanceled, "canceling statement due to user request")
+}
+
 func (r *copyInReader) finish(err error) {
 	r.done, r.err, r.pending = true, err, nil
 }
@@ -210,7 +149,14 @@ func (r *copyInReader) next() {
 		r.finish(err)
 		return
 	}
+	// Either a cancel request sees copyInWaiting and wakes the read, or
+	// the read sees the cancellation and does not start.
 	c.mu.Lock()
+	if c.qctx.Err() != nil {
+		c.mu.Unlock()
+		r.finish(errCopyCanceled())
+		return
+	}
 	c.copyInWaiting = true
 	c.mu.Unlock()
 	msg, err := c.be.Receive()
@@ -220,7 +166,7 @@ func (r *copyInReader) next() {
 			// Woken by a cancel request: the read resumes later where it
 			// stopped, and the rest of the copy stream is dropped.
 			c.rr.err = nil
-			r.finish(pgerr.New(pgerr.QueryCanceled, "canceling statement due to user request"))
+			r.finish(errCopyCanceled())
 			return
 		}
 		c.fatal = c.receiveError(err)

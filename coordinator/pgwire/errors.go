@@ -38,6 +38,16 @@ func protocolViolation(format string, args ...any) *pgerr.Error {
 	return fatalf(pgerr.ProtocolViolation, format, args...)
 }
 
+// asFatal returns e with severity FATAL (a copy: e may be the engine's).
+func asFatal(e *pgerr.Error) *pgerr.Error {
+	if isFatal(e) {
+		return e
+	}
+	c := *e
+	c.Severity = severityFatal
+	return &c
+}
+
 // isFatal reports whether err ends the connection once sent.
 func isFatal(err error) bool {
 	var e *pgerr.Error

@@ -38,6 +38,8 @@ type fakeEngine struct {
 	// maxSleep bounds sleep, in nanoseconds (0: until cancelled).
 	maxSleep atomic.Int64
 	noPanic  bool
+	// maxLines, when set, bounds the lines kept by copy (fuzzing).
+	maxLines int
 
 	mu       sync.Mutex
 	lines    []string
@@ -508,6 +510,9 @@ func (p *fakePortal) execute(ctx context.Context, maxRows int, w ResultWriter) (
 		}
 		e.mu.Lock()
 		e.lines = append(e.lines, lines...)
+		if e.maxLines > 0 && len(e.lines) > e.maxLines {
+			e.lines = append([]string(nil), e.lines[len(e.lines)-e.maxLines:]...)
+		}
 		e.mu.Unlock()
 		return fmt.Sprintf("COPY %d", len(lines)), false, nil
 	case "copyout":

@@ -106,6 +106,7 @@ func FuzzStartup(f *testing.F) {
 func fuzzServer(f *testing.F, auth string) *Server {
 	e := newFakeEngine()
 	e.noPanic = true
+	e.maxLines = 100
 	e.maxSleep.Store(int64(time.Millisecond))
 	cfg := NewConfig()
 	cfg.MaxMessageSize = 1 << 20

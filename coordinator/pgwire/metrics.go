@@ -1,8 +1,6 @@
 package pgwire
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -42,24 +40,35 @@ func newMetrics() *Metrics {
 	}
 }
 
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Connections, m.Messages, m.Errors, m.Panics}
+}
+
+// register registers all the metrics in r, or none: a registry matches
+// collectors by name, so on failure only the ones registered here are
+// taken back, never another server's.
 func (m *Metrics) register(r prometheus.Registerer) error {
 	if r == nil {
 		return nil
 	}
-	var errs []error
-	for _, c := range []prometheus.Collector{m.Connections, m.Messages, m.Errors, m.Panics} {
+	var done []prometheus.Collector
+	for _, c := range m.collectors() {
 		if err := r.Register(c); err != nil {
-			errs = append(errs, err)
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return err
 		}
+		done = append(done, c)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 func (m *Metrics) unregister(r prometheus.Registerer) {
 	if r == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{m.Connections, m.Messages, m.Errors, m.Panics} {
+	for _, c := range m.collectors() {
 		r.Unregister(c)
 	}
 }

@@ -81,7 +81,6 @@ func NewServer(cfg Config, engine Engine) (*Server, error) {
 		}
 	}
 	if err := s.metrics.register(cfg.Registry); err != nil {
-		s.metrics.unregister(cfg.Registry)
 		return nil, fmt.Errorf("pgwire: register metrics: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())

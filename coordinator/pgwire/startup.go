@@ -53,13 +53,10 @@ func (c *conn) startup() error {
 	sess, err := c.srv.engine.NewSession(ctx, params)
 	c.endQuery()
 	if err != nil {
-		pe := toPgError(err, c.isClosing())
-		if pe.Severity == "" || pe.Severity == severityError {
-			c2 := *pe
-			c2.Severity = severityFatal
-			pe = &c2
-		}
-		return pe
+		return asFatal(toPgError(err, c.isClosing()))
+	}
+	if sess == nil {
+		return fatalf(pgerr.InternalError, "the engine returned no session")
 	}
 	c.sess = sess
 

@@ -42,6 +42,9 @@ type Portal struct {
 	tag     string
 	count   int64
 	buf     [][]byte
+	// cancel ends the portal's own context, which outlives one Execute
+	// (a suspended portal keeps its datanode streams open).
+	cancel context.CancelFunc
 }
 
 var _ pgwire.Portal = (*Portal)(nil)
@@ -57,6 +60,10 @@ func (p *Portal) Close() {
 	if p.iter != nil {
 		p.iter.close()
 		p.iter = nil
+	}
+	if p.cancel != nil {
+		p.cancel()
+		p.cancel = nil
 	}
 }
 
@@ -83,10 +90,13 @@ func (p *Portal) Execute(ctx context.Context, maxRows int, w pgwire.ResultWriter
 		if err := s.checkTxnState(p.st); err != nil {
 			return "", false, err
 		}
-		ctx, cancel := s.statementContext(ctx)
-		defer cancel()
-		it, tag, err := s.run(ctx, p.st, p.params, w)
+		pctx, cancel := s.statementContext(context.WithoutCancel(ctx))
+		p.cancel = cancel
+		stop := context.AfterFunc(ctx, cancel)
+		it, tag, err := s.run(pctx, p.st, p.params, w)
+		stop()
 		if err != nil {
+			p.Close()
 			s.statementFailed(ctx, err)
 			return "", false, err
 		}
@@ -95,6 +105,8 @@ func (p *Portal) Execute(ctx context.Context, maxRows int, w pgwire.ResultWriter
 	if p.iter == nil {
 		return p.tag, false, nil
 	}
+	stop := context.AfterFunc(ctx, p.cancel)
+	defer stop()
 	for n := 0; ; {
 		row, err := p.iter.next(ctx)
 		if err != nil {

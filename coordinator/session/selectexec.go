@@ -100,6 +100,9 @@ type batchOrErr struct {
 }
 
 func (s *Session) fanout(ctx context.Context, snap *routing.Snapshot, targets []target, oids []uint32, req func(target) *meridianpb.ExecRequest) (rowIter, error) {
+	if len(targets) == 1 {
+		return s.streamFrom(ctx, snap, targets[0], oids, req(targets[0]))
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	it := &fanoutIter{cancel: cancel, ch: make(chan batchOrErr, 4*len(targets)), open: len(targets)}
 	for _, t := range targets {
@@ -344,3 +347,55 @@ func (p *pipeIter) next(ctx context.Context) ([]types.Datum, error) {
 }
 
 func (p *pipeIter) close() { p.src.close() }
+
+// streamIter reads one datanode's stream in the caller's goroutine.
+type streamIter struct {
+	cancel context.CancelFunc
+	stream meridianpb.DataNode_ExecClient
+	oids   []uint32
+	rows   [][]byte
+	i      int
+	done   bool
+}
+
+func (s *Session) streamFrom(ctx context.Context, snap *routing.Snapshot, t target, oids []uint32, req *meridianpb.ExecRequest) (rowIter, error) {
+	c, err := s.e.dn(snap, t.group)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := c.Exec(ctx, req)
+	if err != nil {
+		cancel()
+		return nil, pgerr.FromStatus(err)
+	}
+	return &streamIter{cancel: cancel, stream: stream, oids: oids}, nil
+}
+
+func (it *streamIter) next(ctx context.Context) ([]types.Datum, error) {
+	for it.i >= len(it.rows) {
+		if it.done {
+			return nil, nil
+		}
+		resp, err := it.stream.Recv()
+		if err != nil {
+			it.close()
+			return nil, errTimeout(ctx, pgerr.FromStatus(err))
+		}
+		it.rows, it.i, it.done = resp.Rows, 0, resp.Done
+	}
+	it.i++
+	row, err := codec.DecodeRow(it.oids, nil, it.rows[it.i-1])
+	if err != nil {
+		it.close()
+		return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
+	}
+	return row, nil
+}
+
+func (it *streamIter) close() {
+	if it.cancel != nil {
+		it.cancel()
+	}
+	it.done, it.rows = true, nil
+}

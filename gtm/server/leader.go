@@ -109,17 +109,17 @@ func (s *Server) lead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.log.Info("became GTM leader", "next_csn", t.alloc.Next(), "hwm", t.alloc.HWM(), "lease_ttl", t.ttl)
 	t.wg.Add(3)
 	go t.keepLease()
 	go t.persistLoop()
 	go t.watchKey()
 	s.setTerm(t)
 	s.m.terms.Inc()
-	s.log.Info("became GTM leader", "next_csn", t.alloc.Next(), "hwm", t.alloc.HWM(), "lease_ttl", t.ttl)
 
-	<-t.ctx.Done()
-	s.setTerm(nil)
+	<-t.ctx.Done() // from here on t.serving() is false: no CSN goes out
 	t.wg.Wait()
+	s.setTerm(nil)
 	cause := context.Cause(t.ctx)
 	if ctx.Err() != nil {
 		s.log.Info("GTM leadership given up: closing")

@@ -73,9 +73,12 @@ func AppendKey(buf []byte, d types.Datum) []byte {
 		buf = append(buf, keyTime)
 		return binary.BigEndian.AppendUint64(buf, uint64(v.UnixMicro())^(1<<63))
 	case types.IntervalVal:
+		// the 128-bit span PostgreSQL orders intervals by ('1 mon' and
+		// '30 days' are equal); 64 bits overflow from about 292 years
 		buf = append(buf, keyInterval)
-		total := int64(v.Months)*30*86400e6 + int64(v.Days)*86400e6 + v.Micros
-		return binary.BigEndian.AppendUint64(buf, uint64(total)^(1<<63))
+		hi, lo := v.Span()
+		buf = binary.BigEndian.AppendUint64(buf, uint64(hi)^(1<<63))
+		return binary.BigEndian.AppendUint64(buf, lo)
 	}
 	panic("codec: cannot key-encode value")
 }

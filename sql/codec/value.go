@@ -64,8 +64,12 @@ func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
 	if len(b) == 0 {
 		return nil, nil, ErrCorrupt
 	}
-	if b[0] == tagNull {
+	switch b[0] {
+	case tagNull:
 		return nil, b[1:], nil
+	case tagValue:
+	default:
+		return nil, nil, ErrCorrupt
 	}
 	b = b[1:]
 	varint := func() (int64, error) {
@@ -100,12 +104,12 @@ func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, err
 		}
 		d, _, err := apd.NewFromString(string(s))
-		if err != nil {
+		if err != nil || d.Form == apd.Infinite || d.Form == apd.NaNSignaling {
 			return nil, nil, ErrCorrupt
 		}
 		return d, b, nil
 	case types.Bool:
-		if len(b) < 1 {
+		if len(b) < 1 || b[0] > 1 {
 			return nil, nil, ErrCorrupt
 		}
 		return b[0] != 0, b[1:], nil
@@ -131,7 +135,10 @@ func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, err
 		}
 		us, err := varint()
-		return types.IntervalVal{Months: int32(m), Days: int32(d), Micros: us}, b, err
+		if err != nil || m != int64(int32(m)) || d != int64(int32(d)) {
+			return nil, nil, ErrCorrupt
+		}
+		return types.IntervalVal{Months: int32(m), Days: int32(d), Micros: us}, b, nil
 	}
 	return nil, nil, fmt.Errorf("codec: cannot decode type %d", oid)
 }
@@ -147,7 +154,8 @@ func EncodeRow(buf []byte, row []types.Datum) []byte {
 
 // DecodeRow decodes a row whose columns have the given types. A row
 // encoded with fewer columns (written before ADD COLUMN) yields the
-// missing trailing columns from missing (nil entries are NULL).
+// missing trailing columns from missing, indexed like oids (nil, a short
+// slice or nil entries give NULL). Bytes after the row are corrupt.
 func DecodeRow(oids []uint32, missing []types.Datum, b []byte) ([]types.Datum, error) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(oids)) {
@@ -162,10 +170,11 @@ func DecodeRow(oids []uint32, missing []types.Datum, b []byte) ([]types.Datum, e
 			return nil, err
 		}
 	}
-	for i := int(n); i < len(oids); i++ {
-		if missing != nil {
-			row[i] = missing[i]
-		}
+	if len(b) != 0 {
+		return nil, ErrCorrupt
+	}
+	for i := int(n); i < len(oids) && i < len(missing); i++ {
+		row[i] = missing[i]
 	}
 	return row, nil
 }

@@ -50,7 +50,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 	case meridianpb.ExprKind_EXPR_COLUMN:
 		i := int(e.Index)
 		return func(row []types.Datum) (types.Datum, error) {
-			if i >= len(row) {
+			if i < 0 || i >= len(row) {
 				return nil, pgerr.New(pgerr.InternalError, "column %d out of range", i)
 			}
 			return row[i], nil

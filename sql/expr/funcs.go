@@ -2,6 +2,7 @@ package expr
 
 import (
 	"math"
+	"math/big"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,16 +41,14 @@ func init() {
 			case float64:
 				return -x, nil
 			case *apd.Decimal:
-				return new(apd.Decimal).Neg(x), nil
+				return types.NormalizeNumeric(new(apd.Decimal).Neg(x))
 			case types.IntervalVal:
-				return types.IntervalVal{Months: -x.Months, Days: -x.Days, Micros: -x.Micros}, nil
+				return negInterval(x)
 			}
 			return nil, badArg("-")
 		}, nil
 	}
-	funcs["||"] = simple(func(v []types.Datum) (types.Datum, error) {
-		return types.FormatText(types.T(types.Text), v[0]) + types.FormatText(types.T(types.Text), v[1]), nil
-	})
+	funcs["||"] = concat
 	funcs["like"] = likeBuilder(false, false)
 	funcs["not like"] = likeBuilder(false, true)
 	funcs["ilike"] = likeBuilder(true, false)
@@ -59,12 +58,19 @@ func init() {
 	funcs["btrim"] = strFn(func(s string) string { return strings.Trim(s, " ") })
 	funcs["ltrim"] = strFn(func(s string) string { return strings.TrimLeft(s, " ") })
 	funcs["rtrim"] = strFn(func(s string) string { return strings.TrimRight(s, " ") })
-	funcs["length"] = simple(func(v []types.Datum) (types.Datum, error) {
-		if b, ok := v[0].([]byte); ok {
-			return int64(len(b)), nil
-		}
-		return int64(utf8.RuneCountInString(v[0].(string))), nil
-	})
+	funcs["length"] = func(at []types.Type, r types.Type) (fn, error) {
+		bpchar := len(at) == 1 && at[0].OID == types.Bpchar
+		return func(v []types.Datum) (types.Datum, error) {
+			if b, ok := v[0].([]byte); ok {
+				return int64(len(b)), nil
+			}
+			s := v[0].(string)
+			if bpchar { // trailing blanks of char(n) do not count
+				s = strings.TrimRight(s, " ")
+			}
+			return int64(utf8.RuneCountInString(s)), nil
+		}, nil
+	}
 	funcs["char_length"] = funcs["length"]
 	funcs["octet_length"] = simple(func(v []types.Datum) (types.Datum, error) {
 		if b, ok := v[0].([]byte); ok {
@@ -74,23 +80,25 @@ func init() {
 	})
 	funcs["substr"] = simple(substr)
 	funcs["substring"] = simple(substr)
-	funcs["abs"] = simple(func(v []types.Datum) (types.Datum, error) {
-		switch x := v[0].(type) {
-		case int64:
-			if x < 0 {
-				if x == math.MinInt64 {
-					return nil, overflow(types.Int8)
+	funcs["abs"] = func(at []types.Type, r types.Type) (fn, error) {
+		return func(v []types.Datum) (types.Datum, error) {
+			switch x := v[0].(type) {
+			case int64:
+				if x < 0 {
+					if x == math.MinInt64 {
+						return nil, overflow(types.Int8)
+					}
+					return checkInt(r.OID, -x) // abs(-32768::int2) overflows
 				}
-				return -x, nil
+				return x, nil
+			case float64:
+				return math.Abs(x), nil
+			case *apd.Decimal:
+				return new(apd.Decimal).Abs(x), nil
 			}
-			return x, nil
-		case float64:
-			return math.Abs(x), nil
-		case *apd.Decimal:
-			return new(apd.Decimal).Abs(x), nil
-		}
-		return nil, badArg("abs")
-	})
+			return nil, badArg("abs")
+		}, nil
+	}
 	funcs["round"] = roundFn
 	funcs["floor"] = simple(func(v []types.Datum) (types.Datum, error) {
 		switch x := v[0].(type) {
@@ -98,8 +106,10 @@ func init() {
 			return math.Floor(x), nil
 		case *apd.Decimal:
 			d := new(apd.Decimal)
-			_, err := types.DecimalCtx.Floor(d, x)
-			return d, err
+			if _, err := exactCtx.Floor(d, x); err != nil {
+				return nil, numericErr(err)
+			}
+			return types.NormalizeNumeric(d)
 		}
 		return v[0], nil
 	})
@@ -109,8 +119,10 @@ func init() {
 			return math.Ceil(x), nil
 		case *apd.Decimal:
 			d := new(apd.Decimal)
-			_, err := types.DecimalCtx.Ceil(d, x)
-			return d, err
+			if _, err := exactCtx.Ceil(d, x); err != nil {
+				return nil, numericErr(err)
+			}
+			return types.NormalizeNumeric(d) // ceil(-0.5) is 0, not -0
 		}
 		return v[0], nil
 	})
@@ -125,7 +137,8 @@ func init() {
 	funcs["mod"] = funcs["%"]
 }
 
-// Functions lists the names the evaluator knows (for the planner).
+// Known reports whether the evaluator knows a function or operator name
+// (for the planner).
 func Known(name string) bool { _, ok := funcs[name]; return ok }
 
 func simple(f fn) builder {
@@ -134,6 +147,43 @@ func simple(f fn) builder {
 
 func strFn(f func(string) string) builder {
 	return simple(func(v []types.Datum) (types.Datum, error) { return f(v[0].(string)), nil })
+}
+
+// concat is ||: two byteas concatenate as bytes; otherwise each operand is
+// cast to text as PostgreSQL's anytextcat does (true || 'x' is 'truex',
+// a char(n) loses its padding).
+func concat(at []types.Type, r types.Type) (fn, error) {
+	return func(v []types.Datum) (types.Datum, error) {
+		if a, ok := v[0].([]byte); ok {
+			if b, ok := v[1].([]byte); ok {
+				return append(append(make([]byte, 0, len(a)+len(b)), a...), b...), nil
+			}
+		}
+		var sb strings.Builder
+		for i := 0; i < 2; i++ {
+			from := types.Text
+			if i < len(at) {
+				from = at[i].OID
+			}
+			s, err := types.Cast(v[i], from, types.T(types.Text))
+			if err != nil {
+				return nil, err
+			}
+			sb.WriteString(s.(string))
+		}
+		return sb.String(), nil
+	}, nil
+}
+
+func negInterval(x types.IntervalVal) (types.Datum, error) {
+	if x.Months == math.MinInt32 || x.Days == math.MinInt32 || x.Micros == math.MinInt64 {
+		return nil, intervalOutOfRange()
+	}
+	return types.IntervalVal{Months: -x.Months, Days: -x.Days, Micros: -x.Micros}, nil
+}
+
+func intervalOutOfRange() error {
+	return pgerr.New(pgerr.DatetimeFieldOverflow, "interval out of range")
 }
 
 func badArg(name string) error {
@@ -224,6 +274,10 @@ func arith(op string) builder {
 			return func(v []types.Datum) (types.Datum, error) {
 				x, y := toFloat(v[0]), toFloat(v[1])
 				var z float64
+				// PostgreSQL's check_float8_val: overflow is an error unless
+				// an input was infinite; underflow (a zero result) of * and /
+				// is an error unless it was exact
+				zeroOK := true
 				switch op {
 				case "+":
 					z = x + y
@@ -231,11 +285,13 @@ func arith(op string) builder {
 					z = x - y
 				case "*":
 					z = x * y
+					zeroOK = x == 0 || y == 0
 				case "/":
-					if y == 0 {
+					if y == 0 && !math.IsNaN(x) {
 						return nil, divByZero()
 					}
 					z = x / y
+					zeroOK = x == 0 || math.IsInf(y, 0)
 				case "%":
 					if y == 0 {
 						return nil, divByZero()
@@ -244,6 +300,9 @@ func arith(op string) builder {
 				}
 				if math.IsInf(z, 0) && !math.IsInf(x, 0) && !math.IsInf(y, 0) {
 					return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value out of range: overflow")
+				}
+				if z == 0 && !zeroOK {
+					return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value out of range: underflow")
 				}
 				if r.OID == types.Float4 {
 					return types.Coerce(r, z)
@@ -302,79 +361,160 @@ func intArith(op string, r uint32) fn {
 	}
 }
 
-// NumericArith is numeric +, -, *, / and % with PostgreSQL's result scales.
+// exactCtx does exact decimal arithmetic: with no precision apd never
+// rounds (PostgreSQL's +, - and * are exact).
+var exactCtx = apd.BaseContext
+
+func numericErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if pgerr.Code(err) != pgerr.InternalError {
+		return err
+	}
+	return pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+}
+
+func isNaN(d *apd.Decimal) bool { return d.Form == apd.NaN || d.Form == apd.NaNSignaling }
+
+// NumericArith is numeric +, -, *, / and % with PostgreSQL's result
+// scales: exact sums, differences and products (a product's scale is the
+// sum of the scales), quotients as NumericDiv, and remainders of the
+// truncated quotient with the larger scale. NaN in, NaN out (even over
+// zero); a zero divisor otherwise is 22012.
 func NumericArith(op string, x, y *apd.Decimal) (types.Datum, error) {
+	if isNaN(x) || isNaN(y) {
+		return &apd.Decimal{Form: apd.NaN}, nil
+	}
 	z := new(apd.Decimal)
 	var err error
 	switch op {
 	case "+":
-		_, err = types.DecimalCtx.Add(z, x, y)
+		_, err = exactCtx.Add(z, x, y)
 	case "-":
-		_, err = types.DecimalCtx.Sub(z, x, y)
+		_, err = exactCtx.Sub(z, x, y)
 	case "*":
-		_, err = types.DecimalCtx.Mul(z, x, y)
-	case "/":
-		if y.IsZero() {
-			return nil, divByZero()
+		_, err = exactCtx.Mul(z, x, y)
+		if err == nil && -int64(z.Exponent) > types.NumericMaxScale {
+			// PostgreSQL rounds a product's excess scale away
+			r := new(apd.Decimal)
+			_, err = apd.BaseContext.WithPrecision(uint32(max(int64(z.NumDigits())+int64(z.Exponent)+types.NumericMaxScale+1, 1))).Quantize(r, z, -types.NumericMaxScale)
+			z = r
 		}
+	case "/":
 		return NumericDiv(x, y)
 	case "%":
-		if y.IsZero() {
-			return nil, divByZero()
-		}
-		_, err = types.DecimalCtx.Rem(z, x, y)
+		return numericMod(x, y)
+	default:
+		return nil, pgerr.New(pgerr.InternalError, "unknown numeric operator %s", op)
 	}
 	if err != nil {
-		return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+		return nil, numericErr(err)
 	}
-	return z, nil
+	return types.NormalizeNumeric(z)
 }
 
-// NumericDiv divides with PostgreSQL's select_div_scale rule: at least 16
-// significant digits, and no fewer fractional digits than either input.
-func NumericDiv(x, y *apd.Decimal) (*apd.Decimal, error) {
+// numericMod is x - trunc(x/y)*y, exactly: the sign of x and the larger
+// scale of the two.
+func numericMod(x, y *apd.Decimal) (types.Datum, error) {
 	if y.IsZero() {
 		return nil, divByZero()
 	}
-	sx, sy := int32(0), int32(0)
-	if x.Exponent < 0 {
-		sx = -x.Exponent
+	e := min(x.Exponent, y.Exponent)
+	a := scaledCoeff(x, x.Exponent-e)
+	b := scaledCoeff(y, y.Exponent-e)
+	a.Rem(a, b) // truncated: takes a's sign
+	z := new(apd.Decimal)
+	z.Coeff.SetMathBigInt(a.Abs(a))
+	z.Exponent = e
+	z.Negative = x.Negative
+	return types.NormalizeNumeric(z)
+}
+
+// scaledCoeff returns d's signed coefficient times 10^k (k >= 0).
+func scaledCoeff(d *apd.Decimal, k int32) *big.Int {
+	c := new(big.Int).Set(d.Coeff.MathBigInt())
+	if k > 0 {
+		c.Mul(c, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(k)), nil))
 	}
-	if y.Exponent < 0 {
-		sy = -y.Exponent
+	if d.Negative {
+		c.Neg(c)
 	}
-	// estimated weight (decimal digits before the point) of the quotient
-	wx := int32(x.NumDigits()) + x.Exponent
-	wy := int32(y.NumDigits()) + y.Exponent
-	qweight := wx - wy
-	rscale := 16 - qweight
-	if rscale < sx {
-		rscale = sx
+	return c
+}
+
+// baseWeight returns the weight and first digit of |d| in PostgreSQL's
+// base-10000 representation (groups aligned at the decimal point); 0, 0
+// for zero.
+func baseWeight(d *apd.Decimal) (weight, first int) {
+	if d.IsZero() {
+		return 0, 0
 	}
-	if rscale < sy {
-		rscale = sy
+	digits := d.Coeff.String()
+	p := len(digits) - 1 + int(d.Exponent) // power of ten of the leading digit
+	weight = p / 4
+	if p < 0 && p%4 != 0 {
+		weight-- // floor
 	}
-	if rscale < 0 {
-		rscale = 0
+	k := p - 4*weight + 1 // digits in the leading group, 1..4
+	for i := 0; i < k; i++ {
+		first *= 10
+		if i < len(digits) {
+			first += int(digits[i] - '0')
+		}
 	}
-	if rscale > 1000 {
-		rscale = 1000
+	return weight, first
+}
+
+// NumericDivScale is PostgreSQL's select_div_scale: enough fractional
+// digits for at least 16 significant digits of the quotient (estimated in
+// base-10000 digits), no fewer than either input's scale, at most 1000.
+func NumericDivScale(x, y *apd.Decimal) int32 {
+	w1, f1 := baseWeight(x)
+	w2, f2 := baseWeight(y)
+	qweight := w1 - w2
+	if f1 <= f2 {
+		qweight--
 	}
-	q := new(apd.Decimal)
-	c := types.DecimalCtx.WithPrecision(uint32(max(int32(50), qweight+rscale+10)))
-	if _, err := c.Quo(q, x, y); err != nil {
-		return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+	rscale := int32(16 - qweight*4)
+	rscale = max(rscale, -x.Exponent, -y.Exponent, 0)
+	return min(rscale, 1000)
+}
+
+// NumericDiv divides with PostgreSQL's result scale (NumericDivScale),
+// the quotient rounded half away from zero, exactly.
+func NumericDiv(x, y *apd.Decimal) (*apd.Decimal, error) {
+	if isNaN(x) || isNaN(y) {
+		return &apd.Decimal{Form: apd.NaN}, nil
 	}
-	out := new(apd.Decimal)
-	c.Rounding = apd.RoundHalfUp
-	if _, err := c.Quantize(out, q, -rscale); err != nil {
-		return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+	if y.IsZero() {
+		return nil, divByZero()
 	}
-	return out, nil
+	rscale := NumericDivScale(x, y)
+	// x/y × 10^rscale = cx × 10^(ex-ey+rscale) / cy
+	k := int64(x.Exponent) - int64(y.Exponent) + int64(rscale)
+	num := new(big.Int).Set(x.Coeff.MathBigInt())
+	den := new(big.Int).Set(y.Coeff.MathBigInt())
+	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(max(k, -k)), nil)
+	if k >= 0 {
+		num.Mul(num, pow)
+	} else {
+		den.Mul(den, pow)
+	}
+	q, r := new(big.Int).QuoRem(num, den, new(big.Int))
+	if r.Lsh(r, 1).Cmp(den) >= 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	z := new(apd.Decimal)
+	z.Coeff.SetMathBigInt(q)
+	z.Exponent = -rscale
+	z.Negative = x.Negative != y.Negative
+	return types.NormalizeNumeric(z)
 }
 
 func dateArith(op string, at []types.Type, r types.Type) (fn, error) {
 	a, b := at[0].OID, at[1].OID
+	isTS := func(o uint32) bool { return o == types.Timestamp || o == types.TimestampTZ }
 	switch {
 	case a == types.Date && types.IsInteger(b) && (op == "+" || op == "-"):
 		return func(v []types.Datum) (types.Datum, error) {
@@ -382,45 +522,77 @@ func dateArith(op string, at []types.Type, r types.Type) (fn, error) {
 			if op == "-" {
 				n = -n
 			}
-			return v[0].(types.DateVal) + types.DateVal(n), nil
+			return addDays(v[0].(types.DateVal), n)
 		}, nil
 	case types.IsInteger(a) && b == types.Date && op == "+":
 		return func(v []types.Datum) (types.Datum, error) {
-			return v[1].(types.DateVal) + types.DateVal(v[0].(int64)), nil
+			return addDays(v[1].(types.DateVal), v[0].(int64))
 		}, nil
 	case a == types.Date && b == types.Date && op == "-":
 		return func(v []types.Datum) (types.Datum, error) {
 			return int64(v[0].(types.DateVal) - v[1].(types.DateVal)), nil
 		}, nil
-	case (a == types.Timestamp || a == types.TimestampTZ || a == types.Date) && b == types.Interval && (op == "+" || op == "-"):
+	case (isTS(a) || a == types.Date) && b == types.Interval && (op == "+" || op == "-"):
 		return func(v []types.Datum) (types.Datum, error) {
-			t := asTime(v[0])
 			iv := v[1].(types.IntervalVal)
 			if op == "-" {
-				iv = types.IntervalVal{Months: -iv.Months, Days: -iv.Days, Micros: -iv.Micros}
+				n, err := negInterval(iv)
+				if err != nil {
+					return nil, err
+				}
+				iv = n.(types.IntervalVal)
 			}
-			return AddInterval(t, iv), nil
+			return addIntervalChecked(asTime(v[0]), iv)
 		}, nil
-	case a == types.Interval && (b == types.Timestamp || b == types.TimestampTZ || b == types.Date) && op == "+":
+	case a == types.Interval && (isTS(b) || b == types.Date) && op == "+":
 		return func(v []types.Datum) (types.Datum, error) {
-			return AddInterval(asTime(v[1]), v[0].(types.IntervalVal)), nil
+			return addIntervalChecked(asTime(v[1]), v[0].(types.IntervalVal))
 		}, nil
-	case (a == types.Timestamp || a == types.TimestampTZ) && a == b && op == "-":
+	case isTS(a) && isTS(b) && op == "-":
 		return func(v []types.Datum) (types.Datum, error) {
-			d := v[0].(time.Time).Sub(v[1].(time.Time)).Microseconds()
-			days := d / 86400e6
+			// (not Time.Sub: a Duration saturates beyond ±292 years)
+			d := v[0].(time.Time).UnixMicro() - v[1].(time.Time).UnixMicro()
+			days := d / 86400e6 // justify_hours: days and time of one sign
 			return types.IntervalVal{Days: int32(days), Micros: d - days*86400e6}, nil
 		}, nil
 	case a == types.Interval && b == types.Interval && (op == "+" || op == "-"):
 		return func(v []types.Datum) (types.Datum, error) {
 			x, y := v[0].(types.IntervalVal), v[1].(types.IntervalVal)
+			sign := int64(1)
 			if op == "-" {
-				y = types.IntervalVal{Months: -y.Months, Days: -y.Days, Micros: -y.Micros}
+				sign = -1
 			}
-			return types.IntervalVal{Months: x.Months + y.Months, Days: x.Days + y.Days, Micros: x.Micros + y.Micros}, nil
+			m := int64(x.Months) + sign*int64(y.Months)
+			d := int64(x.Days) + sign*int64(y.Days)
+			us, ok := addInt64(x.Micros, y.Micros, sign)
+			if !ok || m != int64(int32(m)) || d != int64(int32(d)) {
+				return nil, intervalOutOfRange()
+			}
+			return types.IntervalVal{Months: int32(m), Days: int32(d), Micros: us}, nil
 		}, nil
 	}
 	return nil, pgerr.New(pgerr.UndefinedFunction, "operator does not exist: %s %s %s", at[0], op, at[1])
+}
+
+// addInt64 returns x + sign×y and whether it did not overflow.
+func addInt64(x, y, sign int64) (int64, bool) {
+	if sign < 0 {
+		if y == math.MinInt64 {
+			return 0, false
+		}
+		y = -y
+	}
+	z := x + y
+	return z, (z > x) == (y > 0)
+}
+
+// addDays is date ± integer, within PostgreSQL's date range.
+func addDays(d types.DateVal, n int64) (types.Datum, error) {
+	const minDate, maxDate = -2440588, 2145042905 // 4714-11-24 BC, 5874897-12-31
+	if n > maxDate-minDate || n < minDate-maxDate || int64(d)+n < minDate || int64(d)+n > maxDate {
+		return nil, pgerr.New(pgerr.DatetimeFieldOverflow, "date out of range")
+	}
+	return d + types.DateVal(n), nil
 }
 
 func asTime(d types.Datum) time.Time {
@@ -430,21 +602,60 @@ func asTime(d types.Datum) time.Time {
 	return d.(time.Time)
 }
 
-// AddInterval adds an interval to a time as PostgreSQL does: months, then
-// days, then microseconds.
-func AddInterval(t time.Time, iv types.IntervalVal) time.Time {
-	if iv.Months != 0 {
-		y, m, d := t.Date()
-		nm := time.Month(int(m) + int(iv.Months))
-		// clamp the day to the end of the target month
-		last := time.Date(y, nm+1, 0, 0, 0, 0, 0, time.UTC).Day()
-		if d > last {
-			d = last
-		}
-		h, mi, s := t.Clock()
-		t = time.Date(y, nm, d, h, mi, s, t.Nanosecond(), time.UTC)
+// timestamp range: 4714-11-24 BC up to 294247-01-01 (types' range)
+const minTimestampUsec, endTimestampUsec = int64(-2440588) * 86400e6, int64(106751982) * 86400e6
+
+// addIntervalChecked is AddInterval with PostgreSQL's "timestamp out of
+// range" (22008) instead of overflow.
+func addIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {
+	bad := pgerr.New(pgerr.DatetimeFieldOverflow, "timestamp out of range")
+	t = t.UTC()
+	if y := int64(t.Year()) + int64(iv.Months)/12; y > 294248 || y < -4714 {
+		return nil, bad
 	}
-	return t.AddDate(0, 0, int(iv.Days)).Add(time.Duration(iv.Micros) * time.Microsecond)
+	t = addMonths(t, iv.Months)
+	if iv.Days > 2*106751982 || iv.Days < -2*106751982 {
+		return nil, bad
+	}
+	t = t.AddDate(0, 0, int(iv.Days))
+	if t.Year() > 294247 || t.Year() < -4714 {
+		return nil, bad
+	}
+	us, ok := addInt64(t.UnixMicro(), iv.Micros, 1)
+	if !ok || us < minTimestampUsec || us >= endTimestampUsec {
+		return nil, bad
+	}
+	return time.UnixMicro(us).UTC(), nil
+}
+
+// AddInterval adds an interval to a time as PostgreSQL does: months (the
+// day clamped to the end of the month), then days, then microseconds.
+// It does not check the timestamp range.
+func AddInterval(t time.Time, iv types.IntervalVal) time.Time {
+	t = addMonths(t.UTC(), iv.Months).AddDate(0, 0, int(iv.Days))
+	// (not Add(Duration): a Duration overflows beyond ±292 years)
+	return time.UnixMicro(t.UnixMicro() + iv.Micros).UTC()
+}
+
+func addMonths(t time.Time, n int32) time.Time {
+	if n == 0 {
+		return t
+	}
+	y, m, d := t.Date()
+	months := int(m) - 1 + int(n)
+	y += months / 12
+	months %= 12
+	if months < 0 {
+		months += 12
+		y--
+	}
+	nm := time.Month(months + 1)
+	// clamp the day to the end of the target month
+	if last := time.Date(y, nm+1, 0, 0, 0, 0, 0, time.UTC).Day(); d > last {
+		d = last
+	}
+	h, mi, s := t.Clock()
+	return time.Date(y, nm, d, h, mi, s, t.Nanosecond(), time.UTC)
 }
 
 func compare(op string) builder {
@@ -474,7 +685,11 @@ func substr(v []types.Datum) (types.Datum, error) {
 		if n < 0 {
 			return nil, pgerr.New("22011", "negative substring length not allowed")
 		}
-		end = start + n
+		if start > math.MaxInt64-n {
+			end = math.MaxInt64
+		} else {
+			end = start + n
+		}
 	}
 	if start < 1 {
 		start = 1
@@ -500,11 +715,16 @@ func roundFn(at []types.Type, r types.Type) (fn, error) {
 		case *apd.Decimal:
 			c := types.DecimalCtx
 			c.Rounding = apd.RoundHalfUp
+			if isNaN(x) {
+				return x, nil
+			}
+			places = max(min(places, types.NumericMaxScale), -types.NumericMaxIntDigits)
+			c.Precision = uint32(max(int64(x.NumDigits())+int64(x.Exponent)+places+1, 1))
 			d := new(apd.Decimal)
 			if _, err := c.Quantize(d, x, -int32(places)); err != nil {
 				return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
 			}
-			return d, nil
+			return types.NormalizeNumeric(d)
 		case int64:
 			return x, nil
 		}

@@ -13,6 +13,7 @@ func likeBuilder(fold, negate bool) builder {
 		return func(v []types.Datum) (types.Datum, error) {
 			s, p := v[0].(string), v[1].(string)
 			if fold {
+				// ILIKE lowercases both sides, as PostgreSQL does for UTF-8
 				s, p = strings.ToLower(s), strings.ToLower(p)
 			}
 			ok, err := Like(s, p)
@@ -24,52 +25,107 @@ func likeBuilder(fold, negate bool) builder {
 	}
 }
 
+type likeResult int
+
+const (
+	likeFalse likeResult = iota
+	likeTrue
+	// likeAbort: the text ran out, so no later start position can match
+	// either; it stops the % search from going quadratic and worse.
+	likeAbort
+)
+
 // Like matches s against a LIKE pattern (% any run, _ one character,
-// backslash escapes).
+// backslash escapes the next character). It is PostgreSQL's MatchText: in
+// particular a trailing backslash is an error (22025) only when matching
+// gets to it with text left ('' LIKE '\' is false).
 func Like(s, p string) (bool, error) {
-	for len(p) > 0 {
-		c, n := utf8.DecodeRuneInString(p)
-		switch c {
+	r, err := matchLike(s, p)
+	return r == likeTrue, err
+}
+
+func escapeAtEnd() error {
+	return pgerr.New(pgerr.InvalidEscapeSequence, "LIKE pattern must not end with escape character")
+}
+
+// nextChar returns the byte length of the character starting s.
+func nextChar(s string) int {
+	_, n := utf8.DecodeRuneInString(s)
+	return n
+}
+
+func matchLike(t, p string) (likeResult, error) {
+	if p == "%" {
+		return likeTrue, nil
+	}
+	for len(t) > 0 && len(p) > 0 {
+		switch p[0] {
+		case '\\':
+			// the next pattern byte matches literally
+			p = p[1:]
+			if len(p) == 0 {
+				return likeFalse, escapeAtEnd()
+			}
+			if p[0] != t[0] {
+				return likeFalse, nil
+			}
 		case '%':
-			p = p[n:]
-			for len(p) > 0 && p[0] == '%' {
-				p = p[1:]
-			}
-			if p == "" {
-				return true, nil
-			}
-			for i := 0; i <= len(s); {
-				ok, err := Like(s[i:], p)
-				if err != nil || ok {
-					return ok, err
-				}
-				if i == len(s) {
+			p = p[1:]
+			// skip further % and, for each _, one character of text
+			for len(p) > 0 {
+				if p[0] == '%' {
+					p = p[1:]
+				} else if p[0] == '_' {
+					if len(t) == 0 {
+						return likeAbort, nil
+					}
+					t = t[nextChar(t):]
+					p = p[1:]
+				} else {
 					break
 				}
-				_, w := utf8.DecodeRuneInString(s[i:])
-				i += w
 			}
-			return false, nil
+			if len(p) == 0 {
+				return likeTrue, nil
+			}
+			first := p[0]
+			if first == '\\' {
+				if len(p) < 2 {
+					return likeFalse, escapeAtEnd()
+				}
+				first = p[1]
+			}
+			for len(t) > 0 {
+				if t[0] == first {
+					r, err := matchLike(t, p)
+					if err != nil || r != likeFalse {
+						return r, err
+					}
+				}
+				t = t[nextChar(t):]
+			}
+			return likeAbort, nil
 		case '_':
-			if s == "" {
-				return false, nil
-			}
-			_, w := utf8.DecodeRuneInString(s)
-			s, p = s[w:], p[n:]
-		case '\\':
-			p = p[n:]
-			if p == "" {
-				return false, pgerr.New(pgerr.InvalidEscapeSequence, "LIKE pattern must not end with escape character")
-			}
-			c, n = utf8.DecodeRuneInString(p)
-			fallthrough
+			t = t[nextChar(t):]
+			p = p[1:]
+			continue
 		default:
-			sc, w := utf8.DecodeRuneInString(s)
-			if s == "" || sc != c {
-				return false, nil
+			if p[0] != t[0] {
+				return likeFalse, nil
 			}
-			s, p = s[w:], p[n:]
 		}
+		// Literal bytes matched: text and pattern stay in step byte by byte,
+		// even inside a multibyte character.
+		t, p = t[1:], p[1:]
 	}
-	return s == "", nil
+	if len(t) > 0 {
+		return likeFalse, nil
+	}
+	for len(p) > 0 && p[0] == '%' {
+		p = p[1:]
+	}
+	if len(p) == 0 {
+		return likeTrue, nil
+	}
+	return likeAbort, nil
 }

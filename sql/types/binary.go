@@ -242,13 +242,14 @@ func parseNumericBinary(b []byte) (*apd.Decimal, error) {
 	d.Coeff.SetMathBigInt(coeff)
 	d.Exponent = exp
 	d.Negative = sign == numericNeg
-	// present with the declared display scale (PostgreSQL rounds digits
-	// beyond it away, as numeric_recv does)
+	// present with the declared display scale; digits beyond it are
+	// truncated away, as numeric_recv does
 	if d.Coeff.Sign() != 0 && int64(d.NumDigits())+int64(d.Exponent) > NumericMaxIntDigits {
 		return nil, numericOverflow()
 	}
 	out := new(apd.Decimal)
 	c := apd.BaseContext.WithPrecision(uint32(max(int64(d.NumDigits())+int64(d.Exponent)+int64(dscale)+1, 1)))
+	c.Rounding = apd.RoundDown
 	if _, err := c.Quantize(out, d, -dscale); err != nil {
 		return nil, badBinary(Numeric)
 	}

@@ -178,11 +178,11 @@ func TestParseBinaryErrors(t *testing.T) {
 			t.Errorf("ParseBinary(%s, %s): %v, want SQLSTATE %q", c.typ, c.hex, err, c.code)
 		}
 	}
-	// A numeric sent with digits beyond its dscale rounds to it, as
-	// numeric_recv does: 1.25 with dscale 1 is 1.3.
-	d, err := ParseBinary(T(Numeric), unhexT(t, "0002000000000001000109c4"))
-	if err != nil || FormatText(T(Numeric), d) != "1.3" {
-		t.Errorf("1.25 with dscale 1 = %v, %v; want 1.3", d, err)
+	// Digits beyond the dscale sent are truncated, as numeric_recv does:
+	// 1.29 with dscale 1 is 1.2.
+	d, err := ParseBinary(T(Numeric), unhexT(t, "000200000000000100010b54"))
+	if err != nil || FormatText(T(Numeric), d) != "1.2" {
+		t.Errorf("1.29 with dscale 1 = %v, %v; want 1.2", d, err)
 	}
 	// negative zero reads as zero
 	d, err = ParseBinary(T(Numeric), unhexT(t, "0000000040000002"))

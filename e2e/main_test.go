@@ -1,0 +1,274 @@
+// Package e2e tests Meridian as its users run it: the real coordinator,
+// datanode, gtm, cm and om binaries, each a separate process, started by
+// om/cluster with BinDir set (only etcd stays embedded in the test
+// process). Clients are the real ones too: pgx over the wire, psql and
+// pgbench.
+//
+//	go test -count=1 -timeout 15m ./e2e/
+//
+// TestMain builds the binaries once into a temporary directory; each test
+// starts its own cluster in t.TempDir() with startCluster, which stops every
+// process through t.Cleanup and, when the test failed, prints the tail of
+// each node's log.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meridian-db/meridian/om/cluster"
+)
+
+// binDir holds the binaries built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	tmp, err := os.MkdirTemp("", "meridian-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	binDir = filepath.Join(tmp, "bin")
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
+		"./coordinator", "./datanode", "./gtm", "./cm", "./om")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build: %v\n%s", err, out)
+		return 1
+	}
+	if testing.Verbose() {
+		fmt.Printf("e2e: built binaries in %v\n", time.Since(start).Round(time.Millisecond))
+	}
+	// A test that hits go test's -timeout panics without running its
+	// cleanups; kill the cluster processes shortly before that so none
+	// outlives the test binary.
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > time.Minute {
+			t := time.AfterFunc(d-30*time.Second, func() {
+				fmt.Fprintln(os.Stderr, "e2e: test timeout is near; killing the cluster processes")
+				killChildren()
+			})
+			defer t.Stop()
+		}
+	}
+	defer killChildren() // a safety net: every test closes its own cluster
+	return m.Run()
+}
+
+// moduleRoot finds the directory of go.mod from the test's working
+// directory (the e2e folder).
+func moduleRoot() (string, error) {
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return "", fmt.Errorf("module root: %w", err)
+	}
+	if !bytes.Contains(b, []byte("module github.com/meridian-db/meridian\n")) {
+		return "", fmt.Errorf("module root: %s is not Meridian's go.mod", filepath.Join(dir, "go.mod"))
+	}
+	return dir, nil
+}
+
+// killChildren SIGKILLs the processes whose parent is this test binary
+// (the cluster nodes; go build has exited by then). It reads /proc and does
+// nothing where there is none.
+func killChildren() {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parens.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid == self {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// testCluster is a running cluster of real processes.
+type testCluster struct {
+	*cluster.Cluster
+	dir string
+}
+
+// startCluster starts GTM, CM, agents, dns datanodes and cns coordinators
+// as processes in a fresh directory. Cleanup stops them all; when the test
+// failed it first logs the tail of every node's log.
+func startCluster(t *testing.T, cns, dns int) *testCluster {
+	t.Helper()
+	dir := t.TempDir()
+	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, CNs: cns, DNs: dns, BinDir: binDir, Log: log})
+	tc := &testCluster{Cluster: c, dir: dir}
+	t.Cleanup(func() {
+		if c != nil {
+			c.Close()
+		}
+		if t.Failed() {
+			tc.dumpLogs(t)
+		}
+		logf.Close()
+	})
+	if err != nil {
+		t.Fatalf("start cluster (%d CNs, %d DNs): %v", cns, dns, err)
+	}
+	t.Logf("cluster of %d CNs and %d DNs up in %v", cns, dns, time.Since(start).Round(time.Millisecond))
+	return tc
+}
+
+// dumpLogs logs the last lines of each node's log file.
+func (tc *testCluster) dumpLogs(t *testing.T) {
+	const tail = 40
+	names := []string{"etcd"}
+	if tc.Cluster != nil {
+		for _, n := range tc.Nodes {
+			names = append(names, n.Name)
+		}
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(tc.dir, name+".log"))
+		if err != nil {
+			t.Logf("---- %s.log: %v", name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > tail {
+			lines = lines[len(lines)-tail:]
+		}
+		t.Logf("---- tail of %s.log (%d bytes)\n%s", name, len(b), strings.Join(lines, "\n"))
+	}
+}
+
+// dsn is a libpq-style URL for coordinator i (0-based).
+func (tc *testCluster) dsn(i int) string {
+	return "postgres://meridian@" + tc.PGAddrs()[i] + "/meridian?sslmode=disable&connect_timeout=10"
+}
+
+// connect opens a pgx connection to coordinator i, closed at cleanup.
+func (tc *testCluster) connect(t *testing.T, i int) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, tc.dsn(i))
+	if err != nil {
+		t.Fatalf("connect to cn%d: %v", i+1, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx)
+	})
+	return conn
+}
+
+// kill SIGKILLs a node.
+func (tc *testCluster) kill(t *testing.T, name string) {
+	t.Helper()
+	if err := tc.Kill(name); err != nil {
+		t.Fatalf("kill %s: %v", name, err)
+	}
+}
+
+// restart starts a killed node again and waits until it is healthy.
+func (tc *testCluster) restart(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := tc.Restart(ctx, name); err != nil {
+		t.Fatalf("restart %s: %v", name, err)
+	}
+}
+
+// healthy reports whether a node's /health answers 200.
+func (tc *testCluster) healthy(name string) bool {
+	n := tc.Node(name)
+	if n == nil || n.HTTP == "" {
+		return false
+	}
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get("http://" + n.HTTP + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// eventually calls f until it returns nil or the deadline passes, and then
+// fails the test with f's last error.
+func eventually(t *testing.T, timeout time.Duration, what string, f func(ctx context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = f(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %v (%d attempts): %v", what, timeout, attempt, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// queryCtx is a context for one statement: a stuck statement fails the test
+// instead of hanging it.
+func queryCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 60*time.Second)
+}
