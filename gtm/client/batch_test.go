@@ -28,8 +28,9 @@ func (c *Client) pendingCounts() (commits, snapshots uint32) {
 // caller's batch waits for a leader, the other 199 join the next batch.
 // Once a GTM leads, two RPCs serve all 200.
 func TestBatching(t *testing.T) {
-	cli, eps := etcdtest.StartWithEndpoints(t)
+	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
+	cli := etcdtest.NewClient(t, eps) // see newClient in client_test.go
 	keys := meta.NewKeys("meridian")
 	c, err := New(context.Background(), Config{Etcd: cli, Keys: keys, Log: gtmtest.Log})
 	if err != nil {

@@ -14,9 +14,9 @@ import (
 // Commit. Reports commit CSNs per second and the average batch size.
 func BenchmarkGetCSN64(b *testing.B) {
 	const callers = 64
-	cli, eps := etcdtest.StartWithEndpoints(b)
+	_, eps := etcdtest.StartWithEndpoints(b)
 	gtmtest.WaitLeader(b, gtmtest.StartServer(b, eps, gtmtest.Config("gtm-bench")))
-	c := newClientTB(b, cli)
+	c := newClient(b, eps)
 	ctx := context.Background()
 	if _, err := c.Commit(ctx); err != nil { // connect
 		b.Fatal(err)

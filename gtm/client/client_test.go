@@ -22,13 +22,15 @@ import (
 
 var keys = meta.NewKeys(server.DefaultCluster)
 
-func newClient(t *testing.T, cli *clientv3.Client) *client.Client {
+// newClient makes a GTM client with an etcd client of its own, as a
+// coordinator process has; t.Cleanup closes both. (A shared etcd client
+// would also do, but clientv3 can keep a watch stream goroutine alive
+// until the etcd client closes if a Watch call's ctx is cancelled while
+// the stream is being set up; a per-client etcd client lets the leak
+// check tell that apart from a leak of ours.)
+func newClient(t testing.TB, eps []string) *client.Client {
 	t.Helper()
-	return newClientTB(t, cli)
-}
-
-func newClientTB(t testing.TB, cli *clientv3.Client) *client.Client {
-	t.Helper()
+	cli := etcdtest.NewClient(t, eps)
 	c, err := client.New(context.Background(), client.Config{Etcd: cli, Keys: keys, Log: gtmtest.Log})
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +41,10 @@ func newClientTB(t testing.TB, cli *clientv3.Client) *client.Client {
 
 // A snapshot taken after a commit returned covers it, through any client.
 func TestSnapshotCoversEarlierCommits(t *testing.T) {
-	cli, eps := etcdtest.StartWithEndpoints(t)
+	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
 	gtmtest.WaitLeader(t, gtmtest.StartServer(t, eps, gtmtest.Config("gtm-1")))
-	a, b := newClient(t, cli), newClient(t, cli)
+	a, b := newClient(t, eps), newClient(t, eps)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var prev uint64
@@ -123,12 +125,12 @@ func runWorkers(ctx context.Context, c *client.Client, n int, stop <-chan struct
 // every call started once b leads gets a CSN above every CSN returned
 // while a led.
 func failover(t *testing.T, stopLeader func(*server.Server)) {
-	cli, eps := etcdtest.StartWithEndpoints(t)
+	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
 	a := gtmtest.StartServer(t, eps, gtmtest.Config("gtm-a"))
 	gtmtest.WaitLeader(t, a)
 	b := gtmtest.StartServer(t, eps, gtmtest.Config("gtm-b"))
-	c := newClient(t, cli)
+	c := newClient(t, eps)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
@@ -197,9 +199,9 @@ func TestFailoverCrash(t *testing.T) {
 
 // With no GTM, a caller waits until its ctx ends and gets 08006.
 func TestNoGTMIsConnectionFailure(t *testing.T) {
-	cli := etcdtest.Start(t)
+	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
-	c := newClient(t, cli)
+	c := newClient(t, eps)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := c.Commit(ctx)
@@ -225,7 +227,7 @@ func TestDeadLeaderThenLiveOne(t *testing.T) {
 	if _, err := cli.Put(context.Background(), keys.GTMLeader()+"/dead", "127.0.0.1:1", clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
-	c := newClient(t, cli)
+	c := newClient(t, eps)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err = c.Snapshot(ctx)
@@ -248,9 +250,9 @@ func TestDeadLeaderThenLiveOne(t *testing.T) {
 
 // Close fails the waiting callers and later calls with ErrClosed.
 func TestClose(t *testing.T) {
-	cli := etcdtest.Start(t)
+	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
-	c := newClient(t, cli)
+	c := newClient(t, eps)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Commit(context.Background()) // no GTM: waits
