@@ -345,9 +345,6 @@ func checkAll(t *testing.T, conns []*pgx.Conn, m kvModel, rep map[int32]string) 
 		checkOrder(t, conn, who, keys)
 		checkRep(t, conn, who, rep)
 	}
-	if t.Failed() {
-		t.FailNow()
-	}
 }
 
 // checkQuick is the short check after each single restart.
@@ -361,27 +358,25 @@ func checkQuick(t *testing.T, conns []*pgx.Conn, m kvModel, rep map[int32]string
 		checkPoints(t, conn, who, m, probes)
 	}
 	checkRep(t, conns[0], "cn1", rep)
-	if t.Failed() {
-		t.FailNow()
-	}
 }
 
 var dnGroupRE = regexp.MustCompile(`dn group \d+`)
 
-// explainGroups runs EXPLAIN and returns the distinct "dn group N" it names.
-func explainGroups(t *testing.T, conn *pgx.Conn, sql string, args ...any) []string {
+// explainGroups runs EXPLAIN and returns the distinct "dn group N" it
+// names, and the plan; nil after an error (reported).
+func explainGroups(t *testing.T, conn *pgx.Conn, sql string, args ...any) ([]string, string) {
 	t.Helper()
 	ctx, cancel := queryCtx()
 	defer cancel()
 	rows, err := conn.Query(ctx, "EXPLAIN "+sql, args...)
 	if err != nil {
 		t.Errorf("EXPLAIN %s %v: %v", sql, args, describe(err))
-		return nil
+		return nil, ""
 	}
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		t.Errorf("EXPLAIN %s %v: %v", sql, args, describe(err))
-		return nil
+		return nil, ""
 	}
 	var groups []string
 	for _, l := range lines {
@@ -391,8 +386,7 @@ func explainGroups(t *testing.T, conn *pgx.Conn, sql string, args ...any) []stri
 			}
 		}
 	}
-	t.Logf("EXPLAIN %s:\n%s", sql, strings.Join(lines, "\n"))
-	return groups
+	return groups, strings.Join(lines, "\n")
 }
 
 // waitSQL waits until a fresh connection to every coordinator reads kv
@@ -480,23 +474,28 @@ func TestClusterLifecycle(t *testing.T) {
 		}
 	}
 	t.Logf("COPY of %d rows through 2 coordinators: %v", kvRows, time.Since(start).Round(time.Millisecond))
-	checkAll(t, conns, m, rep)
+	check(t, "after COPY", func(t *testing.T) { checkAll(t, conns, m, rep) })
 
 	// EXPLAIN: a point lookup reaches one datanode group, a scan all.
-	for _, conn := range conns {
-		if g := explainGroups(t, conn, "SELECT v FROM kv WHERE k = 42"); len(g) != 1 {
-			t.Errorf("EXPLAIN of a point lookup names %v, want exactly one dn group", g)
+	t.Run("explain", func(t *testing.T) {
+		for i, conn := range conns {
+			for _, q := range []struct {
+				sql    string
+				args   []any
+				groups int
+			}{
+				{"SELECT v FROM kv WHERE k = 42", nil, 1},
+				{"SELECT v FROM kv WHERE k = $1", []any{int64(-7)}, 1},
+				{"SELECT count(*) FROM kv", nil, dns},
+				{"SELECT v FROM kv WHERE n > 0", nil, dns},
+			} {
+				g, plan := explainGroups(t, conn, q.sql, q.args...)
+				if plan != "" && len(g) != q.groups {
+					t.Errorf("cn%d: EXPLAIN %s names %v, want %d distinct dn groups; plan:\n%s", i+1, q.sql, g, q.groups, plan)
+				}
+			}
 		}
-		if g := explainGroups(t, conn, "SELECT v FROM kv WHERE k = $1", int64(-7)); g != nil && len(g) != 1 {
-			t.Errorf("EXPLAIN of a point lookup with $1 names %v, want exactly one dn group", g)
-		}
-		if g := explainGroups(t, conn, "SELECT count(*) FROM kv"); len(g) != dns {
-			t.Errorf("EXPLAIN of a full scan names %v, want all %d dn groups", g, dns)
-		}
-		if g := explainGroups(t, conn, "SELECT v FROM kv WHERE n > 0"); len(g) != dns {
-			t.Errorf("EXPLAIN of a filtered scan names %v, want all %d dn groups", g, dns)
-		}
-	}
+	})
 
 	// A table created through cn1 is usable through cn2 at once, and its
 	// rows through cn1 again.
@@ -547,7 +546,7 @@ func TestClusterLifecycle(t *testing.T) {
 		}
 		delete(m, k)
 	}
-	checkAll(t, conns, m, rep)
+	check(t, "after UPDATE and DELETE", func(t *testing.T) { checkAll(t, conns, m, rep) })
 
 	// Kill -9 and restart each process, one at a time.
 	for _, name := range []string{"dn1", "dn2", "dn3", "gtm1", "cm1", "cn1", "cn2"} {
@@ -556,9 +555,9 @@ func TestClusterLifecycle(t *testing.T) {
 		tc.restart(t, name)
 		conns = waitSQL(t, tc, "after restarting "+name)
 		t.Logf("kill -9 and restart of %s: serving again after %v", name, time.Since(start).Round(time.Millisecond))
-		checkQuick(t, conns, m, rep)
+		check(t, "after restarting "+name, func(t *testing.T) { checkQuick(t, conns, m, rep) })
 	}
-	checkAll(t, conns, m, rep)
+	check(t, "after restarting each process", func(t *testing.T) { checkAll(t, conns, m, rep) })
 
 	// Kill -9 every process at once (agents too), then start them all.
 	var all []string
@@ -578,7 +577,7 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 	conns = waitSQL(t, tc, "after restarting every process")
 	t.Logf("kill -9 of all %d processes and restart: serving again after %v", len(all), time.Since(start).Round(time.Millisecond))
-	checkAll(t, conns, m, rep)
+	check(t, "after restarting every process at once", func(t *testing.T) { checkAll(t, conns, m, rep) })
 
 	// Still writable: a last change through each coordinator.
 	for i, conn := range conns {
@@ -587,5 +586,14 @@ func TestClusterLifecycle(t *testing.T) {
 		m[k] = kvRow{v: &s, cents: -1, ts: tsBase}
 		mustExec(t, conn, "INSERT INTO kv VALUES ($1, $2, -0.01, '2024-01-01 00:00:00')", k, s)
 	}
-	checkQuick(t, conns, m, rep)
+	check(t, "after the last writes", func(t *testing.T) { checkQuick(t, conns, m, rep) })
+}
+
+// check runs a verification phase as a subtest and stops the test when it
+// fails: later phases build on the data it verified.
+func check(t *testing.T, phase string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(phase, f) {
+		t.FailNow()
+	}
 }

@@ -38,7 +38,7 @@ const (
 // Like matches s against a LIKE pattern (% any run, _ one character,
 // backslash escapes the next character). It is PostgreSQL's MatchText: in
 // particular a trailing backslash is an error (22025) only when matching
-// gets to it with text left ('' LIKE '\' is false).
+// gets to it with text left (” LIKE '\' is false).
 func Like(s, p string) (bool, error) {
 	r, err := matchLike(s, p)
 	return r == likeTrue, err
