@@ -13,7 +13,6 @@ import (
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-
 func TestTwoCoordinatorsSeeOneCatalog(t *testing.T) {
 	cli := etcdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

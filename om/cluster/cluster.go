@@ -79,8 +79,8 @@ type Node struct {
 	Addr string // main address: gRPC, or PostgreSQL for coordinators
 	HTTP string // /metrics and /health
 	args []string
-	proc *proc   // process mode
-	stop func()  // in-process mode
+	proc *proc  // process mode
+	stop func() // in-process mode
 	redo func() error
 }
 
