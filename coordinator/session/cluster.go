@@ -146,6 +146,22 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 	if err != nil {
 		return nil, err
 	}
+	if smallResult(req) {
+		resp, err := c.ExecUnary(ctx, req)
+		if err != nil {
+			return nil, pgerr.FromStatus(err)
+		}
+		for _, r := range resp.Rows {
+			row, err := codec.DecodeRow(oids, nil, r)
+			if err != nil {
+				return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
+			}
+			if err := emit(row); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
+	}
 	stream, err := c.Exec(ctx, req)
 	if err != nil {
 		return nil, pgerr.FromStatus(err)
@@ -168,4 +184,31 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 			return resp, nil
 		}
 	}
+}
+
+// smallResult reports a request whose result fits one message: inserts
+// (their RETURNING rows are as many as the rows sent) and statements that
+// reach at most one row through a unique index. Those use the unary RPC,
+// which costs less than a stream.
+func smallResult(req *meridianpb.ExecRequest) bool {
+	var spec *meridianpb.ScanSpec
+	switch op := req.Op.(type) {
+	case *meridianpb.ExecRequest_Insert:
+		return true
+	case *meridianpb.ExecRequest_Scan:
+		spec = op.Scan
+	case *meridianpb.ExecRequest_Update:
+		spec = op.Update.Target
+	case *meridianpb.ExecRequest_Delete:
+		spec = op.Delete.Target
+	}
+	if spec == nil || spec.IndexId == 0 {
+		return false
+	}
+	for _, ix := range spec.Table.Indexes {
+		if ix.Id == spec.IndexId {
+			return ix.Unique && len(spec.IndexEq) == len(ix.Columns)
+		}
+	}
+	return false
 }

@@ -101,7 +101,18 @@ type batchOrErr struct {
 
 func (s *Session) fanout(ctx context.Context, snap *routing.Snapshot, targets []target, oids []uint32, req func(target) *meridianpb.ExecRequest) (rowIter, error) {
 	if len(targets) == 1 {
-		return s.streamFrom(ctx, snap, targets[0], oids, req(targets[0]))
+		r := req(targets[0])
+		if smallResult(r) {
+			var rows [][]types.Datum
+			if _, err := s.e.execOn(ctx, snap, targets[0].group, r, oids, func(row []types.Datum) error {
+				rows = append(rows, row)
+				return nil
+			}); err != nil {
+				return nil, errTimeout(ctx, err)
+			}
+			return &sliceIter{rows: rows}, nil
+		}
+		return s.streamFrom(ctx, snap, targets[0], oids, r)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	it := &fanoutIter{cancel: cancel, ch: make(chan batchOrErr, 4*len(targets)), open: len(targets)}

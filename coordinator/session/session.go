@@ -39,6 +39,7 @@ type Statement struct {
 	params []uint32
 	cols   []pgwire.Column
 	empty  bool
+	lazy   bool // not analyzed yet (simple protocol)
 	// catVersion: the catalog version the plan was made at; a stale plan
 	// is made again at Bind.
 	tables map[uint32]uint64
@@ -63,11 +64,9 @@ func (s *Session) PrepareMulti(ctx context.Context, sql string) ([]pgwire.Statem
 	}
 	out := make([]pgwire.Statement, 0, len(stmts))
 	for _, p := range stmts {
-		st, err := s.prepare(ctx, p, nil)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
+		// Analyzed at Bind, when the statements before it in the string
+		// have run (CREATE TABLE t ...; INSERT INTO t ...).
+		out = append(out, &Statement{s: s, sql: p.SQL, parsed: p, lazy: true})
 	}
 	return out, nil
 }
@@ -203,10 +202,16 @@ func (s *Session) Close() {
 // Bind makes a portal.
 func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]byte, paramFormats []int16, resultFormats []int16) (pgwire.Portal, error) {
 	st := stmt.(*Statement)
-	if st.plan != nil && st.stale() {
+	if !st.empty {
+		if err := s.checkTxnState(st); err != nil {
+			return nil, err
+		}
+	}
+	if st.lazy || (st.plan != nil && st.stale()) {
 		if err := st.analyze(ctx, st.params); err != nil {
 			return nil, err
 		}
+		st.lazy = false
 	}
 	if len(params) != len(st.params) {
 		return nil, pgerr.New(pgerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(params), len(st.params))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,7 +130,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		return nil, err
 	}
 	s.ln = ln
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20))
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 	meridianpb.RegisterDataNodeServer(s.grpc, s)
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -192,16 +194,7 @@ func (s *Server) Close() {
 // Exec runs a statement fragment and streams its rows.
 func (s *Server) Exec(req *meridianpb.ExecRequest, stream meridianpb.DataNode_ExecServer) error {
 	ctx := stream.Context()
-	op := "scan"
-	switch req.Op.(type) {
-	case *meridianpb.ExecRequest_Insert:
-		op = "insert"
-	case *meridianpb.ExecRequest_Update:
-		op = "update"
-	case *meridianpb.ExecRequest_Delete:
-		op = "delete"
-	}
-	s.m.execs.WithLabelValues(op).Inc()
+	s.m.execs.WithLabelValues(opName(req)).Inc()
 	const maxBatchBytes = 1 << 20
 	batch := &meridianpb.ExecResponse{}
 	size := 0
@@ -233,6 +226,35 @@ func (s *Server) Exec(req *meridianpb.ExecRequest, stream meridianpb.DataNode_Ex
 	batch.CommitCsn = res.CommitCSN
 	s.m.rowsOut.Add(float64(len(batch.Rows)))
 	return stream.Send(batch)
+}
+
+// ExecUnary runs a fragment with a small result and returns it whole.
+func (s *Server) ExecUnary(ctx context.Context, req *meridianpb.ExecRequest) (*meridianpb.ExecResponse, error) {
+	s.m.execs.WithLabelValues(opName(req)).Inc()
+	out := &meridianpb.ExecResponse{Done: true}
+	res, err := s.x.Exec(ctx, req, func(row []any) error {
+		out.Rows = append(out.Rows, codec.EncodeRow(nil, row))
+		return nil
+	})
+	if err != nil {
+		s.m.errors.Inc()
+		return nil, pgerr.ToStatus(err)
+	}
+	s.m.rowsOut.Add(float64(len(out.Rows)))
+	out.RowsAffected, out.CommitCsn = res.RowsAffected, res.CommitCSN
+	return out, nil
+}
+
+func opName(req *meridianpb.ExecRequest) string {
+	switch req.Op.(type) {
+	case *meridianpb.ExecRequest_Insert:
+		return "insert"
+	case *meridianpb.ExecRequest_Update:
+		return "update"
+	case *meridianpb.ExecRequest_Delete:
+		return "delete"
+	}
+	return "scan"
 }
 
 // Prepare is phase one of two-phase commit.

@@ -122,9 +122,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	c = &Cluster{opts: opts, log: opts.Log, Keys: meta.NewKeys(opts.Cluster)}
+	started := c // the error returns below set c to nil
 	defer func() {
 		if err != nil {
-			c.Close()
+			started.Close()
 		}
 	}()
 	ec, err := opts.port(0)

@@ -2192,9 +2192,10 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\x9c\x02\n" +
+	"\aROLE_CM\x10\x042\xd8\x02\n" +
 	"\bDataNode\x127\n" +
-	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x126\n" +
+	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
+	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
 	"\aPrepare\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x125\n" +
 	"\x06Commit\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x124\n" +
 	"\x05Abort\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x122\n" +
@@ -2276,19 +2277,21 @@ var file_meridian_proto_depIdxs = []int32{
 	6,  // 26: meridian.BuildIndex.table:type_name -> meridian.TableDesc
 	3,  // 27: meridian.NodeInfo.role:type_name -> meridian.Role
 	14, // 28: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	16, // 29: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	16, // 30: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	16, // 31: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	18, // 32: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	22, // 33: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	15, // 34: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	17, // 35: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	17, // 36: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	17, // 37: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	21, // 38: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	23, // 39: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	34, // [34:40] is the sub-list for method output_type
-	28, // [28:34] is the sub-list for method input_type
+	14, // 29: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	16, // 30: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	16, // 31: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	16, // 32: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	18, // 33: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	22, // 34: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	15, // 35: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	15, // 36: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	17, // 37: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	17, // 38: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	17, // 39: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	21, // 40: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	23, // 41: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name

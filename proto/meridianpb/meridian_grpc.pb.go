@@ -24,11 +24,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DataNode_Exec_FullMethodName    = "/meridian.DataNode/Exec"
-	DataNode_Prepare_FullMethodName = "/meridian.DataNode/Prepare"
-	DataNode_Commit_FullMethodName  = "/meridian.DataNode/Commit"
-	DataNode_Abort_FullMethodName   = "/meridian.DataNode/Abort"
-	DataNode_DDL_FullMethodName     = "/meridian.DataNode/DDL"
+	DataNode_Exec_FullMethodName      = "/meridian.DataNode/Exec"
+	DataNode_ExecUnary_FullMethodName = "/meridian.DataNode/ExecUnary"
+	DataNode_Prepare_FullMethodName   = "/meridian.DataNode/Prepare"
+	DataNode_Commit_FullMethodName    = "/meridian.DataNode/Commit"
+	DataNode_Abort_FullMethodName     = "/meridian.DataNode/Abort"
+	DataNode_DDL_FullMethodName       = "/meridian.DataNode/DDL"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -37,6 +38,9 @@ const (
 type DataNodeClient interface {
 	// Run one statement fragment.
 	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExecResponse], error)
+	// Run one statement fragment whose result is small (a point lookup, an
+	// insert): the whole result in one response, done = true.
+	ExecUnary(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error)
 	// Phase one of two-phase commit: make the transaction's writes durable and
 	// promise to commit on request.
 	Prepare(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
@@ -72,6 +76,16 @@ func (c *dataNodeClient) Exec(ctx context.Context, in *ExecRequest, opts ...grpc
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DataNode_ExecClient = grpc.ServerStreamingClient[ExecResponse]
+
+func (c *dataNodeClient) ExecUnary(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExecResponse)
+	err := c.cc.Invoke(ctx, DataNode_ExecUnary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *dataNodeClient) Prepare(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -119,6 +133,9 @@ func (c *dataNodeClient) DDL(ctx context.Context, in *DDLRequest, opts ...grpc.C
 type DataNodeServer interface {
 	// Run one statement fragment.
 	Exec(*ExecRequest, grpc.ServerStreamingServer[ExecResponse]) error
+	// Run one statement fragment whose result is small (a point lookup, an
+	// insert): the whole result in one response, done = true.
+	ExecUnary(context.Context, *ExecRequest) (*ExecResponse, error)
 	// Phase one of two-phase commit: make the transaction's writes durable and
 	// promise to commit on request.
 	Prepare(context.Context, *TxnRequest) (*TxnResponse, error)
@@ -138,6 +155,9 @@ type UnimplementedDataNodeServer struct{}
 
 func (UnimplementedDataNodeServer) Exec(*ExecRequest, grpc.ServerStreamingServer[ExecResponse]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedDataNodeServer) ExecUnary(context.Context, *ExecRequest) (*ExecResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExecUnary not implemented")
 }
 func (UnimplementedDataNodeServer) Prepare(context.Context, *TxnRequest) (*TxnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
@@ -182,6 +202,24 @@ func _DataNode_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type DataNode_ExecServer = grpc.ServerStreamingServer[ExecResponse]
+
+func _DataNode_ExecUnary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExecRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).ExecUnary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_ExecUnary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).ExecUnary(ctx, req.(*ExecRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _DataNode_Prepare_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TxnRequest)
@@ -262,6 +300,10 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "meridian.DataNode",
 	HandlerType: (*DataNodeServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ExecUnary",
+			Handler:    _DataNode_ExecUnary_Handler,
+		},
 		{
 			MethodName: "Prepare",
 			Handler:    _DataNode_Prepare_Handler,

@@ -160,15 +160,17 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return nil, orMalformed(err, "NULLIF")
 		}
 		return func(row []types.Datum) (types.Datum, error) {
+			// both arguments are evaluated, as PostgreSQL does (an error in
+			// the second surfaces even when the first is NULL)
 			a, err := args[0](row)
-			if a == nil || err != nil {
-				return a, err
+			if err != nil {
+				return nil, err
 			}
 			b, err := args[1](row)
 			if err != nil {
 				return nil, err
 			}
-			if b != nil && types.Compare(a, b) == 0 {
+			if a != nil && b != nil && types.Compare(a, b) == 0 {
 				return nil, nil
 			}
 			return a, nil
@@ -178,18 +180,21 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 		if err != nil || len(args) < 1 {
 			return nil, orMalformed(err, "IN")
 		}
+		// x IN (a, b, ...) is PostgreSQL's x = a OR x = b OR ...: items are
+		// evaluated in order until one equals x (so a NULL x still
+		// evaluates them all, and their errors surface).
 		return func(row []types.Datum) (types.Datum, error) {
 			x, err := args[0](row)
-			if x == nil || err != nil {
+			if err != nil {
 				return nil, err
 			}
-			sawNull := false
+			sawNull := x == nil
 			for _, a := range args[1:] {
 				v, err := a(row)
 				if err != nil {
 					return nil, err
 				}
-				if v == nil {
+				if x == nil || v == nil {
 					sawNull = true
 					continue
 				}

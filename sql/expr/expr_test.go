@@ -341,6 +341,8 @@ func TestInCaseCoalesceNullif(t *testing.T) {
 		{"'a' IN ('b', 'a')", in(txt("a"), txt("b"), txt("a")), "t"},
 		{"1 IN (1, 1/0) stops at the match", in(i4(1), i4(1), boom), "t"},
 		{"2 IN (1, 1/0)", in(i4(2), i4(1), boom), "ERR 22012"},
+		{"NULL IN (1, 1/0)", in(null(tInt4), i4(1), boom), "ERR 22012"},
+		{"NULL IN (NULL)", in(null(tInt4), null(tInt4)), "NULL"},
 
 		{"CASE WHEN NULL THEN 1 WHEN false THEN 2 WHEN true THEN 3 ELSE 4 END",
 			cs(tInt4, null(tBool), i4(1), bl(false), i4(2), bl(true), i4(3), i4(4)), "3"},
@@ -363,6 +365,7 @@ func TestInCaseCoalesceNullif(t *testing.T) {
 		{"NULLIF(1.0, 1.00)", nullif(tNum, num("1.0"), num("1.00")), "NULL"},
 		{"NULLIF(1, 1.0)", nullif(tInt4, i4(1), num("1.0")), "NULL"},
 		{"NULLIF('a', 'b')", nullif(tText, txt("a"), txt("b")), "a"},
+		{"NULLIF(NULL, 1/0)", nullif(tInt4, null(tInt4), boom), "ERR 22012"},
 	})
 	for _, bad := range []*E{
 		cs(tInt4, bl(true), i4(1)), // no ELSE slot
