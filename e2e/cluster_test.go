@@ -548,8 +548,10 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 	check(t, "after UPDATE and DELETE", func(t *testing.T) { checkAll(t, conns, m, rep) })
 
-	// Kill -9 and restart each process, one at a time.
-	for _, name := range []string{"dn1", "dn2", "dn3", "gtm1", "cm1", "cn1", "cn2"} {
+	// Kill -9 and restart each process, one at a time, each right after
+	// an acknowledged write on every datanode.
+	for i, name := range []string{"dn1", "dn2", "dn3", "gtm1", "cm1", "cn1", "cn2"} {
+		writeAcked(t, conns[i%2], m, int64(700000+1000*i))
 		start := time.Now()
 		tc.kill(t, name)
 		tc.restart(t, name)
@@ -564,6 +566,7 @@ func TestClusterLifecycle(t *testing.T) {
 	for _, n := range tc.Nodes {
 		all = append(all, n.Name)
 	}
+	writeAcked(t, conns[1], m, 800000)
 	start = time.Now()
 	for _, name := range all {
 		tc.kill(t, name)
@@ -587,6 +590,27 @@ func TestClusterLifecycle(t *testing.T) {
 		mustExec(t, conn, "INSERT INTO kv VALUES ($1, $2, -0.01, '2024-01-01 00:00:00')", k, s)
 	}
 	check(t, "after the last writes", func(t *testing.T) { checkQuick(t, conns, m, rep) })
+}
+
+// writeAcked inserts 30 rows (on every datanode) from key base in one
+// statement and adds them to m: acknowledged, they must survive any crash.
+func writeAcked(t *testing.T, conn *pgx.Conn, m kvModel, base int64) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("INSERT INTO kv (k, v, n, ts) VALUES ")
+	for j := range int64(30) {
+		k := base + j
+		s := fmt.Sprintf("acked %d", k)
+		r := kvRow{v: &s, cents: 101 * j, ts: tsBase.Add(-time.Duration(k) * time.Millisecond)}
+		m[k] = r
+		if j > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, '%s', %s, '%s')", k, s, centsText(r.cents), r.ts.Format("2006-01-02 15:04:05.999999"))
+	}
+	if tag := mustExec(t, conn, b.String()); tag.RowsAffected() != 30 {
+		t.Fatalf("INSERT of 30 acknowledged rows: %d rows", tag.RowsAffected())
+	}
 }
 
 // check runs a verification phase as a subtest and stops the test when it

@@ -419,7 +419,7 @@ func TestDatanodeKillDuringInsert(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	waitFor("5 INSERTs", 60*time.Second, func() bool { return count(0, false) >= 5 })
+	waitFor("10 INSERTs", 60*time.Second, func() bool { return count(0, false) >= 10 })
 	mu.Lock()
 	killedAt := len(results)
 	mu.Unlock()

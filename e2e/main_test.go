@@ -1,15 +1,3 @@
-// Package e2e tests Meridian as its users run it: the real coordinator,
-// datanode, gtm, cm and om binaries, each a separate process, started by
-// om/cluster with BinDir set (only etcd stays embedded in the test
-// process). Clients are the real ones too: pgx over the wire, psql and
-// pgbench.
-//
-//	go test -count=1 -timeout 15m ./e2e/
-//
-// TestMain builds the binaries once into a temporary directory; each test
-// starts its own cluster in t.TempDir() with startCluster, which stops every
-// process through t.Cleanup and, when the test failed, prints the tail of
-// each node's log.
 package e2e
 
 import (
@@ -169,26 +157,22 @@ func startCluster(t *testing.T, cns, dns int) *testCluster {
 	return tc
 }
 
-// dumpLogs logs the last lines of each node's log file.
+// dumpLogs logs the last lines of each log file in the cluster's
+// directory (etcd.log and one per node, also after a failed start).
 func (tc *testCluster) dumpLogs(t *testing.T) {
 	const tail = 40
-	names := []string{"etcd"}
-	if tc.Cluster != nil {
-		for _, n := range tc.Nodes {
-			names = append(names, n.Name)
-		}
-	}
-	for _, name := range names {
-		b, err := os.ReadFile(filepath.Join(tc.dir, name+".log"))
+	files, _ := filepath.Glob(filepath.Join(tc.dir, "*.log"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
 		if err != nil {
-			t.Logf("---- %s.log: %v", name, err)
+			t.Logf("---- %s: %v", filepath.Base(f), err)
 			continue
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 		if len(lines) > tail {
 			lines = lines[len(lines)-tail:]
 		}
-		t.Logf("---- tail of %s.log (%d bytes)\n%s", name, len(b), strings.Join(lines, "\n"))
+		t.Logf("---- tail of %s (%d bytes)\n%s", filepath.Base(f), len(b), strings.Join(lines, "\n"))
 	}
 }
 

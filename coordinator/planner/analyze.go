@@ -402,7 +402,11 @@ func (s *scope) cast(e *Expr, t types.Type, explicit bool) (*Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		out, err := types.Cast(v, from, t)
+		castFn := types.Cast
+		if explicit {
+			castFn = types.CastExplicit
+		}
+		out, err := castFn(v, from, t)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +426,11 @@ func (s *scope) cast(e *Expr, t types.Type, explicit bool) (*Expr, error) {
 	if !types.CanCast(from, t.OID) {
 		return nil, cannotCoerce(from, t)
 	}
-	return &Expr{Kind: kCast, TypeOid: t.OID, Typmod: t.Typmod, Args: []*Expr{e}}, nil
+	c := &Expr{Kind: kCast, TypeOid: t.OID, Typmod: t.Typmod, Args: []*Expr{e}}
+	if explicit {
+		c.Name = "explicit"
+	}
+	return c, nil
 }
 
 func cannotCoerce(from uint32, t types.Type) error {

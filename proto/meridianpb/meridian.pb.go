@@ -639,6 +639,8 @@ type Expr struct {
 	// EXPR_COLUMN: input ordinal; EXPR_PARAM: parameter number.
 	Index int32 `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
 	// EXPR_FUNC: the function or operator name ("+", "=", "lower", "like").
+	// EXPR_CAST: "explicit" for CAST / :: (strings are cut to varchar(n) and
+	// char(n) instead of failing), empty for implicit and assignment casts.
 	Name string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
 	// Operands.
 	Args          []*Expr `protobuf:"bytes,8,rep,name=args,proto3" json:"args,omitempty"`

@@ -113,12 +113,16 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 		}
 		from := e.Args[0].TypeOid
 		to := TypeOf(e)
+		cast := types.Cast
+		if e.Name == "explicit" {
+			cast = types.CastExplicit
+		}
 		return func(row []types.Datum) (types.Datum, error) {
 			v, err := a(row)
 			if v == nil || err != nil {
 				return nil, err
 			}
-			return types.Cast(v, from, to)
+			return cast(v, from, to)
 		}, nil
 	case meridianpb.ExprKind_EXPR_CASE:
 		args, err := compileAll(e.Args)

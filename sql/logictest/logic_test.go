@@ -229,4 +229,12 @@ func TestSQLLogicTestCorpus(t *testing.T) {
 		})
 	}
 	t.Log(total)
+	reasons := make([]string, 0, len(total.Reasons))
+	for k := range total.Reasons {
+		reasons = append(reasons, k)
+	}
+	sort.Slice(reasons, func(i, j int) bool { return total.Reasons[reasons[i]] > total.Reasons[reasons[j]] })
+	for _, k := range reasons {
+		t.Logf("unsupported %7d  %s", total.Reasons[k], k)
+	}
 }

@@ -56,16 +56,29 @@ type Result struct {
 	Failed      int
 	Skipped     int // skipif/onlyif
 	Failures    []Failure
+	// Reasons counts unsupported records by cause: the 0A000 message,
+	// or the statement that left a table they need incomplete.
+	Reasons map[string]int
 	Elapsed     time.Duration
 }
 
 // Add accumulates o into r (for totals).
 func (r *Result) Add(o *Result) {
 	r.Passed += o.Passed
-	r.Unsupported += o.Unsupported
 	r.Failed += o.Failed
 	r.Skipped += o.Skipped
 	r.Elapsed += o.Elapsed
+	for k, v := range o.Reasons {
+		r.unsupported(k, v)
+	}
+}
+
+func (r *Result) unsupported(reason string, n int) {
+	if r.Reasons == nil {
+		r.Reasons = map[string]int{}
+	}
+	r.Unsupported += n
+	r.Reasons[reason] += n
 }
 
 func (r *Result) String() string {
@@ -118,7 +131,7 @@ type fileState struct {
 	res       *Result
 	threshold int
 	labels    map[string]string   // label → hash line of its first result
-	poisoned  map[string]bool     // tables a failed statement left incomplete
+	poisoned  map[string]string   // tables a failed statement left incomplete → why
 	created   []string            // tables the file created, to drop at the end
 	createdOK map[string]struct{} // set of created
 }
@@ -128,7 +141,7 @@ type fileState struct {
 // in the Result.
 func (r *Runner) Run(ctx context.Context, name string, recs []Record) (*Result, error) {
 	start := time.Now()
-	st := &fileState{res: &Result{File: name}, labels: map[string]string{}, poisoned: map[string]bool{}, createdOK: map[string]struct{}{}}
+	st := &fileState{res: &Result{File: name}, labels: map[string]string{}, poisoned: map[string]string{}, createdOK: map[string]struct{}{}}
 	conn, err := r.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -202,8 +215,8 @@ func (st *fileState) fail(rec *Record, expected, got string) {
 func (r *Runner) runRecord(ctx context.Context, st *fileState, rec *Record) {
 	if r.cfg.AllowUnsupported && len(st.poisoned) > 0 {
 		for _, id := range identifiers(rec.SQL) {
-			if st.poisoned[id] {
-				st.res.Unsupported++
+			if why, ok := st.poisoned[id]; ok {
+				st.res.unsupported("needs a table left incomplete by: "+why, 1)
 				return
 			}
 		}
@@ -238,7 +251,7 @@ func (r *Runner) runRecord(ctx context.Context, st *fileState, rec *Record) {
 	}
 	if err != nil {
 		if r.cfg.AllowUnsupported && errCode(err) == FeatureNotSupported {
-			st.res.Unsupported++
+			st.res.unsupported(errMessage(err), 1)
 			return
 		}
 		st.fail(rec, expectedText(rec), "error: "+describeErr(err))
@@ -267,10 +280,12 @@ func (r *Runner) checkStatement(st *fileState, rec *Record, err error) {
 		}
 		if r.cfg.AllowUnsupported {
 			if t := targetTable(rec.SQL); t != "" {
-				st.poisoned[t] = true
+				if _, ok := st.poisoned[t]; !ok {
+					st.poisoned[t] = describeErr(err)
+				}
 			}
 			if code == FeatureNotSupported {
-				st.res.Unsupported++
+				st.res.unsupported(errMessage(err), 1)
 				return
 			}
 		}
@@ -289,7 +304,7 @@ func (r *Runner) checkStatement(st *fileState, rec *Record, err error) {
 		st.fail(rec, want, "ok")
 	case rec.ErrCode != "" && code != rec.ErrCode:
 		if r.cfg.AllowUnsupported && code == FeatureNotSupported {
-			st.res.Unsupported++
+			st.res.unsupported(errMessage(err), 1)
 			return
 		}
 		st.fail(rec, want, "error: "+describeErr(err))

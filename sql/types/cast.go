@@ -273,6 +273,22 @@ func Cast(d Datum, from uint32, to Type) (Datum, error) {
 	return nil, cannotCast(from, to.OID)
 }
 
+// CastExplicit is Cast for an explicit CAST or ::. The one difference is
+// PostgreSQL's: a string too long for varchar(n) or char(n) is cut to n
+// characters instead of failing with 22001 ('abcd'::varchar(3) is 'abc',
+// true::varchar(2) is 'tr'); Cast keeps the assignment rule (22001 unless
+// only spaces are cut).
+func CastExplicit(d Datum, from uint32, to Type) (Datum, error) {
+	if d == nil || (to.OID != Varchar && to.OID != Bpchar) || to.Typmod < 4 {
+		return Cast(d, from, to)
+	}
+	v, err := Cast(d, from, T(to.OID))
+	if err != nil {
+		return nil, err
+	}
+	return Coerce(to, truncateRunes(v.(string), int(to.Typmod-4)))
+}
+
 func cannotCast(from, to uint32) error {
 	return pgerr.New(pgerr.DatatypeMismatch, "cannot cast type %s to %s", InfoOf(from).Name, InfoOf(to).Name)
 }

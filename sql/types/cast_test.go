@@ -229,6 +229,37 @@ func TestCast(t *testing.T) {
 	}
 }
 
+// Explicit casts cut strings to the length (checked in PostgreSQL 15).
+func TestCastExplicit(t *testing.T) {
+	vc3, ch3, vc2 := Type{Varchar, 3 + 4}, Type{Bpchar, 3 + 4}, Type{Varchar, 2 + 4}
+	for _, c := range []struct {
+		d    Datum
+		from uint32
+		to   Type
+		want string
+	}{
+		{"abcd", Text, vc3, "abc"},
+		{"日本語です", Text, vc3, "日本語"},
+		{"abcd", Text, ch3, "abc"},
+		{"ab", Text, ch3, "ab "},
+		{true, Bool, vc2, "tr"},
+		{int64(12345), Int4, vc3, "123"},
+		{"abcd", Varchar, T(Text), "abcd"},
+		{"1.005", Text, Type{Numeric, NumericTypmod(5, 2)}, "1.01"},
+	} {
+		got, err := CastExplicit(c.d, c.from, c.to)
+		if err != nil || FormatText(c.to, got) != c.want {
+			t.Errorf("CastExplicit(%v, %s → %s) = %v, %v; want %q", c.d, InfoOf(c.from).Name, c.to, got, err, c.want)
+		}
+	}
+	if _, err := CastExplicit("1000", Text, Type{Numeric, NumericTypmod(5, 2)}); errCode(err) != "22003" {
+		t.Errorf("numeric overflow on explicit cast: %v", err)
+	}
+	if got, err := CastExplicit(nil, Text, vc3); got != nil || err != nil {
+		t.Errorf("NULL: %v, %v", got, err)
+	}
+}
+
 func TestCanCast(t *testing.T) {
 	for _, c := range []struct {
 		from, to uint32
