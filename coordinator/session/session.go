@@ -16,14 +16,15 @@ import (
 
 // Session is one client connection's state.
 type Session struct {
-	e        *Engine
-	startup  map[string]string
-	settings map[string]string
-	user, db string
-	pid      int64
-	txn      *txn
-	prepared map[string]*Statement // SQL-level PREPARE (unused yet)
-	pick     uint32                // spreads replicated-table reads over datanodes
+	e          *Engine
+	startup    map[string]string
+	settings   map[string]string
+	user, db   string
+	pid        int64
+	txn        *txn
+	prepared   map[string]*Statement // SQL-level PREPARE (unused yet)
+	pick       uint32                // spreads replicated-table reads over datanodes
+	parseCache *parser.Cache
 }
 
 var _ pgwire.Session = (*Session)(nil)
@@ -58,7 +59,12 @@ func (st *Statement) Columns() []pgwire.Column { return st.cols }
 
 // PrepareMulti parses a simple-protocol query string.
 func (s *Session) PrepareMulti(ctx context.Context, sql string) ([]pgwire.Statement, error) {
-	stmts, err := parser.Parse(sql)
+	if s.parseCache == nil {
+		s.parseCache = parser.NewCache(256)
+	}
+	// Simple-protocol statements run before the next query string arrives,
+	// so they may share the cache's trees.
+	stmts, err := s.parseCache.Parse(sql)
 	if err != nil {
 		return nil, err
 	}

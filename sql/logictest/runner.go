@@ -73,7 +73,12 @@ func (r *Result) Add(o *Result) {
 	}
 }
 
+var quotedRE = regexp.MustCompile(`"[^"]*"`)
+
+// unsupported counts n unsupported records; names in the reason are
+// blanked so that causes aggregate across tables.
 func (r *Result) unsupported(reason string, n int) {
+	reason = quotedRE.ReplaceAllString(reason, `"…"`)
 	if r.Reasons == nil {
 		r.Reasons = map[string]int{}
 	}
