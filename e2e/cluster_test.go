@@ -488,6 +488,9 @@ func TestClusterLifecycle(t *testing.T) {
 				{"SELECT v FROM kv WHERE k = $1", []any{int64(-7)}, 1},
 				{"SELECT count(*) FROM kv", nil, dns},
 				{"SELECT v FROM kv WHERE n > 0", nil, dns},
+				{"DELETE FROM kv WHERE k = 42", nil, 1},
+				{"UPDATE kv SET v = 'x' WHERE k BETWEEN 1 AND 2", nil, dns},
+				{"SELECT name FROM rep WHERE id = 3", nil, 1},
 			} {
 				g, plan := explainGroups(t, conn, q.sql, q.args...)
 				if plan != "" && len(g) != q.groups {

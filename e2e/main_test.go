@@ -55,12 +55,13 @@ func run(m *testing.M) int {
 	}
 	// A test that hits go test's -timeout panics without running its
 	// cleanups; kill the cluster processes shortly before that so none
-	// outlives the test binary.
+	// outlives the test binary, and remove the binaries.
 	if f := flag.Lookup("test.timeout"); f != nil {
 		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > time.Minute {
 			t := time.AfterFunc(d-30*time.Second, func() {
 				fmt.Fprintln(os.Stderr, "e2e: test timeout is near; killing the cluster processes")
 				killChildren()
+				os.RemoveAll(tmp)
 			})
 			defer t.Stop()
 		}
@@ -127,9 +128,28 @@ type testCluster struct {
 
 // startCluster starts GTM, CM, agents, dns datanodes and cns coordinators
 // as processes in a fresh directory. Cleanup stops them all; when the test
-// failed it first logs the tail of every node's log.
+// failed it first logs the tail of every node's log. The ports are free
+// ones picked before the processes bind them, so a start that lost a port
+// to another program on the machine is tried again.
 func startCluster(t *testing.T, cns, dns int) *testCluster {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		tc, err := tryStartCluster(t, cns, dns)
+		if err == nil {
+			t.Logf("cluster of %d CNs and %d DNs up in %v", cns, dns, time.Since(start).Round(time.Millisecond))
+			return tc
+		}
+		const taken = "address already in use"
+		if attempt < 3 && (strings.Contains(err.Error(), taken) || tc.logsContain(taken)) {
+			t.Logf("start cluster: %v (a port was taken meanwhile; trying again)", err)
+			continue
+		}
+		t.Fatalf("start cluster (%d CNs, %d DNs): %v", cns, dns, err)
+	}
+}
+
+func tryStartCluster(t *testing.T, cns, dns int) (*testCluster, error) {
 	dir := t.TempDir()
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
@@ -138,7 +158,6 @@ func startCluster(t *testing.T, cns, dns int) *testCluster {
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	start := time.Now()
 	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, CNs: cns, DNs: dns, BinDir: binDir, Log: log})
 	tc := &testCluster{Cluster: c, dir: dir}
 	t.Cleanup(func() {
@@ -150,11 +169,18 @@ func startCluster(t *testing.T, cns, dns int) *testCluster {
 		}
 		logf.Close()
 	})
-	if err != nil {
-		t.Fatalf("start cluster (%d CNs, %d DNs): %v", cns, dns, err)
+	return tc, err
+}
+
+// logsContain reports whether a log file of the cluster contains s.
+func (tc *testCluster) logsContain(s string) bool {
+	files, _ := filepath.Glob(filepath.Join(tc.dir, "*.log"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(s)) {
+			return true
+		}
 	}
-	t.Logf("cluster of %d CNs and %d DNs up in %v", cns, dns, time.Since(start).Round(time.Millisecond))
-	return tc
+	return false
 }
 
 // dumpLogs logs the last lines of each log file in the cluster's
@@ -235,17 +261,24 @@ func (tc *testCluster) healthy(name string) bool {
 // fails the test with f's last error.
 func eventually(t *testing.T, timeout time.Duration, what string, f func(ctx context.Context) error) {
 	t.Helper()
+	if err := poll(timeout, f); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// poll calls f, each time with a 15s context, until it returns nil or
+// timeout has passed; it returns f's last error then.
+func poll(timeout time.Duration, f func(ctx context.Context) error) error {
 	deadline := time.Now().Add(timeout)
-	var err error
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = f(ctx)
+		err := f(ctx)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %v (%d attempts): %v", what, timeout, attempt, err)
+			return fmt.Errorf("still failing after %v (%d attempts): %w", timeout, attempt, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -29,13 +29,13 @@ func planTables(p *planner.Plan) []*meridianpb.TableDesc {
 // runExplain shows the distributed plan: which datanodes the statement
 // reaches (after binding its constants), how it reads them, and what the
 // coordinator does on top.
-func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, params []types.Datum) (rowIter, string, error) {
+func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, paramOIDs []uint32, params []types.Datum) (rowIter, string, error) {
 	for _, o := range ex.Options {
 		if d := o.GetDefElem(); d != nil && d.Defname == "analyze" {
 			return nil, "", unsupportedAnalyze()
 		}
 	}
-	st, err := s.prepare(ctx, parsedOf(ex.Query), nil)
+	st, err := s.prepare(ctx, parsedOf(ex.Query), paramOIDs)
 	if err != nil {
 		return nil, "", err
 	}
@@ -127,3 +127,4 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 	}
 	return &sliceIter{rows: rows}, "EXPLAIN", nil
 }
+

@@ -65,7 +65,7 @@ func (s *Session) run(ctx context.Context, st *Statement, params []types.Datum, 
 		}
 		return nil, "ANALYZE", nil
 	case *pg_query.Node_ExplainStmt:
-		return s.runExplain(ctx, n.ExplainStmt, params)
+		return s.runExplain(ctx, n.ExplainStmt, st.params, params)
 	case *pg_query.Node_DiscardStmt:
 		return nil, "DISCARD ALL", nil
 	case *pg_query.Node_DeallocateStmt:

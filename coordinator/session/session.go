@@ -149,6 +149,13 @@ func (st *Statement) analyzeOnce(paramOIDs []uint32) error {
 	case *pg_query.Node_ExplainStmt:
 		st.cols = []pgwire.Column{textCol("QUERY PLAN")}
 		st.params = paramOIDs
+		inner := &Statement{s: st.s, parsed: parsedOf(n.ExplainStmt.Query)}
+		if err := inner.analyzeOnce(paramOIDs); err != nil {
+			return err
+		}
+		if inner.plan != nil {
+			st.params = inner.params
+		}
 		return nil
 	default:
 		st.params = paramOIDs

@@ -58,6 +58,9 @@ type Record struct {
 	Hashed    bool     // Expected is "N values hashing to H"
 	HashCount int
 	Hash      string
+	// Result lines in the file (0-based, for rewriting): the "----" line
+	// (-1: none) and the line after the last result line.
+	resultSep, resultEnd int
 
 	// hash-threshold
 	Threshold int
@@ -220,13 +223,16 @@ func Parse(name string, r io.Reader) ([]Record, error) {
 				i++
 			}
 			rec.SQL = strings.Join(sql, "\n")
+			rec.resultSep = -1
 			if i < len(lines) && strings.TrimSpace(lines[i]) == "----" {
+				rec.resultSep = i
 				i++
 				for i < len(lines) && !blank(lines[i]) {
 					rec.Expected = append(rec.Expected, lines[i])
 					i++
 				}
 			}
+			rec.resultEnd = i
 			if len(rec.Expected) == 1 {
 				if m := hashLine.FindStringSubmatch(strings.TrimSpace(rec.Expected[0])); m != nil {
 					rec.Hashed = true
