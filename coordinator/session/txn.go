@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"math"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -222,10 +223,19 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 
 // commitGroups commits gxid on the groups that wrote: one-phase on one
 // group, two-phase on several.
+//
+// Two-phase: PREPARE everywhere (each naming the primary, the first
+// group), a commit CSN from the GTM, then COMMIT on the primary first: its
+// outcome is the decision. If the primary commits, the statement has
+// committed; the other participants are committed now, or — when one is
+// unreachable — by its own resolver, which asks the primary. If the
+// primary refuses (it aborted a transaction left prepared too long), the
+// rest is aborted and the client gets the error.
 func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32) error {
 	if len(groups) == 0 {
 		return nil
 	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
 	snap := s.e.routes.Current()
 	call := func(g uint32, f func(c meridianpb.DataNodeClient) error) error {
 		c, err := s.e.dn(snap, g)
@@ -234,19 +244,23 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		}
 		return pgerr.FromStatus(f(c))
 	}
-	if len(groups) == 1 {
-		err := call(groups[0], func(c meridianpb.DataNodeClient) error {
-			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	commit := func(g uint32, csn uint64) error {
+		return call(g, func(c meridianpb.DataNodeClient) error {
+			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
 			return err
 		})
+	}
+	if len(groups) == 1 {
+		err := commit(groups[0], 0)
 		if err != nil {
 			s.abortGroups(gxid, groups)
 		}
 		return err
 	}
+	primary := groups[0]
 	err := parallel(groups, func(g uint32) error {
 		return call(g, func(c meridianpb.DataNodeClient) error {
-			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid, Primary: primary})
 			return err
 		})
 	})
@@ -259,26 +273,24 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		s.abortGroups(gxid, groups)
 		return err
 	}
-	// The decision is made: commit everywhere, retrying a participant that
-	// is briefly unreachable.
-	return parallel(groups, func(g uint32) error {
-		var err error
-		for attempt := 0; attempt < 50; attempt++ {
-			err = call(g, func(c meridianpb.DataNodeClient) error {
-				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_, err := c.Commit(cctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
-				return err
-			})
-			if err == nil {
-				return nil
-			}
-			time.Sleep(100 * time.Millisecond)
-			snap = s.e.routes.Current()
+	if err := commit(primary, csn); err != nil {
+		if pgerr.Code(err) == pgerr.SerializationFailure {
+			// The primary aborted: that is the decision.
+			s.abortGroups(gxid, groups[1:])
+			return err
 		}
-		s.e.log.Error("commit of prepared transaction failed; it stays in doubt", "gxid", gxid, "group", g, "err", err)
-		return err
+		// The outcome is unknown (the primary may have committed before
+		// the connection failed): the participants stay prepared and
+		// their resolvers follow the primary.
+		return pgerr.Wrap(err, pgerr.ConnectionFailure, "outcome of the commit is unknown")
+	}
+	_ = parallel(groups[1:], func(g uint32) error {
+		if err := commit(g, csn); err != nil {
+			s.e.log.Warn("participant not committed yet; its resolver will finish", "gxid", gxid, "group", g, "err", err)
+		}
+		return nil
 	})
+	return nil
 }
 
 // abortGroups rolls gxid back on groups (best effort).

@@ -95,12 +95,13 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 }
 
 // Prepare, Commit and Abort drive a transaction's outcome on this node.
-func (x *Executor) Prepare(gxid uint64) error {
+// primary is the datanode group whose outcome decides the transaction.
+func (x *Executor) Prepare(gxid uint64, primary uint32) error {
 	t, ok := x.st.LookupTxn(gxid)
 	if !ok {
-		return pgerr.New(pgerr.ObjectNotInPrerequisiteState, "transaction %d is not active on this datanode", gxid)
+		return pgerr.New(pgerr.SerializationFailure, "transaction %d is no longer active on this datanode", gxid)
 	}
-	return t.Prepare()
+	return t.PrepareAs(primary)
 }
 
 // Commit commits a prepared transaction at csn, or (csn == 0) a one-phase
@@ -114,7 +115,13 @@ func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error)
 	if csn == 0 {
 		return t.CommitOnePhase(ctx, x.gtm.Commit)
 	}
-	return csn, t.Commit(ctx, csn)
+	if err := t.Commit(ctx, csn); err != nil {
+		if errors.Is(err, storage.ErrTxnNotActive) {
+			return 0, pgerr.Wrap(err, pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
+		}
+		return 0, err
+	}
+	return csn, nil
 }
 
 // Abort rolls a transaction back; unknown transactions are ignored.

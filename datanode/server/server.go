@@ -9,10 +9,15 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meridian-db/meridian/cm/routing"
 
 	"github.com/meridian-db/meridian/datanode/exec"
 	"github.com/meridian-db/meridian/datanode/storage"
@@ -33,12 +38,15 @@ type Config struct {
 	HTTPAddr   string
 	DataDir    string
 	CacheBytes int64
-	Log        *slog.Logger
+	// InDoubtAfter: a transaction left prepared this long is resolved
+	// (see exec.Resolver).
+	InDoubtAfter time.Duration
+	Log          *slog.Logger
 }
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
-	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20}
+	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20, InDoubtAfter: 3 * time.Second}
 }
 
 // Validate checks the configuration without side effects.
@@ -79,6 +87,37 @@ type Server struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	m      *metrics
+	routes *routing.Watcher
+	wg     sync.WaitGroup
+	peers  sync.Map // address → *grpc.ClientConn
+}
+
+// askPrimary asks a transaction's primary datanode what became of it.
+func (s *Server) askPrimary(ctx context.Context, primary uint32, gxid uint64) (meridianpb.TxnState, uint64, error) {
+	addr, ok := s.routes.Current().Addr(primary)
+	if !ok {
+		return 0, 0, fmt.Errorf("datanode group %d has no live leader", primary)
+	}
+	var conn *grpc.ClientConn
+	if c, ok := s.peers.Load(addr); ok {
+		conn = c.(*grpc.ClientConn)
+	} else {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return 0, 0, err
+		}
+		if prev, loaded := s.peers.LoadOrStore(addr, c); loaded {
+			_ = c.Close()
+			conn = prev.(*grpc.ClientConn)
+		} else {
+			conn = c
+		}
+	}
+	resp, err := meridianpb.NewDataNodeClient(conn).TxnStatus(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	if err != nil {
+		return 0, 0, err
+	}
+	return resp.State, resp.Csn, nil
 }
 
 type metrics struct {
@@ -157,6 +196,20 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		s.Close()
 		return nil, err
 	}
+	if s.routes, err = routing.Watch(rctx, cli, keys, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	after := cfg.InDoubtAfter
+	if after <= 0 {
+		after = 3 * time.Second
+	}
+	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		res.Run(rctx, time.Second)
+	}()
 	log.Info("datanode started", "grpc", ln.Addr().String(), "data", cfg.DataDir)
 	return s, nil
 }
@@ -184,6 +237,14 @@ func (s *Server) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	s.wg.Wait()
+	if s.routes != nil {
+		s.routes.Close()
+	}
+	s.peers.Range(func(_, c any) bool {
+		_ = c.(*grpc.ClientConn).Close()
+		return true
+	})
 	s.grpc.Stop()
 	s.closeStorage()
 	if s.http != nil {
@@ -259,13 +320,19 @@ func opName(req *meridianpb.ExecRequest) string {
 
 // Prepare is phase one of two-phase commit.
 func (s *Server) Prepare(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
-	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid))
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary))
 }
 
 // Commit commits (csn 0: one-phase with a CSN from the GTM).
 func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
 	csn, err := s.x.Commit(ctx, req.Gxid, req.Csn)
 	return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)
+}
+
+// TxnStatus reports what became of a global transaction here.
+func (s *Server) TxnStatus(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnStatusResponse, error) {
+	st, csn := s.x.Outcome(req.Gxid)
+	return &meridianpb.TxnStatusResponse{State: st, Csn: csn}, nil
 }
 
 // Abort rolls back.

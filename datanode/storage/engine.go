@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -41,6 +42,10 @@ type Engine struct {
 
 	gmu    sync.Mutex
 	byGXID map[uint64]*Txn // live transactions by global id
+	// outcomes: commit CSN of every committed global transaction, so a
+	// participant of a two-phase commit can learn the decision from the
+	// primary; a global id neither live nor here is aborted.
+	outcomes map[uint64]uint64
 
 	seed    maphash.Seed
 	stripes [lockStripes]stripe
@@ -143,9 +148,11 @@ func (e *Engine) loadRecords() (prepared, committed int, err error) {
 		switch rec.state {
 		case TxnCommitted:
 			e.xidTab.addCommitted(xid, rec.csn)
+			e.noteOutcome(rec.gxid, rec.csn)
 			committed++
 		case TxnPrepared:
 			t := newTxn(e, rec.gxid, xid)
+			t.primary, t.preparedAt = rec.primary, time.Now()
 			t.state.Store(uint32(TxnPrepared))
 			e.xidTab.addActive(t)
 			if old := e.byGXID[rec.gxid]; old != nil {
@@ -258,8 +265,40 @@ func (e *Engine) LookupTxn(gxid uint64) (*Txn, bool) {
 
 // PreparedInfo identifies a prepared transaction for recovery.
 type PreparedInfo struct {
-	GXID uint64
-	XID  uint64
+	GXID       uint64
+	XID        uint64
+	Primary    uint32    // the datanode group whose outcome decides
+	PreparedAt time.Time // when it was prepared, or when this node started
+}
+
+// noteOutcome records a committed global transaction.
+func (e *Engine) noteOutcome(gxid, csn uint64) {
+	if gxid == 0 {
+		return
+	}
+	e.gmu.Lock()
+	if e.outcomes == nil {
+		e.outcomes = map[uint64]uint64{}
+	}
+	e.outcomes[gxid] = csn
+	e.gmu.Unlock()
+}
+
+// Outcome tells what became of a global transaction on this node:
+// TxnInProgress, TxnPrepared or TxnCommitting while it is live,
+// TxnCommitted with its CSN, else TxnAborted (aborted, or never seen:
+// presumed abort).
+func (e *Engine) Outcome(gxid uint64) (TxnState, uint64) {
+	e.gmu.Lock()
+	defer e.gmu.Unlock()
+	if t := e.byGXID[gxid]; t != nil {
+		st := t.State()
+		return st, t.csn.Load()
+	}
+	if csn, ok := e.outcomes[gxid]; ok {
+		return TxnCommitted, csn
+	}
+	return TxnAborted, 0
 }
 
 // PreparedTxns lists the prepared transactions, by xid, for the
@@ -269,7 +308,7 @@ func (e *Engine) PreparedTxns() []PreparedInfo {
 	var out []PreparedInfo
 	for _, t := range e.byGXID {
 		if t.State() == TxnPrepared {
-			out = append(out, PreparedInfo{GXID: t.gxid, XID: t.xid})
+			out = append(out, PreparedInfo{GXID: t.gxid, XID: t.xid, Primary: t.primary, PreparedAt: t.preparedAt})
 		}
 	}
 	e.gmu.Unlock()

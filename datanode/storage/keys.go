@@ -162,27 +162,30 @@ func decodeValue(v []byte) (versionHeader, []byte, error) {
 
 // Transaction record layout: state(1) gxid(8) csn(8).
 type xidRecord struct {
-	state TxnState
-	gxid  uint64
-	csn   uint64
+	state   TxnState
+	gxid    uint64
+	csn     uint64
+	primary uint32 // prepared: the datanode group whose outcome decides
 }
 
 func (r xidRecord) encode() []byte {
-	b := make([]byte, 0, 17)
+	b := make([]byte, 0, 21)
 	b = append(b, byte(r.state))
 	b = binary.BigEndian.AppendUint64(b, r.gxid)
-	return binary.BigEndian.AppendUint64(b, r.csn)
+	b = binary.BigEndian.AppendUint64(b, r.csn)
+	return binary.BigEndian.AppendUint32(b, r.primary)
 }
 
 func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
-	if len(key) != len(xidRecLo)+8 || len(v) != 17 {
+	if len(key) != len(xidRecLo)+8 || len(v) != 21 {
 		return 0, r, corrupt("transaction record %x = %x", key, v)
 	}
 	xid = binary.BigEndian.Uint64(key[len(xidRecLo):])
 	r = xidRecord{
-		state: TxnState(v[0]),
-		gxid:  binary.BigEndian.Uint64(v[1:]),
-		csn:   binary.BigEndian.Uint64(v[9:]),
+		state:   TxnState(v[0]),
+		gxid:    binary.BigEndian.Uint64(v[1:]),
+		csn:     binary.BigEndian.Uint64(v[9:]),
+		primary: binary.BigEndian.Uint32(v[17:]),
 	}
 	switch r.state {
 	case TxnPrepared, TxnCommitted:

@@ -52,7 +52,7 @@ func TestRestart(t *testing.T) {
 		}
 		prepared := e.PreparedTxns()
 		if restart == 1 {
-			if len(prepared) != 2 || prepared[0] != (PreparedInfo{GXID: 3, XID: prepXid}) || prepared[1].GXID != 4 {
+			if len(prepared) != 2 || prepared[0].GXID != 3 || prepared[0].XID != prepXid || prepared[1].GXID != 4 {
 				t.Fatalf("prepared after restart: %+v", prepared)
 			}
 			// The in-progress transaction's row lock is gone.

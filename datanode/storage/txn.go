@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -76,6 +77,9 @@ type Txn struct {
 	untracked bool     // more than maxTrackedKeys were written
 
 	waitingFor atomic.Pointer[Txn] // the transaction this one waits on (deadlock detection)
+
+	primary    uint32    // set at Prepare: the group whose outcome decides
+	preparedAt time.Time // when it was prepared (or loaded prepared at Open)
 }
 
 func newTxn(e *Engine, gxid, xid uint64) *Txn {
@@ -129,7 +133,12 @@ func (t *Txn) remember(pk []byte) {
 // unsynced writes durable. From now on it cannot write, readers of its
 // versions wait for the outcome, and it survives restarts until Commit or
 // Abort. Preparing a prepared transaction is a no-op.
-func (t *Txn) Prepare() error {
+func (t *Txn) Prepare() error { return t.PrepareAs(0) }
+
+// PrepareAs prepares with the datanode group whose outcome decides the
+// transaction (two-phase commit's primary participant), recorded durably
+// so an in-doubt transaction can be resolved after any crash.
+func (t *Txn) PrepareAs(primary uint32) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -147,10 +156,11 @@ func (t *Txn) Prepare() error {
 	default:
 		return notActive(t, "prepare")
 	}
-	rec := xidRecord{state: TxnPrepared, gxid: t.gxid}
+	rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary}
 	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
 		return ioError(err, "prepare transaction %d", t.xid)
 	}
+	t.primary, t.preparedAt = primary, time.Now()
 	t.state.Store(uint32(TxnPrepared))
 	return nil
 }
@@ -243,6 +253,7 @@ func (t *Txn) writeCommit(csn uint64) error {
 	t.csn.Store(csn)
 	t.state.Store(uint32(TxnCommitted))
 	e.xidTab.finish(t.xid, true, csn)
+	e.noteOutcome(t.gxid, csn)
 	e.forget(t)
 	t.dropKeys()
 	close(t.done)

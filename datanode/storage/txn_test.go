@@ -347,7 +347,7 @@ func TestTxnLifecycle(t *testing.T) {
 	if _, err := t1.CommitOnePhase(ctx, fixedCSN(1)); !errors.Is(err, ErrTxnNotActive) {
 		t.Fatalf("one-phase commit of prepared: %v", err)
 	}
-	if got := e.PreparedTxns(); len(got) != 1 || got[0] != (PreparedInfo{GXID: 100, XID: t1.XID()}) {
+	if got := e.PreparedTxns(); len(got) != 1 || got[0].GXID != 100 || got[0].XID != t1.XID() || got[0].PreparedAt.IsZero() {
 		t.Fatalf("PreparedTxns = %+v", got)
 	}
 	if err := t1.Commit(ctx, 7); err != nil {
@@ -444,4 +444,53 @@ func TestAbortEndsOwnWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantIs(t, result(t, errc), ErrTxnNotActive)
+}
+
+func TestOutcomeOfGlobalTransactions(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() *Engine {
+		cfg := NewConfig()
+		cfg.Dir = dir
+		e, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	committed := e.Txn(7)
+	if err := committed.Insert(ctx, []byte("a"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := committed.PrepareAs(3); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.Outcome(7); st != TxnPrepared {
+		t.Fatalf("prepared outcome: %v", st)
+	}
+	if err := committed.Commit(ctx, 42); err != nil {
+		t.Fatal(err)
+	}
+	inDoubt := e.Txn(8)
+	if err := inDoubt.Insert(ctx, []byte("b"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := inDoubt.PrepareAs(5); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+
+	e = open()
+	defer e.Close()
+	if st, csn := e.Outcome(7); st != TxnCommitted || csn != 42 {
+		t.Fatalf("committed outcome after restart: %v %d", st, csn)
+	}
+	if st, _ := e.Outcome(9); st != TxnAborted {
+		t.Fatalf("unknown transaction: %v, want presumed abort", st)
+	}
+	p := e.PreparedTxns()
+	if len(p) != 1 || p[0].GXID != 8 || p[0].Primary != 5 {
+		t.Fatalf("in-doubt after restart: %+v", p)
+	}
 }

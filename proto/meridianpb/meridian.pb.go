@@ -222,6 +222,66 @@ func (Isolation) EnumDescriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{2}
 }
 
+// TxnState is what a datanode knows of a global transaction.
+type TxnState int32
+
+const (
+	TxnState_TXN_UNKNOWN     TxnState = 0
+	TxnState_TXN_IN_PROGRESS TxnState = 1
+	TxnState_TXN_PREPARED    TxnState = 2
+	TxnState_TXN_COMMITTING  TxnState = 3
+	TxnState_TXN_COMMITTED   TxnState = 4
+	// Aborted, or never seen here (presumed abort).
+	TxnState_TXN_ABORTED TxnState = 5
+)
+
+// Enum value maps for TxnState.
+var (
+	TxnState_name = map[int32]string{
+		0: "TXN_UNKNOWN",
+		1: "TXN_IN_PROGRESS",
+		2: "TXN_PREPARED",
+		3: "TXN_COMMITTING",
+		4: "TXN_COMMITTED",
+		5: "TXN_ABORTED",
+	}
+	TxnState_value = map[string]int32{
+		"TXN_UNKNOWN":     0,
+		"TXN_IN_PROGRESS": 1,
+		"TXN_PREPARED":    2,
+		"TXN_COMMITTING":  3,
+		"TXN_COMMITTED":   4,
+		"TXN_ABORTED":     5,
+	}
+)
+
+func (x TxnState) Enum() *TxnState {
+	p := new(TxnState)
+	*p = x
+	return p
+}
+
+func (x TxnState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TxnState) Descriptor() protoreflect.EnumDescriptor {
+	return file_meridian_proto_enumTypes[3].Descriptor()
+}
+
+func (TxnState) Type() protoreflect.EnumType {
+	return &file_meridian_proto_enumTypes[3]
+}
+
+func (x TxnState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TxnState.Descriptor instead.
+func (TxnState) EnumDescriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{3}
+}
+
 type Role int32
 
 const (
@@ -261,11 +321,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_meridian_proto_enumTypes[3].Descriptor()
+	return file_meridian_proto_enumTypes[4].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_meridian_proto_enumTypes[3]
+	return &file_meridian_proto_enumTypes[4]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -274,7 +334,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{3}
+	return file_meridian_proto_rawDescGZIP(), []int{4}
 }
 
 // ColumnDesc describes one column of a table.
@@ -1325,7 +1385,12 @@ type TxnRequest struct {
 	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
 	// Commit: the commit CSN chosen by the coordinator after every
 	// participant prepared; 0 asks the datanode to take one from the GTM.
-	Csn           uint64 `protobuf:"varint,2,opt,name=csn,proto3" json:"csn,omitempty"`
+	Csn uint64 `protobuf:"varint,2,opt,name=csn,proto3" json:"csn,omitempty"`
+	// Prepare: the datanode group of the primary participant. The primary
+	// commits first; its outcome is the transaction's. A participant left
+	// prepared asks the primary (TxnStatus) what became of it; the primary
+	// aborts a transaction left prepared too long (presumed abort).
+	Primary       uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,6 +1439,13 @@ func (x *TxnRequest) GetCsn() uint64 {
 	return 0
 }
 
+func (x *TxnRequest) GetPrimary() uint32 {
+	if x != nil {
+		return x.Primary
+	}
+	return 0
+}
+
 type TxnResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Csn           uint64                 `protobuf:"varint,1,opt,name=csn,proto3" json:"csn,omitempty"`
@@ -1418,6 +1490,59 @@ func (x *TxnResponse) GetCsn() uint64 {
 	return 0
 }
 
+type TxnStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	State TxnState               `protobuf:"varint,1,opt,name=state,proto3,enum=meridian.TxnState" json:"state,omitempty"`
+	// The commit CSN when committed.
+	Csn           uint64 `protobuf:"varint,2,opt,name=csn,proto3" json:"csn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxnStatusResponse) Reset() {
+	*x = TxnStatusResponse{}
+	mi := &file_meridian_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxnStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxnStatusResponse) ProtoMessage() {}
+
+func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
+func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TxnStatusResponse) GetState() TxnState {
+	if x != nil {
+		return x.State
+	}
+	return TxnState_TXN_UNKNOWN
+}
+
+func (x *TxnStatusResponse) GetCsn() uint64 {
+	if x != nil {
+		return x.Csn
+	}
+	return 0
+}
+
 type DDLRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Op:
@@ -1432,7 +1557,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1569,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1582,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -1529,7 +1654,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +1666,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +1679,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -1580,7 +1705,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1717,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1730,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -1623,7 +1748,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1760,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1773,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 type CSNRequest struct {
@@ -1661,7 +1786,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1798,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1811,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -1708,7 +1833,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1845,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1858,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -1769,7 +1894,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1906,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1919,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -1850,7 +1975,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1987,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +2000,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -1904,7 +2029,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2041,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2054,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -1967,7 +2092,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2104,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2117,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PgError) GetCode() string {
@@ -2115,13 +2240,17 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12#\n" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
-	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"2\n" +
+	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"L\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
-	"\x03csn\x18\x02 \x01(\x04R\x03csn\"\x1f\n" +
+	"\x03csn\x18\x02 \x01(\x04R\x03csn\x12\x18\n" +
+	"\aprimary\x18\x03 \x01(\rR\aprimary\"\x1f\n" +
 	"\vTxnResponse\x12\x10\n" +
-	"\x03csn\x18\x01 \x01(\x04R\x03csn\"\xb9\x01\n" +
+	"\x03csn\x18\x01 \x01(\x04R\x03csn\"O\n" +
+	"\x11TxnStatusResponse\x12(\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x12.meridian.TxnStateR\x05state\x12\x10\n" +
+	"\x03csn\x18\x02 \x01(\x04R\x03csn\"\xb9\x01\n" +
 	"\n" +
 	"DDLRequest\x126\n" +
 	"\vclear_table\x18\x01 \x01(\v2\x13.meridian.TableDescH\x00R\n" +
@@ -2188,19 +2317,27 @@ const file_meridian_proto_rawDesc = "" +
 	"\tIsolation\x12\x12\n" +
 	"\x0eREAD_COMMITTED\x10\x00\x12\x13\n" +
 	"\x0fREPEATABLE_READ\x10\x01\x12\x10\n" +
-	"\fSERIALIZABLE\x10\x02*\\\n" +
+	"\fSERIALIZABLE\x10\x02*z\n" +
+	"\bTxnState\x12\x0f\n" +
+	"\vTXN_UNKNOWN\x10\x00\x12\x13\n" +
+	"\x0fTXN_IN_PROGRESS\x10\x01\x12\x10\n" +
+	"\fTXN_PREPARED\x10\x02\x12\x12\n" +
+	"\x0eTXN_COMMITTING\x10\x03\x12\x11\n" +
+	"\rTXN_COMMITTED\x10\x04\x12\x0f\n" +
+	"\vTXN_ABORTED\x10\x05*\\\n" +
 	"\x04Role\x12\x10\n" +
 	"\fROLE_UNKNOWN\x10\x00\x12\x14\n" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\xd8\x02\n" +
+	"\aROLE_CM\x10\x042\x98\x03\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
 	"\aPrepare\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x125\n" +
 	"\x06Commit\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x124\n" +
-	"\x05Abort\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x122\n" +
+	"\x05Abort\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x12>\n" +
+	"\tTxnStatus\x12\x14.meridian.TxnRequest\x1a\x1b.meridian.TxnStatusResponse\x122\n" +
 	"\x03DDL\x12\x14.meridian.DDLRequest\x1a\x15.meridian.DDLResponse2<\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponseB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -2217,86 +2354,91 @@ func file_meridian_proto_rawDescGZIP() []byte {
 	return file_meridian_proto_rawDescData
 }
 
-var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_meridian_proto_goTypes = []any{
-	(DistKind)(0),        // 0: meridian.DistKind
-	(ExprKind)(0),        // 1: meridian.ExprKind
-	(Isolation)(0),       // 2: meridian.Isolation
-	(Role)(0),            // 3: meridian.Role
-	(*ColumnDesc)(nil),   // 4: meridian.ColumnDesc
-	(*IndexDesc)(nil),    // 5: meridian.IndexDesc
-	(*TableDesc)(nil),    // 6: meridian.TableDesc
-	(*SchemaDesc)(nil),   // 7: meridian.SchemaDesc
-	(*Expr)(nil),         // 8: meridian.Expr
-	(*TxnContext)(nil),   // 9: meridian.TxnContext
-	(*ScanSpec)(nil),     // 10: meridian.ScanSpec
-	(*InsertSpec)(nil),   // 11: meridian.InsertSpec
-	(*UpdateSpec)(nil),   // 12: meridian.UpdateSpec
-	(*DeleteSpec)(nil),   // 13: meridian.DeleteSpec
-	(*ExecRequest)(nil),  // 14: meridian.ExecRequest
-	(*ExecResponse)(nil), // 15: meridian.ExecResponse
-	(*TxnRequest)(nil),   // 16: meridian.TxnRequest
-	(*TxnResponse)(nil),  // 17: meridian.TxnResponse
-	(*DDLRequest)(nil),   // 18: meridian.DDLRequest
-	(*BuildIndex)(nil),   // 19: meridian.BuildIndex
-	(*DropIndex)(nil),    // 20: meridian.DropIndex
-	(*DDLResponse)(nil),  // 21: meridian.DDLResponse
-	(*CSNRequest)(nil),   // 22: meridian.CSNRequest
-	(*CSNResponse)(nil),  // 23: meridian.CSNResponse
-	(*NodeInfo)(nil),     // 24: meridian.NodeInfo
-	(*BucketMap)(nil),    // 25: meridian.BucketMap
-	(*DNGroup)(nil),      // 26: meridian.DNGroup
-	(*PgError)(nil),      // 27: meridian.PgError
+	(DistKind)(0),             // 0: meridian.DistKind
+	(ExprKind)(0),             // 1: meridian.ExprKind
+	(Isolation)(0),            // 2: meridian.Isolation
+	(TxnState)(0),             // 3: meridian.TxnState
+	(Role)(0),                 // 4: meridian.Role
+	(*ColumnDesc)(nil),        // 5: meridian.ColumnDesc
+	(*IndexDesc)(nil),         // 6: meridian.IndexDesc
+	(*TableDesc)(nil),         // 7: meridian.TableDesc
+	(*SchemaDesc)(nil),        // 8: meridian.SchemaDesc
+	(*Expr)(nil),              // 9: meridian.Expr
+	(*TxnContext)(nil),        // 10: meridian.TxnContext
+	(*ScanSpec)(nil),          // 11: meridian.ScanSpec
+	(*InsertSpec)(nil),        // 12: meridian.InsertSpec
+	(*UpdateSpec)(nil),        // 13: meridian.UpdateSpec
+	(*DeleteSpec)(nil),        // 14: meridian.DeleteSpec
+	(*ExecRequest)(nil),       // 15: meridian.ExecRequest
+	(*ExecResponse)(nil),      // 16: meridian.ExecResponse
+	(*TxnRequest)(nil),        // 17: meridian.TxnRequest
+	(*TxnResponse)(nil),       // 18: meridian.TxnResponse
+	(*TxnStatusResponse)(nil), // 19: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),        // 20: meridian.DDLRequest
+	(*BuildIndex)(nil),        // 21: meridian.BuildIndex
+	(*DropIndex)(nil),         // 22: meridian.DropIndex
+	(*DDLResponse)(nil),       // 23: meridian.DDLResponse
+	(*CSNRequest)(nil),        // 24: meridian.CSNRequest
+	(*CSNResponse)(nil),       // 25: meridian.CSNResponse
+	(*NodeInfo)(nil),          // 26: meridian.NodeInfo
+	(*BucketMap)(nil),         // 27: meridian.BucketMap
+	(*DNGroup)(nil),           // 28: meridian.DNGroup
+	(*PgError)(nil),           // 29: meridian.PgError
 }
 var file_meridian_proto_depIdxs = []int32{
-	8,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
-	4,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
+	9,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
+	5,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	0,  // 2: meridian.TableDesc.dist:type_name -> meridian.DistKind
-	5,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
+	6,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
 	1,  // 4: meridian.Expr.kind:type_name -> meridian.ExprKind
-	8,  // 5: meridian.Expr.args:type_name -> meridian.Expr
+	9,  // 5: meridian.Expr.args:type_name -> meridian.Expr
 	2,  // 6: meridian.TxnContext.isolation:type_name -> meridian.Isolation
-	6,  // 7: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	8,  // 8: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	8,  // 9: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	8,  // 10: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	6,  // 11: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	8,  // 12: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	10, // 13: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	8,  // 14: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	8,  // 15: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	10, // 16: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	8,  // 17: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	9,  // 18: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	10, // 19: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	11, // 20: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	12, // 21: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	13, // 22: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	6,  // 23: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	19, // 24: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	20, // 25: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	6,  // 26: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	3,  // 27: meridian.NodeInfo.role:type_name -> meridian.Role
-	14, // 28: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	14, // 29: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	16, // 30: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	16, // 31: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	16, // 32: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	18, // 33: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	22, // 34: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	15, // 35: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	15, // 36: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	17, // 37: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	17, // 38: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	17, // 39: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	21, // 40: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	23, // 41: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	7,  // 7: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	9,  // 8: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	9,  // 9: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	9,  // 10: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	7,  // 11: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	9,  // 12: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	11, // 13: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	9,  // 14: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	9,  // 15: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	11, // 16: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	9,  // 17: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	10, // 18: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	11, // 19: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	12, // 20: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	13, // 21: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	14, // 22: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	3,  // 23: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	7,  // 24: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	21, // 25: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	22, // 26: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	7,  // 27: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	4,  // 28: meridian.NodeInfo.role:type_name -> meridian.Role
+	15, // 29: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	15, // 30: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	17, // 31: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	17, // 32: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	17, // 33: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	17, // 34: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	20, // 35: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	24, // 36: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	16, // 37: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	16, // 38: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	18, // 39: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	18, // 40: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	18, // 41: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	19, // 42: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	23, // 43: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	25, // 44: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -2310,7 +2452,7 @@ func file_meridian_proto_init() {
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
 	}
-	file_meridian_proto_msgTypes[14].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[15].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -2320,8 +2462,8 @@ func file_meridian_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   24,
+			NumEnums:      5,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

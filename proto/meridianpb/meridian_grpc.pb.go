@@ -29,6 +29,7 @@ const (
 	DataNode_Prepare_FullMethodName   = "/meridian.DataNode/Prepare"
 	DataNode_Commit_FullMethodName    = "/meridian.DataNode/Commit"
 	DataNode_Abort_FullMethodName     = "/meridian.DataNode/Abort"
+	DataNode_TxnStatus_FullMethodName = "/meridian.DataNode/TxnStatus"
 	DataNode_DDL_FullMethodName       = "/meridian.DataNode/DDL"
 )
 
@@ -46,6 +47,8 @@ type DataNodeClient interface {
 	Prepare(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
 	Commit(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
 	Abort(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
+	// What became of a global transaction here (asked of the primary).
+	TxnStatus(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnStatusResponse, error)
 	// Physical schema changes.
 	DDL(ctx context.Context, in *DDLRequest, opts ...grpc.CallOption) (*DDLResponse, error)
 }
@@ -117,6 +120,16 @@ func (c *dataNodeClient) Abort(ctx context.Context, in *TxnRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *dataNodeClient) TxnStatus(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TxnStatusResponse)
+	err := c.cc.Invoke(ctx, DataNode_TxnStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *dataNodeClient) DDL(ctx context.Context, in *DDLRequest, opts ...grpc.CallOption) (*DDLResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DDLResponse)
@@ -141,6 +154,8 @@ type DataNodeServer interface {
 	Prepare(context.Context, *TxnRequest) (*TxnResponse, error)
 	Commit(context.Context, *TxnRequest) (*TxnResponse, error)
 	Abort(context.Context, *TxnRequest) (*TxnResponse, error)
+	// What became of a global transaction here (asked of the primary).
+	TxnStatus(context.Context, *TxnRequest) (*TxnStatusResponse, error)
 	// Physical schema changes.
 	DDL(context.Context, *DDLRequest) (*DDLResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
@@ -167,6 +182,9 @@ func (UnimplementedDataNodeServer) Commit(context.Context, *TxnRequest) (*TxnRes
 }
 func (UnimplementedDataNodeServer) Abort(context.Context, *TxnRequest) (*TxnResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Abort not implemented")
+}
+func (UnimplementedDataNodeServer) TxnStatus(context.Context, *TxnRequest) (*TxnStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TxnStatus not implemented")
 }
 func (UnimplementedDataNodeServer) DDL(context.Context, *DDLRequest) (*DDLResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DDL not implemented")
@@ -275,6 +293,24 @@ func _DataNode_Abort_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_TxnStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TxnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).TxnStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_TxnStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).TxnStatus(ctx, req.(*TxnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _DataNode_DDL_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DDLRequest)
 	if err := dec(in); err != nil {
@@ -315,6 +351,10 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Abort",
 			Handler:    _DataNode_Abort_Handler,
+		},
+		{
+			MethodName: "TxnStatus",
+			Handler:    _DataNode_TxnStatus_Handler,
 		},
 		{
 			MethodName: "DDL",

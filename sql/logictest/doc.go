@@ -39,8 +39,37 @@
 // the tables it names: later records that mention them are counted as
 // unsupported without running, since their data is incomplete.
 //
-// The expectations of Meridian's own suites (testdata/*.test) are
-// PostgreSQL 15's answers; run them against a PostgreSQL server to check:
+// # Running
 //
-//	go test ./sql/logictest/ -run TestLogic -pg='postgres://postgres@127.0.0.1:5497/postgres?sslmode=disable'
+// TestLogic runs testdata/*.test against in-process clusters of one and
+// of three datanodes (one cluster each; the runner drops the tables a
+// file created before the next file starts). TestSQLLogicTestCorpus runs
+// SQLite's corpus from ../shared/sqllogictest, when present, against
+// three datanodes in corpus mode: every record must pass or be
+// unsupported (0A000), never give a wrong result or another error. The
+// whole corpus takes under two minutes on two cores; -short runs one
+// file per family (MERIDIAN_SLT=all overrides -short).
+//
+//	go test ./sql/logictest/                     # both suites
+//	go test ./sql/logictest/ -run TestLogic -files 'select|types'
+//	go test ./sql/logictest/ -run TestLogic -glob '/tmp/repro/*.test'
+//
+// # Expectations come from PostgreSQL
+//
+// The expected results of Meridian's own suites are PostgreSQL 15's
+// answers, never Meridian's. -pg runs the suites (or the corpus) against
+// a PostgreSQL server instead, each file in a fresh database with the
+// DISTRIBUTE BY clauses removed; with -rewrite it writes PostgreSQL's
+// results into the files (review the diff). The server must use the C
+// collation (byte order, as Meridian) and the default session settings:
+//
+//	su postgres -c "/usr/lib/postgresql/15/bin/initdb -D /tmp/pglogic --locale=C.UTF-8 -A trust"
+//	su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pglogic -o '-p 5497 -k /tmp -c listen_addresses=127.0.0.1' start"
+//	go test ./sql/logictest/ -run TestLogic -pg='postgres://postgres@127.0.0.1:5497/postgres?sslmode=disable' [-rewrite]
+//	su postgres -c "/usr/lib/postgresql/15/bin/pg_ctl -D /tmp/pglogic stop"
+//
+// A record PostgreSQL accepts and Meridian does not support yet keeps
+// PostgreSQL's expectation and fails on Meridian: that failure is the
+// to-do list. Records about Meridian alone (DISTRIBUTE BY, 0A000 for
+// joins and subqueries) are marked `onlyif meridian`.
 package logictest

@@ -13,11 +13,9 @@ import (
 // of ours behind.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if code == 0 {
-		if leaked := waitLeaks(10 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines after the tests:\n%s\n", leaked)
-			code = 1
-		}
+	if leaked := waitLeaks(10 * time.Second); leaked != "" {
+		fmt.Fprintf(os.Stderr, "leaked goroutines after the tests:\n%s\n", leaked)
+		code = 1
 	}
 	os.Exit(code)
 }

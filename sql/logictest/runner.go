@@ -425,18 +425,28 @@ func (r *Runner) cleanup(ctx context.Context, st *fileState) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RecordTimeout)
 	defer cancel()
+	failed := func(sql string, err error) {
+		st.res.Failed++
+		st.res.Failures = append(st.res.Failures, Failure{Pos: st.res.File + ": cleanup", SQL: sql, Expected: "ok", Got: "error: " + describeErr(err)})
+	}
 	if st.conn.IsClosed() {
 		c, err := r.connect(ctx)
 		if err != nil {
+			failed("(connect)", err)
 			return
 		}
 		st.conn = c
 	}
 	if st.conn.PgConn().TxStatus() != 'I' {
-		_, _ = st.conn.Exec(ctx, "ROLLBACK")
+		if _, err := st.conn.Exec(ctx, "ROLLBACK"); err != nil {
+			failed("ROLLBACK", err)
+		}
 	}
 	for _, t := range st.created {
-		_, _ = st.conn.Exec(ctx, "DROP TABLE IF EXISTS "+t)
+		sql := "DROP TABLE IF EXISTS " + t
+		if _, err := st.conn.Exec(ctx, sql); err != nil {
+			failed(sql, err)
+		}
 	}
 }
 

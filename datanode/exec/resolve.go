@@ -1,0 +1,101 @@
+package exec
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+)
+
+// Outcome reports what became of a global transaction on this node.
+func (x *Executor) Outcome(gxid uint64) (meridianpb.TxnState, uint64) {
+	st, csn := x.st.Outcome(gxid)
+	switch st {
+	case storage.TxnInProgress:
+		return meridianpb.TxnState_TXN_IN_PROGRESS, 0
+	case storage.TxnPrepared:
+		return meridianpb.TxnState_TXN_PREPARED, 0
+	case storage.TxnCommitting:
+		return meridianpb.TxnState_TXN_COMMITTING, 0
+	case storage.TxnCommitted:
+		return meridianpb.TxnState_TXN_COMMITTED, csn
+	}
+	return meridianpb.TxnState_TXN_ABORTED, 0
+}
+
+// StatusFunc asks the datanode group primary about a transaction.
+type StatusFunc func(ctx context.Context, primary uint32, gxid uint64) (meridianpb.TxnState, uint64, error)
+
+// Resolver finishes two-phase transactions left prepared on this node: a
+// coordinator died, or this node restarted, between PREPARE and COMMIT.
+//
+// The primary participant's outcome is the transaction's (the coordinator
+// commits it first). A prepared transaction older than After is resolved:
+//
+//	this node is its primary  → abort it (presumed abort: the coordinator
+//	                            did not commit within After; if it still
+//	                            tries, its COMMIT fails and it aborts the rest)
+//	else ask the primary      → committed@csn: commit at csn
+//	                            aborted / unknown: abort
+//	                            prepared / in progress: ask again later
+type Resolver struct {
+	X      *Executor
+	Self   uint32 // this datanode's group
+	After  time.Duration
+	Status StatusFunc
+	Log    *slog.Logger
+}
+
+// Run resolves every interval until ctx ends.
+func (r *Resolver) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.Once(ctx)
+		}
+	}
+}
+
+// Once makes one pass over the prepared transactions.
+func (r *Resolver) Once(ctx context.Context) {
+	for _, p := range r.X.st.PreparedTxns() {
+		if time.Since(p.PreparedAt) < r.After {
+			continue
+		}
+		t, ok := r.X.st.LookupTxn(p.GXID)
+		if !ok {
+			continue
+		}
+		if p.Primary == r.Self || p.Primary == 0 {
+			if err := t.Abort(); err == nil {
+				r.Log.Warn("aborted an in-doubt transaction this node decides", "gxid", p.GXID)
+			}
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, csn, err := r.Status(cctx, p.Primary, p.GXID)
+		cancel()
+		if err != nil {
+			r.Log.Debug("in-doubt transaction: primary unreachable", "gxid", p.GXID, "primary", p.Primary, "err", err)
+			continue
+		}
+		switch st {
+		case meridianpb.TxnState_TXN_COMMITTED:
+			if err := t.Commit(ctx, csn); err != nil {
+				r.Log.Error("commit of an in-doubt transaction failed", "gxid", p.GXID, "err", err)
+			} else {
+				r.Log.Info("committed an in-doubt transaction", "gxid", p.GXID, "csn", csn)
+			}
+		case meridianpb.TxnState_TXN_ABORTED:
+			if err := t.Abort(); err == nil {
+				r.Log.Info("aborted an in-doubt transaction", "gxid", p.GXID)
+			}
+		}
+	}
+}
