@@ -83,7 +83,11 @@ func (s *scope) column(fields []*pg_query.Node) (*Expr, error) {
 	col := names[len(names)-1]
 	if len(names) > 1 {
 		q := names[len(names)-2]
-		if s.table == nil || (q != s.table.Name && q != s.alias) {
+		switch {
+		case s.table != nil && s.alias != "" && q == s.table.Name && q != s.alias:
+			return nil, pgerr.New(pgerr.UndefinedTable, "invalid reference to FROM-clause entry for table %q", q).
+				WithHint("Perhaps you meant to reference the table alias %q.", s.alias)
+		case s.table == nil || (s.alias == "" && q != s.table.Name) || (s.alias != "" && q != s.alias):
 			return nil, pgerr.New(pgerr.UndefinedTable, "missing FROM-clause entry for table %q", q)
 		}
 	}
@@ -243,6 +247,11 @@ func aConst(c *pg_query.A_Const) (*Expr, error) {
 	case *pg_query.A_Const_Fval:
 		s := v.Fval.Fval
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			// PostgreSQL's make_const: an integer that fits int4 is int4
+			// (-2147483648 reaches here as a float token).
+			if i >= -2147483648 && i <= 2147483647 {
+				return expr.Const(types.T(types.Int4), i), nil
+			}
 			return expr.Const(types.T(types.Int8), i), nil
 		}
 		d, err := types.ParseText(types.T(types.Numeric), s)

@@ -202,6 +202,20 @@ func (s *scope) binop(op string, l, r *Expr) (*Expr, error) {
 		return &Expr{Kind: kFunc, Name: "||", TypeOid: types.Text, Typmod: -1, Args: []*Expr{l, r}}, nil
 	case "!=":
 		op = "<>"
+	case "^":
+		// numeric ^ numeric when either side is numeric, else float8.
+		t := types.T(types.Float8)
+		if (l.TypeOid == types.Numeric || r.TypeOid == types.Numeric) && !types.IsFloat(l.TypeOid) && !types.IsFloat(r.TypeOid) {
+			t = types.T(types.Numeric)
+		}
+		var err error
+		if l, err = s.coerce(l, t, "operand of ^"); err != nil {
+			return nil, err
+		}
+		if r, err = s.coerce(r, t, "operand of ^"); err != nil {
+			return nil, err
+		}
+		return &Expr{Kind: kFunc, Name: "^", TypeOid: t.OID, Typmod: -1, Args: []*Expr{l, r}}, nil
 	}
 	comparison := op == "=" || op == "<>" || op == "<" || op == "<=" || op == ">" || op == ">="
 	arith := op == "+" || op == "-" || op == "*" || op == "/" || op == "%"
@@ -419,12 +433,24 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 			return nil, err
 		}
 		return mk(types.Text, a), nil
+	case "like_escape":
+		if err := argc(2, 2); err != nil {
+			return nil, err
+		}
+		for i := range args {
+			c, err := s.coerce(args[i], text, "argument of ESCAPE")
+			if err != nil {
+				return nil, err
+			}
+			args[i] = c
+		}
+		return mk(types.Text, args...), nil
 	case "length", "char_length", "character_length", "octet_length":
 		if err := argc(1, 1); err != nil {
 			return nil, err
 		}
 		a := args[0]
-		if a.TypeOid != types.Bytea {
+		if a.TypeOid != types.Bytea && !types.IsString(a.TypeOid) {
 			var err error
 			if a, err = s.coerce(a, text, "argument of "+name); err != nil {
 				return nil, err
@@ -468,11 +494,15 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 		}
 		switch name {
 		case "sqrt":
-			c, err := s.cast(a, types.T(types.Float8), false)
+			t := types.T(types.Float8)
+			if a.TypeOid == types.Numeric {
+				t = types.T(types.Numeric)
+			}
+			c, err := s.cast(a, t, false)
 			if err != nil {
 				return nil, err
 			}
-			return mk(types.Float8, c), nil
+			return mk(t.OID, c), nil
 		case "mod":
 			if err := argc(2, 2); err != nil {
 				return nil, err

@@ -143,7 +143,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		s.Having = h
 	}
 	s.Distinct = len(sel.DistinctClause) > 0
-	if s.Distinct && sel.DistinctClause[0] != nil {
+	if s.Distinct && sel.DistinctClause[0].GetNode() != nil {
 		return nil, pgerr.Unsupported("DISTINCT ON")
 	}
 	// ORDER BY.

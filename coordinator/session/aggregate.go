@@ -91,8 +91,7 @@ func (a *sumAcc) result() (types.Datum, error) {
 		return a.f, nil
 	case a.argType == types.Interval:
 		if a.isAvg {
-			n := int64(a.n)
-			return types.IntervalVal{Months: int32(int64(a.iv.Months) / n), Days: int32(int64(a.iv.Days) / n), Micros: a.iv.Micros / n}, nil
+			return intervalDiv(a.iv, float64(a.n)), nil
 		}
 		return a.iv, nil
 	}
@@ -281,6 +280,26 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 		}
 		out = append(out, row)
 	}
-	_ = math.MaxInt64
 	return out, nil
 }
+
+// intervalDiv divides an interval as PostgreSQL's interval_div does:
+// fractional months carry into days (30 a month), fractional days into
+// time.
+func intervalDiv(iv types.IntervalVal, f float64) types.IntervalVal {
+	months := float64(iv.Months) / f
+	days := float64(iv.Days) / f
+	out := types.IntervalVal{Months: int32(months), Days: int32(days)}
+	monthRemainderDays := tsRound((months - float64(out.Months)) * 30)
+	secRemainder := tsRound((days - float64(out.Days) + monthRemainderDays - math.Trunc(monthRemainderDays)) * 86400)
+	if math.Abs(secRemainder) >= 86400 {
+		out.Days += int32(secRemainder / 86400)
+		secRemainder -= math.Trunc(secRemainder/86400) * 86400
+	}
+	out.Days += int32(monthRemainderDays)
+	out.Micros = int64(math.RoundToEven(float64(iv.Micros)/f + secRemainder*1e6))
+	return out
+}
+
+// tsRound rounds to microsecond precision as PostgreSQL's TSROUND.
+func tsRound(x float64) float64 { return math.RoundToEven(x*1e6) / 1e6 }

@@ -56,7 +56,11 @@ func constInt(e *planner.Expr, what string) (int64, error) {
 	}
 	n := d.(int64)
 	if n < 0 {
-		return 0, pgerr.New("2201W", "%s must not be negative", what)
+		code := "2201W" // invalid_row_count_in_limit_clause
+		if what == "OFFSET" {
+			code = "2201X" // invalid_row_count_in_result_offset_clause
+		}
+		return 0, pgerr.New(code, "%s must not be negative", what)
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -80,18 +81,42 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 			return err
 		}
 	}
-	return x.st.ScanAllVersions(ctx, p, codec.PrefixEnd(p), func(key, value []byte, xid uint64, cmd uint32, tomb bool, _ uint64) error {
+	// Versions come oldest first per row: mirror each as an index version
+	// of the same transaction. A version whose indexed values differ from
+	// the previous one's (or a deletion) also ends the previous entry, so
+	// the index shows at every snapshot what the table shows.
+	var lastRow []byte
+	var lastKey []byte
+	err = x.st.ScanAllVersions(ctx, p, codec.PrefixEnd(p), func(key, value []byte, xid uint64, cmd uint32, tomb bool, _ uint64) error {
+		if !bytes.Equal(key, lastRow) {
+			lastRow, lastKey = append(lastRow[:0], key...), nil
+		}
 		bucket, rowID := rowKeyParts(key)
-		if tomb {
-			return nil
+		var ikey []byte
+		if !tomb {
+			row, err := ti.decode(value)
+			if err != nil {
+				return err
+			}
+			ikey = codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
 		}
-		row, err := ti.decode(value)
-		if err != nil {
-			return err
+		if lastKey != nil && !bytes.Equal(lastKey, ikey) {
+			if err := x.st.WriteVersion(lastKey, nil, xid, cmd, true); err != nil {
+				return err
+			}
 		}
-		ikey := codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
-		return x.st.WriteVersion(ikey, codec.IndexValue(bucket, rowID), xid, cmd, false)
+		if ikey != nil && !bytes.Equal(lastKey, ikey) {
+			if err := x.st.WriteVersion(ikey, codec.IndexValue(bucket, rowID), xid, cmd, false); err != nil {
+				return err
+			}
+		}
+		lastKey = ikey
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return x.st.Sync()
 }
 
 // Prepare, Commit and Abort drive a transaction's outcome on this node.

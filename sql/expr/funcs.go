@@ -72,11 +72,41 @@ func init() {
 		}, nil
 	}
 	funcs["char_length"] = funcs["length"]
+	// octet_length counts char(n)'s padding (PostgreSQL's bpcharoctetlen).
 	funcs["octet_length"] = simple(func(v []types.Datum) (types.Datum, error) {
 		if b, ok := v[0].([]byte); ok {
 			return int64(len(b)), nil
 		}
 		return int64(len(v[0].(string))), nil
+	})
+	funcs["like_escape"] = simple(func(v []types.Datum) (types.Datum, error) {
+		return LikeEscape(v[0].(string), v[1].(string))
+	})
+	funcs["^"] = simple(func(v []types.Datum) (types.Datum, error) {
+		switch x := v[0].(type) {
+		case float64:
+			y := v[1].(float64)
+			if x == 0 && y < 0 {
+				return nil, pgerr.New("2201F", "zero raised to a negative power is undefined")
+			}
+			if x < 0 && y != math.Trunc(y) {
+				return nil, pgerr.New("2201F", "a negative number raised to a non-integer power yields a complex result")
+			}
+			z := math.Pow(x, y)
+			if math.IsInf(z, 0) {
+				return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value out of range: overflow")
+			}
+			return z, nil
+		case *apd.Decimal:
+			y := v[1].(*apd.Decimal)
+			z := new(apd.Decimal)
+			c := types.DecimalCtx.WithPrecision(50)
+			if _, err := c.Pow(z, x, y); err != nil {
+				return nil, pgerr.New("2201F", "invalid argument for power function")
+			}
+			return types.NormalizeNumeric(z)
+		}
+		return nil, badArg("^")
 	})
 	funcs["substr"] = simple(substr)
 	funcs["substring"] = simple(substr)
@@ -128,6 +158,9 @@ func init() {
 	})
 	funcs["ceiling"] = funcs["ceil"]
 	funcs["sqrt"] = simple(func(v []types.Datum) (types.Datum, error) {
+		if d, ok := v[0].(*apd.Decimal); ok {
+			return numericSqrt(d)
+		}
 		x := v[0].(float64)
 		if x < 0 {
 			return nil, pgerr.New("2201F", "cannot take square root of a negative number")
@@ -713,7 +746,7 @@ func roundFn(at []types.Type, r types.Type) (fn, error) {
 		case float64:
 			return math.RoundToEven(x), nil
 		case *apd.Decimal:
-			c := types.DecimalCtx
+			c := *types.DecimalCtx // a copy: the shared context must not change
 			c.Rounding = apd.RoundHalfUp
 			if isNaN(x) {
 				return x, nil
@@ -730,4 +763,77 @@ func roundFn(at []types.Type, r types.Type) (fn, error) {
 		}
 		return nil, badArg("round")
 	}, nil
+}
+
+// numericSqrt is sqrt(numeric) with PostgreSQL's result scale: at least 16
+// significant digits, and no fewer fractional digits than the argument.
+func numericSqrt(x *apd.Decimal) (types.Datum, error) {
+	if x.Negative && !x.IsZero() {
+		return nil, pgerr.New("2201F", "cannot take square root of a negative number")
+	}
+	if isNaN(x) {
+		return x, nil
+	}
+	dscale := int64(0)
+	if x.Exponent < 0 {
+		dscale = int64(-x.Exponent)
+	}
+	rscale := int64(0)
+	if !x.IsZero() {
+		// weight: the base-10000 position of the leading digit
+		e := int64(x.NumDigits()) + int64(x.Exponent) - 1
+		weight := e / 4
+		if e < 0 && e%4 != 0 {
+			weight--
+		}
+		sweight := (weight+1)*4/2 - 1
+		rscale = 16 - sweight
+	}
+	rscale = max(rscale, dscale, 0)
+	rscale = min(rscale, 1000)
+	c := types.DecimalCtx.WithPrecision(uint32(int64(x.NumDigits())/2 + rscale + 20))
+	z := new(apd.Decimal)
+	if _, err := c.Sqrt(z, x); err != nil {
+		return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+	}
+	out := new(apd.Decimal)
+	c.Rounding = apd.RoundHalfUp
+	if _, err := c.Quantize(out, z, -int32(rscale)); err != nil {
+		return nil, pgerr.New(pgerr.NumericValueOutOfRange, "value overflows numeric format")
+	}
+	return out, nil
+}
+
+// LikeEscape rewrites a LIKE pattern with escape character esc into one
+// with backslash escapes (PostgreSQL's like_escape); an empty esc means
+// no escape character.
+func LikeEscape(p, esc string) (string, error) {
+	if utf8.RuneCountInString(esc) > 1 {
+		return "", pgerr.New(pgerr.InvalidEscapeSequence, "invalid escape string").WithHint("Escape string must be empty or one character.")
+	}
+	var b strings.Builder
+	e, _ := utf8.DecodeRuneInString(esc)
+	escaped := false
+	for _, c := range p {
+		switch {
+		case escaped:
+			if c == '\\' {
+				b.WriteString(`\\`)
+			} else {
+				b.WriteRune('\\')
+				b.WriteRune(c)
+			}
+			escaped = false
+		case esc != "" && c == e:
+			escaped = true
+		case c == '\\':
+			b.WriteString(`\\`)
+		default:
+			b.WriteRune(c)
+		}
+	}
+	if escaped {
+		b.WriteRune('\\')
+	}
+	return b.String(), nil
 }

@@ -1,6 +1,7 @@
 package types
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ func parseDateTime(s, typ string) (dateTimeFields, error) {
 	case "infinity", "+infinity", "-infinity":
 		return f, pgerr.New(pgerr.FeatureNotSupported, "infinite %s values are not supported", typ)
 	}
+	in = normalizeDateOrder(in)
 	bc := false
 	if rest, ok := strings.CutSuffix(in, "bc"); ok && rest != in {
 		bc, in = true, strings.TrimRight(rest, " \t")
@@ -944,3 +946,59 @@ func parseISOInterval(s, rest string) (Datum, error) {
 	}
 	return iv, nil
 }
+
+var monthNames = map[string]int{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
+	"jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12}
+
+// normalizeDateOrder rewrites the non-ISO date forms PostgreSQL accepts
+// under DateStyle "ISO, MDY" into Y-M-D: "Jan 5 2024", "January 5, 2024",
+// "5 Jan 2024" and "01/02/2024" (month first). The rest of the string (a
+// time, a zone) is kept. Other input is returned unchanged.
+func normalizeDateOrder(in string) string {
+	fields := strings.Fields(strings.ReplaceAll(in, ",", " "))
+	if len(fields) >= 3 {
+		month := func(w string) int {
+			if len(w) < 3 {
+				return 0
+			}
+			m := monthNames[w[:3]]
+			if m != 0 && !strings.HasPrefix(monthFull[m-1], strings.TrimSuffix(w, ".")) {
+				return 0
+			}
+			return m
+		}
+		num := func(w string) (int, bool) {
+			n, err := strconv.Atoi(w)
+			return n, err == nil
+		}
+		if m := month(fields[0]); m != 0 {
+			if d, ok := num(fields[1]); ok {
+				if y, ok := num(fields[2]); ok && len(fields[2]) >= 3 {
+					return fmt.Sprintf("%04d-%02d-%02d %s", y, m, d, strings.Join(fields[3:], " "))
+				}
+			}
+		}
+		if d, ok := num(fields[0]); ok {
+			if m := month(fields[1]); m != 0 {
+				if y, ok := num(fields[2]); ok && len(fields[2]) >= 3 {
+					return fmt.Sprintf("%04d-%02d-%02d %s", y, m, d, strings.Join(fields[3:], " "))
+				}
+			}
+		}
+	}
+	// mm/dd/yyyy
+	head, rest, _ := strings.Cut(in, " ")
+	parts := strings.Split(head, "/")
+	if len(parts) == 3 && len(parts[0]) <= 2 && len(parts[1]) <= 2 && len(parts[2]) >= 3 {
+		m, e1 := strconv.Atoi(parts[0])
+		d, e2 := strconv.Atoi(parts[1])
+		y, e3 := strconv.Atoi(parts[2])
+		if e1 == nil && e2 == nil && e3 == nil {
+			return strings.TrimSpace(fmt.Sprintf("%04d-%02d-%02d %s", y, m, d, rest))
+		}
+	}
+	return in
+}
+
+var monthFull = []string{"january", "february", "march", "april", "may", "june", "july",
+	"august", "september", "october", "november", "december"}
