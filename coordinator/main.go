@@ -14,6 +14,7 @@ import (
 )
 
 func main() {
+	cmdutil.TuneGC()
 	log := cmdutil.Logger()
 	cfg := server.NewConfig()
 	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)

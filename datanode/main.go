@@ -13,6 +13,7 @@ import (
 )
 
 func main() {
+	cmdutil.TuneGC()
 	log := cmdutil.Logger()
 	cfg := server.NewConfig()
 	fs := flag.NewFlagSet("datanode", flag.ExitOnError)

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/meridian-db/meridian/internal/cmdutil"
 	"github.com/meridian-db/meridian/om/cluster"
 )
 
@@ -31,6 +32,7 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "demo":
+		cmdutil.TuneGC()
 		if err := demo(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "om demo:", err)
 			os.Exit(1)

@@ -126,21 +126,32 @@ func (x *Executor) Prepare(gxid uint64, primary uint32) error {
 	if !ok {
 		return pgerr.New(pgerr.SerializationFailure, "transaction %d is no longer active on this datanode", gxid)
 	}
+	if primary == x.Self && x.Self != 0 {
+		return t.PrepareVolatile(primary)
+	}
 	return t.PrepareAs(primary)
 }
 
 // Commit commits a prepared transaction at csn, or (csn == 0) a one-phase
-// transaction with a CSN from the GTM. A transaction this node never saw
-// wrote nothing here: that is not an error.
+// transaction with a CSN from the GTM. Committing again at the same CSN is
+// a no-op; a transaction that is gone (aborted, or lost in a restart
+// before it was prepared) cannot commit: 40001.
 func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error) {
 	t, ok := x.st.LookupTxn(gxid)
 	if !ok {
-		return csn, nil
+		if st, done := x.st.Outcome(gxid); st == storage.TxnCommitted && (csn == 0 || done == csn) {
+			return done, nil
+		}
+		return 0, pgerr.New(pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
 	}
 	if csn == 0 {
 		return t.CommitOnePhase(ctx, x.gtm.Commit)
 	}
-	if err := t.Commit(ctx, csn); err != nil {
+	commit := t.Commit
+	if p := t.Primary(); p != 0 && p != x.Self {
+		commit = t.CommitLazy
+	}
+	if err := commit(ctx, csn); err != nil {
 		if errors.Is(err, storage.ErrTxnNotActive) {
 			return 0, pgerr.Wrap(err, pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
 		}

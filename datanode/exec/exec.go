@@ -22,6 +22,10 @@ type CSNSource interface {
 
 // Executor runs statements against one datanode's storage.
 type Executor struct {
+	// Self is this datanode's group: the primary of a two-phase commit
+	// prepares without a durable record (its commit is the decision), the
+	// other participants commit without waiting for the disk.
+	Self   uint32
 	st     *storage.Engine
 	gtm    CSNSource
 	tables tableCache

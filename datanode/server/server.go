@@ -157,6 +157,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		return nil, fmt.Errorf("gtm client: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, st: st, gtm: gc, x: exec.New(st, gc), done: make(chan struct{})}
+	s.x.Self = cfg.Num
 	s.m = &metrics{
 		execs:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meridian_dn_exec_total", Help: "Statements run, by kind."}, []string{"op"}),
 		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_dn_exec_errors_total", Help: "Statements that failed."}),

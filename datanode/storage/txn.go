@@ -80,6 +80,7 @@ type Txn struct {
 
 	primary    uint32    // set at Prepare: the group whose outcome decides
 	preparedAt time.Time // when it was prepared (or loaded prepared at Open)
+	volatile   bool      // prepared without a durable record (PrepareVolatile)
 }
 
 func newTxn(e *Engine, gxid, xid uint64) *Txn {
@@ -138,7 +139,16 @@ func (t *Txn) Prepare() error { return t.PrepareAs(0) }
 // PrepareAs prepares with the datanode group whose outcome decides the
 // transaction (two-phase commit's primary participant), recorded durably
 // so an in-doubt transaction can be resolved after any crash.
-func (t *Txn) PrepareAs(primary uint32) error {
+func (t *Txn) PrepareAs(primary uint32) error { return t.prepare(primary, true) }
+
+// PrepareVolatile is the primary participant's prepare: readers that meet
+// its versions wait for the outcome, as for any prepared transaction, but
+// nothing is written. The primary's commit record is the decision; if the
+// node stops before it, the transaction is gone, which is the presumed
+// abort every other participant will learn.
+func (t *Txn) PrepareVolatile(primary uint32) error { return t.prepare(primary, false) }
+
+func (t *Txn) prepare(primary uint32, durable bool) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -156,11 +166,13 @@ func (t *Txn) PrepareAs(primary uint32) error {
 	default:
 		return notActive(t, "prepare")
 	}
-	rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary}
-	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
-		return ioError(err, "prepare transaction %d", t.xid)
+	if durable {
+		rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary}
+		if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+			return ioError(err, "prepare transaction %d", t.xid)
+		}
 	}
-	t.primary, t.preparedAt = primary, time.Now()
+	t.primary, t.preparedAt, t.volatile = primary, time.Now(), !durable
 	t.state.Store(uint32(TxnPrepared))
 	return nil
 }
@@ -168,7 +180,16 @@ func (t *Txn) PrepareAs(primary uint32) error {
 // Commit commits a prepared transaction with the CSN the coordinator got
 // from the GTM (second phase of 2PC); the record is synced before it
 // returns. Committing a committed transaction with the same CSN is a no-op.
-func (t *Txn) Commit(ctx context.Context, csn uint64) error {
+func (t *Txn) Commit(ctx context.Context, csn uint64) error { return t.commit(ctx, csn, true) }
+
+// CommitLazy commits a prepared non-primary participant without waiting
+// for the commit record to reach the disk: the primary's synced commit is
+// the decision, and if this node loses the record in a crash, the
+// transaction is prepared again after the restart and its resolver
+// commits it at the primary's CSN.
+func (t *Txn) CommitLazy(ctx context.Context, csn uint64) error { return t.commit(ctx, csn, false) }
+
+func (t *Txn) commit(ctx context.Context, csn uint64, sync bool) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -195,7 +216,7 @@ func (t *Txn) Commit(ctx context.Context, csn uint64) error {
 	default:
 		return notActive(t, "commit")
 	}
-	return t.writeCommit(csn)
+	return t.writeCommit(csn, sync)
 }
 
 // CommitOnePhase commits a transaction that wrote only on this datanode:
@@ -232,7 +253,7 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 		}
 		return 0, fmt.Errorf("storage: commit of transaction %d: get CSN: %w", t.xid, err)
 	}
-	if err := t.writeCommit(csn); err != nil {
+	if err := t.writeCommit(csn, true); err != nil {
 		return 0, err
 	}
 	return csn, nil
@@ -242,10 +263,14 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 // failed WAL write or sync is fatal inside Pebble (Logger.Fatalf, see
 // pebbleLogger); should an error come back instead, the outcome is unknown
 // and the engine fails (every later operation errs) rather than guess.
-func (t *Txn) writeCommit(csn uint64) error {
+func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	e := t.e
 	rec := xidRecord{state: TxnCommitted, gxid: t.gxid, csn: csn}
-	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+	opts := pebble.Sync
+	if !sync {
+		opts = pebble.NoSync
+	}
+	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), opts); err != nil {
 		err = ioError(err, "commit transaction %d", t.xid)
 		e.fail(err)
 		return err
@@ -292,7 +317,7 @@ func (t *Txn) Abort() error {
 // deletion of a prepared record must reach the disk.
 func (t *Txn) abortLocked() error {
 	e := t.e
-	wasPrepared := t.State() == TxnPrepared
+	wasPrepared := t.State() == TxnPrepared && !t.volatile
 	t.state.Store(uint32(TxnAborted))
 	e.xidTab.finish(t.xid, false, 0)
 	e.forget(t)
@@ -329,6 +354,13 @@ func (t *Txn) dropKeys() {
 	t.kmu.Lock()
 	t.keys = nil
 	t.kmu.Unlock()
+}
+
+// Primary is the datanode group named at prepare (0 before).
+func (t *Txn) Primary() uint32 {
+	t.rw.RLock()
+	defer t.rw.RUnlock()
+	return t.primary
 }
 
 func (t *Txn) String() string {

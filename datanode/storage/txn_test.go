@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
@@ -493,4 +494,75 @@ func TestOutcomeOfGlobalTransactions(t *testing.T) {
 	if len(p) != 1 || p[0].GXID != 8 || p[0].Primary != 5 {
 		t.Fatalf("in-doubt after restart: %+v", p)
 	}
+}
+
+func TestVolatilePrepareAndLazyCommit(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	open := func() *Engine {
+		cfg := NewConfig()
+		cfg.Dir = dir
+		e, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	// The primary's volatile prepare makes readers wait like a durable one.
+	p := e.Txn(1)
+	if err := p.Insert(ctx, []byte("p"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PrepareVolatile(1); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.Outcome(1); st != TxnPrepared {
+		t.Fatalf("volatile prepared outcome %v", st)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, _, _, err := e.Get(wctx, Snapshot{CSN: Latest}, []byte("p"))
+	cancel()
+	if pgerrCode(err) != "57014" {
+		t.Fatalf("reader of a volatile prepared row did not wait: %v", err)
+	}
+	// A participant commits lazily.
+	q := e.Txn(2)
+	if err := q.Insert(ctx, []byte("q"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.PrepareAs(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.CommitLazy(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, ok, err := e.Get(ctx, Snapshot{CSN: 11}, []byte("q")); err != nil || !ok || string(v) != "v" {
+		t.Fatalf("lazily committed row: %q %v %v", v, ok, err)
+	}
+	if err := e.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	// After a restart the volatile prepare is gone (presumed abort) and the
+	// synced lazy commit stays.
+	e = open()
+	defer e.Close()
+	if st, _ := e.Outcome(1); st != TxnAborted {
+		t.Fatalf("volatile prepare survived a restart: %v", st)
+	}
+	if _, _, ok, _ := e.Get(ctx, Snapshot{CSN: Latest}, []byte("p")); ok {
+		t.Fatal("row of a lost volatile prepare is visible")
+	}
+	if st, csn := e.Outcome(2); st != TxnCommitted || csn != 10 {
+		t.Fatalf("lazy commit after restart: %v %d", st, csn)
+	}
+}
+
+func pgerrCode(err error) string {
+	var pe *pgerr.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
 }

@@ -1,0 +1,96 @@
+package exec
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+)
+
+func openEngine(t *testing.T) *storage.Engine {
+	t.Helper()
+	cfg := storage.NewConfig()
+	cfg.Dir = t.TempDir()
+	e, err := storage.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// TestResolver drives the in-doubt resolution of both outcomes: a
+// participant follows a committed primary, and a primary left prepared
+// aborts (presumed abort), after which its participant aborts too.
+func TestResolver(t *testing.T) {
+	ctx := context.Background()
+	prim := &Executor{Self: 1, st: openEngine(t)}
+	part := &Executor{Self: 2, st: openEngine(t)}
+	status := func(ctx context.Context, primary uint32, gxid uint64) (meridianpb.TxnState, uint64, error) {
+		st, csn := prim.Outcome(gxid)
+		return st, csn, nil
+	}
+	log := slog.New(slog.DiscardHandler)
+	rp := &Resolver{X: prim, Self: 1, After: 0, Status: status, Log: log}
+	rq := &Resolver{X: part, Self: 2, After: 0, Status: status, Log: log}
+
+	write := func(x *Executor, gxid uint64, key string) {
+		if err := x.st.Txn(gxid).Insert(ctx, []byte(key), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Transaction 10 committed on the primary; the participant missed the commit.
+	write(prim, 10, "a")
+	write(part, 10, "b")
+	if err := prim.Prepare(10, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.Prepare(10, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prim.Commit(ctx, 10, 77); err != nil {
+		t.Fatal(err)
+	}
+	// Transaction 11: the coordinator died after preparing both.
+	write(prim, 11, "c")
+	write(part, 11, "d")
+	if err := prim.Prepare(11, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := part.Prepare(11, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The participant cannot decide 11 while the primary holds it prepared.
+	rq.Once(ctx)
+	if st, _ := part.Outcome(11); st != meridianpb.TxnState_TXN_PREPARED {
+		t.Fatalf("participant decided early: %v", st)
+	}
+	if st, csn := part.Outcome(10); st != meridianpb.TxnState_TXN_COMMITTED || csn != 77 {
+		t.Fatalf("participant did not follow the committed primary: %v %d", st, csn)
+	}
+	rp.Once(ctx) // the primary aborts what it left prepared
+	if st, _ := prim.Outcome(11); st != meridianpb.TxnState_TXN_ABORTED {
+		t.Fatalf("primary did not abort: %v", st)
+	}
+	// A late commit from the coordinator is refused.
+	if _, err := prim.Commit(ctx, 11, 78); err == nil {
+		t.Fatal("commit after the primary aborted succeeded")
+	}
+	rq.Once(ctx)
+	if st, _ := part.Outcome(11); st != meridianpb.TxnState_TXN_ABORTED {
+		t.Fatalf("participant did not follow the aborted primary: %v", st)
+	}
+	snap := storage.Snapshot{CSN: storage.Latest}
+	for key, want := range map[string]bool{"a": true, "b": true, "c": false, "d": false} {
+		x := prim
+		if key == "b" || key == "d" {
+			x = part
+		}
+		_, _, ok, err := x.st.Get(ctx, snap, []byte(key))
+		if err != nil || ok != want {
+			t.Fatalf("row %s visible=%v (err %v), want %v", key, ok, err, want)
+		}
+	}
+}
