@@ -110,8 +110,14 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 		target = nil
 	} else {
 		sel := ins.SelectStmt.GetSelectStmt()
-		if sel == nil || len(sel.ValuesLists) == 0 || sel.Op != pg_query.SetOperation_SETOP_NONE {
-			return nil, pgerr.Unsupported("INSERT ... SELECT")
+		if sel == nil {
+			return nil, pgerr.Unsupported("INSERT source")
+		}
+		if len(sel.ValuesLists) == 0 {
+			return p.planInsertSelect(ins, sel, t, target, len(ins.Cols) == 0, ps)
+		}
+		if sel.Op != pg_query.SetOperation_SETOP_NONE {
+			return nil, pgerr.Unsupported("INSERT ... VALUES with set operations")
 		}
 		for _, vl := range sel.ValuesLists {
 			valueRows = append(valueRows, vl.GetList().Items)
@@ -157,6 +163,48 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 	}
 	ins2.Returning = ret
 	return &Plan{Insert: ins2, Columns: cols, Params: ps.types, Tag: "INSERT"}, nil
+}
+
+// planInsertSelect plans INSERT ... SELECT: the query's output columns go
+// to the target columns in order, converted as assignments.
+func (p *Planner) planInsertSelect(ins *pg_query.InsertStmt, sel *pg_query.SelectStmt, t *meridianpb.TableDesc, target []int, implicitCols bool, ps *params) (*Plan, error) {
+	src, err := p.PlanSelect(sel, ps.types)
+	if err != nil {
+		return nil, err
+	}
+	ps.types = src.Params
+	n := len(src.Columns)
+	if implicitCols && n < len(target) {
+		target = target[:n]
+	}
+	if n > len(target) {
+		return nil, pgerr.New(pgerr.SyntaxError, "INSERT has more expressions than target columns")
+	}
+	if n < len(target) {
+		return nil, pgerr.New(pgerr.SyntaxError, "INSERT has more target columns than expressions")
+	}
+	s := &scope{table: t, params: ps}
+	row := make([]*Expr, len(t.Columns))
+	for k, ci := range target {
+		col := t.Columns[ci]
+		c := src.Columns[k]
+		e, err := s.assign(expr.Column(k, types.Type{OID: c.TypeOID, Typmod: c.TypeModifier}), col)
+		if err != nil {
+			return nil, err
+		}
+		row[ci] = e
+	}
+	for i, c := range t.Columns {
+		if row[i] == nil {
+			row[i] = DefaultFor(c)
+		}
+	}
+	ret, cols, err := s.returning(ins.ReturningList)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Insert: &Insert{Table: t, Source: src.Select, SourceRow: row, Returning: ret},
+		Columns: cols, Params: ps.types, Tag: "INSERT"}, nil
 }
 
 // analyzeValue analyzes a VALUES item, which may not reference columns.

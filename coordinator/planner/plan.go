@@ -60,10 +60,13 @@ type Select struct {
 	PushLimit bool
 }
 
-// Insert inserts rows given as expressions for every table column.
+// Insert inserts rows given as expressions for every table column
+// (VALUES), or the rows of a query (INSERT ... SELECT).
 type Insert struct {
 	Table     *meridianpb.TableDesc
-	Rows      [][]*Expr // one expression per table column (defaults filled)
+	Rows      [][]*Expr // VALUES: one expression per table column (defaults filled)
+	Source    *Select   // INSERT ... SELECT: the query
+	SourceRow []*Expr   // per table column, over the query's output row
 	Returning []*Expr   // over the table row
 }
 

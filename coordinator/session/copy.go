@@ -276,19 +276,16 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 			return nil, "", drain(r, err)
 		}
 	}
-	implicit := s.txn == nil
-	if implicit {
-		s.txn = &txn{writers: map[uint32]bool{}, start: env.Now}
-		iso, _ := parseIsolation(s.settings["default_transaction_isolation"])
-		s.txn.iso = iso
-	}
 	total := int64(0)
-	flushErr := func(err error) (rowIter, string, error) {
-		if implicit {
-			s.rollback(context.Background())
-		}
+	err = s.inTxn(ctx, env, func() error { return s.copyRows(ctx, t, cols, opts, r, defaults, &total) })
+	if err != nil {
 		return nil, "", drain(r, err)
 	}
+	return nil, "COPY " + itoa(total), nil
+}
+
+// copyRows reads COPY data and inserts it in batches.
+func (s *Session) copyRows(ctx context.Context, t *meridianpb.TableDesc, cols []int, opts copyOpts, r io.Reader, defaults []expr.Eval, total *int64) error {
 	const batchSize = 2000
 	var batch [][]types.Datum
 	flush := func() error {
@@ -296,7 +293,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 			return nil
 		}
 		n, _, err := s.insertRows(ctx, t, batch, nil)
-		total += n
+		*total += n
 		batch = batch[:0]
 		return err
 	}
@@ -351,7 +348,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 				break
 			}
 			if err != nil {
-				return flushErr(pgerr.Wrap(err, pgerr.BadCopyFileFormat, "COPY"))
+				return pgerr.Wrap(err, pgerr.BadCopyFileFormat, "COPY")
 			}
 			if first && opts.header {
 				first = false
@@ -366,7 +363,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 				nulls[i] = f == opts.null && opts.null != "" || (opts.null == "" && f == "")
 			}
 			if err := build(rec, nulls); err != nil {
-				return flushErr(err)
+				return err
 			}
 		}
 	} else {
@@ -378,7 +375,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 				break
 			}
 			if err != nil && !errors.Is(err, io.EOF) {
-				return flushErr(err)
+				return err
 			}
 			l = strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
 			if l == `\.` {
@@ -391,22 +388,14 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 			first = false
 			fields, nulls, perr := splitTextLine(l, opts)
 			if perr != nil {
-				return flushErr(perr)
+				return perr
 			}
 			if err := build(fields, nulls); err != nil {
-				return flushErr(err)
+				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return flushErr(err)
-	}
-	if implicit {
-		if _, err := s.commit(ctx); err != nil {
-			return nil, "", err
-		}
-	}
-	return nil, "COPY " + itoa(total), nil
+	return flush()
 }
 
 // drain reads the rest of the client's COPY data so the protocol stays in

@@ -169,6 +169,9 @@ func checkNotNull(t *meridianpb.TableDesc, row []types.Datum) error {
 
 func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	ins := p.Insert
+	if ins.Source != nil {
+		return s.runInsertSelect(ctx, ins, env)
+	}
 	rows := make([][]types.Datum, len(ins.Rows))
 	for i, r := range ins.Rows {
 		row := make([]types.Datum, len(r))
@@ -270,4 +273,87 @@ func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.B
 		}
 	}
 	return retIter(out, ret), "DELETE " + itoa(n), nil
+}
+
+// runInsertSelect inserts a query's rows in batches, all in one
+// transaction (the session's, or its own).
+func (s *Session) runInsertSelect(ctx context.Context, ins *planner.Insert, env *planner.BindEnv) (rowIter, string, error) {
+	ret, err := planner.BindAll(ins.Returning, env)
+	if err != nil {
+		return nil, "", err
+	}
+	conv := make([]expr.Eval, len(ins.SourceRow))
+	for i, e := range ins.SourceRow {
+		b, err := planner.Bind(e, env)
+		if err != nil {
+			return nil, "", err
+		}
+		if conv[i], err = expr.Compile(b); err != nil {
+			return nil, "", err
+		}
+	}
+	var total int64
+	var out [][]types.Datum
+	err = s.inTxn(ctx, env, func() error {
+		src, err := s.runSelect(ctx, ins.Source, env)
+		if err != nil {
+			return err
+		}
+		defer src.close()
+		const batchSize = 2000
+		var batch [][]types.Datum
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			n, r, err := s.insertRows(ctx, ins.Table, batch, ret)
+			total += n
+			out = append(out, r...)
+			batch = batch[:0]
+			return err
+		}
+		for {
+			in, err := src.next(ctx)
+			if err != nil {
+				return err
+			}
+			if in == nil {
+				break
+			}
+			row := make([]types.Datum, len(conv))
+			for i, c := range conv {
+				if row[i], err = c(in); err != nil {
+					return err
+				}
+			}
+			batch = append(batch, row)
+			if len(batch) >= batchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return retIter(out, ret), "INSERT 0 " + itoa(total), nil
+}
+
+// inTxn runs f inside the session's transaction, or inside one of its own
+// that commits when f succeeds and rolls back when it fails (a statement
+// made of several datanode writes: INSERT ... SELECT, COPY).
+func (s *Session) inTxn(ctx context.Context, env *planner.BindEnv, f func() error) error {
+	if s.txn != nil {
+		return f()
+	}
+	iso, _ := parseIsolation(s.settings["default_transaction_isolation"])
+	s.txn = &txn{writers: map[uint32]bool{}, start: env.Now, iso: iso}
+	if err := f(); err != nil {
+		s.rollback(context.Background())
+		return err
+	}
+	_, err := s.commit(ctx)
+	return err
 }
