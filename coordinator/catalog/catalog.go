@@ -31,12 +31,13 @@ type Catalog struct {
 	keys meta.Keys
 	log  *slog.Logger
 
-	mu      sync.RWMutex
-	version int64 // mod revision of catalog/version at the last load
-	tables  map[uint32]*meridianpb.TableDesc
-	byName  map[string]*meridianpb.TableDesc // "schema.name"
-	indexes map[string]*meridianpb.TableDesc // "schema.index" → table
-	schemas map[string]bool
+	mu        sync.RWMutex
+	version   int64 // mod revision of catalog/version at the last load
+	loadedRev int64 // etcd revision of the last applied load
+	tables    map[uint32]*meridianpb.TableDesc
+	byName    map[string]*meridianpb.TableDesc // "schema.name"
+	indexes   map[string]*meridianpb.TableDesc // "schema.index" → table
+	schemas   map[string]bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -105,7 +106,12 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 		}
 	}
 	c.mu.Lock()
-	c.tables, c.byName, c.indexes, c.schemas, c.version = tables, byName, indexes, schemas, version
+	// Loads race (the watcher and a session's Sync): never go back to an
+	// older catalog than one already applied.
+	if resp.Header.Revision >= c.loadedRev {
+		c.tables, c.byName, c.indexes, c.schemas, c.version = tables, byName, indexes, schemas, version
+		c.loadedRev = resp.Header.Revision
+	}
 	c.mu.Unlock()
 	return resp.Header.Revision, nil
 }

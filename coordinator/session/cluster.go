@@ -84,15 +84,11 @@ func route(snap *routing.Snapshot, a *planner.Access, write bool, pick uint32) (
 	}
 	// Cartesian product of the pinned values of each distribution column.
 	combos := [][]types.Datum{{}}
-	for i, vals := range a.Route.DistValues {
-		col := t.Columns[t.DistColumns[i]]
+	for _, vals := range a.Route.DistValues {
 		var next [][]types.Datum
 		for _, v := range vals {
+			// bindAccess folded v to a constant of the column's type.
 			d, err := expr.ConstValue(v)
-			if err != nil {
-				return nil, err
-			}
-			d, err = types.Coerce(types.Type{OID: col.TypeOid, Typmod: col.Typmod}, d)
 			if err != nil {
 				return nil, err
 			}

@@ -3,7 +3,6 @@ package session
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"errors"
 	"io"
 	"strings"
@@ -336,31 +335,29 @@ func (s *Session) copyRows(ctx context.Context, t *meridianpb.TableDesc, cols []
 		return nil
 	}
 	if opts.csv {
-		cr := csv.NewReader(r)
-		cr.Comma = rune(opts.delim)
-		cr.FieldsPerRecord = -1
-		cr.LazyQuotes = true
-		cr.ReuseRecord = true
+		br := bufio.NewReaderSize(r, 1<<16)
 		first := true
 		for {
-			rec, err := cr.Read()
+			rec, quoted, err := readCSVRecord(br, opts)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {
-				return pgerr.Wrap(err, pgerr.BadCopyFileFormat, "COPY")
+				return err
 			}
 			if first && opts.header {
 				first = false
 				continue
 			}
 			first = false
-			if len(rec) == 1 && rec[0] == `\.` {
+			if len(rec) == 1 && rec[0] == `\.` && !quoted[0] {
 				break
 			}
+			// An unquoted field equal to the NULL string is NULL; a quoted
+			// one is a value ("" is the empty string).
 			nulls := make([]bool, len(rec))
 			for i, f := range rec {
-				nulls[i] = f == opts.null && opts.null != "" || (opts.null == "" && f == "")
+				nulls[i] = !quoted[i] && f == opts.null
 			}
 			if err := build(rec, nulls); err != nil {
 				return err
@@ -463,4 +460,68 @@ func splitTextLine(l string, o copyOpts) ([]string, []bool, error) {
 	}
 	end()
 	return fields, nulls, nil
+}
+
+// readCSVRecord reads one CSV record (fields may be quoted, with embedded
+// delimiters, quotes doubled or escaped, and newlines) and reports which
+// fields were quoted. io.EOF at the end of the data.
+func readCSVRecord(br *bufio.Reader, o copyOpts) ([]string, []bool, error) {
+	var fields []string
+	var quoted []bool
+	var cur []byte
+	inQuotes, wasQuoted, any := false, false, false
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			if err == io.EOF && any {
+				if inQuotes {
+					return nil, nil, pgerr.New(pgerr.BadCopyFileFormat, "unterminated CSV quoted field")
+				}
+				return append(fields, string(cur)), append(quoted, wasQuoted), nil
+			}
+			return nil, nil, err
+		}
+		any = true
+		if inQuotes {
+			switch {
+			case c == o.escape && o.escape != o.quote:
+				n, err := br.ReadByte()
+				if err != nil {
+					return nil, nil, pgerr.New(pgerr.BadCopyFileFormat, "unterminated CSV quoted field")
+				}
+				if n != o.quote && n != o.escape {
+					cur = append(cur, c)
+				}
+				cur = append(cur, n)
+			case c == o.quote:
+				n, err := br.ReadByte()
+				if err == nil && n == o.quote && o.escape == o.quote {
+					cur = append(cur, o.quote)
+					continue
+				}
+				if err == nil {
+					_ = br.UnreadByte()
+				}
+				inQuotes = false
+			default:
+				cur = append(cur, c)
+			}
+			continue
+		}
+		switch c {
+		case o.quote:
+			inQuotes, wasQuoted = true, true
+		case o.delim:
+			fields = append(fields, string(cur))
+			quoted = append(quoted, wasQuoted)
+			cur, wasQuoted = cur[:0:0], false
+		case '\n':
+			if len(cur) > 0 && cur[len(cur)-1] == '\r' && !wasQuoted {
+				cur = cur[:len(cur)-1]
+			}
+			return append(fields, string(cur)), append(quoted, wasQuoted), nil
+		default:
+			cur = append(cur, c)
+		}
+	}
 }

@@ -344,6 +344,9 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 				}
 				nt.Indexes = append(nt.Indexes, ix)
 			}
+			if dropped == nil {
+				return nil, "", pgerr.New(pgerr.UndefinedObject, "index %q does not exist", name)
+			}
 			if dropped.Primary || dropped.Unique {
 				return nil, "", pgerr.New(pgerr.DependentObjectsStillExist, "cannot drop index %s because constraint %s on table %s requires it", name, name, t.Name)
 			}

@@ -207,7 +207,7 @@ func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.B
 
 func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	u := p.Update
-	a, err := bindAccess(u.Access, env)
+	a, noRows, err := bindAccess(u.Access, env)
 	if err != nil {
 		return nil, "", err
 	}
@@ -223,6 +223,9 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 	targets, err := route(snap, &a, true, 0)
 	if err != nil {
 		return nil, "", err
+	}
+	if noRows {
+		targets = nil
 	}
 	setCols := make([]int32, len(u.SetCols))
 	for i, c := range u.SetCols {
@@ -246,7 +249,7 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 
 func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	d := p.Delete
-	a, err := bindAccess(d.Access, env)
+	a, noRows, err := bindAccess(d.Access, env)
 	if err != nil {
 		return nil, "", err
 	}
@@ -258,6 +261,9 @@ func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.B
 	targets, err := route(snap, &a, true, 0)
 	if err != nil {
 		return nil, "", err
+	}
+	if noRows {
+		targets = nil
 	}
 	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{

@@ -49,7 +49,7 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 	}
 	p := st.plan
 	access := func(a planner.Access, write bool, verb string) error {
-		b, err := bindAccess(a, env)
+		b, _, err := bindAccess(a, env)
 		if err != nil {
 			return err
 		}
@@ -127,4 +127,3 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 	}
 	return &sliceIter{rows: rows}, "EXPLAIN", nil
 }
-

@@ -35,6 +35,8 @@ func (it *sliceIter) close() {}
 // Portal is a bound statement.
 type Portal struct {
 	st      *Statement
+	plan    *planner.Plan   // captured at Bind: a later re-plan makes a new one
+	cols    []pgwire.Column // likewise
 	params  []types.Datum
 	formats []int16
 	started bool
@@ -50,7 +52,7 @@ type Portal struct {
 var _ pgwire.Portal = (*Portal)(nil)
 
 // Columns describes the result.
-func (p *Portal) Columns() []pgwire.Column { return p.st.cols }
+func (p *Portal) Columns() []pgwire.Column { return p.cols }
 
 // Formats are the result formats.
 func (p *Portal) Formats() []int16 { return p.formats }
@@ -93,7 +95,7 @@ func (p *Portal) Execute(ctx context.Context, maxRows int, w pgwire.ResultWriter
 		pctx, cancel := s.statementContext(context.WithoutCancel(ctx))
 		p.cancel = cancel
 		stop := context.AfterFunc(ctx, cancel)
-		it, tag, err := s.run(pctx, p.st, p.params, w)
+		it, tag, err := s.run(pctx, p.st, p.plan, p.params, w)
 		stop()
 		if err != nil {
 			p.Close()
@@ -135,11 +137,11 @@ func (p *Portal) Execute(ctx context.Context, maxRows int, w pgwire.ResultWriter
 }
 
 func (p *Portal) writeRow(row []types.Datum, w pgwire.ResultWriter) error {
-	if cap(p.buf) < len(p.st.cols) {
-		p.buf = make([][]byte, len(p.st.cols))
+	if cap(p.buf) < len(p.cols) {
+		p.buf = make([][]byte, len(p.cols))
 	}
-	out := p.buf[:len(p.st.cols)]
-	for i, c := range p.st.cols {
+	out := p.buf[:len(p.cols)]
+	for i, c := range p.cols {
 		d := row[i]
 		if d == nil {
 			out[i] = nil

@@ -7,6 +7,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/meridian-db/meridian/coordinator/pgwire"
+	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -14,19 +15,19 @@ import (
 // run executes a statement: rows come from the returned iterator (nil
 // when the statement returns none); tag is the command tag ("SELECT" is
 // completed with the row count by the portal).
-func (s *Session) run(ctx context.Context, st *Statement, params []types.Datum, w pgwire.ResultWriter) (rowIter, string, error) {
-	if st.plan != nil {
+func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, params []types.Datum, w pgwire.ResultWriter) (rowIter, string, error) {
+	if plan != nil {
 		env := s.bindEnv(params)
 		switch {
-		case st.plan.Select != nil:
-			it, err := s.runSelect(ctx, st.plan.Select, env)
+		case plan.Select != nil:
+			it, err := s.runSelect(ctx, plan.Select, env)
 			return it, "SELECT", err
-		case st.plan.Insert != nil:
-			return s.runInsert(ctx, st.plan, env)
-		case st.plan.Update != nil:
-			return s.runUpdate(ctx, st.plan, env)
-		case st.plan.Delete != nil:
-			return s.runDelete(ctx, st.plan, env)
+		case plan.Insert != nil:
+			return s.runInsert(ctx, plan, env)
+		case plan.Update != nil:
+			return s.runUpdate(ctx, plan, env)
+		case plan.Delete != nil:
+			return s.runDelete(ctx, plan, env)
 		}
 	}
 	switch n := st.parsed.Node.Node.(type) {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"sort"
+	"strings"
 
 	"github.com/meridian-db/meridian/cm/routing"
 	"github.com/meridian-db/meridian/coordinator/planner"
@@ -13,25 +14,99 @@ import (
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-// bindAccess binds an access path's values.
-func bindAccess(a planner.Access, env *planner.BindEnv) (planner.Access, error) {
-	var err error
+// bindAccess binds an access path's values and folds each routing and
+// index value to a constant of its column's type. A value that the column
+// cannot hold exactly (12345 for numeric(3,2), a string longer than
+// varchar(n)) matches no row: it is dropped from the routing values, and
+// an index lookup with it finds nothing (noRows).
+func bindAccess(a planner.Access, env *planner.BindEnv) (b planner.Access, noRows bool, err error) {
 	if a.Filter, err = planner.Bind(a.Filter, env); err != nil {
-		return a, err
+		return a, false, err
 	}
-	if a.IndexEq, err = planner.BindAll(a.IndexEq, env); err != nil {
-		return a, err
+	if a.IndexID != 0 {
+		ix := indexOf(a.Table, a.IndexID)
+		eq := make([]*planner.Expr, len(a.IndexEq))
+		for i, v := range a.IndexEq {
+			c, ok, err := columnConst(v, a.Table.Columns[ix.Columns[i]], env)
+			if err != nil {
+				return a, false, err
+			}
+			if !ok {
+				noRows = true
+			}
+			eq[i] = c
+		}
+		a.IndexEq = eq
 	}
 	if a.Route.DistValues != nil {
 		dv := make([][]*planner.Expr, len(a.Route.DistValues))
 		for i, vals := range a.Route.DistValues {
-			if dv[i], err = planner.BindAll(vals, env); err != nil {
-				return a, err
+			col := a.Table.Columns[a.Table.DistColumns[i]]
+			for _, v := range vals {
+				c, ok, err := columnConst(v, col, env)
+				if err != nil {
+					return a, false, err
+				}
+				if ok {
+					dv[i] = append(dv[i], c)
+				}
+			}
+			if len(dv[i]) == 0 {
+				noRows = true
 			}
 		}
 		a.Route.DistValues = dv
 	}
-	return a, nil
+	return a, noRows, nil
+}
+
+func indexOf(t *meridianpb.TableDesc, id uint32) *meridianpb.IndexDesc {
+	for _, ix := range t.Indexes {
+		if ix.Id == id {
+			return ix
+		}
+	}
+	return nil
+}
+
+// columnConst evaluates a value expression (no column references) and
+// converts it to the column's type; ok = false when the value is NULL or
+// the column cannot hold it exactly, so no row can equal it.
+func columnConst(v *planner.Expr, col *meridianpb.ColumnDesc, env *planner.BindEnv) (*planner.Expr, bool, error) {
+	b, err := planner.Bind(v, env)
+	if err != nil {
+		return nil, false, err
+	}
+	var d types.Datum
+	if b.Kind == meridianpb.ExprKind_EXPR_CONST {
+		d, err = expr.ConstValue(b)
+	} else {
+		var ev expr.Eval
+		if ev, err = expr.Compile(b); err == nil {
+			d, err = ev(nil)
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	t := types.Type{OID: col.TypeOid, Typmod: col.Typmod}
+	if d == nil {
+		return expr.Const(t, nil), false, nil
+	}
+	c, err := types.Coerce(t, d)
+	if err != nil || !sameValue(t, d, c) {
+		return expr.Const(t, nil), false, nil
+	}
+	return expr.Const(t, c), true, nil
+}
+
+// sameValue reports whether coercion kept the value (char(n) padding and
+// numeric scale do not change it).
+func sameValue(t types.Type, a, b types.Datum) bool {
+	if t.OID == types.Bpchar {
+		return strings.TrimRight(a.(string), " ") == strings.TrimRight(b.(string), " ")
+	}
+	return types.Compare(a, b) == 0
 }
 
 func scanSpec(a planner.Access, t target, projection []*planner.Expr, limit int64) *meridianpb.ScanSpec {
@@ -202,9 +277,12 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 	if sel.Access.Table == nil {
 		src = &sliceIter{rows: [][]types.Datum{{}}}
 	} else {
-		a, err := bindAccess(sel.Access, env)
+		a, noRows, err := bindAccess(sel.Access, env)
 		if err != nil {
 			return nil, err
+		}
+		if noRows && !sel.HasAgg {
+			return &sliceIter{}, nil
 		}
 		snap := s.e.routes.Current()
 		s.pick++
@@ -219,7 +297,7 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 				return &sliceIter{}, nil
 			}
 		}
-		if len(targets) == 0 {
+		if len(targets) == 0 || noRows {
 			src = &sliceIter{}
 		} else if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push); err != nil {
 			return nil, err

@@ -58,14 +58,15 @@ func (st *Statement) ParamOIDs() []uint32 { return st.params }
 func (st *Statement) Columns() []pgwire.Column { return st.cols }
 
 // PrepareMulti parses a simple-protocol query string.
-func (s *Session) PrepareMulti(ctx context.Context, sql string) ([]pgwire.Statement, error) {
+func (s *Session) PrepareMulti(ctx context.Context, sql string) (_ []pgwire.Statement, err error) {
+	defer func() { s.failOn(ctx, err) }()
 	if s.parseCache == nil {
 		s.parseCache = parser.NewCache(256)
 	}
 	// Simple-protocol statements run before the next query string arrives,
 	// so they may share the cache's trees.
-	stmts, err := s.parseCache.Parse(sql)
-	if err != nil {
+	stmts, perr := s.parseCache.Parse(sql)
+	if err = perr; err != nil {
 		return nil, err
 	}
 	out := make([]pgwire.Statement, 0, len(stmts))
@@ -78,9 +79,10 @@ func (s *Session) PrepareMulti(ctx context.Context, sql string) ([]pgwire.Statem
 }
 
 // Prepare parses one statement for the extended protocol.
-func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (pgwire.Statement, error) {
-	stmts, err := parser.Parse(sql)
-	if err != nil {
+func (s *Session) Prepare(ctx context.Context, sql string, paramOIDs []uint32) (_ pgwire.Statement, err error) {
+	defer func() { s.failOn(ctx, err) }()
+	stmts, perr := parser.Parse(sql)
+	if err = perr; err != nil {
 		return nil, err
 	}
 	switch len(stmts) {
@@ -213,18 +215,30 @@ func (s *Session) Close() {
 }
 
 // Bind makes a portal.
-func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]byte, paramFormats []int16, resultFormats []int16) (pgwire.Portal, error) {
+func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]byte, paramFormats []int16, resultFormats []int16) (_ pgwire.Portal, err error) {
 	st := stmt.(*Statement)
 	if !st.empty {
 		if err := s.checkTxnState(st); err != nil {
 			return nil, err
 		}
 	}
-	if st.lazy || (st.plan != nil && st.stale()) {
+	defer func() { s.failOn(ctx, err) }()
+	if st.lazy {
 		if err := st.analyze(ctx, st.params); err != nil {
 			return nil, err
 		}
 		st.lazy = false
+	} else if st.plan != nil && st.stale() {
+		// Re-plan against the new catalog into a new plan (portals of the
+		// old one keep theirs); the result shape may not change under a
+		// client that described the statement.
+		old := st.cols
+		if err := st.analyze(ctx, st.params); err != nil {
+			return nil, err
+		}
+		if !sameShape(old, st.cols) {
+			return nil, pgerr.New(pgerr.FeatureNotSupported, "cached plan must not change result type")
+		}
 	}
 	if len(params) != len(st.params) {
 		return nil, pgerr.New(pgerr.ProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(params), len(st.params))
@@ -251,7 +265,7 @@ func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]by
 			return nil, err
 		}
 	}
-	p := &Portal{st: st, params: vals}
+	p := &Portal{st: st, plan: st.plan, cols: st.cols, params: vals}
 	ncols := len(st.cols)
 	p.formats = make([]int16, ncols)
 	for i := range p.formats {
@@ -262,4 +276,25 @@ func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]by
 		}
 	}
 	return p, nil
+}
+
+// failOn puts an open transaction block into the failed state when a
+// statement fails before it runs (parse, analysis, bind), as PostgreSQL
+// does for any error in a block.
+func (s *Session) failOn(ctx context.Context, err error) {
+	if err != nil && s.txn != nil {
+		s.statementFailed(ctx, err)
+	}
+}
+
+func sameShape(a, b []pgwire.Column) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].TypeOID != b[i].TypeOID {
+			return false
+		}
+	}
+	return true
 }

@@ -343,6 +343,8 @@ func storageErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, storage.ErrTxnNotActive):
+		return pgerr.Wrap(err, pgerr.SerializationFailure, "transaction is no longer active")
 	case errors.Is(err, storage.ErrWriteConflict):
 		return pgerr.Wrap(err, pgerr.SerializationFailure, "could not serialize access due to concurrent update")
 	case errors.Is(err, context.Canceled):

@@ -46,6 +46,10 @@ type Engine struct {
 	// participant of a two-phase commit can learn the decision from the
 	// primary; a global id neither live nor here is aborted.
 	outcomes map[uint64]uint64
+	// abortedG remembers the most recent aborted global ids (a bounded
+	// FIFO) so that a late statement cannot resurrect one.
+	abortedG     map[uint64]struct{}
+	abortedOrder []uint64
 
 	seed    maphash.Seed
 	stripes [lockStripes]stripe
@@ -240,6 +244,11 @@ func (e *Engine) Txn(gxid uint64) *Txn {
 	if t := e.byGXID[gxid]; t != nil {
 		return t
 	}
+	if _, gone := e.abortedG[gxid]; gone {
+		// A late statement of an aborted transaction must not start it
+		// again (its locks would never be released).
+		return brokenTxn(e, gxid, fmt.Errorf("%w: global transaction %d was aborted", ErrTxnNotActive, gxid))
+	}
 	if err := e.enter(); err != nil {
 		return brokenTxn(e, gxid, err)
 	}
@@ -269,6 +278,27 @@ type PreparedInfo struct {
 	XID        uint64
 	Primary    uint32    // the datanode group whose outcome decides
 	PreparedAt time.Time // when it was prepared, or when this node started
+}
+
+// noteAborted remembers an aborted global transaction.
+func (e *Engine) noteAborted(gxid uint64) {
+	if gxid == 0 {
+		return
+	}
+	const keep = 1 << 16
+	e.gmu.Lock()
+	if e.abortedG == nil {
+		e.abortedG = map[uint64]struct{}{}
+	}
+	if _, ok := e.abortedG[gxid]; !ok {
+		e.abortedG[gxid] = struct{}{}
+		e.abortedOrder = append(e.abortedOrder, gxid)
+		if len(e.abortedOrder) > keep {
+			delete(e.abortedG, e.abortedOrder[0])
+			e.abortedOrder = e.abortedOrder[1:]
+		}
+	}
+	e.gmu.Unlock()
 }
 
 // noteOutcome records a committed global transaction.

@@ -321,6 +321,7 @@ func (t *Txn) abortLocked() error {
 	t.state.Store(uint32(TxnAborted))
 	e.xidTab.finish(t.xid, false, 0)
 	e.forget(t)
+	e.noteAborted(t.gxid)
 	close(t.done)
 	e.metrics.Aborts.Inc()
 

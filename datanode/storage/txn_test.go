@@ -566,3 +566,28 @@ func pgerrCode(err error) string {
 	}
 	return ""
 }
+
+func TestAbortedTransactionIsNotResurrected(t *testing.T) {
+	cfg := NewConfig()
+	cfg.Dir = t.TempDir()
+	e, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	tx := e.Txn(42)
+	if err := tx.Insert(ctx, []byte("k"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	late := e.Txn(42)
+	if err := late.Insert(ctx, []byte("k2"), []byte("v"), 0); !errors.Is(err, ErrTxnNotActive) {
+		t.Fatalf("late write of an aborted transaction: %v", err)
+	}
+	if _, ok := e.LookupTxn(42); ok {
+		t.Fatal("aborted transaction is live again")
+	}
+}

@@ -25,7 +25,8 @@ func (p *proc) terminate() {
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
-		p.kill()
+		_ = p.cmd.Process.Kill()
+		<-p.done
 	}
 	p.log.Close()
 }
@@ -33,6 +34,7 @@ func (p *proc) terminate() {
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
+	p.log.Close()
 }
 
 // args are the command line of a node in process mode.
