@@ -207,53 +207,37 @@ func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.B
 
 func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	u := p.Update
-	a, noRows, err := bindAccess(u.Access, env)
-	if err != nil {
-		return nil, "", err
-	}
 	sets, err := planner.BindAll(u.SetExprs, env)
 	if err != nil {
 		return nil, "", err
-	}
-	ret, err := planner.BindAll(u.Returning, env)
-	if err != nil {
-		return nil, "", err
-	}
-	snap := s.e.routes.Current()
-	targets, err := route(snap, &a, true, 0)
-	if err != nil {
-		return nil, "", err
-	}
-	if noRows {
-		targets = nil
 	}
 	setCols := make([]int32, len(u.SetCols))
 	for i, c := range u.SetCols {
 		setCols[i] = int32(c)
 	}
-	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	return s.runTargeted(ctx, u.Access, u.Returning, env, "UPDATE", func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Update{Update: &meridianpb.UpdateSpec{
-			Target: scanSpec(a, t, nil, 0), SetColumns: setCols, SetValues: sets, Returning: ret}}}
+			Target: target, SetColumns: setCols, SetValues: sets, Returning: ret}}}
 	})
-	if err != nil {
-		return nil, "", err
-	}
-	if a.Table.Dist == meridianpb.DistKind_DIST_REPLICATION && len(targets) > 0 {
-		n /= int64(len(targets))
-		if len(ret) > 0 {
-			out = out[:len(out)/len(targets)]
-		}
-	}
-	return retIter(out, ret), "UPDATE " + itoa(n), nil
 }
 
 func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	d := p.Delete
-	a, noRows, err := bindAccess(d.Access, env)
+	return s.runTargeted(ctx, d.Access, d.Returning, env, "DELETE", func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{Target: target, Returning: ret}}}
+	})
+}
+
+// runTargeted runs an UPDATE or DELETE: the rows its access path selects,
+// on every datanode the route reaches (all of them for a replicated table,
+// whose row count is then counted once).
+func (s *Session) runTargeted(ctx context.Context, access planner.Access, returning []*planner.Expr, env *planner.BindEnv, verb string,
+	mk func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (rowIter, string, error) {
+	a, noRows, err := bindAccess(access, env)
 	if err != nil {
 		return nil, "", err
 	}
-	ret, err := planner.BindAll(d.Returning, env)
+	ret, err := planner.BindAll(returning, env)
 	if err != nil {
 		return nil, "", err
 	}
@@ -266,8 +250,7 @@ func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.B
 		targets = nil
 	}
 	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
-		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{
-			Target: scanSpec(a, t, nil, 0), Returning: ret}}}
+		return mk(scanSpec(a, t, nil, 0), ret, tc)
 	})
 	if err != nil {
 		return nil, "", err
@@ -278,8 +261,9 @@ func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.B
 			out = out[:len(out)/len(targets)]
 		}
 	}
-	return retIter(out, ret), "DELETE " + itoa(n), nil
+	return retIter(out, ret), verb + " " + itoa(n), nil
 }
+
 
 // runInsertSelect inserts a query's rows in batches, all in one
 // transaction (the session's, or its own).

@@ -87,58 +87,37 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	if err != nil {
 		return 0, storageErr(err)
 	}
-	var n int64
 	newRow := make([]types.Datum, len(ti.oids))
-	for i := range targets {
-		t := &targets[i]
-		for {
-			copy(newRow, t.row)
-			for k, c := range spec.SetColumns {
-				v, err := sets[k](t.row)
-				if err != nil {
-					return n, err
-				}
-				newRow[c] = v
+	return x.eachTarget(ctx, txn, tc, ti, m, targets, func(t *target) error {
+		copy(newRow, t.row)
+		for k, c := range spec.SetColumns {
+			v, err := sets[k](t.row)
+			if err != nil {
+				return err
 			}
-			for c, col := range ti.desc.Columns {
-				if col.NotNull && newRow[c] == nil {
-					return n, pgerr.New(pgerr.NotNullViolation, "null value in column %q of relation %q violates not-null constraint", col.Name, ti.desc.Name)
-				}
+			newRow[c] = v
+		}
+		for c, col := range ti.desc.Columns {
+			if col.NotNull && newRow[c] == nil {
+				return pgerr.New(pgerr.NotNullViolation, "null value in column %q of relation %q violates not-null constraint", col.Name, ti.desc.Name)
 			}
-			err := txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
-			if errors.Is(err, storage.ErrWriteConflict) {
-				ok, err := x.lockLatest(ctx, txn, tc, ti, m, t)
-				if err != nil {
-					return n, err
-				}
-				if !ok {
-					break
-				}
+		}
+		return txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
+	}, func(t *target) error {
+		bucket, rowID := rowKeyParts(t.key)
+		for _, ix := range ti.indexes {
+			if sameIndexKey(ix, t.row, newRow) {
 				continue
 			}
-			if err != nil {
-				return n, storageErr(err)
+			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+				return err
 			}
-			bucket, rowID := rowKeyParts(t.key)
-			for _, ix := range ti.indexes {
-				if sameIndexKey(ix, t.row, newRow) {
-					continue
-				}
-				if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
-					return n, err
-				}
-				if err := x.addIndexEntry(ctx, txn, tc, ti, ix, newRow, bucket, rowID); err != nil {
-					return n, err
-				}
+			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, newRow, bucket, rowID); err != nil {
+				return err
 			}
-			if err := ret(newRow, emit); err != nil {
-				return n, err
-			}
-			n++
-			break
 		}
-	}
-	return n, nil
+		return ret(newRow, emit)
+	})
 }
 
 func sameIndexKey(ix *meridianpb.IndexDesc, a, b []types.Datum) bool {
@@ -174,11 +153,31 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	if err != nil {
 		return 0, storageErr(err)
 	}
+	return x.eachTarget(ctx, txn, tc, ti, m, targets, func(t *target) error {
+		return txn.Write(ctx, t.key, nil, tc.CommandId, t.seq)
+	}, func(t *target) error {
+		_, rowID := rowKeyParts(t.key)
+		for _, ix := range ti.indexes {
+			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+				return err
+			}
+		}
+		return ret(t.row, emit)
+	})
+}
+
+// eachTarget writes every target row with write, then runs after (index
+// maintenance, RETURNING) for it. A row that a concurrent transaction
+// changed since it was read is read again and re-checked (lockLatest)
+// before write is retried; rows that no longer match are skipped. It
+// returns how many rows were written.
+func (x *Executor) eachTarget(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, ti *tableInfo, m *matcher,
+	targets []target, write, after func(t *target) error) (int64, error) {
 	var n int64
 	for i := range targets {
 		t := &targets[i]
 		for {
-			err := txn.Write(ctx, t.key, nil, tc.CommandId, t.seq)
+			err := write(t)
 			if errors.Is(err, storage.ErrWriteConflict) {
 				ok, err := x.lockLatest(ctx, txn, tc, ti, m, t)
 				if err != nil {
@@ -192,13 +191,7 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 			if err != nil {
 				return n, storageErr(err)
 			}
-			_, rowID := rowKeyParts(t.key)
-			for _, ix := range ti.indexes {
-				if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
-					return n, err
-				}
-			}
-			if err := ret(t.row, emit); err != nil {
+			if err := after(t); err != nil {
 				return n, err
 			}
 			n++
