@@ -58,6 +58,12 @@ type Select struct {
 	// PushLimit: no ORDER BY, DISTINCT or aggregation, so each datanode
 	// may stop after LIMIT+OFFSET rows.
 	PushLimit bool
+	// PushAgg: every aggregate has a partial form, so the datanodes group
+	// and pre-aggregate (DNGroupBy, DNAggs: over the full table row) and
+	// the coordinator merges their states.
+	PushAgg   bool
+	DNGroupBy []*Expr
+	DNAggs    []AggSpec
 }
 
 // Insert inserts rows given as expressions for every table column

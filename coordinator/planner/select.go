@@ -219,6 +219,21 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 	}
 	if ac != nil {
 		s.Aggs = ac.aggs
+		if in.table != nil {
+			s.PushAgg = true
+			for _, a := range s.Aggs {
+				s.PushAgg = s.PushAgg && !a.Distinct
+			}
+			if s.PushAgg {
+				for _, g := range s.GroupBy {
+					s.DNGroupBy = append(s.DNGroupBy, cloneExpr(g))
+				}
+				for _, a := range s.Aggs {
+					a.Arg = cloneExpr(a.Arg)
+					s.DNAggs = append(s.DNAggs, a)
+				}
+			}
+		}
 	}
 	s.PushLimit = !s.HasAgg && !s.Distinct && len(s.Sort) == 0 && s.Limit != nil
 	if in.table != nil {

@@ -2,174 +2,28 @@ package session
 
 import (
 	"context"
-	"math"
 
-	"github.com/cockroachdb/apd/v3"
-
+	"github.com/meridian-db/meridian/cm/routing"
 	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/agg"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
-	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-// accumulator is one aggregate's running state.
-type accumulator interface {
-	add(d types.Datum) error
-	result() (types.Datum, error)
-}
-
-type countAcc struct{ n int64 }
-
-func (a *countAcc) add(d types.Datum) error {
-	if d != nil {
-		a.n++
-	}
-	return nil
-}
-func (a *countAcc) result() (types.Datum, error) { return a.n, nil }
-
-type sumAcc struct {
-	spec    planner.AggSpec
-	isAvg   bool
-	n       int64
-	i       int64
-	iOver   bool
-	dec     apd.Decimal
-	f       float64
-	iv      types.IntervalVal
-	argType uint32
-}
-
-func (a *sumAcc) add(d types.Datum) error {
-	if d == nil {
-		return nil
-	}
-	a.n++
-	switch v := d.(type) {
-	case int64:
-		if !a.iOver {
-			s := a.i + v
-			if (s > a.i) == (v > 0) || v == 0 {
-				a.i = s
-				return nil
-			}
-			a.iOver = true
-			a.dec.SetInt64(a.i)
-		}
-		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, apd.New(v, 0))
-		return err
-	case *apd.Decimal:
-		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, v)
-		return err
-	case float64:
-		a.f += v
-	case types.IntervalVal:
-		a.iv.Months += v.Months
-		a.iv.Days += v.Days
-		a.iv.Micros += v.Micros
-	}
-	return nil
-}
-
-func (a *sumAcc) total() *apd.Decimal {
-	if types.IsInteger(a.argType) && !a.iOver {
-		return apd.New(a.i, 0)
-	}
-	return &a.dec
-}
-
-func (a *sumAcc) result() (types.Datum, error) {
-	if a.n == 0 {
-		return nil, nil
-	}
-	switch {
-	case types.IsFloat(a.argType):
-		if a.isAvg {
-			return a.f / float64(a.n), nil
-		}
-		return a.f, nil
-	case a.argType == types.Interval:
-		if a.isAvg {
-			return intervalDiv(a.iv, float64(a.n)), nil
-		}
-		return a.iv, nil
-	}
-	if a.isAvg {
-		return expr.NumericDiv(a.total(), apd.New(a.n, 0))
-	}
-	if a.spec.Type.OID == types.Int8 {
-		if a.iOver {
-			return nil, pgerr.New(pgerr.NumericValueOutOfRange, "bigint out of range")
-		}
-		return a.i, nil
-	}
-	out := new(apd.Decimal)
-	out.Set(a.total())
-	return out, nil
-}
-
-type minMaxAcc struct {
-	max bool
-	v   types.Datum
-}
-
-func (a *minMaxAcc) add(d types.Datum) error {
-	if d == nil {
-		return nil
-	}
-	if a.v == nil {
-		a.v = d
-		return nil
-	}
-	c := types.Compare(d, a.v)
-	if (a.max && c > 0) || (!a.max && c < 0) {
-		a.v = d
-	}
-	return nil
-}
-func (a *minMaxAcc) result() (types.Datum, error) { return a.v, nil }
-
-// distinctAcc feeds each distinct value once.
-type distinctAcc struct {
-	inner accumulator
-	seen  map[string]bool
-}
-
-func (a *distinctAcc) add(d types.Datum) error {
-	if d == nil {
-		return nil
-	}
-	k := string(codec.AppendKey(nil, d))
-	if a.seen[k] {
-		return nil
-	}
-	a.seen[k] = true
-	return a.inner.add(d)
-}
-func (a *distinctAcc) result() (types.Datum, error) { return a.inner.result() }
-
-func newAcc(spec planner.AggSpec) accumulator {
-	var acc accumulator
-	switch spec.Func {
-	case "count":
-		acc = &countAcc{}
-	case "sum", "avg":
-		acc = &sumAcc{spec: spec, isAvg: spec.Func == "avg", argType: spec.Arg.TypeOid}
-	case "min":
-		acc = &minMaxAcc{}
-	case "max":
-		acc = &minMaxAcc{max: true}
-	}
-	if spec.Distinct {
-		acc = &distinctAcc{inner: acc, seen: map[string]bool{}}
-	}
-	return acc
-}
-
 type group struct {
 	keys []types.Datum
-	accs []accumulator
+	accs []agg.Acc
+}
+
+// aggSpec converts a planned aggregate.
+func aggSpec(a planner.AggSpec) agg.Spec {
+	s := agg.Spec{Func: a.Func, Type: a.Type, Distinct: a.Distinct}
+	if a.Arg != nil {
+		s.ArgType = a.Arg.TypeOid
+	}
+	return s
 }
 
 // aggregate groups the input rows and returns (groups..., aggregates...)
@@ -200,9 +54,9 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 		}
 	}
 	newGroup := func(keys []types.Datum) *group {
-		g := &group{keys: keys, accs: make([]accumulator, len(sel.Aggs))}
+		g := &group{keys: keys, accs: make([]agg.Acc, len(sel.Aggs))}
 		for i, a := range sel.Aggs {
-			g.accs[i] = newAcc(a)
+			g.accs[i] = agg.New(aggSpec(a))
 		}
 		return g
 	}
@@ -243,11 +97,29 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 					return nil, err
 				}
 			}
-			if err := acc.add(v); err != nil {
+			if err := acc.Add(v); err != nil {
 				return nil, err
 			}
 		}
 	}
+	return finishGroups(sel, env, len(order), func(i int) ([]types.Datum, error) {
+		g := order[i]
+		row := make([]types.Datum, 0, len(g.keys)+len(g.accs))
+		row = append(row, g.keys...)
+		for _, acc := range g.accs {
+			v, err := acc.Result()
+			if err != nil {
+				return nil, err
+			}
+			row = append(row, v)
+		}
+		return row, nil
+	})
+}
+
+// finishGroups builds the n output rows (group values, aggregate results)
+// with row(i) and keeps those that pass HAVING.
+func finishGroups(sel *planner.Select, env *planner.BindEnv, n int, row func(i int) ([]types.Datum, error)) ([][]types.Datum, error) {
 	var having expr.Eval
 	if sel.Having != nil {
 		b, err := planner.Bind(sel.Having, env)
@@ -258,19 +130,14 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 			return nil, err
 		}
 	}
-	out := make([][]types.Datum, 0, len(order))
-	for _, g := range order {
-		row := make([]types.Datum, 0, len(g.keys)+len(g.accs))
-		row = append(row, g.keys...)
-		for _, acc := range g.accs {
-			v, err := acc.result()
-			if err != nil {
-				return nil, err
-			}
-			row = append(row, v)
+	out := make([][]types.Datum, 0, n)
+	for i := 0; i < n; i++ {
+		r, err := row(i)
+		if err != nil {
+			return nil, err
 		}
 		if having != nil {
-			v, err := having(row)
+			v, err := having(r)
 			if err != nil {
 				return nil, err
 			}
@@ -278,28 +145,107 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 				continue
 			}
 		}
-		out = append(out, row)
+		out = append(out, r)
 	}
 	return out, nil
 }
 
-// intervalDiv divides an interval as PostgreSQL's interval_div does:
-// fractional months carry into days (30 a month), fractional days into
-// time.
-func intervalDiv(iv types.IntervalVal, f float64) types.IntervalVal {
-	months := float64(iv.Months) / f
-	days := float64(iv.Days) / f
-	out := types.IntervalVal{Months: int32(months), Days: int32(days)}
-	monthRemainderDays := tsRound((months - float64(out.Months)) * 30)
-	secRemainder := tsRound((days - float64(out.Days) + monthRemainderDays - math.Trunc(monthRemainderDays)) * 86400)
-	if math.Abs(secRemainder) >= 86400 {
-		out.Days += int32(secRemainder / 86400)
-		secRemainder -= math.Trunc(secRemainder/86400) * 86400
+// aggregatePushed runs a two-phase aggregate: each datanode groups its
+// rows and returns partial states (group values first); the coordinator
+// merges the states per group.
+func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access,
+	sel *planner.Select, env *planner.BindEnv) ([][]types.Datum, error) {
+	groupBy, err := planner.BindAll(sel.DNGroupBy, env)
+	if err != nil {
+		return nil, err
 	}
-	out.Days += int32(monthRemainderDays)
-	out.Micros = int64(math.RoundToEven(float64(iv.Micros)/f + secRemainder*1e6))
-	return out
+	var oids []uint32
+	for _, g := range groupBy {
+		oids = append(oids, g.TypeOid)
+	}
+	calls := make([]*meridianpb.AggCall, len(sel.DNAggs))
+	specs := make([]agg.Spec, len(sel.DNAggs))
+	for i, ag := range sel.DNAggs {
+		arg, err := planner.Bind(ag.Arg, env)
+		if err != nil {
+			return nil, err
+		}
+		calls[i] = &meridianpb.AggCall{Func: ag.Func, Arg: arg, TypeOid: ag.Type.OID, Typmod: ag.Type.Typmod}
+		specs[i] = aggSpec(ag)
+		oids = append(oids, agg.PartialTypes(specs[i])...)
+	}
+	type final struct {
+		keys   []types.Datum
+		finals []agg.Final
+	}
+	newFinal := func(keys []types.Datum) *final {
+		f := &final{keys: keys, finals: make([]agg.Final, len(specs))}
+		for i, sp := range specs {
+			f.finals[i] = agg.NewFinal(sp)
+		}
+		return f
+	}
+	groups := map[string]*final{}
+	var order []*final
+	if len(groupBy) == 0 {
+		f := newFinal(nil)
+		groups[""] = f
+		order = append(order, f)
+	}
+	if len(targets) > 0 {
+		tc, err := s.stmtTxn(ctx, len(targets), false)
+		if err != nil {
+			return nil, err
+		}
+		it, err := s.fanout(ctx, snap, targets, oids, func(t target) *meridianpb.ExecRequest {
+			spec := scanSpec(a, t, nil, 0)
+			spec.GroupBy, spec.Aggs = groupBy, calls
+			return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Scan{Scan: spec}}
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer it.close()
+		ng := len(groupBy)
+		var kbuf []byte
+		for {
+			row, err := it.next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if row == nil {
+				break
+			}
+			kbuf = kbuf[:0]
+			for _, k := range row[:ng] {
+				kbuf = codec.AppendKey(kbuf, k)
+			}
+			f, ok := groups[string(kbuf)]
+			if !ok {
+				f = newFinal(row[:ng])
+				groups[string(kbuf)] = f
+				order = append(order, f)
+			}
+			col := ng
+			for i, sp := range specs {
+				w := len(agg.PartialTypes(sp))
+				if err := f.finals[i].Merge(row[col : col+w]); err != nil {
+					return nil, err
+				}
+				col += w
+			}
+		}
+	}
+	return finishGroups(sel, env, len(order), func(i int) ([]types.Datum, error) {
+		f := order[i]
+		row := append([]types.Datum(nil), f.keys...)
+		for _, fin := range f.finals {
+			v, err := fin.Result()
+			if err != nil {
+				return nil, err
+			}
+			row = append(row, v)
+		}
+		return row, nil
+	})
 }
-
-// tsRound rounds to microsecond precision as PostgreSQL's TSROUND.
-func tsRound(x float64) float64 { return math.RoundToEven(x*1e6) / 1e6 }

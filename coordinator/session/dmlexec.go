@@ -264,7 +264,6 @@ func (s *Session) runTargeted(ctx context.Context, access planner.Access, return
 	return retIter(out, ret), verb + " " + itoa(n), nil
 }
 
-
 // runInsertSelect inserts a query's rows in batches, all in one
 // transaction (the session's, or its own).
 func (s *Session) runInsertSelect(ctx context.Context, ins *planner.Insert, env *planner.BindEnv) (rowIter, string, error) {

@@ -297,10 +297,22 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 				return &sliceIter{}, nil
 			}
 		}
-		if len(targets) == 0 || noRows {
+		switch {
+		case sel.PushAgg:
+			if noRows {
+				targets = nil
+			}
+			rows, err := s.aggregatePushed(ctx, snap, targets, a, sel, env)
+			if err != nil {
+				return nil, err
+			}
+			src = &sliceIter{rows: rows}
+		case len(targets) == 0 || noRows:
 			src = &sliceIter{}
-		} else if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push); err != nil {
-			return nil, err
+		default:
+			if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push); err != nil {
+				return nil, err
+			}
 		}
 	}
 	outs := make([]expr.Eval, len(sel.Output))
@@ -313,7 +325,7 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 			return nil, err
 		}
 	}
-	if sel.HasAgg {
+	if sel.HasAgg && !sel.PushAgg {
 		rows, err := s.aggregate(ctx, sel, env, src)
 		if err != nil {
 			return nil, err

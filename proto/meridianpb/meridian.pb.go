@@ -894,7 +894,16 @@ type ScanSpec struct {
 	// Output columns, evaluated over the table row; empty means the whole row.
 	Projection []*Expr `protobuf:"bytes,6,rep,name=projection,proto3" json:"projection,omitempty"`
 	// Stop after this many rows pass the filter (0: no limit).
-	Limit         int64 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int64 `protobuf:"varint,7,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Partial aggregation (the first phase of a two-phase aggregate): when
+	// aggs or group_by is set, the rows that pass the filter are grouped by
+	// group_by (expressions over the table row) and the output is one row per
+	// group — the group values, then each aggregate's partial state columns
+	// (sql/agg: count → count; sum → sum; avg → sum, count; min/max → value).
+	// Without group_by there is exactly one output row. projection and limit
+	// do not apply.
+	GroupBy       []*Expr    `protobuf:"bytes,8,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	Aggs          []*AggCall `protobuf:"bytes,9,rep,name=aggs,proto3" json:"aggs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -978,6 +987,92 @@ func (x *ScanSpec) GetLimit() int64 {
 	return 0
 }
 
+func (x *ScanSpec) GetGroupBy() []*Expr {
+	if x != nil {
+		return x.GroupBy
+	}
+	return nil
+}
+
+func (x *ScanSpec) GetAggs() []*AggCall {
+	if x != nil {
+		return x.Aggs
+	}
+	return nil
+}
+
+// AggCall is one aggregate computed in two phases.
+type AggCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// count, sum, avg, min or max (never DISTINCT: that has no partial form).
+	Func string `protobuf:"bytes,1,opt,name=func,proto3" json:"func,omitempty"`
+	// The argument, over the table row; unset for count(*).
+	Arg *Expr `protobuf:"bytes,2,opt,name=arg,proto3" json:"arg,omitempty"`
+	// The aggregate's result type (sum's partial state is carried in it).
+	TypeOid       uint32 `protobuf:"varint,3,opt,name=type_oid,json=typeOid,proto3" json:"type_oid,omitempty"`
+	Typmod        int32  `protobuf:"varint,4,opt,name=typmod,proto3" json:"typmod,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AggCall) Reset() {
+	*x = AggCall{}
+	mi := &file_meridian_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AggCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AggCall) ProtoMessage() {}
+
+func (x *AggCall) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AggCall.ProtoReflect.Descriptor instead.
+func (*AggCall) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AggCall) GetFunc() string {
+	if x != nil {
+		return x.Func
+	}
+	return ""
+}
+
+func (x *AggCall) GetArg() *Expr {
+	if x != nil {
+		return x.Arg
+	}
+	return nil
+}
+
+func (x *AggCall) GetTypeOid() uint32 {
+	if x != nil {
+		return x.TypeOid
+	}
+	return 0
+}
+
+func (x *AggCall) GetTypmod() int32 {
+	if x != nil {
+		return x.Typmod
+	}
+	return 0
+}
+
 type InsertSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Table *TableDesc             `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -993,7 +1088,7 @@ type InsertSpec struct {
 
 func (x *InsertSpec) Reset() {
 	*x = InsertSpec{}
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1100,7 @@ func (x *InsertSpec) String() string {
 func (*InsertSpec) ProtoMessage() {}
 
 func (x *InsertSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1113,7 @@ func (x *InsertSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertSpec.ProtoReflect.Descriptor instead.
 func (*InsertSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{7}
+	return file_meridian_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *InsertSpec) GetTable() *TableDesc {
@@ -1065,7 +1160,7 @@ type UpdateSpec struct {
 
 func (x *UpdateSpec) Reset() {
 	*x = UpdateSpec{}
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1172,7 @@ func (x *UpdateSpec) String() string {
 func (*UpdateSpec) ProtoMessage() {}
 
 func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1185,7 @@ func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSpec.ProtoReflect.Descriptor instead.
 func (*UpdateSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{8}
+	return file_meridian_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateSpec) GetTarget() *ScanSpec {
@@ -1132,7 +1227,7 @@ type DeleteSpec struct {
 
 func (x *DeleteSpec) Reset() {
 	*x = DeleteSpec{}
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1239,7 @@ func (x *DeleteSpec) String() string {
 func (*DeleteSpec) ProtoMessage() {}
 
 func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1252,7 @@ func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpec.ProtoReflect.Descriptor instead.
 func (*DeleteSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{9}
+	return file_meridian_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteSpec) GetTarget() *ScanSpec {
@@ -1194,7 +1289,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1301,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1314,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{10}
+	return file_meridian_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExecRequest) GetTxn() *TxnContext {
@@ -1324,7 +1419,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1431,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1444,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{11}
+	return file_meridian_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecResponse) GetRows() [][]byte {
@@ -1397,7 +1492,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1504,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1517,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{12}
+	return file_meridian_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -1455,7 +1550,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1562,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1575,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{13}
+	return file_meridian_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -1501,7 +1596,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1608,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1621,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -1557,7 +1652,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1664,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1677,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -1654,7 +1749,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1761,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1774,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -1705,7 +1800,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +1812,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +1825,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -1748,7 +1843,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1760,7 +1855,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1868,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 type CSNRequest struct {
@@ -1786,7 +1881,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1893,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1906,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -1833,7 +1928,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1940,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1953,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -1894,7 +1989,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2001,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2014,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -1975,7 +2070,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2082,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2095,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2029,7 +2124,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2136,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2149,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2092,7 +2187,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2199,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2212,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PgError) GetCode() string {
@@ -2198,7 +2293,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\tisolation\x18\x03 \x01(\x0e2\x13.meridian.IsolationR\tisolation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x04 \x01(\rR\tcommandId\x12 \n" +
-	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\"\x83\x02\n" +
+	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\"\xd5\x02\n" +
 	"\bScanSpec\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x18\n" +
 	"\abuckets\x18\x02 \x03(\rR\abuckets\x12\x19\n" +
@@ -2208,7 +2303,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"projection\x18\x06 \x03(\v2\x0e.meridian.ExprR\n" +
 	"projection\x12\x14\n" +
-	"\x05limit\x18\a \x01(\x03R\x05limit\"\x93\x01\n" +
+	"\x05limit\x18\a \x01(\x03R\x05limit\x12)\n" +
+	"\bgroup_by\x18\b \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
+	"\x04aggs\x18\t \x03(\v2\x11.meridian.AggCallR\x04aggs\"r\n" +
+	"\aAggCall\x12\x12\n" +
+	"\x04func\x18\x01 \x01(\tR\x04func\x12 \n" +
+	"\x03arg\x18\x02 \x01(\v2\x0e.meridian.ExprR\x03arg\x12\x19\n" +
+	"\btype_oid\x18\x03 \x01(\rR\atypeOid\x12\x16\n" +
+	"\x06typmod\x18\x04 \x01(\x05R\x06typmod\"\x93\x01\n" +
 	"\n" +
 	"InsertSpec\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x12\n" +
@@ -2355,7 +2457,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_meridian_proto_goTypes = []any{
 	(DistKind)(0),             // 0: meridian.DistKind
 	(ExprKind)(0),             // 1: meridian.ExprKind
@@ -2369,24 +2471,25 @@ var file_meridian_proto_goTypes = []any{
 	(*Expr)(nil),              // 9: meridian.Expr
 	(*TxnContext)(nil),        // 10: meridian.TxnContext
 	(*ScanSpec)(nil),          // 11: meridian.ScanSpec
-	(*InsertSpec)(nil),        // 12: meridian.InsertSpec
-	(*UpdateSpec)(nil),        // 13: meridian.UpdateSpec
-	(*DeleteSpec)(nil),        // 14: meridian.DeleteSpec
-	(*ExecRequest)(nil),       // 15: meridian.ExecRequest
-	(*ExecResponse)(nil),      // 16: meridian.ExecResponse
-	(*TxnRequest)(nil),        // 17: meridian.TxnRequest
-	(*TxnResponse)(nil),       // 18: meridian.TxnResponse
-	(*TxnStatusResponse)(nil), // 19: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),        // 20: meridian.DDLRequest
-	(*BuildIndex)(nil),        // 21: meridian.BuildIndex
-	(*DropIndex)(nil),         // 22: meridian.DropIndex
-	(*DDLResponse)(nil),       // 23: meridian.DDLResponse
-	(*CSNRequest)(nil),        // 24: meridian.CSNRequest
-	(*CSNResponse)(nil),       // 25: meridian.CSNResponse
-	(*NodeInfo)(nil),          // 26: meridian.NodeInfo
-	(*BucketMap)(nil),         // 27: meridian.BucketMap
-	(*DNGroup)(nil),           // 28: meridian.DNGroup
-	(*PgError)(nil),           // 29: meridian.PgError
+	(*AggCall)(nil),           // 12: meridian.AggCall
+	(*InsertSpec)(nil),        // 13: meridian.InsertSpec
+	(*UpdateSpec)(nil),        // 14: meridian.UpdateSpec
+	(*DeleteSpec)(nil),        // 15: meridian.DeleteSpec
+	(*ExecRequest)(nil),       // 16: meridian.ExecRequest
+	(*ExecResponse)(nil),      // 17: meridian.ExecResponse
+	(*TxnRequest)(nil),        // 18: meridian.TxnRequest
+	(*TxnResponse)(nil),       // 19: meridian.TxnResponse
+	(*TxnStatusResponse)(nil), // 20: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),        // 21: meridian.DDLRequest
+	(*BuildIndex)(nil),        // 22: meridian.BuildIndex
+	(*DropIndex)(nil),         // 23: meridian.DropIndex
+	(*DDLResponse)(nil),       // 24: meridian.DDLResponse
+	(*CSNRequest)(nil),        // 25: meridian.CSNRequest
+	(*CSNResponse)(nil),       // 26: meridian.CSNResponse
+	(*NodeInfo)(nil),          // 27: meridian.NodeInfo
+	(*BucketMap)(nil),         // 28: meridian.BucketMap
+	(*DNGroup)(nil),           // 29: meridian.DNGroup
+	(*PgError)(nil),           // 30: meridian.PgError
 }
 var file_meridian_proto_depIdxs = []int32{
 	9,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -2400,45 +2503,48 @@ var file_meridian_proto_depIdxs = []int32{
 	9,  // 8: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
 	9,  // 9: meridian.ScanSpec.filter:type_name -> meridian.Expr
 	9,  // 10: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	7,  // 11: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	9,  // 12: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	11, // 13: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	9,  // 14: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	9,  // 15: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	11, // 16: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	9,  // 17: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	10, // 18: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	11, // 19: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	12, // 20: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	13, // 21: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	14, // 22: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	3,  // 23: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	7,  // 24: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	21, // 25: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	22, // 26: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	7,  // 27: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	4,  // 28: meridian.NodeInfo.role:type_name -> meridian.Role
-	15, // 29: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	15, // 30: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	17, // 31: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	17, // 32: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	17, // 33: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	17, // 34: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	20, // 35: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	24, // 36: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	16, // 37: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	16, // 38: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	18, // 39: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	18, // 40: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	18, // 41: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	19, // 42: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	23, // 43: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	25, // 44: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	9,  // 11: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	12, // 12: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	9,  // 13: meridian.AggCall.arg:type_name -> meridian.Expr
+	7,  // 14: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	9,  // 15: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	11, // 16: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	9,  // 17: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	9,  // 18: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	11, // 19: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	9,  // 20: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	10, // 21: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	11, // 22: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	13, // 23: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	14, // 24: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	15, // 25: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	3,  // 26: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	7,  // 27: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	22, // 28: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	23, // 29: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	7,  // 30: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	4,  // 31: meridian.NodeInfo.role:type_name -> meridian.Role
+	16, // 32: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	16, // 33: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	18, // 34: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	18, // 35: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	18, // 36: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	18, // 37: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	21, // 38: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	25, // 39: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	17, // 40: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	17, // 41: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	19, // 42: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	19, // 43: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	19, // 44: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	20, // 45: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	24, // 46: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	26, // 47: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	40, // [40:48] is the sub-list for method output_type
+	32, // [32:40] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -2446,13 +2552,13 @@ func file_meridian_proto_init() {
 	if File_meridian_proto != nil {
 		return
 	}
-	file_meridian_proto_msgTypes[10].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[11].OneofWrappers = []any{
 		(*ExecRequest_Scan)(nil),
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
 	}
-	file_meridian_proto_msgTypes[15].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[16].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -2463,7 +2569,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
