@@ -64,6 +64,10 @@ type Select struct {
 	PushAgg   bool
 	DNGroupBy []*Expr
 	DNAggs    []AggSpec
+	// DNOrderBy: ORDER BY ... LIMIT without aggregation or DISTINCT runs a
+	// top-N on each datanode (keys over the full table row); the
+	// coordinator merges and applies the limit again.
+	DNOrderBy []*meridianpb.SortKey
 }
 
 // Insert inserts rows given as expressions for every table column

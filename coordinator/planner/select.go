@@ -236,6 +236,11 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		}
 	}
 	s.PushLimit = !s.HasAgg && !s.Distinct && len(s.Sort) == 0 && s.Limit != nil
+	if in.table != nil && !s.HasAgg && !s.Distinct && len(s.Sort) > 0 && s.Limit != nil {
+		for _, k := range s.Sort {
+			s.DNOrderBy = append(s.DNOrderBy, &meridianpb.SortKey{Expr: cloneExpr(s.Output[k.Col]), Desc: k.Desc, NullsFirst: k.NullsFirst})
+		}
+	}
 	if in.table != nil {
 		s.remapScan(in.table)
 	}

@@ -141,7 +141,7 @@ func constInt(e *planner.Expr, what string) (int64, error) {
 }
 
 // scanIter reads one scan from the datanodes of a route.
-func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64) (rowIter, error) {
+func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64, orderBy []*meridianpb.SortKey) (rowIter, error) {
 	proj := make([]*planner.Expr, len(cols))
 	oids := make([]uint32, len(cols))
 	for i, c := range cols {
@@ -159,7 +159,9 @@ func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets 
 		return nil, err
 	}
 	return s.fanout(ctx, snap, targets, oids, func(t target) *meridianpb.ExecRequest {
-		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Scan{Scan: scanSpec(a, t, proj, limit)}}
+		spec := scanSpec(a, t, proj, limit)
+		spec.OrderBy = orderBy
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Scan{Scan: spec}}
 	})
 }
 
@@ -310,7 +312,18 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 		case len(targets) == 0 || noRows:
 			src = &sliceIter{}
 		default:
-			if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push); err != nil {
+			var orderBy []*meridianpb.SortKey
+			if len(sel.DNOrderBy) > 0 && limit >= 0 {
+				// Top-N on each datanode: the first LIMIT+OFFSET rows in order.
+				push = limit + offset
+				if push == 0 {
+					return &sliceIter{}, nil
+				}
+				if orderBy, err = bindSortKeys(sel.DNOrderBy, env); err != nil {
+					return nil, err
+				}
+			}
+			if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push, orderBy); err != nil {
 				return nil, err
 			}
 		}
@@ -503,4 +516,16 @@ func (it *streamIter) close() {
 		it.cancel()
 	}
 	it.done, it.rows = true, nil
+}
+
+func bindSortKeys(keys []*meridianpb.SortKey, env *planner.BindEnv) ([]*meridianpb.SortKey, error) {
+	out := make([]*meridianpb.SortKey, len(keys))
+	for i, k := range keys {
+		e, err := planner.Bind(k.Expr, env)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &meridianpb.SortKey{Expr: e, Desc: k.Desc, NullsFirst: k.NullsFirst}
+	}
+	return out, nil
 }

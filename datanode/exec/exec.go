@@ -222,6 +222,9 @@ func (x *Executor) scan(ctx context.Context, snap storage.Snapshot, spec *meridi
 	if len(spec.Aggs) > 0 || len(spec.GroupBy) > 0 {
 		return x.partialAggregate(ctx, snap, spec, ti, m, emit)
 	}
+	if len(spec.OrderBy) > 0 {
+		return x.topN(ctx, snap, spec, ti, m, emit)
+	}
 	n := int64(0)
 	err = x.visit(ctx, snap, spec, ti, m, func(_ []byte, _ uint64, row []types.Datum) error {
 		out, err := m.project(row)

@@ -902,8 +902,12 @@ type ScanSpec struct {
 	// (sql/agg: count → count; sum → sum; avg → sum, count; min/max → value).
 	// Without group_by there is exactly one output row. projection and limit
 	// do not apply.
-	GroupBy       []*Expr    `protobuf:"bytes,8,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
-	Aggs          []*AggCall `protobuf:"bytes,9,rep,name=aggs,proto3" json:"aggs,omitempty"`
+	GroupBy []*Expr    `protobuf:"bytes,8,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	Aggs    []*AggCall `protobuf:"bytes,9,rep,name=aggs,proto3" json:"aggs,omitempty"`
+	// Top-N: when set, the rows that pass the filter are sorted by these
+	// keys (expressions over the table row) and only the first limit rows
+	// (all when limit is 0) are returned, in that order.
+	OrderBy       []*SortKey `protobuf:"bytes,10,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1001,6 +1005,74 @@ func (x *ScanSpec) GetAggs() []*AggCall {
 	return nil
 }
 
+func (x *ScanSpec) GetOrderBy() []*SortKey {
+	if x != nil {
+		return x.OrderBy
+	}
+	return nil
+}
+
+// SortKey is one ORDER BY key.
+type SortKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          *Expr                  `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	Desc          bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	NullsFirst    bool                   `protobuf:"varint,3,opt,name=nulls_first,json=nullsFirst,proto3" json:"nulls_first,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortKey) Reset() {
+	*x = SortKey{}
+	mi := &file_meridian_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortKey) ProtoMessage() {}
+
+func (x *SortKey) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
+func (*SortKey) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SortKey) GetExpr() *Expr {
+	if x != nil {
+		return x.Expr
+	}
+	return nil
+}
+
+func (x *SortKey) GetDesc() bool {
+	if x != nil {
+		return x.Desc
+	}
+	return false
+}
+
+func (x *SortKey) GetNullsFirst() bool {
+	if x != nil {
+		return x.NullsFirst
+	}
+	return false
+}
+
 // AggCall is one aggregate computed in two phases.
 type AggCall struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1017,7 +1089,7 @@ type AggCall struct {
 
 func (x *AggCall) Reset() {
 	*x = AggCall{}
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1101,7 @@ func (x *AggCall) String() string {
 func (*AggCall) ProtoMessage() {}
 
 func (x *AggCall) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1114,7 @@ func (x *AggCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggCall.ProtoReflect.Descriptor instead.
 func (*AggCall) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{7}
+	return file_meridian_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AggCall) GetFunc() string {
@@ -1088,7 +1160,7 @@ type InsertSpec struct {
 
 func (x *InsertSpec) Reset() {
 	*x = InsertSpec{}
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1172,7 @@ func (x *InsertSpec) String() string {
 func (*InsertSpec) ProtoMessage() {}
 
 func (x *InsertSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1185,7 @@ func (x *InsertSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertSpec.ProtoReflect.Descriptor instead.
 func (*InsertSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{8}
+	return file_meridian_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InsertSpec) GetTable() *TableDesc {
@@ -1160,7 +1232,7 @@ type UpdateSpec struct {
 
 func (x *UpdateSpec) Reset() {
 	*x = UpdateSpec{}
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1244,7 @@ func (x *UpdateSpec) String() string {
 func (*UpdateSpec) ProtoMessage() {}
 
 func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1257,7 @@ func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSpec.ProtoReflect.Descriptor instead.
 func (*UpdateSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{9}
+	return file_meridian_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateSpec) GetTarget() *ScanSpec {
@@ -1227,7 +1299,7 @@ type DeleteSpec struct {
 
 func (x *DeleteSpec) Reset() {
 	*x = DeleteSpec{}
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1311,7 @@ func (x *DeleteSpec) String() string {
 func (*DeleteSpec) ProtoMessage() {}
 
 func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1324,7 @@ func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpec.ProtoReflect.Descriptor instead.
 func (*DeleteSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{10}
+	return file_meridian_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteSpec) GetTarget() *ScanSpec {
@@ -1289,7 +1361,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1373,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1386,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{11}
+	return file_meridian_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecRequest) GetTxn() *TxnContext {
@@ -1419,7 +1491,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1503,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1516,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{12}
+	return file_meridian_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecResponse) GetRows() [][]byte {
@@ -1492,7 +1564,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1576,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1589,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{13}
+	return file_meridian_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -1550,7 +1622,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1634,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1647,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -1596,7 +1668,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1608,7 +1680,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1621,7 +1693,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -1652,7 +1724,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1736,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1749,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -1749,7 +1821,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1833,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1846,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -1800,7 +1872,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +1884,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +1897,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -1843,7 +1915,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1927,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1940,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 type CSNRequest struct {
@@ -1881,7 +1953,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +1965,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +1978,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -1928,7 +2000,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2012,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2025,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -1989,7 +2061,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2073,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2086,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2070,7 +2142,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2154,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2167,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2124,7 +2196,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2208,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2221,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2187,7 +2259,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2271,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2284,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PgError) GetCode() string {
@@ -2293,7 +2365,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\tisolation\x18\x03 \x01(\x0e2\x13.meridian.IsolationR\tisolation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x04 \x01(\rR\tcommandId\x12 \n" +
-	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\"\xd5\x02\n" +
+	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\"\x83\x03\n" +
 	"\bScanSpec\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x18\n" +
 	"\abuckets\x18\x02 \x03(\rR\abuckets\x12\x19\n" +
@@ -2305,7 +2377,14 @@ const file_meridian_proto_rawDesc = "" +
 	"projection\x12\x14\n" +
 	"\x05limit\x18\a \x01(\x03R\x05limit\x12)\n" +
 	"\bgroup_by\x18\b \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
-	"\x04aggs\x18\t \x03(\v2\x11.meridian.AggCallR\x04aggs\"r\n" +
+	"\x04aggs\x18\t \x03(\v2\x11.meridian.AggCallR\x04aggs\x12,\n" +
+	"\border_by\x18\n" +
+	" \x03(\v2\x11.meridian.SortKeyR\aorderBy\"b\n" +
+	"\aSortKey\x12\"\n" +
+	"\x04expr\x18\x01 \x01(\v2\x0e.meridian.ExprR\x04expr\x12\x12\n" +
+	"\x04desc\x18\x02 \x01(\bR\x04desc\x12\x1f\n" +
+	"\vnulls_first\x18\x03 \x01(\bR\n" +
+	"nullsFirst\"r\n" +
 	"\aAggCall\x12\x12\n" +
 	"\x04func\x18\x01 \x01(\tR\x04func\x12 \n" +
 	"\x03arg\x18\x02 \x01(\v2\x0e.meridian.ExprR\x03arg\x12\x19\n" +
@@ -2457,7 +2536,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_meridian_proto_goTypes = []any{
 	(DistKind)(0),             // 0: meridian.DistKind
 	(ExprKind)(0),             // 1: meridian.ExprKind
@@ -2471,25 +2550,26 @@ var file_meridian_proto_goTypes = []any{
 	(*Expr)(nil),              // 9: meridian.Expr
 	(*TxnContext)(nil),        // 10: meridian.TxnContext
 	(*ScanSpec)(nil),          // 11: meridian.ScanSpec
-	(*AggCall)(nil),           // 12: meridian.AggCall
-	(*InsertSpec)(nil),        // 13: meridian.InsertSpec
-	(*UpdateSpec)(nil),        // 14: meridian.UpdateSpec
-	(*DeleteSpec)(nil),        // 15: meridian.DeleteSpec
-	(*ExecRequest)(nil),       // 16: meridian.ExecRequest
-	(*ExecResponse)(nil),      // 17: meridian.ExecResponse
-	(*TxnRequest)(nil),        // 18: meridian.TxnRequest
-	(*TxnResponse)(nil),       // 19: meridian.TxnResponse
-	(*TxnStatusResponse)(nil), // 20: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),        // 21: meridian.DDLRequest
-	(*BuildIndex)(nil),        // 22: meridian.BuildIndex
-	(*DropIndex)(nil),         // 23: meridian.DropIndex
-	(*DDLResponse)(nil),       // 24: meridian.DDLResponse
-	(*CSNRequest)(nil),        // 25: meridian.CSNRequest
-	(*CSNResponse)(nil),       // 26: meridian.CSNResponse
-	(*NodeInfo)(nil),          // 27: meridian.NodeInfo
-	(*BucketMap)(nil),         // 28: meridian.BucketMap
-	(*DNGroup)(nil),           // 29: meridian.DNGroup
-	(*PgError)(nil),           // 30: meridian.PgError
+	(*SortKey)(nil),           // 12: meridian.SortKey
+	(*AggCall)(nil),           // 13: meridian.AggCall
+	(*InsertSpec)(nil),        // 14: meridian.InsertSpec
+	(*UpdateSpec)(nil),        // 15: meridian.UpdateSpec
+	(*DeleteSpec)(nil),        // 16: meridian.DeleteSpec
+	(*ExecRequest)(nil),       // 17: meridian.ExecRequest
+	(*ExecResponse)(nil),      // 18: meridian.ExecResponse
+	(*TxnRequest)(nil),        // 19: meridian.TxnRequest
+	(*TxnResponse)(nil),       // 20: meridian.TxnResponse
+	(*TxnStatusResponse)(nil), // 21: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),        // 22: meridian.DDLRequest
+	(*BuildIndex)(nil),        // 23: meridian.BuildIndex
+	(*DropIndex)(nil),         // 24: meridian.DropIndex
+	(*DDLResponse)(nil),       // 25: meridian.DDLResponse
+	(*CSNRequest)(nil),        // 26: meridian.CSNRequest
+	(*CSNResponse)(nil),       // 27: meridian.CSNResponse
+	(*NodeInfo)(nil),          // 28: meridian.NodeInfo
+	(*BucketMap)(nil),         // 29: meridian.BucketMap
+	(*DNGroup)(nil),           // 30: meridian.DNGroup
+	(*PgError)(nil),           // 31: meridian.PgError
 }
 var file_meridian_proto_depIdxs = []int32{
 	9,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -2504,47 +2584,49 @@ var file_meridian_proto_depIdxs = []int32{
 	9,  // 9: meridian.ScanSpec.filter:type_name -> meridian.Expr
 	9,  // 10: meridian.ScanSpec.projection:type_name -> meridian.Expr
 	9,  // 11: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	12, // 12: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	9,  // 13: meridian.AggCall.arg:type_name -> meridian.Expr
-	7,  // 14: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	9,  // 15: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	11, // 16: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	9,  // 17: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	9,  // 18: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	11, // 19: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	9,  // 20: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	10, // 21: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	11, // 22: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	13, // 23: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	14, // 24: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	15, // 25: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	3,  // 26: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	7,  // 27: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	22, // 28: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	23, // 29: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	7,  // 30: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	4,  // 31: meridian.NodeInfo.role:type_name -> meridian.Role
-	16, // 32: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	16, // 33: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	18, // 34: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	18, // 35: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	18, // 36: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	18, // 37: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	21, // 38: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	25, // 39: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	17, // 40: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	17, // 41: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	19, // 42: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	19, // 43: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	19, // 44: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	20, // 45: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	24, // 46: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	26, // 47: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	40, // [40:48] is the sub-list for method output_type
-	32, // [32:40] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	13, // 12: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	12, // 13: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	9,  // 14: meridian.SortKey.expr:type_name -> meridian.Expr
+	9,  // 15: meridian.AggCall.arg:type_name -> meridian.Expr
+	7,  // 16: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	9,  // 17: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	11, // 18: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	9,  // 19: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	9,  // 20: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	11, // 21: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	9,  // 22: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	10, // 23: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	11, // 24: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	14, // 25: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	15, // 26: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	16, // 27: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	3,  // 28: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	7,  // 29: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	23, // 30: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	24, // 31: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	7,  // 32: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	4,  // 33: meridian.NodeInfo.role:type_name -> meridian.Role
+	17, // 34: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	17, // 35: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	19, // 36: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	19, // 37: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	19, // 38: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	19, // 39: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	22, // 40: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	26, // 41: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	18, // 42: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	18, // 43: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	20, // 44: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	20, // 45: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	20, // 46: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	21, // 47: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	25, // 48: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	27, // 49: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -2552,13 +2634,13 @@ func file_meridian_proto_init() {
 	if File_meridian_proto != nil {
 		return
 	}
-	file_meridian_proto_msgTypes[11].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[12].OneofWrappers = []any{
 		(*ExecRequest_Scan)(nil),
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
 	}
-	file_meridian_proto_msgTypes[16].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[17].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -2569,7 +2651,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
