@@ -170,7 +170,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 				return nil, err
 			}
 			for i, o := range s.Output {
-				if protoEqual(o, e) {
+				if exprEqual(o, e) {
 					col = i
 					break
 				}
@@ -246,8 +246,6 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 	}
 	return &Plan{Select: s, Columns: cols, Params: ps.types, Tag: "SELECT"}, nil
 }
-
-func protoEqual(a, b *Expr) bool { return exprEqual(a, b) }
 
 func isTableColumn(t *meridianpb.TableDesc, name string) bool {
 	if t == nil {

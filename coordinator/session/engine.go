@@ -88,7 +88,7 @@ func (e *Engine) newGxid() uint64 {
 
 // NewSession starts a session.
 func (e *Engine) NewSession(ctx context.Context, params map[string]string) (pgwire.Session, error) {
-	s := &Session{e: e, startup: params, settings: defaultSettings(e), prepared: map[string]*Statement{}}
+	s := &Session{e: e, startup: params, settings: defaultSettings(e)}
 	s.pid = e.pid.Add(1)
 	s.user = params["user"]
 	s.db = params["database"]

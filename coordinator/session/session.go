@@ -22,8 +22,7 @@ type Session struct {
 	user, db   string
 	pid        int64
 	txn        *txn
-	prepared   map[string]*Statement // SQL-level PREPARE (unused yet)
-	pick       uint32                // spreads replicated-table reads over datanodes
+	pick       uint32 // spreads replicated-table reads over datanodes
 	parseCache *parser.Cache
 }
 
