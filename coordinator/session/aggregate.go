@@ -7,15 +7,9 @@ import (
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
-	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
-
-type group struct {
-	keys []types.Datum
-	accs []agg.Acc
-}
 
 // aggSpec converts a planned aggregate.
 func aggSpec(a planner.AggSpec) agg.Spec {
@@ -53,21 +47,14 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 			return nil, err
 		}
 	}
-	newGroup := func(keys []types.Datum) *group {
-		g := &group{keys: keys, accs: make([]agg.Acc, len(sel.Aggs))}
+	groups := agg.NewGroups(len(sel.GroupBy) == 0, func() []agg.Acc {
+		accs := make([]agg.Acc, len(sel.Aggs))
 		for i, a := range sel.Aggs {
-			g.accs[i] = agg.New(aggSpec(a))
+			accs[i] = agg.New(aggSpec(a))
 		}
-		return g
-	}
-	groups := map[string]*group{}
-	var order []*group
-	if len(sel.GroupBy) == 0 {
-		g := newGroup(nil)
-		groups[""] = g
-		order = append(order, g)
-	}
-	var kbuf []byte
+		return accs
+	})
+	keys := make([]types.Datum, len(groupEvals))
 	for {
 		row, err := src.next(ctx)
 		if err != nil {
@@ -76,21 +63,13 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 		if row == nil {
 			break
 		}
-		keys := make([]types.Datum, len(groupEvals))
-		kbuf = kbuf[:0]
 		for i, ge := range groupEvals {
 			if keys[i], err = ge(row); err != nil {
 				return nil, err
 			}
-			kbuf = codec.AppendKey(kbuf, keys[i])
 		}
-		g, ok := groups[string(kbuf)]
-		if !ok {
-			g = newGroup(keys)
-			groups[string(kbuf)] = g
-			order = append(order, g)
-		}
-		for i, acc := range g.accs {
+		g := groups.Get(keys)
+		for i, acc := range g.State {
 			var v types.Datum = true // count(*)
 			if argEvals[i] != nil {
 				if v, err = argEvals[i](row); err != nil {
@@ -102,11 +81,11 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 			}
 		}
 	}
-	return finishGroups(sel, env, len(order), func(i int) ([]types.Datum, error) {
-		g := order[i]
-		row := make([]types.Datum, 0, len(g.keys)+len(g.accs))
-		row = append(row, g.keys...)
-		for _, acc := range g.accs {
+	all := groups.All()
+	return finishGroups(sel, env, len(all), func(i int) ([]types.Datum, error) {
+		g := all[i]
+		row := append([]types.Datum(nil), g.Keys...)
+		for _, acc := range g.State {
 			v, err := acc.Result()
 			if err != nil {
 				return nil, err
@@ -174,24 +153,13 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 		specs[i] = aggSpec(ag)
 		oids = append(oids, agg.PartialTypes(specs[i])...)
 	}
-	type final struct {
-		keys   []types.Datum
-		finals []agg.Final
-	}
-	newFinal := func(keys []types.Datum) *final {
-		f := &final{keys: keys, finals: make([]agg.Final, len(specs))}
+	groups := agg.NewGroups(len(groupBy) == 0, func() []agg.Final {
+		finals := make([]agg.Final, len(specs))
 		for i, sp := range specs {
-			f.finals[i] = agg.NewFinal(sp)
+			finals[i] = agg.NewFinal(sp)
 		}
-		return f
-	}
-	groups := map[string]*final{}
-	var order []*final
-	if len(groupBy) == 0 {
-		f := newFinal(nil)
-		groups[""] = f
-		order = append(order, f)
-	}
+		return finals
+	})
 	if len(targets) > 0 {
 		tc, err := s.stmtTxn(ctx, len(targets), false)
 		if err != nil {
@@ -207,7 +175,6 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 		}
 		defer it.close()
 		ng := len(groupBy)
-		var kbuf []byte
 		for {
 			row, err := it.next(ctx)
 			if err != nil {
@@ -216,30 +183,22 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 			if row == nil {
 				break
 			}
-			kbuf = kbuf[:0]
-			for _, k := range row[:ng] {
-				kbuf = codec.AppendKey(kbuf, k)
-			}
-			f, ok := groups[string(kbuf)]
-			if !ok {
-				f = newFinal(row[:ng])
-				groups[string(kbuf)] = f
-				order = append(order, f)
-			}
+			g := groups.Get(row[:ng])
 			col := ng
 			for i, sp := range specs {
 				w := len(agg.PartialTypes(sp))
-				if err := f.finals[i].Merge(row[col : col+w]); err != nil {
+				if err := g.State[i].Merge(row[col : col+w]); err != nil {
 					return nil, err
 				}
 				col += w
 			}
 		}
 	}
-	return finishGroups(sel, env, len(order), func(i int) ([]types.Datum, error) {
-		f := order[i]
-		row := append([]types.Datum(nil), f.keys...)
-		for _, fin := range f.finals {
+	all := groups.All()
+	return finishGroups(sel, env, len(all), func(i int) ([]types.Datum, error) {
+		g := all[i]
+		row := append([]types.Datum(nil), g.Keys...)
+		for _, fin := range g.State {
 			v, err := fin.Result()
 			if err != nil {
 				return nil, err

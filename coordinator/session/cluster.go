@@ -147,16 +147,7 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 		if err != nil {
 			return nil, pgerr.FromStatus(err)
 		}
-		for _, r := range resp.Rows {
-			row, err := codec.DecodeRow(oids, nil, r)
-			if err != nil {
-				return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
-			}
-			if err := emit(row); err != nil {
-				return nil, err
-			}
-		}
-		return resp, nil
+		return resp, emitRows(resp.Rows, oids, emit)
 	}
 	stream, err := c.Exec(ctx, req)
 	if err != nil {
@@ -167,14 +158,8 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 		if err != nil {
 			return nil, pgerr.FromStatus(err)
 		}
-		for _, r := range resp.Rows {
-			row, err := codec.DecodeRow(oids, nil, r)
-			if err != nil {
-				return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
-			}
-			if err := emit(row); err != nil {
-				return nil, err
-			}
+		if err := emitRows(resp.Rows, oids, emit); err != nil {
+			return nil, err
 		}
 		if resp.Done {
 			return resp, nil
@@ -207,4 +192,26 @@ func smallResult(req *meridianpb.ExecRequest) bool {
 		}
 	}
 	return false
+}
+
+// emitRows decodes a batch of rows from a datanode.
+func emitRows(rows [][]byte, oids []uint32, emit func(row []types.Datum) error) error {
+	for _, r := range rows {
+		row, err := decodeRow(oids, r)
+		if err != nil {
+			return err
+		}
+		if err := emit(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeRow(oids []uint32, r []byte) ([]types.Datum, error) {
+	row, err := codec.DecodeRow(oids, nil, r)
+	if err != nil {
+		return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
+	}
+	return row, nil
 }

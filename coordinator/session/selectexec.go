@@ -503,10 +503,10 @@ func (it *streamIter) next(ctx context.Context) ([]types.Datum, error) {
 		it.rows, it.i, it.done = resp.Rows, 0, resp.Done
 	}
 	it.i++
-	row, err := codec.DecodeRow(it.oids, nil, it.rows[it.i-1])
+	row, err := decodeRow(it.oids, it.rows[it.i-1])
 	if err != nil {
 		it.close()
-		return nil, pgerr.Wrap(err, pgerr.InternalError, "decode row from datanode")
+		return nil, err
 	}
 	return row, nil
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
-	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -18,11 +17,6 @@ func AggSpec(a *meridianpb.AggCall) agg.Spec {
 		s.ArgType = a.Arg.TypeOid
 	}
 	return s
-}
-
-type partialGroup struct {
-	keys []types.Datum
-	accs []agg.Partial
 }
 
 // partialAggregate runs the first phase of a two-phase aggregate over the
@@ -49,42 +43,24 @@ func (x *Executor) partialAggregate(ctx context.Context, snap storage.Snapshot, 
 			argEvals[i] = e
 		}
 	}
-	newGroup := func(keys []types.Datum) *partialGroup {
-		g := &partialGroup{keys: keys, accs: make([]agg.Partial, len(specs))}
+	groups := agg.NewGroups(len(groupEvals) == 0, func() []agg.Partial {
+		accs := make([]agg.Partial, len(specs))
 		for i, s := range specs {
-			g.accs[i] = agg.NewPartial(s)
+			accs[i] = agg.NewPartial(s)
 		}
-		return g
-	}
-	groups := map[string]*partialGroup{}
-	var order []*partialGroup
-	if len(groupEvals) == 0 {
-		g := newGroup(nil)
-		groups[""] = g
-		order = append(order, g)
-	}
-	var kbuf []byte
+		return accs
+	})
+	keys := make([]types.Datum, len(groupEvals))
 	err := x.visit(ctx, snap, spec, ti, m, func(_ []byte, _ uint64, row []types.Datum) error {
-		kbuf = kbuf[:0]
-		var keys []types.Datum
-		if len(groupEvals) > 0 {
-			keys = make([]types.Datum, len(groupEvals))
-			for i, ge := range groupEvals {
-				v, err := ge(row)
-				if err != nil {
-					return err
-				}
-				keys[i] = v
-				kbuf = codec.AppendKey(kbuf, v)
+		for i, ge := range groupEvals {
+			v, err := ge(row)
+			if err != nil {
+				return err
 			}
+			keys[i] = v
 		}
-		g, ok := groups[string(kbuf)]
-		if !ok {
-			g = newGroup(keys)
-			groups[string(kbuf)] = g
-			order = append(order, g)
-		}
-		for i, acc := range g.accs {
+		g := groups.Get(keys)
+		for i, acc := range g.State {
 			var v types.Datum = true // count(*)
 			if argEvals[i] != nil {
 				var err error
@@ -101,9 +77,9 @@ func (x *Executor) partialAggregate(ctx context.Context, snap storage.Snapshot, 
 	if err != nil {
 		return err
 	}
-	for _, g := range order {
-		out := append([]types.Datum(nil), g.keys...)
-		for _, acc := range g.accs {
+	for _, g := range groups.All() {
+		out := append([]types.Datum(nil), g.Keys...)
+		for _, acc := range g.State {
 			st, err := acc.State()
 			if err != nil {
 				return err
