@@ -151,7 +151,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	info := &meridianpb.NodeInfo{Name: cfg.Name, Role: meridianpb.Role_ROLE_COORDINATOR, Num: cfg.Num, PgAddr: s.ln.Addr().String()}
+	info := &meridianpb.NodeInfo{Name: cfg.Name, Role: meridianpb.Role_ROLE_COORDINATOR, Num: cfg.Num, PgAddr: s.ln.Addr().String(),
+		FirstGxidCounter: s.eng.FirstGxidCounter()}
 	if s.http != nil {
 		info.HttpAddr = s.http.Addr()
 	}

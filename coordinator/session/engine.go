@@ -41,6 +41,7 @@ type Engine struct {
 	gtm     *gtmclient.Client
 	pool    dnPool
 	gxid    atomic.Uint64
+	first   uint64 // the transaction-id counter this incarnation started at
 	pid     atomic.Int64
 	started time.Time
 }
@@ -64,10 +65,15 @@ func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *g
 		log = slog.Default()
 	}
 	e := &Engine{cfg: cfg, log: log, cat: cat, plan: &planner.Planner{Cat: cat}, routes: routes, gtm: gtm, started: time.Now()}
-	e.gxid.Store(uint64(time.Since(gxidEpoch).Microseconds()))
+	e.first = uint64(time.Since(gxidEpoch).Microseconds())
+	e.gxid.Store(e.first)
 	e.pid.Store(int64(cfg.Num) * 100000)
 	return e
 }
+
+// FirstGxidCounter is where this incarnation's transaction ids start
+// (published in etcd so datanodes can tell orphans of an earlier one).
+func (e *Engine) FirstGxidCounter() uint64 { return e.first }
 
 // Close releases datanode connections.
 func (e *Engine) Close() { e.pool.close() }

@@ -40,12 +40,31 @@ type StatusFunc func(ctx context.Context, primary uint32, gxid uint64) (meridian
 //	else ask the primary      → committed@csn: commit at csn
 //	                            aborted / unknown: abort
 //	                            prepared / in progress: ask again later
+//
+// It also rolls back orphans: in-progress transactions whose coordinator
+// is gone (not registered) or restarted since (the transaction's id is
+// older than the coordinator's first id), whose row locks would otherwise
+// never be released.
 type Resolver struct {
 	X      *Executor
 	Self   uint32 // this datanode's group
 	After  time.Duration
 	Status StatusFunc
-	Log    *slog.Logger
+	// Coordinators lists the live coordinators: number → first global
+	// transaction counter of their current incarnation. nil: no orphan
+	// check.
+	Coordinators func(ctx context.Context) (map[uint32]uint64, error)
+	Log          *slog.Logger
+
+	orphanSince map[uint64]time.Time // candidates, until they have been orphans for After
+}
+
+// Orphan reports whether an in-progress transaction's coordinator is gone
+// or restarted, given the live coordinators.
+func Orphan(gxid uint64, live map[uint32]uint64) bool {
+	cn, counter := uint32(gxid>>48), gxid&(1<<48-1)
+	first, ok := live[cn]
+	return !ok || counter < first
 }
 
 // Run resolves every interval until ctx ends.
@@ -62,8 +81,36 @@ func (r *Resolver) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Once makes one pass over the prepared transactions.
+// Once makes one pass over the prepared and in-progress transactions.
 func (r *Resolver) Once(ctx context.Context) {
+	if r.Coordinators != nil {
+		if live, err := r.Coordinators(ctx); err == nil {
+			seen := map[uint64]time.Time{}
+			for _, gxid := range r.X.st.InProgressTxns() {
+				if !Orphan(gxid, live) {
+					continue
+				}
+				// A coordinator can be briefly unregistered (a lost lease,
+				// a start not yet registered): act only on a transaction
+				// that has looked orphaned for After.
+				since, ok := r.orphanSince[gxid]
+				if !ok {
+					since = time.Now()
+				}
+				seen[gxid] = since
+				if time.Since(since) < r.After {
+					continue
+				}
+				delete(seen, gxid)
+				if t, ok := r.X.st.LookupTxn(gxid); ok && t.State() == storage.TxnInProgress {
+					if err := t.Abort(); err == nil {
+						r.Log.Warn("rolled back a transaction whose coordinator is gone", "gxid", gxid, "coordinator", gxid>>48)
+					}
+				}
+			}
+			r.orphanSince = seen
+		}
+	}
 	for _, p := range r.X.st.PreparedTxns() {
 		if time.Since(p.PreparedAt) < r.After {
 			continue

@@ -94,3 +94,38 @@ func TestResolver(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphans: an in-progress transaction whose coordinator is gone, or
+// restarted since it began, is rolled back once it has looked orphaned for
+// After; one of a live coordinator is left alone.
+func TestOrphans(t *testing.T) {
+	ctx := context.Background()
+	x := &Executor{Self: 1, st: openEngine(t)}
+	live := map[uint32]uint64{1: 1000} // coordinator 1 restarted: its ids now start at counter 1000
+	r := &Resolver{X: x, Self: 1, After: 0, Log: slog.New(slog.DiscardHandler),
+		Status: func(context.Context, uint32, uint64) (meridianpb.TxnState, uint64, error) {
+			return meridianpb.TxnState_TXN_UNKNOWN, 0, nil
+		},
+		Coordinators: func(context.Context) (map[uint32]uint64, error) { return live, nil }}
+	gx := func(cn uint32, counter uint64) uint64 { return uint64(cn)<<48 | counter }
+	current, oldIncarnation, gone := gx(1, 1500), gx(1, 500), gx(2, 1500)
+	for i, g := range []uint64{current, oldIncarnation, gone} {
+		if err := x.st.Txn(g).Insert(ctx, []byte{byte('a' + i)}, []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !Orphan(gone, live) || !Orphan(oldIncarnation, live) || Orphan(current, live) {
+		t.Fatal("Orphan misjudges")
+	}
+	r.Once(ctx) // first sighting
+	r.Once(ctx) // still orphaned: rolled back (After is 0)
+	for g, want := range map[uint64]meridianpb.TxnState{
+		current:        meridianpb.TxnState_TXN_IN_PROGRESS,
+		oldIncarnation: meridianpb.TxnState_TXN_ABORTED,
+		gone:           meridianpb.TxnState_TXN_ABORTED,
+	} {
+		if st, _ := x.Outcome(g); st != want {
+			t.Fatalf("gxid %x: %v, want %v", g, st, want)
+		}
+	}
+}

@@ -272,6 +272,20 @@ func (e *Engine) LookupTxn(gxid uint64) (*Txn, bool) {
 	return t, ok
 }
 
+// InProgressTxns lists the global ids of in-progress (not prepared)
+// transactions.
+func (e *Engine) InProgressTxns() []uint64 {
+	e.gmu.Lock()
+	defer e.gmu.Unlock()
+	var out []uint64
+	for g, t := range e.byGXID {
+		if t.State() == TxnInProgress {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // PreparedInfo identifies a prepared transaction for recovery.
 type PreparedInfo struct {
 	GXID       uint64

@@ -2054,9 +2054,14 @@ type NodeInfo struct {
 	// PostgreSQL wire address (coordinator).
 	PgAddr string `protobuf:"bytes,5,opt,name=pg_addr,json=pgAddr,proto3" json:"pg_addr,omitempty"`
 	// HTTP address serving /metrics and /health.
-	HttpAddr      string `protobuf:"bytes,6,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HttpAddr string `protobuf:"bytes,6,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	// Coordinator: the first transaction-id counter value of this
+	// incarnation (microseconds since 2026-01-01). Global transaction ids are
+	// (num << 48) | counter, so a datanode knows a transaction whose
+	// coordinator is gone or restarted (an orphan) and can roll it back.
+	FirstGxidCounter uint64 `protobuf:"varint,7,opt,name=first_gxid_counter,json=firstGxidCounter,proto3" json:"first_gxid_counter,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -2129,6 +2134,13 @@ func (x *NodeInfo) GetHttpAddr() string {
 		return x.HttpAddr
 	}
 	return ""
+}
+
+func (x *NodeInfo) GetFirstGxidCounter() uint64 {
+	if x != nil {
+		return x.FirstGxidCounter
+	}
+	return 0
 }
 
 // BucketMap is stored at buckets: owner[b] is the datanode group of bucket b.
@@ -2453,14 +2465,15 @@ const file_meridian_proto_rawDesc = "" +
 	"\fcommit_count\x18\x01 \x01(\rR\vcommitCount\"Z\n" +
 	"\vCSNResponse\x12(\n" +
 	"\x10first_commit_csn\x18\x01 \x01(\x04R\x0efirstCommitCsn\x12!\n" +
-	"\fsnapshot_csn\x18\x02 \x01(\x04R\vsnapshotCsn\"\xa7\x01\n" +
+	"\fsnapshot_csn\x18\x02 \x01(\x04R\vsnapshotCsn\"\xd5\x01\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0e.meridian.RoleR\x04role\x12\x10\n" +
 	"\x03num\x18\x03 \x01(\rR\x03num\x12\x1b\n" +
 	"\tgrpc_addr\x18\x04 \x01(\tR\bgrpcAddr\x12\x17\n" +
 	"\apg_addr\x18\x05 \x01(\tR\x06pgAddr\x12\x1b\n" +
-	"\thttp_addr\x18\x06 \x01(\tR\bhttpAddr\";\n" +
+	"\thttp_addr\x18\x06 \x01(\tR\bhttpAddr\x12,\n" +
+	"\x12first_gxid_counter\x18\a \x01(\x04R\x10firstGxidCounter\";\n" +
 	"\tBucketMap\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05owner\x18\x02 \x03(\rR\x05owner\"K\n" +
