@@ -81,24 +81,17 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 			}
 		}
 	}
-	all := groups.All()
-	return finishGroups(sel, env, len(all), func(i int) ([]types.Datum, error) {
-		g := all[i]
-		row := append([]types.Datum(nil), g.Keys...)
-		for _, acc := range g.State {
-			v, err := acc.Result()
-			if err != nil {
-				return nil, err
-			}
-			row = append(row, v)
-		}
-		return row, nil
-	})
+	return finishGroups(sel, env, groups.All())
 }
 
-// finishGroups builds the n output rows (group values, aggregate results)
-// with row(i) and keeps those that pass HAVING.
-func finishGroups(sel *planner.Select, env *planner.BindEnv, n int, row func(i int) ([]types.Datum, error)) ([][]types.Datum, error) {
+// result is an aggregate state that yields a value (agg.Acc, agg.Final).
+type result interface {
+	Result() (types.Datum, error)
+}
+
+// finishGroups builds one row per group (group values, then aggregate
+// results) and keeps those that pass HAVING.
+func finishGroups[S result](sel *planner.Select, env *planner.BindEnv, groups []*agg.Group[[]S]) ([][]types.Datum, error) {
 	var having expr.Eval
 	if sel.Having != nil {
 		b, err := planner.Bind(sel.Having, env)
@@ -109,11 +102,15 @@ func finishGroups(sel *planner.Select, env *planner.BindEnv, n int, row func(i i
 			return nil, err
 		}
 	}
-	out := make([][]types.Datum, 0, n)
-	for i := 0; i < n; i++ {
-		r, err := row(i)
-		if err != nil {
-			return nil, err
+	out := make([][]types.Datum, 0, len(groups))
+	for _, g := range groups {
+		r := append([]types.Datum(nil), g.Keys...)
+		for _, st := range g.State {
+			v, err := st.Result()
+			if err != nil {
+				return nil, err
+			}
+			r = append(r, v)
 		}
 		if having != nil {
 			v, err := having(r)
@@ -161,7 +158,7 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 		return finals
 	})
 	if len(targets) > 0 {
-		tc, err := s.stmtTxn(ctx, len(targets), false)
+		tc, err := s.stmtTxn(ctx, len(targets), stmtRead)
 		if err != nil {
 			return nil, err
 		}
@@ -194,17 +191,5 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 			}
 		}
 	}
-	all := groups.All()
-	return finishGroups(sel, env, len(all), func(i int) ([]types.Datum, error) {
-		g := all[i]
-		row := append([]types.Datum(nil), g.Keys...)
-		for _, fin := range g.State {
-			v, err := fin.Result()
-			if err != nil {
-				return nil, err
-			}
-			row = append(row, v)
-		}
-		return row, nil
-	})
+	return finishGroups(sel, env, groups.All())
 }

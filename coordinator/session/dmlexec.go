@@ -17,12 +17,12 @@ import (
 
 // write runs a write statement on targets inside the session's
 // transaction (or its own, committed here), collecting RETURNING rows.
-func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []target, retOIDs []uint32,
+func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []target, kind stmtKind, retOIDs []uint32,
 	req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (int64, [][]types.Datum, error) {
 	if len(targets) == 0 {
 		return 0, nil, nil
 	}
-	tc, err := s.stmtTxn(ctx, len(targets), true)
+	tc, err := s.stmtTxn(ctx, len(targets), kind)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -135,7 +135,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		targets = append(targets, target{group: g})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].group < targets[j].group })
-	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		p := parts[tg.group]
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
 			Table: t, Rows: p.rows, Buckets: p.buckets, Returning: ret}}}
@@ -249,7 +249,7 @@ func (s *Session) runTargeted(ctx context.Context, access planner.Access, return
 	if noRows {
 		targets = nil
 	}
-	n, out, err := s.write(ctx, snap, targets, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	n, out, err := s.write(ctx, snap, targets, stmtWrite, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return mk(scanSpec(a, t, nil, 0), ret, tc)
 	})
 	if err != nil {

@@ -154,7 +154,7 @@ func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets 
 		proj = []*planner.Expr{expr.Const(types.T(types.Bool), true)}
 		oids = []uint32{types.Bool}
 	}
-	tc, err := s.stmtTxn(ctx, len(targets), false)
+	tc, err := s.stmtTxn(ctx, len(targets), stmtRead)
 	if err != nil {
 		return nil, err
 	}

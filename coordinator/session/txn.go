@@ -134,36 +134,44 @@ func (s *Session) statementFailed(ctx context.Context, err error) {
 	s.txn.failed = true
 }
 
+// stmtKind is what a statement does with the rows it touches.
+type stmtKind int
+
+const (
+	stmtRead   stmtKind = iota // reads (SELECT)
+	stmtWrite                  // reads the rows it writes (UPDATE, DELETE)
+	stmtInsert                 // writes without reading: no snapshot needed
+)
+
 // stmtTxn is the transaction context of one statement touching ntargets
-// datanode groups.
-func (s *Session) stmtTxn(ctx context.Context, ntargets int, write bool) (*meridianpb.TxnContext, error) {
+// datanode groups. A READ COMMITTED statement reads the latest committed
+// state — no GTM call — when that is consistent: it touches one datanode
+// (gtm-lite), it only inserts, or it reads in gtm-free mode.
+func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*meridianpb.TxnContext, error) {
+	write := kind != stmtRead
+	mode := s.e.cfg.TxnMode
+	latest := (ntargets == 1 && mode != ModeGTM) || kind == stmtInsert || (mode == ModeGTMFree && !write)
 	tc := &meridianpb.TxnContext{Coordinator: s.e.cfg.Name, CommandId: 1}
-	single := ntargets == 1 && s.e.cfg.TxnMode != ModeGTM
-	if s.txn == nil {
-		iso, _ := parseIsolation(s.settings["default_transaction_isolation"])
-		tc.Isolation = iso
-		if single || (s.e.cfg.TxnMode == ModeGTMFree && !write) {
-			tc.SnapshotCsn = math.MaxUint64
-		} else {
-			snap, err := s.e.gtm.Snapshot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			tc.SnapshotCsn = snap
-		}
+	t := s.txn
+	if t == nil {
+		tc.Isolation, _ = parseIsolation(s.settings["default_transaction_isolation"])
 		if write {
 			tc.Gxid = s.e.newGxid()
 		}
-		return tc, nil
+	} else {
+		if write && t.readOnly {
+			return nil, pgerr.New(pgerr.ReadOnlySQLTransaction, "cannot execute a write statement in a read-only transaction")
+		}
+		t.cmd++
+		tc.CommandId, tc.Isolation = t.cmd, t.iso
+		if write && t.gxid == 0 {
+			t.gxid = s.e.newGxid()
+		}
+		tc.Gxid = t.gxid
 	}
-	t := s.txn
-	if write && t.readOnly {
-		return nil, pgerr.New(pgerr.ReadOnlySQLTransaction, "cannot execute a write statement in a read-only transaction")
-	}
-	t.cmd++
-	tc.CommandId = t.cmd
-	tc.Isolation = t.iso
-	if t.iso != meridianpb.Isolation_READ_COMMITTED {
+	switch {
+	case t != nil && t.iso != meridianpb.Isolation_READ_COMMITTED:
+		// REPEATABLE READ: one snapshot, taken by the first statement.
 		if t.snapshot == 0 {
 			snap, err := s.e.gtm.Snapshot(ctx)
 			if err != nil {
@@ -172,19 +180,15 @@ func (s *Session) stmtTxn(ctx context.Context, ntargets int, write bool) (*merid
 			t.snapshot = snap
 		}
 		tc.SnapshotCsn = t.snapshot
-	} else if single {
+	case latest:
 		tc.SnapshotCsn = math.MaxUint64
-	} else {
+	default:
 		snap, err := s.e.gtm.Snapshot(ctx)
 		if err != nil {
 			return nil, err
 		}
 		tc.SnapshotCsn = snap
 	}
-	if write && t.gxid == 0 {
-		t.gxid = s.e.newGxid()
-	}
-	tc.Gxid = t.gxid
 	return tc, nil
 }
 

@@ -450,16 +450,7 @@ func TestAbortEndsOwnWait(t *testing.T) {
 func TestOutcomeOfGlobalTransactions(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	open := func() *Engine {
-		cfg := NewConfig()
-		cfg.Dir = dir
-		e, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	e := open()
+	e := openDir(t, dir)
 	committed := e.Txn(7)
 	if err := committed.Insert(ctx, []byte("a"), []byte("1"), 0); err != nil {
 		t.Fatal(err)
@@ -482,7 +473,7 @@ func TestOutcomeOfGlobalTransactions(t *testing.T) {
 	}
 	e.Close()
 
-	e = open()
+	e = openDir(t, dir)
 	defer e.Close()
 	if st, csn := e.Outcome(7); st != TxnCommitted || csn != 42 {
 		t.Fatalf("committed outcome after restart: %v %d", st, csn)
@@ -499,16 +490,7 @@ func TestOutcomeOfGlobalTransactions(t *testing.T) {
 func TestVolatilePrepareAndLazyCommit(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	open := func() *Engine {
-		cfg := NewConfig()
-		cfg.Dir = dir
-		e, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
-	e := open()
+	e := openDir(t, dir)
 	// The primary's volatile prepare makes readers wait like a durable one.
 	p := e.Txn(1)
 	if err := p.Insert(ctx, []byte("p"), []byte("v"), 0); err != nil {
@@ -523,9 +505,7 @@ func TestVolatilePrepareAndLazyCommit(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, _, _, err := e.Get(wctx, Snapshot{CSN: Latest}, []byte("p"))
 	cancel()
-	if pgerrCode(err) != "57014" {
-		t.Fatalf("reader of a volatile prepared row did not wait: %v", err)
-	}
+	wantCode(t, err, "57014") // the reader waited until its deadline
 	// A participant commits lazily.
 	q := e.Txn(2)
 	if err := q.Insert(ctx, []byte("q"), []byte("v"), 0); err != nil {
@@ -546,7 +526,7 @@ func TestVolatilePrepareAndLazyCommit(t *testing.T) {
 	e.Close()
 	// After a restart the volatile prepare is gone (presumed abort) and the
 	// synced lazy commit stays.
-	e = open()
+	e = openDir(t, dir)
 	defer e.Close()
 	if st, _ := e.Outcome(1); st != TxnAborted {
 		t.Fatalf("volatile prepare survived a restart: %v", st)
@@ -559,22 +539,8 @@ func TestVolatilePrepareAndLazyCommit(t *testing.T) {
 	}
 }
 
-func pgerrCode(err error) string {
-	var pe *pgerr.Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
-}
-
 func TestAbortedTransactionIsNotResurrected(t *testing.T) {
-	cfg := NewConfig()
-	cfg.Dir = t.TempDir()
-	e, err := Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := openMem(t, nil)
 	ctx := context.Background()
 	tx := e.Txn(42)
 	if err := tx.Insert(ctx, []byte("k"), []byte("v"), 0); err != nil {
