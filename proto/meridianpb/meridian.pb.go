@@ -106,6 +106,14 @@ const (
 	ExprKind_EXPR_PARAM ExprKind = 13
 	// NULLIF(args[0], args[1]).
 	ExprKind_EXPR_NULLIF ExprKind = 14
+	// Coordinator only, never sent to a datanode. A subquery: index is its
+	// number in the statement, name its form ("scalar", "exists", "any",
+	// "all", "array"). For "any"/"all", args are the left operands followed
+	// by the comparison over (left operands ++ one subquery row).
+	ExprKind_EXPR_SUBQUERY ExprKind = 15
+	// Coordinator only: column index of the row of the query levels_up
+	// levels out (a correlated subquery's outer reference).
+	ExprKind_EXPR_OUTER ExprKind = 16
 )
 
 // Enum value maps for ExprKind.
@@ -126,6 +134,8 @@ var (
 		12: "EXPR_IN",
 		13: "EXPR_PARAM",
 		14: "EXPR_NULLIF",
+		15: "EXPR_SUBQUERY",
+		16: "EXPR_OUTER",
 	}
 	ExprKind_value = map[string]int32{
 		"EXPR_INVALID":     0,
@@ -143,6 +153,8 @@ var (
 		"EXPR_IN":          12,
 		"EXPR_PARAM":       13,
 		"EXPR_NULLIF":      14,
+		"EXPR_SUBQUERY":    15,
+		"EXPR_OUTER":       16,
 	}
 )
 
@@ -703,7 +715,10 @@ type Expr struct {
 	// char(n) instead of failing), empty for implicit and assignment casts.
 	Name string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
 	// Operands.
-	Args          []*Expr `protobuf:"bytes,8,rep,name=args,proto3" json:"args,omitempty"`
+	Args []*Expr `protobuf:"bytes,8,rep,name=args,proto3" json:"args,omitempty"`
+	// EXPR_OUTER: how many query levels out the column is (1: the directly
+	// enclosing query).
+	LevelsUp      int32 `protobuf:"varint,9,opt,name=levels_up,json=levelsUp,proto3" json:"levels_up,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -792,6 +807,13 @@ func (x *Expr) GetArgs() []*Expr {
 		return x.Args
 	}
 	return nil
+}
+
+func (x *Expr) GetLevelsUp() int32 {
+	if x != nil {
+		return x.LevelsUp
+	}
+	return 0
 }
 
 // TxnContext travels with every statement a datanode runs.
@@ -2360,7 +2382,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\aversion\x18\b \x01(\x04R\aversion\" \n" +
 	"\n" +
 	"SchemaDesc\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xde\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xfb\x01\n" +
 	"\x04Expr\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.meridian.ExprKindR\x04kind\x12\x19\n" +
 	"\btype_oid\x18\x02 \x01(\rR\atypeOid\x12\x16\n" +
@@ -2369,7 +2391,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\ais_null\x18\x05 \x01(\bR\x06isNull\x12\x14\n" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
-	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\"\xb7\x01\n" +
+	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb7\x01\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -2488,7 +2511,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04hint\x18\x04 \x01(\tR\x04hint*/\n" +
 	"\bDistKind\x12\r\n" +
 	"\tDIST_HASH\x10\x00\x12\x14\n" +
-	"\x10DIST_REPLICATION\x10\x01*\xfc\x01\n" +
+	"\x10DIST_REPLICATION\x10\x01*\x9f\x02\n" +
 	"\bExprKind\x12\x10\n" +
 	"\fEXPR_INVALID\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2507,7 +2530,10 @@ const file_meridian_proto_rawDesc = "" +
 	"\aEXPR_IN\x10\f\x12\x0e\n" +
 	"\n" +
 	"EXPR_PARAM\x10\r\x12\x0f\n" +
-	"\vEXPR_NULLIF\x10\x0e*F\n" +
+	"\vEXPR_NULLIF\x10\x0e\x12\x11\n" +
+	"\rEXPR_SUBQUERY\x10\x0f\x12\x0e\n" +
+	"\n" +
+	"EXPR_OUTER\x10\x10*F\n" +
 	"\tIsolation\x12\x12\n" +
 	"\x0eREAD_COMMITTED\x10\x00\x12\x13\n" +
 	"\x0fREPEATABLE_READ\x10\x01\x12\x10\n" +

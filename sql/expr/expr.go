@@ -39,7 +39,18 @@ func ConstValue(e *meridianpb.Expr) (types.Datum, error) {
 func TypeOf(e *meridianpb.Expr) types.Type { return types.Type{OID: e.TypeOid, Typmod: e.Typmod} }
 
 // Compile turns e into an evaluator.
-func Compile(e *meridianpb.Expr) (Eval, error) {
+func Compile(e *meridianpb.Expr) (Eval, error) { return compiler{}.compile(e) }
+
+// Extension compiles the expression kinds only a coordinator evaluates
+// (subqueries, references to an enclosing query's row).
+type Extension func(e *meridianpb.Expr) (Eval, error)
+
+// CompileWith is Compile with an extension for coordinator-only kinds.
+func CompileWith(e *meridianpb.Expr, ext Extension) (Eval, error) { return compiler{ext}.compile(e) }
+
+type compiler struct{ ext Extension }
+
+func (c compiler) compile(e *meridianpb.Expr) (Eval, error) {
 	switch e.Kind {
 	case meridianpb.ExprKind_EXPR_CONST:
 		d, err := ConstValue(e)
@@ -56,7 +67,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return row[i], nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_AND, meridianpb.ExprKind_EXPR_OR:
-		args, err := compileAll(e.Args)
+		args, err := c.compileAll(e.Args)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +93,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return isAnd, nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_NOT:
-		a, err := compile1(e)
+		a, err := c.compile1(e)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +105,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return !v.(bool), nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_IS_NULL, meridianpb.ExprKind_EXPR_IS_NOT_NULL:
-		a, err := compile1(e)
+		a, err := c.compile1(e)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +118,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return (v == nil) == want, nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_CAST:
-		a, err := compile1(e)
+		a, err := c.compile1(e)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +136,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return cast(v, from, to)
 		}, nil
 	case meridianpb.ExprKind_EXPR_CASE:
-		args, err := compileAll(e.Args)
+		args, err := c.compileAll(e.Args)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +156,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return args[len(args)-1](row)
 		}, nil
 	case meridianpb.ExprKind_EXPR_COALESCE:
-		args, err := compileAll(e.Args)
+		args, err := c.compileAll(e.Args)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +170,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return nil, nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_NULLIF:
-		args, err := compileAll(e.Args)
+		args, err := c.compileAll(e.Args)
 		if err != nil || len(args) != 2 {
 			return nil, orMalformed(err, "NULLIF")
 		}
@@ -180,7 +191,7 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return a, nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_IN:
-		args, err := compileAll(e.Args)
+		args, err := c.compileAll(e.Args)
 		if err != nil || len(args) < 1 {
 			return nil, orMalformed(err, "IN")
 		}
@@ -212,9 +223,12 @@ func Compile(e *meridianpb.Expr) (Eval, error) {
 			return false, nil
 		}, nil
 	case meridianpb.ExprKind_EXPR_FUNC:
-		return compileFunc(e)
+		return c.compileFunc(e)
 	case meridianpb.ExprKind_EXPR_PARAM:
 		return nil, pgerr.New(pgerr.InternalError, "unbound parameter $%d", e.Index)
+	}
+	if c.ext != nil {
+		return c.ext(e)
 	}
 	return nil, pgerr.New(pgerr.InternalError, "unknown expression kind %v", e.Kind)
 }
@@ -226,21 +240,21 @@ func orMalformed(err error, what string) error {
 	return pgerr.New(pgerr.InternalError, "malformed %s", what)
 }
 
-func compile1(e *meridianpb.Expr) (Eval, error) {
+func (c compiler) compile1(e *meridianpb.Expr) (Eval, error) {
 	if len(e.Args) != 1 {
 		return nil, pgerr.New(pgerr.InternalError, "%v takes one argument", e.Kind)
 	}
-	return Compile(e.Args[0])
+	return c.compile(e.Args[0])
 }
 
-func compileAll(es []*meridianpb.Expr) ([]Eval, error) {
+func (c compiler) compileAll(es []*meridianpb.Expr) ([]Eval, error) {
 	out := make([]Eval, len(es))
 	for i, a := range es {
-		c, err := Compile(a)
+		ev, err := c.compile(a)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = c
+		out[i] = ev
 	}
 	return out, nil
 }

@@ -223,7 +223,7 @@ func badArg(name string) error {
 	return pgerr.New(pgerr.UndefinedFunction, "function %s does not exist for these argument types", name)
 }
 
-func compileFunc(e *meridianpb.Expr) (Eval, error) {
+func (c compiler) compileFunc(e *meridianpb.Expr) (Eval, error) {
 	b, ok := funcs[e.Name]
 	if !ok {
 		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", e.Name)
@@ -236,7 +236,7 @@ func compileFunc(e *meridianpb.Expr) (Eval, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := compileAll(e.Args)
+	args, err := c.compileAll(e.Args)
 	if err != nil {
 		return nil, err
 	}
