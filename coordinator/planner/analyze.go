@@ -34,12 +34,92 @@ func (p *params) set(n int, oid uint32) {
 	}
 }
 
-// scope resolves names while analyzing expressions.
+// scope resolves names while analyzing expressions. Its row is the
+// concatenation of its range entries' columns (the FROM row).
 type scope struct {
-	table  *meridianpb.TableDesc
-	alias  string
+	entries []*rangeEntry
+	// star is what SELECT * expands to, in FROM order.
+	star   []starCol
+	outer  *scope // the enclosing query's scope (correlated references)
 	params *params
 	agg    *aggCtx // non-nil: analyzing after GROUP BY / aggregation
+	q      *query  // the query block being planned (subqueries, CTEs)
+	// correlated is set when an expression references an enclosing query.
+	correlated bool
+}
+
+// rangeEntry is one FROM item visible by name: a table, a derived table,
+// a CTE reference, or the merged columns of a JOIN ... USING.
+type rangeEntry struct {
+	name   string                // qualifier (alias, or the table name)
+	table  *meridianpb.TableDesc // base table; nil for derived tables
+	cols   []colInfo
+	offset int // first column's index in the scope's row
+	// exprs, when set, give the columns as expressions (USING merges).
+	exprs []*Expr
+	// hidden: names an unqualified reference skips (merged by USING).
+	hidden map[string]bool
+}
+
+type colInfo struct {
+	name string
+	typ  types.Type
+}
+
+type starCol struct {
+	name string
+	e    *Expr
+}
+
+func (r *rangeEntry) colExpr(i int) *Expr {
+	if r.exprs != nil {
+		return cloneExpr(r.exprs[i])
+	}
+	return expr.Column(r.offset+i, r.cols[i].typ)
+}
+
+// tableScope is the scope of a single-table statement.
+func tableScope(t *meridianpb.TableDesc, alias string, ps *params) *scope {
+	s := &scope{params: ps}
+	s.addEntry(tableEntry(t, alias, 0))
+	return s
+}
+
+func tableEntry(t *meridianpb.TableDesc, alias string, offset int) *rangeEntry {
+	r := &rangeEntry{name: t.Name, table: t, offset: offset}
+	if alias != "" {
+		r.name = alias
+	}
+	for _, c := range t.Columns {
+		r.cols = append(r.cols, colInfo{c.Name, colType(c)})
+	}
+	return r
+}
+
+func (s *scope) addEntry(r *rangeEntry) {
+	s.entries = append(s.entries, r)
+	for i, c := range r.cols {
+		s.star = append(s.star, starCol{c.name, r.colExpr(i)})
+	}
+}
+
+// table is the single base table of a one-table scope, or nil.
+func (s *scope) table() *meridianpb.TableDesc {
+	if len(s.entries) == 1 {
+		return s.entries[0].table
+	}
+	return nil
+}
+
+// width is the length of the scope's row.
+func (s *scope) width() int {
+	w := 0
+	for _, r := range s.entries {
+		if r.exprs == nil {
+			w = max(w, r.offset+len(r.cols))
+		}
+	}
+	return w
 }
 
 type aggCtx struct {
@@ -54,6 +134,9 @@ var (
 	kFunc    = meridianpb.ExprKind_EXPR_FUNC
 	kParam   = meridianpb.ExprKind_EXPR_PARAM
 	kCast    = meridianpb.ExprKind_EXPR_CAST
+	kOuter   = meridianpb.ExprKind_EXPR_OUTER
+	kAnd     = meridianpb.ExprKind_EXPR_AND
+	kSubq    = meridianpb.ExprKind_EXPR_SUBQUERY
 	unknownT = types.T(types.Unknown)
 )
 
@@ -71,7 +154,8 @@ func boolExpr(kind meridianpb.ExprKind, args ...*Expr) *Expr {
 	return &Expr{Kind: kind, TypeOid: types.Bool, Typmod: -1, Args: args}
 }
 
-// columnIndex resolves a column name in the scope's table.
+// column resolves a column reference in the scope, then in enclosing
+// queries' scopes (a correlated reference).
 func (s *scope) column(fields []*pg_query.Node) (*Expr, error) {
 	var names []string
 	for _, f := range fields {
@@ -80,25 +164,84 @@ func (s *scope) column(fields []*pg_query.Node) (*Expr, error) {
 		}
 		names = append(names, f.GetString_().GetSval())
 	}
+	if len(names) > 2 {
+		return nil, pgerr.Unsupported("schema-qualified column references")
+	}
+	level := 0
+	for cur := s; cur != nil; cur = cur.outer {
+		e, found, err := cur.lookup(names)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			if level == 0 {
+				return e, nil
+			}
+			if cur.agg != nil {
+				return nil, pgerr.Unsupported("correlated references to a grouped query")
+			}
+			for in := s; in != cur; in = in.outer {
+				in.correlated = true
+			}
+			return &Expr{Kind: kOuter, Index: e.Index, TypeOid: e.TypeOid, Typmod: e.Typmod, LevelsUp: int32(level)}, nil
+		}
+		level++
+	}
 	col := names[len(names)-1]
 	if len(names) > 1 {
-		q := names[len(names)-2]
-		switch {
-		case s.table != nil && s.alias != "" && q == s.table.Name && q != s.alias:
-			return nil, pgerr.New(pgerr.UndefinedTable, "invalid reference to FROM-clause entry for table %q", q).
-				WithHint("Perhaps you meant to reference the table alias %q.", s.alias)
-		case s.table == nil || (s.alias == "" && q != s.table.Name) || (s.alias != "" && q != s.alias):
+		q := names[0]
+		for _, r := range s.entries {
+			if r.table != nil && r.table.Name == q && r.name != q {
+				return nil, pgerr.New(pgerr.UndefinedTable, "invalid reference to FROM-clause entry for table %q", q).
+					WithHint("Perhaps you meant to reference the table alias %q.", r.name)
+			}
+		}
+		if !s.hasEntry(q) {
 			return nil, pgerr.New(pgerr.UndefinedTable, "missing FROM-clause entry for table %q", q)
 		}
+		return nil, pgerr.New(pgerr.UndefinedColumn, "column %s.%s does not exist", q, col)
 	}
-	if s.table != nil {
-		for i, c := range s.table.Columns {
-			if c.Name == col {
-				return expr.Column(i, types.Type{OID: c.TypeOid, Typmod: c.Typmod}), nil
+	return nil, pgerr.New(pgerr.UndefinedColumn, "column %q does not exist", col)
+}
+
+func (s *scope) hasEntry(name string) bool {
+	for cur := s; cur != nil; cur = cur.outer {
+		for _, r := range cur.entries {
+			if r.name == name {
+				return true
 			}
 		}
 	}
-	return nil, pgerr.New(pgerr.UndefinedColumn, "column %q does not exist", col)
+	return false
+}
+
+// lookup finds a column among the scope's own entries. A column an
+// aggregation hides is reported as found (a grouping error follows).
+func (s *scope) lookup(names []string) (*Expr, bool, error) {
+	in := s
+	if s.agg != nil {
+		in = s.agg.input
+	}
+	col := names[len(names)-1]
+	var found *Expr
+	for _, r := range in.entries {
+		if len(names) == 2 && r.name != names[0] {
+			continue
+		}
+		if len(names) == 1 && r.hidden[col] {
+			continue
+		}
+		for i, c := range r.cols {
+			if c.name != col {
+				continue
+			}
+			if found != nil {
+				return nil, false, pgerr.New(pgerr.AmbiguousColumn, "column reference %q is ambiguous", col)
+			}
+			found = r.colExpr(i)
+		}
+	}
+	return found, found != nil, nil
 }
 
 // analyze types a parse node.
@@ -115,10 +258,11 @@ func (s *scope) analyze(n *pg_query.Node) (*Expr, error) {
 	case *pg_query.Node_AConst:
 		return aConst(v.AConst)
 	case *pg_query.Node_ColumnRef:
-		if s.agg != nil {
+		e, err := s.column(v.ColumnRef.Fields)
+		if err == nil && s.agg != nil && e.Kind != kOuter {
 			return nil, groupingErr(v.ColumnRef)
 		}
-		return s.column(v.ColumnRef.Fields)
+		return e, err
 	case *pg_query.Node_ParamRef:
 		num := int(v.ParamRef.Number)
 		if num < 1 || num > 65535 {
@@ -190,7 +334,7 @@ func (s *scope) analyze(n *pg_query.Node) (*Expr, error) {
 	case *pg_query.Node_SqlvalueFunction:
 		return sqlValueFunc(v.SqlvalueFunction)
 	case *pg_query.Node_SubLink:
-		return nil, pgerr.Unsupported("subqueries")
+		return s.subLink(v.SubLink)
 	case *pg_query.Node_AArrayExpr:
 		return nil, pgerr.Unsupported("arrays")
 	case *pg_query.Node_RowExpr:

@@ -20,6 +20,20 @@ type BindEnv struct {
 	Version  string
 	PID      int64
 	Setting  func(name string) (string, error)
+	// Outer holds the rows of the queries enclosing a correlated subquery
+	// being run, innermost last (EXPR_OUTER's values).
+	Outer [][]types.Datum
+	// Memo is the executor's per-statement state (materialized WITH
+	// queries, the statement's snapshot).
+	Memo map[any]any
+}
+
+// WithOuter returns a copy of env for running a subquery for one row of
+// its enclosing query.
+func (env *BindEnv) WithOuter(row []types.Datum) *BindEnv {
+	c := *env
+	c.Outer = append(append(make([][]types.Datum, 0, len(env.Outer)+1), env.Outer...), row)
+	return &c
 }
 
 // Bind returns e with parameters and session functions replaced by
@@ -53,7 +67,7 @@ var sessionFuncs = map[string]bool{"now": true, "version": true, "current_databa
 	"session_user": true, "current_schema": true, "pg_backend_pid": true, "current_setting": true}
 
 func needsBind(e *Expr) bool {
-	if e.Kind == kParam || (e.Kind == kFunc && sessionFuncs[e.Name]) {
+	if e.Kind == kParam || e.Kind == kOuter || (e.Kind == kFunc && sessionFuncs[e.Name]) {
 		return true
 	}
 	for _, a := range e.Args {
@@ -74,6 +88,12 @@ func bind(e *Expr, env *BindEnv) (*Expr, error) {
 		return expr.Const(typeOf(e), env.Params[i]), nil
 	case e.Kind == kFunc && sessionFuncs[e.Name]:
 		return sessionFunc(e, env)
+	case e.Kind == kOuter:
+		lvl := len(env.Outer) - int(e.LevelsUp)
+		if lvl < 0 || int(e.Index) >= len(env.Outer[lvl]) {
+			return nil, pgerr.New(pgerr.InternalError, "outer reference out of range")
+		}
+		return expr.Const(typeOf(e), env.Outer[lvl][e.Index]), nil
 	}
 	c := &meridianpb.Expr{Kind: e.Kind, TypeOid: e.TypeOid, Typmod: e.Typmod, Value: e.Value, IsNull: e.IsNull, Index: e.Index, Name: e.Name}
 	for _, a := range e.Args {

@@ -30,10 +30,9 @@ func (s *scope) returning(list []*pg_query.Node) ([]*Expr, []pgwire.Column, erro
 	for _, n := range list {
 		rt := n.GetResTarget()
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
-			for i, c := range s.table.Columns {
-				e := expr.Column(i, colType(c))
-				out = append(out, e)
-				cols = append(cols, columnOf(c.Name, e))
+			for _, c := range s.star {
+				out = append(out, c.e)
+				cols = append(cols, columnOf(c.name, c.e))
 			}
 			continue
 		}
@@ -79,7 +78,7 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 	if err != nil {
 		return nil, err
 	}
-	s := &scope{table: t, params: ps}
+	s := tableScope(t, "", ps)
 	var target []int
 	if len(ins.Cols) == 0 {
 		for i := range t.Columns {
@@ -183,7 +182,7 @@ func (p *Planner) planInsertSelect(ins *pg_query.InsertStmt, sel *pg_query.Selec
 	if n < len(target) {
 		return nil, pgerr.New(pgerr.SyntaxError, "INSERT has more target columns than expressions")
 	}
-	s := &scope{table: t, params: ps}
+	s := tableScope(t, "", ps)
 	row := make([]*Expr, len(t.Columns))
 	for k, ci := range target {
 		col := t.Columns[ci]
@@ -226,10 +225,7 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	s := &scope{table: t, params: ps}
-	if up.Relation.Alias != nil {
-		s.alias = up.Relation.Alias.Aliasname
-	}
+	s := tableScope(t, aliasOf(up.Relation), ps)
 	u := &Update{}
 	seen := map[int]bool{}
 	for _, n := range up.TargetList {
@@ -300,10 +296,7 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 	if err != nil {
 		return nil, err
 	}
-	s := &scope{table: t, params: ps}
-	if del.Relation.Alias != nil {
-		s.alias = del.Relation.Alias.Aliasname
-	}
+	s := tableScope(t, aliasOf(del.Relation), ps)
 	var filter *Expr
 	if del.WhereClause != nil {
 		if filter, err = s.analyzeBool(del.WhereClause, "WHERE"); err != nil {
@@ -331,4 +324,11 @@ func AnalyzeDefault(n *pg_query.Node, col *meridianpb.ColumnDesc) (*Expr, error)
 		return nil, pgerr.New(pgerr.SyntaxError, "cannot use parameters in DEFAULT")
 	}
 	return s.assign(e, col)
+}
+
+func aliasOf(rv *pg_query.RangeVar) string {
+	if rv.Alias != nil {
+		return rv.Alias.Aliasname
+	}
+	return ""
 }

@@ -385,7 +385,7 @@ func funcName(f *pg_query.FuncCall) string {
 func (s *scope) funcCall(f *pg_query.FuncCall) (*Expr, error) {
 	name := funcName(f)
 	if f.Over != nil {
-		return nil, pgerr.Unsupported("window functions")
+		return s.window(f)
 	}
 	if aggNames[name] {
 		return nil, pgerr.New(pgerr.GroupingError, "aggregate functions are not allowed here")
@@ -570,11 +570,11 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 // checked).
 func (s *scope) postAgg(n *pg_query.Node) (*Expr, bool, error) {
 	ac := s.agg
-	if f := n.GetFuncCall(); f != nil && aggNames[funcName(f)] {
+	if f := n.GetFuncCall(); f != nil && aggNames[funcName(f)] && f.Over == nil {
 		e, err := s.aggregate(f)
 		return e, true, err
 	}
-	if _, isConst := n.Node.(*pg_query.Node_AConst); isConst {
+	if _, isConst := n.Node.(*pg_query.Node_AConst); isConst || containsSubLink(n) {
 		return nil, false, nil
 	}
 	if e, err := ac.input.analyze(n); err == nil {

@@ -41,10 +41,13 @@ type SortKey struct {
 	NullsFirst bool
 }
 
-// Select is a single-table (or table-less) query.
+// Select is a query block. Its input rows (the FROM row) come from
+// From when set; else from Access, a single table read with the
+// pushdowns below; else (no FROM clause) one empty row.
 type Select struct {
-	Access   Access // Access.Table nil: no FROM clause (one empty input row)
-	ScanCols []int  // table ordinals the datanodes return, in order
+	From     Rel
+	Access   Access
+	ScanCols []int // table ordinals the datanodes return, in order
 	GroupBy  []*Expr
 	Aggs     []AggSpec
 	HasAgg   bool
@@ -68,6 +71,25 @@ type Select struct {
 	// top-N on each datanode (keys over the full table row); the
 	// coordinator merges and applies the limit again.
 	DNOrderBy []*meridianpb.SortKey
+	// Windows are computed after aggregation, before DISTINCT and ORDER
+	// BY; their values follow the row they read.
+	Windows []*WindowFunc
+	// Subqueries are the subqueries the block's expressions evaluate
+	// (EXPR_SUBQUERY's index).
+	Subqueries []*SubPlan
+	// parts keeps the block's FROM items and conditions, from which an
+	// enclosing query may rebuild it as a join (decorrelation).
+	parts *blockParts
+}
+
+type blockParts struct {
+	items []*fromItem
+	conds []*Expr // over the FROM row
+	// The select list, grouping and aggregates before planPushdown
+	// narrows a single-table block's scan.
+	output  []*Expr
+	groupBy []*Expr
+	aggs    []AggSpec
 }
 
 // Insert inserts rows given as expressions for every table column

@@ -5,7 +5,6 @@ import (
 
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/proto/meridianpb"
-	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -13,51 +12,105 @@ import (
 // PlanSelect plans a SELECT.
 func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Plan, error) {
 	ps := &params{types: append([]uint32(nil), paramTypes...)}
+	s, cols, _, err := p.planQuery(sel, qctx{ps: ps})
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Select: s, Columns: cols, Params: ps.types, Tag: "SELECT"}, nil
+}
+
+// qctx is what a query block is planned in.
+type qctx struct {
+	ps    *params
+	outer *scope  // the enclosing query's scope, for correlated references
+	ctes  *cteEnv // WITH queries in scope
+}
+
+// planQuery plans one query block; correlated reports references to
+// enclosing queries.
+func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pgwire.Column, correlated bool, _ error) {
+	if sel.WithClause != nil {
+		env, err := p.planWith(sel.WithClause, c)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		c.ctes = env
+	}
 	switch {
 	case sel.Op != pg_query.SetOperation_SETOP_NONE:
-		return nil, pgerr.Unsupported("UNION / INTERSECT / EXCEPT")
-	case sel.WithClause != nil:
-		return nil, pgerr.Unsupported("WITH")
+		return p.planSetOp(sel, c)
 	case len(sel.ValuesLists) > 0:
-		return nil, pgerr.Unsupported("VALUES lists as a query")
+		return p.planValues(sel, c)
 	case sel.IntoClause != nil:
-		return nil, pgerr.Unsupported("SELECT INTO")
-	case len(sel.WindowClause) > 0:
-		return nil, pgerr.Unsupported("window functions")
+		return nil, nil, false, pgerr.Unsupported("SELECT INTO")
 	case len(sel.LockingClause) > 0:
-		return nil, pgerr.Unsupported("SELECT ... FOR UPDATE/SHARE")
-	case len(sel.FromClause) > 1:
-		return nil, pgerr.Unsupported("joins")
+		return nil, nil, false, pgerr.Unsupported("SELECT ... FOR UPDATE/SHARE")
 	}
-	in := &scope{params: ps}
-	if len(sel.FromClause) == 1 {
-		rv := sel.FromClause[0].GetRangeVar()
-		if rv == nil {
-			return nil, pgerr.Unsupported("joins and subqueries in FROM")
-		}
-		t, err := p.ResolveTable(rv)
-		if err != nil {
-			return nil, err
-		}
-		in.table = t
-		if rv.Alias != nil {
-			in.alias = rv.Alias.Aliasname
+	ps := c.ps
+	in := &scope{params: ps, outer: c.outer, q: &query{p: p, ctes: c.ctes, windowDefs: map[string]*pg_query.WindowDef{}}}
+	for _, n := range sel.WindowClause {
+		wd := n.GetWindowDef()
+		in.q.windowDefs[wd.Name] = wd
+	}
+	from := &fromBuilder{in: in}
+	for _, n := range sel.FromClause {
+		if err := from.add(n); err != nil {
+			return nil, nil, false, err
 		}
 	}
 	s := &Select{}
+	var where []*Expr
 	if sel.WhereClause != nil {
 		f, err := in.analyzeBool(sel.WhereClause, "WHERE")
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
-		if in.table == nil {
-			return nil, pgerr.Unsupported("WHERE without FROM")
+		where = conjuncts(f)
+	}
+	cols, err := p.planBlock(sel, s, in)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	s.Subqueries = in.q.subs
+	s.parts = &blockParts{items: from.items, conds: append(append([]*Expr(nil), from.conds...), where...)}
+	for _, o := range s.Output {
+		s.parts.output = append(s.parts.output, cloneExpr(o))
+	}
+	for _, g := range s.GroupBy {
+		s.parts.groupBy = append(s.parts.groupBy, cloneExpr(g))
+	}
+	for _, a := range s.Aggs {
+		a.Arg = cloneExpr(a.Arg)
+		s.parts.aggs = append(s.parts.aggs, a)
+	}
+	// The FROM clause: one table with no coordinator-side work reads
+	// through Access, with the pushdowns that allows; anything else is a
+	// join tree the coordinator runs.
+	switch {
+	case len(from.items) == 0:
+		if len(where) > 0 {
+			s.From = &FilterRel{Input: &ValuesRel{Rows: [][]*Expr{{}}}, Cond: andAll(where)}
 		}
-		s.Access.Filter = f
+	case len(from.items) == 1 && len(in.q.subs) == 0 && len(s.Windows) == 0 && isScan(from.items[0].rel) && len(from.conds) == 0:
+		s.Access = planAccess(in.table(), andAll(where))
+		s.planPushdown()
+	default:
+		if s.From, err = decorrelate(from.items, s.parts.conds, in.q.subs); err != nil {
+			return nil, nil, false, err
+		}
 	}
-	if in.table != nil {
-		s.Access = planAccess(in.table, s.Access.Filter)
-	}
+	return s, cols, in.correlated, nil
+}
+
+func isScan(r Rel) bool {
+	_, ok := r.(*ScanRel)
+	return ok
+}
+
+// planBlock plans a query block's select list, grouping, HAVING,
+// DISTINCT, ORDER BY and LIMIT over its FROM scope.
+func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]pgwire.Column, error) {
+	ps := in.params
 	// Aggregation?
 	out := in
 	var ac *aggCtx
@@ -96,25 +149,26 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 			}
 			ac.groups = append(ac.groups, ge)
 		}
-		out = &scope{table: in.table, alias: in.alias, params: ps, agg: ac}
+		out = &scope{entries: in.entries, star: in.star, outer: in.outer, params: ps, agg: ac, q: in.q}
 		s.HasAgg = true
 		s.GroupBy = ac.groups
 	}
 	// Select list.
+	in.q.windowsAllowed = true
 	var cols []pgwire.Column
 	for _, tn := range sel.TargetList {
 		rt := tn.GetResTarget()
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
-			if in.table == nil {
-				return nil, pgerr.New(pgerr.SyntaxError, "SELECT * with no tables specified is not valid")
+			star, err := in.expandStar(cr)
+			if err != nil {
+				return nil, err
 			}
-			if out.agg != nil {
-				return nil, pgerr.New(pgerr.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", in.table.Columns[0].Name)
+			if out.agg != nil && len(star) > 0 {
+				return nil, pgerr.New(pgerr.GroupingError, "column %q must appear in the GROUP BY clause or be used in an aggregate function", star[0].name)
 			}
-			for i, c := range in.table.Columns {
-				e := expr.Column(i, types.Type{OID: c.TypeOid, Typmod: c.Typmod})
-				s.Output = append(s.Output, e)
-				cols = append(cols, columnOf(c.Name, e))
+			for _, c := range star {
+				s.Output = append(s.Output, c.e)
+				cols = append(cols, columnOf(c.name, c.e))
 			}
 			continue
 		}
@@ -135,6 +189,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		cols = append(cols, columnOf(name, e))
 	}
 	s.Visible = len(s.Output)
+	in.q.windowsAllowed = false
 	if sel.HavingClause != nil {
 		h, err := out.analyzeBool(sel.HavingClause, "HAVING")
 		if err != nil {
@@ -147,6 +202,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		return nil, pgerr.Unsupported("DISTINCT ON")
 	}
 	// ORDER BY.
+	in.q.windowsAllowed = true
 	for _, n := range sel.SortClause {
 		sb := n.GetSortBy()
 		col := -1
@@ -158,7 +214,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		} else if cr := sb.Node.GetColumnRef(); cr != nil && len(cr.Fields) == 1 {
 			name := cr.Fields[0].GetString_().GetSval()
 			for i := 0; i < s.Visible; i++ {
-				if cols[i].Name == name && !isTableColumn(in.table, name) {
+				if cols[i].Name == name && !isInputColumn(in, name) {
 					col = i
 					break
 				}
@@ -193,6 +249,7 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 		}
 		s.Sort = append(s.Sort, SortKey{Col: col, Desc: desc, NullsFirst: nullsFirst})
 	}
+	in.q.windowsAllowed = false
 	// LIMIT / OFFSET.
 	lim := func(n *pg_query.Node, what string) (*Expr, error) {
 		if n == nil {
@@ -217,46 +274,47 @@ func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Pl
 	if s.Offset, err = lim(sel.LimitOffset, "OFFSET"); err != nil {
 		return nil, err
 	}
+	base := in.width()
 	if ac != nil {
 		s.Aggs = ac.aggs
-		if in.table != nil {
-			s.PushAgg = true
-			for _, a := range s.Aggs {
-				s.PushAgg = s.PushAgg && !a.Distinct
+		base = len(s.GroupBy) + len(s.Aggs)
+	}
+	s.finishWindows(in.q.windows, base)
+	return cols, nil
+}
+
+// planPushdown decides what a single-table query's datanodes do beyond
+// the scan: partial aggregation, top-N or a row limit; then it narrows
+// the scan to the columns used.
+func (s *Select) planPushdown() {
+	if s.HasAgg {
+		s.PushAgg = true
+		for _, a := range s.Aggs {
+			s.PushAgg = s.PushAgg && !a.Distinct
+		}
+		if s.PushAgg {
+			for _, g := range s.GroupBy {
+				s.DNGroupBy = append(s.DNGroupBy, cloneExpr(g))
 			}
-			if s.PushAgg {
-				for _, g := range s.GroupBy {
-					s.DNGroupBy = append(s.DNGroupBy, cloneExpr(g))
-				}
-				for _, a := range s.Aggs {
-					a.Arg = cloneExpr(a.Arg)
-					s.DNAggs = append(s.DNAggs, a)
-				}
+			for _, a := range s.Aggs {
+				a.Arg = cloneExpr(a.Arg)
+				s.DNAggs = append(s.DNAggs, a)
 			}
 		}
 	}
 	s.PushLimit = !s.HasAgg && !s.Distinct && len(s.Sort) == 0 && s.Limit != nil
-	if in.table != nil && !s.HasAgg && !s.Distinct && len(s.Sort) > 0 && s.Limit != nil {
+	if !s.HasAgg && !s.Distinct && len(s.Sort) > 0 && s.Limit != nil {
 		for _, k := range s.Sort {
 			s.DNOrderBy = append(s.DNOrderBy, &meridianpb.SortKey{Expr: cloneExpr(s.Output[k.Col]), Desc: k.Desc, NullsFirst: k.NullsFirst})
 		}
 	}
-	if in.table != nil {
-		s.remapScan(in.table)
-	}
-	return &Plan{Select: s, Columns: cols, Params: ps.types, Tag: "SELECT"}, nil
+	s.remapScan(s.Access.Table)
 }
 
-func isTableColumn(t *meridianpb.TableDesc, name string) bool {
-	if t == nil {
-		return false
-	}
-	for _, c := range t.Columns {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
+// isInputColumn reports whether name is a column of the FROM scope.
+func isInputColumn(in *scope, name string) bool {
+	_, found, err := in.lookup([]string{name})
+	return found || err != nil
 }
 
 func aliasTarget(targets []*pg_query.Node, g *pg_query.Node) *pg_query.Node {

@@ -22,28 +22,19 @@ func aggSpec(a planner.AggSpec) agg.Spec {
 
 // aggregate groups the input rows and returns (groups..., aggregates...)
 // rows that pass HAVING.
-func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *planner.BindEnv, src rowIter) ([][]types.Datum, error) {
+func (s *Session) aggregate(ctx context.Context, sel *planner.Select, src rowIter, compile compileFunc) ([][]types.Datum, error) {
 	defer src.close()
 	groupEvals := make([]expr.Eval, len(sel.GroupBy))
 	for i, g := range sel.GroupBy {
-		b, err := planner.Bind(g, env)
-		if err != nil {
-			return nil, err
-		}
-		if groupEvals[i], err = expr.Compile(b); err != nil {
+		var err error
+		if groupEvals[i], err = compile(g); err != nil {
 			return nil, err
 		}
 	}
 	argEvals := make([]expr.Eval, len(sel.Aggs))
 	for i, a := range sel.Aggs {
-		if a.Arg == nil {
-			continue
-		}
-		b, err := planner.Bind(a.Arg, env)
-		if err != nil {
-			return nil, err
-		}
-		if argEvals[i], err = expr.Compile(b); err != nil {
+		var err error
+		if argEvals[i], err = compile(a.Arg); err != nil {
 			return nil, err
 		}
 	}
@@ -81,8 +72,11 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, env *plann
 			}
 		}
 	}
-	return finishGroups(sel, env, groups.All())
+	return finishGroups(sel, groups.All(), compile)
 }
+
+// compileFunc binds and compiles an expression of a query block.
+type compileFunc func(*planner.Expr) (expr.Eval, error)
 
 // result is an aggregate state that yields a value (agg.Acc, agg.Final).
 type result interface {
@@ -91,16 +85,10 @@ type result interface {
 
 // finishGroups builds one row per group (group values, then aggregate
 // results) and keeps those that pass HAVING.
-func finishGroups[S result](sel *planner.Select, env *planner.BindEnv, groups []*agg.Group[[]S]) ([][]types.Datum, error) {
-	var having expr.Eval
-	if sel.Having != nil {
-		b, err := planner.Bind(sel.Having, env)
-		if err != nil {
-			return nil, err
-		}
-		if having, err = expr.Compile(b); err != nil {
-			return nil, err
-		}
+func finishGroups[S result](sel *planner.Select, groups []*agg.Group[[]S], compile compileFunc) ([][]types.Datum, error) {
+	having, err := compile(sel.Having)
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]types.Datum, 0, len(groups))
 	for _, g := range groups {
@@ -130,7 +118,7 @@ func finishGroups[S result](sel *planner.Select, env *planner.BindEnv, groups []
 // rows and returns partial states (group values first); the coordinator
 // merges the states per group.
 func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access,
-	sel *planner.Select, env *planner.BindEnv) ([][]types.Datum, error) {
+	sel *planner.Select, env *planner.BindEnv, compile compileFunc) ([][]types.Datum, error) {
 	groupBy, err := planner.BindAll(sel.DNGroupBy, env)
 	if err != nil {
 		return nil, err
@@ -158,7 +146,7 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 		return finals
 	})
 	if len(targets) > 0 {
-		tc, err := s.stmtTxn(ctx, len(targets), stmtRead)
+		tc, err := s.readTxn(ctx, env, len(targets))
 		if err != nil {
 			return nil, err
 		}
@@ -191,5 +179,5 @@ func (s *Session) aggregatePushed(ctx context.Context, snap *routing.Snapshot, t
 			}
 		}
 	}
-	return finishGroups(sel, env, groups.All())
+	return finishGroups(sel, groups.All(), compile)
 }

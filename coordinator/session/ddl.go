@@ -531,7 +531,7 @@ func (s *Session) checkNoNulls(ctx context.Context, t *meridianpb.TableDesc, col
 	if err != nil {
 		return err
 	}
-	it, err := s.scanIter(ctx, snap, targets, a, nil, 1, nil)
+	it, err := s.scanIter(ctx, nil, snap, targets, a, nil, 1, nil)
 	if err != nil {
 		return err
 	}
@@ -604,7 +604,7 @@ func (s *Session) addColumn(ctx context.Context, t *meridianpb.TableDesc, cd *pg
 		if err != nil {
 			return err
 		}
-		it, err := s.scanIter(ctx, snap, targets, a, nil, 1, nil)
+		it, err := s.scanIter(ctx, nil, snap, targets, a, nil, 1, nil)
 		if err != nil {
 			return err
 		}

@@ -77,7 +77,7 @@ func (s *Session) bindEnv(params []types.Datum) *planner.BindEnv {
 	return &planner.BindEnv{
 		Params: params, Now: now, User: s.user, Database: s.db, PID: s.pid,
 		Version: "PostgreSQL 15.0 (Meridian " + s.e.cfg.ServerVersion + ") on x86_64, distributed",
-		Setting: s.setting,
+		Setting: s.setting, Memo: map[any]any{},
 	}
 }
 

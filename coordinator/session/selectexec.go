@@ -8,7 +8,6 @@ import (
 	"github.com/meridian-db/meridian/cm/routing"
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
-	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -141,7 +140,7 @@ func constInt(e *planner.Expr, what string) (int64, error) {
 }
 
 // scanIter reads one scan from the datanodes of a route.
-func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64, orderBy []*meridianpb.SortKey) (rowIter, error) {
+func (s *Session) scanIter(ctx context.Context, env *planner.BindEnv, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64, orderBy []*meridianpb.SortKey) (rowIter, error) {
 	proj := make([]*planner.Expr, len(cols))
 	oids := make([]uint32, len(cols))
 	for i, c := range cols {
@@ -154,7 +153,7 @@ func (s *Session) scanIter(ctx context.Context, snap *routing.Snapshot, targets 
 		proj = []*planner.Expr{expr.Const(types.T(types.Bool), true)}
 		oids = []uint32{types.Bool}
 	}
-	tc, err := s.stmtTxn(ctx, len(targets), stmtRead)
+	tc, err := s.readTxn(ctx, env, len(targets))
 	if err != nil {
 		return nil, err
 	}
@@ -275,10 +274,17 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 	if offset < 0 {
 		offset = 0
 	}
+	b := newBlockRun(ctx, s, sel, env)
 	var src rowIter
-	if sel.Access.Table == nil {
+	switch {
+	case sel.From != nil:
+		env.Memo[multiScan{}] = true
+		if src, err = b.rel(ctx, sel.From); err != nil {
+			return nil, err
+		}
+	case sel.Access.Table == nil:
 		src = &sliceIter{rows: [][]types.Datum{{}}}
-	} else {
+	default:
 		a, noRows, err := bindAccess(sel.Access, env)
 		if err != nil {
 			return nil, err
@@ -304,7 +310,7 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 			if noRows {
 				targets = nil
 			}
-			rows, err := s.aggregatePushed(ctx, snap, targets, a, sel, env)
+			rows, err := s.aggregatePushed(ctx, snap, targets, a, sel, env, b.compile)
 			if err != nil {
 				return nil, err
 			}
@@ -323,24 +329,29 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 					return nil, err
 				}
 			}
-			if src, err = s.scanIter(ctx, snap, targets, a, sel.ScanCols, push, orderBy); err != nil {
+			if src, err = s.scanIter(ctx, env, snap, targets, a, sel.ScanCols, push, orderBy); err != nil {
 				return nil, err
 			}
 		}
 	}
-	outs := make([]expr.Eval, len(sel.Output))
-	for i, o := range sel.Output {
-		b, err := planner.Bind(o, env)
-		if err != nil {
-			return nil, err
-		}
-		if outs[i], err = expr.Compile(b); err != nil {
-			return nil, err
-		}
+	outs, err := b.compileAll(sel.Output)
+	if err != nil {
+		src.close()
+		return nil, err
 	}
 	if sel.HasAgg && !sel.PushAgg {
-		rows, err := s.aggregate(ctx, sel, env, src)
+		rows, err := s.aggregate(ctx, sel, src, b.compile)
 		if err != nil {
+			return nil, err
+		}
+		src = &sliceIter{rows: rows}
+	}
+	if len(sel.Windows) > 0 {
+		rows, err := drainRows(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if rows, err = b.windows(rows); err != nil {
 			return nil, err
 		}
 		src = &sliceIter{rows: rows}
@@ -367,12 +378,8 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 		seen := map[string]bool{}
 		out := rows[:0]
 		for _, r := range rows {
-			var k []byte
-			for _, d := range r[:sel.Visible] {
-				k = codec.AppendKey(k, d)
-			}
-			if !seen[string(k)] {
-				seen[string(k)] = true
+			if k := rowKey(r[:sel.Visible]); !seen[k] {
+				seen[k] = true
 				out = append(out, r)
 			}
 		}
@@ -380,6 +387,9 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 	}
 	if len(sel.Sort) > 0 {
 		sort.SliceStable(rows, func(i, j int) bool { return less(sel.Sort, rows[i], rows[j]) })
+	}
+	for i, r := range rows {
+		rows[i] = r[:sel.Visible]
 	}
 	if offset > 0 {
 		if offset >= int64(len(rows)) {
@@ -528,4 +538,54 @@ func bindSortKeys(keys []*meridianpb.SortKey, env *planner.BindEnv) ([]*meridian
 		out[i] = &meridianpb.SortKey{Expr: e, Desc: k.Desc, NullsFirst: k.NullsFirst}
 	}
 	return out, nil
+}
+
+// scanAll opens a scan returning every column of the table.
+func (s *Session) scanAll(ctx context.Context, a planner.Access, env *planner.BindEnv) (rowIter, error) {
+	a, noRows, err := bindAccess(a, env)
+	if err != nil || noRows {
+		return &sliceIter{}, err
+	}
+	snap := s.e.routes.Current()
+	s.pick++
+	targets, err := route(snap, &a, false, s.pick)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		return &sliceIter{}, nil
+	}
+	cols := make([]int, len(a.Table.Columns))
+	for i := range cols {
+		cols[i] = i
+	}
+	return s.scanIter(ctx, env, snap, targets, a, cols, 0, nil)
+}
+
+// Keys of a statement's executor state (BindEnv.Memo).
+type (
+	// stmtSnapshot: the TxnContext every read of the statement uses.
+	stmtSnapshot struct{}
+	// multiScan: the statement reads more than one scan, so it needs a
+	// global snapshot even if one scan reaches a single datanode.
+	multiScan struct{}
+)
+
+// readTxn is the transaction context of a statement's reads: one per
+// statement, so that all its scans and subqueries see one snapshot.
+func (s *Session) readTxn(ctx context.Context, env *planner.BindEnv, ntargets int) (*meridianpb.TxnContext, error) {
+	if env == nil || env.Memo == nil {
+		return s.stmtTxn(ctx, ntargets, stmtRead)
+	}
+	if tc, ok := env.Memo[stmtSnapshot{}].(*meridianpb.TxnContext); ok {
+		return tc, nil
+	}
+	if env.Memo[multiScan{}] == true {
+		ntargets = max(ntargets, 2)
+	}
+	tc, err := s.stmtTxn(ctx, ntargets, stmtRead)
+	if err == nil {
+		env.Memo[stmtSnapshot{}] = tc
+	}
+	return tc, err
 }

@@ -1,0 +1,558 @@
+package planner
+
+import (
+	pg_query "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// query is the state of one query block while it is planned.
+type query struct {
+	p    *Planner
+	subs []*SubPlan
+	ctes *cteEnv
+	// Window functions: those called, the WINDOW clause's definitions,
+	// and whether the expression being analyzed may call them.
+	windows        []*WindowFunc
+	windowDefs     map[string]*pg_query.WindowDef
+	windowsAllowed bool
+}
+
+// cteEnv holds the WITH queries visible to a query block.
+type cteEnv struct {
+	byName map[string]*cteDef
+	parent *cteEnv
+}
+
+type cteDef struct {
+	cte  *CTE
+	cols []colInfo
+	// self: the reference is the recursive term's own (a WorkTableRel).
+	self bool
+}
+
+func (e *cteEnv) find(name string) *cteDef {
+	for ; e != nil; e = e.parent {
+		if d, ok := e.byName[name]; ok {
+			return d
+		}
+	}
+	return nil
+}
+
+// fromItem is one element of a flattened FROM list; it produces the FROM
+// row's columns [lo, hi).
+type fromItem struct {
+	rel    Rel
+	lo, hi int
+	types  []types.Type
+}
+
+// fromBuilder flattens a FROM clause: inner and cross joins become items
+// joined by their conditions (so the join order is free); outer joins are
+// items of their own, built from their sides.
+type fromBuilder struct {
+	in    *scope
+	items []*fromItem
+	conds []*Expr // inner joins' ON conditions, over the FROM row
+}
+
+func (b *fromBuilder) addItem(rel Rel, r *rangeEntry) {
+	b.in.addEntry(r)
+	it := &fromItem{rel: rel, lo: r.offset, hi: r.offset + len(r.cols)}
+	for _, c := range r.cols {
+		it.types = append(it.types, c.typ)
+	}
+	b.items = append(b.items, it)
+}
+
+func (b *fromBuilder) add(n *pg_query.Node) error {
+	switch v := n.Node.(type) {
+	case *pg_query.Node_RangeVar:
+		return b.rangeVar(v.RangeVar)
+	case *pg_query.Node_RangeSubselect:
+		return b.subselect(v.RangeSubselect)
+	case *pg_query.Node_JoinExpr:
+		return b.join(v.JoinExpr)
+	case *pg_query.Node_RangeFunction:
+		return pgerr.Unsupported("functions in FROM")
+	}
+	return pgerr.Unsupported("FROM item " + nodeName(n))
+}
+
+func (b *fromBuilder) rangeVar(rv *pg_query.RangeVar) error {
+	alias := ""
+	var colAliases []*pg_query.Node
+	if rv.Alias != nil {
+		alias, colAliases = rv.Alias.Aliasname, rv.Alias.Colnames
+	}
+	off := b.in.width()
+	if rv.Schemaname == "" {
+		if d := b.in.q.ctes.find(rv.Relname); d != nil {
+			r := &rangeEntry{name: rv.Relname, offset: off, cols: append([]colInfo(nil), d.cols...)}
+			if alias != "" {
+				r.name = alias
+			}
+			if err := renameCols(r, colAliases); err != nil {
+				return err
+			}
+			var rel Rel = &CTERel{CTE: d.cte}
+			if d.self {
+				rel = &WorkTableRel{CTE: d.cte}
+			}
+			b.addItem(rel, r)
+			return nil
+		}
+	}
+	t, err := b.in.q.p.ResolveTable(rv)
+	if err != nil {
+		return err
+	}
+	r := tableEntry(t, alias, off)
+	if err := renameCols(r, colAliases); err != nil {
+		return err
+	}
+	b.addItem(&ScanRel{Access: Access{Table: t}}, r)
+	return nil
+}
+
+func renameCols(r *rangeEntry, names []*pg_query.Node) error {
+	if len(names) > len(r.cols) {
+		return pgerr.New(pgerr.InvalidColumnReference, "table %q has %d columns available but %d columns specified", r.name, len(r.cols), len(names))
+	}
+	for i, n := range names {
+		r.cols[i].name = n.GetString_().GetSval()
+	}
+	return nil
+}
+
+func (b *fromBuilder) subselect(rs *pg_query.RangeSubselect) error {
+	if rs.Lateral {
+		return pgerr.Unsupported("LATERAL")
+	}
+	if rs.Alias == nil {
+		return pgerr.New(pgerr.SyntaxError, "subquery in FROM must have an alias").
+			WithHint("For example, FROM (SELECT ...) [AS] foo.")
+	}
+	sel := rs.Subquery.GetSelectStmt()
+	if sel == nil {
+		return pgerr.Unsupported("this subquery in FROM")
+	}
+	// A derived table sees the enclosing queries, not its siblings.
+	sub, cols, _, err := b.in.q.p.planQuery(sel, qctx{ps: b.in.params, outer: b.in.outer, ctes: b.in.q.ctes})
+	if err != nil {
+		return err
+	}
+	r := &rangeEntry{name: rs.Alias.Aliasname, offset: b.in.width()}
+	for _, c := range cols {
+		r.cols = append(r.cols, colInfo{c.Name, types.Type{OID: c.TypeOID, Typmod: c.TypeModifier}})
+	}
+	if err := renameCols(r, rs.Alias.Colnames); err != nil {
+		return err
+	}
+	b.addItem(&QueryRel{Query: sub}, r)
+	return nil
+}
+
+func (b *fromBuilder) join(j *pg_query.JoinExpr) error {
+	if j.Alias != nil || j.JoinUsingAlias != nil {
+		return pgerr.Unsupported("aliases of JOIN expressions")
+	}
+	kind := map[pg_query.JoinType]JoinKind{pg_query.JoinType_JOIN_INNER: JoinInner, pg_query.JoinType_JOIN_LEFT: JoinLeft,
+		pg_query.JoinType_JOIN_RIGHT: JoinRight, pg_query.JoinType_JOIN_FULL: JoinFull}
+	k, ok := kind[j.Jointype]
+	if !ok {
+		return pgerr.Unsupported("join type " + j.Jointype.String())
+	}
+	in := b.in
+	e0, s0 := len(in.entries), len(in.star)
+	var left, right *fromBuilder
+	if k == JoinInner {
+		if err := b.add(j.Larg); err != nil {
+			return err
+		}
+	} else {
+		left = &fromBuilder{in: in}
+		if err := left.add(j.Larg); err != nil {
+			return err
+		}
+	}
+	e1, s1 := len(in.entries), len(in.star)
+	if k == JoinInner {
+		if err := b.add(j.Rarg); err != nil {
+			return err
+		}
+	} else {
+		right = &fromBuilder{in: in}
+		if err := right.add(j.Rarg); err != nil {
+			return err
+		}
+	}
+	conds, err := b.using(j, k, e0, e1, s0, s1)
+	if err != nil {
+		return err
+	}
+	if j.Quals != nil {
+		on, err := in.analyzeBool(j.Quals, "JOIN/ON")
+		if err != nil {
+			return err
+		}
+		conds = append(conds, conjuncts(on)...)
+	}
+	if k == JoinInner {
+		b.conds = append(b.conds, conds...)
+		return nil
+	}
+	l, err := buildJoins(left.items, left.conds)
+	if err != nil {
+		return err
+	}
+	r, err := buildJoins(right.items, right.conds)
+	if err != nil {
+		return err
+	}
+	lo, mid, hi := left.items[0].lo, right.items[0].lo, right.items[len(right.items)-1].hi
+	it := &fromItem{lo: lo, hi: hi}
+	for _, x := range append(left.items, right.items...) {
+		it.types = append(it.types, x.types...)
+	}
+	jr := &JoinRel{Kind: k, Left: l, Right: r}
+	w := mid - lo
+	for _, c := range conds {
+		c = shiftCols(c, -lo)
+		if coordinatorOnly(c) {
+			return pgerr.Unsupported("subqueries in the ON condition of an outer join")
+		}
+		// A condition on the nullable side alone filters that side.
+		switch side := sideOf(c, w); {
+		case side == sideRight && k == JoinLeft:
+			jr.Right = pushFilter(jr.Right, shiftCols(c, -w))
+			continue
+		case side == sideLeft && k == JoinRight:
+			jr.Left = pushFilter(jr.Left, c)
+			continue
+		}
+		addJoinCond(jr, c, w)
+	}
+	it.rel = jr
+	b.items = append(b.items, it)
+	return nil
+}
+
+// using handles JOIN ... USING and NATURAL JOIN: the equalities, and the
+// merged columns that unqualified names and SELECT * then refer to.
+func (b *fromBuilder) using(j *pg_query.JoinExpr, k JoinKind, e0, e1, s0, s1 int) ([]*Expr, error) {
+	in := b.in
+	var names []string
+	for _, n := range j.UsingClause {
+		names = append(names, n.GetString_().GetSval())
+	}
+	if j.IsNatural {
+		rightNames := map[string]bool{}
+		for _, c := range in.star[s1:] {
+			rightNames[c.name] = true
+		}
+		for _, c := range in.star[s0:s1] {
+			if rightNames[c.name] {
+				names = append(names, c.name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	find := func(entries []*rangeEntry, name, side string) (*Expr, error) {
+		sc := &scope{entries: entries, params: in.params}
+		e, ok, err := sc.lookup([]string{name})
+		if err == nil && !ok {
+			err = pgerr.New(pgerr.UndefinedColumn, "column %q specified in USING clause does not exist in %s table", name, side)
+		}
+		return e, err
+	}
+	leftEntries := append([]*rangeEntry(nil), in.entries[e0:e1]...)
+	rightEntries := append([]*rangeEntry(nil), in.entries[e1:]...)
+	merged := &rangeEntry{}
+	var conds []*Expr
+	using := map[string]bool{}
+	for _, name := range names {
+		if using[name] {
+			return nil, pgerr.New(pgerr.DuplicateColumn, "column name %q appears more than once in USING clause", name)
+		}
+		using[name] = true
+		l, err := find(leftEntries, name, "left")
+		if err != nil {
+			return nil, err
+		}
+		r, err := find(rightEntries, name, "right")
+		if err != nil {
+			return nil, err
+		}
+		eq, err := in.binop("=", l, r)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, eq)
+		m := l
+		switch k {
+		case JoinRight:
+			m = r
+		case JoinFull:
+			args, t, err := in.unify([]*Expr{l, r}, "JOIN/USING")
+			if err != nil {
+				return nil, err
+			}
+			m = &Expr{Kind: meridianpb.ExprKind_EXPR_COALESCE, TypeOid: t.OID, Typmod: t.Typmod, Args: args}
+		}
+		merged.cols = append(merged.cols, colInfo{name, typeOf(m)})
+		merged.exprs = append(merged.exprs, m)
+	}
+	for _, r := range append(leftEntries, rightEntries...) {
+		if r.hidden == nil {
+			r.hidden = map[string]bool{}
+		}
+		for n := range using {
+			r.hidden[n] = true
+		}
+	}
+	in.entries = append(in.entries, merged)
+	// SELECT *: the merged columns, then each side's others.
+	star := make([]starCol, 0, len(in.star)-s0)
+	for i, c := range merged.cols {
+		star = append(star, starCol{c.name, merged.exprs[i]})
+	}
+	for _, part := range [][]starCol{in.star[s0:s1], in.star[s1:]} {
+		dropped := map[string]bool{}
+		for _, c := range part {
+			if using[c.name] && !dropped[c.name] {
+				dropped[c.name] = true
+				continue
+			}
+			star = append(star, c)
+		}
+	}
+	in.star = append(in.star[:s0], star...)
+	return conds, nil
+}
+
+type side int
+
+const (
+	sideNone side = iota
+	sideLeft
+	sideRight
+	sideBoth
+)
+
+// sideOf says which part of a (left ++ right) row, left w columns wide,
+// e references.
+func sideOf(e *Expr, w int) side {
+	s := sideNone
+	colRefs(e, func(i int32) {
+		c := sideLeft
+		if int(i) >= w {
+			c = sideRight
+		}
+		if s == sideNone {
+			s = c
+		} else if s != c {
+			s = sideBoth
+		}
+	})
+	return s
+}
+
+func shiftCols(e *Expr, by int) *Expr {
+	if by == 0 {
+		return e
+	}
+	return mapColumns(e, func(i int32) int32 { return i + int32(by) })
+}
+
+// addJoinCond adds a condition over (left ++ right) to a join: an
+// equality of a left-only and a right-only operand of one type family
+// becomes a hash key, anything else the residual condition.
+func addJoinCond(j *JoinRel, c *Expr, w int) {
+	if c.Kind == kFunc && c.Name == "=" && len(c.Args) == 2 && Hashable(c.Args[0], c.Args[1]) {
+		l, r := c.Args[0], c.Args[1]
+		if sideOf(l, w) == sideRight && sideOf(r, w) == sideLeft {
+			l, r = r, l
+		}
+		if sideOf(l, w) == sideLeft && sideOf(r, w) == sideRight {
+			j.LeftKeys = append(j.LeftKeys, l)
+			j.RightKeys = append(j.RightKeys, shiftCols(r, -w))
+			return
+		}
+	}
+	if j.Cond == nil {
+		j.Cond = c
+	} else {
+		j.Cond = andAll(append(conjuncts(j.Cond), c))
+	}
+}
+
+// Hashable reports whether equal values of a and b always have equal
+// key encodings (so a hash table can match them).
+func Hashable(a, b *Expr) bool {
+	ta, tb := a.TypeOid, b.TypeOid
+	switch {
+	case ta == types.Bpchar || tb == types.Bpchar:
+		return ta == tb && a.Typmod == b.Typmod
+	case types.IsInteger(ta) && types.IsInteger(tb):
+		return true
+	case types.IsString(ta) && types.IsString(tb):
+		return true
+	}
+	return ta == tb && ta != types.Unknown
+}
+
+// pushFilter applies a condition (over rel's row) as deep in rel as its
+// semantics allow.
+func pushFilter(rel Rel, c *Expr) Rel {
+	switch r := rel.(type) {
+	case *ScanRel:
+		f := c
+		if r.Access.Filter != nil {
+			f = andAll(append(conjuncts(r.Access.Filter), c))
+		}
+		return &ScanRel{Access: planAccess(r.Access.Table, f)}
+	case *FilterRel:
+		return &FilterRel{Input: r.Input, Cond: andAll(append(conjuncts(r.Cond), c))}
+	case *JoinRel:
+		w := r.Left.Width()
+		side := sideOf(c, w)
+		cp := *r
+		switch {
+		case side == sideLeft && r.Kind != JoinRight && r.Kind != JoinFull:
+			cp.Left = pushFilter(r.Left, c)
+			return &cp
+		case side == sideRight && (r.Kind == JoinInner || r.Kind == JoinRight):
+			cp.Right = pushFilter(r.Right, shiftCols(c, -w))
+			return &cp
+		case r.Kind == JoinInner && side == sideBoth:
+			addJoinCond(&cp, c, w)
+			return &cp
+		}
+	}
+	return &FilterRel{Input: rel, Cond: c}
+}
+
+// buildJoins joins a flattened FROM list's items under their conditions
+// (over the FROM row) and returns a Rel producing the items' columns in
+// FROM order. Items are joined greedily: each next one is the first that
+// a condition connects to those already joined (cross products last).
+func buildJoins(items []*fromItem, conds []*Expr) (Rel, error) {
+	items = append([]*fromItem(nil), items...)
+	for i, it := range items {
+		c := *it
+		items[i] = &c
+	}
+	lo := items[0].lo
+	itemOf := func(col int32) int {
+		for i, it := range items {
+			if int(col) >= it.lo && int(col) < it.hi {
+				return i
+			}
+		}
+		return -1
+	}
+	type pending struct {
+		e    *Expr
+		refs map[int]bool
+	}
+	var top []*Expr
+	var multi []pending
+	for _, c := range conds {
+		refs := map[int]bool{}
+		colRefs(c, func(i int32) { refs[itemOf(i)] = true })
+		switch {
+		case coordinatorOnly(c) || len(refs) == 0 || refs[-1]:
+			top = append(top, c)
+		case len(refs) == 1:
+			for k := range refs {
+				items[k].rel = pushFilter(items[k].rel, shiftCols(c, -items[k].lo))
+			}
+		default:
+			multi = append(multi, pending{c, refs})
+		}
+	}
+	joined := map[int]bool{0: true}
+	covered := func(refs map[int]bool, extra int) bool {
+		for k := range refs {
+			if !joined[k] && k != extra {
+				return false
+			}
+		}
+		return true
+	}
+	cur := items[0].rel
+	pos := map[int32]int32{}
+	for c := items[0].lo; c < items[0].hi; c++ {
+		pos[int32(c)] = int32(c - items[0].lo)
+	}
+	used := make([]bool, len(multi))
+	for len(joined) < len(items) {
+		next := -1
+		for j := range items {
+			if joined[j] {
+				continue
+			}
+			for k, m := range multi {
+				if !used[k] && m.refs[j] && covered(m.refs, j) {
+					next = j
+					break
+				}
+			}
+			if next >= 0 {
+				break
+			}
+		}
+		if next < 0 {
+			for j := range items {
+				if !joined[j] {
+					next = j
+					break
+				}
+			}
+		}
+		it := items[next]
+		w := cur.Width()
+		for c := it.lo; c < it.hi; c++ {
+			pos[int32(c)] = int32(w + c - it.lo)
+		}
+		jr := &JoinRel{Kind: JoinInner, Left: cur, Right: it.rel}
+		for k, m := range multi {
+			if !used[k] && covered(m.refs, next) {
+				used[k] = true
+				addJoinCond(jr, mapColumns(m.e, func(i int32) int32 { return pos[i] }), w)
+			}
+		}
+		joined[next] = true
+		cur = jr
+	}
+	identity := true
+	for c, p := range pos {
+		identity = identity && int(c)-lo == int(p)
+	}
+	if !identity {
+		var ts []types.Type
+		for _, it := range items {
+			ts = append(ts, it.types...)
+		}
+		exprs := make([]*Expr, len(ts))
+		for i := range ts {
+			exprs[i] = expr.Column(int(pos[int32(lo+i)]), ts[i])
+		}
+		cur = &ProjectRel{Input: cur, Exprs: exprs}
+	}
+	if len(top) > 0 {
+		var cs []*Expr
+		for _, c := range top {
+			cs = append(cs, shiftCols(c, -lo))
+		}
+		cur = &FilterRel{Input: cur, Cond: andAll(cs)}
+	}
+	return cur, nil
+}
