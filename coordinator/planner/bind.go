@@ -23,6 +23,11 @@ type BindEnv struct {
 	// Outer holds the rows of the queries enclosing a correlated subquery
 	// being run, innermost last (EXPR_OUTER's values).
 	Outer [][]types.Datum
+	// Inline, when set, replaces an uncorrelated subquery (its operands
+	// bound) by an equivalent expression without one: UPDATE, DELETE and
+	// INSERT ... VALUES compute their subqueries first, so that the
+	// datanodes get plain values.
+	Inline func(e *Expr) (*Expr, error)
 	// Memo is the executor's per-statement state (materialized WITH
 	// queries, the statement's snapshot).
 	Memo map[any]any
@@ -67,7 +72,7 @@ var sessionFuncs = map[string]bool{"now": true, "version": true, "current_databa
 	"session_user": true, "current_schema": true, "pg_backend_pid": true, "current_setting": true}
 
 func needsBind(e *Expr) bool {
-	if e.Kind == kParam || e.Kind == kOuter || (e.Kind == kFunc && sessionFuncs[e.Name]) {
+	if e.Kind == kParam || e.Kind == kOuter || e.Kind == kSubq || (e.Kind == kFunc && sessionFuncs[e.Name]) {
 		return true
 	}
 	for _, a := range e.Args {
@@ -96,12 +101,19 @@ func bind(e *Expr, env *BindEnv) (*Expr, error) {
 		return expr.Const(typeOf(e), env.Outer[lvl][e.Index]), nil
 	}
 	c := &meridianpb.Expr{Kind: e.Kind, TypeOid: e.TypeOid, Typmod: e.Typmod, Value: e.Value, IsNull: e.IsNull, Index: e.Index, Name: e.Name}
-	for _, a := range e.Args {
+	for i, a := range e.Args {
+		if e.Kind == kSubq && (e.Name == "any" || e.Name == "all") && i == len(e.Args)-1 {
+			c.Args = append(c.Args, a) // the comparison template has no values to bind
+			break
+		}
 		b, err := bind(a, env)
 		if err != nil {
 			return nil, err
 		}
 		c.Args = append(c.Args, b)
+	}
+	if c.Kind == kSubq && env.Inline != nil {
+		return env.Inline(c)
 	}
 	return c, nil
 }

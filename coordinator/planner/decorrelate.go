@@ -16,16 +16,16 @@ import (
 //
 // Other subqueries run per row (or once, when uncorrelated).
 
-// rewriteExpr returns e with every node n replaced by f(n) (bottom-up);
+// RewriteExpr returns e with every node n replaced by f(n) (bottom-up);
 // f returns its argument to keep a node.
-func rewriteExpr(e *Expr, f func(*Expr) *Expr) *Expr {
+func RewriteExpr(e *Expr, f func(*Expr) *Expr) *Expr {
 	if e == nil {
 		return nil
 	}
 	c := &meridianpb.Expr{Kind: e.Kind, TypeOid: e.TypeOid, Typmod: e.Typmod, Value: e.Value, IsNull: e.IsNull,
 		Index: e.Index, Name: e.Name, LevelsUp: e.LevelsUp}
 	for _, a := range e.Args {
-		c.Args = append(c.Args, rewriteExpr(a, f))
+		c.Args = append(c.Args, RewriteExpr(a, f))
 	}
 	return f(c)
 }
@@ -81,7 +81,7 @@ func corrSplit(q *Select) (corr, local []*Expr, ok bool) {
 // level-1 outer references to the enclosing FROM row) to the row of a
 // join: the enclosing row (w columns) followed by the subquery's row.
 func toJoinRow(c *Expr, w int) *Expr {
-	return rewriteExpr(shiftCols(c, w), func(n *Expr) *Expr {
+	return RewriteExpr(shiftCols(c, w), func(n *Expr) *Expr {
 		if n.Kind == kOuter && n.LevelsUp == 1 {
 			return expr.Column(int(n.Index), typeOf(n))
 		}
@@ -117,7 +117,7 @@ func semiJoin(c *Expr, subs []*SubPlan, w int) (*JoinRel, bool) {
 	}
 	if c.Name == "any" {
 		n := len(c.Args) - 1
-		cmp := rewriteExpr(c.Args[n], func(x *Expr) *Expr {
+		cmp := RewriteExpr(c.Args[n], func(x *Expr) *Expr {
 			if x.Kind != kColumn {
 				return x
 			}
@@ -214,7 +214,7 @@ func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error)
 			width += j.Right.Width()
 		}
 		changed := false
-		nc := rewriteExpr(c, func(n *Expr) *Expr {
+		nc := RewriteExpr(c, func(n *Expr) *Expr {
 			if n.Kind != kSubq || n.Name != "scalar" {
 				return n
 			}

@@ -79,6 +79,7 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 		return nil, err
 	}
 	s := tableScope(t, "", ps)
+	s.q = &query{p: p}
 	var target []int
 	if len(ins.Cols) == 0 {
 		for i := range t.Columns {
@@ -161,7 +162,7 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 		return nil, err
 	}
 	ins2.Returning = ret
-	return &Plan{Insert: ins2, Columns: cols, Params: ps.types, Tag: "INSERT"}, nil
+	return dmlPlan(&Plan{Insert: ins2, Columns: cols, Params: ps.types, Tag: "INSERT"}, s.q)
 }
 
 // planInsertSelect plans INSERT ... SELECT: the query's output columns go
@@ -208,7 +209,7 @@ func (p *Planner) planInsertSelect(ins *pg_query.InsertStmt, sel *pg_query.Selec
 
 // analyzeValue analyzes a VALUES item, which may not reference columns.
 func (s *scope) analyzeValue(n *pg_query.Node) (*Expr, error) {
-	noCols := &scope{params: s.params}
+	noCols := &scope{params: s.params, q: s.q}
 	return noCols.analyze(n)
 }
 
@@ -226,6 +227,7 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 		return nil, err
 	}
 	s := tableScope(t, aliasOf(up.Relation), ps)
+	s.q = &query{p: p}
 	u := &Update{}
 	seen := map[int]bool{}
 	for _, n := range up.TargetList {
@@ -280,7 +282,7 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 		return nil, err
 	}
 	u.Returning = ret
-	return &Plan{Update: u, Columns: cols, Params: ps.types, Tag: "UPDATE"}, nil
+	return dmlPlan(&Plan{Update: u, Columns: cols, Params: ps.types, Tag: "UPDATE"}, s.q)
 }
 
 // PlanDelete plans DELETE.
@@ -297,6 +299,7 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 		return nil, err
 	}
 	s := tableScope(t, aliasOf(del.Relation), ps)
+	s.q = &query{p: p}
 	var filter *Expr
 	if del.WhereClause != nil {
 		if filter, err = s.analyzeBool(del.WhereClause, "WHERE"); err != nil {
@@ -309,7 +312,7 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 		return nil, err
 	}
 	d.Returning = ret
-	return &Plan{Delete: d, Columns: cols, Params: ps.types, Tag: "DELETE"}, nil
+	return dmlPlan(&Plan{Delete: d, Columns: cols, Params: ps.types, Tag: "DELETE"}, s.q)
 }
 
 // AnalyzeDefault types a column DEFAULT expression (no columns, no
@@ -331,4 +334,16 @@ func aliasOf(rv *pg_query.RangeVar) string {
 		return rv.Alias.Aliasname
 	}
 	return ""
+}
+
+// dmlPlan attaches a data-modifying statement's subqueries, which run
+// before it (once each).
+func dmlPlan(p *Plan, q *query) (*Plan, error) {
+	for _, sp := range q.subs {
+		if sp.Correlated {
+			return nil, pgerr.Unsupported("correlated subqueries in " + p.Tag)
+		}
+	}
+	p.Subqueries = q.subs
+	return p, nil
 }

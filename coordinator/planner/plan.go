@@ -128,4 +128,7 @@ type Plan struct {
 	Params []uint32
 	// Tag is the command tag verb (SELECT, INSERT, UPDATE, DELETE).
 	Tag string
+	// Subqueries of an INSERT ... VALUES, UPDATE or DELETE (never
+	// correlated): computed before the statement runs.
+	Subqueries []*SubPlan
 }

@@ -18,6 +18,9 @@ import (
 func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, params []types.Datum, w pgwire.ResultWriter) (rowIter, string, error) {
 	if plan != nil {
 		env := s.bindEnv(params)
+		if len(plan.Subqueries) > 0 {
+			env.Inline = s.inliner(ctx, plan.Subqueries, env)
+		}
 		switch {
 		case plan.Select != nil:
 			it, err := s.runSelect(ctx, plan.Select, env)
