@@ -49,15 +49,18 @@ type Select struct {
 	Access   Access
 	ScanCols []int // table ordinals the datanodes return, in order
 	GroupBy  []*Expr
-	Aggs     []AggSpec
-	HasAgg   bool
-	Having   *Expr   // over the post-aggregation row (groups..., aggs...)
-	Output   []*Expr // visible columns first, then hidden sort columns
-	Visible  int
-	Distinct bool
-	Sort     []SortKey
-	Limit    *Expr
-	Offset   *Expr
+	// GroupingSets (ROLLUP, CUBE, GROUPING SETS): each set lists the
+	// GroupBy expressions it groups by; the others are NULL in its rows.
+	GroupingSets [][]int
+	Aggs         []AggSpec
+	HasAgg       bool
+	Having       *Expr   // over the post-aggregation row (groups..., aggs...)
+	Output       []*Expr // visible columns first, then hidden sort columns
+	Visible      int
+	Distinct     bool
+	Sort         []SortKey
+	Limit        *Expr
+	Offset       *Expr
 	// PushLimit: no ORDER BY, DISTINCT or aggregation, so each datanode
 	// may stop after LIMIT+OFFSET rows.
 	PushLimit bool

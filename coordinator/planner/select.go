@@ -120,19 +120,16 @@ func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]p
 	}
 	if hasAgg {
 		ac = &aggCtx{input: in}
-		for _, g := range sel.GroupClause {
-			if g.GetGroupingSet() != nil {
-				return nil, pgerr.Unsupported("GROUPING SETS / ROLLUP / CUBE")
-			}
+		groupExpr := func(g *pg_query.Node) (int, error) {
 			var ge *Expr
 			if pos := constInt(g); pos > 0 {
 				// GROUP BY output position
 				if int(pos) > len(sel.TargetList) {
-					return nil, pgerr.New(pgerr.InvalidColumnReference, "GROUP BY position %d is not in select list", pos)
+					return 0, pgerr.New(pgerr.InvalidColumnReference, "GROUP BY position %d is not in select list", pos)
 				}
 				e, err := in.analyze(sel.TargetList[pos-1].GetResTarget().Val)
 				if err != nil {
-					return nil, err
+					return 0, err
 				}
 				ge = e
 			} else {
@@ -142,12 +139,25 @@ func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]p
 						e, err = in.analyze(alias)
 					}
 					if err != nil {
-						return nil, err
+						return 0, err
 					}
 				}
 				ge = e
 			}
+			for i, x := range ac.groups {
+				if exprEqual(x, ge) {
+					return i, nil
+				}
+			}
 			ac.groups = append(ac.groups, ge)
+			return len(ac.groups) - 1, nil
+		}
+		sets, err := groupingSets(sel.GroupClause, groupExpr)
+		if err != nil {
+			return nil, err
+		}
+		if len(sets) != 1 || len(sets[0]) != len(ac.groups) {
+			s.GroupingSets = sets
 		}
 		out = &scope{entries: in.entries, star: in.star, outer: in.outer, params: ps, agg: ac, q: in.q}
 		s.HasAgg = true
@@ -288,7 +298,7 @@ func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]p
 // the scan to the columns used.
 func (s *Select) planPushdown() {
 	if s.HasAgg {
-		s.PushAgg = true
+		s.PushAgg = len(s.GroupingSets) == 0
 		for _, a := range s.Aggs {
 			s.PushAgg = s.PushAgg && !a.Distinct
 		}
@@ -496,4 +506,111 @@ func (s *Select) remapScan(t *meridianpb.TableDesc) {
 			s.Output[i] = rewrite(o)
 		}
 	}
+}
+
+// groupingSets expands a GROUP BY clause into its grouping sets (lists
+// of group expression numbers): plain items are in every set; ROLLUP,
+// CUBE and GROUPING SETS items multiply the sets.
+func groupingSets(items []*pg_query.Node, groupExpr func(*pg_query.Node) (int, error)) ([][]int, error) {
+	sets := [][]int{{}}
+	for _, it := range items {
+		alts, err := groupingAlternatives(it, groupExpr)
+		if err != nil {
+			return nil, err
+		}
+		var next [][]int
+		for _, s := range sets {
+			for _, a := range alts {
+				next = append(next, append(append([]int(nil), s...), a...))
+			}
+		}
+		sets = next
+		if len(sets) > 4096 {
+			return nil, pgerr.New(pgerr.ProgramLimitExceeded, "too many grouping sets present (maximum 4096)")
+		}
+	}
+	return sets, nil
+}
+
+// groupingAlternatives lists the column sets one GROUP BY item stands for.
+func groupingAlternatives(n *pg_query.Node, groupExpr func(*pg_query.Node) (int, error)) ([][]int, error) {
+	gs := n.GetGroupingSet()
+	if gs == nil {
+		if row := n.GetRowExpr(); row != nil {
+			var cols []int
+			for _, a := range row.Args {
+				c, err := groupExpr(a)
+				if err != nil {
+					return nil, err
+				}
+				cols = append(cols, c)
+			}
+			return [][]int{cols}, nil
+		}
+		c, err := groupExpr(n)
+		if err != nil {
+			return nil, err
+		}
+		return [][]int{{c}}, nil
+	}
+	var elems [][]int // each element's columns
+	for _, c := range gs.Content {
+		if gs.Kind == pg_query.GroupingSetKind_GROUPING_SET_SETS {
+			continue
+		}
+		alts, err := groupingAlternatives(c, groupExpr)
+		if err != nil {
+			return nil, err
+		}
+		if len(alts) != 1 {
+			return nil, pgerr.New(pgerr.SyntaxError, "nested grouping sets are only allowed in GROUPING SETS")
+		}
+		elems = append(elems, alts[0])
+	}
+	switch gs.Kind {
+	case pg_query.GroupingSetKind_GROUPING_SET_EMPTY:
+		return [][]int{{}}, nil
+	case pg_query.GroupingSetKind_GROUPING_SET_SIMPLE:
+		var cols []int
+		for _, e := range elems {
+			cols = append(cols, e...)
+		}
+		return [][]int{cols}, nil
+	case pg_query.GroupingSetKind_GROUPING_SET_ROLLUP:
+		var out [][]int
+		for k := len(elems); k >= 0; k-- {
+			var cols []int
+			for _, e := range elems[:k] {
+				cols = append(cols, e...)
+			}
+			out = append(out, cols)
+		}
+		return out, nil
+	case pg_query.GroupingSetKind_GROUPING_SET_CUBE:
+		if len(elems) > 12 {
+			return nil, pgerr.New(pgerr.ProgramLimitExceeded, "CUBE is limited to 12 elements")
+		}
+		var out [][]int
+		for mask := (1 << len(elems)) - 1; mask >= 0; mask-- {
+			cols := []int{}
+			for i, e := range elems {
+				if mask&(1<<i) != 0 {
+					cols = append(cols, e...)
+				}
+			}
+			out = append(out, cols)
+		}
+		return out, nil
+	case pg_query.GroupingSetKind_GROUPING_SET_SETS:
+		var out [][]int
+		for _, c := range gs.Content {
+			alts, err := groupingAlternatives(c, groupExpr)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, alts...)
+		}
+		return out, nil
+	}
+	return nil, pgerr.Unsupported("grouping set kind " + gs.Kind.String())
 }

@@ -38,42 +38,91 @@ func (s *Session) aggregate(ctx context.Context, sel *planner.Select, src rowIte
 			return nil, err
 		}
 	}
-	groups := agg.NewGroups(len(sel.GroupBy) == 0, func() []agg.Acc {
+	newAccs := func() []agg.Acc {
 		accs := make([]agg.Acc, len(sel.Aggs))
 		for i, a := range sel.Aggs {
 			accs[i] = agg.New(aggSpec(a))
 		}
 		return accs
-	})
-	keys := make([]types.Datum, len(groupEvals))
-	for {
-		row, err := src.next(ctx)
-		if err != nil {
+	}
+	sets := sel.GroupingSets
+	if sets == nil {
+		all := make([]int, len(groupEvals))
+		for i := range all {
+			all[i] = i
+		}
+		sets = [][]int{all}
+	}
+	// Grouping sets read the input once per set.
+	var rows [][]types.Datum
+	var next func() ([]types.Datum, error)
+	if len(sets) > 1 {
+		var err error
+		if rows, err = drainRows(ctx, src); err != nil {
 			return nil, err
 		}
-		if row == nil {
-			break
+	}
+	var out [][]types.Datum
+	for _, set := range sets {
+		if len(sets) > 1 {
+			i := 0
+			next = func() ([]types.Datum, error) {
+				if i == len(rows) {
+					return nil, nil
+				}
+				i++
+				return rows[i-1], nil
+			}
+		} else {
+			next = func() ([]types.Datum, error) { return src.next(ctx) }
 		}
-		for i, ge := range groupEvals {
-			if keys[i], err = ge(row); err != nil {
+		member := make([]bool, len(groupEvals))
+		for _, c := range set {
+			member[c] = true
+		}
+		groups := agg.NewGroups(false, newAccs)
+		keys := make([]types.Datum, len(groupEvals))
+		if len(set) == 0 {
+			groups.Get(keys) // one row even without input
+		}
+		for {
+			row, err := next()
+			if err != nil {
 				return nil, err
 			}
-		}
-		g := groups.Get(keys)
-		for i, acc := range g.State {
-			var v types.Datum = true // count(*)
-			if argEvals[i] != nil {
-				if v, err = argEvals[i](row); err != nil {
+			if row == nil {
+				break
+			}
+			for i, ge := range groupEvals {
+				keys[i] = nil
+				if member[i] {
+					if keys[i], err = ge(row); err != nil {
+						return nil, err
+					}
+				}
+			}
+			g := groups.Get(keys)
+			for i, acc := range g.State {
+				var v types.Datum = true // count(*)
+				if argEvals[i] != nil {
+					if v, err = argEvals[i](row); err != nil {
+						return nil, err
+					}
+				}
+				if err := acc.Add(v); err != nil {
 					return nil, err
 				}
 			}
-			if err := acc.Add(v); err != nil {
-				return nil, err
-			}
 		}
+		res, err := finishGroups(sel, groups.All(), compile)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
 	}
-	return finishGroups(sel, groups.All(), compile)
+	return out, nil
 }
+
 
 // compileFunc binds and compiles an expression of a query block.
 type compileFunc func(*planner.Expr) (expr.Eval, error)
