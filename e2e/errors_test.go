@@ -64,8 +64,10 @@ func TestErrors(t *testing.T) {
 		{"22P02", "SELECT 'abc'::int"},
 		{"22P02", "INSERT INTO errt (id, i) VALUES ('x', 1)"},
 		{"22P02", "SELECT id FROM errt WHERE i = 'seven'"},
-		{"0A000", "SELECT a.id FROM errt a JOIN errt b ON a.id = b.id"},
-		{"0A000", "WITH x AS (SELECT 1) SELECT * FROM x"},
+		{"42702", "SELECT id FROM errt a JOIN errt b ON a.id = b.id"},
+		{"42P01", "WITH x AS (SELECT 1) SELECT * FROM y"},
+		{"21000", "SELECT (SELECT id FROM errt)"},
+		{"0A000", "LISTEN meridian_events"},
 	}
 	modes := []struct {
 		name string
