@@ -23,10 +23,10 @@ func (c *Client) pendingCounts() (commits, snapshots uint32) {
 	return c.pending.commits, c.pending.snapshots
 }
 
-// Callers that arrive while an RPC is out share the next one. To make the
-// count exact, the callers queue up while no GTM exists yet: the first
-// caller's batch waits for a leader, the other 199 join the next batch.
-// Once a GTM leads, two RPCs serve all 200.
+// Callers that arrive while a request is out share the next one. To make
+// the count exact, the callers queue up while no GTM exists yet: the
+// first caller's batch waits for a leader, the other 199 join the next
+// batch. Once a GTM leads, two requests serve all 200.
 func TestBatching(t *testing.T) {
 	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
@@ -91,13 +91,13 @@ func TestBatching(t *testing.T) {
 	// (An attempt may bounce off the new leader before it serves; the
 	// client retries it within the batch.)
 	if st := c.Stats(); st.Batches != 2 || st.RPCs-st.Failed != 2 || st.Commits != commits || st.Snapshots != snapshots {
-		t.Fatalf("stats %+v; want 2 batches served by 2 RPCs for %d commits and %d snapshots", st, commits, snapshots)
+		t.Fatalf("stats %+v; want 2 batches served by 2 requests for %d commits and %d snapshots", st, commits, snapshots)
 	}
 	slices.Sort(csns)
 	if len(slices.Compact(slices.Clone(csns))) != commits {
 		t.Fatalf("commit CSNs not distinct: %v", csns)
 	}
-	// One RPC served the 149 commits and the 50 snapshots: the snapshots
+	// One request served the 149 commits and the 50 snapshots: the snapshots
 	// are equal and above every CSN handed out.
 	for _, sn := range snaps {
 		if sn != snaps[0] || sn <= csns[len(csns)-1] {

@@ -1,15 +1,19 @@
 package client_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/gtm/internal/gtmtest"
@@ -17,6 +21,7 @@ import (
 	"github.com/meridian-db/meridian/gtm/server"
 	"github.com/meridian-db/meridian/internal/etcdembed/etcdtest"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
@@ -68,6 +73,90 @@ func TestSnapshotCoversEarlierCommits(t *testing.T) {
 		if snap <= csn {
 			t.Fatalf("snapshot %d taken after commit %d returned does not cover it", snap, csn)
 		}
+	}
+}
+
+// op is one Snapshot or Commit call, with the logical times it started
+// and returned at.
+type op struct {
+	commit     bool
+	v          uint64
+	start, end int64
+}
+
+// Calls are ordered as their callers see them, with several requests in
+// flight: a call that starts after another returned gets a larger commit
+// CSN than that one's CSN, and a commit CSN at or above, or a snapshot at
+// or above, that one's snapshot.
+func TestCallsAreOrdered(t *testing.T) {
+	_, eps := etcdtest.StartWithEndpoints(t)
+	leakcheck.Check(t)
+	gtmtest.WaitLeader(t, gtmtest.StartServer(t, eps, gtmtest.Config("gtm-1")))
+	c := newClient(t, eps)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	const callers, calls = 64, 200
+	var (
+		clock atomic.Int64
+		wg    sync.WaitGroup
+		ops   = make([][]op, callers)
+		errs  = make([]error, callers)
+	)
+	for g := range callers {
+		wg.Go(func() {
+			for i := range calls {
+				o := op{commit: (g+i)%3 != 0, start: clock.Add(1)}
+				if o.commit {
+					o.v, errs[g] = c.Commit(ctx)
+				} else {
+					o.v, errs[g] = c.Snapshot(ctx)
+				}
+				o.end = clock.Add(1)
+				if errs[g] != nil {
+					return
+				}
+				ops[g] = append(ops[g], o)
+			}
+		})
+	}
+	wg.Wait()
+	var all []op
+	for g := range callers {
+		if errs[g] != nil {
+			t.Fatalf("caller %d: %v", g, errs[g])
+		}
+		all = append(all, ops[g]...)
+	}
+	// Sweep the calls by start, keeping the largest commit CSN and
+	// snapshot among the calls that returned before.
+	byEnd := slices.SortedFunc(slices.Values(all), func(a, b op) int { return cmp.Compare(a.end, b.end) })
+	slices.SortFunc(all, func(a, b op) int { return cmp.Compare(a.start, b.start) })
+	var maxCSN, maxSnap uint64
+	j := 0
+	seen := map[uint64]bool{}
+	for _, o := range all {
+		for ; j < len(byEnd) && byEnd[j].end < o.start; j++ {
+			if byEnd[j].commit {
+				maxCSN = max(maxCSN, byEnd[j].v)
+			} else {
+				maxSnap = max(maxSnap, byEnd[j].v)
+			}
+		}
+		if o.commit {
+			if seen[o.v] {
+				t.Fatalf("commit CSN %d handed out twice", o.v)
+			}
+			seen[o.v] = true
+			if o.v <= maxCSN || o.v < maxSnap {
+				t.Fatalf("commit CSN %d after a commit got %d and a snapshot %d", o.v, maxCSN, maxSnap)
+			}
+		} else if o.v <= maxCSN || o.v < maxSnap {
+			t.Fatalf("snapshot %d after a commit got %d and a snapshot %d", o.v, maxCSN, maxSnap)
+		}
+	}
+	if st := c.Stats(); st.Commits+st.Snapshots != callers*calls {
+		t.Fatalf("stats %+v; want %d calls", st, callers*calls)
 	}
 }
 
@@ -245,6 +334,58 @@ func TestDeadLeaderThenLiveOne(t *testing.T) {
 	defer cancel()
 	if _, err := c.Commit(ctx); err != nil {
 		t.Fatalf("Commit once a live leader exists: %v", err)
+	}
+}
+
+// hungGTM accepts streams and never answers.
+type hungGTM struct {
+	meridianpb.UnimplementedGTMServer
+}
+
+func (hungGTM) StreamCSN(st meridianpb.GTM_StreamCSNServer) error {
+	<-st.Context().Done()
+	return st.Context().Err()
+}
+
+// A leader that accepts the stream but does not answer is given up on
+// after RPCTimeout, and the request is sent again.
+func TestHungLeader(t *testing.T) {
+	cli, eps := etcdtest.StartWithEndpoints(t)
+	leakcheck.Check(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	meridianpb.RegisterGTMServer(gs, hungGTM{})
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = gs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		gs.Stop()
+		<-served
+	})
+	if _, err := cli.Put(context.Background(), keys.GTMLeader()+"/hung", ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+
+	ecli := etcdtest.NewClient(t, eps)
+	c, err := client.New(context.Background(), client.Config{Etcd: ecli, Keys: keys, Log: gtmtest.Log, RPCTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = c.Commit(ctx)
+	if pgerr.Code(err) != pgerr.ConnectionFailure || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Fatalf("Commit at a hung leader: %v (SQLSTATE %s); want 08006 and no answer within 100ms", err, pgerr.Code(err))
+	}
+	if st := c.Stats(); st.Failed < 2 {
+		t.Fatalf("stats %+v; want several failed attempts", st)
 	}
 }
 

@@ -39,8 +39,8 @@
 //	              │                                  │ key still has our
 //	┌─────────────┴──────────┐                       │ create revision
 //	│ replica A (leader)     │───────────────────────┘
-//	│  term: Allocator ──────┼──▶ GetCSN ◀── coordinators, datanodes
-//	│        keepLease       │              (gtm/client, batched)
+//	│  term: Allocator ──────┼──▶ StreamCSN ◀── coordinators, datanodes
+//	│        keepLease       │    GetCSN       (gtm/client, batched)
 //	│        persistLoop     │
 //	└────────────────────────┘
 //	┌────────────────────────┐
@@ -58,6 +58,16 @@
 // lease, and so cannot elect a successor, before that deadline. The
 // handler re-checks term and deadline after allocating and before it
 // answers; past the deadline it answers Unavailable instead.
+//
+// # Requests
+//
+// GetCSN is one request, k commit CSNs and a snapshot. StreamCSN carries
+// many on one stream, which gtm/client keeps open to the leader with a
+// few requests in flight: it costs a gRPC message each way per request
+// instead of a call. One goroutine per stream answers its requests in
+// order, each as GetCSN would when the leader reads it, so a request
+// sent after another was answered gets larger CSNs. An error ends the
+// stream; Close ends idle streams too, after the answer being sent.
 //
 // Invariants:
 //

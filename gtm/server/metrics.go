@@ -25,11 +25,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rpcs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "meridian_gtm_rpcs_total",
-			Help: "GetCSN calls answered, by result (ok, not_leader, error).",
+			Help: "CSN requests (GetCSN calls and StreamCSN messages) answered, by result (ok, not_leader, error).",
 		}, []string{"result"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "meridian_gtm_batch_commits",
-			Help:    "Commit CSNs asked for per GetCSN call (0: snapshot only).",
+			Help:    "Commit CSNs asked for per request (0: snapshot only).",
 			Buckets: append([]float64{0}, prometheus.ExponentialBuckets(1, 2, 14)...),
 		}),
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		windowWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_gtm_window_waits_total",
-			Help: "GetCSN calls that waited for the high-water mark to be persisted.",
+			Help: "CSN requests that waited for the high-water mark to be persisted.",
 		}),
 		terms: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_gtm_leader_terms_total",

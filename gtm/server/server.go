@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -54,6 +55,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when cur changes
+	closing chan struct{} // closed when Close stops the gRPC server
 
 	runCancel context.CancelFunc
 	regCancel context.CancelFunc
@@ -87,6 +89,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		reg:     serve.NewRegistry(),
 		epoch:   time.Now(),
 		changed: make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	s.m = newMetrics(s.reg)
 
@@ -239,14 +242,16 @@ func (s *Server) changedChan() <-chan struct{} {
 //  2. resign: delete the election key, so a follower is elected now
 //     rather than after the lease TTL;
 //  3. revoke the election lease;
-//  4. stop the gRPC server (in-flight RPCs finish);
+//  4. stop the gRPC server (in-flight RPCs finish; streams end after
+//     the answer being sent, if any);
 //  5. delete the node key (nodes/<name>);
 //  6. stop /metrics and /health.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.runCancel() // 1-3: the leader loop ends the term, resigns, revokes
 		s.runWG.Wait()
-		s.stopGRPC()   // 4
+		close(s.closing) // 4
+		s.stopGRPC()
 		s.deregister() // 5
 		if s.http != nil {
 			_ = s.http.Close() // 6
@@ -335,7 +340,64 @@ func (s *Server) health() error {
 
 // GetCSN hands out req.CommitCount consecutive commit CSNs and a snapshot.
 func (s *Server) GetCSN(ctx context.Context, req *meridianpb.CSNRequest) (*meridianpb.CSNResponse, error) {
-	k := req.GetCommitCount()
+	first, snap, err := s.getCSN(ctx, req.GetCommitCount())
+	if err != nil {
+		return nil, err
+	}
+	return &meridianpb.CSNResponse{FirstCommitCsn: first, SnapshotCsn: snap}, nil
+}
+
+// StreamCSN answers a stream of GetCSN requests, in order, until the
+// client ends it or a request fails. One goroutine receives and answers;
+// the handler waits for it, or for Close, so that an idle stream does not
+// hold Close up. At Close the handler returns once no answer is being
+// sent; gRPC then cancels the stream, which ends the goroutine's receive.
+func (s *Server) StreamCSN(stream meridianpb.GTM_StreamCSNServer) error {
+	var (
+		mu      sync.Mutex // held while answering a request
+		stopped bool       // the handler returned; answer nothing more
+	)
+	done := make(chan error, 1)
+	go func() {
+		var req meridianpb.CSNRequest
+		for {
+			if err := stream.RecvMsg(&req); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				done <- err
+				return
+			}
+			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				return
+			}
+			first, snap, err := s.getCSN(stream.Context(), req.GetCommitCount())
+			if err == nil {
+				err = stream.Send(&meridianpb.CSNResponse{FirstCommitCsn: first, SnapshotCsn: snap})
+			}
+			mu.Unlock()
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-s.closing:
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		return status.Errorf(codes.Unavailable, "%v: %s", ErrClosed, s.cfg.Name)
+	}
+}
+
+// getCSN hands out k consecutive commit CSNs and a snapshot, or fails
+// with the status error the client gets.
+func (s *Server) getCSN(ctx context.Context, k uint32) (first, snap uint64, err error) {
 	for {
 		t := s.cur.Load()
 		if t == nil {
@@ -349,18 +411,18 @@ func (s *Server) GetCSN(ctx context.Context, req *meridianpb.CSNRequest) (*merid
 					continue
 				case <-ctx.Done():
 					s.m.rpcErr.Inc()
-					return nil, pgerr.ToStatus(ctx.Err())
+					return 0, 0, pgerr.ToStatus(ctx.Err())
 				}
 			}
 			if t = s.cur.Load(); t == nil {
 				s.m.rpcNotLead.Inc()
-				return nil, s.notLeader(ctx)
+				return 0, 0, s.notLeader(ctx)
 			}
 		}
 		first, snap, wait, err := t.allocate(k)
 		if err != nil {
 			s.m.rpcErr.Inc()
-			return nil, pgerr.ToStatus(pgerr.Wrap(err, pgerr.ProgramLimitExceeded, ""))
+			return 0, 0, pgerr.ToStatus(pgerr.Wrap(err, pgerr.ProgramLimitExceeded, ""))
 		}
 		if wait != nil {
 			s.m.windowWaits.Inc()
@@ -369,7 +431,7 @@ func (s *Server) GetCSN(ctx context.Context, req *meridianpb.CSNRequest) (*merid
 			case <-t.ctx.Done():
 			case <-ctx.Done():
 				s.m.rpcErr.Inc()
-				return nil, pgerr.ToStatus(ctx.Err())
+				return 0, 0, pgerr.ToStatus(ctx.Err())
 			}
 			continue
 		}
@@ -379,12 +441,12 @@ func (s *Server) GetCSN(ctx context.Context, req *meridianpb.CSNRequest) (*merid
 		// commit CSN appear after a snapshot that does not cover it.
 		if !t.serving() {
 			s.m.rpcNotLead.Inc()
-			return nil, s.notLeader(ctx)
+			return 0, 0, s.notLeader(ctx)
 		}
 		s.m.rpcOK.Inc()
 		s.m.csns.Add(float64(k))
 		s.m.batch.Observe(float64(k))
-		return &meridianpb.CSNResponse{FirstCommitCsn: first, SnapshotCsn: snap}, nil
+		return first, snap, nil
 	}
 }
 

@@ -324,3 +324,57 @@ func TestDeposedLeaderStopsServing(t *testing.T) {
 		t.Fatalf("CSN %d after re-election not above %d", after, before+4)
 	}
 }
+
+// StreamCSN answers requests sent back to back in order, each range
+// following the previous one, and Close ends an idle stream at once
+// instead of waiting for the client.
+func TestStreamCSN(t *testing.T) {
+	_, eps := etcdtest.StartWithEndpoints(t)
+	leakcheck.Check(t)
+	s := startServer(t, eps, testConfig("gtm-1"))
+	waitLeader(t, s)
+	g := dial(t, s.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := g.pb.StreamCSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := []uint32{3, 0, 1, 5, 0}
+	for _, k := range counts {
+		if err := st.Send(&meridianpb.CSNRequest{CommitCount: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var prev uint64 // the previous snapshot
+	for i, k := range counts {
+		resp, err := st.Recv()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		first, snap := resp.FirstCommitCsn, resp.SnapshotCsn
+		switch {
+		case k == 0 && (first != 0 || snap < prev):
+			t.Fatalf("answer %d (snapshot only): first %d, snapshot %d after %d", i, first, snap, prev)
+		case k > 0 && (first < max(prev, 1) || snap != first+uint64(k)):
+			t.Fatalf("answer %d (%d commits): first %d, snapshot %d after %d", i, k, first, snap, prev)
+		}
+		prev = snap
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		s.Close()
+	}()
+	start := time.Now()
+	_, err = st.Recv()
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("idle stream at Close: %v; want Unavailable", err)
+	}
+	// Without ending its streams, Close would wait 2 s for them.
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("idle stream ended %v after Close began", d)
+	}
+	<-closed
+}

@@ -2349,6 +2349,120 @@ func (x *PgError) GetHint() string {
 	return ""
 }
 
+// RollbackToRequest undoes the writes a transaction made here after a
+// savepoint (ROLLBACK TO SAVEPOINT): every row version it wrote with a
+// command id >= from_command_id is removed, which restores the previous
+// versions (rows, index entries, row locks).
+type RollbackToRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
+	// The first command id after the savepoint.
+	FromCommandId uint32 `protobuf:"varint,2,opt,name=from_command_id,json=fromCommandId,proto3" json:"from_command_id,omitempty"`
+	// The last command id the coordinator has issued: writes of commands up
+	// to it that arrive later (a failed or canceled statement still running
+	// here) are refused.
+	ThroughCommandId uint32 `protobuf:"varint,3,opt,name=through_command_id,json=throughCommandId,proto3" json:"through_command_id,omitempty"`
+	// The transaction wrote here before the savepoint: if this datanode no
+	// longer has it, fail (those writes are lost) rather than start it empty.
+	MustExist     bool `protobuf:"varint,4,opt,name=must_exist,json=mustExist,proto3" json:"must_exist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackToRequest) Reset() {
+	*x = RollbackToRequest{}
+	mi := &file_meridian_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackToRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackToRequest) ProtoMessage() {}
+
+func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
+func (*RollbackToRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RollbackToRequest) GetGxid() uint64 {
+	if x != nil {
+		return x.Gxid
+	}
+	return 0
+}
+
+func (x *RollbackToRequest) GetFromCommandId() uint32 {
+	if x != nil {
+		return x.FromCommandId
+	}
+	return 0
+}
+
+func (x *RollbackToRequest) GetThroughCommandId() uint32 {
+	if x != nil {
+		return x.ThroughCommandId
+	}
+	return 0
+}
+
+func (x *RollbackToRequest) GetMustExist() bool {
+	if x != nil {
+		return x.MustExist
+	}
+	return false
+}
+
+type RollbackToResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackToResponse) Reset() {
+	*x = RollbackToResponse{}
+	mi := &file_meridian_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackToResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackToResponse) ProtoMessage() {}
+
+func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
+func (*RollbackToResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{28}
+}
+
 var File_meridian_proto protoreflect.FileDescriptor
 
 const file_meridian_proto_rawDesc = "" +
@@ -2508,7 +2622,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x12\n" +
-	"\x04hint\x18\x04 \x01(\tR\x04hint*/\n" +
+	"\x04hint\x18\x04 \x01(\tR\x04hint\"\x9c\x01\n" +
+	"\x11RollbackToRequest\x12\x12\n" +
+	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12&\n" +
+	"\x0ffrom_command_id\x18\x02 \x01(\rR\rfromCommandId\x12,\n" +
+	"\x12through_command_id\x18\x03 \x01(\rR\x10throughCommandId\x12\x1d\n" +
+	"\n" +
+	"must_exist\x18\x04 \x01(\bR\tmustExist\"\x14\n" +
+	"\x12RollbackToResponse*/\n" +
 	"\bDistKind\x12\r\n" +
 	"\tDIST_HASH\x10\x00\x12\x14\n" +
 	"\x10DIST_REPLICATION\x10\x01*\x9f\x02\n" +
@@ -2550,7 +2671,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\x98\x03\n" +
+	"\aROLE_CM\x10\x042\xe1\x03\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -2558,9 +2679,12 @@ const file_meridian_proto_rawDesc = "" +
 	"\x06Commit\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x124\n" +
 	"\x05Abort\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x12>\n" +
 	"\tTxnStatus\x12\x14.meridian.TxnRequest\x1a\x1b.meridian.TxnStatusResponse\x122\n" +
-	"\x03DDL\x12\x14.meridian.DDLRequest\x1a\x15.meridian.DDLResponse2<\n" +
+	"\x03DDL\x12\x14.meridian.DDLRequest\x1a\x15.meridian.DDLResponse\x12G\n" +
+	"\n" +
+	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse2z\n" +
 	"\x03GTM\x125\n" +
-	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponseB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
+	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
+	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
 
 var (
 	file_meridian_proto_rawDescOnce sync.Once
@@ -2575,40 +2699,42 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_meridian_proto_goTypes = []any{
-	(DistKind)(0),             // 0: meridian.DistKind
-	(ExprKind)(0),             // 1: meridian.ExprKind
-	(Isolation)(0),            // 2: meridian.Isolation
-	(TxnState)(0),             // 3: meridian.TxnState
-	(Role)(0),                 // 4: meridian.Role
-	(*ColumnDesc)(nil),        // 5: meridian.ColumnDesc
-	(*IndexDesc)(nil),         // 6: meridian.IndexDesc
-	(*TableDesc)(nil),         // 7: meridian.TableDesc
-	(*SchemaDesc)(nil),        // 8: meridian.SchemaDesc
-	(*Expr)(nil),              // 9: meridian.Expr
-	(*TxnContext)(nil),        // 10: meridian.TxnContext
-	(*ScanSpec)(nil),          // 11: meridian.ScanSpec
-	(*SortKey)(nil),           // 12: meridian.SortKey
-	(*AggCall)(nil),           // 13: meridian.AggCall
-	(*InsertSpec)(nil),        // 14: meridian.InsertSpec
-	(*UpdateSpec)(nil),        // 15: meridian.UpdateSpec
-	(*DeleteSpec)(nil),        // 16: meridian.DeleteSpec
-	(*ExecRequest)(nil),       // 17: meridian.ExecRequest
-	(*ExecResponse)(nil),      // 18: meridian.ExecResponse
-	(*TxnRequest)(nil),        // 19: meridian.TxnRequest
-	(*TxnResponse)(nil),       // 20: meridian.TxnResponse
-	(*TxnStatusResponse)(nil), // 21: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),        // 22: meridian.DDLRequest
-	(*BuildIndex)(nil),        // 23: meridian.BuildIndex
-	(*DropIndex)(nil),         // 24: meridian.DropIndex
-	(*DDLResponse)(nil),       // 25: meridian.DDLResponse
-	(*CSNRequest)(nil),        // 26: meridian.CSNRequest
-	(*CSNResponse)(nil),       // 27: meridian.CSNResponse
-	(*NodeInfo)(nil),          // 28: meridian.NodeInfo
-	(*BucketMap)(nil),         // 29: meridian.BucketMap
-	(*DNGroup)(nil),           // 30: meridian.DNGroup
-	(*PgError)(nil),           // 31: meridian.PgError
+	(DistKind)(0),              // 0: meridian.DistKind
+	(ExprKind)(0),              // 1: meridian.ExprKind
+	(Isolation)(0),             // 2: meridian.Isolation
+	(TxnState)(0),              // 3: meridian.TxnState
+	(Role)(0),                  // 4: meridian.Role
+	(*ColumnDesc)(nil),         // 5: meridian.ColumnDesc
+	(*IndexDesc)(nil),          // 6: meridian.IndexDesc
+	(*TableDesc)(nil),          // 7: meridian.TableDesc
+	(*SchemaDesc)(nil),         // 8: meridian.SchemaDesc
+	(*Expr)(nil),               // 9: meridian.Expr
+	(*TxnContext)(nil),         // 10: meridian.TxnContext
+	(*ScanSpec)(nil),           // 11: meridian.ScanSpec
+	(*SortKey)(nil),            // 12: meridian.SortKey
+	(*AggCall)(nil),            // 13: meridian.AggCall
+	(*InsertSpec)(nil),         // 14: meridian.InsertSpec
+	(*UpdateSpec)(nil),         // 15: meridian.UpdateSpec
+	(*DeleteSpec)(nil),         // 16: meridian.DeleteSpec
+	(*ExecRequest)(nil),        // 17: meridian.ExecRequest
+	(*ExecResponse)(nil),       // 18: meridian.ExecResponse
+	(*TxnRequest)(nil),         // 19: meridian.TxnRequest
+	(*TxnResponse)(nil),        // 20: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),  // 21: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),         // 22: meridian.DDLRequest
+	(*BuildIndex)(nil),         // 23: meridian.BuildIndex
+	(*DropIndex)(nil),          // 24: meridian.DropIndex
+	(*DDLResponse)(nil),        // 25: meridian.DDLResponse
+	(*CSNRequest)(nil),         // 26: meridian.CSNRequest
+	(*CSNResponse)(nil),        // 27: meridian.CSNResponse
+	(*NodeInfo)(nil),           // 28: meridian.NodeInfo
+	(*BucketMap)(nil),          // 29: meridian.BucketMap
+	(*DNGroup)(nil),            // 30: meridian.DNGroup
+	(*PgError)(nil),            // 31: meridian.PgError
+	(*RollbackToRequest)(nil),  // 32: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil), // 33: meridian.RollbackToResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	9,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -2652,17 +2778,21 @@ var file_meridian_proto_depIdxs = []int32{
 	19, // 38: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
 	19, // 39: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
 	22, // 40: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	26, // 41: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	18, // 42: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	18, // 43: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	20, // 44: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	20, // 45: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	20, // 46: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	21, // 47: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	25, // 48: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	27, // 49: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	42, // [42:50] is the sub-list for method output_type
-	34, // [34:42] is the sub-list for method input_type
+	32, // 41: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	26, // 42: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	26, // 43: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	18, // 44: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	18, // 45: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	20, // 46: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	20, // 47: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	20, // 48: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	21, // 49: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	25, // 50: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	33, // 51: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	27, // 52: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	27, // 53: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	44, // [44:54] is the sub-list for method output_type
+	34, // [34:44] is the sub-list for method input_type
 	34, // [34:34] is the sub-list for extension type_name
 	34, // [34:34] is the sub-list for extension extendee
 	0,  // [0:34] is the sub-list for field type_name
@@ -2690,7 +2820,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,13 +24,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DataNode_Exec_FullMethodName      = "/meridian.DataNode/Exec"
-	DataNode_ExecUnary_FullMethodName = "/meridian.DataNode/ExecUnary"
-	DataNode_Prepare_FullMethodName   = "/meridian.DataNode/Prepare"
-	DataNode_Commit_FullMethodName    = "/meridian.DataNode/Commit"
-	DataNode_Abort_FullMethodName     = "/meridian.DataNode/Abort"
-	DataNode_TxnStatus_FullMethodName = "/meridian.DataNode/TxnStatus"
-	DataNode_DDL_FullMethodName       = "/meridian.DataNode/DDL"
+	DataNode_Exec_FullMethodName       = "/meridian.DataNode/Exec"
+	DataNode_ExecUnary_FullMethodName  = "/meridian.DataNode/ExecUnary"
+	DataNode_Prepare_FullMethodName    = "/meridian.DataNode/Prepare"
+	DataNode_Commit_FullMethodName     = "/meridian.DataNode/Commit"
+	DataNode_Abort_FullMethodName      = "/meridian.DataNode/Abort"
+	DataNode_TxnStatus_FullMethodName  = "/meridian.DataNode/TxnStatus"
+	DataNode_DDL_FullMethodName        = "/meridian.DataNode/DDL"
+	DataNode_RollbackTo_FullMethodName = "/meridian.DataNode/RollbackTo"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -51,6 +52,8 @@ type DataNodeClient interface {
 	TxnStatus(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnStatusResponse, error)
 	// Physical schema changes.
 	DDL(ctx context.Context, in *DDLRequest, opts ...grpc.CallOption) (*DDLResponse, error)
+	// ROLLBACK TO SAVEPOINT: undo a transaction's writes after a savepoint.
+	RollbackTo(ctx context.Context, in *RollbackToRequest, opts ...grpc.CallOption) (*RollbackToResponse, error)
 }
 
 type dataNodeClient struct {
@@ -140,6 +143,16 @@ func (c *dataNodeClient) DDL(ctx context.Context, in *DDLRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *dataNodeClient) RollbackTo(ctx context.Context, in *RollbackToRequest, opts ...grpc.CallOption) (*RollbackToResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackToResponse)
+	err := c.cc.Invoke(ctx, DataNode_RollbackTo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataNodeServer is the server API for DataNode service.
 // All implementations must embed UnimplementedDataNodeServer
 // for forward compatibility.
@@ -158,6 +171,8 @@ type DataNodeServer interface {
 	TxnStatus(context.Context, *TxnRequest) (*TxnStatusResponse, error)
 	// Physical schema changes.
 	DDL(context.Context, *DDLRequest) (*DDLResponse, error)
+	// ROLLBACK TO SAVEPOINT: undo a transaction's writes after a savepoint.
+	RollbackTo(context.Context, *RollbackToRequest) (*RollbackToResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
 }
 
@@ -188,6 +203,9 @@ func (UnimplementedDataNodeServer) TxnStatus(context.Context, *TxnRequest) (*Txn
 }
 func (UnimplementedDataNodeServer) DDL(context.Context, *DDLRequest) (*DDLResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DDL not implemented")
+}
+func (UnimplementedDataNodeServer) RollbackTo(context.Context, *RollbackToRequest) (*RollbackToResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackTo not implemented")
 }
 func (UnimplementedDataNodeServer) mustEmbedUnimplementedDataNodeServer() {}
 func (UnimplementedDataNodeServer) testEmbeddedByValue()                  {}
@@ -329,6 +347,24 @@ func _DataNode_DDL_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_RollbackTo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackToRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).RollbackTo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_RollbackTo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).RollbackTo(ctx, req.(*RollbackToRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataNode_ServiceDesc is the grpc.ServiceDesc for DataNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -360,6 +396,10 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DDL",
 			Handler:    _DataNode_DDL_Handler,
 		},
+		{
+			MethodName: "RollbackTo",
+			Handler:    _DataNode_RollbackTo_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -372,7 +412,8 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	GTM_GetCSN_FullMethodName = "/meridian.GTM/GetCSN"
+	GTM_GetCSN_FullMethodName    = "/meridian.GTM/GetCSN"
+	GTM_StreamCSN_FullMethodName = "/meridian.GTM/StreamCSN"
 )
 
 // GTMClient is the client API for GTM service.
@@ -382,6 +423,11 @@ type GTMClient interface {
 	// Snapshot and/or commit CSNs; coordinators and datanodes batch their
 	// concurrent callers into one call.
 	GetCSN(ctx context.Context, in *CSNRequest, opts ...grpc.CallOption) (*CSNResponse, error)
+	// GetCSN on a stream, for clients that keep several requests in flight:
+	// each request is answered, in order, as GetCSN would answer it at the
+	// time the leader receives it. An error ends the stream; requests not
+	// answered by then got no CSNs the caller may use.
+	StreamCSN(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CSNRequest, CSNResponse], error)
 }
 
 type gTMClient struct {
@@ -402,6 +448,19 @@ func (c *gTMClient) GetCSN(ctx context.Context, in *CSNRequest, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *gTMClient) StreamCSN(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CSNRequest, CSNResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GTM_ServiceDesc.Streams[0], GTM_StreamCSN_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CSNRequest, CSNResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GTM_StreamCSNClient = grpc.BidiStreamingClient[CSNRequest, CSNResponse]
+
 // GTMServer is the server API for GTM service.
 // All implementations must embed UnimplementedGTMServer
 // for forward compatibility.
@@ -409,6 +468,11 @@ type GTMServer interface {
 	// Snapshot and/or commit CSNs; coordinators and datanodes batch their
 	// concurrent callers into one call.
 	GetCSN(context.Context, *CSNRequest) (*CSNResponse, error)
+	// GetCSN on a stream, for clients that keep several requests in flight:
+	// each request is answered, in order, as GetCSN would answer it at the
+	// time the leader receives it. An error ends the stream; requests not
+	// answered by then got no CSNs the caller may use.
+	StreamCSN(grpc.BidiStreamingServer[CSNRequest, CSNResponse]) error
 	mustEmbedUnimplementedGTMServer()
 }
 
@@ -421,6 +485,9 @@ type UnimplementedGTMServer struct{}
 
 func (UnimplementedGTMServer) GetCSN(context.Context, *CSNRequest) (*CSNResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCSN not implemented")
+}
+func (UnimplementedGTMServer) StreamCSN(grpc.BidiStreamingServer[CSNRequest, CSNResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamCSN not implemented")
 }
 func (UnimplementedGTMServer) mustEmbedUnimplementedGTMServer() {}
 func (UnimplementedGTMServer) testEmbeddedByValue()             {}
@@ -461,6 +528,13 @@ func _GTM_GetCSN_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GTM_StreamCSN_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(GTMServer).StreamCSN(&grpc.GenericServerStream[CSNRequest, CSNResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GTM_StreamCSNServer = grpc.BidiStreamingServer[CSNRequest, CSNResponse]
+
 // GTM_ServiceDesc is the grpc.ServiceDesc for GTM service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -473,6 +547,13 @@ var GTM_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _GTM_GetCSN_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamCSN",
+			Handler:       _GTM_StreamCSN_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "meridian.proto",
 }
