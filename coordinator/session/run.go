@@ -129,6 +129,12 @@ func (s *Session) runTransaction(ctx context.Context, ts *pg_query.TransactionSt
 		}
 		s.rollback(ctx)
 		return nil, "ROLLBACK", nil
+	case pg_query.TransactionStmtKind_TRANS_STMT_SAVEPOINT:
+		return nil, "SAVEPOINT", s.savepoint(ts.SavepointName)
+	case pg_query.TransactionStmtKind_TRANS_STMT_RELEASE:
+		return nil, "RELEASE", s.releaseSavepoint(ts.SavepointName)
+	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+		return nil, "ROLLBACK", s.rollbackTo(ctx, ts.SavepointName)
 	}
-	return nil, "", pgerr.Unsupported(strings.ToLower(strings.TrimPrefix(ts.Kind.String(), "TRANS_STMT_")) + " (savepoints and prepared transactions)")
+	return nil, "", pgerr.Unsupported(strings.ToLower(strings.TrimPrefix(ts.Kind.String(), "TRANS_STMT_")) + " (prepared transactions)")
 }

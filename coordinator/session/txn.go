@@ -24,6 +24,8 @@ type txn struct {
 	writers  map[uint32]bool
 	failed   bool
 	start    time.Time
+	// savepoints, oldest first (savepoint.go).
+	savepoints []savepoint
 }
 
 func parseIsolation(v string) (meridianpb.Isolation, error) {
@@ -88,6 +90,13 @@ func (s *Session) setTransaction(name string, args []*pg_query.Node) error {
 	if s.txn.cmd > 0 {
 		return pgerr.New(pgerr.ActiveSQLTransaction, "SET TRANSACTION ISOLATION LEVEL must be called before any query")
 	}
+	if len(s.txn.savepoints) > 0 {
+		for _, o := range args {
+			if d := o.GetDefElem(); d != nil && d.Defname == "transaction_isolation" {
+				return pgerr.New(pgerr.ActiveSQLTransaction, "SET TRANSACTION ISOLATION LEVEL must not be called in a subtransaction")
+			}
+		}
+	}
 	if err := applyTxnOptions(s.txn, args); err != nil {
 		return err
 	}
@@ -124,13 +133,18 @@ func (s *Session) checkTxnState(st *Statement) error {
 	return pgerr.New(pgerr.InFailedTransaction, "current transaction is aborted, commands ignored until end of transaction block")
 }
 
-// statementFailed marks the transaction block failed and releases its
-// writes at once (their row locks), as the block can only roll back.
+// statementFailed marks the transaction block failed. Without a
+// savepoint the block can only roll back, so its writes (their row locks)
+// are released at once. With one, they stay on the datanodes for ROLLBACK
+// TO SAVEPOINT to undo those of the failed statement and of the others
+// after the savepoint (ROLLBACK or COMMIT aborts them all).
 func (s *Session) statementFailed(ctx context.Context, err error) {
 	if s.txn == nil || s.txn.failed {
 		return
 	}
-	s.abortWriters(context.Background())
+	if len(s.txn.savepoints) == 0 {
+		s.abortWriters(context.Background())
+	}
 	s.txn.failed = true
 }
 
@@ -335,15 +349,22 @@ func (s *Session) commit(ctx context.Context) (string, error) {
 	if t == nil {
 		return "COMMIT", nil
 	}
-	if t.failed {
-		return "ROLLBACK", nil
-	}
 	if t.gxid == 0 {
+		if t.failed {
+			return "ROLLBACK", nil
+		}
 		return "COMMIT", nil
 	}
 	s.txn = t
 	groups := s.writerGroups()
 	s.txn = nil
+	if t.failed {
+		// Writes left for a ROLLBACK TO SAVEPOINT that did not come.
+		if len(groups) > 0 {
+			s.abortGroups(t.gxid, groups)
+		}
+		return "ROLLBACK", nil
+	}
 	if err := s.commitGroups(ctx, t.gxid, groups); err != nil {
 		return "", err
 	}

@@ -343,6 +343,12 @@ func (s *Server) Abort(ctx context.Context, req *meridianpb.TxnRequest) (*meridi
 	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Abort(req.Gxid))
 }
 
+// RollbackTo undoes a transaction's writes after a savepoint.
+func (s *Server) RollbackTo(ctx context.Context, req *meridianpb.RollbackToRequest) (*meridianpb.RollbackToResponse, error) {
+	err := s.x.RollbackTo(req.Gxid, req.FromCommandId, req.ThroughCommandId, req.MustExist)
+	return &meridianpb.RollbackToResponse{}, pgerr.ToStatus(err)
+}
+
 // DDL applies a physical schema change.
 func (s *Server) DDL(ctx context.Context, req *meridianpb.DDLRequest) (*meridianpb.DDLResponse, error) {
 	return &meridianpb.DDLResponse{}, pgerr.ToStatus(s.x.DDL(ctx, req))

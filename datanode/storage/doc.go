@@ -51,6 +51,15 @@
 // behind them in the WAL makes them durable. Abort deletes the versions it
 // remembers; any it cannot are invisible anyway.
 //
+// RollbackTo (ROLLBACK TO SAVEPOINT) deletes the versions an in-progress
+// transaction wrote from a given command id on, using the same list of
+// written keys: each key's previous version is the newest again, which
+// restores the row, its index entries and its row lock. It also raises a
+// fence below which the transaction's writes are refused (a canceled
+// statement may still be running), and wakes the writers waiting for row
+// locks so that those it released are taken. The deletions need no sync:
+// they precede in the WAL the prepare or commit record that syncs them.
+//
 // # Visibility
 //
 // A snapshot is (CSN, own transaction, command id). Versions of a key are

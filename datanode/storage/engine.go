@@ -54,6 +54,10 @@ type Engine struct {
 	seed    maphash.Seed
 	stripes [lockStripes]stripe
 
+	// undo is closed (and replaced) whenever a transaction rolls back to
+	// a savepoint: writers waiting on a row lock it released look again.
+	undo atomic.Pointer[chan struct{}]
+
 	// Shutdown: operations count themselves in ops; Close sets closing,
 	// closes closedCh (ending waits) and waits for ops to drain.
 	ops      atomic.Int64
@@ -92,6 +96,8 @@ func Open(cfg Config) (*Engine, error) {
 		drained:  make(chan struct{}, 1),
 	}
 	e.xidTab.init()
+	undo := make(chan struct{})
+	e.undo.Store(&undo)
 
 	opts := &pebble.Options{
 		FS:                 cfg.FS,
@@ -372,11 +378,24 @@ func (e *Engine) stripe(key []byte) *stripe {
 	return &e.stripes[maphash.Bytes(e.seed, key)&(lockStripes-1)]
 }
 
-// waitFor blocks until holder ends, ctx ends, the engine closes or waiter
-// (if not nil) aborts. waiter,
-// when not nil, is the transaction that waits: it is entered into the
-// wait-for graph and a wait that would close a cycle fails with 40P01.
-func (e *Engine) waitFor(ctx context.Context, waiter, holder *Txn) error {
+// undoSignal returns a channel that is closed at the next rollback to a
+// savepoint (of any transaction). A writer takes it before it reads the
+// row lock it may wait for, so a lock released after that read wakes it.
+func (e *Engine) undoSignal() <-chan struct{} { return *e.undo.Load() }
+
+// signalUndo wakes the writers waiting when a rollback to a savepoint
+// released row locks; they look again (the others wait again).
+func (e *Engine) signalUndo() {
+	next := make(chan struct{})
+	close(*e.undo.Swap(&next))
+}
+
+// waitFor blocks until holder ends, ctx ends, the engine closes, waiter
+// (if not nil) aborts, or undo (if not nil) is closed: a rollback to a
+// savepoint may have released the row lock, so the caller looks again.
+// waiter, when not nil, is the transaction that waits: it is entered into
+// the wait-for graph and a wait that would close a cycle fails with 40P01.
+func (e *Engine) waitFor(ctx context.Context, waiter, holder *Txn, undo <-chan struct{}) error {
 	select {
 	case <-holder.done:
 		return nil
@@ -413,6 +432,8 @@ func (e *Engine) waitFor(ctx context.Context, waiter, holder *Txn) error {
 		return errClosed()
 	case <-aborted:
 		return notActive(waiter, "wait")
+	case <-undo:
+		return nil
 	}
 }
 

@@ -17,6 +17,7 @@ type Metrics struct {
 	Deadlocks prometheus.Counter
 	Commits   prometheus.Counter
 	Aborts    prometheus.Counter
+	Undos     prometheus.Counter
 }
 
 func newMetrics(node uint32) *Metrics {
@@ -38,11 +39,12 @@ func newMetrics(node uint32) *Metrics {
 		Deadlocks: c("deadlocks_total", "Waits refused because they would close a cycle of waiting transactions."),
 		Commits:   c("commits_total", "Transactions committed (one- or two-phase)."),
 		Aborts:    c("aborts_total", "Transactions aborted."),
+		Undos:     c("savepoint_rollbacks_total", "Rollbacks to a savepoint that undid row versions."),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.Commits, m.Aborts}
+	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.Commits, m.Aborts, m.Undos}
 }
 
 func (m *Metrics) register(r *prometheus.Registry) error {

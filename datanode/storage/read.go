@@ -241,12 +241,13 @@ func (e *Engine) GetLatest(ctx context.Context, key []byte, txn *Txn) (value []b
 	e.metrics.Reads.Inc()
 	prefix, end := keyBounds(key)
 	for {
+		undo := e.undoSignal()
 		n, err := e.newestVersion(prefix, end, txn, true)
 		if err != nil {
 			return nil, 0, false, err
 		}
 		if n.holder != nil {
-			if err := e.waitFor(ctx, txn, n.holder); err != nil {
+			if err := e.waitFor(ctx, txn, n.holder, undo); err != nil {
 				return nil, 0, false, err
 			}
 			continue

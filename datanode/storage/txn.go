@@ -48,9 +48,11 @@ func (s TxnState) String() string {
 }
 
 // maxTrackedKeys bounds the physical keys a transaction remembers for
-// Abort to delete. Versions past it stay behind after an abort, invisible
-// (their xid is aborted) until a future cleaner removes them.
-const maxTrackedKeys = 1 << 20
+// Abort and RollbackTo to delete. Versions past it stay behind after an
+// abort, invisible (their xid is aborted) until a future cleaner removes
+// them; a transaction past it cannot roll back to a savepoint. A variable
+// for tests.
+var maxTrackedKeys = 1 << 20
 
 // Txn is a local transaction: the part of global transaction GXID that
 // runs on this datanode. Its methods are safe for concurrent use (a
@@ -73,8 +75,13 @@ type Txn struct {
 	rw sync.RWMutex
 
 	kmu       sync.Mutex
-	keys      [][]byte // physical keys written, for Abort
-	untracked bool     // more than maxTrackedKeys were written
+	keys      []written // versions written, for Abort and RollbackTo
+	untracked bool      // more than maxTrackedKeys were written
+
+	// minCmd: writes of commands below it are refused; they were rolled
+	// back to a savepoint (RollbackTo), and a statement still running here
+	// must not add to them. Guarded by rw.
+	minCmd uint32
 
 	waitingFor atomic.Pointer[Txn] // the transaction this one waits on (deadlock detection)
 
@@ -119,10 +126,17 @@ func (t *Txn) CSN() uint64 {
 // aborted.
 func (t *Txn) Done() <-chan struct{} { return t.done }
 
-func (t *Txn) remember(pk []byte) {
+// written is a version the transaction wrote: its physical key and the
+// command that wrote it.
+type written struct {
+	pk  []byte
+	cmd uint32
+}
+
+func (t *Txn) remember(pk []byte, cmd uint32) {
 	t.kmu.Lock()
 	if len(t.keys) < maxTrackedKeys {
-		t.keys = append(t.keys, pk)
+		t.keys = append(t.keys, written{pk: pk, cmd: cmd})
 	} else {
 		t.untracked = true
 	}
@@ -329,7 +343,7 @@ func (t *Txn) abortLocked() error {
 	defer b.Close()
 	t.kmu.Lock()
 	for _, k := range t.keys {
-		_ = b.Delete(k, nil)
+		_ = b.Delete(k.pk, nil)
 	}
 	t.kmu.Unlock()
 	t.dropKeys()

@@ -22,7 +22,8 @@ import (
 //   - otherwise write.
 //
 // The version is appended without a sync (Prepare or the commit record
-// syncs it); t remembers the key for Abort.
+// syncs it); t remembers the key for Abort and RollbackTo. A write of a
+// command that RollbackTo undid is refused with ErrTxnNotActive.
 func (t *Txn) Write(ctx context.Context, key, value []byte, commandID uint32, readSeq uint64) error {
 	return t.write(ctx, key, value, commandID, readSeq, false)
 }
@@ -53,11 +54,12 @@ func (t *Txn) write(ctx context.Context, key, value []byte, commandID uint32, re
 		if ctx.Err() != nil {
 			return canceled(ctx)
 		}
+		undo := e.undoSignal()
 		holder, err := t.tryWrite(s, prefix, end, value, commandID, readSeq, insert)
 		if err != nil || holder == nil {
 			return err
 		}
-		if err := e.waitFor(ctx, t, holder); err != nil {
+		if err := e.waitFor(ctx, t, holder, undo); err != nil {
 			return err
 		}
 	}
@@ -71,6 +73,9 @@ func (t *Txn) tryWrite(s *stripe, prefix, end, value []byte, commandID uint32, r
 	defer t.rw.RUnlock()
 	if t.State() != TxnInProgress {
 		return nil, notActive(t, "write")
+	}
+	if commandID < t.minCmd {
+		return nil, rolledBack(t, commandID)
 	}
 	s.Lock()
 	defer s.Unlock()
@@ -102,7 +107,7 @@ func (t *Txn) tryWrite(s *stripe, prefix, end, value []byte, commandID uint32, r
 	if err != nil {
 		return nil, err
 	}
-	t.remember(pk)
+	t.remember(pk, commandID)
 	return nil, nil
 }
 
