@@ -71,6 +71,7 @@ const (
 	DependentObjectsStillExist   = "2BP01"
 	InternalError                = "XX000"
 	IOError                      = "58030"
+	DataCorrupted                = "XX001"
 	UndefinedParameter           = "42704"
 	CantChangeRuntimeParam       = "55P02"
 	ObjectNotInPrerequisiteState = "55000"

@@ -1,0 +1,335 @@
+package exec
+
+import (
+	"context"
+	"hash/maphash"
+
+	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// AggPhase is the role of an aggregation in a distributed plan.
+type AggPhase int
+
+const (
+	// AggFull sees every row of its groups and computes the results.
+	AggFull AggPhase = iota
+	// AggPartial groups rows and emits partial states (sql/agg).
+	AggPartial
+	// AggFinal merges partial states: its input rows are (group values,
+	// partial state columns).
+	AggFinal
+)
+
+// AggCall is one compiled aggregate.
+type AggCall struct {
+	Spec agg.Spec
+	Arg  expr.Eval // nil for count(*) and in AggFinal
+}
+
+// HashAgg groups rows by key values in a hash table and computes
+// aggregates per group. Output rows are the group values followed by
+// each aggregate's result (AggFull, AggFinal) or partial state columns
+// (AggPartial).
+//
+// Past its memory budget it keeps aggregating the groups it has and
+// writes the rows of new groups to partition files by a hash of their
+// key; after emitting the groups in memory it aggregates each partition
+// in turn (recursively, with another hash, when a partition is still too
+// big). Grouping sets are aggregated in memory only.
+type HashAgg struct {
+	input    Operator
+	env      *Env
+	st       *Stats
+	phase    AggPhase
+	groupBy  []expr.Eval
+	calls    []AggCall
+	sets     [][]int // nil: one set of every group_by entry
+	inTypes  []uint32
+	level    int
+	stateCol []int // AggFinal: first input column of each aggregate's state
+
+	mem    *memory
+	seed   maphash.Seed
+	parts  []*spillFile
+	out    *Rows
+	child  *HashAgg
+	closed bool
+}
+
+var _ Operator = (*HashAgg)(nil)
+
+// maxSpillLevel bounds recursive partitioning; a partition still too big
+// at that depth is aggregated in memory.
+const maxSpillLevel = 4
+
+// spillPartitions is the fan-out of one level of partitioning.
+const spillPartitions = 16
+
+// NewHashAgg returns an aggregation of input (whose column types are
+// inTypes). sets, when not nil, are grouping sets over groupBy (AggFull).
+func NewHashAgg(env *Env, st *Stats, input Operator, inTypes []uint32, phase AggPhase, groupBy []expr.Eval, calls []AggCall, sets [][]int) *HashAgg {
+	h := &HashAgg{input: input, env: env, st: st, phase: phase, groupBy: groupBy, calls: calls, sets: sets, inTypes: inTypes}
+	if phase == AggFinal {
+		col := len(groupBy)
+		for _, c := range calls {
+			h.stateCol = append(h.stateCol, col)
+			col += len(agg.PartialTypes(c.Spec))
+		}
+	}
+	return h
+}
+
+// group is one group's key values and aggregate states.
+type group struct {
+	keys   []types.Datum
+	accs   []agg.Acc
+	parts  []agg.Partial
+	finals []agg.Final
+}
+
+func (h *HashAgg) newGroup(keys []types.Datum) *group {
+	g := &group{keys: append([]types.Datum(nil), keys...)}
+	switch h.phase {
+	case AggFull:
+		g.accs = make([]agg.Acc, len(h.calls))
+		for i, c := range h.calls {
+			g.accs[i] = agg.New(c.Spec)
+		}
+	case AggPartial:
+		g.parts = make([]agg.Partial, len(h.calls))
+		for i, c := range h.calls {
+			g.parts[i] = agg.NewPartial(c.Spec)
+		}
+	case AggFinal:
+		g.finals = make([]agg.Final, len(h.calls))
+		for i, c := range h.calls {
+			g.finals[i] = agg.NewFinal(c.Spec)
+		}
+	}
+	return g
+}
+
+func (h *HashAgg) update(g *group, row Row) error {
+	for i, c := range h.calls {
+		if h.phase == AggFinal {
+			w := len(agg.PartialTypes(c.Spec))
+			if err := g.finals[i].Merge(row[h.stateCol[i] : h.stateCol[i]+w]); err != nil {
+				return err
+			}
+			continue
+		}
+		var v types.Datum = true // count(*)
+		if c.Arg != nil {
+			var err error
+			if v, err = c.Arg(row); err != nil {
+				return err
+			}
+		}
+		var err error
+		if h.phase == AggFull {
+			err = g.accs[i].Add(v)
+		} else {
+			err = g.parts[i].Add(v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *HashAgg) result(g *group) (Row, error) {
+	out := append(make(Row, 0, len(g.keys)+len(h.calls)), g.keys...)
+	for i := range h.calls {
+		switch h.phase {
+		case AggFull:
+			v, err := g.accs[i].Result()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		case AggPartial:
+			st, err := g.parts[i].State()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, st...)
+		case AggFinal:
+			v, err := g.finals[i].Result()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// groupTable is the hash table of one grouping set.
+type groupTable struct {
+	m     map[string]*group
+	order []*group
+}
+
+func (h *HashAgg) Open(ctx context.Context) error {
+	h.mem = newMemory(h.env, h.st)
+	h.seed = maphash.MakeSeed()
+	if err := h.input.Open(ctx); err != nil {
+		return err
+	}
+	sets := h.sets
+	grouped := sets != nil
+	if !grouped {
+		all := make([]int, len(h.groupBy))
+		for i := range all {
+			all[i] = i
+		}
+		sets = [][]int{all}
+	}
+	tables := make([]*groupTable, len(sets))
+	member := make([][]bool, len(sets))
+	for i, set := range sets {
+		tables[i] = &groupTable{m: map[string]*group{}}
+		member[i] = make([]bool, len(h.groupBy))
+		for _, c := range set {
+			member[i][c] = true
+		}
+		// An aggregate over no group keys yields one row even without
+		// input (not its partial phase: the final phase makes that row).
+		if len(set) == 0 && h.phase != AggPartial {
+			g := h.newGroup(make([]types.Datum, len(h.groupBy)))
+			tables[i].m[""] = g
+			tables[i].order = append(tables[i].order, g)
+		}
+	}
+	keys := make([]types.Datum, len(h.groupBy))
+	var kbuf []byte
+	spilling := false
+	for {
+		b, err := h.input.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			break
+		}
+		for _, row := range b.Rows {
+			for si := range sets {
+				for i, ge := range h.groupBy {
+					keys[i] = nil
+					if member[si][i] {
+						if keys[i], err = ge(row); err != nil {
+							return err
+						}
+					}
+				}
+				kbuf, _ = appendRowKey(kbuf[:0], keys)
+				t := tables[si]
+				g, ok := t.m[string(kbuf)]
+				if !ok {
+					if spilling {
+						if err := h.spillRow(kbuf, row); err != nil {
+							return err
+						}
+						continue
+					}
+					g = h.newGroup(keys)
+					t.m[string(kbuf)] = g
+					t.order = append(t.order, g)
+					if !h.mem.grow(rowSize(keys)+int64(64*len(h.calls))+64) && !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0 {
+						spilling = true
+					}
+				}
+				if err := h.update(g, row); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	h.input.Close()
+	h.input = nil
+	var out []Row
+	for _, t := range tables {
+		for _, g := range t.order {
+			r, err := h.result(g)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+	}
+	h.out = NewRows(out)
+	return nil
+}
+
+// spillRow writes a row of a group not in memory to its partition.
+func (h *HashAgg) spillRow(key []byte, row Row) error {
+	if h.parts == nil {
+		h.parts = make([]*spillFile, spillPartitions)
+	}
+	p := maphash.Bytes(h.seed, key) % spillPartitions
+	if h.parts[p] == nil {
+		f, err := newSpillFile(h.env, h.inTypes, h.st)
+		if err != nil {
+			return err
+		}
+		h.parts[p] = f
+	}
+	return h.parts[p].write(row)
+}
+
+func (h *HashAgg) Next(ctx context.Context) (*Batch, error) {
+	for {
+		if h.out != nil {
+			b, err := h.out.Next(ctx)
+			if err != nil || b != nil {
+				return b, err
+			}
+			h.out = nil
+			h.mem.release()
+		}
+		if h.child != nil {
+			b, err := h.child.Next(ctx)
+			if err != nil || b != nil {
+				return b, err
+			}
+			h.child.Close()
+			h.child = nil
+		}
+		// The next spilled partition.
+		var f *spillFile
+		for len(h.parts) > 0 && f == nil {
+			f, h.parts = h.parts[0], h.parts[1:]
+		}
+		if f == nil {
+			return nil, nil
+		}
+		c := NewHashAgg(h.env, h.st, &spillOp{f: f}, h.inTypes, h.phase, h.groupBy, h.calls, nil)
+		c.level = h.level + 1
+		h.child = c
+		if err := c.Open(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (h *HashAgg) Close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
+	if h.input != nil {
+		h.input.Close()
+	}
+	if h.child != nil {
+		h.child.Close()
+	}
+	for _, f := range h.parts {
+		if f != nil {
+			f.close()
+		}
+	}
+	h.out = nil
+}

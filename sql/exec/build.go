@@ -1,0 +1,353 @@
+package exec
+
+import (
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// Env is what building a fragment's operators needs from the process
+// that runs it.
+type Env struct {
+	// WorkMem is the memory budget, in bytes, of each operator that holds
+	// rows (0: DefaultWorkMem).
+	WorkMem int64
+	// TempDir receives spill files ("": the system's temporary directory).
+	TempDir string
+	// Compile compiles an expression (nil: expr.Compile). The coordinator
+	// passes one that evaluates subqueries.
+	Compile func(*meridianpb.Expr) (expr.Eval, error)
+	// Scan builds a table scan (datanodes only).
+	Scan func(n *meridianpb.PlanNode) (Operator, error)
+	// Recv builds the reader of a producer fragment's stream.
+	Recv func(n *meridianpb.PlanNode) (Operator, error)
+	// RowsRef builds the reader of rows the coordinator computed.
+	RowsRef func(n *meridianpb.PlanNode) (Operator, error)
+	// Stats, when not nil, collects each operator's statistics by node id
+	// (EXPLAIN ANALYZE).
+	Stats map[int32]*Stats
+}
+
+func (env *Env) compile(e *meridianpb.Expr) (expr.Eval, error) {
+	if e == nil {
+		return nil, nil
+	}
+	if env.Compile != nil {
+		return env.Compile(e)
+	}
+	return expr.Compile(e)
+}
+
+func (env *Env) compileAll(es []*meridianpb.Expr) ([]expr.Eval, error) {
+	out := make([]expr.Eval, len(es))
+	for i, e := range es {
+		ev, err := env.compile(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ev
+	}
+	return out, nil
+}
+
+// constant evaluates an expression without column references.
+func (env *Env) constant(e *meridianpb.Expr) (types.Datum, error) {
+	ev, err := env.compile(e)
+	if err != nil {
+		return nil, err
+	}
+	return ev(nil)
+}
+
+func (env *Env) stats(id int32) *Stats {
+	if env.Stats == nil {
+		return nil
+	}
+	st := env.Stats[id]
+	if st == nil {
+		st = &Stats{}
+		env.Stats[id] = st
+	}
+	return st
+}
+
+// Build returns the operator tree of a plan node.
+func (env *Env) Build(n *meridianpb.PlanNode) (Operator, error) {
+	op, err := env.build(n)
+	if err != nil {
+		return nil, err
+	}
+	if st := env.stats(n.Id); st != nil {
+		return &instrumented{op: op, st: st}, nil
+	}
+	return op, nil
+}
+
+func (env *Env) inputs(n *meridianpb.PlanNode, want int) ([]Operator, error) {
+	if len(n.Inputs) != want {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want %d", n.Id, len(n.Inputs), want)
+	}
+	ops := make([]Operator, 0, want)
+	for _, in := range n.Inputs {
+		op, err := env.Build(in)
+		if err != nil {
+			for _, o := range ops {
+				o.Close()
+			}
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
+	st := env.stats(n.Id)
+	switch op := n.Op.(type) {
+	case *meridianpb.PlanNode_Scan:
+		if env.Scan == nil {
+			return nil, pgerr.New(pgerr.InternalError, "table scan outside a datanode")
+		}
+		return env.Scan(n)
+	case *meridianpb.PlanNode_Recv:
+		if env.Recv == nil {
+			return nil, pgerr.New(pgerr.InternalError, "stream receive without streams")
+		}
+		return env.Recv(n)
+	case *meridianpb.PlanNode_RowsRef:
+		if env.RowsRef == nil {
+			return nil, pgerr.New(pgerr.InternalError, "row reference outside the coordinator")
+		}
+		return env.RowsRef(n)
+	case *meridianpb.PlanNode_Values:
+		rows := make([]Row, len(op.Values.Rows))
+		for i, r := range op.Values.Rows {
+			rows[i] = make(Row, len(r.Exprs))
+			for j, e := range r.Exprs {
+				v, err := env.constant(e)
+				if err != nil {
+					return nil, err
+				}
+				rows[i][j] = v
+			}
+		}
+		return NewRows(rows), nil
+	}
+	switch op := n.Op.(type) {
+	case *meridianpb.PlanNode_Filter:
+		cond, err := env.compile(op.Filter.Cond)
+		if err != nil {
+			return nil, err
+		}
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		return NewFilter(in[0], cond), nil
+	case *meridianpb.PlanNode_Project:
+		exprs, err := env.compileAll(op.Project.Exprs)
+		if err != nil {
+			return nil, err
+		}
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		return NewProject(in[0], exprs), nil
+	case *meridianpb.PlanNode_Join:
+		return env.buildJoin(n, op.Join, st)
+	case *meridianpb.PlanNode_Agg:
+		return env.buildAgg(n, op.Agg, st)
+	case *meridianpb.PlanNode_Sort:
+		keys, err := env.sortKeys(op.Sort.Keys)
+		if err != nil {
+			return nil, err
+		}
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		return NewSort(env, st, in[0], n.Inputs[0].Types, keys, op.Sort.Limit), nil
+	case *meridianpb.PlanNode_Limit:
+		limit, offset := int64(-1), int64(0)
+		if op.Limit.Limit != nil {
+			v, err := env.constant(op.Limit.Limit)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				limit = v.(int64)
+			}
+		}
+		if op.Limit.Offset != nil {
+			v, err := env.constant(op.Limit.Offset)
+			if err != nil {
+				return nil, err
+			}
+			if v != nil {
+				offset = v.(int64)
+			}
+		}
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		return NewLimit(in[0], limit, offset), nil
+	case *meridianpb.PlanNode_Window:
+		fns := make([]WindowFn, len(op.Window.Funcs))
+		for i, f := range op.Window.Funcs {
+			fn, err := env.windowFn(f)
+			if err != nil {
+				return nil, err
+			}
+			fns[i] = fn
+		}
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		return NewWindow(env, st, in[0], fns), nil
+	case *meridianpb.PlanNode_SetOp:
+		in, err := env.inputs(n, 2)
+		if err != nil {
+			return nil, err
+		}
+		switch op.SetOp.Op {
+		case "intersect", "except":
+			return NewSetOp(env, st, in[0], in[1], op.SetOp.Op == "intersect", op.SetOp.All), nil
+		}
+		in[0].Close()
+		in[1].Close()
+		return nil, pgerr.New(pgerr.InternalError, "unknown set operation %q", op.SetOp.Op)
+	case *meridianpb.PlanNode_Append:
+		in, err := env.inputs(n, len(n.Inputs))
+		if err != nil {
+			return nil, err
+		}
+		return NewAppend(in...), nil
+	}
+	return nil, pgerr.New(pgerr.InternalError, "unknown plan node %T", n.Op)
+}
+
+func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
+	out := make([]SortKey, len(keys))
+	for i, k := range keys {
+		ev, err := env.compile(k.Expr)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = SortKey{Eval: ev, Type: k.Expr.TypeOid, Desc: k.Desc, NullsFirst: k.NullsFirst}
+	}
+	return out, nil
+}
+
+func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (Operator, error) {
+	lk, err := env.compileAll(j.LeftKeys)
+	if err != nil {
+		return nil, err
+	}
+	rk, err := env.compileAll(j.RightKeys)
+	if err != nil {
+		return nil, err
+	}
+	res, err := env.compile(j.Residual)
+	if err != nil {
+		return nil, err
+	}
+	in, err := env.inputs(n, 2)
+	if err != nil {
+		return nil, err
+	}
+	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
+		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}
+	return NewHashJoin(env, st, in[0], in[1], spec), nil
+}
+
+// AggSpecOf converts a plan's aggregate call.
+func AggSpecOf(a *meridianpb.AggFunc) agg.Spec {
+	s := agg.Spec{Func: a.Func, Type: types.Type{OID: a.TypeOid, Typmod: a.Typmod}, Distinct: a.Distinct, ArgType: a.ArgTypeOid}
+	if a.Arg != nil {
+		s.ArgType = a.Arg.TypeOid
+	}
+	return s
+}
+
+func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
+	groupBy, err := env.compileAll(a.GroupBy)
+	if err != nil {
+		return nil, err
+	}
+	phase := AggPhase(a.Phase)
+	calls := make([]AggCall, len(a.Aggs))
+	for i, f := range a.Aggs {
+		calls[i].Spec = AggSpecOf(f)
+		if phase != AggFinal && f.Arg != nil {
+			if calls[i].Arg, err = env.compile(f.Arg); err != nil {
+				return nil, err
+			}
+		}
+		if f.Distinct && phase != AggFull {
+			return nil, pgerr.New(pgerr.InternalError, "DISTINCT aggregate in a split aggregation")
+		}
+	}
+	var sets [][]int
+	for _, s := range a.Sets {
+		cols := make([]int, len(s.Columns))
+		for i, c := range s.Columns {
+			cols[i] = int(c)
+		}
+		sets = append(sets, cols)
+	}
+	in, err := env.inputs(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	return NewHashAgg(env, st, in[0], n.Inputs[0].Types, phase, groupBy, calls, sets), nil
+}
+
+func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
+	var fn WindowFn
+	var err error
+	fn.Func = f.Func
+	if fn.Args, err = env.compileAll(f.Args); err != nil {
+		return fn, err
+	}
+	if fn.PartitionBy, err = env.compileAll(f.PartitionBy); err != nil {
+		return fn, err
+	}
+	if fn.OrderBy, err = env.sortKeys(f.OrderBy); err != nil {
+		return fn, err
+	}
+	if f.Agg != nil {
+		s := AggSpecOf(f.Agg)
+		fn.Agg = &s
+	}
+	if fr := f.Frame; fr != nil {
+		fn.Frame = Frame{Rows: fr.Rows, Start: FrameBound(fr.Start), End: FrameBound(fr.End)}
+		off := func(e *meridianpb.Expr, which string) (int64, error) {
+			if e == nil {
+				return 0, nil
+			}
+			v, err := env.constant(e)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, pgerr.New("22004", "frame %s offset must not be null", which)
+			}
+			if v.(int64) < 0 {
+				return 0, pgerr.New("22013", "frame %s offset must not be negative", which)
+			}
+			return v.(int64), nil
+		}
+		if fn.Frame.StartOffset, err = off(fr.StartOffset, "starting"); err != nil {
+			return fn, err
+		}
+		if fn.Frame.EndOffset, err = off(fr.EndOffset, "ending"); err != nil {
+			return fn, err
+		}
+	}
+	return fn, nil
+}

@@ -1,0 +1,485 @@
+package exec
+
+import (
+	"context"
+	"hash/maphash"
+
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// JoinType is the kind of a join.
+type JoinType int
+
+const (
+	JoinInner JoinType = iota
+	JoinLeft
+	JoinRight
+	JoinFull
+	JoinSemi // left rows with a match, once each
+	JoinAnti // left rows without a match
+)
+
+// JoinSpec describes a join between a left (probe) and a right (build)
+// input.
+type JoinSpec struct {
+	Type JoinType
+	// Rows match when every LeftKeys[i] equals RightKeys[i], neither NULL,
+	// and Residual (over left ++ right; nil: true) holds. Without keys
+	// every pair is a candidate (a nested loop).
+	LeftKeys, RightKeys []expr.Eval
+	Residual            expr.Eval
+	LeftTypes           []uint32
+	RightTypes          []uint32
+}
+
+// HashJoin builds a hash table of its right input and probes it with the
+// rows of its left input. Left, full, semi and anti joins keep what the
+// probe side needs; right and full joins remember which build rows
+// matched and emit the others at the end.
+//
+// A build side past the memory budget switches to a partitioned (Grace)
+// hash join: both inputs are written to partition files by a hash of
+// their keys, and each pair of partitions is joined in turn, recursively
+// when a partition is still too big. A join without keys (a nested loop)
+// holds its right input in memory.
+type HashJoin struct {
+	left, right Operator
+	spec        JoinSpec
+	env         *Env
+	st          *Stats
+	level       int
+
+	lw, rw  int
+	mem     *memory
+	seed    maphash.Seed
+	build   []Row
+	table   map[string][]int32
+	nullRow []int32 // build rows with a NULL key (right/full joins emit them)
+	matched []bool
+
+	// Probing state.
+	probe    []Row
+	pos      int
+	cands    []int32
+	cand     int
+	found    bool
+	leftDone bool
+	tail     int
+	out      rowBuffer
+	kbuf     []byte
+
+	// Partitioned mode.
+	bparts, pparts []*spillFile
+	part           int
+	child          *HashJoin
+	passthrough    rowBuffer // probe rows emitted without a partition
+
+	opened, closed bool
+}
+
+var _ Operator = (*HashJoin)(nil)
+
+// NewHashJoin returns a join of left and right.
+func NewHashJoin(env *Env, st *Stats, left, right Operator, spec JoinSpec) *HashJoin {
+	return &HashJoin{left: left, right: right, spec: spec, env: env, st: st,
+		lw: len(spec.LeftTypes), rw: len(spec.RightTypes)}
+}
+
+func (j *HashJoin) keyed() bool { return len(j.spec.LeftKeys) > 0 }
+
+func keyOf(buf []byte, evals []expr.Eval, row Row) ([]byte, bool, error) {
+	for _, e := range evals {
+		v, err := e(row)
+		if err != nil {
+			return nil, false, err
+		}
+		if v == nil {
+			return buf, false, nil
+		}
+		buf = appendKeyDatum(buf, v)
+	}
+	return buf, true, nil
+}
+
+func (j *HashJoin) Open(ctx context.Context) error {
+	j.opened = true
+	j.mem = newMemory(j.env, j.st)
+	j.seed = maphash.MakeSeed()
+	j.table = map[string][]int32{}
+	if err := j.right.Open(ctx); err != nil {
+		return err
+	}
+	var kbuf []byte
+	partitioned := false
+	for {
+		b, err := j.right.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			break
+		}
+		for _, r := range b.Rows {
+			k, ok, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
+			if err != nil {
+				return err
+			}
+			kbuf = k
+			if partitioned {
+				if ok {
+					if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
+						return err
+					}
+				} else if j.keepUnmatchedBuild() {
+					j.nullRow = append(j.nullRow, int32(len(j.build)))
+					j.build = append(j.build, r)
+				}
+				continue
+			}
+			idx := int32(len(j.build))
+			j.build = append(j.build, r)
+			if !ok {
+				if j.keepUnmatchedBuild() {
+					j.nullRow = append(j.nullRow, idx)
+				}
+				continue
+			}
+			j.table[string(k)] = append(j.table[string(k)], idx)
+			if !j.mem.grow(rowSize(r)+int64(len(k))+48) && j.keyed() && j.level < maxSpillLevel {
+				if err := j.startPartitioning(); err != nil {
+					return err
+				}
+				partitioned = true
+			}
+		}
+	}
+	j.right.Close()
+	j.right = nil
+	if j.keepUnmatchedBuild() {
+		j.matched = make([]bool, len(j.build))
+	}
+	if err := j.left.Open(ctx); err != nil {
+		return err
+	}
+	if partitioned {
+		return j.partitionProbe(ctx)
+	}
+	if len(j.build) == 0 && (j.spec.Type == JoinInner || j.spec.Type == JoinSemi || j.spec.Type == JoinRight) {
+		j.leftDone = true // nothing can match
+	}
+	return nil
+}
+
+func (j *HashJoin) keepUnmatchedBuild() bool {
+	return j.spec.Type == JoinRight || j.spec.Type == JoinFull
+}
+
+func (j *HashJoin) keepUnmatchedProbe() bool {
+	return j.spec.Type == JoinLeft || j.spec.Type == JoinFull || j.spec.Type == JoinAnti
+}
+
+// startPartitioning moves the keyed build rows in memory to partition
+// files; the build rows with NULL keys stay (right/full joins emit them).
+func (j *HashJoin) startPartitioning() error {
+	var kbuf []byte
+	keep := j.build[:0:0]
+	for _, idxs := range j.table {
+		for _, i := range idxs {
+			r := j.build[i]
+			k, _, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
+			if err != nil {
+				return err
+			}
+			kbuf = k
+			if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
+				return err
+			}
+		}
+	}
+	nulls := make([]int32, 0, len(j.nullRow))
+	for _, i := range j.nullRow {
+		nulls = append(nulls, int32(len(keep)))
+		keep = append(keep, j.build[i])
+	}
+	j.build, j.nullRow, j.table = keep, nulls, nil
+	j.mem.release()
+	return nil
+}
+
+func (j *HashJoin) writePart(parts *[]*spillFile, oids []uint32, key []byte, r Row) error {
+	if *parts == nil {
+		*parts = make([]*spillFile, spillPartitions)
+	}
+	p := maphash.Bytes(j.seed, key) % spillPartitions
+	if (*parts)[p] == nil {
+		f, err := newSpillFile(j.env, oids, j.st)
+		if err != nil {
+			return err
+		}
+		(*parts)[p] = f
+	}
+	return (*parts)[p].write(r)
+}
+
+// partitionProbe writes the probe rows to partitions; rows with a NULL
+// key match nothing and are emitted at once where the join keeps them.
+func (j *HashJoin) partitionProbe(ctx context.Context) error {
+	var kbuf []byte
+	var keepNull []Row
+	for {
+		b, err := j.left.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			break
+		}
+		for _, r := range b.Rows {
+			k, ok, err := keyOf(kbuf[:0], j.spec.LeftKeys, r)
+			if err != nil {
+				return err
+			}
+			kbuf = k
+			if !ok {
+				if j.keepUnmatchedProbe() {
+					keepNull = append(keepNull, j.unmatchedLeft(r))
+				}
+				continue
+			}
+			if err := j.writePart(&j.pparts, j.spec.LeftTypes, k, r); err != nil {
+				return err
+			}
+		}
+	}
+	j.left.Close()
+	j.left = nil
+	j.leftDone = true
+	j.passthrough.rows = keepNull
+	if j.bparts == nil {
+		j.bparts = make([]*spillFile, spillPartitions)
+	}
+	if j.pparts == nil {
+		j.pparts = make([]*spillFile, spillPartitions)
+	}
+	return nil
+}
+
+func (j *HashJoin) unmatchedLeft(l Row) Row {
+	if j.spec.Type == JoinAnti {
+		return l
+	}
+	out := make(Row, j.lw+j.rw)
+	copy(out, l)
+	return out
+}
+
+func (j *HashJoin) Next(ctx context.Context) (*Batch, error) {
+	if j.bparts != nil {
+		return j.nextPartitioned(ctx)
+	}
+	for !j.out.full() {
+		if j.pos >= len(j.probe) {
+			if j.leftDone {
+				if !j.emitUnmatchedBuild() {
+					break
+				}
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, canceled(ctx)
+			}
+			b, err := j.left.Next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if b == nil {
+				j.leftDone = true
+				continue
+			}
+			j.probe, j.pos, j.cands = b.Rows, 0, nil
+			continue
+		}
+		if err := j.probeRow(); err != nil {
+			return nil, err
+		}
+	}
+	return j.out.take(), nil
+}
+
+// probeRow advances over the current probe row's candidates, emitting
+// output until the batch is full or the row is done.
+func (j *HashJoin) probeRow() error {
+	l := j.probe[j.pos]
+	if j.cands == nil {
+		j.cand, j.found = 0, false
+		if j.keyed() {
+			k, ok, err := keyOf(j.kbuf[:0], j.spec.LeftKeys, l)
+			if err != nil {
+				return err
+			}
+			j.kbuf = k
+			if ok {
+				j.cands = j.table[string(k)]
+			}
+		} else {
+			j.cands = j.allBuild()
+		}
+		if j.cands == nil {
+			j.cands = []int32{}
+		}
+	}
+	for j.cand < len(j.cands) && !j.out.full() {
+		ri := j.cands[j.cand]
+		j.cand++
+		r := j.build[ri]
+		var row Row
+		if j.spec.Residual != nil || (j.spec.Type != JoinSemi && j.spec.Type != JoinAnti) {
+			row = make(Row, j.lw+j.rw)
+			copy(row, l)
+			copy(row[j.lw:], r)
+		}
+		if j.spec.Residual != nil {
+			v, err := j.spec.Residual(row)
+			if err != nil {
+				return err
+			}
+			if !expr.IsTrue(v) {
+				continue
+			}
+		}
+		j.found = true
+		switch j.spec.Type {
+		case JoinSemi:
+			j.out.add(l)
+			j.cand = len(j.cands)
+		case JoinAnti:
+			j.cand = len(j.cands)
+		default:
+			if j.matched != nil {
+				j.matched[ri] = true
+			}
+			j.out.add(row)
+		}
+	}
+	if j.cand < len(j.cands) {
+		return nil // the batch is full; go on with this row next time
+	}
+	if !j.found && j.keepUnmatchedProbe() {
+		j.out.add(j.unmatchedLeft(l))
+	}
+	j.pos++
+	j.cands = nil
+	return nil
+}
+
+func (j *HashJoin) allBuild() []int32 {
+	if j.table[""] == nil {
+		idx := make([]int32, 0, len(j.build))
+		for i := range j.build {
+			idx = append(idx, int32(i))
+		}
+		if len(idx) == 0 {
+			idx = []int32{}
+		}
+		j.table[""] = idx
+	}
+	return j.table[""]
+}
+
+// emitUnmatchedBuild emits right/full joins' unmatched build rows; false
+// when there are no more.
+func (j *HashJoin) emitUnmatchedBuild() bool {
+	if j.matched == nil {
+		return false
+	}
+	for j.tail < len(j.build) && !j.out.full() {
+		i := j.tail
+		j.tail++
+		if !j.matched[i] {
+			row := make(Row, j.lw+j.rw)
+			copy(row[j.lw:], j.build[i])
+			j.out.add(row)
+		}
+	}
+	return j.tail < len(j.build)
+}
+
+func (j *HashJoin) nextPartitioned(ctx context.Context) (*Batch, error) {
+	if b := j.passthrough.take(); b != nil {
+		return b, nil
+	}
+	// Build rows with NULL keys (right/full joins) match nothing.
+	if j.matched != nil && j.tail < len(j.build) {
+		j.emitUnmatchedBuild()
+		if b := j.out.take(); b != nil {
+			return b, nil
+		}
+	}
+	for {
+		if j.child != nil {
+			b, err := j.child.Next(ctx)
+			if err != nil || b != nil {
+				return b, err
+			}
+			j.child.Close()
+			j.child = nil
+		}
+		if j.part >= spillPartitions {
+			return nil, nil
+		}
+		p := j.part
+		j.part++
+		bf, pf := j.bparts[p], j.pparts[p]
+		j.bparts[p], j.pparts[p] = nil, nil
+		var build, probe Operator = NewRows(nil), NewRows(nil)
+		if bf != nil {
+			build = &spillOp{f: bf}
+		}
+		if pf != nil {
+			probe = &spillOp{f: pf}
+		}
+		if bf == nil && (pf == nil || !j.keepUnmatchedProbe()) {
+			build.Close()
+			probe.Close()
+			continue
+		}
+		c := NewHashJoin(j.env, j.st, probe, build, j.spec)
+		c.level = j.level + 1
+		j.child = c
+		if err := c.Open(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (j *HashJoin) Close() {
+	if j.closed {
+		return
+	}
+	j.closed = true
+	if j.left != nil {
+		j.left.Close()
+	}
+	if j.right != nil {
+		j.right.Close()
+	}
+	if j.child != nil {
+		j.child.Close()
+	}
+	for _, f := range j.bparts {
+		if f != nil {
+			f.close()
+		}
+	}
+	for _, f := range j.pparts {
+		if f != nil {
+			f.close()
+		}
+	}
+	j.build, j.table = nil, nil
+}
+
+// appendKeyDatum appends one join key value's encoding.
+func appendKeyDatum(buf []byte, v types.Datum) []byte { return codec.AppendKey(buf, v) }
