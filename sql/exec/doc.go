@@ -2,12 +2,12 @@
 // that coordinators and datanodes both run, built from the plan nodes of
 // a distributed plan (proto/plan.proto).
 //
-//	                 Build(PlanNode)
-//	   plan fragment ───────────────> operator tree ──Next──> batches
+//	              Build(PlanNode)
+//	plan fragment ───────────────> operator tree ──Next──> batches
 //
-//	   Scan (datanode) ─┐
-//	   Recv (stream)  ──┼─> Filter ─> Project ─> HashJoin ─> HashAgg ─> Sort ─> Limit
-//	   Values, RowsRef ─┘                         (spills)    (spills)  (spills)
+//	Scan (datanode) ─┐
+//	Recv (stream)  ──┼─> Filter ─> Project ─> HashJoin ─> HashAgg ─> Sort ─> Limit
+//	Values, RowsRef ─┘                         (spills)    (spills)  (spills)
 //
 // Operators are pull-based iterators over batches of rows (about
 // BatchSize rows each); a batch's rows are []types.Datum. The operators
