@@ -26,6 +26,7 @@ func main() {
 	httpAddr := fs.String("http", cfg.HTTPAddr, "/metrics and /health address")
 	data := fs.String("data", cfg.DataDir, "data directory")
 	cache := fs.Int64("cache-bytes", cfg.CacheBytes, "Pebble block cache size")
+	workMem := fs.Int64("work-mem", cfg.WorkMem, "memory budget of each query operator that holds rows, in bytes, before it spills to disk")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {
 		log.Error("datanode", "err", err)
@@ -47,6 +48,8 @@ func main() {
 			cfg.DataDir = *data
 		case "cache-bytes":
 			cfg.CacheBytes = *cache
+		case "work-mem":
+			cfg.WorkMem = *workMem
 		}
 	})
 	cfg.Log = log

@@ -360,7 +360,10 @@ func checkQuick(t *testing.T, conns []*pgx.Conn, m kvModel, rep map[int32]string
 	checkRep(t, conns[0], "cn1", rep)
 }
 
-var dnGroupRE = regexp.MustCompile(`dn group \d+`)
+var (
+	dnGroupRE     = regexp.MustCompile(`dn group (\d+)`)
+	fragmentDNsRE = regexp.MustCompile(`\[datanodes ([\d,]+)\]`)
+)
 
 // explainGroups runs EXPLAIN and returns the distinct "dn group N" it
 // names, and the plan; nil after an error (reported).
@@ -379,10 +382,19 @@ func explainGroups(t *testing.T, conn *pgx.Conn, sql string, args ...any) ([]str
 		return nil, ""
 	}
 	var groups []string
+	add := func(g string) {
+		if !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
 	for _, l := range lines {
-		for _, g := range dnGroupRE.FindAllString(l, -1) {
-			if !slices.Contains(groups, g) {
-				groups = append(groups, g)
+		for _, m := range dnGroupRE.FindAllStringSubmatch(l, -1) {
+			add(m[1])
+		}
+		// Distributed plans name each fragment's datanodes: [datanodes 1,3].
+		for _, m := range fragmentDNsRE.FindAllStringSubmatch(l, -1) {
+			for _, g := range strings.Split(m[1], ",") {
+				add(g)
 			}
 		}
 	}

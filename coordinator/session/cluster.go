@@ -41,6 +41,16 @@ func (p *dnPool) client(addr string) (meridianpb.DataNodeClient, error) {
 	return meridianpb.NewDataNodeClient(c), nil
 }
 
+// flowClient returns the Flow client of a datanode address.
+func (p *dnPool) flowClient(addr string) (meridianpb.FlowClient, error) {
+	if _, err := p.client(addr); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return meridianpb.NewFlowClient(p.conns[addr]), nil
+}
+
 func (p *dnPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

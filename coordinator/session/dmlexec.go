@@ -233,7 +233,7 @@ func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.B
 // whose row count is then counted once).
 func (s *Session) runTargeted(ctx context.Context, access planner.Access, returning []*planner.Expr, env *planner.BindEnv, verb string,
 	mk func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (rowIter, string, error) {
-	a, noRows, err := bindAccess(access, env)
+	a, noRows, err := planner.BindAccess(access, env)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,11 @@ type Engine struct {
 	first   uint64 // the transaction-id counter this incarnation started at
 	pid     atomic.Int64
 	started time.Time
+	qid     atomic.Uint64 // query ids of distributed plans
+
+	runsMu   sync.Mutex
+	runsSnap *routing.Snapshot
+	runs     []uint32 // runsSnap's bucket map, run-length encoded
 }
 
 var _ pgwire.Engine = (*Engine)(nil)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/meridian-db/meridian/coordinator/optimizer"
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/types"
@@ -30,9 +32,24 @@ func planTables(p *planner.Plan) []*meridianpb.TableDesc {
 // reaches (after binding its constants), how it reads them, and what the
 // coordinator does on top.
 func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, paramOIDs []uint32, params []types.Datum) (rowIter, string, error) {
+	analyze, costs := false, true
 	for _, o := range ex.Options {
-		if d := o.GetDefElem(); d != nil && d.Defname == "analyze" {
-			return nil, "", unsupportedAnalyze()
+		d := o.GetDefElem()
+		if d == nil {
+			continue
+		}
+		on := true
+		if d.Arg != nil {
+			switch v := strings.ToLower(defString(d.Arg)); v {
+			case "false", "off", "0":
+				on = false
+			}
+		}
+		switch d.Defname {
+		case "analyze":
+			analyze = on
+		case "costs":
+			costs = on
 		}
 	}
 	st, err := s.prepare(ctx, parsedOf(ex.Query), paramOIDs)
@@ -43,6 +60,16 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 		return nil, "", fmt.Errorf("EXPLAIN needs SELECT, INSERT, UPDATE or DELETE")
 	}
 	env := s.bindEnv(params)
+	if st.plan.Select != nil {
+		lines, err := s.explainQuery(ctx, st.plan.Select, env, analyze, costs)
+		if err != nil {
+			return nil, "", err
+		}
+		return textRows(lines), "EXPLAIN", nil
+	}
+	if analyze {
+		return nil, "", unsupportedAnalyze()
+	}
 	var lines []string
 	add := func(indent int, f string, args ...any) {
 		lines = append(lines, strings.Repeat("  ", indent)+fmt.Sprintf(f, args...))
@@ -50,11 +77,6 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 	p := st.plan
 	ex2 := &explainer{s: s, env: env, add: add}
 	switch {
-	case p.Select != nil:
-		add(0, "Gather (coordinator)")
-		if err := ex2.selectBlock(p.Select, 1); err != nil {
-			return nil, "", err
-		}
 	case p.Insert != nil:
 		add(0, "Insert on %s.%s (%d rows routed by distribution key)", p.Insert.Table.Schema, p.Insert.Table.Name, len(p.Insert.Rows))
 	case p.Update != nil:
@@ -68,11 +90,87 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 			return nil, "", err
 		}
 	}
+	return textRows(lines), "EXPLAIN", nil
+}
+
+func textRows(lines []string) rowIter {
 	rows := make([][]types.Datum, len(lines))
 	for i, l := range lines {
 		rows[i] = []types.Datum{l}
 	}
-	return &sliceIter{rows: rows}, "EXPLAIN", nil
+	return &sliceIter{rows: rows}
+}
+
+func defString(n *pg_query.Node) string {
+	switch {
+	case n.GetString_() != nil:
+		return n.GetString_().Sval
+	case n.GetBoolean() != nil:
+		if n.GetBoolean().Boolval {
+			return "true"
+		}
+		return "false"
+	case n.GetInteger() != nil:
+		return fmt.Sprint(n.GetInteger().Ival)
+	}
+	return ""
+}
+
+// explainQuery shows a query's distributed plan; with analyze it runs the
+// query first and adds each operator's actual rows and time per datanode.
+func (s *Session) explainQuery(ctx context.Context, sel *planner.Select, env *planner.BindEnv, analyze, costs bool) ([]string, error) {
+	p, err := s.queryPlan(sel)
+	if err != nil {
+		return nil, err
+	}
+	if !analyze {
+		benv := *env
+		benv.Inline = func(e *planner.Expr) (*planner.Expr, error) { return e, nil }
+		plan, err := p.Instantiate(&optimizer.Binding{Env: &benv, Pick: s.pick + 1, ExplainOnly: true}, s.e.routes.Current())
+		if err != nil {
+			return nil, err
+		}
+		return optimizer.Explain(plan, optimizer.ExplainOptions{Costs: costs}), nil
+	}
+	q := &queryRun{s: s, p: p, env: env, collect: true}
+	start := time.Now()
+	if err := q.start(ctx); err != nil {
+		return nil, err
+	}
+	rows := 0
+	for {
+		r, err := q.iter.next(ctx)
+		if err != nil {
+			if q.run != nil {
+				q.run.Close()
+			}
+			return nil, err
+		}
+		if r == nil {
+			break
+		}
+		rows++
+	}
+	stats := map[int32]map[uint32]*meridianpb.OperatorStats{}
+	for id, st := range q.cnStats {
+		stats[id] = map[uint32]*meridianpb.OperatorStats{0: {NodeId: id, Rows: st.Rows, Nanos: st.Nanos, SpilledBytes: st.SpilledBytes, PeakMemory: st.PeakMemory}}
+	}
+	if q.run != nil {
+		dn, err := q.run.Wait()
+		q.run.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range dn {
+			if stats[st.NodeId] == nil {
+				stats[st.NodeId] = map[uint32]*meridianpb.OperatorStats{}
+			}
+			stats[st.NodeId][st.Group] = st
+		}
+	}
+	lines := optimizer.Explain(q.plan, optimizer.ExplainOptions{Costs: costs, Stats: stats})
+	lines = append(lines, fmt.Sprintf("Execution Time: %.3f ms (%d rows)", float64(time.Since(start).Microseconds())/1000, rows))
+	return lines, nil
 }
 
 // explainer renders a plan as EXPLAIN lines.
@@ -80,14 +178,12 @@ type explainer struct {
 	s   *Session
 	env *planner.BindEnv
 	add func(indent int, f string, args ...any)
-	// ctes already shown
-	ctes map[*planner.CTE]bool
 }
 
 func (x *explainer) access(a planner.Access, indent int, write bool, verb string) error {
 	add := x.add
 	add(indent, "-> %s on %s.%s", verb, a.Table.Schema, a.Table.Name)
-	b, _, err := bindAccess(a, x.env)
+	b, _, err := planner.BindAccess(a, x.env)
 	if err != nil {
 		// correlated: the values come from each row of the enclosing query
 		add(indent+1, "Datanodes: chosen for each outer row")
@@ -123,105 +219,6 @@ func (x *explainer) access(a planner.Access, indent int, write bool, verb string
 	}
 	if b.Filter != nil {
 		add(indent+1, "Filter: pushed down to datanodes")
-	}
-	return nil
-}
-
-func (x *explainer) selectBlock(sel *planner.Select, indent int) error {
-	add := x.add
-	if sel.HasAgg {
-		where := "on coordinator"
-		if sel.PushAgg {
-			where = "partial on datanodes, final on coordinator"
-		}
-		add(indent, "Aggregate %s (%d group keys, %d aggregates)", where, len(sel.GroupBy), len(sel.Aggs))
-	}
-	if len(sel.Sort) > 0 {
-		add(indent, "Sort on coordinator (%d keys)", len(sel.Sort))
-	}
-	if sel.Distinct {
-		add(indent, "Distinct on coordinator")
-	}
-	if sel.Limit != nil {
-		add(indent, "Limit (pushed to datanodes: %v)", sel.PushLimit || len(sel.DNOrderBy) > 0)
-	}
-	var err error
-	switch {
-	case sel.From != nil:
-		err = x.rel(sel.From, indent)
-	case sel.Access.Table != nil:
-		err = x.access(sel.Access, indent, false, "Data Node Scan")
-	default:
-		add(indent, "-> Result (no table)")
-	}
-	if err != nil {
-		return err
-	}
-	for i, sp := range sel.Subqueries {
-		how := "once"
-		if sp.Correlated {
-			how = "per row"
-		}
-		add(indent, "SubPlan %d (runs %s)", i+1, how)
-		if err := x.selectBlock(sp.Query, indent+1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (x *explainer) rel(r planner.Rel, indent int) error {
-	add := x.add
-	switch r := r.(type) {
-	case *planner.ScanRel:
-		return x.access(r.Access, indent, false, "Data Node Scan")
-	case *planner.FilterRel:
-		add(indent, "-> Filter on coordinator")
-		return x.rel(r.Input, indent+1)
-	case *planner.ProjectRel:
-		return x.rel(r.Input, indent)
-	case *planner.JoinRel:
-		algo := "Hash Join"
-		if len(r.LeftKeys) == 0 {
-			algo = "Nested Loop"
-		}
-		add(indent, "-> %s (%s) on coordinator, %d hash keys", algo, r.Kind, len(r.LeftKeys))
-		if err := x.rel(r.Left, indent+1); err != nil {
-			return err
-		}
-		return x.rel(r.Right, indent+1)
-	case *planner.QueryRel:
-		add(indent, "-> Subquery")
-		return x.selectBlock(r.Query, indent+1)
-	case *planner.ValuesRel:
-		add(indent, "-> Values (%d rows)", len(r.Rows))
-	case *planner.SetOpRel:
-		op := strings.ToUpper(r.Op)
-		if r.All {
-			op += " ALL"
-		}
-		add(indent, "-> %s on coordinator", op)
-		if err := x.selectBlock(r.Left, indent+1); err != nil {
-			return err
-		}
-		return x.selectBlock(r.Right, indent+1)
-	case *planner.CTERel:
-		add(indent, "-> CTE Scan on %s", r.CTE.Name)
-		if x.ctes == nil {
-			x.ctes = map[*planner.CTE]bool{}
-		}
-		if !x.ctes[r.CTE] {
-			x.ctes[r.CTE] = true
-			if err := x.selectBlock(r.CTE.Query, indent+1); err != nil {
-				return err
-			}
-			if r.CTE.Step != nil {
-				add(indent+1, "Recursive term")
-				return x.selectBlock(r.CTE.Step, indent+2)
-			}
-		}
-	case *planner.WorkTableRel:
-		add(indent, "-> WorkTable Scan on %s", r.CTE.Name)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/meridian-db/meridian/coordinator/optimizer"
 	"github.com/meridian-db/meridian/coordinator/parser"
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/coordinator/planner"
@@ -24,6 +25,8 @@ type Session struct {
 	txn        *txn
 	pick       uint32 // spreads replicated-table reads over datanodes
 	parseCache *parser.Cache
+	// plans caches the distributed plans of query blocks (queryPlan).
+	plans map[*planner.Select]*optimizer.Plan
 }
 
 var _ pgwire.Session = (*Session)(nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/meridian-db/meridian/cm/routing"
 
 	"github.com/meridian-db/meridian/datanode/exec"
+	"github.com/meridian-db/meridian/datanode/flow"
 	"github.com/meridian-db/meridian/datanode/storage"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
@@ -42,12 +43,15 @@ type Config struct {
 	// InDoubtAfter: a transaction left prepared this long is resolved
 	// (see exec.Resolver).
 	InDoubtAfter time.Duration
-	Log          *slog.Logger
+	// WorkMem is the memory budget of each query operator that holds rows
+	// (hash tables, sorts) before it spills to DataDir/tmp.
+	WorkMem int64
+	Log     *slog.Logger
 }
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
-	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20, InDoubtAfter: 3 * time.Second}
+	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20, InDoubtAfter: 3 * time.Second, WorkMem: 64 << 20}
 }
 
 // Validate checks the configuration without side effects.
@@ -91,6 +95,24 @@ type Server struct {
 	routes *routing.Watcher
 	wg     sync.WaitGroup
 	peers  sync.Map // address → *grpc.ClientConn
+	flows  *flow.Server
+}
+
+// peerConn returns the shared connection to another datanode.
+func (s *Server) peerConn(addr string) (*grpc.ClientConn, error) {
+	if c, ok := s.peers.Load(addr); ok {
+		return c.(*grpc.ClientConn), nil
+	}
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.peers.LoadOrStore(addr, c); loaded {
+		_ = c.Close()
+		return prev.(*grpc.ClientConn), nil
+	}
+	return c, nil
 }
 
 // askPrimary asks a transaction's primary datanode what became of it.
@@ -99,20 +121,9 @@ func (s *Server) askPrimary(ctx context.Context, primary uint32, gxid uint64) (m
 	if !ok {
 		return 0, 0, fmt.Errorf("datanode group %d has no live leader", primary)
 	}
-	var conn *grpc.ClientConn
-	if c, ok := s.peers.Load(addr); ok {
-		conn = c.(*grpc.ClientConn)
-	} else {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return 0, 0, err
-		}
-		if prev, loaded := s.peers.LoadOrStore(addr, c); loaded {
-			_ = c.Close()
-			conn = prev.(*grpc.ClientConn)
-		} else {
-			conn = c
-		}
+	conn, err := s.peerConn(addr)
+	if err != nil {
+		return 0, 0, err
 	}
 	resp, err := meridianpb.NewDataNodeClient(conn).TxnStatus(ctx, &meridianpb.TxnRequest{Gxid: gxid})
 	if err != nil {
@@ -174,6 +185,15 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
 	meridianpb.RegisterDataNodeServer(s.grpc, s)
+	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Log: log,
+		Peer: func(addr string) (meridianpb.FlowClient, error) {
+			c, err := s.peerConn(addr)
+			if err != nil {
+				return nil, err
+			}
+			return meridianpb.NewFlowClient(c), nil
+		}})
+	meridianpb.RegisterFlowServer(s.grpc, s.flows)
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			log.Error("grpc serve", "err", err)

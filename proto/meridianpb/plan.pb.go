@@ -1281,11 +1281,12 @@ func (x *AggNode) GetSets() []*GroupingSet {
 }
 
 // SortNode sorts its input by keys (expressions over the input row). With
-// limit > 0 it keeps only the first limit rows (top-N).
+// limit (a constant expression; NULL or unset: none) it keeps only the
+// first limit rows (top-N).
 type SortNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Keys          []*SortKey             `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
-	Limit         int64                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit         *Expr                  `protobuf:"bytes,2,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1327,11 +1328,11 @@ func (x *SortNode) GetKeys() []*SortKey {
 	return nil
 }
 
-func (x *SortNode) GetLimit() int64 {
+func (x *SortNode) GetLimit() *Expr {
 	if x != nil {
 		return x.Limit
 	}
-	return 0
+	return nil
 }
 
 // LimitNode skips offset rows, then passes at most limit rows (all when
@@ -2031,7 +2032,9 @@ type FlowMessage struct {
 	// Last message: every fragment instance on the datanode ended.
 	Done bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
 	// On done, with collect_stats: per-operator statistics.
-	Stats         []*OperatorStats `protobuf:"bytes,4,rep,name=stats,proto3" json:"stats,omitempty"`
+	Stats []*OperatorStats `protobuf:"bytes,4,rep,name=stats,proto3" json:"stats,omitempty"`
+	// This datanode's instance of fragment has sent all its rows.
+	Eos           bool `protobuf:"varint,5,opt,name=eos,proto3" json:"eos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2092,6 +2095,13 @@ func (x *FlowMessage) GetStats() []*OperatorStats {
 		return x.Stats
 	}
 	return nil
+}
+
+func (x *FlowMessage) GetEos() bool {
+	if x != nil {
+		return x.Eos
+	}
+	return false
 }
 
 // OperatorStats is what one operator of one fragment instance did.
@@ -2381,10 +2391,10 @@ const file_plan_proto_rawDesc = "" +
 	"\x05phase\x18\x01 \x01(\x0e2\x12.meridian.AggPhaseR\x05phase\x12)\n" +
 	"\bgroup_by\x18\x02 \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
 	"\x04aggs\x18\x03 \x03(\v2\x11.meridian.AggFuncR\x04aggs\x12)\n" +
-	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\"G\n" +
+	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\"W\n" +
 	"\bSortNode\x12%\n" +
-	"\x04keys\x18\x01 \x03(\v2\x11.meridian.SortKeyR\x04keys\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\x03R\x05limit\"Y\n" +
+	"\x04keys\x18\x01 \x03(\v2\x11.meridian.SortKeyR\x04keys\x12$\n" +
+	"\x05limit\x18\x02 \x01(\v2\x0e.meridian.ExprR\x05limit\"Y\n" +
 	"\tLimitNode\x12$\n" +
 	"\x05limit\x18\x01 \x01(\v2\x0e.meridian.ExprR\x05limit\x12&\n" +
 	"\x06offset\x18\x02 \x01(\v2\x0e.meridian.ExprR\x06offset\"\xdf\x01\n" +
@@ -2437,12 +2447,13 @@ const file_plan_proto_rawDesc = "" +
 	"\bwork_mem\x18\b \x01(\x03R\aworkMem\x1a=\n" +
 	"\x0fGroupAddrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x92\x01\n" +
 	"\vFlowMessage\x12\x1a\n" +
 	"\bfragment\x18\x01 \x01(\x05R\bfragment\x12\x12\n" +
 	"\x04rows\x18\x02 \x03(\fR\x04rows\x12\x12\n" +
 	"\x04done\x18\x03 \x01(\bR\x04done\x12-\n" +
-	"\x05stats\x18\x04 \x03(\v2\x17.meridian.OperatorStatsR\x05stats\"\xcd\x01\n" +
+	"\x05stats\x18\x04 \x03(\v2\x17.meridian.OperatorStatsR\x05stats\x12\x10\n" +
+	"\x03eos\x18\x05 \x01(\bR\x03eos\"\xcd\x01\n" +
 	"\rOperatorStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x05R\x06nodeId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\rR\x05group\x12\x12\n" +
@@ -2582,34 +2593,35 @@ var file_plan_proto_depIdxs = []int32{
 	13, // 31: meridian.AggNode.aggs:type_name -> meridian.AggFunc
 	14, // 32: meridian.AggNode.sets:type_name -> meridian.GroupingSet
 	35, // 33: meridian.SortNode.keys:type_name -> meridian.SortKey
-	34, // 34: meridian.LimitNode.limit:type_name -> meridian.Expr
-	34, // 35: meridian.LimitNode.offset:type_name -> meridian.Expr
-	4,  // 36: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
-	4,  // 37: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	34, // 38: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	34, // 39: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	34, // 40: meridian.WindowFunc.args:type_name -> meridian.Expr
-	34, // 41: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	35, // 42: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
-	18, // 43: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
-	13, // 44: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
-	19, // 45: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	34, // 46: meridian.ExprRow.exprs:type_name -> meridian.Expr
-	22, // 47: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	35, // 48: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	36, // 49: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
-	5,  // 50: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	32, // 51: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
-	29, // 52: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	27, // 53: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	30, // 54: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	28, // 55: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	31, // 56: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	55, // [55:57] is the sub-list for method output_type
-	53, // [53:55] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	34, // 34: meridian.SortNode.limit:type_name -> meridian.Expr
+	34, // 35: meridian.LimitNode.limit:type_name -> meridian.Expr
+	34, // 36: meridian.LimitNode.offset:type_name -> meridian.Expr
+	4,  // 37: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
+	4,  // 38: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
+	34, // 39: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	34, // 40: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	34, // 41: meridian.WindowFunc.args:type_name -> meridian.Expr
+	34, // 42: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	35, // 43: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	18, // 44: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
+	13, // 45: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
+	19, // 46: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
+	34, // 47: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	22, // 48: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
+	35, // 49: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	36, // 50: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	5,  // 51: meridian.FlowRequest.plan:type_name -> meridian.Plan
+	32, // 52: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	29, // 53: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
+	27, // 54: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	30, // 55: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	28, // 56: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	31, // 57: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	56, // [56:58] is the sub-list for method output_type
+	54, // [54:56] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }

@@ -199,8 +199,10 @@ func (h *HashAgg) Open(ctx context.Context) error {
 		// An aggregate over no group keys yields one row even without
 		// input (not its partial phase: the final phase makes that row).
 		if len(set) == 0 && h.phase != AggPartial {
-			g := h.newGroup(make([]types.Datum, len(h.groupBy)))
-			tables[i].m[""] = g
+			nulls := make([]types.Datum, len(h.groupBy))
+			k, _ := appendRowKey(nil, nulls)
+			g := h.newGroup(nulls)
+			tables[i].m[string(k)] = g
 			tables[i].order = append(tables[i].order, g)
 		}
 	}

@@ -61,6 +61,30 @@ func (env *Env) constant(e *meridianpb.Expr) (types.Datum, error) {
 	return ev(nil)
 }
 
+// rowCount evaluates a LIMIT or OFFSET count: -1 when unset or NULL, an
+// error when negative.
+func (env *Env) rowCount(e *meridianpb.Expr, what string) (int64, error) {
+	if e == nil {
+		return -1, nil
+	}
+	v, err := env.constant(e)
+	if err != nil || v == nil {
+		return -1, err
+	}
+	n, ok := v.(int64)
+	if !ok {
+		return 0, pgerr.New(pgerr.DatatypeMismatch, "argument of %s must be type bigint", what)
+	}
+	if n < 0 {
+		code := "2201W" // invalid_row_count_in_limit_clause
+		if what == "OFFSET" {
+			code = "2201X" // invalid_row_count_in_result_offset_clause
+		}
+		return 0, pgerr.New(code, "%s must not be negative", what)
+	}
+	return n, nil
+}
+
 func (env *Env) stats(id int32) *Stats {
 	if env.Stats == nil {
 		return nil
@@ -169,27 +193,25 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		if err != nil {
 			return nil, err
 		}
-		return NewSort(env, st, in[0], n.Inputs[0].Types, keys, op.Sort.Limit), nil
+		limit, err := env.rowCount(op.Sort.Limit, "LIMIT")
+		if err != nil {
+			in[0].Close()
+			return nil, err
+		}
+		if limit < 0 {
+			limit = 0
+		}
+		return NewSort(env, st, in[0], n.Inputs[0].Types, keys, limit), nil
 	case *meridianpb.PlanNode_Limit:
-		limit, offset := int64(-1), int64(0)
-		if op.Limit.Limit != nil {
-			v, err := env.constant(op.Limit.Limit)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				limit = v.(int64)
-			}
+		limit, err := env.rowCount(op.Limit.Limit, "LIMIT")
+		if err != nil {
+			return nil, err
 		}
-		if op.Limit.Offset != nil {
-			v, err := env.constant(op.Limit.Offset)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				offset = v.(int64)
-			}
+		offset, err := env.rowCount(op.Limit.Offset, "OFFSET")
+		if err != nil {
+			return nil, err
 		}
+		offset = max(offset, 0)
 		in, err := env.inputs(n, 1)
 		if err != nil {
 			return nil, err

@@ -72,15 +72,7 @@ func (i *instrumented) Next(ctx context.Context) (*Batch, error) {
 func (i *instrumented) Close() { i.op.Close() }
 
 // canceled turns a done context into the statement's error.
-func canceled(ctx context.Context) error {
-	if ctx.Err() == context.DeadlineExceeded {
-		return pgerr.New(pgerr.QueryCanceled, "canceling statement due to statement timeout")
-	}
-	if c := context.Cause(ctx); c != nil && c != context.Canceled {
-		return c
-	}
-	return pgerr.New(pgerr.QueryCanceled, "canceling statement due to user request")
-}
+func canceled(ctx context.Context) error { return pgerr.FromContext(ctx) }
 
 // Drain reads every row of op (which must be open) into a slice.
 func Drain(ctx context.Context, op Operator) ([]Row, error) {

@@ -67,3 +67,16 @@ func FromStatus(err error) error {
 	}
 	return &Error{Code: InternalError, Message: st.Message(), cause: err}
 }
+
+// FromContext is the error of a statement whose context ended: the cause
+// given to context.WithCancelCause when it is one of ours, else 57014 for
+// a timeout or a cancellation.
+func FromContext(ctx context.Context) error {
+	if c := context.Cause(ctx); c != nil && isPg(c) {
+		return c
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return New(QueryCanceled, "canceling statement due to statement timeout")
+	}
+	return New(QueryCanceled, "canceling statement due to user request")
+}

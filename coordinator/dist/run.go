@@ -1,0 +1,345 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
+	"github.com/meridian-db/meridian/sql/pgerr"
+)
+
+// Request is a plan to run.
+type Request struct {
+	Plan    *meridianpb.Plan
+	QueryID uint64
+	Txn     *meridianpb.TxnContext
+	// Addrs maps each datanode group the plan names to its address.
+	Addrs map[uint32]string
+	// BucketRuns is the bucket map the plan was cut against (pairs of
+	// first bucket and owner group).
+	BucketRuns   []uint32
+	CollectStats bool
+	WorkMem      int64
+}
+
+// Client returns the Flow client of a datanode address.
+type Client func(addr string) (meridianpb.FlowClient, error)
+
+// Run is a plan running on the datanodes.
+type Run struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	err    error // the first failure
+	stats  []*meridianpb.OperatorStats
+	queues map[qkey]*queue
+	frags  map[int32]*meridianpb.Fragment
+	done   int // streams that ended with done
+	total  int
+}
+
+type qkey struct {
+	fragment int32
+	group    uint32 // 0: every group's rows (non-merging receive)
+}
+
+// msg is one item of a queue.
+type msg struct {
+	rows [][]byte
+	eos  bool
+	err  error
+}
+
+// Start sends the plan's fragments to the datanodes that run them.
+func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	r := &Run{ctx: ctx, cancel: cancel, queues: map[qkey]*queue{}, frags: map[int32]*meridianpb.Fragment{}}
+	groups := map[uint32]bool{}
+	gathers := 0
+	for _, fr := range req.Plan.Fragments {
+		r.frags[fr.Id] = fr
+		for _, g := range fr.Groups {
+			groups[g] = true
+		}
+		if fr.Output != nil && fr.Output.Kind == meridianpb.StreamKind_STREAM_GATHER {
+			gathers++
+		}
+	}
+	bound := 16
+	if gathers > 1 {
+		bound = 0
+	}
+	// Queues of the root's receives.
+	if err := r.setupQueues(req.Plan.Fragments[0].Root, bound); err != nil {
+		cancel(err)
+		return nil, err
+	}
+	r.total = len(groups)
+	for g := range groups {
+		addr, ok := req.Addrs[g]
+		if !ok {
+			cancel(nil)
+			r.wg.Wait()
+			return nil, pgerr.New(pgerr.ConnectionFailure, "datanode group %d has no live leader", g)
+		}
+		c, err := client(addr)
+		if err != nil {
+			cancel(nil)
+			r.wg.Wait()
+			return nil, pgerr.Wrap(err, pgerr.ConnectionFailure, "datanode group %d", g)
+		}
+		fr := &meridianpb.FlowRequest{QueryId: req.QueryID, Txn: req.Txn, Plan: req.Plan, Group: g, GroupAddrs: req.Addrs,
+			BucketRuns: req.BucketRuns, CollectStats: req.CollectStats, WorkMem: req.WorkMem}
+		stream, err := c.SetupFlow(ctx, fr)
+		if err != nil {
+			err = pgerr.FromStatus(err)
+			cancel(err)
+			r.wg.Wait()
+			return nil, err
+		}
+		r.wg.Add(1)
+		go r.read(g, stream)
+	}
+	return r, nil
+}
+
+func (r *Run) setupQueues(n *meridianpb.PlanNode, bound int) error {
+	if rv := n.GetRecv(); rv != nil {
+		p := r.frags[rv.Fragment]
+		if p == nil || p.Output == nil || p.Output.Kind != meridianpb.StreamKind_STREAM_GATHER {
+			return pgerr.New(pgerr.InternalError, "the coordinator receives fragment %d, which it does not gather", rv.Fragment)
+		}
+		if len(rv.Merge) > 0 {
+			for _, g := range p.Groups {
+				r.queues[qkey{rv.Fragment, g}] = newQueue(bound)
+			}
+		} else {
+			r.queues[qkey{rv.Fragment, 0}] = newQueue(bound * max(1, len(p.Groups)))
+		}
+	}
+	for _, in := range n.Inputs {
+		if err := r.setupQueues(in, bound); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Run) queueOf(fragment int32, group uint32) *queue {
+	if q, ok := r.queues[qkey{fragment, group}]; ok {
+		return q
+	}
+	return r.queues[qkey{fragment, 0}]
+}
+
+// read moves one datanode's stream into the queues.
+func (r *Run) read(group uint32, stream meridianpb.Flow_SetupFlowClient) {
+	defer r.wg.Done()
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			r.fail(pgerr.FromStatus(err))
+			return
+		}
+		if m.Done {
+			r.mu.Lock()
+			r.stats = append(r.stats, m.Stats...)
+			r.done++
+			r.mu.Unlock()
+			return
+		}
+		q := r.queueOf(m.Fragment, group)
+		if q == nil {
+			r.fail(pgerr.New(pgerr.InternalError, "datanode group %d sent rows of fragment %d, which nobody receives", group, m.Fragment))
+			return
+		}
+		if len(m.Rows) > 0 {
+			if !q.push(r.ctx, msg{rows: m.Rows}) {
+				return
+			}
+		}
+		if m.Eos && !q.push(r.ctx, msg{eos: true}) {
+			return
+		}
+	}
+}
+
+// fail records the run's first error and cancels everything.
+func (r *Run) fail(err error) {
+	r.mu.Lock()
+	first := r.err == nil && r.ctx.Err() == nil
+	if first {
+		r.err = err
+	}
+	r.mu.Unlock()
+	if first {
+		r.cancel(err)
+	}
+}
+
+// Err returns the error that failed the run, if any.
+func (r *Run) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Recv returns the operator of one of the root fragment's receive nodes.
+func (r *Run) Recv(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
+	rv := n.GetRecv()
+	p := r.frags[rv.Fragment]
+	if len(rv.Merge) == 0 {
+		return &recvOp{r: r, q: r.queues[qkey{rv.Fragment, 0}], producers: len(p.Groups), types: n.Types}, nil
+	}
+	ins := make([]sqlexec.Operator, len(p.Groups))
+	for i, g := range p.Groups {
+		ins[i] = &recvOp{r: r, q: r.queues[qkey{rv.Fragment, g}], producers: 1, types: n.Types}
+	}
+	cols := make([]int, len(rv.Merge))
+	desc := make([]bool, len(rv.Merge))
+	nullsFirst := make([]bool, len(rv.Merge))
+	for i, k := range rv.Merge {
+		if k.Expr.GetKind() != meridianpb.ExprKind_EXPR_COLUMN {
+			return nil, pgerr.New(pgerr.InternalError, "merge key is not a column")
+		}
+		cols[i], desc[i], nullsFirst[i] = int(k.Expr.Index), k.Desc, k.NullsFirst
+	}
+	return sqlexec.MergeKeys(ins, cols, desc, nullsFirst), nil
+}
+
+// Wait waits until every datanode's flow ended and returns the first
+// error and the collected operator statistics. Call it after the root
+// fragment read all its input.
+func (r *Run) Wait() ([]*meridianpb.OperatorStats, error) {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if r.done < r.total {
+		return nil, pgerr.FromContext(r.ctx)
+	}
+	return r.stats, nil
+}
+
+// Close cancels whatever still runs and waits for the stream readers.
+func (r *Run) Close() {
+	r.cancel(nil)
+	r.wg.Wait()
+}
+
+// recvOp reads a queue until its producers all ended.
+type recvOp struct {
+	r         *Run
+	q         *queue
+	producers int
+	eos       int
+	types     []uint32
+}
+
+func (o *recvOp) Open(context.Context) error { return nil }
+
+func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
+	for o.eos < o.producers {
+		m, ok := o.q.pop(ctx, o.r.ctx)
+		if !ok {
+			if err := o.r.Err(); err != nil {
+				return nil, err
+			}
+			if ctx.Err() != nil {
+				return nil, pgerr.FromContext(ctx)
+			}
+			return nil, pgerr.FromContext(o.r.ctx)
+		}
+		if m.eos {
+			o.eos++
+			continue
+		}
+		rows := make([]sqlexec.Row, len(m.rows))
+		for i, b := range m.rows {
+			row, err := codec.DecodeRow(o.types, nil, b)
+			if err != nil {
+				return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode gathered row")
+			}
+			rows[i] = row
+		}
+		return &sqlexec.Batch{Rows: rows}, nil
+	}
+	return nil, nil
+}
+
+func (o *recvOp) Close() {}
+
+// queue is a FIFO of messages, bounded (push waits while full) or not.
+type queue struct {
+	mu    sync.Mutex
+	items []msg
+	bound int
+	avail chan struct{} // has an item when items may be non-empty
+	space chan struct{} // has an item when there may be room
+}
+
+func newQueue(bound int) *queue {
+	return &queue{bound: bound, avail: make(chan struct{}, 1), space: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// push appends m; false when ctx ended first.
+func (q *queue) push(ctx context.Context, m msg) bool {
+	for {
+		q.mu.Lock()
+		if q.bound == 0 || len(q.items) < q.bound {
+			q.items = append(q.items, m)
+			q.mu.Unlock()
+			signal(q.avail)
+			return true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// pop removes the first message; false when ctx or run ended first.
+func (q *queue) pop(ctx, run context.Context) (msg, bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			m := q.items[0]
+			q.items[0] = msg{}
+			q.items = q.items[1:]
+			more := len(q.items) > 0
+			q.mu.Unlock()
+			signal(q.space)
+			if more {
+				signal(q.avail)
+			}
+			return m, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.avail:
+		case <-ctx.Done():
+			return msg{}, false
+		case <-run.Done():
+			return msg{}, false
+		}
+	}
+}
+
+var errCanceled = errors.New("canceled")

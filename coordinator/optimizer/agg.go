@@ -1,0 +1,235 @@
+package optimizer
+
+import (
+	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/agg"
+)
+
+// aggregate plans a block's GROUP BY and aggregates over its FROM row;
+// the result's row is (group values..., aggregate results...).
+func (b *builder) aggregate(sel *planner.Select, in *built) (*built, error) {
+	group := b.impAll(sel, sel.GroupBy, in.layout)
+	aggs := make([]*meridianpb.AggFunc, len(sel.Aggs))
+	for i, a := range sel.Aggs {
+		f := &meridianpb.AggFunc{Func: a.Func, Arg: b.imp(sel, a.Arg, in.layout), TypeOid: a.Type.OID, Typmod: a.Type.Typmod, Distinct: a.Distinct}
+		if a.Arg != nil {
+			f.ArgTypeOid = a.Arg.TypeOid
+		}
+		aggs[i] = f
+	}
+	names := make([]string, 0, len(group)+len(aggs))
+	for _, g := range group {
+		names = append(names, nameOf(g, in.n.names))
+	}
+	for _, a := range sel.Aggs {
+		names = append(names, a.Func)
+	}
+	var sets []*meridianpb.GroupingSet
+	for _, s := range sel.GroupingSets {
+		gs := &meridianpb.GroupingSet{}
+		for _, c := range s {
+			gs.Columns = append(gs.Columns, int32(c))
+		}
+		sets = append(sets, gs)
+	}
+	n, _ := b.groupBy(in.n, group, aggs, sets, names)
+	return &built{n: n, layout: identityLayout(n.width())}, nil
+}
+
+// groupBy groups n's rows by group (expressions over n's row) and
+// computes aggs, in one phase where the rows of a group are together
+// already, else in two: partial aggregates where the rows are, then the
+// final ones after redistributing the partial states by the group values
+// (or gathering them when there are no group values, or few groups).
+func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, sets []*meridianpb.GroupingSet, names []string) (*pnode, dist) {
+	cn := b.cnOnly(group...)
+	splittable := len(sets) == 0
+	for _, a := range aggs {
+		cn = cn || b.cnOnly(a.Arg)
+		splittable = splittable && !a.Distinct
+	}
+	if cn {
+		n = b.gather(n, nil)
+	}
+	groups := groupRows(n, group, b.o)
+	outTypes := exprTypes(group)
+	for _, a := range aggs {
+		outTypes = append(outTypes, a.TypeOid)
+	}
+	full := func(in *pnode, d dist) *pnode {
+		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: group, Aggs: aggs, Sets: sets}}}
+		return b.newNode(op, outTypes, names, d, groups, in.cost+in.rows*cpuBuild, in)
+	}
+	// Where the groups' rows are together: one phase.
+	switch {
+	case n.dist.kind == distCN || n.dist.kind == distConst || n.dist.kind == distReplicated:
+		return full(n, n.dist), n.dist
+	case len(sets) == 0:
+		if d, ok := groupedBy(n.dist, group); ok {
+			return full(n, d), d
+		}
+	}
+	groupCols := identityLayout(len(group))
+	if !splittable {
+		// DISTINCT aggregates and grouping sets see every row of a group.
+		if len(group) > 0 && len(sets) == 0 {
+			in, cols := b.keyColumns(n, group)
+			in = b.redistribute(in, cols)
+			d := dist{kind: distHashed, keys: [][]int{groupCols}}
+			return full(in, d), d
+		}
+		in := b.gather(n, nil)
+		return full(in, dist{kind: distCN}), dist{kind: distCN}
+	}
+	// Two phases.
+	partialTypes := exprTypes(group)
+	partialNames := append([]string(nil), names[:len(group)]...)
+	finals := make([]*meridianpb.AggFunc, len(aggs))
+	for i, a := range aggs {
+		for _, t := range agg.PartialTypes(specOf(a)) {
+			partialTypes = append(partialTypes, t)
+			partialNames = append(partialNames, a.Func)
+		}
+		argType := a.ArgTypeOid
+		finals[i] = &meridianpb.AggFunc{Func: a.Func, TypeOid: a.TypeOid, Typmod: a.Typmod, ArgTypeOid: argType}
+	}
+	perNode := min(groups, n.rows/float64(b.datanodes())+1)
+	pop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL, GroupBy: group, Aggs: aggs}}}
+	partial := b.newNode(pop, partialTypes, partialNames, dist{kind: distAny}, perNode*float64(b.datanodes()), n.cost+n.rows*cpuBuild, n)
+	finalGroup := make([]*Expr, len(group))
+	for i, g := range group {
+		finalGroup[i] = columnExpr(i, g.TypeOid, g.Typmod)
+	}
+	var moved *pnode
+	var d dist
+	if len(group) == 0 || groups <= gatherGroups {
+		moved, d = b.gather(partial, nil), dist{kind: distCN}
+	} else {
+		moved, d = b.redistribute(partial, groupCols), dist{kind: distHashed, keys: [][]int{groupCols}}
+	}
+	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals}}}
+	return b.newNode(fop, outTypes, names, d, groups, moved.cost+moved.rows*cpuBuild, moved), d
+}
+
+// gatherGroups: with at most this many groups (estimated), partial
+// aggregates go to the coordinator for the final phase.
+const gatherGroups = 1000
+
+func specOf(a *meridianpb.AggFunc) agg.Spec {
+	s := agg.Spec{Func: a.Func, Type: typeOf(a.TypeOid, a.Typmod), Distinct: a.Distinct, ArgType: a.ArgTypeOid}
+	if a.Arg != nil {
+		s.ArgType = a.Arg.TypeOid
+	}
+	return s
+}
+
+// groupedBy reports whether a distribution keeps each group's rows on one
+// datanode: it is hashed by columns that are all plain group keys. The
+// result's distribution is then hashed by those keys' output positions.
+func groupedBy(d dist, group []*Expr) (dist, bool) {
+	if d.kind != distHashed {
+		return dist{}, false
+	}
+	for _, alt := range d.keys {
+		out := make([]int, len(alt))
+		ok := true
+		for i, c := range alt {
+			out[i] = -1
+			for gi, g := range group {
+				if g.Kind == kColumn && int(g.Index) == c {
+					out[i] = gi
+					break
+				}
+			}
+			if out[i] < 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return dist{kind: distHashed, keys: [][]int{out}}, true
+		}
+	}
+	return dist{}, false
+}
+
+// windows plans a block's window functions: on the datanodes after
+// redistributing by their common PARTITION BY (unless the rows are
+// partitioned so already), else on the coordinator.
+func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
+	fns := make([]*meridianpb.WindowFunc, len(sel.Windows))
+	var part []*Expr
+	samePart := true
+	for i, w := range sel.Windows {
+		f := &meridianpb.WindowFunc{Func: w.Func, Args: b.impAll(sel, w.Args, in.layout), PartitionBy: b.impAll(sel, w.PartitionBy, in.layout),
+			TypeOid: w.Type.OID, Typmod: w.Type.Typmod}
+		for _, o := range w.OrderBy {
+			f.OrderBy = append(f.OrderBy, &meridianpb.SortKey{Expr: b.imp(sel, o.Expr, in.layout), Desc: o.Desc, NullsFirst: o.NullsFirst})
+		}
+		fr := w.Frame
+		f.Frame = &meridianpb.WindowFrame{Rows: fr.Rows, Start: meridianpb.FrameBoundKind(fr.Start), End: meridianpb.FrameBoundKind(fr.End),
+			StartOffset: b.imp(sel, fr.StartOffset, nil), EndOffset: b.imp(sel, fr.EndOffs, nil)}
+		if w.Agg != nil {
+			f.Agg = &meridianpb.AggFunc{Func: w.Agg.Func, TypeOid: w.Agg.Type.OID, Typmod: w.Agg.Type.Typmod, Distinct: w.Agg.Distinct}
+			if w.Agg.Arg != nil {
+				f.Agg.ArgTypeOid = w.Agg.Arg.TypeOid
+			}
+		}
+		fns[i] = f
+		if i == 0 {
+			part = f.PartitionBy
+		} else if !sameExprs(part, f.PartitionBy) {
+			samePart = false
+		}
+	}
+	n := in.n
+	cn := false
+	for _, f := range fns {
+		cn = cn || b.cnOnly(f.Args...) || b.cnOnly(f.PartitionBy...)
+		for _, o := range f.OrderBy {
+			cn = cn || b.cnOnly(o.Expr)
+		}
+	}
+	switch {
+	case cn || !samePart || len(part) == 0:
+		n = b.gather(n, nil)
+	case n.dist.kind == distCN || n.dist.kind == distConst:
+	case n.dist.kind == distReplicated:
+		n = b.gather(n, nil)
+	default:
+		if _, ok := groupedBy(n.dist, part); !ok {
+			var cols []int
+			n, cols = b.keyColumns(n, part)
+			n = b.redistribute(n, cols)
+		}
+	}
+	types := append([]uint32(nil), n.types...)
+	names := append([]string(nil), n.names...)
+	for _, f := range fns {
+		types = append(types, f.TypeOid)
+		names = append(names, f.Func)
+	}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns}}}
+	wn := b.newNode(op, types, names, n.dist, n.rows, n.cost+sortCost(n.rows)*float64(len(fns)), n)
+	// Window values follow the input row; a projection that added key
+	// columns pushed them right.
+	layout := make([]int, len(in.layout)+len(fns))
+	copy(layout, in.layout)
+	for k := range fns {
+		layout[len(in.layout)+k] = n.width() + k
+	}
+	return &built{n: wn, layout: layout}, nil
+}
+
+func sameExprs(a, c []*Expr) bool {
+	if len(a) != len(c) {
+		return false
+	}
+	for i := range a {
+		if !exprEqual(a[i], c[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,184 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// Snapshot returns the storage snapshot of a statement's transaction
+// context: its CSN, and the transaction's own writes of earlier commands
+// when it has written here.
+func (x *Executor) Snapshot(tc *meridianpb.TxnContext) storage.Snapshot {
+	if tc == nil {
+		return storage.Snapshot{CSN: math.MaxUint64}
+	}
+	var txn *storage.Txn
+	if tc.Gxid != 0 {
+		txn, _ = x.st.LookupTxn(tc.Gxid)
+	}
+	return storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
+}
+
+// ScanOperator returns an operator reading a plan's table scan on this
+// datanode: of the node's buckets, those owns reports (every row of the
+// table stored here when the node lists no buckets).
+func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, owns func(bucket uint32) bool) (sqlexec.Operator, error) {
+	sn := n.GetScan()
+	if sn == nil || sn.Table == nil {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d is not a table scan", n.Id)
+	}
+	ti, err := x.tables.get(sn.Table)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range sn.Columns {
+		if c < 0 || int(c) >= len(ti.oids) {
+			return nil, pgerr.New(pgerr.InternalError, "scan of %s: column %d out of range", sn.Table.Name, c)
+		}
+	}
+	spec := &meridianpb.ScanSpec{Table: sn.Table, IndexId: sn.IndexId, IndexEq: sn.IndexEq, Filter: sn.Filter}
+	if len(sn.Buckets) > 0 && sn.Table.Dist != meridianpb.DistKind_DIST_REPLICATION {
+		spec.Buckets = make([]uint32, 0, len(sn.Buckets))
+		for _, b := range sn.Buckets {
+			if owns(b) {
+				spec.Buckets = append(spec.Buckets, b)
+			}
+		}
+		if len(spec.Buckets) == 0 {
+			return sqlexec.NewRows(nil), nil
+		}
+	}
+	m, err := newMatcher(spec)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]int, len(sn.Columns))
+	for i, c := range sn.Columns {
+		cols[i] = int(c)
+	}
+	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, cols: cols, limit: sn.Limit}, nil
+}
+
+// scanOp runs a storage scan in its own goroutine, which decodes and
+// filters rows and hands them over in batches.
+type scanOp struct {
+	x     *Executor
+	snap  storage.Snapshot
+	spec  *meridianpb.ScanSpec
+	ti    *tableInfo
+	m     *matcher
+	cols  []int
+	limit int64
+
+	cancel context.CancelFunc
+	ch     chan *sqlexec.Batch
+	errc   chan error
+	wg     sync.WaitGroup
+	done   bool
+}
+
+var _ sqlexec.Operator = (*scanOp)(nil)
+
+func (s *scanOp) Open(ctx context.Context) error {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.ch = make(chan *sqlexec.Batch, 2)
+	s.errc = make(chan error, 1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(s.ch)
+		s.errc <- s.run(ctx)
+	}()
+	return nil
+}
+
+func (s *scanOp) run(ctx context.Context) error {
+	rows := make([]sqlexec.Row, 0, sqlexec.BatchSize)
+	n := int64(0)
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		select {
+		case s.ch <- &sqlexec.Batch{Rows: rows}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		rows = make([]sqlexec.Row, 0, sqlexec.BatchSize)
+		return nil
+	}
+	err := s.x.visit(ctx, s.snap, s.spec, s.ti, s.m, func(_ []byte, _ uint64, row []types.Datum) error {
+		out := row
+		if len(s.cols) != len(row) || !identity(s.cols) {
+			out = make(sqlexec.Row, len(s.cols))
+			for i, c := range s.cols {
+				out[i] = row[c]
+			}
+		}
+		rows = append(rows, out)
+		n++
+		if len(rows) == sqlexec.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if s.limit > 0 && n >= s.limit {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err != nil {
+		return storageErr(err)
+	}
+	return flush()
+}
+
+func identity(cols []int) bool {
+	for i, c := range cols {
+		if c != i {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scanOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
+	if s.done {
+		return nil, nil
+	}
+	select {
+	case b, ok := <-s.ch:
+		if ok {
+			return b, nil
+		}
+		s.done = true
+		if err := <-s.errc; err != nil {
+			return nil, err
+		}
+		return nil, nil
+	case <-ctx.Done():
+		return nil, storageErr(ctx.Err())
+	}
+}
+
+func (s *scanOp) Close() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	for range s.ch {
+	}
+	s.wg.Wait()
+	s.cancel = nil
+}

@@ -1,0 +1,264 @@
+package flow
+
+import (
+	"context"
+	"sync"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// Flush thresholds of a stream's buffered rows.
+const (
+	flushRows  = 1024
+	flushBytes = 1 << 20
+)
+
+// outbox sends a fragment instance's rows to its consumers.
+type outbox interface {
+	send(ctx context.Context, rows []sqlexec.Row) error
+	// finish flushes and tells every consumer the instance ended.
+	finish(ctx context.Context) error
+	// abort releases the streams after an error.
+	abort()
+}
+
+// gatherSender serializes FlowMessages on the SetupFlow stream shared by
+// the flow's gather fragments.
+type gatherSender struct {
+	mu     sync.Mutex
+	stream meridianpb.Flow_SetupFlowServer
+}
+
+func (g *gatherSender) send(m *meridianpb.FlowMessage) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.stream.Send(m)
+}
+
+// gatherOut sends rows to the coordinator.
+type gatherOut struct {
+	s        *gatherSender
+	fragment int32
+	st       *sqlexec.Stats
+}
+
+func (g *gatherOut) send(ctx context.Context, rows []sqlexec.Row) error {
+	m := &meridianpb.FlowMessage{Fragment: g.fragment}
+	size := 0
+	for _, r := range rows {
+		b := codec.EncodeRow(nil, r)
+		m.Rows = append(m.Rows, b)
+		size += len(b)
+		if size >= flushBytes {
+			if err := g.flush(m, size); err != nil {
+				return err
+			}
+			m, size = &meridianpb.FlowMessage{Fragment: g.fragment}, 0
+		}
+	}
+	return g.flush(m, size)
+}
+
+func (g *gatherOut) flush(m *meridianpb.FlowMessage, size int) error {
+	if len(m.Rows) == 0 {
+		return nil
+	}
+	if g.st != nil {
+		g.st.BytesSent += int64(size)
+	}
+	return g.s.send(m)
+}
+
+func (g *gatherOut) finish(context.Context) error {
+	return g.s.send(&meridianpb.FlowMessage{Fragment: g.fragment, Eos: true})
+}
+
+func (g *gatherOut) abort() {}
+
+// dest is one consumer instance of an exchange: this datanode's own
+// inbox, or a stream to a peer.
+type dest struct {
+	local  *inbox
+	group  uint32
+	addr   string
+	stream meridianpb.Flow_ExchangeClient
+	cancel context.CancelFunc
+	// Buffered rows: encoded for a peer, as is for the local inbox.
+	enc   [][]byte
+	rows  []sqlexec.Row
+	size  int
+	gone  bool // the local consumer stopped reading
+	first bool // the header went out
+}
+
+// exchangeOut redistributes or broadcasts rows to consumer instances.
+type exchangeOut struct {
+	f         *flow
+	fragment  int32
+	broadcast bool
+	hashCols  []int
+	dests     []*dest
+	byGroup   map[uint32]int // consumer group → index in dests
+	st        *sqlexec.Stats
+	vals      []types.Datum
+}
+
+func (f *flow) newExchangeOut(fr *meridianpb.Fragment, consumer *meridianpb.Fragment, st *sqlexec.Stats) (*exchangeOut, error) {
+	o := &exchangeOut{f: f, fragment: fr.Id, broadcast: fr.Output.Kind == meridianpb.StreamKind_STREAM_BROADCAST,
+		byGroup: map[uint32]int{}, st: st}
+	for _, c := range fr.Output.HashColumns {
+		o.hashCols = append(o.hashCols, int(c))
+	}
+	o.vals = make([]types.Datum, len(o.hashCols))
+	for _, g := range consumer.Groups {
+		d := &dest{group: g}
+		if g == f.group {
+			ib := f.inboxes[fr.Id]
+			if ib == nil {
+				return nil, pgerr.New(pgerr.InternalError, "fragment %d: no local inbox", fr.Id)
+			}
+			d.local = ib
+		} else {
+			addr, ok := f.req.GroupAddrs[g]
+			if !ok {
+				return nil, pgerr.New(pgerr.InternalError, "fragment %d: no address for datanode group %d", fr.Id, g)
+			}
+			d.addr = addr
+		}
+		o.byGroup[g] = len(o.dests)
+		o.dests = append(o.dests, d)
+	}
+	return o, nil
+}
+
+func (o *exchangeOut) send(ctx context.Context, rows []sqlexec.Row) error {
+	for _, r := range rows {
+		if o.broadcast {
+			for _, d := range o.dests {
+				if err := o.add(ctx, d, r); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		for i, c := range o.hashCols {
+			o.vals[i] = r[c]
+		}
+		g := o.f.owner(codec.Bucket(o.vals))
+		i, ok := o.byGroup[g]
+		if !ok {
+			return pgerr.New(pgerr.InternalError, "fragment %d: bucket owner %d runs no consumer", o.fragment, g)
+		}
+		if err := o.add(ctx, o.dests[i], r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *exchangeOut) add(ctx context.Context, d *dest, r sqlexec.Row) error {
+	if d.gone {
+		return nil
+	}
+	if d.local != nil {
+		d.rows = append(d.rows, r)
+		if len(d.rows) >= flushRows {
+			return o.flush(ctx, d, false)
+		}
+		return nil
+	}
+	b := codec.EncodeRow(nil, r)
+	d.enc = append(d.enc, b)
+	d.size += len(b)
+	if len(d.enc) >= flushRows || d.size >= flushBytes {
+		return o.flush(ctx, d, false)
+	}
+	return nil
+}
+
+func (o *exchangeOut) flush(ctx context.Context, d *dest, eos bool) error {
+	if d.gone {
+		return nil
+	}
+	if d.local != nil {
+		if len(d.rows) > 0 {
+			ok, err := d.local.put(ctx, inboxMsg{rows: d.rows})
+			if err != nil {
+				return err
+			}
+			d.gone = !ok
+			d.rows = nil
+		}
+		if eos && !d.gone {
+			_, err := d.local.put(ctx, inboxMsg{eos: true})
+			return err
+		}
+		return nil
+	}
+	if len(d.enc) == 0 && !eos {
+		return nil
+	}
+	if d.stream == nil {
+		c, err := o.f.s.peer(d.addr)
+		if err != nil {
+			return err
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		st, err := c.Exchange(sctx)
+		if err != nil {
+			cancel()
+			return pgerr.Wrap(pgerr.FromStatus(err), pgerr.ConnectionFailure, "exchange with datanode group %d", d.group)
+		}
+		d.stream, d.cancel = st, cancel
+	}
+	m := &meridianpb.ExchangeMessage{Rows: d.enc, Eos: eos}
+	if !d.first {
+		m.QueryId, m.Fragment, m.FromGroup = o.f.req.QueryId, o.fragment, o.f.group
+		d.first = true
+	}
+	if o.st != nil {
+		o.st.BytesSent += int64(d.size)
+	}
+	d.enc, d.size = nil, 0
+	if err := d.stream.Send(m); err != nil {
+		return o.streamErr(d, err)
+	}
+	return nil
+}
+
+// streamErr turns a failed Send into the peer's own error when it sent
+// one (Send only says the stream broke).
+func (o *exchangeOut) streamErr(d *dest, err error) error {
+	if _, rerr := d.stream.CloseAndRecv(); rerr != nil {
+		err = rerr
+	}
+	return pgerr.Wrap(pgerr.FromStatus(err), pgerr.ConnectionFailure, "exchange with datanode group %d", d.group)
+}
+
+func (o *exchangeOut) finish(ctx context.Context) error {
+	for _, d := range o.dests {
+		if err := o.flush(ctx, d, true); err != nil {
+			return err
+		}
+		if d.stream != nil {
+			if _, err := d.stream.CloseAndRecv(); err != nil {
+				return pgerr.Wrap(pgerr.FromStatus(err), pgerr.ConnectionFailure, "exchange with datanode group %d", d.group)
+			}
+			d.cancel()
+			d.stream = nil
+		}
+	}
+	return nil
+}
+
+func (o *exchangeOut) abort() {
+	for _, d := range o.dests {
+		if d.cancel != nil {
+			d.cancel()
+		}
+	}
+}
