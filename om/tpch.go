@@ -243,9 +243,13 @@ func tpchBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var setup []string // how the servers were started and loaded, for the report
 	bo := tpch.BenchOptions{MeridianURL: *url, SF: *sf, Seed: *seed, Jobs: *jobs, Run: opts,
 		Postgres: tpch.PostgresOptions{BinDir: *pgBin},
-		Log:      func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
+		Log: func(f string, a ...any) {
+			setup = append(setup, fmt.Sprintf(f, a...))
+			fmt.Fprintln(os.Stderr, setup[len(setup)-1])
+		}}
 	if *pgSettings != "" {
 		bo.Postgres.Settings = strings.Split(*pgSettings, ",")
 	}
@@ -254,8 +258,12 @@ func tpchBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("TPC-H SF %g, %d warm-up and %d timed run(s) per query (fastest reported), queries interleaved\n\n",
+	fmt.Printf("TPC-H SF %g, %d warm-up and %d timed run(s) per query (fastest reported), queries interleaved\n",
 		*sf, *rf.warmup, max(*rf.repeat, 1))
+	for _, l := range setup {
+		fmt.Println(l)
+	}
+	fmt.Println()
 	return report(targets, outs, true)
 }
 
