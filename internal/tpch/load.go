@@ -25,12 +25,11 @@ type LoadOptions struct {
 
 // LoadStats says what a load did.
 type LoadStats struct {
-	Rows     map[Table]int64
-	Copy     time.Duration // creating tables and COPY
-	Index    time.Duration // CREATE INDEX
-	Analyze  time.Duration
-	Elapsed  time.Duration
-	Database string // the dialect loaded
+	Rows    map[Table]int64
+	Copy    time.Duration // creating tables and COPY
+	Index   time.Duration // CREATE INDEX
+	Analyze time.Duration
+	Elapsed time.Duration
 }
 
 // Load drops and creates the eight tables on the server at connString,
@@ -49,7 +48,7 @@ func Load(ctx context.Context, connString string, g *Generator, opts LoadOptions
 		logf = func(string, ...any) {}
 	}
 	start := time.Now()
-	stats := &LoadStats{Rows: map[Table]int64{}, Database: opts.Dialect.String()}
+	stats := &LoadStats{Rows: map[Table]int64{}}
 	admin, err := pgconn.Connect(ctx, connString)
 	if err != nil {
 		return nil, fmt.Errorf("tpch: connect: %w", err)
