@@ -3,6 +3,9 @@
 //	om demo [--dir DIR] [--cns 2] [--dns 3] [--base-port 15400] [--pg-port 15432]
 //	    runs a whole cluster in this process (embedded etcd, GTM, CM with
 //	    agents, datanodes, coordinators) until Ctrl-C; data stays in DIR.
+//	om tpch gen|load|run|bench|sql ...
+//	    the TPC-H kit: generate, load, run and compare the 22 queries
+//	    (internal/tpch).
 package main
 
 import (
@@ -22,7 +25,8 @@ func usage() {
 	fmt.Fprintln(os.Stderr, `usage: om <command> [flags]
 
 commands:
-  demo    run a whole cluster on this machine until Ctrl-C`)
+  demo    run a whole cluster on this machine until Ctrl-C
+  tpch    TPC-H: generate, load, run and compare the 22 queries (om tpch help)`)
 	os.Exit(2)
 }
 
@@ -35,6 +39,11 @@ func main() {
 		cmdutil.TuneGC()
 		if err := demo(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "om demo:", err)
+			os.Exit(1)
+		}
+	case "tpch":
+		if err := tpchMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "om tpch:", err)
 			os.Exit(1)
 		}
 	case "-h", "--help", "help":
