@@ -200,7 +200,8 @@ func (h *HashAgg) Open(ctx context.Context) error {
 		// input (not its partial phase: the final phase makes that row).
 		if len(set) == 0 && h.phase != AggPartial {
 			g := h.newGroup(make([]types.Datum, len(h.groupBy)))
-			tables[i].m[""] = g
+			k, _ := appendRowKey(nil, g.keys)
+			tables[i].m[string(k)] = g
 			tables[i].order = append(tables[i].order, g)
 		}
 	}
