@@ -275,20 +275,13 @@ func TestHashJoinErrors(t *testing.T) {
 	lt := []uint32{types.Int8}
 	rows := []Row{{int64(1)}, {int64(2)}}
 	for _, mem := range []int64{0, 1} {
-		for _, side := range []string{"left open", "right open", "left next", "right next", "key", "residual"} {
-			t.Run(fmt.Sprintf("%s/mem=%d", side, mem), func(t *testing.T) {
+		for _, what := range append([]string{"key", "residual"}, inputFailures...) {
+			t.Run(fmt.Sprintf("%s/mem=%d", what, mem), func(t *testing.T) {
 				env, st := testEnv(t, mem)
-				l, r := &testOp{rows: rows}, &testOp{rows: rows}
+				l, r := &testOp{rows: rows, batch: 1}, &testOp{rows: rows, batch: 1}
 				spec := JoinSpec{Type: JoinFull, LeftKeys: colEvals(0), RightKeys: colEvals(0), LeftTypes: lt, RightTypes: lt}
-				switch side {
-				case "left open":
-					l.openErr = errTest
-				case "right open":
-					r.openErr = errTest
-				case "left next":
-					l.failAt = 1
-				case "right next":
-					r.failAt = 2
+				fail(what, l, r)
+				switch what {
 				case "key":
 					spec.LeftKeys = []expr.Eval{func([]types.Datum) (types.Datum, error) { return nil, errTest }}
 				case "residual":

@@ -232,6 +232,31 @@ func refCompare(a, b types.Datum, desc, nullsFirst bool) int {
 	return c
 }
 
+// refOrder orders rows a and b by the values of keys over them (the
+// reference sorts' comparison).
+func refOrder(keys []SortKey, a, b Row) int {
+	ka, kb := sortKeyValues(keys, a), sortKeyValues(keys, b)
+	for k, key := range keys {
+		if c := refCompare(ka[k], kb[k], key.Desc, key.NullsFirst); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// sortKeyValues evaluates keys over a row.
+func sortKeyValues(keys []SortKey, r Row) Row {
+	out := make(Row, len(keys))
+	for i, k := range keys {
+		v, err := k.Eval(r)
+		if err != nil {
+			panic(err)
+		}
+		out[i] = v
+	}
+	return out
+}
+
 // refEqual is SQL equality of join keys: NULL equals nothing.
 func refEqual(a, b types.Datum) bool {
 	return a != nil && b != nil && types.Compare(a, b) == 0
@@ -335,6 +360,26 @@ func (o *testOp) Next(ctx context.Context) (*Batch, error) {
 }
 
 func (o *testOp) Close() { o.closes++ }
+
+// inputFailures name the ways a test makes one of two inputs fail.
+var inputFailures = []string{"left open", "right open", "left next", "right next", "right later next"}
+
+// fail makes l or r fail as what (one of inputFailures) says.
+func fail(what string, l, r *testOp) {
+	side, how, _ := strings.Cut(what, " ")
+	o := l
+	if side == "right" {
+		o = r
+	}
+	switch how {
+	case "open":
+		o.openErr = errTest
+	case "next":
+		o.failAt = 1
+	case "later next":
+		o.failAt = 2
+	}
+}
 
 // closedOnce fails unless each op was closed exactly once and never
 // misused.
