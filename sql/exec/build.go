@@ -43,6 +43,9 @@ func (env *Env) compile(e *meridianpb.Expr) (expr.Eval, error) {
 func (env *Env) compileAll(es []*meridianpb.Expr) ([]expr.Eval, error) {
 	out := make([]expr.Eval, len(es))
 	for i, e := range es {
+		if e == nil {
+			return nil, pgerr.New(pgerr.InternalError, "missing expression in a plan")
+		}
 		ev, err := env.compile(e)
 		if err != nil {
 			return nil, err
@@ -75,6 +78,9 @@ func (env *Env) stats(id int32) *Stats {
 
 // Build returns the operator tree of a plan node.
 func (env *Env) Build(n *meridianpb.PlanNode) (Operator, error) {
+	if n == nil {
+		return nil, pgerr.New(pgerr.InternalError, "missing plan node")
+	}
 	op, err := env.build(n)
 	if err != nil {
 		return nil, err
@@ -137,6 +143,9 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	}
 	switch op := n.Op.(type) {
 	case *meridianpb.PlanNode_Filter:
+		if op.Filter.Cond == nil {
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: filter without a condition", n.Id)
+		}
 		cond, err := env.compile(op.Filter.Cond)
 		if err != nil {
 			return nil, err
@@ -234,6 +243,9 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
 	out := make([]SortKey, len(keys))
 	for i, k := range keys {
+		if k.GetExpr() == nil {
+			return nil, pgerr.New(pgerr.InternalError, "sort key without an expression")
+		}
 		ev, err := env.compile(k.Expr)
 		if err != nil {
 			return nil, err
