@@ -181,23 +181,29 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		return NewSort(env, st, in[0], n.Inputs[0].Types, keys, op.Sort.Limit), nil
 	case *meridianpb.PlanNode_Limit:
 		limit, offset := int64(-1), int64(0)
-		if op.Limit.Limit != nil {
-			v, err := env.constant(op.Limit.Limit)
-			if err != nil {
-				return nil, err
+		count := func(e *meridianpb.Expr, what, code string, dst *int64) error {
+			if e == nil {
+				return nil
 			}
-			if v != nil {
-				limit = v.(int64)
+			v, err := env.constant(e)
+			if err != nil || v == nil {
+				return err
 			}
+			c, ok := v.(int64)
+			if !ok {
+				return pgerr.New(pgerr.InternalError, "plan node %d: %s is a %T", n.Id, what, v)
+			}
+			if c < 0 {
+				return pgerr.New(code, "%s must not be negative", what)
+			}
+			*dst = c
+			return nil
 		}
-		if op.Limit.Offset != nil {
-			v, err := env.constant(op.Limit.Offset)
-			if err != nil {
-				return nil, err
-			}
-			if v != nil {
-				offset = v.(int64)
-			}
+		if err := count(op.Limit.Limit, "LIMIT", "2201W", &limit); err != nil {
+			return nil, err
+		}
+		if err := count(op.Limit.Offset, "OFFSET", "2201X", &offset); err != nil {
+			return nil, err
 		}
 		in, err := env.inputs(n, 1)
 		if err != nil {
@@ -349,10 +355,14 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 			if v == nil {
 				return 0, pgerr.New("22004", "frame %s offset must not be null", which)
 			}
-			if v.(int64) < 0 {
+			c, ok := v.(int64)
+			if !ok {
+				return 0, pgerr.New(pgerr.InternalError, "frame %s offset is a %T", which, v)
+			}
+			if c < 0 {
 				return 0, pgerr.New("22013", "frame %s offset must not be negative", which)
 			}
-			return v.(int64), nil
+			return c, nil
 		}
 		if fn.Frame.StartOffset, err = off(fr.StartOffset, "starting"); err != nil {
 			return fn, err
