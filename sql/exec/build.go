@@ -262,6 +262,12 @@ func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
 }
 
 func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (Operator, error) {
+	if JoinType(j.Type) < JoinInner || JoinType(j.Type) > JoinAnti {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type)
+	}
+	if len(j.LeftKeys) != len(j.RightKeys) {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys))
+	}
 	lk, err := env.compileAll(j.LeftKeys)
 	if err != nil {
 		return nil, err
