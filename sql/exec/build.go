@@ -289,6 +289,15 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }
 
+// knownAgg reports whether sql/agg has the aggregate fn.
+func knownAgg(fn string) bool {
+	switch fn {
+	case "count", "sum", "avg", "min", "max":
+		return true
+	}
+	return false
+}
+
 // AggSpecOf converts a plan's aggregate call.
 func AggSpecOf(a *meridianpb.AggFunc) agg.Spec {
 	s := agg.Spec{Func: a.Func, Type: types.Type{OID: a.TypeOid, Typmod: a.Typmod}, Distinct: a.Distinct, ArgType: a.ArgTypeOid}
@@ -304,8 +313,14 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 		return nil, err
 	}
 	phase := AggPhase(a.Phase)
+	if phase < AggFull || phase > AggFinal {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown aggregation phase %d", n.Id, a.Phase)
+	}
 	calls := make([]AggCall, len(a.Aggs))
 	for i, f := range a.Aggs {
+		if !knownAgg(f.Func) {
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown aggregate %q", n.Id, f.Func)
+		}
 		calls[i].Spec = AggSpecOf(f)
 		if phase != AggFinal && f.Arg != nil {
 			if calls[i].Arg, err = env.compile(f.Arg); err != nil {
@@ -320,6 +335,9 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 	for _, s := range a.Sets {
 		cols := make([]int, len(s.Columns))
 		for i, c := range s.Columns {
+			if c < 0 || int(c) >= len(groupBy) {
+				return nil, pgerr.New(pgerr.InternalError, "plan node %d: grouping set column %d out of range", n.Id, c)
+			}
 			cols[i] = int(c)
 		}
 		sets = append(sets, cols)
@@ -345,6 +363,9 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 		return fn, err
 	}
 	if f.Agg != nil {
+		if !knownAgg(f.Agg.Func) {
+			return fn, pgerr.New(pgerr.InternalError, "unknown aggregate %q", f.Agg.Func)
+		}
 		s := AggSpecOf(f.Agg)
 		fn.Agg = &s
 	}
