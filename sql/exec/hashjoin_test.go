@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -158,7 +159,7 @@ func TestHashJoinHandCases(t *testing.T) {
 // equal.
 func TestHashJoinEqualValuesOfOtherRepresentations(t *testing.T) {
 	lt := []uint32{types.Numeric, types.Float8}
-	left := []Row{{apd.New(10, -1), -0.0}}
+	left := []Row{{apd.New(10, -1), math.Copysign(0, -1)}}
 	right := []Row{{apd.New(100, -2), 0.0}, {apd.New(1, 0), 0.0}, {apd.New(11, -1), 0.0}}
 	for _, mem := range []int64{0, 1} {
 		env, st := testEnv(t, mem)
@@ -315,5 +316,19 @@ func TestHashJoinCancel(t *testing.T) {
 		j = NewHashJoin(env, st, NewRows(rows), NewRows(rows), JoinSpec{Type: JoinInner, LeftTypes: lt, RightTypes: lt})
 		wantCode(t, j.Open(canceledCtx()), "57014")
 		j.Close()
+	}
+}
+
+// BenchmarkHashJoin joins 1M probe rows with 1M build rows (each probe
+// row matches one build row on average), in memory and partitioned.
+func BenchmarkHashJoin(b *testing.B) {
+	const n = 1 << 20
+	build, probe := benchRows(1, n, n), benchRows(2, n, n)
+	for _, mem := range []int64{0, 16 << 20} {
+		b.Run(fmt.Sprintf("workmem=%dMiB", mem>>20), func(b *testing.B) {
+			env, st := testEnv(b, mem)
+			spec := JoinSpec{Type: JoinInner, LeftKeys: colEvals(0), RightKeys: colEvals(0), LeftTypes: benchTypes, RightTypes: benchTypes}
+			benchRun(b, 2*n, func() Operator { return NewHashJoin(env, st, NewRows(probe), NewRows(build), spec) })
+		})
 	}
 }

@@ -452,3 +452,28 @@ func untilError(ctx context.Context, op Operator, limit int) error {
 }
 
 func ctxBg() context.Context { return context.Background() }
+
+// benchRows makes n rows (k, v) for benchmarks: k in [0, keys), v = i.
+func benchRows(seed uint64, n, keys int) []Row {
+	rng := newRand(seed)
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = Row{int64(rng.IntN(keys)), int64(i)}
+	}
+	return rows
+}
+
+var benchTypes = []uint32{types.Int8, types.Int8}
+
+// benchRun runs op made by mk b.N times and reports the input rows per
+// second.
+func benchRun(b *testing.B, inputRows int, mk func() Operator) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Run(context.Background(), mk()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(inputRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
