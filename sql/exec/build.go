@@ -369,6 +369,7 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 		s := AggSpecOf(f.Agg)
 		fn.Agg = &s
 	}
+	fn.Frame = Frame{Start: UnboundedPreceding, End: CurrentRow}
 	if fr := f.Frame; fr != nil {
 		fn.Frame = Frame{Rows: fr.Rows, Start: FrameBound(fr.Start), End: FrameBound(fr.End)}
 		off := func(e *meridianpb.Expr, which string) (int64, error) {
