@@ -317,3 +317,22 @@ func TestBuildClosesBuiltInputs(t *testing.T) {
 	}
 	closedOnce(t, built...)
 }
+
+// A window function without a frame gets PostgreSQL's default, RANGE
+// BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW.
+func TestBuildWindowDefaultFrame(t *testing.T) {
+	v := []*pb.Expr{cCol(2, i8)}
+	plan := node(2, []uint32{i8, text, i8, i8, i8}, &pb.WindowNode{Funcs: []*pb.WindowFunc{
+		{Func: "sum", Args: v, OrderBy: []*pb.SortKey{{Expr: cCol(1, text)}}, Agg: &pb.AggFunc{Func: "sum", Arg: v[0], TypeOid: i8}, TypeOid: i8},
+		{Func: "last_value", Args: v, OrderBy: []*pb.SortKey{{Expr: cCol(2, i8), Desc: true}}, TypeOid: i8},
+	}}, valuesA(1))
+	got := mustBuildRun(t, plan)
+	// g x: 10 + NULL + 60 = 70; y: 20 + 50 = 70 more; NULL last: 40 more.
+	// v is unique: the last value up to the current row is the row's.
+	sums := []int64{70, 140, 70, 180, 140, 70}
+	for i, r := range got {
+		if r[3] != sums[i] || r[4] != rowsA[i][2] {
+			t.Errorf("row %s: got %s, want sum %d and last value %s", fmtRow(rowsA[i]), fmtRow(r[3:]), sums[i], fmtDatum(rowsA[i][2]))
+		}
+	}
+}

@@ -235,7 +235,11 @@ func refCompare(a, b types.Datum, desc, nullsFirst bool) int {
 // refOrder orders rows a and b by the values of keys over them (the
 // reference sorts' comparison).
 func refOrder(keys []SortKey, a, b Row) int {
-	ka, kb := sortKeyValues(keys, a), sortKeyValues(keys, b)
+	return refOrderValues(keys, sortKeyValues(keys, a), sortKeyValues(keys, b))
+}
+
+// refOrderValues orders rows by their values of keys, ka and kb.
+func refOrderValues(keys []SortKey, ka, kb Row) int {
 	for k, key := range keys {
 		if c := refCompare(ka[k], kb[k], key.Desc, key.NullsFirst); c != 0 {
 			return c

@@ -43,12 +43,11 @@ var sortKeySets = map[string][]SortKey{
 
 // refSortKeys is the sequence of key values of rows sorted by keys.
 func refSortKeys(rows []Row, keys []SortKey) []Row {
-	sorted := append([]Row(nil), rows...)
-	sort.SliceStable(sorted, func(i, j int) bool { return refOrder(keys, sorted[i], sorted[j]) < 0 })
-	kv := make([]Row, len(sorted))
-	for i, r := range sorted {
+	kv := make([]Row, len(rows))
+	for i, r := range rows {
 		kv[i] = sortKeyValues(keys, r)
 	}
+	sort.SliceStable(kv, func(i, j int) bool { return refOrderValues(keys, kv[i], kv[j]) < 0 })
 	return kv
 }
 

@@ -215,27 +215,24 @@ func refWindowFn(fn WindowFn, p []Row, i int) types.Datum {
 // refWindow computes fn for every row: its partition (by column 0 when
 // partitioned), sorted stably by fn.OrderBy.
 func refWindow(fn WindowFn, partitioned bool, rows []Row) []types.Datum {
-	out := make([]types.Datum, len(rows))
+	parts := map[string][]int{}
 	for x, r := range rows {
-		var p []Row
-		pos := map[int]int{}
-		for y, s := range rows {
-			if !partitioned || fmtDatum(s[0]) == fmtDatum(r[0]) {
-				pos[y] = len(p)
-				p = append(p, s)
-			}
+		k := ""
+		if partitioned {
+			k = fmtDatum(r[0])
 		}
-		idx := upTo(len(p))
-		sort.SliceStable(idx, func(a, b int) bool { return refOrder(fn.OrderBy, p[idx[a]], p[idx[b]]) < 0 })
-		sorted := make([]Row, len(p))
-		at := 0
-		for k, j := range idx {
-			sorted[k] = p[j]
-			if j == pos[x] {
-				at = k
-			}
+		parts[k] = append(parts[k], x)
+	}
+	out := make([]types.Datum, len(rows))
+	for _, idx := range parts {
+		sort.SliceStable(idx, func(a, b int) bool { return refOrder(fn.OrderBy, rows[idx[a]], rows[idx[b]]) < 0 })
+		sorted := make([]Row, len(idx))
+		for k, x := range idx {
+			sorted[k] = rows[x]
 		}
-		out[x] = refWindowFn(fn, sorted, at)
+		for k, x := range idx {
+			out[x] = refWindowFn(fn, sorted, k)
+		}
 	}
 	return out
 }
