@@ -289,6 +289,22 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }
 
+// windowArgs is how many arguments a window function that is not an
+// aggregate takes.
+func windowArgs(fn string) (lo, hi int, ok bool) {
+	switch fn {
+	case "row_number", "rank", "dense_rank", "percent_rank", "cume_dist":
+		return 0, 0, true
+	case "ntile", "first_value", "last_value":
+		return 1, 1, true
+	case "nth_value":
+		return 2, 2, true
+	case "lag", "lead":
+		return 1, 3, true
+	}
+	return 0, 0, false
+}
+
 // knownAgg reports whether sql/agg has the aggregate fn.
 func knownAgg(fn string) bool {
 	switch fn {
@@ -353,6 +369,9 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 	var fn WindowFn
 	var err error
 	fn.Func = f.Func
+	if lo, hi, ok := windowArgs(f.Func); ok && (len(f.Args) < lo || len(f.Args) > hi) {
+		return fn, pgerr.New(pgerr.InternalError, "window function %s of %d arguments", f.Func, len(f.Args))
+	}
 	if fn.Args, err = env.compileAll(f.Args); err != nil {
 		return fn, err
 	}
