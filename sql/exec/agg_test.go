@@ -420,19 +420,19 @@ func TestHashAggCancel(t *testing.T) {
 	}
 }
 
-// BenchmarkHashAgg groups 1M rows into 10K groups in memory and into 1M
-// groups with spilling, computing count(*), sum and avg.
+// BenchmarkHashAgg groups 1M rows into 10K or 1M groups, in memory and
+// spilling, computing count(*), sum and avg.
 func BenchmarkHashAgg(b *testing.B) {
 	const n = 1 << 20
 	defs := []aggDef{splitAggs[0], aggOf("sum", 1, types.Int8, types.Numeric), aggOf("avg", 1, types.Int8, types.Numeric)}
 	for _, tc := range []struct {
 		groups int
 		mem    int64
-	}{{10000, 0}, {n, 16 << 20}} {
+	}{{10000, inMemory}, {n, inMemory}, {n, 16 << 20}} {
 		b.Run(fmt.Sprintf("groups=%d/workmem=%dMiB", tc.groups, tc.mem>>20), func(b *testing.B) {
 			rows := benchRows(3, n, tc.groups)
 			env, st := testEnv(b, tc.mem)
-			benchRun(b, n, func() Operator {
+			benchRun(b, n, env, st, func() Operator {
 				return NewHashAgg(env, st, NewRows(rows), benchTypes, AggFull, colEvals(0), calls(defs, AggFull), nil)
 			})
 		})

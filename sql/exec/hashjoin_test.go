@@ -324,11 +324,11 @@ func TestHashJoinCancel(t *testing.T) {
 func BenchmarkHashJoin(b *testing.B) {
 	const n = 1 << 20
 	build, probe := benchRows(1, n, n), benchRows(2, n, n)
-	for _, mem := range []int64{0, 16 << 20} {
+	for _, mem := range []int64{inMemory, 16 << 20} {
 		b.Run(fmt.Sprintf("workmem=%dMiB", mem>>20), func(b *testing.B) {
 			env, st := testEnv(b, mem)
 			spec := JoinSpec{Type: JoinInner, LeftKeys: colEvals(0), RightKeys: colEvals(0), LeftTypes: benchTypes, RightTypes: benchTypes}
-			benchRun(b, 2*n, func() Operator { return NewHashJoin(env, st, NewRows(probe), NewRows(build), spec) })
+			benchRun(b, 2*n, env, st, func() Operator { return NewHashJoin(env, st, NewRows(probe), NewRows(build), spec) })
 		})
 	}
 }

@@ -469,9 +469,13 @@ func benchRows(seed uint64, n, keys int) []Row {
 
 var benchTypes = []uint32{types.Int8, types.Int8}
 
+// inMemory is a budget that none of the benchmarks exceeds.
+const inMemory = 1 << 30
+
 // benchRun runs op made by mk b.N times and reports the input rows per
-// second.
-func benchRun(b *testing.B, inputRows int, mk func() Operator) {
+// second. The operators share st: it must show spilling exactly when
+// the budget is not inMemory.
+func benchRun(b *testing.B, inputRows int, env *Env, st *Stats, mk func() Operator) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -480,4 +484,7 @@ func benchRun(b *testing.B, inputRows int, mk func() Operator) {
 		}
 	}
 	b.ReportMetric(float64(inputRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if spilled := st.SpilledBytes > 0; spilled != (env.WorkMem != inMemory) {
+		b.Fatalf("budget %d bytes: spilled %d bytes", env.WorkMem, st.SpilledBytes)
+	}
 }

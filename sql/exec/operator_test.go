@@ -118,7 +118,8 @@ func opInputs(name string, failAt int) []*testOp {
 }
 
 // Close may come without Open, twice, or after an error: it never
-// panics, and closes each input once (twice when called twice).
+// panics, a single Close closes each input once, and no spill file is
+// left open.
 func TestCloseProtocol(t *testing.T) {
 	for name, mk := range operators {
 		for _, mem := range []int64{0, 4 << 10} {

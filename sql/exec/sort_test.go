@@ -216,10 +216,10 @@ func BenchmarkSort(b *testing.B) {
 		name  string
 		mem   int64
 		limit int64
-	}{{"memory", 0, 0}, {"external", 16 << 20, 0}, {"top100", 0, 100}} {
+	}{{"memory", inMemory, 0}, {"external", 16 << 20, 0}, {"top100", inMemory, 100}} {
 		b.Run(tc.name, func(b *testing.B) {
 			env, st := testEnv(b, tc.mem)
-			benchRun(b, n, func() Operator { return NewSort(env, st, NewRows(rows), benchTypes, keys, tc.limit) })
+			benchRun(b, n, env, st, func() Operator { return NewSort(env, st, NewRows(rows), benchTypes, keys, tc.limit) })
 		})
 	}
 }
