@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -18,13 +19,10 @@ var aggInTypes = []uint32{types.Int8, types.Text, types.Int8, types.Numeric, typ
 
 // aggInput makes n rows of aggInTypes with g1 in [0, groups).
 func aggInput(seed uint64, n, groups int) []Row {
-	rng := newRand(seed)
-	rows := make([]Row, n)
-	for i := range rows {
-		rows[i] = Row{randInt(rng, groups, 0.1), randText(rng, 3, 0.1), randInt(rng, 1000, 0.1),
+	return genRows(seed, n, func(rng *rand.Rand, i int) Row {
+		return Row{randInt(rng, groups, 0.1), randText(rng, 3, 0.1), randInt(rng, 1000, 0.1),
 			randNumeric(rng, 50, 0.1), randHalf(rng, 20, 0.1)}
-	}
-	return rows
+	})
 }
 
 // aggDef is an aggregate call over an aggInTypes column (-1: count(*)).

@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -23,12 +24,9 @@ var joinSideTypes = []uint32{types.Int8, types.Text, types.Int8, types.Int8}
 // of three strings, each NULL with probability pNull; id numbers the rows
 // from base.
 func joinSide(seed uint64, n, keys int, pNull float64, base int) []Row {
-	rng := newRand(seed)
-	rows := make([]Row, n)
-	for i := range rows {
-		rows[i] = Row{randInt(rng, keys, pNull), randText(rng, 3, pNull), randInt(rng, 10, 0.1), int64(base + i)}
-	}
-	return rows
+	return genRows(seed, n, func(rng *rand.Rand, i int) Row {
+		return Row{randInt(rng, keys, pNull), randText(rng, 3, pNull), randInt(rng, 10, 0.1), int64(base + i)}
+	})
 }
 
 // vLessEq is the residual left.v <= right.v over (left ++ right) rows of

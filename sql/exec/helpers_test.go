@@ -74,27 +74,21 @@ func testEnv(t testing.TB, workMem int64) (*Env, *Stats) {
 // rows and may pass it by a row.
 const maxBatch = BatchSize + 1
 
-// collect opens op, reads it to the end and closes it; every batch must
-// be non-empty and at most maxBatch rows.
+// collect opens op, reads it to the end and closes it (Run); every
+// batch must be non-empty and at most maxBatch rows.
 func collect(ctx context.Context, op Operator) ([]Row, error) {
-	defer op.Close()
-	if err := op.Open(ctx); err != nil {
-		return nil, err
+	return Run(ctx, checkedBatches{op})
+}
+
+// checkedBatches fails on a batch that is empty or too large.
+type checkedBatches struct{ Operator }
+
+func (c checkedBatches) Next(ctx context.Context) (*Batch, error) {
+	b, err := c.Operator.Next(ctx)
+	if b != nil && (len(b.Rows) == 0 || len(b.Rows) > maxBatch) {
+		return nil, fmt.Errorf("batch of %d rows", len(b.Rows))
 	}
-	var rows []Row
-	for {
-		b, err := op.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			return rows, nil
-		}
-		if len(b.Rows) == 0 || len(b.Rows) > maxBatch {
-			return nil, fmt.Errorf("batch of %d rows", len(b.Rows))
-		}
-		rows = append(rows, b.Rows...)
-	}
+	return b, err
 }
 
 // mustCollect is collect for a run that must succeed.
@@ -436,6 +430,16 @@ func randText(rng *rand.Rand, n int, pNull float64) types.Datum {
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
 
+// genRows makes n rows with gen, from a generator seeded with seed.
+func genRows(seed uint64, n int, gen func(rng *rand.Rand, i int) Row) []Row {
+	rng := newRand(seed)
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = gen(rng, i)
+	}
+	return rows
+}
+
 // canceledCtx is a context canceled already.
 func canceledCtx() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -459,12 +463,7 @@ func ctxBg() context.Context { return context.Background() }
 
 // benchRows makes n rows (k, v) for benchmarks: k in [0, keys), v = i.
 func benchRows(seed uint64, n, keys int) []Row {
-	rng := newRand(seed)
-	rows := make([]Row, n)
-	for i := range rows {
-		rows[i] = Row{int64(rng.IntN(keys)), int64(i)}
-	}
-	return rows
+	return genRows(seed, n, func(rng *rand.Rand, i int) Row { return Row{int64(rng.IntN(keys)), int64(i)} })
 }
 
 var benchTypes = []uint32{types.Int8, types.Int8}

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -69,12 +70,9 @@ func TestSetOpHandCases(t *testing.T) {
 
 func TestSetOpRandom(t *testing.T) {
 	side := func(seed uint64, n int) []Row {
-		rng := newRand(seed)
-		rows := make([]Row, n)
-		for i := range rows {
-			rows[i] = Row{randInt(rng, 6, 0.2), randText(rng, 3, 0.2), randNumeric(rng, 2, 0.2)}
-		}
-		return rows
+		return genRows(seed, n, func(rng *rand.Rand, _ int) Row {
+			return Row{randInt(rng, 6, 0.2), randText(rng, 3, 0.2), randNumeric(rng, 2, 0.2)}
+		})
 	}
 	for mode, name := range setOpNames {
 		for _, sz := range []struct{ l, r int }{{0, 0}, {0, 50}, {50, 0}, {400, 300}, {3000, 3000}} {

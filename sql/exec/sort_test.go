@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"testing"
 
@@ -13,12 +14,9 @@ import (
 var sortTypes = []uint32{types.Int8, types.Text, types.Float8, types.Int8}
 
 func sortInput(seed uint64, n int) []Row {
-	rng := newRand(seed)
-	rows := make([]Row, n)
-	for i := range rows {
-		rows[i] = Row{randInt(rng, 20, 0.15), randText(rng, 5, 0.15), randHalf(rng, 10, 0.15), int64(i)}
-	}
-	return rows
+	return genRows(seed, n, func(rng *rand.Rand, i int) Row {
+		return Row{randInt(rng, 20, 0.15), randText(rng, 5, 0.15), randHalf(rng, 10, 0.15), int64(i)}
+	})
 }
 
 // aMod7 is the key a % 7 (NULL for a NULL a).

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"testing"
 
@@ -100,12 +101,9 @@ func TestWindowHandCase(t *testing.T) {
 
 // winTypes are the columns of the generated rows: p, k, v, id int8.
 func winInput(seed uint64, n int) []Row {
-	rng := newRand(seed)
-	rows := make([]Row, n)
-	for i := range rows {
-		rows[i] = Row{randInt(rng, 4, 0.1), randInt(rng, 8, 0.1), randInt(rng, 100, 0.15), int64(i)}
-	}
-	return rows
+	return genRows(seed, n, func(rng *rand.Rand, i int) Row {
+		return Row{randInt(rng, 4, 0.1), randInt(rng, 8, 0.1), randInt(rng, 100, 0.15), int64(i)}
+	})
 }
 
 // refFrameRows lists the rows of p (a partition in window order) in the
