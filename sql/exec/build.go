@@ -43,6 +43,9 @@ func (env *Env) compile(e *meridianpb.Expr) (expr.Eval, error) {
 func (env *Env) compileAll(es []*meridianpb.Expr) ([]expr.Eval, error) {
 	out := make([]expr.Eval, len(es))
 	for i, e := range es {
+		if e == nil {
+			return nil, pgerr.New(pgerr.InternalError, "missing expression in a plan")
+		}
 		ev, err := env.compile(e)
 		if err != nil {
 			return nil, err
@@ -73,7 +76,7 @@ func (env *Env) rowCount(e *meridianpb.Expr, what string) (int64, error) {
 	}
 	n, ok := v.(int64)
 	if !ok {
-		return 0, pgerr.New(pgerr.DatatypeMismatch, "argument of %s must be type bigint", what)
+		return 0, pgerr.New(pgerr.InternalError, "argument of %s is a %T, not a bigint", what, v)
 	}
 	if n < 0 {
 		code := "2201W" // invalid_row_count_in_limit_clause
@@ -99,6 +102,9 @@ func (env *Env) stats(id int32) *Stats {
 
 // Build returns the operator tree of a plan node.
 func (env *Env) Build(n *meridianpb.PlanNode) (Operator, error) {
+	if n == nil {
+		return nil, pgerr.New(pgerr.InternalError, "missing plan node")
+	}
 	op, err := env.build(n)
 	if err != nil {
 		return nil, err
@@ -161,6 +167,9 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	}
 	switch op := n.Op.(type) {
 	case *meridianpb.PlanNode_Filter:
+		if op.Filter.Cond == nil {
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: filter without a condition", n.Id)
+		}
 		cond, err := env.compile(op.Filter.Cond)
 		if err != nil {
 			return nil, err
@@ -256,6 +265,9 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
 	out := make([]SortKey, len(keys))
 	for i, k := range keys {
+		if k.GetExpr() == nil {
+			return nil, pgerr.New(pgerr.InternalError, "sort key without an expression")
+		}
 		ev, err := env.compile(k.Expr)
 		if err != nil {
 			return nil, err
@@ -266,6 +278,12 @@ func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
 }
 
 func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (Operator, error) {
+	if JoinType(j.Type) < JoinInner || JoinType(j.Type) > JoinAnti {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type)
+	}
+	if len(j.LeftKeys) != len(j.RightKeys) {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys))
+	}
 	lk, err := env.compileAll(j.LeftKeys)
 	if err != nil {
 		return nil, err
@@ -287,6 +305,31 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }
 
+// windowArgs is how many arguments a window function that is not an
+// aggregate takes.
+func windowArgs(fn string) (lo, hi int, ok bool) {
+	switch fn {
+	case "row_number", "rank", "dense_rank", "percent_rank", "cume_dist":
+		return 0, 0, true
+	case "ntile", "first_value", "last_value":
+		return 1, 1, true
+	case "nth_value":
+		return 2, 2, true
+	case "lag", "lead":
+		return 1, 3, true
+	}
+	return 0, 0, false
+}
+
+// knownAgg reports whether sql/agg has the aggregate fn.
+func knownAgg(fn string) bool {
+	switch fn {
+	case "count", "sum", "avg", "min", "max":
+		return true
+	}
+	return false
+}
+
 // AggSpecOf converts a plan's aggregate call.
 func AggSpecOf(a *meridianpb.AggFunc) agg.Spec {
 	s := agg.Spec{Func: a.Func, Type: types.Type{OID: a.TypeOid, Typmod: a.Typmod}, Distinct: a.Distinct, ArgType: a.ArgTypeOid}
@@ -302,8 +345,14 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 		return nil, err
 	}
 	phase := AggPhase(a.Phase)
+	if phase < AggFull || phase > AggFinal {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown aggregation phase %d", n.Id, a.Phase)
+	}
 	calls := make([]AggCall, len(a.Aggs))
 	for i, f := range a.Aggs {
+		if !knownAgg(f.Func) {
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown aggregate %q", n.Id, f.Func)
+		}
 		calls[i].Spec = AggSpecOf(f)
 		if phase != AggFinal && f.Arg != nil {
 			if calls[i].Arg, err = env.compile(f.Arg); err != nil {
@@ -318,6 +367,9 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 	for _, s := range a.Sets {
 		cols := make([]int, len(s.Columns))
 		for i, c := range s.Columns {
+			if c < 0 || int(c) >= len(groupBy) {
+				return nil, pgerr.New(pgerr.InternalError, "plan node %d: grouping set column %d out of range", n.Id, c)
+			}
 			cols[i] = int(c)
 		}
 		sets = append(sets, cols)
@@ -333,6 +385,9 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 	var fn WindowFn
 	var err error
 	fn.Func = f.Func
+	if lo, hi, ok := windowArgs(f.Func); ok && (len(f.Args) < lo || len(f.Args) > hi) {
+		return fn, pgerr.New(pgerr.InternalError, "window function %s of %d arguments", f.Func, len(f.Args))
+	}
 	if fn.Args, err = env.compileAll(f.Args); err != nil {
 		return fn, err
 	}
@@ -343,9 +398,13 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 		return fn, err
 	}
 	if f.Agg != nil {
+		if !knownAgg(f.Agg.Func) {
+			return fn, pgerr.New(pgerr.InternalError, "unknown aggregate %q", f.Agg.Func)
+		}
 		s := AggSpecOf(f.Agg)
 		fn.Agg = &s
 	}
+	fn.Frame = Frame{Start: UnboundedPreceding, End: CurrentRow}
 	if fr := f.Frame; fr != nil {
 		fn.Frame = Frame{Rows: fr.Rows, Start: FrameBound(fr.Start), End: FrameBound(fr.End)}
 		off := func(e *meridianpb.Expr, which string) (int64, error) {
@@ -359,10 +418,14 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 			if v == nil {
 				return 0, pgerr.New("22004", "frame %s offset must not be null", which)
 			}
-			if v.(int64) < 0 {
+			c, ok := v.(int64)
+			if !ok {
+				return 0, pgerr.New(pgerr.InternalError, "frame %s offset is a %T", which, v)
+			}
+			if c < 0 {
 				return 0, pgerr.New("22013", "frame %s offset must not be negative", which)
 			}
-			return v.(int64), nil
+			return c, nil
 		}
 		if fn.Frame.StartOffset, err = off(fr.StartOffset, "starting"); err != nil {
 			return fn, err

@@ -407,7 +407,9 @@ func (j *HashJoin) emitUnmatchedBuild() bool {
 }
 
 func (j *HashJoin) nextPartitioned(ctx context.Context) (*Batch, error) {
-	if b := j.passthrough.take(); b != nil {
+	if n := min(len(j.passthrough.rows), BatchSize); n > 0 {
+		b := &Batch{Rows: j.passthrough.rows[:n:n]}
+		j.passthrough.rows = j.passthrough.rows[n:]
 		return b, nil
 	}
 	// Build rows with NULL keys (right/full joins) match nothing.
