@@ -2,7 +2,6 @@ package dist
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -241,6 +240,14 @@ type recvOp struct {
 	producers int
 	eos       int
 	types     []uint32
+	dec       *codec.RowDecoder
+}
+
+func (o *recvOp) decoder() *codec.RowDecoder {
+	if o.dec == nil {
+		o.dec = codec.NewRowDecoder(o.types, nil, nil)
+	}
+	return o.dec
 }
 
 func (o *recvOp) Open(context.Context) error { return nil }
@@ -263,7 +270,7 @@ func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 		}
 		rows := make([]sqlexec.Row, len(m.rows))
 		for i, b := range m.rows {
-			row, err := codec.DecodeRow(o.types, nil, b)
+			row, err := o.decoder().Decode(b)
 			if err != nil {
 				return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode gathered row")
 			}
@@ -341,5 +348,3 @@ func (q *queue) pop(ctx, run context.Context) (msg, bool) {
 		}
 	}
 }
-
-var errCanceled = errors.New("canceled")

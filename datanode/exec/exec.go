@@ -103,6 +103,8 @@ type matcher struct {
 	filter expr.Eval
 	proj   []expr.Eval
 	out    []types.Datum
+	// decode, when set, decodes rows instead of the table's full decoder.
+	decode func([]byte) ([]types.Datum, error)
 }
 
 func newMatcher(spec *meridianpb.ScanSpec) (*matcher, error) {
@@ -157,8 +159,12 @@ var errStop = errors.New("stop")
 // key is the row's logical key, seq the version read.
 func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, ti *tableInfo, m *matcher,
 	fn func(key []byte, seq uint64, row []types.Datum) error) error {
+	decode := ti.decode
+	if m.decode != nil {
+		decode = m.decode
+	}
 	onRow := func(key, value []byte, seq uint64) error {
-		row, err := ti.decode(value)
+		row, err := decode(value)
 		if err != nil {
 			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
 		}

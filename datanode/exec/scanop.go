@@ -8,6 +8,7 @@ import (
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -64,6 +65,13 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 	for i, c := range sn.Columns {
 		cols[i] = int(c)
 	}
+	// Decode only the columns the filter and the output read.
+	want := make([]bool, len(ti.oids))
+	for _, c := range cols {
+		want[c] = true
+	}
+	markColumns(sn.Filter, want)
+	m.decode = codec.NewSparseRowDecoder(ti.oids, ti.missing, want).Decode
 	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, cols: cols, limit: sn.Limit}, nil
 }
 
@@ -115,10 +123,15 @@ func (s *scanOp) run(ctx context.Context) error {
 		rows = make([]sqlexec.Row, 0, sqlexec.BatchSize)
 		return nil
 	}
+	var slab []types.Datum
 	err := s.x.visit(ctx, s.snap, s.spec, s.ti, s.m, func(_ []byte, _ uint64, row []types.Datum) error {
 		out := row
 		if len(s.cols) != len(row) || !identity(s.cols) {
-			out = make(sqlexec.Row, len(s.cols))
+			w := len(s.cols)
+			if len(slab) < w {
+				slab = make([]types.Datum, w*sqlexec.BatchSize)
+			}
+			out, slab = slab[:w:w], slab[w:]
 			for i, c := range s.cols {
 				out[i] = row[c]
 			}
@@ -142,6 +155,19 @@ func (s *scanOp) run(ctx context.Context) error {
 		return storageErr(err)
 	}
 	return flush()
+}
+
+// markColumns marks the columns an expression reads.
+func markColumns(e *meridianpb.Expr, want []bool) {
+	if e == nil {
+		return
+	}
+	if e.Kind == meridianpb.ExprKind_EXPR_COLUMN && int(e.Index) < len(want) && e.Index >= 0 {
+		want[e.Index] = true
+	}
+	for _, a := range e.Args {
+		markColumns(a, want)
+	}
 }
 
 func identity(cols []int) bool {

@@ -54,6 +54,14 @@ type recvOp struct {
 	ib    *inbox
 	types []uint32
 	eos   int
+	dec   *codec.RowDecoder
+}
+
+func (r *recvOp) decoder() *codec.RowDecoder {
+	if r.dec == nil {
+		r.dec = codec.NewRowDecoder(r.types, nil, nil)
+	}
+	return r.dec
 }
 
 var _ sqlexec.Operator = (*recvOp)(nil)
@@ -80,7 +88,7 @@ func (r *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 		case len(m.enc) > 0:
 			rows := make([]sqlexec.Row, len(m.enc))
 			for i, b := range m.enc {
-				row, err := codec.DecodeRow(r.types, nil, b)
+				row, err := r.decoder().Decode(b)
 				if err != nil {
 					return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode stream row")
 				}

@@ -32,9 +32,7 @@ func AppendDatum(buf []byte, d types.Datum) []byte {
 	case float64:
 		return binary.BigEndian.AppendUint64(buf, math.Float64bits(v))
 	case *apd.Decimal:
-		s := v.String()
-		buf = binary.AppendUvarint(buf, uint64(len(s)))
-		return append(buf, s...)
+		return appendDecimal(buf, v)
 	case bool:
 		if v {
 			return append(buf, 1)
@@ -99,15 +97,12 @@ func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
 		}
 		return math.Float64frombits(binary.BigEndian.Uint64(b)), b[8:], nil
 	case types.Numeric:
-		s, err := bytesOf()
+		d := new(apd.Decimal)
+		rest, err := decodeDecimal(d, b)
 		if err != nil {
 			return nil, nil, err
 		}
-		d, _, err := apd.NewFromString(string(s))
-		if err != nil || d.Form == apd.Infinite || d.Form == apd.NaNSignaling {
-			return nil, nil, ErrCorrupt
-		}
-		return d, b, nil
+		return d, rest, nil
 	case types.Bool:
 		if len(b) < 1 || b[0] > 1 {
 			return nil, nil, ErrCorrupt
@@ -177,4 +172,72 @@ func DecodeRow(oids []uint32, missing []types.Datum, b []byte) ([]types.Datum, e
 		row[i] = missing[i]
 	}
 	return row, nil
+}
+
+// Decimal value encoding: a flags byte (decNegative, decNaN, decBig), the
+// exponent as a varint, then the coefficient's magnitude: a uvarint, or
+// with decBig its big-endian bytes after their length.
+const (
+	decNegative = 1 << 0
+	decNaN      = 1 << 1
+	decBig      = 1 << 2
+)
+
+func appendDecimal(buf []byte, d *apd.Decimal) []byte {
+	flags := byte(0)
+	if d.Negative {
+		flags |= decNegative
+	}
+	if d.Form == apd.NaN {
+		return append(buf, flags|decNaN, 0)
+	}
+	big := !d.Coeff.IsUint64()
+	if big {
+		flags |= decBig
+	}
+	buf = append(buf, flags)
+	buf = binary.AppendVarint(buf, int64(d.Exponent))
+	if !big {
+		return binary.AppendUvarint(buf, d.Coeff.Uint64())
+	}
+	mag := d.Coeff.Bytes()
+	buf = binary.AppendUvarint(buf, uint64(len(mag)))
+	return append(buf, mag...)
+}
+
+// decodeDecimal decodes a decimal's value encoding into d.
+func decodeDecimal(d *apd.Decimal, b []byte) ([]byte, error) {
+	if len(b) < 2 {
+		return nil, ErrCorrupt
+	}
+	flags := b[0]
+	if flags&^(decNegative|decNaN|decBig) != 0 {
+		return nil, ErrCorrupt
+	}
+	d.Negative = flags&decNegative != 0
+	if flags&decNaN != 0 {
+		d.Form = apd.NaN
+		return b[2:], nil
+	}
+	d.Form = apd.Finite
+	e, n := binary.Varint(b[1:])
+	if n <= 0 || e != int64(int32(e)) {
+		return nil, ErrCorrupt
+	}
+	d.Exponent = int32(e)
+	b = b[1+n:]
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, ErrCorrupt
+	}
+	b = b[n:]
+	if flags&decBig == 0 {
+		d.Coeff.SetUint64(v)
+		return b, nil
+	}
+	if uint64(len(b)) < v {
+		return nil, ErrCorrupt
+	}
+	d.Coeff.SetBytes(b[:v])
+	return b[v:], nil
 }

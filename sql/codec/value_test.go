@@ -152,10 +152,12 @@ func TestDecodeCorrupt(t *testing.T) {
 		{types.Int8, []byte{0xff, 0}}, // unknown tag
 		{types.Float8, []byte{1, 0, 0, 0}},
 		{types.Numeric, []byte{1}},
-		{types.Numeric, []byte{1, 5, '1'}},
-		{types.Numeric, []byte{1, 3, 'a', 'b', 'c'}},
-		{types.Numeric, []byte{1, 8, 'I', 'n', 'f', 'i', 'n', 'i', 't', 'y'}},
-		{types.Numeric, []byte{1, 4, 's', 'N', 'a', 'N'}},
+		{types.Numeric, []byte{1, 0}},                           // no exponent
+		{types.Numeric, []byte{1, 0x08, 0, 0}},                  // unknown flag
+		{types.Numeric, []byte{1, 0, 0x80}},                     // cut exponent
+		{types.Numeric, []byte{1, 0, 0, 0x80}},                  // cut coefficient
+		{types.Numeric, []byte{1, decBig, 0, 5, 1}},             // short big coefficient
+		{types.Numeric, append([]byte{1, 0}, varint(1<<40)...)}, // exponent out of range
 		{types.Bool, []byte{1}},
 		{types.Bool, []byte{1, 2}},
 		{types.Text, []byte{1, 10, 'a'}},
