@@ -38,6 +38,7 @@ type Catalog struct {
 	byName    map[string]*meridianpb.TableDesc // "schema.name"
 	indexes   map[string]*meridianpb.TableDesc // "schema.index" → table
 	schemas   map[string]bool
+	stats     map[uint32]*meridianpb.TableStatistics
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -85,6 +86,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	byName := map[string]*meridianpb.TableDesc{}
 	indexes := map[string]*meridianpb.TableDesc{}
 	schemas := map[string]bool{}
+	stats := map[uint32]*meridianpb.TableStatistics{}
 	var version int64
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
@@ -99,6 +101,12 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 			for _, ix := range td.Indexes {
 				indexes[td.Schema+"."+ix.Name] = td
 			}
+		case strings.HasPrefix(k, c.keys.TableStats()):
+			st := &meridianpb.TableStatistics{}
+			if err := proto.Unmarshal(kv.Value, st); err != nil {
+				return 0, fmt.Errorf("decode %s: %w", k, err)
+			}
+			stats[st.TableId] = st
 		case strings.HasPrefix(k, c.keys.Schemas()):
 			schemas[strings.TrimPrefix(k, c.keys.Schemas())] = true
 		case k == c.keys.CatalogVersion():
@@ -109,7 +117,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	// Loads race (the watcher and a session's Sync): never go back to an
 	// older catalog than one already applied.
 	if resp.Header.Revision >= c.loadedRev {
-		c.tables, c.byName, c.indexes, c.schemas, c.version = tables, byName, indexes, schemas, version
+		c.tables, c.byName, c.indexes, c.schemas, c.stats, c.version = tables, byName, indexes, schemas, stats, version
 		c.loadedRev = resp.Header.Revision
 	}
 	c.mu.Unlock()
@@ -339,7 +347,8 @@ func (c *Catalog) UpdateTable(ctx context.Context, old, td *meridianpb.TableDesc
 
 // DropTable removes a table and its names.
 func (c *Catalog) DropTable(ctx context.Context, td *meridianpb.TableDesc) error {
-	ops := []clientv3.Op{clientv3.OpDelete(c.keys.Table(td.Id)), clientv3.OpDelete(c.keys.Name(td.Schema, td.Name)), c.bump()}
+	ops := []clientv3.Op{clientv3.OpDelete(c.keys.Table(td.Id)), clientv3.OpDelete(c.keys.Name(td.Schema, td.Name)),
+		clientv3.OpDelete(c.keys.TableStat(td.Id)), c.bump()}
 	for _, ix := range td.Indexes {
 		ops = append(ops, clientv3.OpDelete(c.keys.Name(td.Schema, ix.Name)))
 	}
@@ -347,4 +356,35 @@ func (c *Catalog) DropTable(ctx context.Context, td *meridianpb.TableDesc) error
 		return pgerr.Wrap(err, pgerr.ConnectionFailure, "catalog")
 	}
 	return c.load1(ctx)
+}
+
+// TableStats returns what the last ANALYZE of a table found (nil: never
+// analyzed).
+func (c *Catalog) TableStats(id uint32) *meridianpb.TableStatistics {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.stats[id]
+}
+
+// PutStats stores a table's statistics. The catalog version moves, so
+// every coordinator plans with them from its next statement on.
+func (c *Catalog) PutStats(ctx context.Context, st *meridianpb.TableStatistics) error {
+	// Only while the table exists: a concurrent DROP wins.
+	resp, err := c.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(c.keys.Table(st.TableId)), ">", 0)).
+		Then(clientv3.OpPut(c.keys.TableStat(st.TableId), marshal(st)), c.bump()).Commit()
+	if err != nil {
+		return pgerr.Wrap(err, pgerr.ConnectionFailure, "catalog")
+	}
+	if !resp.Succeeded {
+		return pgerr.New(pgerr.UndefinedTable, "table %d was dropped during ANALYZE", st.TableId)
+	}
+	return c.load1(ctx)
+}
+
+// Version identifies the catalog's state: it changes with every schema
+// change and every ANALYZE.
+func (c *Catalog) Version() int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.version
 }

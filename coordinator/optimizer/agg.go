@@ -52,14 +52,21 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 	if cn {
 		n = b.gather(n, nil)
 	}
-	groups := groupRows(n, group, b.o)
+	groups := groupRows(n, group)
 	outTypes := exprTypes(group)
 	for _, a := range aggs {
 		outTypes = append(outTypes, a.TypeOid)
 	}
+	outCols := make([]colStat, len(outTypes))
+	for i, g := range group {
+		outCols[i] = colStat{ndv: keyNDV(g, n)}
+	}
+	outCols = capCols(outCols, groups)
 	full := func(in *pnode, d dist) *pnode {
 		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: group, Aggs: aggs, Sets: sets}}}
-		return b.newNode(op, outTypes, names, d, groups, in.cost+in.rows*cpuBuild, in)
+		a := b.newNode(op, outTypes, names, d, groups, in.cost+in.rows*cpuBuild, in)
+		a.cols = outCols
+		return a
 	}
 	// Where the groups' rows are together: one phase.
 	switch {
@@ -97,6 +104,7 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 	perNode := min(groups, n.rows/float64(b.datanodes())+1)
 	pop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL, GroupBy: group, Aggs: aggs}}}
 	partial := b.newNode(pop, partialTypes, partialNames, dist{kind: distAny}, perNode*float64(b.datanodes()), n.cost+n.rows*cpuBuild, n)
+	partial.cols = outCols[:len(group)]
 	finalGroup := make([]*Expr, len(group))
 	for i, g := range group {
 		finalGroup[i] = columnExpr(i, g.TypeOid, g.Typmod)
@@ -109,7 +117,9 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 		moved, d = b.redistribute(partial, groupCols), dist{kind: distHashed, keys: [][]int{groupCols}}
 	}
 	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals}}}
-	return b.newNode(fop, outTypes, names, d, groups, moved.cost+moved.rows*cpuBuild, moved), d
+	final := b.newNode(fop, outTypes, names, d, groups, moved.cost+moved.rows*cpuBuild, moved)
+	final.cols = outCols
+	return final, d
 }
 
 // gatherGroups: with at most this many groups (estimated), partial
@@ -212,6 +222,7 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns}}}
 	wn := b.newNode(op, types, names, n.dist, n.rows, n.cost+sortCost(n.rows)*float64(len(fns)), n)
+	wn.cols = padCols(n)
 	// Window values follow the input row; a projection that added key
 	// columns pushed them right.
 	layout := make([]int, len(in.layout)+len(fns))

@@ -11,7 +11,7 @@ import (
 // Optimizer turns planned query blocks into distributed plans.
 type Optimizer struct {
 	// Stats returns what ANALYZE found for a table (nil: nothing).
-	Stats func(tableID uint32) *TableStats
+	Stats func(tableID uint32) *meridianpb.TableStatistics
 	// Datanodes is the number of datanode groups (for costs).
 	Datanodes int
 }
@@ -221,7 +221,11 @@ func (b *builder) cnOnly(es ...*Expr) bool {
 
 func (b *builder) newNode(op *meridianpb.PlanNode, types []uint32, names []string, d dist, rows, cost float64, kids ...*pnode) *pnode {
 	op.Id = b.id()
-	return &pnode{op: op, kids: kids, types: types, names: names, dist: d, rows: rows, cost: cost}
+	n := &pnode{op: op, kids: kids, types: types, names: names, dist: d, rows: rows, cost: cost}
+	if len(kids) == 1 && len(types) == kids[0].width() {
+		n.cols = capCols(kids[0].cols, rows)
+	}
+	return n
 }
 
 func exprTypes(es []*Expr) []uint32 {
@@ -247,7 +251,14 @@ func (b *builder) project(n *pnode, exprs []*Expr, names []string) *pnode {
 		})
 	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Project{Project: &meridianpb.ProjectNode{Exprs: exprs}}}
-	return b.newNode(op, exprTypes(exprs), names, d, n.rows, n.cost+n.rows*cpuOperator*float64(len(exprs)), n)
+	p := b.newNode(op, exprTypes(exprs), names, d, n.rows, n.cost+n.rows*cpuOperator*float64(len(exprs)), n)
+	p.cols = make([]colStat, len(exprs))
+	for i, e := range exprs {
+		if c, ok := baseColumn(e); ok && c < len(n.cols) {
+			p.cols[i] = n.cols[c]
+		}
+	}
+	return p
 }
 
 // mapDist renumbers a hashed distribution's key columns; alternatives
@@ -283,14 +294,16 @@ func (b *builder) filter(n *pnode, cond *Expr) *pnode {
 	if b.cnOnly(cond) && n.dist.kind != distCN && n.dist.kind != distConst {
 		n = b.gather(n, nil)
 	}
-	sel := selectivity(cond, b.o, nil)
+	sel := selectivity(cond, n.cols)
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Filter{Filter: &meridianpb.FilterNode{Cond: cond}}}
-	return b.newNode(op, n.types, n.names, n.dist, n.rows*sel, n.cost+n.rows*cpuOperator, n)
+	f := b.newNode(op, n.types, n.names, n.dist, max(n.rows*sel, 1), n.cost+n.rows*cpuOperator, n)
+	f.cols = capCols(n.cols, f.rows)
+	return f
 }
 
 // exchangeTo moves n's rows through a stream.
 func (b *builder) exchangeTo(n *pnode, kind meridianpb.StreamKind, hashCols []int, d dist) *pnode {
-	e := &pnode{exch: &exchange{kind: kind, hashCols: hashCols}, kids: []*pnode{n}, types: n.types, names: n.names, dist: d, rows: n.rows}
+	e := &pnode{exch: &exchange{kind: kind, hashCols: hashCols}, kids: []*pnode{n}, types: n.types, names: n.names, dist: d, rows: n.rows, cols: n.cols}
 	moved := n.rows
 	if kind == meridianpb.StreamKind_STREAM_BROADCAST {
 		moved *= float64(b.datanodes())
@@ -591,10 +604,12 @@ func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need [
 			d = dist{kind: distHashed, keys: [][]int{key}}
 		}
 	}
-	rows, sel1 := b.scanRows(t, a)
+	rows, sel1, tcols := b.scanEstimate(t, sn.Filter, a.IndexID != 0)
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: sn}}
-	n := b.newNode(op, typs, names, d, rows*sel1, rows*(cpuTuple+ioTuple*rowBytes(typs)), nil)
-	n.kids = nil
+	n := b.newNode(op, typs, names, d, max(rows*sel1, 1), rows*(cpuTuple+ioTuple*rowBytes(typs)))
+	for _, c := range sn.Columns {
+		n.cols = append(n.cols, tcols[c])
+	}
 	n.scan = &scanInfo{access: a}
 	n.scan.access.Filter = sn.Filter
 	n.scan.access.IndexEq = sn.IndexEq

@@ -5,8 +5,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -24,17 +25,13 @@ const (
 // defaultRows is the row count assumed for a table ANALYZE never saw.
 const defaultRows = 1000
 
-// TableStats is what ANALYZE found about a table.
-type TableStats struct {
-	Rows    float64
-	Columns []ColumnStats // by table column ordinal
-}
-
-// ColumnStats is what ANALYZE found about a column.
-type ColumnStats struct {
-	Distinct float64 // number of distinct non-null values
-	NullFrac float64
-	AvgWidth float64
+// colStat is what the optimizer knows of an operator's output column.
+type colStat struct {
+	ndv      float64 // distinct non-NULL values; 0: unknown
+	nullFrac float64
+	// base: the table column's statistics, while the column's values are
+	// a base table's (MCVs and histogram apply).
+	base *meridianpb.ColumnStatistics
 }
 
 func typeOf(oid uint32, typmod int32) types.Type { return types.Type{OID: oid, Typmod: typmod} }
@@ -68,107 +65,369 @@ func sortCost(rows float64) float64 {
 	return rows * math.Log2(rows) * cpuOperator
 }
 
-func (o *Optimizer) tableStats(t *meridianpb.TableDesc) *TableStats {
+func (o *Optimizer) tableStats(t *meridianpb.TableDesc) *meridianpb.TableStatistics {
 	if o.Stats == nil {
 		return nil
 	}
 	return o.Stats(t.Id)
 }
 
-// scanRows estimates a scan's table rows and the fraction of them its
-// filter keeps.
-func (b *builder) scanRows(t *meridianpb.TableDesc, a planner.Access) (rows, sel float64) {
+// scanEstimate estimates a scan's table rows, the fraction of them its
+// filter keeps, and the statistics of every table column.
+func (b *builder) scanEstimate(t *meridianpb.TableDesc, filter *Expr, indexed bool) (rows, sel float64, cols []colStat) {
 	rows = defaultRows
 	st := b.o.tableStats(t)
+	cols = make([]colStat, len(t.Columns))
 	if st != nil {
 		rows = max(st.Rows, 1)
-	}
-	sel = selectivity(a.Filter, b.o, func(col int) *ColumnStats {
-		if st == nil || col >= len(st.Columns) {
-			return nil
+		for i := range cols {
+			if i < len(st.Columns) {
+				c := st.Columns[i]
+				cols[i] = colStat{ndv: c.Distinct, nullFrac: c.NullFrac, base: c}
+			}
 		}
-		return &st.Columns[col]
-	})
-	if a.IndexID != 0 {
+	}
+	sel = selectivity(filter, cols)
+	if indexed {
 		sel = min(sel, 0.005)
 	}
-	return rows, sel
+	// Distinct values left after the filter: each of ndv values survives
+	// unless all of its rows were filtered out.
+	kept := rows * sel
+	for i := range cols {
+		if nd := cols[i].ndv; nd > 0 {
+			cols[i].ndv = max(1, min(kept, nd*(1-math.Pow(1-sel, rows/nd))))
+		}
+	}
+	return rows, sel, cols
 }
 
-// selectivity estimates the fraction of rows a condition keeps, with
-// PostgreSQL's default guesses where no statistics apply.
-func selectivity(cond *Expr, o *Optimizer, col func(int) *ColumnStats) float64 {
+// selectivity estimates the fraction of rows a condition keeps, from
+// the columns' statistics where they apply, else with PostgreSQL's
+// default guesses.
+func selectivity(cond *Expr, cols []colStat) float64 {
 	s := 1.0
 	for _, c := range conjuncts(cond) {
-		s *= clauseSelectivity(c, col)
+		s *= clauseSelectivity(c, cols)
 	}
-	return max(s, 1e-6)
+	return min(max(s, 1e-7), 1)
 }
 
-func clauseSelectivity(c *Expr, col func(int) *ColumnStats) float64 {
+// Default selectivities (PostgreSQL's selfuncs.h).
+const (
+	defaultEq     = 0.005
+	defaultIneq   = 1.0 / 3
+	defaultMatch  = 0.005 * 10 // LIKE
+	defaultIsNull = 0.005
+)
+
+func clauseSelectivity(c *Expr, cols []colStat) float64 {
 	switch c.Kind {
 	case meridianpb.ExprKind_EXPR_OR:
 		keep := 0.0
 		for _, a := range c.Args {
-			x := clauseSelectivity(a, col)
+			x := clauseSelectivity(a, cols)
 			keep = keep + x - keep*x
 		}
 		return keep
+	case kAnd:
+		s := 1.0
+		for _, a := range c.Args {
+			s *= clauseSelectivity(a, cols)
+		}
+		return s
 	case meridianpb.ExprKind_EXPR_NOT:
-		return 1 - clauseSelectivity(c.Args[0], col)
+		return 1 - clauseSelectivity(c.Args[0], cols)
 	case meridianpb.ExprKind_EXPR_IS_NULL:
-		return 0.005
+		if cs := colOf(c.Args[0], cols); cs != nil && cs.base != nil {
+			return cs.nullFrac
+		}
+		return defaultIsNull
 	case meridianpb.ExprKind_EXPR_IS_NOT_NULL:
-		return 0.995
+		if cs := colOf(c.Args[0], cols); cs != nil && cs.base != nil {
+			return 1 - cs.nullFrac
+		}
+		return 1 - defaultIsNull
 	case kIn:
-		return min(0.5, float64(len(c.Args)-1)*eqSelectivity(c.Args[0], col))
+		s := 0.0
+		for _, v := range c.Args[1:] {
+			s += eqSelectivity(c.Args[0], v, cols)
+		}
+		return min(s, 1)
 	case kFunc:
+		if len(c.Args) != 2 {
+			return 0.5
+		}
+		l, r := c.Args[0], c.Args[1]
 		switch c.Name {
 		case "=":
-			if len(c.Args) == 2 {
-				if c.Args[0].Kind == kColumn && c.Args[1].Kind == kColumn {
-					return 0.005
-				}
-				e := c.Args[0]
-				if e.Kind != kColumn {
-					e = c.Args[1]
-				}
-				return eqSelectivity(e, col)
+			if _, ok := constValue(l); ok {
+				l, r = r, l
 			}
+			return eqSelectivity(l, r, cols)
 		case "<>":
-			return 0.995
+			if _, ok := constValue(l); ok {
+				l, r = r, l
+			}
+			return 1 - eqSelectivity(l, r, cols)
 		case "<", "<=", ">", ">=":
-			return 1.0 / 3
-		case "like", "ilike", "~~", "~~*":
-			return 0.05
-		case "not like", "not ilike", "!~~", "!~~*":
-			return 0.95
+			op := c.Name
+			if _, ok := constValue(l); ok {
+				l, r = r, l
+				op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+			}
+			return rangeSelectivity(l, op, r, cols)
+		case "like", "~~":
+			return defaultMatch
+		case "not like", "!~~":
+			return 1 - defaultMatch
+		case "ilike", "~~*":
+			return defaultMatch
+		case "not ilike", "!~~*":
+			return 1 - defaultMatch
 		}
 	}
 	return 0.5
 }
 
-func eqSelectivity(e *Expr, col func(int) *ColumnStats) float64 {
-	if e.Kind == kColumn && col != nil {
-		if st := col(int(e.Index)); st != nil && st.Distinct > 0 {
-			return (1 - st.NullFrac) / st.Distinct
-		}
+// colOf returns the statistics of a bare column reference.
+func colOf(e *Expr, cols []colStat) *colStat {
+	if e.Kind != kColumn || int(e.Index) >= len(cols) || e.Index < 0 {
+		return nil
 	}
-	return 0.005
+	return &cols[e.Index]
 }
 
-// joinRows estimates a join's output rows.
-func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk []*Expr, cond *Expr, o *Optimizer) float64 {
-	l, r := max(ln.rows, 1), max(rn.rows, 1)
-	var inner float64
-	if len(lk) > 0 {
-		// A key join is usually a foreign key to a key: as many rows as
-		// the larger side.
-		inner = max(l, r)
-	} else {
-		inner = l * r
+// constValue evaluates an expression without columns, parameters, outer
+// references or subqueries.
+func constValue(e *Expr) (types.Datum, bool) {
+	ok := true
+	walk(e, func(x *Expr) {
+		switch x.Kind {
+		case kColumn, kSubq, meridianpb.ExprKind_EXPR_PARAM, meridianpb.ExprKind_EXPR_OUTER:
+			ok = false
+		case kFunc:
+			if sessionFuncs[x.Name] {
+				ok = false
+			}
+		}
+	})
+	if !ok {
+		return nil, false
 	}
-	inner *= selectivity(cond, o, nil)
+	ev, err := expr.Compile(e)
+	if err != nil {
+		return nil, false
+	}
+	v, err := ev(nil)
+	return v, err == nil
+}
+
+var sessionFuncs = map[string]bool{"now": true, "version": true, "current_database": true, "current_user": true,
+	"session_user": true, "current_schema": true, "pg_backend_pid": true, "current_setting": true, "random": true}
+
+// comparable reports whether a constant can be compared with a column's
+// statistics values.
+func comparable(col *Expr, v types.Datum) bool {
+	if v == nil {
+		return false
+	}
+	switch v.(type) {
+	case int64:
+		return types.IsInteger(col.TypeOid)
+	case float64:
+		return types.IsFloat(col.TypeOid)
+	case string:
+		return types.IsString(col.TypeOid) && col.TypeOid != types.Bpchar
+	}
+	return types.Compare(v, v) == 0 && !types.IsInteger(col.TypeOid) && !types.IsFloat(col.TypeOid) && !types.IsString(col.TypeOid) &&
+		kindOf(col.TypeOid) == kindOfDatum(v)
+}
+
+func kindOf(oid uint32) uint32 {
+	switch oid {
+	case types.Timestamp, types.TimestampTZ:
+		return types.Timestamp
+	}
+	return oid
+}
+
+func kindOfDatum(v types.Datum) uint32 {
+	switch v.(type) {
+	case types.DateVal:
+		return types.Date
+	case types.IntervalVal:
+		return types.Interval
+	case bool:
+		return types.Bool
+	}
+	if _, ok := v.(interface{ UnixMicro() int64 }); ok {
+		return types.Timestamp
+	}
+	if _, ok := v.(interface{ Sign() int }); ok {
+		return types.Numeric
+	}
+	return 0
+}
+
+// eqSelectivity estimates col = value.
+func eqSelectivity(col, val *Expr, cols []colStat) float64 {
+	cs := colOf(col, cols)
+	if cs == nil {
+		return defaultEq
+	}
+	if v, ok := constValue(val); ok && cs.base != nil && comparable(col, v) {
+		key := codec.AppendDatum(nil, v)
+		mcvSum := 0.0
+		for i, m := range cs.base.Mcv {
+			mcvSum += cs.base.McvFreq[i]
+			if string(m) == string(key) {
+				return cs.base.McvFreq[i]
+			}
+		}
+		rest := cs.base.Distinct - float64(len(cs.base.Mcv))
+		if rest >= 1 {
+			return max(0, 1-mcvSum-cs.base.NullFrac) / rest
+		}
+		return 0
+	}
+	if cs.ndv > 0 {
+		return (1 - cs.nullFrac) / cs.ndv
+	}
+	return defaultEq
+}
+
+// rangeSelectivity estimates col op value for op <, <=, >, >=.
+func rangeSelectivity(col *Expr, op string, val *Expr, cols []colStat) float64 {
+	cs := colOf(col, cols)
+	v, ok := constValue(val)
+	if cs == nil || cs.base == nil || !ok || !comparable(col, v) {
+		return defaultIneq
+	}
+	st := cs.base
+	oid := col.TypeOid
+	less := op == "<" || op == "<="
+	holds := func(x types.Datum) bool {
+		c := types.Compare(x, v)
+		switch op {
+		case "<":
+			return c < 0
+		case "<=":
+			return c <= 0
+		case ">":
+			return c > 0
+		}
+		return c >= 0
+	}
+	// The MCVs' share, counted exactly.
+	sel, mcvSum := 0.0, 0.0
+	for i, m := range st.Mcv {
+		x, _, err := codec.DecodeDatum(oid, m)
+		if err != nil {
+			return defaultIneq
+		}
+		mcvSum += st.McvFreq[i]
+		if holds(x) {
+			sel += st.McvFreq[i]
+		}
+	}
+	rest := max(0, 1-mcvSum-st.NullFrac)
+	h := st.Histogram
+	if len(h) < 2 {
+		return sel + rest*defaultIneq
+	}
+	// The fraction of histogram values below v: whole buckets below, and
+	// a share of the bucket v falls in (linear where the type allows).
+	bounds := make([]types.Datum, len(h))
+	for i, b := range h {
+		x, _, err := codec.DecodeDatum(oid, b)
+		if err != nil {
+			return defaultIneq
+		}
+		bounds[i] = x
+	}
+	nb := float64(len(bounds) - 1)
+	var below float64
+	switch {
+	case types.Compare(v, bounds[0]) <= 0:
+		below = 0
+	case types.Compare(v, bounds[len(bounds)-1]) >= 0:
+		below = 1
+	default:
+		i := 1
+		for types.Compare(bounds[i], v) < 0 {
+			i++
+		}
+		frac := 0.5
+		if lo, hi, x, ok := numeric3(bounds[i-1], bounds[i], v); ok && hi > lo {
+			frac = (x - lo) / (hi - lo)
+		}
+		below = (float64(i-1) + frac) / nb
+	}
+	if less {
+		return sel + rest*below
+	}
+	return sel + rest*(1-below)
+}
+
+// numeric3 maps three comparable values to float64s when their type has
+// a natural numeric scale.
+func numeric3(a, b, c types.Datum) (float64, float64, float64, bool) {
+	f := func(d types.Datum) (float64, bool) {
+		switch x := d.(type) {
+		case int64:
+			return float64(x), true
+		case float64:
+			return x, true
+		case types.DateVal:
+			return float64(x), true
+		case interface{ UnixMicro() int64 }:
+			return float64(x.UnixMicro()), true
+		case interface{ Float64() (float64, error) }:
+			v, err := x.Float64()
+			return v, err == nil
+		}
+		return 0, false
+	}
+	x, ok1 := f(a)
+	y, ok2 := f(b)
+	z, ok3 := f(c)
+	return x, y, z, ok1 && ok2 && ok3
+}
+
+// keyNDV is the number of distinct values of a join or group key
+// expression over a node's rows (0: unknown).
+func keyNDV(e *Expr, n *pnode) float64 {
+	if c, ok := baseColumn(e); ok && c < len(n.cols) {
+		return n.cols[c].ndv
+	}
+	return 0
+}
+
+// joinRows estimates a join's output rows: for each key pair the inner
+// join keeps 1/max(ndv) of the pairs (PostgreSQL's eqjoinsel without
+// MCVs); with no statistics, a key join is taken for a foreign key to a
+// key (as many rows as the larger side).
+func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr, cond *Expr) float64 {
+	l, r := max(ln.rows, 1), max(rn.rows, 1)
+	inner := l * r
+	if len(lk) > 0 {
+		known := false
+		sel := 1.0
+		for i := range lk {
+			nl, nr := keyNDV(lk[i], ln), keyNDV(rk[i], rn)
+			if nl > 0 || nr > 0 {
+				known = true
+				sel *= 1 / max(nl, nr, 1)
+			}
+		}
+		if known {
+			inner *= sel
+		} else {
+			inner = max(l, r)
+		}
+	}
+	inner *= selectivity(cond, nil)
 	switch jt {
 	case meridianpb.JoinType_JOIN_LEFT:
 		return max(inner, l)
@@ -176,18 +435,40 @@ func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk []*Expr, cond *Expr, o *
 		return max(inner, r)
 	case meridianpb.JoinType_JOIN_FULL:
 		return max(inner, l+r)
-	case meridianpb.JoinType_JOIN_SEMI:
-		return l * 0.5
-	case meridianpb.JoinType_JOIN_ANTI:
-		return l * 0.5
+	case meridianpb.JoinType_JOIN_SEMI, meridianpb.JoinType_JOIN_ANTI:
+		// The share of left keys that find a match.
+		match := 0.5
+		if len(lk) > 0 {
+			nl, nr := keyNDV(lk[0], ln), keyNDV(rk[0], rn)
+			if nl > 0 && nr > 0 {
+				match = min(1, nr/nl)
+			}
+		}
+		if cond != nil {
+			match *= 0.9
+		}
+		if jt == meridianpb.JoinType_JOIN_SEMI {
+			return max(1, l*match)
+		}
+		return max(1, l*(1-match))
 	}
-	return inner
+	return max(inner, 1)
 }
 
-// groupRows estimates the number of groups.
-func groupRows(n *pnode, group []*Expr, o *Optimizer) float64 {
+// groupRows estimates the number of groups: the product of the keys'
+// distinct counts, at most the rows (PostgreSQL's estimate_num_groups
+// without its correlation fudge).
+func groupRows(n *pnode, group []*Expr) float64 {
 	if len(group) == 0 {
 		return 1
 	}
-	return max(1, min(n.rows, math.Pow(n.rows, 0.8)))
+	g := 1.0
+	for _, e := range group {
+		nd := keyNDV(e, n)
+		if nd <= 0 {
+			nd = min(200, n.rows)
+		}
+		g *= nd
+	}
+	return max(1, min(g, n.rows))
 }

@@ -85,13 +85,19 @@ func (b *builder) joinNode(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr
 	if len(lk) == 0 {
 		algo = meridianpb.JoinAlgo_JOIN_NESTED_LOOP
 	}
-	rows := joinRows(jt, ln, rn, lk, cond, b.o)
+	rows := joinRows(jt, ln, rn, lk, rk, cond)
 	cost := ln.cost + rn.cost + rn.rows*cpuBuild + ln.rows*cpuTuple + rows*cpuTuple
 	if len(lk) == 0 {
 		cost += ln.rows * rn.rows * cpuOperator
 	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Join{Join: &meridianpb.JoinNode{Type: jt, Algo: algo, LeftKeys: lk, RightKeys: rk, Residual: cond}}}
-	return b.newNode(op, types, names, d, rows, cost, ln, rn)
+	n := b.newNode(op, types, names, d, rows, cost, ln, rn)
+	cols := append([]colStat(nil), padCols(ln)...)
+	if !leftOnly {
+		cols = append(cols, padCols(rn)...)
+	}
+	n.cols = capCols(cols, rows)
+	return n
 }
 
 // keyMatch finds, for a hashed distribution's key alternative (columns of
@@ -286,4 +292,14 @@ func keysHashAlike(lk, rk []*Expr) bool {
 		}
 	}
 	return true
+}
+
+// padCols returns n's column statistics, one per output column.
+func padCols(n *pnode) []colStat {
+	if len(n.cols) == n.width() {
+		return n.cols
+	}
+	out := make([]colStat, n.width())
+	copy(out, n.cols)
+	return out
 }

@@ -62,6 +62,20 @@ type pnode struct {
 	cost  float64 // estimated total cost
 	// scan: for a table scan, how to prune it once values are bound.
 	scan *scanInfo
+	// cols: what is known of each output column (nil: nothing).
+	cols []colStat
+}
+
+// capCols returns cs with each column's distinct count at most rows.
+func capCols(cs []colStat, rows float64) []colStat {
+	out := make([]colStat, len(cs))
+	for i, c := range cs {
+		out[i] = c
+		if c.ndv > rows {
+			out[i].ndv = max(rows, 1)
+		}
+	}
+	return out
 }
 
 // scanInfo is what binding needs to prune a scan.

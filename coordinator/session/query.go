@@ -21,10 +21,14 @@ const maxPlans = 2048
 // queryPlan returns the distributed plan of a query block, made once per
 // session (a prepared statement's blocks are planned once).
 func (s *Session) queryPlan(sel *planner.Select) (*optimizer.Plan, error) {
+	if v := s.e.cat.Version(); v != s.plansVersion {
+		// New statistics or schema: plan again.
+		s.plans, s.plansVersion = nil, v
+	}
 	if p, ok := s.plans[sel]; ok {
 		return p, nil
 	}
-	o := &optimizer.Optimizer{Datanodes: len(s.e.routes.Current().Groups())}
+	o := &optimizer.Optimizer{Stats: s.e.cat.TableStats, Datanodes: len(s.e.routes.Current().Groups())}
 	p, err := o.PlanSelect(sel)
 	if err != nil {
 		return nil, err
@@ -105,6 +109,10 @@ func (q *queryRun) start(ctx context.Context) error {
 		return errTimeout(ctx, err)
 	}
 	q.plan = plan
+	workMem, err := s.workMem()
+	if err != nil {
+		return err
+	}
 	var run *dist.Run
 	if len(plan.Fragments) > 1 {
 		groups := map[uint32]bool{}
@@ -124,13 +132,13 @@ func (q *queryRun) start(ctx context.Context) error {
 			}
 		}
 		run, err = dist.Start(ctx, s.e.pool.flowClient, &dist.Request{Plan: plan, QueryID: s.e.newQueryID(), Txn: tc,
-			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect})
+			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect, WorkMem: workMem})
 		if err != nil {
 			return errTimeout(ctx, err)
 		}
 	}
 	q.run = run
-	env := &sqlexec.Env{Compile: q.compile, RowsRef: q.rowsRefOp}
+	env := &sqlexec.Env{Compile: q.compile, RowsRef: q.rowsRefOp, WorkMem: workMem}
 	if q.collect {
 		q.cnStats = map[int32]*sqlexec.Stats{}
 		env.Stats = q.cnStats

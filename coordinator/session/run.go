@@ -64,10 +64,8 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 	case *pg_query.Node_CopyStmt:
 		return s.runCopy(ctx, n.CopyStmt, w)
 	case *pg_query.Node_VacuumStmt:
-		if n.VacuumStmt.IsVacuumcmd {
-			return nil, "VACUUM", nil
-		}
-		return nil, "ANALYZE", nil
+		tag, err := s.runVacuum(ctx, n.VacuumStmt)
+		return nil, tag, err
 	case *pg_query.Node_ExplainStmt:
 		return s.runExplain(ctx, n.ExplainStmt, st.params, params)
 	case *pg_query.Node_DiscardStmt:

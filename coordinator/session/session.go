@@ -26,7 +26,8 @@ type Session struct {
 	pick       uint32 // spreads replicated-table reads over datanodes
 	parseCache *parser.Cache
 	// plans caches the distributed plans of query blocks (queryPlan).
-	plans map[*planner.Select]*optimizer.Plan
+	plans        map[*planner.Select]*optimizer.Plan
+	plansVersion int64 // the catalog version plans were made at
 }
 
 var _ pgwire.Session = (*Session)(nil)

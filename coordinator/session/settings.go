@@ -2,6 +2,7 @@ package session
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -48,7 +49,7 @@ func defaultSettings(e *Engine) map[string]string {
 		"lc_numeric":                          "C",
 		"lc_time":                             "C",
 		"bytea_output":                        "hex",
-		"work_mem":                            "4MB",
+		"work_mem":                            "64MB",
 		"row_security":                        "on",
 		"meridian.txn_mode":                   string(e.cfg.TxnMode),
 		"meridian.node_name":                  e.cfg.Name,
@@ -191,4 +192,26 @@ func (s *Session) showAll() [][]string {
 		out[i] = []string{k, s.settings[k], ""}
 	}
 	return out
+}
+
+// workMem is the work_mem setting in bytes: each operator's memory budget
+// before it spills to disk. A bare number is kilobytes, as in PostgreSQL.
+func (s *Session) workMem() (int64, error) {
+	v := strings.TrimSpace(s.settings["work_mem"])
+	mult := int64(1024)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult || n*mult < 64<<10 {
+		return 0, pgerr.New(pgerr.InvalidParameterValue, "invalid value for parameter \"work_mem\": %q", s.settings["work_mem"]).
+			WithHint("Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\"; at least 64kB.")
+	}
+	return n * mult, nil
 }

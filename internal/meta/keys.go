@@ -33,6 +33,8 @@ func (k Keys) Schemas() string            { return k.prefix + "catalog/schemas/"
 func (k Keys) Schema(name string) string  { return k.Schemas() + name }
 func (k Keys) Tables() string             { return k.prefix + "catalog/tables/" }
 func (k Keys) Table(id uint32) string     { return fmt.Sprintf("%s%010d", k.Tables(), id) }
+func (k Keys) TableStats() string         { return k.prefix + "catalog/stats/" }
+func (k Keys) TableStat(id uint32) string { return fmt.Sprintf("%s%010d", k.TableStats(), id) }
 func (k Keys) GTMLeader() string          { return k.prefix + "gtm/leader" }
 func (k Keys) GTMHWM() string             { return k.prefix + "gtm/hwm" }
 func (k Keys) Settings() string           { return k.prefix + "settings/" }

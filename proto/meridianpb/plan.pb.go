@@ -2318,6 +2318,288 @@ func (*ExchangeAck) Descriptor() ([]byte, []int) {
 	return file_plan_proto_rawDescGZIP(), []int{26}
 }
 
+// TableStatistics is what ANALYZE found about a table.
+type TableStatistics struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TableId uint32                 `protobuf:"varint,1,opt,name=table_id,json=tableId,proto3" json:"table_id,omitempty"`
+	// Live rows in the whole table (each datanode's count, added up; one
+	// copy for a replicated table).
+	Rows float64 `protobuf:"fixed64,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	// By table column ordinal.
+	Columns []*ColumnStatistics `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
+	// When ANALYZE ran (Unix microseconds).
+	AnalyzedAt int64 `protobuf:"varint,4,opt,name=analyzed_at,json=analyzedAt,proto3" json:"analyzed_at,omitempty"`
+	// The table descriptor version the statistics were taken at.
+	TableVersion  uint64 `protobuf:"varint,5,opt,name=table_version,json=tableVersion,proto3" json:"table_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableStatistics) Reset() {
+	*x = TableStatistics{}
+	mi := &file_plan_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableStatistics) ProtoMessage() {}
+
+func (x *TableStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableStatistics.ProtoReflect.Descriptor instead.
+func (*TableStatistics) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *TableStatistics) GetTableId() uint32 {
+	if x != nil {
+		return x.TableId
+	}
+	return 0
+}
+
+func (x *TableStatistics) GetRows() float64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *TableStatistics) GetColumns() []*ColumnStatistics {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *TableStatistics) GetAnalyzedAt() int64 {
+	if x != nil {
+		return x.AnalyzedAt
+	}
+	return 0
+}
+
+func (x *TableStatistics) GetTableVersion() uint64 {
+	if x != nil {
+		return x.TableVersion
+	}
+	return 0
+}
+
+// ColumnStatistics describes one column's values, as PostgreSQL's
+// pg_statistic does.
+type ColumnStatistics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Estimated number of distinct non-NULL values in the table.
+	Distinct float64 `protobuf:"fixed64,1,opt,name=distinct,proto3" json:"distinct,omitempty"`
+	// Fraction of rows that are NULL.
+	NullFrac float64 `protobuf:"fixed64,2,opt,name=null_frac,json=nullFrac,proto3" json:"null_frac,omitempty"`
+	// Average width of a non-NULL value, in bytes.
+	AvgWidth float64 `protobuf:"fixed64,3,opt,name=avg_width,json=avgWidth,proto3" json:"avg_width,omitempty"`
+	// Most common values (datum value encoding) and their frequencies (as
+	// fractions of all rows).
+	Mcv     [][]byte  `protobuf:"bytes,4,rep,name=mcv,proto3" json:"mcv,omitempty"`
+	McvFreq []float64 `protobuf:"fixed64,5,rep,packed,name=mcv_freq,json=mcvFreq,proto3" json:"mcv_freq,omitempty"`
+	// Bounds of equal-count buckets of the values that are not MCVs
+	// (datum value encoding), ascending.
+	Histogram     [][]byte `protobuf:"bytes,6,rep,name=histogram,proto3" json:"histogram,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnStatistics) Reset() {
+	*x = ColumnStatistics{}
+	mi := &file_plan_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnStatistics) ProtoMessage() {}
+
+func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnStatistics.ProtoReflect.Descriptor instead.
+func (*ColumnStatistics) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ColumnStatistics) GetDistinct() float64 {
+	if x != nil {
+		return x.Distinct
+	}
+	return 0
+}
+
+func (x *ColumnStatistics) GetNullFrac() float64 {
+	if x != nil {
+		return x.NullFrac
+	}
+	return 0
+}
+
+func (x *ColumnStatistics) GetAvgWidth() float64 {
+	if x != nil {
+		return x.AvgWidth
+	}
+	return 0
+}
+
+func (x *ColumnStatistics) GetMcv() [][]byte {
+	if x != nil {
+		return x.Mcv
+	}
+	return nil
+}
+
+func (x *ColumnStatistics) GetMcvFreq() []float64 {
+	if x != nil {
+		return x.McvFreq
+	}
+	return nil
+}
+
+func (x *ColumnStatistics) GetHistogram() [][]byte {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
+// AnalyzeRequest asks a datanode for a table's row count and a uniform
+// sample of its rows.
+type AnalyzeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDesc             `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	SampleRows    uint32                 `protobuf:"varint,2,opt,name=sample_rows,json=sampleRows,proto3" json:"sample_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalyzeRequest) Reset() {
+	*x = AnalyzeRequest{}
+	mi := &file_plan_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeRequest) ProtoMessage() {}
+
+func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeRequest.ProtoReflect.Descriptor instead.
+func (*AnalyzeRequest) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AnalyzeRequest) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *AnalyzeRequest) GetSampleRows() uint32 {
+	if x != nil {
+		return x.SampleRows
+	}
+	return 0
+}
+
+type AnalyzeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  uint64                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Sampled rows (row codec).
+	Sample        [][]byte `protobuf:"bytes,2,rep,name=sample,proto3" json:"sample,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalyzeResponse) Reset() {
+	*x = AnalyzeResponse{}
+	mi := &file_plan_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeResponse) ProtoMessage() {}
+
+func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeResponse.ProtoReflect.Descriptor instead.
+func (*AnalyzeResponse) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AnalyzeResponse) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *AnalyzeResponse) GetSample() [][]byte {
+	if x != nil {
+		return x.Sample
+	}
+	return nil
+}
+
 var File_plan_proto protoreflect.FileDescriptor
 
 const file_plan_proto_rawDesc = "" +
@@ -2471,7 +2753,28 @@ const file_plan_proto_rawDesc = "" +
 	"from_group\x18\x03 \x01(\rR\tfromGroup\x12\x12\n" +
 	"\x04rows\x18\x04 \x03(\fR\x04rows\x12\x10\n" +
 	"\x03eos\x18\x05 \x01(\bR\x03eos\"\r\n" +
-	"\vExchangeAck*N\n" +
+	"\vExchangeAck\"\xbc\x01\n" +
+	"\x0fTableStatistics\x12\x19\n" +
+	"\btable_id\x18\x01 \x01(\rR\atableId\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x01R\x04rows\x124\n" +
+	"\acolumns\x18\x03 \x03(\v2\x1a.meridian.ColumnStatisticsR\acolumns\x12\x1f\n" +
+	"\vanalyzed_at\x18\x04 \x01(\x03R\n" +
+	"analyzedAt\x12#\n" +
+	"\rtable_version\x18\x05 \x01(\x04R\ftableVersion\"\xb3\x01\n" +
+	"\x10ColumnStatistics\x12\x1a\n" +
+	"\bdistinct\x18\x01 \x01(\x01R\bdistinct\x12\x1b\n" +
+	"\tnull_frac\x18\x02 \x01(\x01R\bnullFrac\x12\x1b\n" +
+	"\tavg_width\x18\x03 \x01(\x01R\bavgWidth\x12\x10\n" +
+	"\x03mcv\x18\x04 \x03(\fR\x03mcv\x12\x19\n" +
+	"\bmcv_freq\x18\x05 \x03(\x01R\amcvFreq\x12\x1c\n" +
+	"\thistogram\x18\x06 \x03(\fR\thistogram\"\\\n" +
+	"\x0eAnalyzeRequest\x12)\n" +
+	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x1f\n" +
+	"\vsample_rows\x18\x02 \x01(\rR\n" +
+	"sampleRows\"=\n" +
+	"\x0fAnalyzeResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x04R\x04rows\x12\x16\n" +
+	"\x06sample\x18\x02 \x03(\fR\x06sample*N\n" +
 	"\n" +
 	"StreamKind\x12\x11\n" +
 	"\rSTREAM_GATHER\x10\x00\x12\x17\n" +
@@ -2500,10 +2803,11 @@ const file_plan_proto_rawDesc = "" +
 	"\x16FRAME_OFFSET_PRECEDING\x10\x01\x12\x15\n" +
 	"\x11FRAME_CURRENT_ROW\x10\x02\x12\x1a\n" +
 	"\x16FRAME_OFFSET_FOLLOWING\x10\x03\x12\x1d\n" +
-	"\x19FRAME_UNBOUNDED_FOLLOWING\x10\x042\x83\x01\n" +
+	"\x19FRAME_UNBOUNDED_FOLLOWING\x10\x042\xc3\x01\n" +
 	"\x04Flow\x12;\n" +
 	"\tSetupFlow\x12\x15.meridian.FlowRequest\x1a\x15.meridian.FlowMessage0\x01\x12>\n" +
-	"\bExchange\x12\x19.meridian.ExchangeMessage\x1a\x15.meridian.ExchangeAck(\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
+	"\bExchange\x12\x19.meridian.ExchangeMessage\x1a\x15.meridian.ExchangeAck(\x01\x12>\n" +
+	"\aAnalyze\x12\x18.meridian.AnalyzeRequest\x1a\x19.meridian.AnalyzeResponseB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
 
 var (
 	file_plan_proto_rawDescOnce sync.Once
@@ -2518,45 +2822,49 @@ func file_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_plan_proto_goTypes = []any{
-	(StreamKind)(0),         // 0: meridian.StreamKind
-	(JoinType)(0),           // 1: meridian.JoinType
-	(JoinAlgo)(0),           // 2: meridian.JoinAlgo
-	(AggPhase)(0),           // 3: meridian.AggPhase
-	(FrameBoundKind)(0),     // 4: meridian.FrameBoundKind
-	(*Plan)(nil),            // 5: meridian.Plan
-	(*Fragment)(nil),        // 6: meridian.Fragment
-	(*Stream)(nil),          // 7: meridian.Stream
-	(*PlanNode)(nil),        // 8: meridian.PlanNode
-	(*ScanNode)(nil),        // 9: meridian.ScanNode
-	(*FilterNode)(nil),      // 10: meridian.FilterNode
-	(*ProjectNode)(nil),     // 11: meridian.ProjectNode
-	(*JoinNode)(nil),        // 12: meridian.JoinNode
-	(*AggFunc)(nil),         // 13: meridian.AggFunc
-	(*GroupingSet)(nil),     // 14: meridian.GroupingSet
-	(*AggNode)(nil),         // 15: meridian.AggNode
-	(*SortNode)(nil),        // 16: meridian.SortNode
-	(*LimitNode)(nil),       // 17: meridian.LimitNode
-	(*WindowFrame)(nil),     // 18: meridian.WindowFrame
-	(*WindowFunc)(nil),      // 19: meridian.WindowFunc
-	(*WindowNode)(nil),      // 20: meridian.WindowNode
-	(*SetOpNode)(nil),       // 21: meridian.SetOpNode
-	(*ExprRow)(nil),         // 22: meridian.ExprRow
-	(*ValuesNode)(nil),      // 23: meridian.ValuesNode
-	(*RecvNode)(nil),        // 24: meridian.RecvNode
-	(*AppendNode)(nil),      // 25: meridian.AppendNode
-	(*RowsRefNode)(nil),     // 26: meridian.RowsRefNode
-	(*FlowRequest)(nil),     // 27: meridian.FlowRequest
-	(*FlowMessage)(nil),     // 28: meridian.FlowMessage
-	(*OperatorStats)(nil),   // 29: meridian.OperatorStats
-	(*ExchangeMessage)(nil), // 30: meridian.ExchangeMessage
-	(*ExchangeAck)(nil),     // 31: meridian.ExchangeAck
-	nil,                     // 32: meridian.FlowRequest.GroupAddrsEntry
-	(*TableDesc)(nil),       // 33: meridian.TableDesc
-	(*Expr)(nil),            // 34: meridian.Expr
-	(*SortKey)(nil),         // 35: meridian.SortKey
-	(*TxnContext)(nil),      // 36: meridian.TxnContext
+	(StreamKind)(0),          // 0: meridian.StreamKind
+	(JoinType)(0),            // 1: meridian.JoinType
+	(JoinAlgo)(0),            // 2: meridian.JoinAlgo
+	(AggPhase)(0),            // 3: meridian.AggPhase
+	(FrameBoundKind)(0),      // 4: meridian.FrameBoundKind
+	(*Plan)(nil),             // 5: meridian.Plan
+	(*Fragment)(nil),         // 6: meridian.Fragment
+	(*Stream)(nil),           // 7: meridian.Stream
+	(*PlanNode)(nil),         // 8: meridian.PlanNode
+	(*ScanNode)(nil),         // 9: meridian.ScanNode
+	(*FilterNode)(nil),       // 10: meridian.FilterNode
+	(*ProjectNode)(nil),      // 11: meridian.ProjectNode
+	(*JoinNode)(nil),         // 12: meridian.JoinNode
+	(*AggFunc)(nil),          // 13: meridian.AggFunc
+	(*GroupingSet)(nil),      // 14: meridian.GroupingSet
+	(*AggNode)(nil),          // 15: meridian.AggNode
+	(*SortNode)(nil),         // 16: meridian.SortNode
+	(*LimitNode)(nil),        // 17: meridian.LimitNode
+	(*WindowFrame)(nil),      // 18: meridian.WindowFrame
+	(*WindowFunc)(nil),       // 19: meridian.WindowFunc
+	(*WindowNode)(nil),       // 20: meridian.WindowNode
+	(*SetOpNode)(nil),        // 21: meridian.SetOpNode
+	(*ExprRow)(nil),          // 22: meridian.ExprRow
+	(*ValuesNode)(nil),       // 23: meridian.ValuesNode
+	(*RecvNode)(nil),         // 24: meridian.RecvNode
+	(*AppendNode)(nil),       // 25: meridian.AppendNode
+	(*RowsRefNode)(nil),      // 26: meridian.RowsRefNode
+	(*FlowRequest)(nil),      // 27: meridian.FlowRequest
+	(*FlowMessage)(nil),      // 28: meridian.FlowMessage
+	(*OperatorStats)(nil),    // 29: meridian.OperatorStats
+	(*ExchangeMessage)(nil),  // 30: meridian.ExchangeMessage
+	(*ExchangeAck)(nil),      // 31: meridian.ExchangeAck
+	(*TableStatistics)(nil),  // 32: meridian.TableStatistics
+	(*ColumnStatistics)(nil), // 33: meridian.ColumnStatistics
+	(*AnalyzeRequest)(nil),   // 34: meridian.AnalyzeRequest
+	(*AnalyzeResponse)(nil),  // 35: meridian.AnalyzeResponse
+	nil,                      // 36: meridian.FlowRequest.GroupAddrsEntry
+	(*TableDesc)(nil),        // 37: meridian.TableDesc
+	(*Expr)(nil),             // 38: meridian.Expr
+	(*SortKey)(nil),          // 39: meridian.SortKey
+	(*TxnContext)(nil),       // 40: meridian.TxnContext
 }
 var file_plan_proto_depIdxs = []int32{
 	6,  // 0: meridian.Plan.fragments:type_name -> meridian.Fragment
@@ -2577,51 +2885,55 @@ var file_plan_proto_depIdxs = []int32{
 	24, // 15: meridian.PlanNode.recv:type_name -> meridian.RecvNode
 	25, // 16: meridian.PlanNode.append:type_name -> meridian.AppendNode
 	26, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
-	33, // 18: meridian.ScanNode.table:type_name -> meridian.TableDesc
-	34, // 19: meridian.ScanNode.index_eq:type_name -> meridian.Expr
-	34, // 20: meridian.ScanNode.filter:type_name -> meridian.Expr
-	34, // 21: meridian.FilterNode.cond:type_name -> meridian.Expr
-	34, // 22: meridian.ProjectNode.exprs:type_name -> meridian.Expr
+	37, // 18: meridian.ScanNode.table:type_name -> meridian.TableDesc
+	38, // 19: meridian.ScanNode.index_eq:type_name -> meridian.Expr
+	38, // 20: meridian.ScanNode.filter:type_name -> meridian.Expr
+	38, // 21: meridian.FilterNode.cond:type_name -> meridian.Expr
+	38, // 22: meridian.ProjectNode.exprs:type_name -> meridian.Expr
 	1,  // 23: meridian.JoinNode.type:type_name -> meridian.JoinType
 	2,  // 24: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
-	34, // 25: meridian.JoinNode.left_keys:type_name -> meridian.Expr
-	34, // 26: meridian.JoinNode.right_keys:type_name -> meridian.Expr
-	34, // 27: meridian.JoinNode.residual:type_name -> meridian.Expr
-	34, // 28: meridian.AggFunc.arg:type_name -> meridian.Expr
+	38, // 25: meridian.JoinNode.left_keys:type_name -> meridian.Expr
+	38, // 26: meridian.JoinNode.right_keys:type_name -> meridian.Expr
+	38, // 27: meridian.JoinNode.residual:type_name -> meridian.Expr
+	38, // 28: meridian.AggFunc.arg:type_name -> meridian.Expr
 	3,  // 29: meridian.AggNode.phase:type_name -> meridian.AggPhase
-	34, // 30: meridian.AggNode.group_by:type_name -> meridian.Expr
+	38, // 30: meridian.AggNode.group_by:type_name -> meridian.Expr
 	13, // 31: meridian.AggNode.aggs:type_name -> meridian.AggFunc
 	14, // 32: meridian.AggNode.sets:type_name -> meridian.GroupingSet
-	35, // 33: meridian.SortNode.keys:type_name -> meridian.SortKey
-	34, // 34: meridian.SortNode.limit:type_name -> meridian.Expr
-	34, // 35: meridian.LimitNode.limit:type_name -> meridian.Expr
-	34, // 36: meridian.LimitNode.offset:type_name -> meridian.Expr
+	39, // 33: meridian.SortNode.keys:type_name -> meridian.SortKey
+	38, // 34: meridian.SortNode.limit:type_name -> meridian.Expr
+	38, // 35: meridian.LimitNode.limit:type_name -> meridian.Expr
+	38, // 36: meridian.LimitNode.offset:type_name -> meridian.Expr
 	4,  // 37: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
 	4,  // 38: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	34, // 39: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	34, // 40: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	34, // 41: meridian.WindowFunc.args:type_name -> meridian.Expr
-	34, // 42: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	35, // 43: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	38, // 39: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	38, // 40: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	38, // 41: meridian.WindowFunc.args:type_name -> meridian.Expr
+	38, // 42: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	39, // 43: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
 	18, // 44: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
 	13, // 45: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
 	19, // 46: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	34, // 47: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	38, // 47: meridian.ExprRow.exprs:type_name -> meridian.Expr
 	22, // 48: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	35, // 49: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	36, // 50: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	39, // 49: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	40, // 50: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
 	5,  // 51: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	32, // 52: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	36, // 52: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
 	29, // 53: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	27, // 54: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	30, // 55: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	28, // 56: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	31, // 57: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	56, // [56:58] is the sub-list for method output_type
-	54, // [54:56] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	33, // 54: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
+	37, // 55: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	27, // 56: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	30, // 57: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	34, // 58: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	28, // 59: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	31, // 60: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	35, // 61: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	59, // [59:62] is the sub-list for method output_type
+	56, // [56:59] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }
@@ -2651,7 +2963,7 @@ func file_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plan_proto_rawDesc), len(file_plan_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   28,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Flow_SetupFlow_FullMethodName = "/meridian.Flow/SetupFlow"
 	Flow_Exchange_FullMethodName  = "/meridian.Flow/Exchange"
+	Flow_Analyze_FullMethodName   = "/meridian.Flow/Analyze"
 )
 
 // FlowClient is the client API for Flow service.
@@ -47,6 +48,8 @@ type FlowClient interface {
 	SetupFlow(ctx context.Context, in *FlowRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FlowMessage], error)
 	// One producer instance's rows for a consumer instance on this datanode.
 	Exchange(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ExchangeMessage, ExchangeAck], error)
+	// A table's row count and a sample of its rows (ANALYZE).
+	Analyze(ctx context.Context, in *AnalyzeRequest, opts ...grpc.CallOption) (*AnalyzeResponse, error)
 }
 
 type flowClient struct {
@@ -89,6 +92,16 @@ func (c *flowClient) Exchange(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Flow_ExchangeClient = grpc.ClientStreamingClient[ExchangeMessage, ExchangeAck]
 
+func (c *flowClient) Analyze(ctx context.Context, in *AnalyzeRequest, opts ...grpc.CallOption) (*AnalyzeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnalyzeResponse)
+	err := c.cc.Invoke(ctx, Flow_Analyze_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FlowServer is the server API for Flow service.
 // All implementations must embed UnimplementedFlowServer
 // for forward compatibility.
@@ -100,6 +113,8 @@ type FlowServer interface {
 	SetupFlow(*FlowRequest, grpc.ServerStreamingServer[FlowMessage]) error
 	// One producer instance's rows for a consumer instance on this datanode.
 	Exchange(grpc.ClientStreamingServer[ExchangeMessage, ExchangeAck]) error
+	// A table's row count and a sample of its rows (ANALYZE).
+	Analyze(context.Context, *AnalyzeRequest) (*AnalyzeResponse, error)
 	mustEmbedUnimplementedFlowServer()
 }
 
@@ -115,6 +130,9 @@ func (UnimplementedFlowServer) SetupFlow(*FlowRequest, grpc.ServerStreamingServe
 }
 func (UnimplementedFlowServer) Exchange(grpc.ClientStreamingServer[ExchangeMessage, ExchangeAck]) error {
 	return status.Error(codes.Unimplemented, "method Exchange not implemented")
+}
+func (UnimplementedFlowServer) Analyze(context.Context, *AnalyzeRequest) (*AnalyzeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Analyze not implemented")
 }
 func (UnimplementedFlowServer) mustEmbedUnimplementedFlowServer() {}
 func (UnimplementedFlowServer) testEmbeddedByValue()              {}
@@ -155,13 +173,36 @@ func _Flow_Exchange_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Flow_ExchangeServer = grpc.ClientStreamingServer[ExchangeMessage, ExchangeAck]
 
+func _Flow_Analyze_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnalyzeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServer).Analyze(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Flow_Analyze_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServer).Analyze(ctx, req.(*AnalyzeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Flow_ServiceDesc is the grpc.ServiceDesc for Flow service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Flow_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "meridian.Flow",
 	HandlerType: (*FlowServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Analyze",
+			Handler:    _Flow_Analyze_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "SetupFlow",
