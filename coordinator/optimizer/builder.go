@@ -642,6 +642,9 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 		c.n = b.filter(c.n, b.imp(sel, r.Cond, c.layout))
 		return c, nil
 	case *planner.ProjectRel:
+		if is, ok := flattenIsland(r); ok {
+			return b.joinIsland(sel, is, need)
+		}
 		in := make([]bool, r.Input.Width())
 		for i, e := range r.Exprs {
 			if need[i] {
@@ -687,6 +690,17 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 		}
 		return &built{n: b.project(n, exprs, names), layout: layout}, nil
 	case *planner.JoinRel:
+		if r.Kind == planner.JoinSemi || r.Kind == planner.JoinAnti {
+			if pushed := pushSemiJoins(r); pushed != planner.Rel(r) {
+				if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {
+					return b.rel(sel, pushed, need)
+				}
+				r = pushed.(*planner.JoinRel)
+			}
+		}
+		if is, ok := flattenIsland(r); ok {
+			return b.joinIsland(sel, is, need)
+		}
 		return b.join(sel, r, need)
 	case *planner.QueryRel:
 		return b.block(r.Query, need, false)

@@ -1,0 +1,400 @@
+package optimizer
+
+import (
+	"math/bits"
+
+	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+)
+
+// Join order.
+//
+// A FROM clause's inner joins form an island: its leaves (tables, derived
+// tables, outer joins, ...) and the conditions between them, whatever
+// order the query wrote them in. The island is planned by dynamic
+// programming over subsets of leaves, smallest first: the best plan of a
+// subset is the cheapest join of the best plans of two complementary
+// subsets that a condition connects (cross products only when nothing
+// connects), where "join" includes placing it — co-located, one side
+// redistributed, both, broadcast or gathered — so the order and the data
+// movement are chosen together by one cost. Beyond dpLimit leaves the
+// search is greedy: it joins the connected pair with the cheapest result
+// until one plan is left.
+//
+// Semi and anti joins that the planner put on top of an island (EXISTS,
+// IN) are first pushed down onto the leaf whose columns their conditions
+// read, so that they filter before the inner joins grow the rows.
+
+// dpLimit is the most leaves planned exhaustively.
+const dpLimit = 10
+
+// island is a flattened tree of inner joins.
+type island struct {
+	leaves []planner.Rel
+	off    []int // first column of each leaf in the flat row
+	width  int
+	preds  []*Expr // over the flat row
+	// out maps the island's output columns to flat columns (nil: the
+	// flat row itself).
+	out []int
+}
+
+// flattenIsland collects the inner joins under r; ok is false when r is
+// not an inner join (or a column permutation over one).
+func flattenIsland(r planner.Rel) (*island, bool) {
+	var out []int
+	if p, ok := r.(*planner.ProjectRel); ok {
+		if j, ok := p.Input.(*planner.JoinRel); ok && j.Kind == planner.JoinInner {
+			for _, e := range p.Exprs {
+				if e.Kind != kColumn {
+					return nil, false
+				}
+				out = append(out, int(e.Index))
+			}
+			r = p.Input
+		}
+	}
+	j, ok := r.(*planner.JoinRel)
+	if !ok || j.Kind != planner.JoinInner {
+		return nil, false
+	}
+	is := &island{out: out}
+	var add func(r planner.Rel)
+	add = func(r planner.Rel) {
+		if j, ok := r.(*planner.JoinRel); ok && j.Kind == planner.JoinInner {
+			base := is.width
+			add(j.Left)
+			mid := is.width
+			add(j.Right)
+			shiftR := func(c int32) int32 { return c + int32(mid) }
+			shiftL := func(c int32) int32 { return c + int32(base) }
+			for i := range j.LeftKeys {
+				l := rewrite(j.LeftKeys[i], shiftL, nil)
+				rk := rewrite(j.RightKeys[i], shiftR, nil)
+				is.preds = append(is.preds, &Expr{Kind: kFunc, Name: "=", TypeOid: 16, Typmod: -1, Args: []*Expr{l, rk}})
+			}
+			if j.Cond != nil {
+				// Over left ++ right, which starts at base.
+				for _, c := range conjuncts(j.Cond) {
+					is.preds = append(is.preds, rewrite(c, shiftL, nil))
+				}
+			}
+			return
+		}
+		is.leaves = append(is.leaves, r)
+		is.off = append(is.off, is.width)
+		is.width += r.Width()
+	}
+	add(r)
+	return is, true
+}
+
+// leafOf returns the leaf holding flat column c.
+func (is *island) leafOf(c int) int {
+	for i := len(is.off) - 1; i >= 0; i-- {
+		if c >= is.off[i] {
+			return i
+		}
+	}
+	return 0
+}
+
+// mask is the set of leaves an expression reads.
+func (is *island) mask(e *Expr) uint64 {
+	var m uint64
+	refs(e, func(c int) { m |= 1 << uint(is.leafOf(c)) })
+	return m
+}
+
+// pushSemiJoins moves a semi or anti join on top of an island onto the
+// island leaf its left-side columns all come from.
+func pushSemiJoins(r planner.Rel) planner.Rel {
+	j, ok := r.(*planner.JoinRel)
+	if !ok || (j.Kind != planner.JoinSemi && j.Kind != planner.JoinAnti) {
+		return r
+	}
+	left := pushSemiJoins(j.Left)
+	cp := *j
+	cp.Left = left
+	is, ok := flattenIsland(left)
+	if !ok {
+		return &cp
+	}
+	lw := left.Width()
+	flat := func(c int) int {
+		if is.out != nil {
+			return is.out[c]
+		}
+		return c
+	}
+	leaf := -1
+	uses := func(c int) {
+		l := is.leafOf(flat(c))
+		if leaf == -1 || leaf == l {
+			leaf = l
+		} else {
+			leaf = -2
+		}
+	}
+	for _, k := range j.LeftKeys {
+		refs(k, uses)
+	}
+	refs(j.Cond, func(c int) {
+		if c < lw {
+			uses(c)
+		}
+	})
+	if leaf < 0 {
+		return &cp
+	}
+	lf := is.leaves[leaf]
+	lfw := lf.Width()
+	toLeaf := func(c int32) int32 {
+		if int(c) >= lw {
+			return c - int32(lw) + int32(lfw) // the subquery's columns follow the leaf's
+		}
+		return int32(flat(int(c)) - is.off[leaf])
+	}
+	pushed := &planner.JoinRel{Kind: j.Kind, Left: lf, Right: j.Right, RightKeys: j.RightKeys}
+	for _, k := range j.LeftKeys {
+		pushed.LeftKeys = append(pushed.LeftKeys, rewrite(k, toLeaf, nil))
+	}
+	pushed.Cond = rewrite(j.Cond, toLeaf, nil)
+	return replaceLeaf(left, lf, pushed)
+}
+
+// replaceLeaf returns r with the leaf old replaced by nw (same width).
+func replaceLeaf(r, old, nw planner.Rel) planner.Rel {
+	if r == old {
+		return nw
+	}
+	switch x := r.(type) {
+	case *planner.ProjectRel:
+		cp := *x
+		cp.Input = replaceLeaf(x.Input, old, nw)
+		return &cp
+	case *planner.JoinRel:
+		if x.Kind == planner.JoinInner {
+			cp := *x
+			cp.Left = replaceLeaf(x.Left, old, nw)
+			cp.Right = replaceLeaf(x.Right, old, nw)
+			return &cp
+		}
+	}
+	return r
+}
+
+// subplan is a plan of a set of island leaves.
+type subplan struct {
+	n *pnode
+	// layout[c] is flat column c's position in n's row (-1: absent).
+	layout []int
+}
+
+// joinIsland plans an island of inner joins; need says which of its
+// output columns are read above it.
+func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*built, error) {
+	// What the leaves must provide: the needed output columns and every
+	// column a condition reads.
+	flatNeed := make([]bool, is.width)
+	for i, nd := range need {
+		if !nd {
+			continue
+		}
+		c := i
+		if is.out != nil {
+			c = is.out[i]
+		}
+		flatNeed[c] = true
+	}
+	for _, p := range is.preds {
+		b.mark(sel, flatNeed, p)
+	}
+	n := len(is.leaves)
+	leaves := make([]*subplan, n)
+	for i, lf := range is.leaves {
+		w := lf.Width()
+		ln := flatNeed[is.off[i] : is.off[i]+w]
+		bt, err := b.rel(sel, lf, ln)
+		if err != nil {
+			return nil, err
+		}
+		layout := make([]int, is.width)
+		for c := range layout {
+			layout[c] = -1
+		}
+		for c := 0; c < w; c++ {
+			layout[is.off[i]+c] = bt.layout[c]
+		}
+		leaves[i] = &subplan{n: bt.n, layout: layout}
+	}
+	// Conditions within one leaf filter it.
+	type pred struct {
+		e    *Expr
+		mask uint64
+	}
+	var preds []pred
+	for _, p := range is.preds {
+		m := is.mask(p)
+		if bits.OnesCount64(m) <= 1 {
+			i := bits.TrailingZeros64(m)
+			if m == 0 {
+				i = 0
+			}
+			leaves[i].n = b.filter(leaves[i].n, b.imp(sel, p, leaves[i].layout))
+			continue
+		}
+		preds = append(preds, pred{p, m})
+	}
+	full := uint64(1)<<uint(n) - 1
+	// join joins two subplans under the conditions that connect them.
+	join := func(a, c *subplan, am, cm uint64) *subplan {
+		var lk, rk []*Expr
+		var residual []*Expr
+		for _, p := range preds {
+			if p.mask&^(am|cm) != 0 || p.mask&^am == 0 || p.mask&^cm == 0 {
+				continue // not between a and c alone
+			}
+			if l, r, ok := splitEquality(p.e, is, am, cm); ok {
+				lk = append(lk, b.imp(sel, l, a.layout))
+				rk = append(rk, b.imp(sel, r, c.layout))
+				continue
+			}
+			residual = append(residual, p.e)
+		}
+		ln, rn, d := b.placeJoin(meridianpb.JoinType_JOIN_INNER, a.n, c.n, lk, rk, false)
+		lw := ln.width()
+		layout := make([]int, is.width)
+		for i := range layout {
+			switch {
+			case a.layout[i] >= 0:
+				layout[i] = a.layout[i]
+			case c.layout[i] >= 0:
+				layout[i] = c.layout[i] + lw
+			default:
+				layout[i] = -1
+			}
+		}
+		var cond *Expr
+		if len(residual) > 0 {
+			cond = b.imp(sel, andAllExprs(residual), layout)
+		}
+		return &subplan{n: b.joinNode(meridianpb.JoinType_JOIN_INNER, ln, rn, lk, rk, cond, d), layout: layout}
+	}
+	connected := func(am, cm uint64) bool {
+		for _, p := range preds {
+			if p.mask&am != 0 && p.mask&cm != 0 && p.mask&^(am|cm) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	better := func(x, y *subplan) bool { return y == nil || x.n.cost < y.n.cost }
+
+	var top *subplan
+	if n <= dpLimit {
+		best := make([]*subplan, full+1)
+		for i := 0; i < n; i++ {
+			best[1<<uint(i)] = leaves[i]
+		}
+		for _, crossOK := range []bool{false, true} {
+			for s := uint64(1); s <= full; s++ {
+				if bits.OnesCount64(s) < 2 || (best[s] != nil && !crossOK) {
+					continue
+				}
+				// Every split of s into two non-empty parts, both orders.
+				for a := (s - 1) & s; a > 0; a = (a - 1) & s {
+					c := s &^ a
+					if best[a] == nil || best[c] == nil || (!crossOK && !connected(a, c)) {
+						continue
+					}
+					if crossOK && best[s] != nil {
+						break
+					}
+					if p := join(best[a], best[c], a, c); better(p, best[s]) {
+						best[s] = p
+					}
+				}
+			}
+			if best[full] != nil {
+				break
+			}
+		}
+		top = best[full]
+	} else {
+		// Greedy: join the pair with the cheapest result, connected pairs
+		// first.
+		parts := append([]*subplan(nil), leaves...)
+		masks := make([]uint64, n)
+		for i := range masks {
+			masks[i] = 1 << uint(i)
+		}
+		for len(parts) > 1 {
+			var bp *subplan
+			bi, bj := -1, -1
+			for _, crossOK := range []bool{false, true} {
+				for i := range parts {
+					for j := range parts {
+						if i == j || (!crossOK && !connected(masks[i], masks[j])) {
+							continue
+						}
+						if p := join(parts[i], parts[j], masks[i], masks[j]); better(p, bp) {
+							bp, bi, bj = p, i, j
+						}
+					}
+				}
+				if bp != nil {
+					break
+				}
+			}
+			parts[bi], masks[bi] = bp, masks[bi]|masks[bj]
+			parts = append(parts[:bj], parts[bj+1:]...)
+			masks = append(masks[:bj], masks[bj+1:]...)
+		}
+		top = parts[0]
+	}
+	// The island's output columns.
+	w := is.width
+	if is.out != nil {
+		w = len(is.out)
+	}
+	layout := make([]int, w)
+	for i := range layout {
+		c := i
+		if is.out != nil {
+			c = is.out[i]
+		}
+		layout[i] = top.layout[c]
+	}
+	return &built{n: top.n, layout: layout}, nil
+}
+
+// splitEquality returns the two sides of an equality condition between
+// the leaves of am and those of cm, in that order.
+func splitEquality(e *Expr, is *island, am, cm uint64) (*Expr, *Expr, bool) {
+	if e.Kind != kFunc || e.Name != "=" || len(e.Args) != 2 {
+		return nil, nil, false
+	}
+	l, r := e.Args[0], e.Args[1]
+	lm, rm := is.mask(l), is.mask(r)
+	if lm == 0 || rm == 0 {
+		return nil, nil, false
+	}
+	if !planner.Hashable(l, r) {
+		return nil, nil, false
+	}
+	switch {
+	case lm&^am == 0 && rm&^cm == 0:
+		return l, r, true
+	case lm&^cm == 0 && rm&^am == 0:
+		return r, l, true
+	}
+	return nil, nil, false
+}
+
+func andAllExprs(cs []*Expr) *Expr {
+	if len(cs) == 1 {
+		return cs[0]
+	}
+	return &Expr{Kind: kAnd, TypeOid: 16, Typmod: -1, Args: cs}
+}
