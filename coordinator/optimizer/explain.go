@@ -69,7 +69,9 @@ func colName(c int, names []string) string {
 func explainNode(n *meridianpb.PlanNode, depth int, opt ExplainOptions, lines *[]string) {
 	ind := strings.Repeat("  ", depth)
 	var in []string // the input row's column names
-	if len(n.Inputs) == 1 {
+	if n.GetRecv() != nil {
+		in = n.Names // merge keys are over the received rows
+	} else if len(n.Inputs) == 1 {
 		in = n.Inputs[0].Names
 	} else if len(n.Inputs) == 2 {
 		in = append(append([]string(nil), n.Inputs[0].Names...), n.Inputs[1].Names...)
