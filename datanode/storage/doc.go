@@ -90,8 +90,10 @@
 //     FOR SHARE / FOR KEY SHARE (Txn.Lock) record (transaction, mode,
 //     command) under the key, in memory, striped like the key mutexes.
 //
-//	 stripe(key) ──> lockEntry{ held: [(txn, mode, cmd)...],  queue: [req...],  changed }
-//	                              granted locks              waiting requests,
+// The table:
+//
+//	stripe(key) ──> lockEntry{ held: [(txn, mode, cmd)...],  queue: [req...],  changed }
+//	                           granted locks                 waiting requests,
 //	                                                         oldest first
 //
 // Modes conflict as PostgreSQL's (KEY SHARE–UPDATE; SHARE–NO KEY UPDATE,
