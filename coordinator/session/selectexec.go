@@ -141,18 +141,7 @@ func constInt(e *planner.Expr, what string) (int64, error) {
 
 // scanIter reads one scan from the datanodes of a route.
 func (s *Session) scanIter(ctx context.Context, env *planner.BindEnv, snap *routing.Snapshot, targets []target, a planner.Access, cols []int, limit int64, orderBy []*meridianpb.SortKey) (rowIter, error) {
-	proj := make([]*planner.Expr, len(cols))
-	oids := make([]uint32, len(cols))
-	for i, c := range cols {
-		col := a.Table.Columns[c]
-		proj[i] = expr.Column(c, types.Type{OID: col.TypeOid, Typmod: col.Typmod})
-		oids[i] = col.TypeOid
-	}
-	if len(proj) == 0 {
-		// Nothing needed but the row count: project a constant.
-		proj = []*planner.Expr{expr.Const(types.T(types.Bool), true)}
-		oids = []uint32{types.Bool}
-	}
+	proj, oids := scanProjection(a.Table, cols)
 	tc, err := s.readTxn(ctx, env, len(targets))
 	if err != nil {
 		return nil, err
@@ -329,7 +318,7 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 					return nil, err
 				}
 			}
-			if src, err = s.scanIter(ctx, env, snap, targets, a, sel.ScanCols, push, orderBy); err != nil {
+			if src, err = s.scanOrLock(ctx, env, snap, targets, a, sel, push, orderBy); err != nil {
 				return nil, err
 			}
 		}
