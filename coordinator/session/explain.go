@@ -145,6 +145,9 @@ func (x *explainer) selectBlock(sel *planner.Select, indent int) error {
 	if sel.Limit != nil {
 		add(indent, "Limit (pushed to datanodes: %v)", sel.PushLimit || len(sel.DNOrderBy) > 0)
 	}
+	if sel.Lock != nil {
+		add(indent, "%s", lockRowsLine(sel.Lock))
+	}
 	var err error
 	switch {
 	case sel.From != nil:

@@ -112,6 +112,18 @@ func (s *Session) lockRows(ctx context.Context, snap *routing.Snapshot, targets 
 	return &sliceIter{rows: rows}, nil
 }
 
+// lockRowsLine is EXPLAIN's line for a locking clause.
+func lockRowsLine(lk *planner.Locking) string {
+	line := "LockRows on datanodes (" + planner.LockName(lk.Strength)
+	switch lk.Wait {
+	case meridianpb.LockWaitPolicy_LOCK_WAIT_NOWAIT:
+		line += " NOWAIT"
+	case meridianpb.LockWaitPolicy_LOCK_WAIT_SKIP:
+		line += " SKIP LOCKED"
+	}
+	return line + ")"
+}
+
 // ask records that group g is asked to lock: the transaction block (or
 // the autocommit statement) must end there.
 func (r *lockRun) ask(g uint32) {
