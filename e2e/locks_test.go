@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,88 @@ func TestRowLocks(t *testing.T) {
 		}
 		for _, c := range []*pgx.Conn{a, b} {
 			mustExec(t, c, "RESET deadlock_timeout")
+		}
+	})
+
+	t.Run("no fractured reads", func(t *testing.T) {
+		// Transfers between rows on different datanodes (two-phase
+		// commits) while readers on both coordinators sum the balances: a
+		// reader sees each transfer whole or not at all.
+		const transfers = 60
+		mustExec(t, a, "CREATE TABLE bank (id int PRIMARY KEY, balance int)")
+		mustExec(t, a, "INSERT INTO bank VALUES (1, 1000), (2, 1000), (6, 1000)")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		errc := make(chan error, 4)
+		done := make(chan struct{})
+		for w := 0; w < 2; w++ {
+			go func(w int) {
+				c, err := pgx.Connect(ctx, tc.dsn(w))
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer c.Close(context.Background())
+				ids := [][2]int{{1, 2}, {2, 6}, {6, 1}}
+				for i := 0; i < transfers; i++ {
+					p := ids[(i+w)%3]
+					err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+						if _, err := tx.Exec(ctx, "UPDATE bank SET balance = balance - 7 WHERE id = $1", p[0]); err != nil {
+							return err
+						}
+						_, err := tx.Exec(ctx, "UPDATE bank SET balance = balance + 7 WHERE id = $1", p[1])
+						return err
+					})
+					if err != nil && sqlState(err) != "40P01" {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}(w)
+		}
+		for r := 0; r < 2; r++ {
+			go func(r int) {
+				c, err := pgx.Connect(ctx, tc.dsn(r))
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer c.Close(context.Background())
+				for n := 0; ; n++ {
+					select {
+					case <-done:
+						errc <- nil
+						return
+					default:
+					}
+					q := "SELECT sum(balance) FROM bank"
+					if n%2 == 1 {
+						q = "SELECT (SELECT balance FROM bank WHERE id = 1) + (SELECT balance FROM bank WHERE id = 2) + (SELECT balance FROM bank WHERE id = 6)"
+					}
+					var sum int
+					if err := c.QueryRow(ctx, q).Scan(&sum); err != nil {
+						errc <- err
+						return
+					}
+					if sum != 3000 {
+						errc <- fmt.Errorf("reader %d saw a total of %d, not 3000 (query %q)", r, sum, q)
+						return
+					}
+				}
+			}(r)
+		}
+		for i := 0; i < 2; i++ {
+			if err := <-errc; err != nil {
+				close(done)
+				t.Fatal(describe(err))
+			}
+		}
+		close(done)
+		for i := 0; i < 2; i++ {
+			if err := <-errc; err != nil {
+				t.Fatal(describe(err))
+			}
 		}
 	})
 

@@ -264,6 +264,10 @@ func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *plann
 		offset = 0
 	}
 	b := newBlockRun(ctx, s, sel, env)
+	if len(sel.Subqueries) > 0 {
+		// Each subquery is a scan of its own: one snapshot for all.
+		env.Memo[multiScan{}] = true
+	}
 	var src rowIter
 	switch {
 	case sel.From != nil:
