@@ -197,6 +197,11 @@ func (x *Executor) candidates(ctx context.Context, snap storage.Snapshot, spec *
 		keys[i] = e
 	}
 	var out []candidate
+	less := func(i, j int) bool { return LessByKeys(spec.OrderBy, out[i].sort, out[j].sort) }
+	// Without locks (candidates for the coordinator) only the first
+	// limit rows in order are wanted: keep memory bounded by the limit.
+	// A locking scan may skip rows, so it keeps them all.
+	trim := spec.Lock == nil && spec.Limit > 0 && len(keys) > 0
 	add := func(key []byte, seq uint64, row []types.Datum) error {
 		c := candidate{key: append([]byte(nil), key...), seq: seq, row: row}
 		if len(keys) > 0 {
@@ -210,6 +215,10 @@ func (x *Executor) candidates(ctx context.Context, snap storage.Snapshot, spec *
 			}
 		}
 		out = append(out, c)
+		if trim && int64(len(out)) >= 2*spec.Limit+1024 {
+			sort.SliceStable(out, less)
+			out = out[:spec.Limit]
+		}
 		return nil
 	}
 	var err error
@@ -246,7 +255,7 @@ func (x *Executor) candidates(ctx context.Context, snap storage.Snapshot, spec *
 		return nil, err
 	}
 	if len(keys) > 0 {
-		sort.SliceStable(out, func(i, j int) bool { return LessByKeys(spec.OrderBy, out[i].sort, out[j].sort) })
+		sort.SliceStable(out, less)
 	}
 	return out, nil
 }
