@@ -52,11 +52,12 @@ type running struct {
 }
 
 type run struct {
-	r     *Runner
-	sp    *Spec
-	ctl   *pgconn.PgConn
-	conns []*conn
-	out   strings.Builder
+	r       *Runner
+	blocked BlockedFunc
+	sp      *Spec
+	ctl     *pgconn.PgConn
+	conns   []*conn
+	out     strings.Builder
 }
 
 // Run runs every permutation of sp (its listed ones, else all) and
@@ -84,8 +85,9 @@ func (r *Runner) Run(ctx context.Context, sp *Spec) (string, error) {
 			return "", fmt.Errorf("session %s: backend pid: %w", s.Name, err)
 		}
 	}
-	if r.Blocked == nil {
-		r.Blocked = ru.postgresBlocked
+	ru.blocked = r.Blocked
+	if ru.blocked == nil {
+		ru.blocked = ru.postgresBlocked
 	}
 	fmt.Fprintf(&ru.out, "Parsed test spec with %d sessions\n", len(sp.Sessions))
 	perms := sp.Permutations
@@ -328,7 +330,7 @@ func (ru *run) tryComplete(ctx context.Context, rs *running, flags int) (bool, e
 			return false, ctx.Err()
 		}
 		if flags&nonBlock != 0 {
-			blocked, err := ru.r.Blocked(ctx, rs.conn.pid)
+			blocked, err := ru.blocked(ctx, rs.conn.pid)
 			if err != nil {
 				return false, fmt.Errorf("lock wait check of step %s: %w", rs.ps.Name, err)
 			}
