@@ -103,6 +103,10 @@ func Open(cfg Config) (*Engine, error) {
 		drained:  make(chan struct{}, 1),
 	}
 	e.xidTab.init()
+	// Wait ids start at the clock, so that ids of waits before a restart
+	// are not reused by waits after it (the deadlock detector confirms
+	// cycles by id).
+	e.waitSeq = uint64(time.Now().UnixNano())
 	undo := make(chan struct{})
 	e.undo.Store(&undo)
 
