@@ -104,6 +104,8 @@ func runServer(args []string, log *slog.Logger) error {
 	cluster := fs.String("cluster", def.Cluster, "cluster name (etcd prefix /meridian/<cluster>/)")
 	datanodes := fs.Int("datanodes", 0, "how many datanodes form the initial cluster (required)")
 	ttl := fs.Int("lease-ttl", def.LeaseTTL, "registration and election lease TTL, seconds")
+	deadlocks := fs.Duration("deadlock-interval", server.DefaultDeadlockInterval,
+		"how often the leader polls the datanodes for deadlocks across them (negative: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -111,6 +113,7 @@ func runServer(args []string, log *slog.Logger) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg := def
+	cfg.DeadlockInterval = *deadlocks
 	etcd, err := c.load(fs, &cfg)
 	if err != nil {
 		return err

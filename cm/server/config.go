@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/meridian-db/meridian/cm/placement"
 )
@@ -25,6 +26,10 @@ type Config struct {
 	// LeaseTTL is the TTL in seconds of the registration and election
 	// leases: how long a dead CM leader keeps its role.
 	LeaseTTL int `json:"lease-ttl"`
+	// DeadlockInterval is how often the leader polls the datanodes' waits
+	// for row locks for deadlocks across datanodes (deadlock.go); 0 means
+	// DefaultDeadlockInterval, negative turns the detector off.
+	DeadlockInterval time.Duration `json:"-"`
 
 	// Logger defaults to slog.Default(); the server adds its node tag.
 	Logger *slog.Logger `json:"-"`
@@ -37,6 +42,16 @@ type TestingKnobs struct {
 	// OnInitWait is called by the leader each time it finds fewer
 	// registered datanodes than it needs to initialize the cluster.
 	OnInitWait func(have, want int)
+}
+
+// DefaultDeadlockInterval is the default Config.DeadlockInterval.
+const DefaultDeadlockInterval = 200 * time.Millisecond
+
+func (cfg Config) deadlockInterval() time.Duration {
+	if cfg.DeadlockInterval == 0 {
+		return DefaultDeadlockInterval
+	}
+	return cfg.DeadlockInterval
 }
 
 // NewConfig returns the defaults.

@@ -89,13 +89,14 @@ func (s *Server) campaignOnce(ctx context.Context) error {
 	return err
 }
 
-// lead is the leader's work: initialize the cluster once, then hold
-// leadership until ctx ends. (Failover and bucket moves will live here.)
+// lead is the leader's work: initialize the cluster once, then detect
+// deadlocks across datanodes until ctx ends. (Failover and bucket moves
+// will live here.)
 func (s *Server) lead(ctx context.Context, el *concurrency.Election) error {
 	if err := s.initCluster(ctx, fence{key: el.Key(), rev: el.Rev()}); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	s.detectDeadlocks(ctx)
 	return nil
 }
 

@@ -16,6 +16,7 @@ type metrics struct {
 	isLeader    prometheus.Gauge
 	initialized prometheus.Gauge
 	watchBreaks prometheus.Counter
+	deadlocks   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,8 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "meridian_cm_watch_breaks_total",
 			Help: "Times the watch on nodes/ broke and the view was reloaded.",
 		}),
+		deadlocks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_cm_deadlocks_total",
+			Help: "Deadlocks across datanodes broken by failing a victim's wait (40P01).",
+		}),
 	}
-	reg.MustRegister(m.liveNodes, m.nodeEvents, m.isLeader, m.initialized, m.watchBreaks)
+	reg.MustRegister(m.liveNodes, m.nodeEvents, m.isLeader, m.initialized, m.watchBreaks, m.deadlocks)
 	for r := range meridianpb.Role_name {
 		m.liveNodes.WithLabelValues(roleLabel(meridianpb.Role(r))).Set(0)
 	}

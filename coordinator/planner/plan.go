@@ -80,6 +80,9 @@ type Select struct {
 	// Subqueries are the subqueries the block's expressions evaluate
 	// (EXPR_SUBQUERY's index).
 	Subqueries []*SubPlan
+	// Lock: the rows read through Access are locked (SELECT ... FOR
+	// UPDATE/SHARE; locking.go).
+	Lock *Locking
 	// parts keeps the block's FROM items and conditions, from which an
 	// enclosing query may rebuild it as a join (decorrelation).
 	parts *blockParts

@@ -12,9 +12,18 @@ import (
 // PlanSelect plans a SELECT.
 func (p *Planner) PlanSelect(sel *pg_query.SelectStmt, paramTypes []uint32) (*Plan, error) {
 	ps := &params{types: append([]uint32(nil), paramTypes...)}
-	s, cols, _, err := p.planQuery(sel, qctx{ps: ps})
+	plain, err := withoutLocking(sel)
 	if err != nil {
 		return nil, err
+	}
+	s, cols, _, err := p.planQuery(plain, qctx{ps: ps})
+	if err != nil {
+		return nil, err
+	}
+	if plain != sel {
+		if err := planLocking(sel, s); err != nil {
+			return nil, err
+		}
 	}
 	return &Plan{Select: s, Columns: cols, Params: ps.types, Tag: "SELECT"}, nil
 }
@@ -44,7 +53,7 @@ func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pg
 	case sel.IntoClause != nil:
 		return nil, nil, false, pgerr.Unsupported("SELECT INTO")
 	case len(sel.LockingClause) > 0:
-		return nil, nil, false, pgerr.Unsupported("SELECT ... FOR UPDATE/SHARE")
+		return nil, nil, false, pgerr.Unsupported("FOR UPDATE/SHARE in a subquery or WITH query")
 	}
 	ps := c.ps
 	in := &scope{params: ps, outer: c.outer, q: &query{p: p, ctes: c.ctes, windowDefs: map[string]*pg_query.WindowDef{}}}

@@ -38,7 +38,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		groups[i] = t.group
 		byGroup[t.group] = t
 	}
-	err = parallel(groups, func(g uint32) error {
+	err = allOrFirstError(ctx, groups, func(ctx context.Context, g uint32) error {
 		r := req(byGroup[g], tc)
 		r.Commit = onePhase
 		var local [][]types.Datum

@@ -119,6 +119,24 @@ func defString(n *pg_query.Node) string {
 // explainQuery shows a query's distributed plan; with analyze it runs the
 // query first and adds each operator's actual rows and time per datanode.
 func (s *Session) explainQuery(ctx context.Context, sel *planner.Select, env *planner.BindEnv, analyze, costs bool) ([]string, error) {
+	if sel.Lock != nil {
+		if analyze {
+			return nil, unsupportedAnalyze()
+		}
+		lines := []string{lockRowsLine(sel.Lock)}
+		b, _, err := planner.BindAccess(sel.Access, env)
+		if err != nil {
+			return nil, err
+		}
+		targets, err := route(s.e.routes.Current(), &b, false, s.pick+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range targets {
+			lines = append(lines, fmt.Sprintf("  -> Scan and lock %s on dn group %d", sel.Access.Table.Name, t.group))
+		}
+		return lines, nil
+	}
 	p, err := s.queryPlan(sel)
 	if err != nil {
 		return nil, err

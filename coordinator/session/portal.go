@@ -174,20 +174,8 @@ func (s *Session) statementContext(ctx context.Context) (context.Context, contex
 }
 
 func parseDurationMS(v string) (time.Duration, bool) {
-	if v == "" || v == "0" {
-		return 0, true
-	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return d, true
-	}
-	n := int64(0)
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return time.Duration(n) * time.Millisecond, true
+	d, err := parseTimeSetting(v)
+	return d, err == nil
 }
 
 func errTimeout(ctx context.Context, err error) error {

@@ -42,6 +42,9 @@ func (s *Session) queryPlan(sel *planner.Select) (*optimizer.Plan, error) {
 
 // runSelect runs a query and returns its rows.
 func (s *Session) runSelect(ctx context.Context, sel *planner.Select, env *planner.BindEnv) (rowIter, error) {
+	if sel.Lock != nil {
+		return s.runLockingSelect(ctx, sel, env)
+	}
 	p, err := s.queryPlan(sel)
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 		env := s.bindEnv(params)
 		if len(plan.Subqueries) > 0 {
 			env.Inline = s.inliner(ctx, plan.Subqueries, env)
+			env.Memo[multiScan{}] = true // one snapshot for all of them
 		}
 		switch {
 		case plan.Select != nil:

@@ -37,6 +37,7 @@ func defaultSettings(e *Engine) map[string]string {
 		"transaction_read_only":               "off",
 		"statement_timeout":                   "0",
 		"lock_timeout":                        "0",
+		"deadlock_timeout":                    "1s",
 		"idle_in_transaction_session_timeout": "0",
 		"extra_float_digits":                  "1",
 		"max_identifier_length":               "63",
@@ -166,6 +167,11 @@ func (s *Session) set(v *pg_query.VariableSetStmt, w reportWriter) error {
 	case "default_transaction_isolation":
 		val = strings.ToLower(val)
 		if _, err := parseIsolation(val); err != nil {
+			return err
+		}
+	case "statement_timeout", "lock_timeout", "deadlock_timeout", "idle_in_transaction_session_timeout":
+		var err error
+		if val, err = normalizeTimeSetting(k, val); err != nil {
 			return err
 		}
 	}

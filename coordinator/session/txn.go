@@ -166,6 +166,7 @@ func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*me
 	mode := s.e.cfg.TxnMode
 	latest := (ntargets == 1 && mode != ModeGTM) || kind == stmtInsert || (mode == ModeGTMFree && !write)
 	tc := &meridianpb.TxnContext{Coordinator: s.e.cfg.Name, CommandId: 1}
+	s.waitSettings(tc)
 	t := s.txn
 	if t == nil {
 		tc.Isolation, _ = parseIsolation(s.settings["default_transaction_isolation"])

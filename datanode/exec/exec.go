@@ -55,18 +55,23 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 	}
 	var txn *storage.Txn
 	if tc.Gxid != 0 {
-		if _, isScan := req.Op.(*meridianpb.ExecRequest_Scan); isScan && !req.Commit {
+		if scan, isScan := req.Op.(*meridianpb.ExecRequest_Scan); isScan && !req.Commit && scan.Scan.Lock == nil {
 			txn, _ = x.st.LookupTxn(tc.Gxid)
 		} else {
 			txn = x.st.Txn(tc.Gxid)
 		}
 	}
+	ctx = withWaitOptions(ctx, txn, tc)
 	snap := storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
 	var res Result
 	var err error
 	switch op := req.Op.(type) {
 	case *meridianpb.ExecRequest_Scan:
-		err = x.scan(ctx, snap, op.Scan, emit)
+		if lockingScan(op.Scan) {
+			err = x.lockScanOf(ctx, txn, snap, tc, op.Scan, emit)
+		} else {
+			err = x.scan(ctx, snap, op.Scan, emit)
+		}
 	case *meridianpb.ExecRequest_Insert:
 		res.RowsAffected, err = x.insert(ctx, txn, tc, op.Insert, emit)
 	case *meridianpb.ExecRequest_Update:
@@ -217,11 +222,7 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 }
 
 func (x *Executor) scan(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, emit Emit) error {
-	ti, err := x.tables.get(spec.Table)
-	if err != nil {
-		return err
-	}
-	m, err := newMatcher(spec)
+	ti, m, err := x.scanParts(spec)
 	if err != nil {
 		return err
 	}
@@ -358,7 +359,7 @@ func storageErr(err error) error {
 	case errors.Is(err, storage.ErrTxnNotActive):
 		return pgerr.Wrap(err, pgerr.SerializationFailure, "transaction is no longer active")
 	case errors.Is(err, storage.ErrWriteConflict):
-		return pgerr.Wrap(err, pgerr.SerializationFailure, "could not serialize access due to concurrent update")
+		return storage.SerializationFailure(err)
 	case errors.Is(err, context.Canceled):
 		return pgerr.Wrap(err, pgerr.QueryCanceled, "canceling statement due to user request")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -102,6 +102,9 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 				return pgerr.New(pgerr.NotNullViolation, "null value in column %q of relation %q violates not-null constraint", col.Name, ti.desc.Name)
 			}
 		}
+		if keyUnchanged(ti, t.row, newRow) {
+			return txn.UpdateNoKey(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
+		}
 		return txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
 	}, func(t *target) error {
 		bucket, rowID := rowKeyParts(t.key)

@@ -20,12 +20,13 @@
 //	+-----------------------+---------+-------------+  | 8 B    | 4 B   | 1 B   |         |
 //	                                                   +--------+-------+-------+---------+
 //	"a"      61 00 01 ^9    newest version of "a"      flags bit 0: tombstone (no row)
-//	"a"      61 00 01 ^4    older version of "a"
+//	"a"      61 00 01 ^4    older version of "a"             bit 1: an update of no unique key
 //	"a\x00"  61 00 FF 00 01 ^7
 //	"ab"     61 62 00 01 ^8
 //
 //	00 00 01 "seq" / "xid"   counters' high-water marks
 //	00 00 02 xid (8 B)       transaction record: state, gxid, CSN
+//	00 00 03 xid (8 B) key   row lock of a prepared transaction: mode
 //
 // No data key starts with 0x00 0x00, so the system keys sort before all
 // data and no logical range can reach them. seq is a per-engine counter and
@@ -78,18 +79,75 @@
 //
 // # Writes and row locks
 //
-// There is no lock table beyond the data: the newest version of a key is
-// its row lock, as PostgreSQL's xmax. A writer (Txn.Write, Txn.Insert)
-// takes a striped mutex for the key's check-and-append only, looks at the
-// newest non-aborted version and either waits for its live writer (outside
-// the mutex, ctx-cancellable, with local deadlock detection), writes, or
-// reports ErrWriteConflict (the row changed since readSeq) or ErrKeyExists.
+// A row is locked in one of two ways, and a lock is never a version, so
+// readers, snapshots and uniqueness checks do not see it:
+//
+//   - by its writer: the newest version of a key, while its writer is live,
+//     is that writer's lock (PostgreSQL's xmax idea), as FOR UPDATE, or as
+//     FOR NO KEY UPDATE when the version has the no-key flag (an UPDATE
+//     that changed no unique key);
+//   - in the row lock table: SELECT ... FOR UPDATE / FOR NO KEY UPDATE /
+//     FOR SHARE / FOR KEY SHARE (Txn.Lock) record (transaction, mode,
+//     command) under the key, in memory, striped like the key mutexes.
+//
+// The table:
+//
+//	stripe(key) ──> lockEntry{ held: [(txn, mode, cmd)...],  queue: [req...],  changed }
+//	                           granted locks                 waiting requests,
+//	                                                         oldest first
+//
+// Modes conflict as PostgreSQL's (KEY SHARE–UPDATE; SHARE–NO KEY UPDATE,
+// UPDATE; NO KEY UPDATE and UPDATE with themselves and each other). A
+// writer (Txn.Write, Txn.UpdateNoKey) or locker (Txn.Lock) takes the
+// key's stripe mutex for its check-and-act only and is blocked by a
+// conflicting held lock, by a live writer of the newest version (a writer
+// by any; a locker by a conflicting one), or — once it has had to wait —
+// by a conflicting request queued ahead of it, so waiters get the row in
+// turn as in PostgreSQL's tuple lock queue. A fresh request compatible
+// with the holders is granted at once. Inserts ignore row locks (a
+// uniqueness check does not wait for lockers).
+//
+// A locker that finds a newer committed version than it read locks and
+// returns it under READ COMMITTED (the caller re-checks its WHERE clause,
+// PostgreSQL's EvalPlanQual) and fails with ErrWriteConflict under
+// REPEATABLE READ; a deleted row is not locked. A writer in that case
+// keeps the row locked and reports ErrWriteConflict, so its re-read and
+// retry keep their turn.
+//
+// Locks are released when the transaction commits or aborts, and those
+// taken from a command on by RollbackTo. A durable Prepare writes one
+// record per locked key (00 00 03, in the prepare record's synced batch)
+// and Open loads them back for the prepared transactions, so a prepared
+// transaction holds its row locks across restarts, as in PostgreSQL; its
+// commit or abort deletes them in the same batch as its record. An
+// in-progress transaction's locks vanish with it in a restart, as it
+// does. Limit: the table lives in memory, so a transaction that locks
+// millions of rows costs memory in proportion (PostgreSQL keeps row locks
+// in the rows).
+//
+// # Waits and deadlocks
+//
+// A blocked writer or locker waits outside the mutex for the blocker to
+// end, for the key's locks to change, or for a savepoint rollback
+// anywhere (then it looks again), bounded by its context (statement
+// timeout, cancel: 57014), by WaitOptions.LockTimeout from the first wait
+// of the acquisition (lock_timeout: 55P03), and by deadlock detection.
+// NOWAIT and SKIP LOCKED do not wait (ErrLockNotAvailable,
+// ErrSkipLocked). Each wait is registered with an id while it lasts (the
+// same wait while the blocker stays the same): WaitEdges lists them as
+// waiter → holder edges with their age and deadlock_timeout for the global
+// detector (cm/deadlock), and BreakWait fails one with its verdict.
+//
+// As in PostgreSQL, a waiter whose deadlock_timeout expires checks once
+// whether it closes a cycle of waits on this datanode and, if so, fails
+// with 40P01; the cycle is accepted only if a second walk finds the same
+// waits, so waits seen at different moments cannot make a phantom one.
+// Cycles through several datanodes are the global detector's.
 //
 // # Not here yet
 //
 // Old versions are never garbage-collected (no vacuum); transaction records
 // are never frozen; Pebble uses the default comparer, so bloom filters do
 // not help point lookups of a key's versions (a comparer with a Split at
-// the terminator would); deadlocks across datanodes are left to statement
-// timeouts.
+// the terminator would).
 package storage

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -19,10 +18,10 @@ const (
 	// high-water marks are persisted: one synced write per window.
 	seqWindow = 1 << 16
 	xidWindow = 1 << 14
-	// lockStripes is the number of stripes of the row lock table; a power
-	// of two.
+	// lockStripes is the number of stripes of the key mutexes and of the
+	// row lock table; a power of two.
 	lockStripes = 1024
-	// maxWaitChain bounds the walk of the wait-for chain in deadlock
+	// maxWaitChain bounds the walk of the wait-for chain in local deadlock
 	// detection.
 	maxWaitChain = 1024
 )
@@ -58,6 +57,11 @@ type Engine struct {
 	// a savepoint: writers waiting on a row lock it released look again.
 	undo atomic.Pointer[chan struct{}]
 
+	// waits are the waits for row locks in progress, by id (waits.go).
+	wmu     sync.Mutex
+	waits   map[uint64]*waitInst
+	waitSeq uint64
+
 	// Shutdown: operations count themselves in ops; Close sets closing,
 	// closes closedCh (ending waits) and waits for ops to drain.
 	ops      atomic.Int64
@@ -69,9 +73,12 @@ type Engine struct {
 	failure  atomic.Pointer[error] // first fatal error; every later operation returns it
 }
 
+// stripe serializes the check-and-write of the keys that hash to it and
+// guards their entries in the row lock table (locks.go).
 type stripe struct {
 	sync.Mutex
-	_ [56]byte
+	locks map[string]*lockEntry
+	_     [48]byte
 }
 
 // Open opens (creating if needed) the store in cfg.Dir, loads the durable
@@ -96,6 +103,10 @@ func Open(cfg Config) (*Engine, error) {
 		drained:  make(chan struct{}, 1),
 	}
 	e.xidTab.init()
+	// Wait ids start at the clock, so that ids of waits before a restart
+	// are not reused by waits after it (the deadlock detector confirms
+	// cycles by id).
+	e.waitSeq = uint64(time.Now().UnixNano())
 	undo := make(chan struct{})
 	e.undo.Store(&undo)
 
@@ -128,13 +139,21 @@ func Open(cfg Config) (*Engine, error) {
 	if err != nil {
 		return fail(err)
 	}
+	preparedByXID := map[uint64]*Txn{}
+	for _, t := range e.byGXID {
+		preparedByXID[t.xid] = t
+	}
+	locks, err := e.loadLockRecords(preparedByXID)
+	if err != nil {
+		return fail(err)
+	}
 	if cfg.Registry != nil {
 		if err := e.metrics.register(cfg.Registry); err != nil {
 			return fail(err)
 		}
 	}
 	log.Info("storage opened", "dir", cfg.Dir, "seq", e.seqs.last(), "xid", e.xids.last(),
-		"committed_xids", committed, "prepared_xids", prepared)
+		"committed_xids", committed, "prepared_xids", prepared, "prepared_row_locks", locks)
 	return e, nil
 }
 
@@ -388,53 +407,6 @@ func (e *Engine) undoSignal() <-chan struct{} { return *e.undo.Load() }
 func (e *Engine) signalUndo() {
 	next := make(chan struct{})
 	close(*e.undo.Swap(&next))
-}
-
-// waitFor blocks until holder ends, ctx ends, the engine closes, waiter
-// (if not nil) aborts, or undo (if not nil) is closed: a rollback to a
-// savepoint may have released the row lock, so the caller looks again.
-// waiter, when not nil, is the transaction that waits: it is entered into
-// the wait-for graph and a wait that would close a cycle fails with 40P01.
-func (e *Engine) waitFor(ctx context.Context, waiter, holder *Txn, undo <-chan struct{}) error {
-	select {
-	case <-holder.done:
-		return nil
-	default:
-	}
-	if waiter != nil {
-		waiter.waitingFor.Store(holder)
-		defer waiter.waitingFor.Store(nil)
-		// Both ends of a cycle store their edge before walking, so at
-		// least one of them sees the whole cycle.
-		h := holder
-		for i := 0; h != nil && i < maxWaitChain; i++ {
-			if h == waiter {
-				e.metrics.Deadlocks.Inc()
-				return deadlock(waiter, holder)
-			}
-			h = h.waitingFor.Load()
-		}
-	}
-	e.metrics.Waits.Inc()
-	if k := e.cfg.Knobs; k != nil && k.OnWait != nil {
-		k.OnWait(holder.xid)
-	}
-	var aborted <-chan struct{} // a waiter aborted meanwhile stops waiting
-	if waiter != nil {
-		aborted = waiter.done
-	}
-	select {
-	case <-holder.done:
-		return nil
-	case <-ctx.Done():
-		return canceled(ctx)
-	case <-e.closedCh:
-		return errClosed()
-	case <-aborted:
-		return notActive(waiter, "wait")
-	case <-undo:
-		return nil
-	}
 }
 
 // String describes the engine for logs.

@@ -20,9 +20,20 @@ var (
 	// transaction's own). The caller turns it into 23505 with the
 	// constraint's name.
 	ErrKeyExists = errors.New("storage: key exists")
-	// ErrDeadlock: waiting would close a cycle of local transactions that
-	// wait for each other. Returned wrapped with SQLSTATE 40P01.
+	// ErrDeadlock: a wait is part of a cycle of transactions that wait
+	// for each other, and was chosen to give up (by the local check at
+	// deadlock_timeout, or by the global detector). Returned wrapped with
+	// SQLSTATE 40P01.
 	ErrDeadlock = errors.New("storage: deadlock detected")
+	// ErrLockNotAvailable: Lock with WaitNoWait met a conflicting lock.
+	// The caller reports 55P03 naming the relation.
+	ErrLockNotAvailable = errors.New("storage: could not obtain lock on row")
+	// ErrSkipLocked: Lock with WaitSkip met a conflicting lock; the caller
+	// skips the row.
+	ErrSkipLocked = errors.New("storage: row is locked")
+	// ErrLockTimeout: a wait for a row lock lasted longer than the
+	// statement's lock_timeout. Returned wrapped with SQLSTATE 55P03.
+	ErrLockTimeout = errors.New("storage: lock timeout")
 	// ErrTxnNotActive: the operation is not allowed in the transaction's
 	// state (a write after Prepare, a Commit of an unprepared transaction,
 	// any use after commit or abort).
@@ -70,11 +81,10 @@ func corrupt(format string, args ...any) error {
 	return pgerr.Wrap(ErrCorrupt, pgerr.InternalError, format, args...)
 }
 
-func deadlock(waiter, holder *Txn) error {
-	e := pgerr.Wrap(ErrDeadlock, pgerr.DeadlockDetected, "")
-	e.Message = "deadlock detected"
-	return e.WithDetail("Transaction %d (global %d) waits for transaction %d (global %d), which waits for it in turn.",
-		waiter.xid, waiter.gxid, holder.xid, holder.gxid)
+func errLockTimeout() error {
+	e := pgerr.Wrap(ErrLockTimeout, pgerr.LockNotAvailable, "")
+	e.Message = "canceling statement due to lock timeout"
+	return e
 }
 
 func notActive(t *Txn, op string) error {

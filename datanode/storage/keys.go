@@ -32,6 +32,7 @@ const (
 const (
 	sysMeta byte = 0x01 // counters' high-water marks
 	sysXid  byte = 0x02 // durable transaction records, by xid
+	sysLock byte = 0x03 // row locks of prepared transactions, by xid
 )
 
 var (
@@ -40,6 +41,8 @@ var (
 	xidHWMKey  = []byte{0x00, 0x00, sysMeta, 'x', 'i', 'd'}
 	xidRecLo   = []byte{0x00, 0x00, sysXid}
 	xidRecHi   = []byte{0x00, 0x00, sysXid + 1}
+	lockRecLo  = []byte{0x00, 0x00, sysLock}
+	lockRecHi  = []byte{0x00, 0x00, sysLock + 1}
 	dataLowest = []byte{0x00, termByte} // prefix of the empty logical key: the smallest data key
 )
 
@@ -129,12 +132,26 @@ func xidRecordKey(xid uint64) []byte {
 const (
 	valueHeaderLen = 13
 	flagTombstone  = 1 << 0
+	// flagNoKeyUpdate marks an update that changed no unique key: while
+	// its writer is live it holds the row as LockNoKeyUpdate, which FOR
+	// KEY SHARE does not conflict with. Versions without it hold the row
+	// as LockUpdate.
+	flagNoKeyUpdate = 1 << 1
 )
 
 type versionHeader struct {
 	xid       uint64
 	commandID uint32
 	tombstone bool
+	noKey     bool // flagNoKeyUpdate
+}
+
+// lockMode is the row lock a version's live writer holds.
+func (h versionHeader) lockMode() LockMode {
+	if h.noKey && !h.tombstone {
+		return LockNoKeyUpdate
+	}
+	return LockUpdate
 }
 
 func appendValue(dst []byte, h versionHeader, payload []byte) []byte {
@@ -143,6 +160,9 @@ func appendValue(dst []byte, h versionHeader, payload []byte) []byte {
 	var flags byte
 	if h.tombstone {
 		flags |= flagTombstone
+	}
+	if h.noKey {
+		flags |= flagNoKeyUpdate
 	}
 	dst = append(dst, flags)
 	return append(dst, payload...)
@@ -156,6 +176,7 @@ func decodeValue(v []byte) (versionHeader, []byte, error) {
 		xid:       binary.BigEndian.Uint64(v),
 		commandID: binary.BigEndian.Uint32(v[8:]),
 		tombstone: v[12]&flagTombstone != 0,
+		noKey:     v[12]&flagNoKeyUpdate != 0,
 	}
 	return h, v[valueHeaderLen:], nil
 }
@@ -193,6 +214,22 @@ func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
 		return 0, r, corrupt("transaction record of xid %d has state %d", xid, v[0])
 	}
 	return xid, r, nil
+}
+
+// lockRecordKey is the key of the durable row lock of prepared
+// transaction xid on logical key k: 00 00 03 | xid (8) | k.
+func lockRecordKey(xid uint64, k []byte) []byte {
+	b := make([]byte, 0, len(lockRecLo)+8+len(k))
+	b = binary.BigEndian.AppendUint64(append(b, lockRecLo...), xid)
+	return append(b, k...)
+}
+
+// decodeLockRecord splits a row lock record.
+func decodeLockRecord(key, v []byte) (xid uint64, k []byte, mode LockMode, err error) {
+	if len(key) < len(lockRecLo)+8 || len(v) != 1 || LockMode(v[0]) < LockKeyShare || LockMode(v[0]) > LockUpdate {
+		return 0, nil, 0, corrupt("row lock record %x = %x", key, v)
+	}
+	return binary.BigEndian.Uint64(key[len(lockRecLo):]), key[len(lockRecLo)+8:], LockMode(v[0]), nil
 }
 
 // formatKey renders a physical key for logs and errors.

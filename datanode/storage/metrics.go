@@ -10,14 +10,16 @@ import (
 // Metrics are the engine's Prometheus counters. They hang off the Engine
 // (no process globals) and carry the node number as a constant label.
 type Metrics struct {
-	Reads     prometheus.Counter
-	Writes    prometheus.Counter
-	Waits     prometheus.Counter
-	Conflicts prometheus.Counter
-	Deadlocks prometheus.Counter
-	Commits   prometheus.Counter
-	Aborts    prometheus.Counter
-	Undos     prometheus.Counter
+	Reads        prometheus.Counter
+	Writes       prometheus.Counter
+	Waits        prometheus.Counter
+	Conflicts    prometheus.Counter
+	Deadlocks    prometheus.Counter
+	RowLocks     prometheus.Counter
+	LockTimeouts prometheus.Counter
+	Commits      prometheus.Counter
+	Aborts       prometheus.Counter
+	Undos        prometheus.Counter
 }
 
 func newMetrics(node uint32) *Metrics {
@@ -32,19 +34,21 @@ func newMetrics(node uint32) *Metrics {
 		})
 	}
 	return &Metrics{
-		Reads:     c("reads_total", "MVCC reads: point reads (Get, GetLatest) and scans."),
-		Writes:    c("writes_total", "Row versions written (Write, Insert, WriteVersion)."),
-		Waits:     c("waits_total", "Times an operation blocked on the end of another transaction."),
-		Conflicts: c("write_conflicts_total", "Writes refused with ErrWriteConflict."),
-		Deadlocks: c("deadlocks_total", "Waits refused because they would close a cycle of waiting transactions."),
-		Commits:   c("commits_total", "Transactions committed (one- or two-phase)."),
-		Aborts:    c("aborts_total", "Transactions aborted."),
-		Undos:     c("savepoint_rollbacks_total", "Rollbacks to a savepoint that undid row versions."),
+		Reads:        c("reads_total", "MVCC reads: point reads (Get, GetLatest) and scans."),
+		Writes:       c("writes_total", "Row versions written (Write, Insert, WriteVersion)."),
+		Waits:        c("waits_total", "Times an operation blocked on the end of another transaction."),
+		Conflicts:    c("write_conflicts_total", "Writes refused with ErrWriteConflict."),
+		Deadlocks:    c("deadlocks_total", "Waits failed with 40P01: they were part of a cycle of waiting transactions."),
+		RowLocks:     c("row_locks_total", "Row locks taken by SELECT ... FOR UPDATE/SHARE (and by writers that must re-read a changed row)."),
+		LockTimeouts: c("lock_timeouts_total", "Waits for a row lock failed by lock_timeout."),
+		Commits:      c("commits_total", "Transactions committed (one- or two-phase)."),
+		Aborts:       c("aborts_total", "Transactions aborted."),
+		Undos:        c("savepoint_rollbacks_total", "Rollbacks to a savepoint that undid row versions."),
 	}
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.Commits, m.Aborts, m.Undos}
+	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.RowLocks, m.LockTimeouts, m.Commits, m.Aborts, m.Undos}
 }
 
 func (m *Metrics) register(r *prometheus.Registry) error {

@@ -240,6 +240,8 @@ func (e *Engine) GetLatest(ctx context.Context, key []byte, txn *Txn) (value []b
 	defer e.exit()
 	e.metrics.Reads.Inc()
 	prefix, end := keyBounds(key)
+	var ws waitState
+	defer ws.done(e)
 	for {
 		undo := e.undoSignal()
 		n, err := e.newestVersion(prefix, end, txn, true)
@@ -247,7 +249,12 @@ func (e *Engine) GetLatest(ctx context.Context, key []byte, txn *Txn) (value []b
 			return nil, 0, false, err
 		}
 		if n.holder != nil {
-			if err := e.waitFor(ctx, txn, n.holder, undo); err != nil {
+			if txn == nil {
+				err = e.waitEnd(ctx, n.holder)
+			} else {
+				err = e.waitLock(ctx, &ws, txn, n.holder, nil, undo)
+			}
+			if err != nil {
 				return nil, 0, false, err
 			}
 			continue

@@ -14,8 +14,9 @@ import (
 // Every version it wrote with a command id >= from is deleted, so each
 // such key's previous version — committed, or the transaction's own from
 // an earlier command — is again the newest: rows, index entries and row
-// locks are as they were before command from. Writers waiting for a row
-// lock released this way wake up and look again.
+// locks are as they were before command from; the row locks taken by
+// SELECT ... FOR UPDATE/SHARE from command from on are released. Writers
+// and lockers waiting for a row lock released this way look again.
 //
 // through is the last command the coordinator has started: writes of
 // commands up to it that arrive afterwards are refused, since a statement
@@ -44,6 +45,16 @@ func (t *Txn) RollbackTo(from, through uint32) error {
 	if through >= t.minCmd && through < math.MaxUint32 {
 		t.minCmd = through + 1
 	}
+	if err := t.undoVersions(from); err != nil {
+		return err
+	}
+	t.releaseLocks(from)
+	return nil
+}
+
+// undoVersions deletes the versions t wrote from command from on.
+func (t *Txn) undoVersions(from uint32) error {
+	e := t.e
 	t.kmu.Lock()
 	defer t.kmu.Unlock()
 	if t.untracked {

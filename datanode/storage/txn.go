@@ -83,7 +83,10 @@ type Txn struct {
 	// must not add to them. Guarded by rw.
 	minCmd uint32
 
-	waitingFor atomic.Pointer[Txn] // the transaction this one waits on (deadlock detection)
+	locks []txnLock // row locks held, for release; guarded by kmu
+
+	waiting atomic.Pointer[waitInst] // the wait for a row lock in progress (deadlock detection)
+	pid     atomic.Int64             // backend process id of its session, as last seen
 
 	primary    uint32    // set at Prepare: the group whose outcome decides
 	preparedAt time.Time // when it was prepared (or loaded prepared at Open)
@@ -125,6 +128,24 @@ func (t *Txn) CSN() uint64 {
 // Done returns a channel closed when the transaction has committed or
 // aborted.
 func (t *Txn) Done() <-chan struct{} { return t.done }
+
+// ended reports whether the transaction has committed or aborted.
+func (t *Txn) ended() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// SetPID records the backend process id of the session running the
+// transaction, named in deadlock reports and wait edges.
+func (t *Txn) SetPID(pid int64) {
+	if pid != 0 && t.err == nil {
+		t.pid.Store(pid)
+	}
+}
 
 // written is a version the transaction wrote: its physical key and the
 // command that wrote it.
@@ -181,8 +202,14 @@ func (t *Txn) prepare(primary uint32, durable bool) error {
 		return notActive(t, "prepare")
 	}
 	if durable {
+		// The record and the row locks in one synced batch: a prepared
+		// transaction keeps its locks across restarts.
+		b := e.db.NewBatch()
+		defer b.Close()
 		rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary}
-		if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+		_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
+		t.putLockRecords(b)
+		if err := b.Commit(pebble.Sync); err != nil {
 			return ioError(err, "prepare transaction %d", t.xid)
 		}
 	}
@@ -284,7 +311,13 @@ func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	if !sync {
 		opts = pebble.NoSync
 	}
-	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), opts); err != nil {
+	b := e.db.NewBatch()
+	defer b.Close()
+	_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
+	if t.State() == TxnPrepared && !t.volatile {
+		t.deleteLockRecords(b)
+	}
+	if err := b.Commit(opts); err != nil {
 		err = ioError(err, "commit transaction %d", t.xid)
 		e.fail(err)
 		return err
@@ -296,6 +329,7 @@ func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	e.forget(t)
 	t.dropKeys()
 	close(t.done)
+	t.releaseLocks(0)
 	e.metrics.Commits.Inc()
 	return nil
 }
@@ -350,8 +384,10 @@ func (t *Txn) abortLocked() error {
 	opts := pebble.NoSync
 	if wasPrepared {
 		_ = b.Delete(xidRecordKey(t.xid), nil)
+		t.deleteLockRecords(b)
 		opts = pebble.Sync
 	}
+	t.releaseLocks(0)
 	if b.Empty() {
 		return nil
 	}

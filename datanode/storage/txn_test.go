@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,33 +294,49 @@ func TestCancelWait(t *testing.T) {
 	wantIs(t, err, ErrClosed)
 }
 
+// TestDeadlock: as in PostgreSQL, the waiter whose deadlock_timeout
+// expires first checks for a cycle and fails with 40P01; the other one
+// gets the row once the victim aborts.
 func TestDeadlock(t *testing.T) {
-	waits := newWaitRecorder()
-	e := openMem(t, waits.knobs())
-	ctx := context.Background()
-	t1, t2 := e.Txn(1), e.Txn(2)
-	if err := t1.Insert(ctx, []byte("a"), []byte("1"), 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := t2.Insert(ctx, []byte("b"), []byte("2"), 0); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- t1.Write(ctx, []byte("b"), []byte("1"), 0, 0) }()
-	waits.waitFor(t, t2.XID())
-	err := t2.Write(ctx, []byte("a"), []byte("2"), 0, 0)
-	wantIs(t, err, ErrDeadlock)
-	wantCode(t, err, pgerr.DeadlockDetected)
-	if err := t2.Abort(); err != nil {
-		t.Fatal(err)
-	}
-	// t2's insert of b is gone, so t1 writes b as a new row.
-	if err := result(t, errc); err != nil {
-		t.Fatal(err)
-	}
-	commitAt(t, t1, 5)
-	if got := get(t, e, at(Latest), "b"); got != "1" {
-		t.Fatalf("b = %q", got)
+	for _, firstIsVictim := range []bool{true, false} {
+		waits := newWaitRecorder()
+		e := openMem(t, waits.knobs())
+		ctx := context.Background()
+		quick := WithWaitOptions(ctx, WaitOptions{DeadlockTimeout: 20 * time.Millisecond, PID: 11})
+		patient := WithWaitOptions(ctx, WaitOptions{DeadlockTimeout: time.Hour, PID: 12})
+		ctx1, ctx2 := quick, patient
+		if !firstIsVictim {
+			ctx1, ctx2 = patient, quick
+		}
+		t1, t2 := e.Txn(1), e.Txn(2)
+		if err := t1.Insert(ctx, []byte("a"), []byte("1"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := t2.Insert(ctx, []byte("b"), []byte("2"), 0); err != nil {
+			t.Fatal(err)
+		}
+		errc1, errc2 := make(chan error, 1), make(chan error, 1)
+		go func() { errc1 <- t1.Write(ctx1, []byte("b"), []byte("1"), 0, 0) }()
+		waits.waitFor(t, t2.XID())
+		go func() { errc2 <- t2.Write(ctx2, []byte("a"), []byte("2"), 0, 0) }()
+		victim, survivor, verr, serr := t1, t2, errc1, errc2
+		if !firstIsVictim {
+			victim, survivor, verr, serr = t2, t1, errc2, errc1
+		}
+		err := result(t, verr)
+		wantIs(t, err, ErrDeadlock)
+		wantCode(t, err, pgerr.DeadlockDetected)
+		if d := pgerr.As(err).Detail; !strings.Contains(d, "Process 11") || !strings.Contains(d, "Process 12") {
+			t.Fatalf("detail %q does not name both processes", d)
+		}
+		if err := victim.Abort(); err != nil {
+			t.Fatal(err)
+		}
+		// The victim's insert is gone, so the survivor writes it as a new row.
+		if err := result(t, serr); err != nil {
+			t.Fatal(err)
+		}
+		commitAt(t, survivor, 5)
 	}
 }
 

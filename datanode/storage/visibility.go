@@ -94,7 +94,7 @@ func (e *Engine) isVisible(ctx context.Context, snap *Snapshot, h versionHeader,
 		case invisible:
 			return false, nil
 		}
-		if err := e.waitFor(ctx, nil, st.txn, nil); err != nil {
+		if err := e.waitEnd(ctx, st.txn); err != nil {
 			return false, err
 		}
 	}

@@ -10,105 +10,114 @@ import (
 // tombstone when value is nil. readSeq is the seq of the version the
 // caller read and means to replace (0: "I saw no row").
 //
-// The newest version of a key is its row lock (PostgreSQL's xmax idea).
-// Write looks at the newest non-aborted version V:
+// The newest version of a key is its writer's row lock (PostgreSQL's xmax
+// idea); the row lock table (locks.go) holds the locks of SELECT ... FOR
+// UPDATE/SHARE. Write takes the row as LockUpdate: it waits while another
+// transaction holds a conflicting lock, or wrote the newest non-aborted
+// version V and is live (in progress, prepared, committing), or is queued
+// ahead for the key; waiters are served in order. Then:
 //
-//   - V's writer is another live transaction (in progress, prepared,
-//     committing): wait until it ends, then look again;
 //   - V is t's own: write;
 //   - V.seq != readSeq, or readSeq == 0 and V is a live committed row:
 //     ErrWriteConflict (re-read under READ COMMITTED; SerializationFailure
-//     under REPEATABLE READ);
+//     under REPEATABLE READ). t keeps the row locked, so that its re-read
+//     and retry keep their turn;
 //   - otherwise write.
 //
 // The version is appended without a sync (Prepare or the commit record
 // syncs it); t remembers the key for Abort and RollbackTo. A write of a
 // command that RollbackTo undid is refused with ErrTxnNotActive.
 func (t *Txn) Write(ctx context.Context, key, value []byte, commandID uint32, readSeq uint64) error {
-	return t.write(ctx, key, value, commandID, readSeq, false)
+	return t.write(ctx, key, value, commandID, readSeq, false, LockUpdate)
+}
+
+// UpdateNoKey is Write for an UPDATE that changes no unique key: while t
+// lives it holds the row as LockNoKeyUpdate, which FOR KEY SHARE lockers
+// do not conflict with.
+func (t *Txn) UpdateNoKey(ctx context.Context, key, value []byte, commandID uint32, readSeq uint64) error {
+	if value == nil {
+		return t.Write(ctx, key, value, commandID, readSeq)
+	}
+	return t.write(ctx, key, value, commandID, readSeq, false, LockNoKeyUpdate)
 }
 
 // Insert writes key as a new row: like Write with readSeq 0, but a live
 // newest version (committed, or t's own) fails with ErrKeyExists, which
-// the caller turns into 23505. A committed or own tombstone may be
-// overwritten.
+// the caller turns into 23505, and row locks do not count (as
+// PostgreSQL's uniqueness check ignores lockers). A committed or own
+// tombstone may be overwritten.
 func (t *Txn) Insert(ctx context.Context, key, value []byte, commandID uint32) error {
 	if value == nil {
 		value = []byte{}
 	}
-	return t.write(ctx, key, value, commandID, 0, true)
+	// Row locks do not keep a key from being inserted (they are not
+	// versions): only a live writer of the key is waited for.
+	return t.write(ctx, key, value, commandID, 0, true, lockNone)
 }
 
-func (t *Txn) write(ctx context.Context, key, value []byte, commandID uint32, readSeq uint64, insert bool) error {
+func (t *Txn) write(ctx context.Context, key, value []byte, commandID uint32, readSeq uint64, insert bool, mode LockMode) error {
 	if t.err != nil {
 		return t.err
 	}
-	e := t.e
-	if err := e.enter(); err != nil {
-		return err
-	}
-	defer e.exit()
-	prefix, end := keyBounds(key)
-	s := e.stripe(key)
-	for {
-		if ctx.Err() != nil {
-			return canceled(ctx)
-		}
-		undo := e.undoSignal()
-		holder, err := t.tryWrite(s, prefix, end, value, commandID, readSeq, insert)
-		if err != nil || holder == nil {
-			return err
-		}
-		if err := e.waitFor(ctx, t, holder, undo); err != nil {
-			return err
-		}
-	}
+	return t.acquire(ctx, key, func(s *stripe, skey string, prefix, end []byte, req **lockReq) (*Txn, <-chan struct{}, error) {
+		return t.tryWrite(s, skey, prefix, end, value, commandID, readSeq, insert, mode, req)
+	})
 }
 
 // tryWrite is Write's critical section, under t.rw (shared) and the key's
-// stripe lock. It returns the live transaction to wait for, if any.
-func (t *Txn) tryWrite(s *stripe, prefix, end, value []byte, commandID uint32, readSeq uint64, insert bool) (*Txn, error) {
+// stripe lock. It returns the live transaction to wait for, if any, with
+// the channel that signals a change of the key's locks.
+func (t *Txn) tryWrite(s *stripe, key string, prefix, end, value []byte, commandID uint32, readSeq uint64, insert bool,
+	mode LockMode, req **lockReq) (*Txn, <-chan struct{}, error) {
 	e := t.e
 	t.rw.RLock()
 	defer t.rw.RUnlock()
 	if t.State() != TxnInProgress {
-		return nil, notActive(t, "write")
+		return nil, nil, notActive(t, "write")
 	}
 	if commandID < t.minCmd {
-		return nil, rolledBack(t, commandID)
+		return nil, nil, rolledBack(t, commandID)
 	}
 	s.Lock()
 	defer s.Unlock()
-	n, err := e.newestVersion(prefix, end, t, false)
-	if err != nil {
-		return nil, err
+	blk := s.locks[key].blocker(t, mode, *req)
+	var n newest
+	if blk == nil {
+		var err error
+		if n, err = e.newestVersion(prefix, end, t, false); err != nil {
+			return nil, nil, err
+		}
+		blk = n.holder // every writer conflicts with a live writer
 	}
-	if n.holder != nil {
-		return n.holder, nil
+	if blk != nil {
+		if *req == nil {
+			*req = &lockReq{txn: t, mode: mode}
+		}
+		return blk, s.enqueue(key, *req).changed, nil
 	}
+	s.dequeue(key, *req)
+	*req = nil
 	live := n.found && !n.hdr.tombstone
 	own := n.found && n.hdr.xid == t.xid
 	switch {
 	case insert:
 		if live {
-			return nil, ErrKeyExists
+			return nil, nil, ErrKeyExists
 		}
 	case own:
-	case readSeq == 0:
-		if live {
-			e.metrics.Conflicts.Inc()
-			return nil, ErrWriteConflict
-		}
-	case !n.found || n.seq != readSeq:
+	case readSeq == 0 && !live:
+	case readSeq == 0, !n.found || n.seq != readSeq:
 		e.metrics.Conflicts.Inc()
-		return nil, ErrWriteConflict
+		s.grant(t, key, mode, commandID)
+		return nil, nil, ErrWriteConflict
 	}
-	pk, err := e.put(prefix, versionHeader{xid: t.xid, commandID: commandID, tombstone: value == nil}, value)
+	h := versionHeader{xid: t.xid, commandID: commandID, tombstone: value == nil, noKey: mode == LockNoKeyUpdate}
+	pk, err := e.put(prefix, h, value)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t.remember(pk, commandID)
-	return nil, nil
+	return nil, nil, nil
 }
 
 // put appends a version under a fresh seq and returns its physical key.

@@ -234,6 +234,116 @@ func (Isolation) EnumDescriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{2}
 }
 
+// LockStrength is a row lock mode of SELECT ... FOR ..., weakest first.
+type LockStrength int32
+
+const (
+	LockStrength_LOCK_NONE              LockStrength = 0
+	LockStrength_LOCK_FOR_KEY_SHARE     LockStrength = 1
+	LockStrength_LOCK_FOR_SHARE         LockStrength = 2
+	LockStrength_LOCK_FOR_NO_KEY_UPDATE LockStrength = 3
+	LockStrength_LOCK_FOR_UPDATE        LockStrength = 4
+)
+
+// Enum value maps for LockStrength.
+var (
+	LockStrength_name = map[int32]string{
+		0: "LOCK_NONE",
+		1: "LOCK_FOR_KEY_SHARE",
+		2: "LOCK_FOR_SHARE",
+		3: "LOCK_FOR_NO_KEY_UPDATE",
+		4: "LOCK_FOR_UPDATE",
+	}
+	LockStrength_value = map[string]int32{
+		"LOCK_NONE":              0,
+		"LOCK_FOR_KEY_SHARE":     1,
+		"LOCK_FOR_SHARE":         2,
+		"LOCK_FOR_NO_KEY_UPDATE": 3,
+		"LOCK_FOR_UPDATE":        4,
+	}
+)
+
+func (x LockStrength) Enum() *LockStrength {
+	p := new(LockStrength)
+	*p = x
+	return p
+}
+
+func (x LockStrength) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LockStrength) Descriptor() protoreflect.EnumDescriptor {
+	return file_meridian_proto_enumTypes[3].Descriptor()
+}
+
+func (LockStrength) Type() protoreflect.EnumType {
+	return &file_meridian_proto_enumTypes[3]
+}
+
+func (x LockStrength) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LockStrength.Descriptor instead.
+func (LockStrength) EnumDescriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{3}
+}
+
+// LockWaitPolicy says what a locking scan does with a row another
+// transaction holds a conflicting lock on.
+type LockWaitPolicy int32
+
+const (
+	// Wait for it (bounded by lock_timeout, statement_timeout, deadlocks).
+	LockWaitPolicy_LOCK_WAIT_BLOCK LockWaitPolicy = 0
+	// NOWAIT: fail with 55P03.
+	LockWaitPolicy_LOCK_WAIT_NOWAIT LockWaitPolicy = 1
+	// SKIP LOCKED: leave the row out.
+	LockWaitPolicy_LOCK_WAIT_SKIP LockWaitPolicy = 2
+)
+
+// Enum value maps for LockWaitPolicy.
+var (
+	LockWaitPolicy_name = map[int32]string{
+		0: "LOCK_WAIT_BLOCK",
+		1: "LOCK_WAIT_NOWAIT",
+		2: "LOCK_WAIT_SKIP",
+	}
+	LockWaitPolicy_value = map[string]int32{
+		"LOCK_WAIT_BLOCK":  0,
+		"LOCK_WAIT_NOWAIT": 1,
+		"LOCK_WAIT_SKIP":   2,
+	}
+)
+
+func (x LockWaitPolicy) Enum() *LockWaitPolicy {
+	p := new(LockWaitPolicy)
+	*p = x
+	return p
+}
+
+func (x LockWaitPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LockWaitPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_meridian_proto_enumTypes[4].Descriptor()
+}
+
+func (LockWaitPolicy) Type() protoreflect.EnumType {
+	return &file_meridian_proto_enumTypes[4]
+}
+
+func (x LockWaitPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LockWaitPolicy.Descriptor instead.
+func (LockWaitPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{4}
+}
+
 // TxnState is what a datanode knows of a global transaction.
 type TxnState int32
 
@@ -278,11 +388,11 @@ func (x TxnState) String() string {
 }
 
 func (TxnState) Descriptor() protoreflect.EnumDescriptor {
-	return file_meridian_proto_enumTypes[3].Descriptor()
+	return file_meridian_proto_enumTypes[5].Descriptor()
 }
 
 func (TxnState) Type() protoreflect.EnumType {
-	return &file_meridian_proto_enumTypes[3]
+	return &file_meridian_proto_enumTypes[5]
 }
 
 func (x TxnState) Number() protoreflect.EnumNumber {
@@ -291,7 +401,7 @@ func (x TxnState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TxnState.Descriptor instead.
 func (TxnState) EnumDescriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{3}
+	return file_meridian_proto_rawDescGZIP(), []int{5}
 }
 
 type Role int32
@@ -333,11 +443,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_meridian_proto_enumTypes[4].Descriptor()
+	return file_meridian_proto_enumTypes[6].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_meridian_proto_enumTypes[4]
+	return &file_meridian_proto_enumTypes[6]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -346,7 +456,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{4}
+	return file_meridian_proto_rawDescGZIP(), []int{6}
 }
 
 // ColumnDesc describes one column of a table.
@@ -830,7 +940,16 @@ type TxnContext struct {
 	// transaction's own writes of earlier statements, never its own.
 	CommandId uint32 `protobuf:"varint,4,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// Name of the coordinator that owns the transaction.
-	Coordinator   string `protobuf:"bytes,5,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	Coordinator string `protobuf:"bytes,5,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	// lock_timeout in milliseconds: a wait for one row lock that lasts
+	// longer fails with 55P03. 0: no limit.
+	LockTimeoutMs uint32 `protobuf:"varint,6,opt,name=lock_timeout_ms,json=lockTimeoutMs,proto3" json:"lock_timeout_ms,omitempty"`
+	// deadlock_timeout in milliseconds: how long a wait for a row lock lasts
+	// before it is checked for a deadlock. 0: the default (1 s).
+	DeadlockTimeoutMs uint32 `protobuf:"varint,7,opt,name=deadlock_timeout_ms,json=deadlockTimeoutMs,proto3" json:"deadlock_timeout_ms,omitempty"`
+	// Backend process id of the session (pg_backend_pid()), named in wait
+	// edges and deadlock reports.
+	BackendPid    int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,6 +1019,81 @@ func (x *TxnContext) GetCoordinator() string {
 	return ""
 }
 
+func (x *TxnContext) GetLockTimeoutMs() uint32 {
+	if x != nil {
+		return x.LockTimeoutMs
+	}
+	return 0
+}
+
+func (x *TxnContext) GetDeadlockTimeoutMs() uint32 {
+	if x != nil {
+		return x.DeadlockTimeoutMs
+	}
+	return 0
+}
+
+func (x *TxnContext) GetBackendPid() int64 {
+	if x != nil {
+		return x.BackendPid
+	}
+	return 0
+}
+
+// RowLock makes a scan lock the rows it returns, until the transaction
+// ends (SELECT ... FOR UPDATE/SHARE).
+type RowLock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Strength      LockStrength           `protobuf:"varint,1,opt,name=strength,proto3,enum=meridian.LockStrength" json:"strength,omitempty"`
+	Wait          LockWaitPolicy         `protobuf:"varint,2,opt,name=wait,proto3,enum=meridian.LockWaitPolicy" json:"wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowLock) Reset() {
+	*x = RowLock{}
+	mi := &file_meridian_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowLock) ProtoMessage() {}
+
+func (x *RowLock) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowLock.ProtoReflect.Descriptor instead.
+func (*RowLock) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RowLock) GetStrength() LockStrength {
+	if x != nil {
+		return x.Strength
+	}
+	return LockStrength_LOCK_NONE
+}
+
+func (x *RowLock) GetWait() LockWaitPolicy {
+	if x != nil {
+		return x.Wait
+	}
+	return LockWaitPolicy_LOCK_WAIT_BLOCK
+}
+
 // Access to a table's rows on one datanode.
 type ScanSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -929,14 +1123,26 @@ type ScanSpec struct {
 	// Top-N: when set, the rows that pass the filter are sorted by these
 	// keys (expressions over the table row) and only the first limit rows
 	// (all when limit is 0) are returned, in that order.
-	OrderBy       []*SortKey `protobuf:"bytes,10,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	OrderBy []*SortKey `protobuf:"bytes,10,rep,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// Lock each row that passes the filter before it is returned, in
+	// order (order_by's, when set); limit then counts locked rows. A row a
+	// concurrent transaction changed is re-read and re-checked under READ
+	// COMMITTED (40001 under REPEATABLE READ); skipped rows do not count.
+	// Needs txn.gxid. Not with aggs or group_by.
+	Lock *RowLock `protobuf:"bytes,11,opt,name=lock,proto3" json:"lock,omitempty"`
+	// Read exactly these rows (logical row keys), in this order, instead of
+	// scanning: the coordinator locks candidates it chose from several
+	// datanodes. Their filter is applied again.
+	RowKeys [][]byte `protobuf:"bytes,12,rep,name=row_keys,json=rowKeys,proto3" json:"row_keys,omitempty"`
+	// Append each row's logical key (bytea) to its output columns.
+	WithRowKeys   bool `protobuf:"varint,13,opt,name=with_row_keys,json=withRowKeys,proto3" json:"with_row_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScanSpec) Reset() {
 	*x = ScanSpec{}
-	mi := &file_meridian_proto_msgTypes[6]
+	mi := &file_meridian_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1154,7 @@ func (x *ScanSpec) String() string {
 func (*ScanSpec) ProtoMessage() {}
 
 func (x *ScanSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[6]
+	mi := &file_meridian_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1167,7 @@ func (x *ScanSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSpec.ProtoReflect.Descriptor instead.
 func (*ScanSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{6}
+	return file_meridian_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScanSpec) GetTable() *TableDesc {
@@ -1034,6 +1240,27 @@ func (x *ScanSpec) GetOrderBy() []*SortKey {
 	return nil
 }
 
+func (x *ScanSpec) GetLock() *RowLock {
+	if x != nil {
+		return x.Lock
+	}
+	return nil
+}
+
+func (x *ScanSpec) GetRowKeys() [][]byte {
+	if x != nil {
+		return x.RowKeys
+	}
+	return nil
+}
+
+func (x *ScanSpec) GetWithRowKeys() bool {
+	if x != nil {
+		return x.WithRowKeys
+	}
+	return false
+}
+
 // SortKey is one ORDER BY key.
 type SortKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1046,7 +1273,7 @@ type SortKey struct {
 
 func (x *SortKey) Reset() {
 	*x = SortKey{}
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1285,7 @@ func (x *SortKey) String() string {
 func (*SortKey) ProtoMessage() {}
 
 func (x *SortKey) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1298,7 @@ func (x *SortKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
 func (*SortKey) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{7}
+	return file_meridian_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SortKey) GetExpr() *Expr {
@@ -1111,7 +1338,7 @@ type AggCall struct {
 
 func (x *AggCall) Reset() {
 	*x = AggCall{}
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1350,7 @@ func (x *AggCall) String() string {
 func (*AggCall) ProtoMessage() {}
 
 func (x *AggCall) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1363,7 @@ func (x *AggCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggCall.ProtoReflect.Descriptor instead.
 func (*AggCall) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{8}
+	return file_meridian_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AggCall) GetFunc() string {
@@ -1182,7 +1409,7 @@ type InsertSpec struct {
 
 func (x *InsertSpec) Reset() {
 	*x = InsertSpec{}
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1421,7 @@ func (x *InsertSpec) String() string {
 func (*InsertSpec) ProtoMessage() {}
 
 func (x *InsertSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1434,7 @@ func (x *InsertSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertSpec.ProtoReflect.Descriptor instead.
 func (*InsertSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{9}
+	return file_meridian_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InsertSpec) GetTable() *TableDesc {
@@ -1254,7 +1481,7 @@ type UpdateSpec struct {
 
 func (x *UpdateSpec) Reset() {
 	*x = UpdateSpec{}
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1493,7 @@ func (x *UpdateSpec) String() string {
 func (*UpdateSpec) ProtoMessage() {}
 
 func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1506,7 @@ func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSpec.ProtoReflect.Descriptor instead.
 func (*UpdateSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{10}
+	return file_meridian_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateSpec) GetTarget() *ScanSpec {
@@ -1321,7 +1548,7 @@ type DeleteSpec struct {
 
 func (x *DeleteSpec) Reset() {
 	*x = DeleteSpec{}
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1560,7 @@ func (x *DeleteSpec) String() string {
 func (*DeleteSpec) ProtoMessage() {}
 
 func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1573,7 @@ func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpec.ProtoReflect.Descriptor instead.
 func (*DeleteSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{11}
+	return file_meridian_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteSpec) GetTarget() *ScanSpec {
@@ -1383,7 +1610,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1622,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1635,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{12}
+	return file_meridian_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecRequest) GetTxn() *TxnContext {
@@ -1513,7 +1740,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1752,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1765,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{13}
+	return file_meridian_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecResponse) GetRows() [][]byte {
@@ -1586,7 +1813,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1825,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1838,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -1644,7 +1871,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +1883,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +1896,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -1690,7 +1917,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1929,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1942,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -1746,7 +1973,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1985,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1998,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -1843,7 +2070,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +2082,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +2095,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -1894,7 +2121,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2133,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2146,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -1937,7 +2164,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2176,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2189,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 type CSNRequest struct {
@@ -1975,7 +2202,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1987,7 +2214,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2000,7 +2227,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2022,7 +2249,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2261,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2274,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2088,7 +2315,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2327,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2340,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2176,7 +2403,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2415,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2428,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2230,7 +2457,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2469,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2482,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2293,7 +2520,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2532,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2545,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PgError) GetCode() string {
@@ -2371,7 +2598,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2610,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2623,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -2435,7 +2662,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2674,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2687,303 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
+}
+
+// WaitEdgesRequest asks for the waits in progress: all of them, or only
+// those of ids still in progress (to confirm a cycle).
+type WaitEdgesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []uint64               `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitEdgesRequest) Reset() {
+	*x = WaitEdgesRequest{}
+	mi := &file_meridian_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitEdgesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitEdgesRequest) ProtoMessage() {}
+
+func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
+func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *WaitEdgesRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// WaitEdge is a wait in progress on one datanode: transaction waiter_gxid
+// waits for holder_gxid to end or release a row.
+type WaitEdge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifies this wait on its datanode; a new wait gets a new id.
+	Id         uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	WaiterGxid uint64 `protobuf:"varint,2,opt,name=waiter_gxid,json=waiterGxid,proto3" json:"waiter_gxid,omitempty"`
+	HolderGxid uint64 `protobuf:"varint,3,opt,name=holder_gxid,json=holderGxid,proto3" json:"holder_gxid,omitempty"`
+	// Backend process ids of the two sessions, as last seen here.
+	WaiterPid int64 `protobuf:"varint,4,opt,name=waiter_pid,json=waiterPid,proto3" json:"waiter_pid,omitempty"`
+	HolderPid int64 `protobuf:"varint,5,opt,name=holder_pid,json=holderPid,proto3" json:"holder_pid,omitempty"`
+	// How long the wait has lasted, in microseconds.
+	WaitedUs int64 `protobuf:"varint,6,opt,name=waited_us,json=waitedUs,proto3" json:"waited_us,omitempty"`
+	// The waiter's deadlock_timeout, in microseconds.
+	DeadlockTimeoutUs int64 `protobuf:"varint,7,opt,name=deadlock_timeout_us,json=deadlockTimeoutUs,proto3" json:"deadlock_timeout_us,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *WaitEdge) Reset() {
+	*x = WaitEdge{}
+	mi := &file_meridian_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitEdge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitEdge) ProtoMessage() {}
+
+func (x *WaitEdge) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
+func (*WaitEdge) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *WaitEdge) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetWaiterGxid() uint64 {
+	if x != nil {
+		return x.WaiterGxid
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetHolderGxid() uint64 {
+	if x != nil {
+		return x.HolderGxid
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetWaiterPid() int64 {
+	if x != nil {
+		return x.WaiterPid
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetHolderPid() int64 {
+	if x != nil {
+		return x.HolderPid
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetWaitedUs() int64 {
+	if x != nil {
+		return x.WaitedUs
+	}
+	return 0
+}
+
+func (x *WaitEdge) GetDeadlockTimeoutUs() int64 {
+	if x != nil {
+		return x.DeadlockTimeoutUs
+	}
+	return 0
+}
+
+type WaitEdgesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Edges []*WaitEdge            `protobuf:"bytes,1,rep,name=edges,proto3" json:"edges,omitempty"`
+	// The datanode (group) that answers.
+	Datanode      uint32 `protobuf:"varint,2,opt,name=datanode,proto3" json:"datanode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaitEdgesResponse) Reset() {
+	*x = WaitEdgesResponse{}
+	mi := &file_meridian_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaitEdgesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaitEdgesResponse) ProtoMessage() {}
+
+func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
+func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
+
+func (x *WaitEdgesResponse) GetDatanode() uint32 {
+	if x != nil {
+		return x.Datanode
+	}
+	return 0
+}
+
+type BreakWaitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wait to fail (WaitEdge.id).
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The DETAIL of the 40P01 error: the cycle.
+	Detail        string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreakWaitRequest) Reset() {
+	*x = BreakWaitRequest{}
+	mi := &file_meridian_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreakWaitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreakWaitRequest) ProtoMessage() {}
+
+func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
+func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BreakWaitRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *BreakWaitRequest) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type BreakWaitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wait was still in progress.
+	Found         bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BreakWaitResponse) Reset() {
+	*x = BreakWaitResponse{}
+	mi := &file_meridian_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BreakWaitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BreakWaitResponse) ProtoMessage() {}
+
+func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
+func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BreakWaitResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
 }
 
 var File_meridian_proto protoreflect.FileDescriptor
@@ -2506,7 +3029,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
 	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
-	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb7\x01\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb0\x02\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -2514,7 +3037,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\tisolation\x18\x03 \x01(\x0e2\x13.meridian.IsolationR\tisolation\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x04 \x01(\rR\tcommandId\x12 \n" +
-	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\"\x83\x03\n" +
+	"\vcoordinator\x18\x05 \x01(\tR\vcoordinator\x12&\n" +
+	"\x0flock_timeout_ms\x18\x06 \x01(\rR\rlockTimeoutMs\x12.\n" +
+	"\x13deadlock_timeout_ms\x18\a \x01(\rR\x11deadlockTimeoutMs\x12\x1f\n" +
+	"\vbackend_pid\x18\b \x01(\x03R\n" +
+	"backendPid\"k\n" +
+	"\aRowLock\x122\n" +
+	"\bstrength\x18\x01 \x01(\x0e2\x16.meridian.LockStrengthR\bstrength\x12,\n" +
+	"\x04wait\x18\x02 \x01(\x0e2\x18.meridian.LockWaitPolicyR\x04wait\"\xe9\x03\n" +
 	"\bScanSpec\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x18\n" +
 	"\abuckets\x18\x02 \x03(\rR\abuckets\x12\x19\n" +
@@ -2528,7 +3058,10 @@ const file_meridian_proto_rawDesc = "" +
 	"\bgroup_by\x18\b \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
 	"\x04aggs\x18\t \x03(\v2\x11.meridian.AggCallR\x04aggs\x12,\n" +
 	"\border_by\x18\n" +
-	" \x03(\v2\x11.meridian.SortKeyR\aorderBy\"b\n" +
+	" \x03(\v2\x11.meridian.SortKeyR\aorderBy\x12%\n" +
+	"\x04lock\x18\v \x01(\v2\x11.meridian.RowLockR\x04lock\x12\x19\n" +
+	"\brow_keys\x18\f \x03(\fR\arowKeys\x12\"\n" +
+	"\rwith_row_keys\x18\r \x01(\bR\vwithRowKeys\"b\n" +
 	"\aSortKey\x12\"\n" +
 	"\x04expr\x18\x01 \x01(\v2\x0e.meridian.ExprR\x04expr\x12\x12\n" +
 	"\x04desc\x18\x02 \x01(\bR\x04desc\x12\x1f\n" +
@@ -2629,7 +3162,29 @@ const file_meridian_proto_rawDesc = "" +
 	"\x12through_command_id\x18\x03 \x01(\rR\x10throughCommandId\x12\x1d\n" +
 	"\n" +
 	"must_exist\x18\x04 \x01(\bR\tmustExist\"\x14\n" +
-	"\x12RollbackToResponse*/\n" +
+	"\x12RollbackToResponse\"$\n" +
+	"\x10WaitEdgesRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\"\xe7\x01\n" +
+	"\bWaitEdge\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1f\n" +
+	"\vwaiter_gxid\x18\x02 \x01(\x04R\n" +
+	"waiterGxid\x12\x1f\n" +
+	"\vholder_gxid\x18\x03 \x01(\x04R\n" +
+	"holderGxid\x12\x1d\n" +
+	"\n" +
+	"waiter_pid\x18\x04 \x01(\x03R\twaiterPid\x12\x1d\n" +
+	"\n" +
+	"holder_pid\x18\x05 \x01(\x03R\tholderPid\x12\x1b\n" +
+	"\twaited_us\x18\x06 \x01(\x03R\bwaitedUs\x12.\n" +
+	"\x13deadlock_timeout_us\x18\a \x01(\x03R\x11deadlockTimeoutUs\"Y\n" +
+	"\x11WaitEdgesResponse\x12(\n" +
+	"\x05edges\x18\x01 \x03(\v2\x12.meridian.WaitEdgeR\x05edges\x12\x1a\n" +
+	"\bdatanode\x18\x02 \x01(\rR\bdatanode\":\n" +
+	"\x10BreakWaitRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\")\n" +
+	"\x11BreakWaitResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found*/\n" +
 	"\bDistKind\x12\r\n" +
 	"\tDIST_HASH\x10\x00\x12\x14\n" +
 	"\x10DIST_REPLICATION\x10\x01*\x9f\x02\n" +
@@ -2659,6 +3214,16 @@ const file_meridian_proto_rawDesc = "" +
 	"\x0eREAD_COMMITTED\x10\x00\x12\x13\n" +
 	"\x0fREPEATABLE_READ\x10\x01\x12\x10\n" +
 	"\fSERIALIZABLE\x10\x02*z\n" +
+	"\fLockStrength\x12\r\n" +
+	"\tLOCK_NONE\x10\x00\x12\x16\n" +
+	"\x12LOCK_FOR_KEY_SHARE\x10\x01\x12\x12\n" +
+	"\x0eLOCK_FOR_SHARE\x10\x02\x12\x1a\n" +
+	"\x16LOCK_FOR_NO_KEY_UPDATE\x10\x03\x12\x13\n" +
+	"\x0fLOCK_FOR_UPDATE\x10\x04*O\n" +
+	"\x0eLockWaitPolicy\x12\x13\n" +
+	"\x0fLOCK_WAIT_BLOCK\x10\x00\x12\x14\n" +
+	"\x10LOCK_WAIT_NOWAIT\x10\x01\x12\x12\n" +
+	"\x0eLOCK_WAIT_SKIP\x10\x02*z\n" +
 	"\bTxnState\x12\x0f\n" +
 	"\vTXN_UNKNOWN\x10\x00\x12\x13\n" +
 	"\x0fTXN_IN_PROGRESS\x10\x01\x12\x10\n" +
@@ -2671,7 +3236,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\xe1\x03\n" +
+	"\aROLE_CM\x10\x042\xed\x04\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -2681,7 +3246,9 @@ const file_meridian_proto_rawDesc = "" +
 	"\tTxnStatus\x12\x14.meridian.TxnRequest\x1a\x1b.meridian.TxnStatusResponse\x122\n" +
 	"\x03DDL\x12\x14.meridian.DDLRequest\x1a\x15.meridian.DDLResponse\x12G\n" +
 	"\n" +
-	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse2z\n" +
+	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse\x12D\n" +
+	"\tWaitEdges\x12\x1a.meridian.WaitEdgesRequest\x1a\x1b.meridian.WaitEdgesResponse\x12D\n" +
+	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse2z\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
 	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -2698,104 +3265,120 @@ func file_meridian_proto_rawDescGZIP() []byte {
 	return file_meridian_proto_rawDescData
 }
 
-var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_meridian_proto_goTypes = []any{
 	(DistKind)(0),              // 0: meridian.DistKind
 	(ExprKind)(0),              // 1: meridian.ExprKind
 	(Isolation)(0),             // 2: meridian.Isolation
-	(TxnState)(0),              // 3: meridian.TxnState
-	(Role)(0),                  // 4: meridian.Role
-	(*ColumnDesc)(nil),         // 5: meridian.ColumnDesc
-	(*IndexDesc)(nil),          // 6: meridian.IndexDesc
-	(*TableDesc)(nil),          // 7: meridian.TableDesc
-	(*SchemaDesc)(nil),         // 8: meridian.SchemaDesc
-	(*Expr)(nil),               // 9: meridian.Expr
-	(*TxnContext)(nil),         // 10: meridian.TxnContext
-	(*ScanSpec)(nil),           // 11: meridian.ScanSpec
-	(*SortKey)(nil),            // 12: meridian.SortKey
-	(*AggCall)(nil),            // 13: meridian.AggCall
-	(*InsertSpec)(nil),         // 14: meridian.InsertSpec
-	(*UpdateSpec)(nil),         // 15: meridian.UpdateSpec
-	(*DeleteSpec)(nil),         // 16: meridian.DeleteSpec
-	(*ExecRequest)(nil),        // 17: meridian.ExecRequest
-	(*ExecResponse)(nil),       // 18: meridian.ExecResponse
-	(*TxnRequest)(nil),         // 19: meridian.TxnRequest
-	(*TxnResponse)(nil),        // 20: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),  // 21: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),         // 22: meridian.DDLRequest
-	(*BuildIndex)(nil),         // 23: meridian.BuildIndex
-	(*DropIndex)(nil),          // 24: meridian.DropIndex
-	(*DDLResponse)(nil),        // 25: meridian.DDLResponse
-	(*CSNRequest)(nil),         // 26: meridian.CSNRequest
-	(*CSNResponse)(nil),        // 27: meridian.CSNResponse
-	(*NodeInfo)(nil),           // 28: meridian.NodeInfo
-	(*BucketMap)(nil),          // 29: meridian.BucketMap
-	(*DNGroup)(nil),            // 30: meridian.DNGroup
-	(*PgError)(nil),            // 31: meridian.PgError
-	(*RollbackToRequest)(nil),  // 32: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil), // 33: meridian.RollbackToResponse
+	(LockStrength)(0),          // 3: meridian.LockStrength
+	(LockWaitPolicy)(0),        // 4: meridian.LockWaitPolicy
+	(TxnState)(0),              // 5: meridian.TxnState
+	(Role)(0),                  // 6: meridian.Role
+	(*ColumnDesc)(nil),         // 7: meridian.ColumnDesc
+	(*IndexDesc)(nil),          // 8: meridian.IndexDesc
+	(*TableDesc)(nil),          // 9: meridian.TableDesc
+	(*SchemaDesc)(nil),         // 10: meridian.SchemaDesc
+	(*Expr)(nil),               // 11: meridian.Expr
+	(*TxnContext)(nil),         // 12: meridian.TxnContext
+	(*RowLock)(nil),            // 13: meridian.RowLock
+	(*ScanSpec)(nil),           // 14: meridian.ScanSpec
+	(*SortKey)(nil),            // 15: meridian.SortKey
+	(*AggCall)(nil),            // 16: meridian.AggCall
+	(*InsertSpec)(nil),         // 17: meridian.InsertSpec
+	(*UpdateSpec)(nil),         // 18: meridian.UpdateSpec
+	(*DeleteSpec)(nil),         // 19: meridian.DeleteSpec
+	(*ExecRequest)(nil),        // 20: meridian.ExecRequest
+	(*ExecResponse)(nil),       // 21: meridian.ExecResponse
+	(*TxnRequest)(nil),         // 22: meridian.TxnRequest
+	(*TxnResponse)(nil),        // 23: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),  // 24: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),         // 25: meridian.DDLRequest
+	(*BuildIndex)(nil),         // 26: meridian.BuildIndex
+	(*DropIndex)(nil),          // 27: meridian.DropIndex
+	(*DDLResponse)(nil),        // 28: meridian.DDLResponse
+	(*CSNRequest)(nil),         // 29: meridian.CSNRequest
+	(*CSNResponse)(nil),        // 30: meridian.CSNResponse
+	(*NodeInfo)(nil),           // 31: meridian.NodeInfo
+	(*BucketMap)(nil),          // 32: meridian.BucketMap
+	(*DNGroup)(nil),            // 33: meridian.DNGroup
+	(*PgError)(nil),            // 34: meridian.PgError
+	(*RollbackToRequest)(nil),  // 35: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil), // 36: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),   // 37: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),           // 38: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),  // 39: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),   // 40: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),  // 41: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
-	9,  // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
-	5,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
+	11, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
+	7,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	0,  // 2: meridian.TableDesc.dist:type_name -> meridian.DistKind
-	6,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
+	8,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
 	1,  // 4: meridian.Expr.kind:type_name -> meridian.ExprKind
-	9,  // 5: meridian.Expr.args:type_name -> meridian.Expr
+	11, // 5: meridian.Expr.args:type_name -> meridian.Expr
 	2,  // 6: meridian.TxnContext.isolation:type_name -> meridian.Isolation
-	7,  // 7: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	9,  // 8: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	9,  // 9: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	9,  // 10: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	9,  // 11: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	13, // 12: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	12, // 13: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	9,  // 14: meridian.SortKey.expr:type_name -> meridian.Expr
-	9,  // 15: meridian.AggCall.arg:type_name -> meridian.Expr
-	7,  // 16: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	9,  // 17: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	11, // 18: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	9,  // 19: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	9,  // 20: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	11, // 21: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	9,  // 22: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	10, // 23: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	11, // 24: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	14, // 25: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	15, // 26: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	16, // 27: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	3,  // 28: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	7,  // 29: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	23, // 30: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	24, // 31: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	7,  // 32: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	4,  // 33: meridian.NodeInfo.role:type_name -> meridian.Role
-	17, // 34: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	17, // 35: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	19, // 36: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	19, // 37: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	19, // 38: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	19, // 39: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	22, // 40: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	32, // 41: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	26, // 42: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	26, // 43: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	18, // 44: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	18, // 45: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	20, // 46: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	20, // 47: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	20, // 48: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	21, // 49: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	25, // 50: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	33, // 51: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	27, // 52: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	27, // 53: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	3,  // 7: meridian.RowLock.strength:type_name -> meridian.LockStrength
+	4,  // 8: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
+	9,  // 9: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	11, // 10: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	11, // 11: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	11, // 12: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	11, // 13: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	16, // 14: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	15, // 15: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	13, // 16: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	11, // 17: meridian.SortKey.expr:type_name -> meridian.Expr
+	11, // 18: meridian.AggCall.arg:type_name -> meridian.Expr
+	9,  // 19: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	11, // 20: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	14, // 21: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	11, // 22: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	11, // 23: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	14, // 24: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	11, // 25: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	12, // 26: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	14, // 27: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	17, // 28: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	18, // 29: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	19, // 30: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	5,  // 31: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	9,  // 32: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	26, // 33: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	27, // 34: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	9,  // 35: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	6,  // 36: meridian.NodeInfo.role:type_name -> meridian.Role
+	38, // 37: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	20, // 38: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	20, // 39: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	22, // 40: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	22, // 41: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	22, // 42: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	22, // 43: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	25, // 44: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	35, // 45: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	37, // 46: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	40, // 47: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	29, // 48: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	29, // 49: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	21, // 50: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	21, // 51: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	23, // 52: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	23, // 53: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	23, // 54: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	24, // 55: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	28, // 56: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	36, // 57: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	39, // 58: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	41, // 59: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	30, // 60: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	30, // 61: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -2803,13 +3386,13 @@ func file_meridian_proto_init() {
 	if File_meridian_proto != nil {
 		return
 	}
-	file_meridian_proto_msgTypes[12].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[13].OneofWrappers = []any{
 		(*ExecRequest_Scan)(nil),
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
 	}
-	file_meridian_proto_msgTypes[17].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[18].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -2819,8 +3402,8 @@ func file_meridian_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   29,
+			NumEnums:      7,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -32,6 +32,8 @@ const (
 	DataNode_TxnStatus_FullMethodName  = "/meridian.DataNode/TxnStatus"
 	DataNode_DDL_FullMethodName        = "/meridian.DataNode/DDL"
 	DataNode_RollbackTo_FullMethodName = "/meridian.DataNode/RollbackTo"
+	DataNode_WaitEdges_FullMethodName  = "/meridian.DataNode/WaitEdges"
+	DataNode_BreakWait_FullMethodName  = "/meridian.DataNode/BreakWait"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -54,6 +56,12 @@ type DataNodeClient interface {
 	DDL(ctx context.Context, in *DDLRequest, opts ...grpc.CallOption) (*DDLResponse, error)
 	// ROLLBACK TO SAVEPOINT: undo a transaction's writes after a savepoint.
 	RollbackTo(ctx context.Context, in *RollbackToRequest, opts ...grpc.CallOption) (*RollbackToResponse, error)
+	// The waits for row locks in progress here: the wait-for edges the
+	// global deadlock detector builds its graph from.
+	WaitEdges(ctx context.Context, in *WaitEdgesRequest, opts ...grpc.CallOption) (*WaitEdgesResponse, error)
+	// Fail one wait for a row lock with 40P01 (the deadlock detector's
+	// victim), if it is still in progress.
+	BreakWait(ctx context.Context, in *BreakWaitRequest, opts ...grpc.CallOption) (*BreakWaitResponse, error)
 }
 
 type dataNodeClient struct {
@@ -153,6 +161,26 @@ func (c *dataNodeClient) RollbackTo(ctx context.Context, in *RollbackToRequest, 
 	return out, nil
 }
 
+func (c *dataNodeClient) WaitEdges(ctx context.Context, in *WaitEdgesRequest, opts ...grpc.CallOption) (*WaitEdgesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WaitEdgesResponse)
+	err := c.cc.Invoke(ctx, DataNode_WaitEdges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dataNodeClient) BreakWait(ctx context.Context, in *BreakWaitRequest, opts ...grpc.CallOption) (*BreakWaitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BreakWaitResponse)
+	err := c.cc.Invoke(ctx, DataNode_BreakWait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataNodeServer is the server API for DataNode service.
 // All implementations must embed UnimplementedDataNodeServer
 // for forward compatibility.
@@ -173,6 +201,12 @@ type DataNodeServer interface {
 	DDL(context.Context, *DDLRequest) (*DDLResponse, error)
 	// ROLLBACK TO SAVEPOINT: undo a transaction's writes after a savepoint.
 	RollbackTo(context.Context, *RollbackToRequest) (*RollbackToResponse, error)
+	// The waits for row locks in progress here: the wait-for edges the
+	// global deadlock detector builds its graph from.
+	WaitEdges(context.Context, *WaitEdgesRequest) (*WaitEdgesResponse, error)
+	// Fail one wait for a row lock with 40P01 (the deadlock detector's
+	// victim), if it is still in progress.
+	BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
 }
 
@@ -206,6 +240,12 @@ func (UnimplementedDataNodeServer) DDL(context.Context, *DDLRequest) (*DDLRespon
 }
 func (UnimplementedDataNodeServer) RollbackTo(context.Context, *RollbackToRequest) (*RollbackToResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RollbackTo not implemented")
+}
+func (UnimplementedDataNodeServer) WaitEdges(context.Context, *WaitEdgesRequest) (*WaitEdgesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WaitEdges not implemented")
+}
+func (UnimplementedDataNodeServer) BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BreakWait not implemented")
 }
 func (UnimplementedDataNodeServer) mustEmbedUnimplementedDataNodeServer() {}
 func (UnimplementedDataNodeServer) testEmbeddedByValue()                  {}
@@ -365,6 +405,42 @@ func _DataNode_RollbackTo_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_WaitEdges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WaitEdgesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).WaitEdges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_WaitEdges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).WaitEdges(ctx, req.(*WaitEdgesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DataNode_BreakWait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BreakWaitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).BreakWait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_BreakWait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).BreakWait(ctx, req.(*BreakWaitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataNode_ServiceDesc is the grpc.ServiceDesc for DataNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -399,6 +475,14 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RollbackTo",
 			Handler:    _DataNode_RollbackTo_Handler,
+		},
+		{
+			MethodName: "WaitEdges",
+			Handler:    _DataNode_WaitEdges_Handler,
+		},
+		{
+			MethodName: "BreakWait",
+			Handler:    _DataNode_BreakWait_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

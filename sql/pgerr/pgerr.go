@@ -59,6 +59,7 @@ const (
 	ReadOnlySQLTransaction       = "25006"
 	SerializationFailure         = "40001"
 	DeadlockDetected             = "40P01"
+	LockNotAvailable             = "55P03"
 	QueryCanceled                = "57014"
 	AdminShutdown                = "57P01"
 	ProgramLimitExceeded         = "54000"
