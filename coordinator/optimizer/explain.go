@@ -211,6 +211,35 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 			d = append(d, fmt.Sprintf("Limit: %d", s.Limit))
 		}
 		return title, d
+	case *meridianpb.PlanNode_IndexJoin:
+		j := op.IndexJoin
+		tn := tableNames(j.Table)
+		ixName, ix := fmt.Sprint(j.IndexId), indexOf(j.Table, j.IndexId)
+		if ix != nil {
+			ixName = ix.Name
+		}
+		var outer []string
+		if len(n.Inputs) == 1 {
+			outer = n.Inputs[0].Names
+		}
+		var conds []string
+		for i, k := range j.LookupKeys {
+			if ix != nil && i < len(ix.Columns) {
+				conds = append(conds, j.Table.Name+"."+tn[ix.Columns[i]]+" = "+FormatExpr(k, outer))
+			}
+		}
+		d = append(d, "Index Cond: "+strings.Join(conds, " AND "))
+		if j.Filter != nil {
+			d = append(d, "Filter: "+FormatExpr(j.Filter, tn))
+		}
+		if j.Residual != nil {
+			names := append([]string(nil), outer...)
+			for _, c := range j.Columns {
+				names = append(names, j.Table.Name+"."+tn[c])
+			}
+			d = append(d, "Join Filter: "+FormatExpr(j.Residual, names))
+		}
+		return fmt.Sprintf("Index Nested Loop (%s) using %s on %s", joinNames[j.Type], ixName, j.Table.Name), d
 	case *meridianpb.PlanNode_Filter:
 		return "Filter", []string{"Cond: " + f(op.Filter.Cond)}
 	case *meridianpb.PlanNode_Project:

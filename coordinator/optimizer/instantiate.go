@@ -138,6 +138,11 @@ func (c *cutter) node(n *pnode, fm *fragMeta) (*meridianpb.PlanNode, error) {
 		if err := c.bindScan(n, op.Scan, fm); err != nil {
 			return nil, err
 		}
+	case *meridianpb.PlanNode_IndexJoin:
+		// Its lookups read the inner table's rows on each datanode.
+		if op.IndexJoin.Table.Dist != meridianpb.DistKind_DIST_REPLICATION {
+			fm.scans = append(fm.scans, nil)
+		}
 	case *meridianpb.PlanNode_RowsRef:
 		if !fm.cn {
 			// A datanode gets the rows themselves.
@@ -244,6 +249,10 @@ func (c *cutter) bindExprs(pb *meridianpb.PlanNode, cn bool) error {
 	switch op := pb.Op.(type) {
 	case *meridianpb.PlanNode_Scan:
 		op.Scan.Filter = bind(op.Scan.Filter)
+	case *meridianpb.PlanNode_IndexJoin:
+		bindAll(op.IndexJoin.LookupKeys)
+		op.IndexJoin.Filter = bind(op.IndexJoin.Filter)
+		op.IndexJoin.Residual = bind(op.IndexJoin.Residual)
 	case *meridianpb.PlanNode_Filter:
 		op.Filter.Cond = bind(op.Filter.Cond)
 	case *meridianpb.PlanNode_Project:

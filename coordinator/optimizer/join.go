@@ -42,22 +42,22 @@ func (b *builder) join(sel *planner.Select, j *planner.JoinRel, need []bool) (*b
 	rk := b.impAll(sel, j.RightKeys, r.layout)
 	jt := joinTypes[j.Kind]
 	cnOnly := b.cnOnly(b.imp(sel, j.Cond, nil)) || b.cnOnly(lk...) || b.cnOnly(rk...)
-	ln, rn, d := b.placeJoin(jt, l.n, r.n, lk, rk, cnOnly)
-	// Placing may have added key columns to the left side: the right
-	// side's columns follow the left's actual width.
-	lpw := ln.width()
-	condLayout := make([]int, lw+rw)
-	for c := range condLayout {
-		if c < lw {
-			condLayout[c] = l.layout[c]
-		} else if p := r.layout[c-lw]; p >= 0 {
-			condLayout[c] = p + lpw
-		} else {
-			condLayout[c] = -1
+	// The right side's columns follow the left's actual width (placing
+	// may add key columns to it).
+	condAt := func(lpw int) *Expr {
+		condLayout := make([]int, lw+rw)
+		for c := range condLayout {
+			if c < lw {
+				condLayout[c] = l.layout[c]
+			} else if p := r.layout[c-lw]; p >= 0 {
+				condLayout[c] = p + lpw
+			} else {
+				condLayout[c] = -1
+			}
 		}
+		return b.imp(sel, j.Cond, condLayout)
 	}
-	cond := b.imp(sel, j.Cond, condLayout)
-	n := b.joinNode(jt, ln, rn, lk, rk, cond, d)
+	n, lpw := b.bestJoin(jt, l.n, r.n, lk, rk, cnOnly, condAt)
 	layout := make([]int, 0, lw+rw)
 	layout = append(layout, l.layout...)
 	if !leftOnly {

@@ -262,24 +262,27 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 			}
 			residual = append(residual, p.e)
 		}
-		ln, rn, d := b.placeJoin(meridianpb.JoinType_JOIN_INNER, a.n, c.n, lk, rk, false)
-		lw := ln.width()
-		layout := make([]int, is.width)
-		for i := range layout {
-			switch {
-			case a.layout[i] >= 0:
-				layout[i] = a.layout[i]
-			case c.layout[i] >= 0:
-				layout[i] = c.layout[i] + lw
-			default:
-				layout[i] = -1
+		layoutAt := func(lw int) []int {
+			layout := make([]int, is.width)
+			for i := range layout {
+				switch {
+				case a.layout[i] >= 0:
+					layout[i] = a.layout[i]
+				case c.layout[i] >= 0:
+					layout[i] = c.layout[i] + lw
+				default:
+					layout[i] = -1
+				}
 			}
+			return layout
 		}
-		var cond *Expr
-		if len(residual) > 0 {
-			cond = b.imp(sel, andAllExprs(residual), layout)
-		}
-		return &subplan{n: b.joinNode(meridianpb.JoinType_JOIN_INNER, ln, rn, lk, rk, cond, d), layout: layout}
+		n, lw := b.bestJoin(meridianpb.JoinType_JOIN_INNER, a.n, c.n, lk, rk, false, func(lw int) *Expr {
+			if len(residual) == 0 {
+				return nil
+			}
+			return b.imp(sel, andAllExprs(residual), layoutAt(lw))
+		})
+		return &subplan{n: n, layout: layoutAt(lw)}
 	}
 	connected := func(am, cm uint64) bool {
 		for _, p := range preds {

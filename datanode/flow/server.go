@@ -267,6 +267,9 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		Scan: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 			return f.s.cfg.Exec.ScanOperator(snap, n, f.owns)
 		},
+		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, error) {
+			return f.s.cfg.Exec.IndexLookup(snap, n)
+		},
 		Recv: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 			return &recvOp{ib: f.inboxes[n.GetRecv().Fragment], types: n.Types}, nil
 		},

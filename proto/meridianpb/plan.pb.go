@@ -521,6 +521,7 @@ type PlanNode struct {
 	//	*PlanNode_Recv
 	//	*PlanNode_Append
 	//	*PlanNode_RowsRef
+	//	*PlanNode_IndexJoin
 	Op            isPlanNode_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -722,6 +723,15 @@ func (x *PlanNode) GetRowsRef() *RowsRefNode {
 	return nil
 }
 
+func (x *PlanNode) GetIndexJoin() *IndexJoinNode {
+	if x != nil {
+		if x, ok := x.Op.(*PlanNode_IndexJoin); ok {
+			return x.IndexJoin
+		}
+	}
+	return nil
+}
+
 type isPlanNode_Op interface {
 	isPlanNode_Op()
 }
@@ -778,6 +788,10 @@ type PlanNode_RowsRef struct {
 	RowsRef *RowsRefNode `protobuf:"bytes,22,opt,name=rows_ref,json=rowsRef,proto3,oneof"`
 }
 
+type PlanNode_IndexJoin struct {
+	IndexJoin *IndexJoinNode `protobuf:"bytes,23,opt,name=index_join,json=indexJoin,proto3,oneof"`
+}
+
 func (*PlanNode_Scan) isPlanNode_Op() {}
 
 func (*PlanNode_Filter) isPlanNode_Op() {}
@@ -804,6 +818,107 @@ func (*PlanNode_Append) isPlanNode_Op() {}
 
 func (*PlanNode_RowsRef) isPlanNode_Op() {}
 
+func (*PlanNode_IndexJoin) isPlanNode_Op() {}
+
+// IndexJoinNode joins its input (the outer rows, inputs[0]) with a table
+// on this datanode through an index: for each outer row it looks up the
+// index entries whose leading columns equal lookup_keys (over the outer
+// row) and reads their rows. The inner rows must pass filter (over the
+// full table row); their columns listed in columns follow the outer row.
+// residual is over outer row ++ inner columns. Types inner, left, semi
+// and anti (semi and anti output outer rows).
+type IndexJoinNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Type          JoinType               `protobuf:"varint,1,opt,name=type,proto3,enum=meridian.JoinType" json:"type,omitempty"`
+	Table         *TableDesc             `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	IndexId       uint32                 `protobuf:"varint,3,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
+	LookupKeys    []*Expr                `protobuf:"bytes,4,rep,name=lookup_keys,json=lookupKeys,proto3" json:"lookup_keys,omitempty"`
+	Columns       []int32                `protobuf:"varint,5,rep,packed,name=columns,proto3" json:"columns,omitempty"`
+	Filter        *Expr                  `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
+	Residual      *Expr                  `protobuf:"bytes,7,opt,name=residual,proto3" json:"residual,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexJoinNode) Reset() {
+	*x = IndexJoinNode{}
+	mi := &file_plan_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexJoinNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexJoinNode) ProtoMessage() {}
+
+func (x *IndexJoinNode) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexJoinNode.ProtoReflect.Descriptor instead.
+func (*IndexJoinNode) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IndexJoinNode) GetType() JoinType {
+	if x != nil {
+		return x.Type
+	}
+	return JoinType_JOIN_INNER
+}
+
+func (x *IndexJoinNode) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *IndexJoinNode) GetIndexId() uint32 {
+	if x != nil {
+		return x.IndexId
+	}
+	return 0
+}
+
+func (x *IndexJoinNode) GetLookupKeys() []*Expr {
+	if x != nil {
+		return x.LookupKeys
+	}
+	return nil
+}
+
+func (x *IndexJoinNode) GetColumns() []int32 {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *IndexJoinNode) GetFilter() *Expr {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *IndexJoinNode) GetResidual() *Expr {
+	if x != nil {
+		return x.Residual
+	}
+	return nil
+}
+
 // ScanNode reads a table's rows on a datanode: the buckets it owns among
 // buckets (all of them when empty), or an index's entries equal to
 // index_eq. Rows that pass filter (over the full table row) are returned
@@ -824,7 +939,7 @@ type ScanNode struct {
 
 func (x *ScanNode) Reset() {
 	*x = ScanNode{}
-	mi := &file_plan_proto_msgTypes[4]
+	mi := &file_plan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +951,7 @@ func (x *ScanNode) String() string {
 func (*ScanNode) ProtoMessage() {}
 
 func (x *ScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[4]
+	mi := &file_plan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +964,7 @@ func (x *ScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanNode.ProtoReflect.Descriptor instead.
 func (*ScanNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{4}
+	return file_plan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ScanNode) GetTable() *TableDesc {
@@ -911,7 +1026,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_plan_proto_msgTypes[5]
+	mi := &file_plan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1038,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[5]
+	mi := &file_plan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1051,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{5}
+	return file_plan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FilterNode) GetCond() *Expr {
@@ -956,7 +1071,7 @@ type ProjectNode struct {
 
 func (x *ProjectNode) Reset() {
 	*x = ProjectNode{}
-	mi := &file_plan_proto_msgTypes[6]
+	mi := &file_plan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1083,7 @@ func (x *ProjectNode) String() string {
 func (*ProjectNode) ProtoMessage() {}
 
 func (x *ProjectNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[6]
+	mi := &file_plan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1096,7 @@ func (x *ProjectNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectNode.ProtoReflect.Descriptor instead.
 func (*ProjectNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{6}
+	return file_plan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProjectNode) GetExprs() []*Expr {
@@ -1008,7 +1123,7 @@ type JoinNode struct {
 
 func (x *JoinNode) Reset() {
 	*x = JoinNode{}
-	mi := &file_plan_proto_msgTypes[7]
+	mi := &file_plan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1135,7 @@ func (x *JoinNode) String() string {
 func (*JoinNode) ProtoMessage() {}
 
 func (x *JoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[7]
+	mi := &file_plan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1148,7 @@ func (x *JoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNode.ProtoReflect.Descriptor instead.
 func (*JoinNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{7}
+	return file_plan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *JoinNode) GetType() JoinType {
@@ -1092,7 +1207,7 @@ type AggFunc struct {
 
 func (x *AggFunc) Reset() {
 	*x = AggFunc{}
-	mi := &file_plan_proto_msgTypes[8]
+	mi := &file_plan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1219,7 @@ func (x *AggFunc) String() string {
 func (*AggFunc) ProtoMessage() {}
 
 func (x *AggFunc) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[8]
+	mi := &file_plan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1232,7 @@ func (x *AggFunc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggFunc.ProtoReflect.Descriptor instead.
 func (*AggFunc) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{8}
+	return file_plan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AggFunc) GetFunc() string {
@@ -1172,7 +1287,7 @@ type GroupingSet struct {
 
 func (x *GroupingSet) Reset() {
 	*x = GroupingSet{}
-	mi := &file_plan_proto_msgTypes[9]
+	mi := &file_plan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1299,7 @@ func (x *GroupingSet) String() string {
 func (*GroupingSet) ProtoMessage() {}
 
 func (x *GroupingSet) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[9]
+	mi := &file_plan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1312,7 @@ func (x *GroupingSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupingSet.ProtoReflect.Descriptor instead.
 func (*GroupingSet) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{9}
+	return file_plan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GroupingSet) GetColumns() []int32 {
@@ -1224,7 +1339,7 @@ type AggNode struct {
 
 func (x *AggNode) Reset() {
 	*x = AggNode{}
-	mi := &file_plan_proto_msgTypes[10]
+	mi := &file_plan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1351,7 @@ func (x *AggNode) String() string {
 func (*AggNode) ProtoMessage() {}
 
 func (x *AggNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[10]
+	mi := &file_plan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1364,7 @@ func (x *AggNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggNode.ProtoReflect.Descriptor instead.
 func (*AggNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{10}
+	return file_plan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AggNode) GetPhase() AggPhase {
@@ -1293,7 +1408,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_plan_proto_msgTypes[11]
+	mi := &file_plan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1420,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[11]
+	mi := &file_plan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1433,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{11}
+	return file_plan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SortNode) GetKeys() []*SortKey {
@@ -1347,7 +1462,7 @@ type LimitNode struct {
 
 func (x *LimitNode) Reset() {
 	*x = LimitNode{}
-	mi := &file_plan_proto_msgTypes[12]
+	mi := &file_plan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1474,7 @@ func (x *LimitNode) String() string {
 func (*LimitNode) ProtoMessage() {}
 
 func (x *LimitNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[12]
+	mi := &file_plan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1487,7 @@ func (x *LimitNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimitNode.ProtoReflect.Descriptor instead.
 func (*LimitNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{12}
+	return file_plan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LimitNode) GetLimit() *Expr {
@@ -1404,7 +1519,7 @@ type WindowFrame struct {
 
 func (x *WindowFrame) Reset() {
 	*x = WindowFrame{}
-	mi := &file_plan_proto_msgTypes[13]
+	mi := &file_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1531,7 @@ func (x *WindowFrame) String() string {
 func (*WindowFrame) ProtoMessage() {}
 
 func (x *WindowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[13]
+	mi := &file_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1544,7 @@ func (x *WindowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
 func (*WindowFrame) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{13}
+	return file_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WindowFrame) GetRows() bool {
@@ -1487,7 +1602,7 @@ type WindowFunc struct {
 
 func (x *WindowFunc) Reset() {
 	*x = WindowFunc{}
-	mi := &file_plan_proto_msgTypes[14]
+	mi := &file_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1614,7 @@ func (x *WindowFunc) String() string {
 func (*WindowFunc) ProtoMessage() {}
 
 func (x *WindowFunc) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[14]
+	mi := &file_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1627,7 @@ func (x *WindowFunc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunc.ProtoReflect.Descriptor instead.
 func (*WindowFunc) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{14}
+	return file_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WindowFunc) GetFunc() string {
@@ -1581,7 +1696,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_plan_proto_msgTypes[15]
+	mi := &file_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1708,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[15]
+	mi := &file_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1721,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{15}
+	return file_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WindowNode) GetFuncs() []*WindowFunc {
@@ -1628,7 +1743,7 @@ type SetOpNode struct {
 
 func (x *SetOpNode) Reset() {
 	*x = SetOpNode{}
-	mi := &file_plan_proto_msgTypes[16]
+	mi := &file_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1755,7 @@ func (x *SetOpNode) String() string {
 func (*SetOpNode) ProtoMessage() {}
 
 func (x *SetOpNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[16]
+	mi := &file_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1768,7 @@ func (x *SetOpNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOpNode.ProtoReflect.Descriptor instead.
 func (*SetOpNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{16}
+	return file_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetOpNode) GetOp() string {
@@ -1680,7 +1795,7 @@ type ExprRow struct {
 
 func (x *ExprRow) Reset() {
 	*x = ExprRow{}
-	mi := &file_plan_proto_msgTypes[17]
+	mi := &file_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1807,7 @@ func (x *ExprRow) String() string {
 func (*ExprRow) ProtoMessage() {}
 
 func (x *ExprRow) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[17]
+	mi := &file_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1820,7 @@ func (x *ExprRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExprRow.ProtoReflect.Descriptor instead.
 func (*ExprRow) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{17}
+	return file_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExprRow) GetExprs() []*Expr {
@@ -1725,7 +1840,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_plan_proto_msgTypes[18]
+	mi := &file_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1852,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[18]
+	mi := &file_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1865,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{18}
+	return file_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ValuesNode) GetRows() []*ExprRow {
@@ -1773,7 +1888,7 @@ type RecvNode struct {
 
 func (x *RecvNode) Reset() {
 	*x = RecvNode{}
-	mi := &file_plan_proto_msgTypes[19]
+	mi := &file_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1900,7 @@ func (x *RecvNode) String() string {
 func (*RecvNode) ProtoMessage() {}
 
 func (x *RecvNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[19]
+	mi := &file_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1913,7 @@ func (x *RecvNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvNode.ProtoReflect.Descriptor instead.
 func (*RecvNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{19}
+	return file_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RecvNode) GetFragment() int32 {
@@ -1824,7 +1939,7 @@ type AppendNode struct {
 
 func (x *AppendNode) Reset() {
 	*x = AppendNode{}
-	mi := &file_plan_proto_msgTypes[20]
+	mi := &file_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1951,7 @@ func (x *AppendNode) String() string {
 func (*AppendNode) ProtoMessage() {}
 
 func (x *AppendNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[20]
+	mi := &file_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1964,7 @@ func (x *AppendNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendNode.ProtoReflect.Descriptor instead.
 func (*AppendNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{20}
+	return file_plan_proto_rawDescGZIP(), []int{21}
 }
 
 // RowsRefNode yields rows the coordinator computed while running the
@@ -1866,7 +1981,7 @@ type RowsRefNode struct {
 
 func (x *RowsRefNode) Reset() {
 	*x = RowsRefNode{}
-	mi := &file_plan_proto_msgTypes[21]
+	mi := &file_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +1993,7 @@ func (x *RowsRefNode) String() string {
 func (*RowsRefNode) ProtoMessage() {}
 
 func (x *RowsRefNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[21]
+	mi := &file_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2006,7 @@ func (x *RowsRefNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowsRefNode.ProtoReflect.Descriptor instead.
 func (*RowsRefNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{21}
+	return file_plan_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RowsRefNode) GetRef() int32 {
@@ -1937,7 +2052,7 @@ type FlowRequest struct {
 
 func (x *FlowRequest) Reset() {
 	*x = FlowRequest{}
-	mi := &file_plan_proto_msgTypes[22]
+	mi := &file_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2064,7 @@ func (x *FlowRequest) String() string {
 func (*FlowRequest) ProtoMessage() {}
 
 func (x *FlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[22]
+	mi := &file_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2077,7 @@ func (x *FlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowRequest.ProtoReflect.Descriptor instead.
 func (*FlowRequest) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{22}
+	return file_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FlowRequest) GetQueryId() uint64 {
@@ -2041,7 +2156,7 @@ type FlowMessage struct {
 
 func (x *FlowMessage) Reset() {
 	*x = FlowMessage{}
-	mi := &file_plan_proto_msgTypes[23]
+	mi := &file_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2168,7 @@ func (x *FlowMessage) String() string {
 func (*FlowMessage) ProtoMessage() {}
 
 func (x *FlowMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[23]
+	mi := &file_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2181,7 @@ func (x *FlowMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowMessage.ProtoReflect.Descriptor instead.
 func (*FlowMessage) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{23}
+	return file_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FlowMessage) GetFragment() int32 {
@@ -2124,7 +2239,7 @@ type OperatorStats struct {
 
 func (x *OperatorStats) Reset() {
 	*x = OperatorStats{}
-	mi := &file_plan_proto_msgTypes[24]
+	mi := &file_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2251,7 @@ func (x *OperatorStats) String() string {
 func (*OperatorStats) ProtoMessage() {}
 
 func (x *OperatorStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[24]
+	mi := &file_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2264,7 @@ func (x *OperatorStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorStats.ProtoReflect.Descriptor instead.
 func (*OperatorStats) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{24}
+	return file_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *OperatorStats) GetNodeId() int32 {
@@ -2219,7 +2334,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_plan_proto_msgTypes[25]
+	mi := &file_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2346,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[25]
+	mi := &file_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2359,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{25}
+	return file_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExchangeMessage) GetQueryId() uint64 {
@@ -2290,7 +2405,7 @@ type ExchangeAck struct {
 
 func (x *ExchangeAck) Reset() {
 	*x = ExchangeAck{}
-	mi := &file_plan_proto_msgTypes[26]
+	mi := &file_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2417,7 @@ func (x *ExchangeAck) String() string {
 func (*ExchangeAck) ProtoMessage() {}
 
 func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[26]
+	mi := &file_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2430,7 @@ func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeAck.ProtoReflect.Descriptor instead.
 func (*ExchangeAck) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{26}
+	return file_plan_proto_rawDescGZIP(), []int{27}
 }
 
 // TableStatistics is what ANALYZE found about a table.
@@ -2337,7 +2452,7 @@ type TableStatistics struct {
 
 func (x *TableStatistics) Reset() {
 	*x = TableStatistics{}
-	mi := &file_plan_proto_msgTypes[27]
+	mi := &file_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2464,7 @@ func (x *TableStatistics) String() string {
 func (*TableStatistics) ProtoMessage() {}
 
 func (x *TableStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[27]
+	mi := &file_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2477,7 @@ func (x *TableStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStatistics.ProtoReflect.Descriptor instead.
 func (*TableStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{27}
+	return file_plan_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TableStatistics) GetTableId() uint32 {
@@ -2423,7 +2538,7 @@ type ColumnStatistics struct {
 
 func (x *ColumnStatistics) Reset() {
 	*x = ColumnStatistics{}
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2550,7 @@ func (x *ColumnStatistics) String() string {
 func (*ColumnStatistics) ProtoMessage() {}
 
 func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2563,7 @@ func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnStatistics.ProtoReflect.Descriptor instead.
 func (*ColumnStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{28}
+	return file_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ColumnStatistics) GetDistinct() float64 {
@@ -2505,7 +2620,7 @@ type AnalyzeRequest struct {
 
 func (x *AnalyzeRequest) Reset() {
 	*x = AnalyzeRequest{}
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2632,7 @@ func (x *AnalyzeRequest) String() string {
 func (*AnalyzeRequest) ProtoMessage() {}
 
 func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2645,7 @@ func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeRequest.ProtoReflect.Descriptor instead.
 func (*AnalyzeRequest) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{29}
+	return file_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AnalyzeRequest) GetTable() *TableDesc {
@@ -2558,7 +2673,7 @@ type AnalyzeResponse struct {
 
 func (x *AnalyzeResponse) Reset() {
 	*x = AnalyzeResponse{}
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2685,7 @@ func (x *AnalyzeResponse) String() string {
 func (*AnalyzeResponse) ProtoMessage() {}
 
 func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2698,7 @@ func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeResponse.ProtoReflect.Descriptor instead.
 func (*AnalyzeResponse) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{30}
+	return file_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AnalyzeResponse) GetRows() uint64 {
@@ -2616,7 +2731,7 @@ const file_plan_proto_rawDesc = "" +
 	"\x06Stream\x12(\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x14.meridian.StreamKindR\x04kind\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\x05R\x06target\x12!\n" +
-	"\fhash_columns\x18\x03 \x03(\x05R\vhashColumns\"\xff\x05\n" +
+	"\fhash_columns\x18\x03 \x03(\x05R\vhashColumns\"\xb9\x06\n" +
 	"\bPlanNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\rR\x05types\x12\x19\n" +
@@ -2637,8 +2752,19 @@ const file_plan_proto_rawDesc = "" +
 	"\x06values\x18\x13 \x01(\v2\x14.meridian.ValuesNodeH\x00R\x06values\x12(\n" +
 	"\x04recv\x18\x14 \x01(\v2\x12.meridian.RecvNodeH\x00R\x04recv\x12.\n" +
 	"\x06append\x18\x15 \x01(\v2\x14.meridian.AppendNodeH\x00R\x06append\x122\n" +
-	"\brows_ref\x18\x16 \x01(\v2\x15.meridian.RowsRefNodeH\x00R\arowsRefB\x04\n" +
-	"\x02op\"\xed\x01\n" +
+	"\brows_ref\x18\x16 \x01(\v2\x15.meridian.RowsRefNodeH\x00R\arowsRef\x128\n" +
+	"\n" +
+	"index_join\x18\x17 \x01(\v2\x17.meridian.IndexJoinNodeH\x00R\tindexJoinB\x04\n" +
+	"\x02op\"\x9c\x02\n" +
+	"\rIndexJoinNode\x12&\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x12.meridian.JoinTypeR\x04type\x12)\n" +
+	"\x05table\x18\x02 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
+	"\bindex_id\x18\x03 \x01(\rR\aindexId\x12/\n" +
+	"\vlookup_keys\x18\x04 \x03(\v2\x0e.meridian.ExprR\n" +
+	"lookupKeys\x12\x18\n" +
+	"\acolumns\x18\x05 \x03(\x05R\acolumns\x12&\n" +
+	"\x06filter\x18\x06 \x01(\v2\x0e.meridian.ExprR\x06filter\x12*\n" +
+	"\bresidual\x18\a \x01(\v2\x0e.meridian.ExprR\bresidual\"\xed\x01\n" +
 	"\bScanNode\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x18\n" +
 	"\abuckets\x18\x02 \x03(\rR\abuckets\x12\x19\n" +
@@ -2822,7 +2948,7 @@ func file_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_plan_proto_goTypes = []any{
 	(StreamKind)(0),          // 0: meridian.StreamKind
 	(JoinType)(0),            // 1: meridian.JoinType
@@ -2833,38 +2959,39 @@ var file_plan_proto_goTypes = []any{
 	(*Fragment)(nil),         // 6: meridian.Fragment
 	(*Stream)(nil),           // 7: meridian.Stream
 	(*PlanNode)(nil),         // 8: meridian.PlanNode
-	(*ScanNode)(nil),         // 9: meridian.ScanNode
-	(*FilterNode)(nil),       // 10: meridian.FilterNode
-	(*ProjectNode)(nil),      // 11: meridian.ProjectNode
-	(*JoinNode)(nil),         // 12: meridian.JoinNode
-	(*AggFunc)(nil),          // 13: meridian.AggFunc
-	(*GroupingSet)(nil),      // 14: meridian.GroupingSet
-	(*AggNode)(nil),          // 15: meridian.AggNode
-	(*SortNode)(nil),         // 16: meridian.SortNode
-	(*LimitNode)(nil),        // 17: meridian.LimitNode
-	(*WindowFrame)(nil),      // 18: meridian.WindowFrame
-	(*WindowFunc)(nil),       // 19: meridian.WindowFunc
-	(*WindowNode)(nil),       // 20: meridian.WindowNode
-	(*SetOpNode)(nil),        // 21: meridian.SetOpNode
-	(*ExprRow)(nil),          // 22: meridian.ExprRow
-	(*ValuesNode)(nil),       // 23: meridian.ValuesNode
-	(*RecvNode)(nil),         // 24: meridian.RecvNode
-	(*AppendNode)(nil),       // 25: meridian.AppendNode
-	(*RowsRefNode)(nil),      // 26: meridian.RowsRefNode
-	(*FlowRequest)(nil),      // 27: meridian.FlowRequest
-	(*FlowMessage)(nil),      // 28: meridian.FlowMessage
-	(*OperatorStats)(nil),    // 29: meridian.OperatorStats
-	(*ExchangeMessage)(nil),  // 30: meridian.ExchangeMessage
-	(*ExchangeAck)(nil),      // 31: meridian.ExchangeAck
-	(*TableStatistics)(nil),  // 32: meridian.TableStatistics
-	(*ColumnStatistics)(nil), // 33: meridian.ColumnStatistics
-	(*AnalyzeRequest)(nil),   // 34: meridian.AnalyzeRequest
-	(*AnalyzeResponse)(nil),  // 35: meridian.AnalyzeResponse
-	nil,                      // 36: meridian.FlowRequest.GroupAddrsEntry
-	(*TableDesc)(nil),        // 37: meridian.TableDesc
-	(*Expr)(nil),             // 38: meridian.Expr
-	(*SortKey)(nil),          // 39: meridian.SortKey
-	(*TxnContext)(nil),       // 40: meridian.TxnContext
+	(*IndexJoinNode)(nil),    // 9: meridian.IndexJoinNode
+	(*ScanNode)(nil),         // 10: meridian.ScanNode
+	(*FilterNode)(nil),       // 11: meridian.FilterNode
+	(*ProjectNode)(nil),      // 12: meridian.ProjectNode
+	(*JoinNode)(nil),         // 13: meridian.JoinNode
+	(*AggFunc)(nil),          // 14: meridian.AggFunc
+	(*GroupingSet)(nil),      // 15: meridian.GroupingSet
+	(*AggNode)(nil),          // 16: meridian.AggNode
+	(*SortNode)(nil),         // 17: meridian.SortNode
+	(*LimitNode)(nil),        // 18: meridian.LimitNode
+	(*WindowFrame)(nil),      // 19: meridian.WindowFrame
+	(*WindowFunc)(nil),       // 20: meridian.WindowFunc
+	(*WindowNode)(nil),       // 21: meridian.WindowNode
+	(*SetOpNode)(nil),        // 22: meridian.SetOpNode
+	(*ExprRow)(nil),          // 23: meridian.ExprRow
+	(*ValuesNode)(nil),       // 24: meridian.ValuesNode
+	(*RecvNode)(nil),         // 25: meridian.RecvNode
+	(*AppendNode)(nil),       // 26: meridian.AppendNode
+	(*RowsRefNode)(nil),      // 27: meridian.RowsRefNode
+	(*FlowRequest)(nil),      // 28: meridian.FlowRequest
+	(*FlowMessage)(nil),      // 29: meridian.FlowMessage
+	(*OperatorStats)(nil),    // 30: meridian.OperatorStats
+	(*ExchangeMessage)(nil),  // 31: meridian.ExchangeMessage
+	(*ExchangeAck)(nil),      // 32: meridian.ExchangeAck
+	(*TableStatistics)(nil),  // 33: meridian.TableStatistics
+	(*ColumnStatistics)(nil), // 34: meridian.ColumnStatistics
+	(*AnalyzeRequest)(nil),   // 35: meridian.AnalyzeRequest
+	(*AnalyzeResponse)(nil),  // 36: meridian.AnalyzeResponse
+	nil,                      // 37: meridian.FlowRequest.GroupAddrsEntry
+	(*TableDesc)(nil),        // 38: meridian.TableDesc
+	(*Expr)(nil),             // 39: meridian.Expr
+	(*SortKey)(nil),          // 40: meridian.SortKey
+	(*TxnContext)(nil),       // 41: meridian.TxnContext
 }
 var file_plan_proto_depIdxs = []int32{
 	6,  // 0: meridian.Plan.fragments:type_name -> meridian.Fragment
@@ -2872,68 +2999,74 @@ var file_plan_proto_depIdxs = []int32{
 	7,  // 2: meridian.Fragment.output:type_name -> meridian.Stream
 	0,  // 3: meridian.Stream.kind:type_name -> meridian.StreamKind
 	8,  // 4: meridian.PlanNode.inputs:type_name -> meridian.PlanNode
-	9,  // 5: meridian.PlanNode.scan:type_name -> meridian.ScanNode
-	10, // 6: meridian.PlanNode.filter:type_name -> meridian.FilterNode
-	11, // 7: meridian.PlanNode.project:type_name -> meridian.ProjectNode
-	12, // 8: meridian.PlanNode.join:type_name -> meridian.JoinNode
-	15, // 9: meridian.PlanNode.agg:type_name -> meridian.AggNode
-	16, // 10: meridian.PlanNode.sort:type_name -> meridian.SortNode
-	17, // 11: meridian.PlanNode.limit:type_name -> meridian.LimitNode
-	20, // 12: meridian.PlanNode.window:type_name -> meridian.WindowNode
-	21, // 13: meridian.PlanNode.set_op:type_name -> meridian.SetOpNode
-	23, // 14: meridian.PlanNode.values:type_name -> meridian.ValuesNode
-	24, // 15: meridian.PlanNode.recv:type_name -> meridian.RecvNode
-	25, // 16: meridian.PlanNode.append:type_name -> meridian.AppendNode
-	26, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
-	37, // 18: meridian.ScanNode.table:type_name -> meridian.TableDesc
-	38, // 19: meridian.ScanNode.index_eq:type_name -> meridian.Expr
-	38, // 20: meridian.ScanNode.filter:type_name -> meridian.Expr
-	38, // 21: meridian.FilterNode.cond:type_name -> meridian.Expr
-	38, // 22: meridian.ProjectNode.exprs:type_name -> meridian.Expr
-	1,  // 23: meridian.JoinNode.type:type_name -> meridian.JoinType
-	2,  // 24: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
-	38, // 25: meridian.JoinNode.left_keys:type_name -> meridian.Expr
-	38, // 26: meridian.JoinNode.right_keys:type_name -> meridian.Expr
-	38, // 27: meridian.JoinNode.residual:type_name -> meridian.Expr
-	38, // 28: meridian.AggFunc.arg:type_name -> meridian.Expr
-	3,  // 29: meridian.AggNode.phase:type_name -> meridian.AggPhase
-	38, // 30: meridian.AggNode.group_by:type_name -> meridian.Expr
-	13, // 31: meridian.AggNode.aggs:type_name -> meridian.AggFunc
-	14, // 32: meridian.AggNode.sets:type_name -> meridian.GroupingSet
-	39, // 33: meridian.SortNode.keys:type_name -> meridian.SortKey
-	38, // 34: meridian.SortNode.limit:type_name -> meridian.Expr
-	38, // 35: meridian.LimitNode.limit:type_name -> meridian.Expr
-	38, // 36: meridian.LimitNode.offset:type_name -> meridian.Expr
-	4,  // 37: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
-	4,  // 38: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	38, // 39: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	38, // 40: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	38, // 41: meridian.WindowFunc.args:type_name -> meridian.Expr
-	38, // 42: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	39, // 43: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
-	18, // 44: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
-	13, // 45: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
-	19, // 46: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	38, // 47: meridian.ExprRow.exprs:type_name -> meridian.Expr
-	22, // 48: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	39, // 49: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	40, // 50: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
-	5,  // 51: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	36, // 52: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
-	29, // 53: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	33, // 54: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
-	37, // 55: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
-	27, // 56: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	30, // 57: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	34, // 58: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
-	28, // 59: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	31, // 60: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	35, // 61: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
-	59, // [59:62] is the sub-list for method output_type
-	56, // [56:59] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	10, // 5: meridian.PlanNode.scan:type_name -> meridian.ScanNode
+	11, // 6: meridian.PlanNode.filter:type_name -> meridian.FilterNode
+	12, // 7: meridian.PlanNode.project:type_name -> meridian.ProjectNode
+	13, // 8: meridian.PlanNode.join:type_name -> meridian.JoinNode
+	16, // 9: meridian.PlanNode.agg:type_name -> meridian.AggNode
+	17, // 10: meridian.PlanNode.sort:type_name -> meridian.SortNode
+	18, // 11: meridian.PlanNode.limit:type_name -> meridian.LimitNode
+	21, // 12: meridian.PlanNode.window:type_name -> meridian.WindowNode
+	22, // 13: meridian.PlanNode.set_op:type_name -> meridian.SetOpNode
+	24, // 14: meridian.PlanNode.values:type_name -> meridian.ValuesNode
+	25, // 15: meridian.PlanNode.recv:type_name -> meridian.RecvNode
+	26, // 16: meridian.PlanNode.append:type_name -> meridian.AppendNode
+	27, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
+	9,  // 18: meridian.PlanNode.index_join:type_name -> meridian.IndexJoinNode
+	1,  // 19: meridian.IndexJoinNode.type:type_name -> meridian.JoinType
+	38, // 20: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
+	39, // 21: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
+	39, // 22: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
+	39, // 23: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
+	38, // 24: meridian.ScanNode.table:type_name -> meridian.TableDesc
+	39, // 25: meridian.ScanNode.index_eq:type_name -> meridian.Expr
+	39, // 26: meridian.ScanNode.filter:type_name -> meridian.Expr
+	39, // 27: meridian.FilterNode.cond:type_name -> meridian.Expr
+	39, // 28: meridian.ProjectNode.exprs:type_name -> meridian.Expr
+	1,  // 29: meridian.JoinNode.type:type_name -> meridian.JoinType
+	2,  // 30: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
+	39, // 31: meridian.JoinNode.left_keys:type_name -> meridian.Expr
+	39, // 32: meridian.JoinNode.right_keys:type_name -> meridian.Expr
+	39, // 33: meridian.JoinNode.residual:type_name -> meridian.Expr
+	39, // 34: meridian.AggFunc.arg:type_name -> meridian.Expr
+	3,  // 35: meridian.AggNode.phase:type_name -> meridian.AggPhase
+	39, // 36: meridian.AggNode.group_by:type_name -> meridian.Expr
+	14, // 37: meridian.AggNode.aggs:type_name -> meridian.AggFunc
+	15, // 38: meridian.AggNode.sets:type_name -> meridian.GroupingSet
+	40, // 39: meridian.SortNode.keys:type_name -> meridian.SortKey
+	39, // 40: meridian.SortNode.limit:type_name -> meridian.Expr
+	39, // 41: meridian.LimitNode.limit:type_name -> meridian.Expr
+	39, // 42: meridian.LimitNode.offset:type_name -> meridian.Expr
+	4,  // 43: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
+	4,  // 44: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
+	39, // 45: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	39, // 46: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	39, // 47: meridian.WindowFunc.args:type_name -> meridian.Expr
+	39, // 48: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	40, // 49: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	19, // 50: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
+	14, // 51: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
+	20, // 52: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
+	39, // 53: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	23, // 54: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
+	40, // 55: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	41, // 56: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	5,  // 57: meridian.FlowRequest.plan:type_name -> meridian.Plan
+	37, // 58: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	30, // 59: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
+	34, // 60: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
+	38, // 61: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	28, // 62: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	31, // 63: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	35, // 64: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	29, // 65: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	32, // 66: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	36, // 67: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	65, // [65:68] is the sub-list for method output_type
+	62, // [62:65] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }
@@ -2956,6 +3089,7 @@ func file_plan_proto_init() {
 		(*PlanNode_Recv)(nil),
 		(*PlanNode_Append)(nil),
 		(*PlanNode_RowsRef)(nil),
+		(*PlanNode_IndexJoin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2963,7 +3097,7 @@ func file_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plan_proto_rawDesc), len(file_plan_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

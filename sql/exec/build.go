@@ -25,6 +25,9 @@ type Env struct {
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
 	// RowsRef builds the reader of rows the coordinator computed.
 	RowsRef func(n *meridianpb.PlanNode) (Operator, error)
+	// Lookup returns the index lookup of an index join's inner table
+	// (datanodes only).
+	Lookup func(n *meridianpb.PlanNode) (IndexLookup, error)
 	// Stats, when not nil, collects each operator's statistics by node id
 	// (EXPLAIN ANALYZE).
 	Stats map[int32]*Stats
@@ -191,6 +194,8 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		return NewProject(in[0], exprs), nil
 	case *meridianpb.PlanNode_Join:
 		return env.buildJoin(n, op.Join, st)
+	case *meridianpb.PlanNode_IndexJoin:
+		return env.buildIndexJoin(n, op.IndexJoin)
 	case *meridianpb.PlanNode_Agg:
 		return env.buildAgg(n, op.Agg, st)
 	case *meridianpb.PlanNode_Sort:
@@ -328,6 +333,34 @@ func knownAgg(fn string) bool {
 		return true
 	}
 	return false
+}
+
+func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNode) (Operator, error) {
+	if env.Lookup == nil {
+		return nil, pgerr.New(pgerr.InternalError, "index join outside a datanode")
+	}
+	switch j.Type {
+	case meridianpb.JoinType_JOIN_INNER, meridianpb.JoinType_JOIN_LEFT, meridianpb.JoinType_JOIN_SEMI, meridianpb.JoinType_JOIN_ANTI:
+	default:
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: index join of type %v", n.Id, j.Type)
+	}
+	keys, err := env.compileAll(j.LookupKeys)
+	if err != nil {
+		return nil, err
+	}
+	res, err := env.compile(j.Residual)
+	if err != nil {
+		return nil, err
+	}
+	lookup, err := env.Lookup(n)
+	if err != nil {
+		return nil, err
+	}
+	in, err := env.inputs(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	return NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns)), nil
 }
 
 // AggSpecOf converts a plan's aggregate call.

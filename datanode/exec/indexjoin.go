@@ -1,0 +1,92 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// IndexLookup returns the lookup of an index join's inner table on this
+// datanode: the rows whose index entries start with the given key values,
+// read in snapshot snap, that pass the node's filter, as the node's
+// columns.
+func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (sqlexec.IndexLookup, error) {
+	ij := n.GetIndexJoin()
+	if ij == nil || ij.Table == nil {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d is not an index join", n.Id)
+	}
+	ti, err := x.tables.get(ij.Table)
+	if err != nil {
+		return nil, err
+	}
+	ix := ti.index(ij.IndexId)
+	if ix == nil {
+		return nil, pgerr.New(pgerr.UndefinedObject, "index %d of table %s does not exist", ij.IndexId, ti.desc.Name)
+	}
+	if len(ij.LookupKeys) == 0 || len(ij.LookupKeys) > len(ix.Columns) {
+		return nil, pgerr.New(pgerr.InternalError, "index join with %d keys on an index of %d columns", len(ij.LookupKeys), len(ix.Columns))
+	}
+	var filter expr.Eval
+	if ij.Filter != nil {
+		if filter, err = expr.Compile(ij.Filter); err != nil {
+			return nil, err
+		}
+	}
+	want := make([]bool, len(ti.oids))
+	cols := make([]int, len(ij.Columns))
+	for i, c := range ij.Columns {
+		if c < 0 || int(c) >= len(ti.oids) {
+			return nil, pgerr.New(pgerr.InternalError, "index join on %s: column %d out of range", ti.desc.Name, c)
+		}
+		cols[i] = int(c)
+		want[c] = true
+	}
+	markColumns(ij.Filter, want)
+	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
+	prefix := codec.IndexPrefix(ix.Id)
+	var buf []byte
+	out := make(sqlexec.Row, len(cols))
+	return func(ctx context.Context, keys []types.Datum, emit func(sqlexec.Row) error) error {
+		buf = append(buf[:0], prefix...)
+		for _, k := range keys {
+			buf = codec.AppendKey(buf, k)
+		}
+		p := append([]byte(nil), buf...)
+		err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
+			bucket, rowID, err := codec.DecodeIndexValue(value)
+			if err != nil {
+				return err
+			}
+			rk := codec.RowKey(ti.desc.Id, bucket, rowID)
+			rv, _, found, err := x.st.Get(ctx, snap, rk)
+			if err != nil || !found {
+				return err
+			}
+			row, err := dec.Decode(rv)
+			if err != nil {
+				return fmt.Errorf("decode row %s: %w", codec.FormatKey(rk), err)
+			}
+			if filter != nil {
+				v, err := filter(row)
+				if err != nil {
+					return err
+				}
+				if !expr.IsTrue(v) {
+					return nil
+				}
+			}
+			for i, c := range cols {
+				out[i] = row[c]
+			}
+			return emit(out)
+		})
+		return storageErr(err)
+	}, nil
+}
