@@ -14,7 +14,15 @@ type Optimizer struct {
 	Stats func(tableID uint32) *meridianpb.TableStatistics
 	// Datanodes is the number of datanode groups (for costs).
 	Datanodes int
+	// Off turns join algorithms off, as PostgreSQL's enable_hashjoin,
+	// enable_mergejoin and enable_nestloop settings do (a join without
+	// equality keys is a nested loop all the same).
+	Off Off
 }
+
+// Off lists what the optimizer must not use (PostgreSQL's enable_*
+// settings turned off).
+type Off struct{ HashJoin, MergeJoin, NestLoop, HashAgg bool }
 
 // rowsRef is rows the coordinator computes while a statement runs.
 type rowsRef struct {

@@ -21,14 +21,18 @@ const maxPlans = 2048
 // queryPlan returns the distributed plan of a query block, made once per
 // session (a prepared statement's blocks are planned once).
 func (s *Session) queryPlan(sel *planner.Select) (*optimizer.Plan, error) {
-	if v := s.e.cat.Version(); v != s.plansVersion {
-		// New statistics or schema: plan again.
-		s.plans, s.plansVersion = nil, v
+	o := &optimizer.Optimizer{Stats: s.e.cat.TableStats, Datanodes: len(s.e.routes.Current().Groups())}
+	o.Off.HashJoin = s.settingOff("enable_hashjoin")
+	o.Off.MergeJoin = s.settingOff("enable_mergejoin")
+	o.Off.NestLoop = s.settingOff("enable_nestloop")
+	o.Off.HashAgg = s.settingOff("enable_hashagg")
+	if v := s.e.cat.Version(); v != s.plansVersion || o.Off != s.plansOff {
+		// New statistics, schema or settings: plan again.
+		s.plans, s.plansVersion, s.plansOff = nil, v, o.Off
 	}
 	if p, ok := s.plans[sel]; ok {
 		return p, nil
 	}
-	o := &optimizer.Optimizer{Stats: s.e.cat.TableStats, Datanodes: len(s.e.routes.Current().Groups())}
 	p, err := o.PlanSelect(sel)
 	if err != nil {
 		return nil, err

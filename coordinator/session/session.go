@@ -28,6 +28,7 @@ type Session struct {
 	// plans caches the distributed plans of query blocks (queryPlan).
 	plans        map[*planner.Select]*optimizer.Plan
 	plansVersion int64 // the catalog version plans were made at
+	plansOff     optimizer.Off
 }
 
 var _ pgwire.Session = (*Session)(nil)

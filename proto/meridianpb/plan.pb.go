@@ -1328,11 +1328,14 @@ func (x *GroupingSet) GetColumns() []int32 {
 // one row, even for no input. With sets (FULL only), the node groups by
 // each set in turn; entries not in a set are NULL in its rows.
 type AggNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Phase         AggPhase               `protobuf:"varint,1,opt,name=phase,proto3,enum=meridian.AggPhase" json:"phase,omitempty"`
-	GroupBy       []*Expr                `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
-	Aggs          []*AggFunc             `protobuf:"bytes,3,rep,name=aggs,proto3" json:"aggs,omitempty"`
-	Sets          []*GroupingSet         `protobuf:"bytes,4,rep,name=sets,proto3" json:"sets,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Phase   AggPhase               `protobuf:"varint,1,opt,name=phase,proto3,enum=meridian.AggPhase" json:"phase,omitempty"`
+	GroupBy []*Expr                `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	Aggs    []*AggFunc             `protobuf:"bytes,3,rep,name=aggs,proto3" json:"aggs,omitempty"`
+	Sets    []*GroupingSet         `protobuf:"bytes,4,rep,name=sets,proto3" json:"sets,omitempty"`
+	// The input arrives sorted by group_by: aggregate one group at a time
+	// (sort aggregation) instead of in a hash table. Not with sets.
+	Sorted        bool `protobuf:"varint,5,opt,name=sorted,proto3" json:"sorted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1393,6 +1396,13 @@ func (x *AggNode) GetSets() []*GroupingSet {
 		return x.Sets
 	}
 	return nil
+}
+
+func (x *AggNode) GetSorted() bool {
+	if x != nil {
+		return x.Sorted
+	}
+	return false
 }
 
 // SortNode sorts its input by keys (expressions over the input row). With
@@ -2794,12 +2804,13 @@ const file_plan_proto_rawDesc = "" +
 	"\farg_type_oid\x18\x06 \x01(\rR\n" +
 	"argTypeOid\"'\n" +
 	"\vGroupingSet\x12\x18\n" +
-	"\acolumns\x18\x01 \x03(\x05R\acolumns\"\xb0\x01\n" +
+	"\acolumns\x18\x01 \x03(\x05R\acolumns\"\xc8\x01\n" +
 	"\aAggNode\x12(\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x12.meridian.AggPhaseR\x05phase\x12)\n" +
 	"\bgroup_by\x18\x02 \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
 	"\x04aggs\x18\x03 \x03(\v2\x11.meridian.AggFuncR\x04aggs\x12)\n" +
-	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\"W\n" +
+	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\x12\x16\n" +
+	"\x06sorted\x18\x05 \x01(\bR\x06sorted\"W\n" +
 	"\bSortNode\x12%\n" +
 	"\x04keys\x18\x01 \x03(\v2\x11.meridian.SortKeyR\x04keys\x12$\n" +
 	"\x05limit\x18\x02 \x01(\v2\x0e.meridian.ExprR\x05limit\"Y\n" +

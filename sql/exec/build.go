@@ -307,6 +307,14 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	}
 	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
 		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}
+	if j.Algo == meridianpb.JoinAlgo_JOIN_MERGE {
+		if len(lk) == 0 {
+			in[0].Close()
+			in[1].Close()
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: merge join without keys", n.Id)
+		}
+		return NewMergeJoin(in[0], in[1], spec), nil
+	}
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }
 
@@ -410,6 +418,13 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 	in, err := env.inputs(n, 1)
 	if err != nil {
 		return nil, err
+	}
+	if a.Sorted {
+		if sets != nil {
+			in[0].Close()
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: sorted aggregation with grouping sets", n.Id)
+		}
+		return NewSortAgg(in[0], phase, groupBy, calls), nil
 	}
 	return NewHashAgg(env, st, in[0], n.Inputs[0].Types, phase, groupBy, calls, sets), nil
 }
