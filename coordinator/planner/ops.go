@@ -550,6 +550,8 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 			return nil, err
 		}
 		return &Expr{Kind: meridianpb.ExprKind_EXPR_NULLIF, TypeOid: t.OID, Typmod: -1, Args: args}, nil
+	case "extract", "date_part":
+		return s.datePart(name, args)
 	case "current_setting":
 		if err := argc(1, 2); err != nil {
 			return nil, err
@@ -670,4 +672,57 @@ func aggType(name string, arg uint32) (types.Type, error) {
 		return bad()
 	}
 	return bad()
+}
+
+// datePart types extract(field FROM x) (numeric) and date_part('field',
+// x) (double precision) over a date, timestamp, timestamptz or interval.
+// date_part of a date reads it as a timestamp, as PostgreSQL's SQL
+// function date_part(text, date) does.
+func (s *scope) datePart(name string, args []*Expr) (*Expr, error) {
+	shown := name
+	if name == "extract" {
+		shown = "pg_catalog.extract"
+	}
+	sig := func() string {
+		var ts []string
+		for _, a := range args {
+			ts = append(ts, types.InfoOf(a.TypeOid).Name)
+		}
+		return shown + "(" + strings.Join(ts, ", ") + ")"
+	}
+	if len(args) != 2 {
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	field, x := args[0], args[1]
+	if !types.IsString(field.TypeOid) && field.TypeOid != types.Unknown {
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	switch x.TypeOid {
+	case types.Unknown:
+		return nil, pgerr.New("42725", "function %s is not unique", sig()).
+			WithHint("Could not choose a best candidate function. You might need to add explicit type casts.")
+	case types.Date:
+		if name == "date_part" {
+			c, err := s.cast(x, types.T(types.Timestamp), false)
+			if err != nil {
+				return nil, err
+			}
+			x = c
+		}
+	case types.Timestamp, types.TimestampTZ, types.Interval:
+	default:
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	f, err := s.cast(field, types.T(types.Text), false)
+	if err != nil {
+		return nil, err
+	}
+	t := uint32(types.Numeric)
+	if name == "date_part" {
+		t = types.Float8
+	}
+	return &Expr{Kind: kFunc, Name: name, TypeOid: t, Typmod: -1, Args: []*Expr{f, x}}, nil
 }
