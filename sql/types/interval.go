@@ -28,20 +28,20 @@ const (
 // intervalRanges are the qualifiers PostgreSQL's grammar produces, with
 // the names format_type prints.
 var intervalRanges = map[int]string{
-	IntervalMaskYear:                                                           "year",
-	IntervalMaskMonth:                                                          "month",
-	IntervalMaskDay:                                                            "day",
-	IntervalMaskHour:                                                           "hour",
-	IntervalMaskMinute:                                                         "minute",
-	IntervalMaskSecond:                                                         "second",
-	IntervalMaskYear | IntervalMaskMonth:                                       "year to month",
-	IntervalMaskDay | IntervalMaskHour:                                         "day to hour",
-	IntervalMaskDay | IntervalMaskHour | IntervalMaskMinute:                    "day to minute",
+	IntervalMaskYear:                     "year",
+	IntervalMaskMonth:                    "month",
+	IntervalMaskDay:                      "day",
+	IntervalMaskHour:                     "hour",
+	IntervalMaskMinute:                   "minute",
+	IntervalMaskSecond:                   "second",
+	IntervalMaskYear | IntervalMaskMonth: "year to month",
+	IntervalMaskDay | IntervalMaskHour:   "day to hour",
+	IntervalMaskDay | IntervalMaskHour | IntervalMaskMinute:                      "day to minute",
 	IntervalMaskDay | IntervalMaskHour | IntervalMaskMinute | IntervalMaskSecond: "day to second",
-	IntervalMaskHour | IntervalMaskMinute:                                      "hour to minute",
-	IntervalMaskHour | IntervalMaskMinute | IntervalMaskSecond:                 "hour to second",
-	IntervalMaskMinute | IntervalMaskSecond:                                    "minute to second",
-	IntervalFullRange:                                                          "",
+	IntervalMaskHour | IntervalMaskMinute:                                        "hour to minute",
+	IntervalMaskHour | IntervalMaskMinute | IntervalMaskSecond:                   "hour to second",
+	IntervalMaskMinute | IntervalMaskSecond:                                      "minute to second",
+	IntervalFullRange:                                                            "",
 }
 
 // IntervalTypmod is PostgreSQL's intervaltypmodin: the typmod of
