@@ -137,6 +137,12 @@ var (
 	kOuter   = meridianpb.ExprKind_EXPR_OUTER
 	kAnd     = meridianpb.ExprKind_EXPR_AND
 	kSubq    = meridianpb.ExprKind_EXPR_SUBQUERY
+	kOr      = meridianpb.ExprKind_EXPR_OR
+	kNot     = meridianpb.ExprKind_EXPR_NOT
+	kIn      = meridianpb.ExprKind_EXPR_IN
+	kCase    = meridianpb.ExprKind_EXPR_CASE
+	kCoal    = meridianpb.ExprKind_EXPR_COALESCE
+	kIsNul   = meridianpb.ExprKind_EXPR_IS_NULL
 	unknownT = types.T(types.Unknown)
 )
 

@@ -13,15 +13,6 @@ import (
 // results, including its errors: a constant sub-expression whose
 // evaluation fails is left to fail when (and if) it runs.
 
-var (
-	kOr    = meridianpb.ExprKind_EXPR_OR
-	kNot   = meridianpb.ExprKind_EXPR_NOT
-	kIn    = meridianpb.ExprKind_EXPR_IN
-	kCase  = meridianpb.ExprKind_EXPR_CASE
-	kCoal  = meridianpb.ExprKind_EXPR_COALESCE
-	kIsNul = meridianpb.ExprKind_EXPR_IS_NULL
-)
-
 // normalize rewrites a list of conjuncts (a WHERE clause, inner joins' ON
 // conditions, an outer join's ON condition) into an equivalent list.
 func normalize(conds []*Expr) []*Expr {

@@ -103,8 +103,36 @@ func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pg
 		if s.From, err = decorrelate(from.items, s.parts.conds, in.q.subs); err != nil {
 			return nil, nil, false, err
 		}
+		s.decorrelateOutput()
 	}
 	return s, cols, in.correlated, nil
+}
+
+// decorrelateOutput turns the correlated scalar aggregate subqueries of
+// a select list into left joins (as decorrelate does for WHERE): the
+// joins widen the FROM row past the columns the list reads, and each
+// subquery becomes its value over the widened row.
+func (s *Select) decorrelateOutput() {
+	if s.HasAgg || len(s.Windows) > 0 || s.From == nil {
+		return
+	}
+	for i, o := range s.Output {
+		if !coordinatorOnly(o) {
+			continue
+		}
+		s.Output[i] = RewriteExpr(o, func(n *Expr) *Expr {
+			if n.Kind != kSubq || n.Name != "scalar" {
+				return n
+			}
+			j, val, ok := scalarJoin(n, s.Subqueries, s.From.Width())
+			if !ok {
+				return n
+			}
+			j.Left = s.From
+			s.From = j
+			return val
+		})
+	}
 }
 
 func isScan(r Rel) bool {
