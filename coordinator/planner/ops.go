@@ -236,6 +236,13 @@ func (s *scope) binop(op string, l, r *Expr) (*Expr, error) {
 	}
 	if arith {
 		if res, ok := dateArithType(op, lt, rt); ok {
+			if res == types.Interval && (op == "*" || op == "/") {
+				if lt != types.Interval {
+					lt = types.Float8
+				} else {
+					rt = types.Float8
+				}
+			}
 			var err error
 			if l, err = s.cast(l, types.T(lt), false); err != nil {
 				return nil, err
@@ -292,6 +299,7 @@ func (s *scope) castOperand(e *Expr, t types.Type, resolved uint32) (*Expr, erro
 
 func dateArithType(op string, l, r uint32) (uint32, bool) {
 	isTS := func(t uint32) bool { return t == types.Timestamp || t == types.TimestampTZ }
+	isNum := func(t uint32) bool { return types.InfoOf(t).Category == types.CatNumeric }
 	switch {
 	case l == types.Date && types.IsInteger(r) && (op == "+" || op == "-"):
 		return types.Date, true
@@ -313,6 +321,9 @@ func dateArithType(op string, l, r uint32) (uint32, bool) {
 		return types.Interval, true
 	case l == types.Interval && r == types.Interval && (op == "+" || op == "-"):
 		return types.Interval, true
+	case l == types.Interval && isNum(r) && (op == "*" || op == "/"),
+		isNum(l) && r == types.Interval && op == "*":
+		return types.Interval, true // interval * float8 (the number is cast)
 	}
 	return 0, false
 }
