@@ -263,6 +263,14 @@ func (s *scope) binop(op string, l, r *Expr) (*Expr, error) {
 	if common == types.Bpchar && (lt != types.Bpchar || rt != types.Bpchar) {
 		common = types.Text
 	}
+	if comparison && lt == types.Bpchar && rt == types.Bpchar && (isValue(l) || isValue(r)) {
+		// char(n) against a value compares as bpchar (the evaluator
+		// ignores trailing spaces), so that the column stays a plain
+		// column: routing and index lookups use the value, padded to the
+		// column's length. Two char columns compare as text (rtrim), which
+		// hashes alike whatever their lengths.
+		common = types.Bpchar
+	}
 	t := types.T(common)
 	var err error
 	if l, err = s.castOperand(l, t, lt); err != nil {
