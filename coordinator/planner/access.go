@@ -12,8 +12,15 @@ import (
 
 // Planner plans statements against a catalog.
 type Planner struct {
-	Cat *catalog.Catalog
+	Cat Catalog
 }
+
+// Catalog is what the planner reads of the catalog (a *catalog.Catalog).
+type Catalog interface {
+	Table(schema, name string) (*meridianpb.TableDesc, bool)
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
 
 // ResolveTable finds a table named by a RangeVar.
 func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, error) {
