@@ -34,7 +34,7 @@ type Run struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	err    error // the first failure
+	errs   []error // the failures
 	stats  []*meridianpb.OperatorStats
 	queues map[qkey]*queue
 	frags  map[int32]*meridianpb.Fragment
@@ -168,24 +168,59 @@ func (r *Run) read(group uint32, stream meridianpb.Flow_SetupFlowClient) {
 	}
 }
 
-// fail records the run's first error and cancels everything.
+// fail records a failure of the run and cancels everything. One failure
+// makes others (the flows it cancels report cancellations, their peers
+// broken streams): the run keeps them all and reports the most telling.
 func (r *Run) fail(err error) {
 	r.mu.Lock()
-	first := r.err == nil && r.ctx.Err() == nil
-	if first {
-		r.err = err
+	canceledByUs := r.ctx.Err() != nil && len(r.errs) == 0
+	if !canceledByUs {
+		r.errs = append(r.errs, err)
 	}
 	r.mu.Unlock()
-	if first {
+	if !canceledByUs {
 		r.cancel(err)
 	}
 }
 
-// Err returns the error that failed the run, if any.
+// rank orders failures by how much they say: an error of the statement
+// itself first, then a datanode that could not be reached, then a
+// cancellation (what the other flows see once one failed).
+func rank(err error) int {
+	switch pgerr.Code(err) {
+	case pgerr.QueryCanceled:
+		return 0
+	case pgerr.ConnectionFailure:
+		return 1
+	}
+	return 2
+}
+
+// Best returns the most telling of errs (nil when all are nil).
+func Best(errs ...error) error {
+	var best error
+	for _, e := range errs {
+		if e != nil && (best == nil || rank(e) > rank(best)) {
+			best = e
+		}
+	}
+	return best
+}
+
+// Err returns the error that failed the run, if any. Once the run failed
+// it waits for every flow to end, so that the error reported is the cause
+// rather than one of the cancellations it brought.
 func (r *Run) Err() error {
 	r.mu.Lock()
+	failed := len(r.errs) > 0
+	r.mu.Unlock()
+	if !failed {
+		return nil
+	}
+	r.wg.Wait()
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	return Best(r.errs...)
 }
 
 // Recv returns the operator of one of the root fragment's receive nodes.
@@ -216,11 +251,11 @@ func (r *Run) Recv(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 // fragment read all its input.
 func (r *Run) Wait() ([]*meridianpb.OperatorStats, error) {
 	r.wg.Wait()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
-		return nil, r.err
-	}
 	if r.done < r.total {
 		return nil, pgerr.FromContext(r.ctx)
 	}

@@ -161,10 +161,8 @@ func (q *queryRun) start(ctx context.Context) error {
 	}
 	if err != nil {
 		if run != nil {
-			if rerr := run.Err(); rerr != nil {
-				err = rerr
-			}
 			run.Close()
+			err = dist.Best(err, run.Err())
 		}
 		return errTimeout(ctx, err)
 	}
