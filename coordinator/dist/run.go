@@ -22,6 +22,9 @@ type Request struct {
 	BucketRuns   []uint32
 	CollectStats bool
 	WorkMem      int64
+	// Unary: the plan's datanode fragments run on one datanode and return
+	// few rows (a point lookup): one unary call instead of a stream.
+	Unary bool
 }
 
 // Client returns the Flow client of a datanode address.
@@ -69,8 +72,9 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 			gathers++
 		}
 	}
+	unary := req.Unary && len(groups) == 1
 	bound := 16
-	if gathers > 1 {
+	if gathers > 1 || unary {
 		bound = 0
 	}
 	// Queues of the root's receives.
@@ -94,6 +98,20 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 		}
 		fr := &meridianpb.FlowRequest{QueryId: req.QueryID, Txn: req.Txn, Plan: req.Plan, Group: g, GroupAddrs: req.Addrs,
 			BucketRuns: req.BucketRuns, CollectStats: req.CollectStats, WorkMem: req.WorkMem}
+		if unary {
+			res, err := c.RunFlow(ctx, fr)
+			if err != nil {
+				err = pgerr.FromStatus(err)
+				cancel(err)
+				return nil, err
+			}
+			for _, m := range res.Messages {
+				if !r.handle(g, m) {
+					break
+				}
+			}
+			return r, nil
+		}
 		stream, err := c.SetupFlow(ctx, fr)
 		if err != nil {
 			err = pgerr.FromStatus(err)
@@ -145,27 +163,34 @@ func (r *Run) read(group uint32, stream meridianpb.Flow_SetupFlowClient) {
 			r.fail(pgerr.FromStatus(err))
 			return
 		}
-		if m.Done {
-			r.mu.Lock()
-			r.stats = append(r.stats, m.Stats...)
-			r.done++
-			r.mu.Unlock()
-			return
-		}
-		q := r.queueOf(m.Fragment, group)
-		if q == nil {
-			r.fail(pgerr.New(pgerr.InternalError, "datanode group %d sent rows of fragment %d, which nobody receives", group, m.Fragment))
-			return
-		}
-		if len(m.Rows) > 0 {
-			if !q.push(r.ctx, msg{rows: m.Rows}) {
-				return
-			}
-		}
-		if m.Eos && !q.push(r.ctx, msg{eos: true}) {
+		if !r.handle(group, m) {
 			return
 		}
 	}
+}
+
+// handle takes one message of a datanode's flow; false when the flow
+// ended (done) or the run failed.
+func (r *Run) handle(group uint32, m *meridianpb.FlowMessage) bool {
+	if m.Done {
+		r.mu.Lock()
+		r.stats = append(r.stats, m.Stats...)
+		r.done++
+		r.mu.Unlock()
+		return false
+	}
+	q := r.queueOf(m.Fragment, group)
+	if q == nil {
+		r.fail(pgerr.New(pgerr.InternalError, "datanode group %d sent rows of fragment %d, which nobody receives", group, m.Fragment))
+		return false
+	}
+	if len(m.Rows) > 0 && !q.push(r.ctx, msg{rows: m.Rows}) {
+		return false
+	}
+	if m.Eos && !q.push(r.ctx, msg{eos: true}) {
+		return false
+	}
+	return true
 }
 
 // fail records a failure of the run and cancels everything. One failure

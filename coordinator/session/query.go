@@ -139,7 +139,8 @@ func (q *queryRun) start(ctx context.Context) error {
 			}
 		}
 		run, err = dist.Start(ctx, s.e.pool.flowClient, &dist.Request{Plan: plan, QueryID: s.e.newQueryID(), Txn: tc,
-			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect, WorkMem: workMem})
+			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect, WorkMem: workMem,
+			Unary: pointLookup(plan)})
 		if err != nil {
 			return errTimeout(ctx, err)
 		}
@@ -386,4 +387,28 @@ func (e *Engine) bucketRuns(snap *routing.Snapshot) []uint32 {
 	}
 	e.runsSnap, e.runs = snap, runs
 	return runs
+}
+
+// pointLookup reports a plan that reads at most one row on one datanode:
+// its only datanode fragment looks a unique index up by all its columns
+// (and filters or projects the row). It runs as one unary call.
+func pointLookup(p *meridianpb.Plan) bool {
+	if len(p.Fragments) != 2 || len(p.Fragments[1].Groups) != 1 {
+		return false
+	}
+	n := p.Fragments[1].Root
+	for {
+		switch op := n.Op.(type) {
+		case *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Limit:
+			if len(n.Inputs) != 1 {
+				return false
+			}
+			n = n.Inputs[0]
+			continue
+		case *meridianpb.PlanNode_Scan:
+			ix := planner.IndexOf(op.Scan.Table, op.Scan.IndexId)
+			return ix != nil && ix.Unique && len(op.Scan.IndexEq) == len(ix.Columns)
+		}
+		return false
+	}
 }

@@ -207,8 +207,38 @@ func (s *Server) inboxFor(ctx context.Context, query uint64, fragment int32) (*i
 
 // SetupFlow runs this datanode's fragment instances of a plan.
 func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_SetupFlowServer) error {
+	return pgerr.ToStatus(s.runFlow(stream.Context(), req, stream.Send))
+}
+
+// maxUnaryBytes bounds the rows RunFlow returns in one answer.
+const maxUnaryBytes = 16 << 20
+
+// RunFlow is SetupFlow with every message in one answer, for plans that
+// return few rows.
+func (s *Server) RunFlow(ctx context.Context, req *meridianpb.FlowRequest) (*meridianpb.FlowResult, error) {
+	res := &meridianpb.FlowResult{}
+	size := 0
+	err := s.runFlow(ctx, req, func(m *meridianpb.FlowMessage) error {
+		for _, r := range m.Rows {
+			size += len(r)
+		}
+		if size > maxUnaryBytes {
+			return pgerr.New(pgerr.ProgramLimitExceeded, "result too large for a unary flow (over %d bytes)", maxUnaryBytes)
+		}
+		res.Messages = append(res.Messages, m)
+		return nil
+	})
+	if err != nil {
+		return nil, pgerr.ToStatus(err)
+	}
+	return res, nil
+}
+
+// runFlow runs this datanode's fragment instances of a plan; send gets
+// the gathered rows and the final message.
+func (s *Server) runFlow(ctx context.Context, req *meridianpb.FlowRequest, send func(*meridianpb.FlowMessage) error) error {
 	if req.Plan == nil || len(req.Plan.Fragments) == 0 {
-		return pgerr.ToStatus(pgerr.New(pgerr.ProtocolViolation, "empty plan"))
+		return pgerr.New(pgerr.ProtocolViolation, "empty plan")
 	}
 	f := &flow{s: s, req: req, group: req.Group, runs: req.BucketRuns, inboxes: map[int32]*inbox{}, frags: map[int32]*meridianpb.Fragment{}}
 	if f.group == 0 {
@@ -218,10 +248,10 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 		f.frags[fr.Id] = fr
 	}
 	if err := f.setupInboxes(); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
 	if err := s.register(f); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
 	defer s.unregister(f)
 	defer func() {
@@ -231,8 +261,8 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 	}()
 
 	snap := s.cfg.Exec.Snapshot(req.Txn)
-	gs := &gatherSender{stream: stream}
-	g, ctx := errgroup.WithContext(stream.Context())
+	gs := &gatherSender{send: send}
+	g, gctx := errgroup.WithContext(ctx)
 	var statsMu sync.Mutex
 	var stats []*meridianpb.OperatorStats
 	for _, fr := range req.Plan.Fragments {
@@ -240,7 +270,7 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 			continue
 		}
 		g.Go(func() error {
-			st, err := f.run(ctx, fr, snap, gs)
+			st, err := f.run(gctx, fr, snap, gs)
 			if err != nil {
 				return err
 			}
@@ -251,9 +281,9 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
-	return gs.send(&meridianpb.FlowMessage{Done: true, Stats: stats})
+	return gs.sendMsg(&meridianpb.FlowMessage{Done: true, Stats: stats})
 }
 
 // run runs one fragment instance to its end.
