@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	dnexec "github.com/meridian-db/meridian/datanode/exec"
 	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -286,8 +288,14 @@ func (s *Server) runFlow(ctx context.Context, req *meridianpb.FlowRequest, send 
 	return gs.sendMsg(&meridianpb.FlowMessage{Done: true, Stats: stats})
 }
 
-// run runs one fragment instance to its end.
-func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Snapshot, gs *gatherSender) ([]*meridianpb.OperatorStats, error) {
+// run runs one fragment instance to its end. A panic (a bug) fails the
+// fragment with an internal error instead of the datanode.
+func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Snapshot, gs *gatherSender) (st []*meridianpb.OperatorStats, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = serve.Recovered(f.s.cfg.Log, fmt.Sprintf("fragment %d", fr.Id), v)
+		}
+	}()
 	if fr.Output == nil {
 		return nil, pgerr.New(pgerr.InternalError, "fragment %d has no output stream", fr.Id)
 	}

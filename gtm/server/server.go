@@ -119,6 +119,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		// probing, whose pings cost syscalls on every tiny RPC.
 		grpc.InitialWindowSize(1<<20),
 		grpc.InitialConnWindowSize(1<<20),
+		grpc.ChainUnaryInterceptor(serve.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(serve.RecoverStream(s.log)),
 	)
 	meridianpb.RegisterGTMServer(s.grpc, s)
 	s.serveWG.Add(1)
