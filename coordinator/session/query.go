@@ -128,7 +128,14 @@ func (q *queryRun) start(ctx context.Context) error {
 				groups[g] = true
 			}
 		}
-		tc, err := s.readTxn(ctx, q.env, len(groups))
+		// A datanode's latest state is one consistent snapshot for one
+		// read of one table there; a plan that reads more (several scans,
+		// several datanodes) needs a global snapshot.
+		targets := len(groups)
+		if reads := tableReads(plan); reads > 1 {
+			targets = max(targets, 2)
+		}
+		tc, err := s.readTxn(ctx, q.env, targets)
 		if err != nil {
 			return err
 		}
@@ -411,4 +418,24 @@ func pointLookup(p *meridianpb.Plan) bool {
 		}
 		return false
 	}
+}
+
+// tableReads counts the table reads of a plan's datanode fragments (scans
+// and index joins' lookups).
+func tableReads(p *meridianpb.Plan) int {
+	n := 0
+	var walk func(*meridianpb.PlanNode)
+	walk = func(x *meridianpb.PlanNode) {
+		switch x.Op.(type) {
+		case *meridianpb.PlanNode_Scan, *meridianpb.PlanNode_IndexJoin:
+			n++
+		}
+		for _, in := range x.Inputs {
+			walk(in)
+		}
+	}
+	for _, f := range p.Fragments[1:] {
+		walk(f.Root)
+	}
+	return n
 }
