@@ -305,7 +305,7 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		Scan: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 			return f.s.cfg.Exec.ScanOperator(snap, n, f.owns)
 		},
-		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, error) {
+		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, func(), error) {
 			return f.s.cfg.Exec.IndexLookup(snap, n)
 		},
 		Recv: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {

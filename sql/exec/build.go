@@ -25,9 +25,9 @@ type Env struct {
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
 	// RowsRef builds the reader of rows the coordinator computed.
 	RowsRef func(n *meridianpb.PlanNode) (Operator, error)
-	// Lookup returns the index lookup of an index join's inner table
-	// (datanodes only).
-	Lookup func(n *meridianpb.PlanNode) (IndexLookup, error)
+	// Lookup returns the index lookup of an index join's inner table and
+	// a function that releases it (datanodes only).
+	Lookup func(n *meridianpb.PlanNode) (IndexLookup, func(), error)
 	// Stats, when not nil, collects each operator's statistics by node id
 	// (EXPLAIN ANALYZE).
 	Stats map[int32]*Stats
@@ -360,15 +360,18 @@ func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNo
 	if err != nil {
 		return nil, err
 	}
-	lookup, err := env.Lookup(n)
-	if err != nil {
-		return nil, err
-	}
 	in, err := env.inputs(n, 1)
 	if err != nil {
 		return nil, err
 	}
-	return NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns)), nil
+	lookup, release, err := env.Lookup(n)
+	if err != nil {
+		in[0].Close()
+		return nil, err
+	}
+	ij := NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns))
+	ij.release = release
+	return ij, nil
 }
 
 // AggSpecOf converts a plan's aggregate call.
