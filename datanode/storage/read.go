@@ -72,13 +72,15 @@ func (e *Engine) Get(ctx context.Context, snap Snapshot, key []byte) (value []by
 		return nil, 0, false, err
 	}
 	defer it.Close()
-	return e.get(ctx, it, snap)
+	return e.get(ctx, it, snap, prefix)
 }
 
-// get is Get over an iterator bounded to the key's versions.
-func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot) (value []byte, seq uint64, found bool, err error) {
+// get is Get over an iterator bounded to the key's versions. It seeks
+// by prefix, so that Pebble's bloom filters skip the sstables that hold
+// no version of the key.
+func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot, prefix []byte) (value []byte, seq uint64, found bool, err error) {
 	var cache statusCache
-	for ok := it.First(); ok; ok = it.Next() {
+	for ok := it.SeekPrefixGE(prefix); ok; ok = it.Next() {
 		v, err := readVersion(it)
 		if err != nil {
 			return nil, 0, false, err
@@ -317,7 +319,7 @@ func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64,
 	if err != nil {
 		return nil, 0, false, err
 	}
-	return r.e.get(ctx, it, r.snap)
+	return r.e.get(ctx, it, r.snap, prefix)
 }
 
 // Scan is Engine.Scan in the reader's snapshot.
