@@ -121,6 +121,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		grpc.InitialConnWindowSize(1<<20),
 	)
 	meridianpb.RegisterGTMServer(s.grpc, s)
+	meridianpb.RegisterGTMSequencesServer(s.grpc, newSeqService(s))
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
