@@ -29,6 +29,9 @@ func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, er
 		if schema == "pg_catalog" || schema == "information_schema" {
 			return nil, pgerr.Unsupported("system catalog " + schema + "." + rv.Relname)
 		}
+		if _, isSeq := p.Cat.Sequence(schema, rv.Relname); isSeq {
+			return nil, pgerr.Unsupported("reading or writing sequence \"" + rv.Relname + "\" as a table")
+		}
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", rv.Relname)
 	}
 	return t, nil

@@ -390,6 +390,9 @@ func (s *scope) funcCall(f *pg_query.FuncCall) (*Expr, error) {
 	if aggNames[name] {
 		return nil, pgerr.New(pgerr.GroupingError, "aggregate functions are not allowed here")
 	}
+	if seqFuncs[name] {
+		return s.seqCall(name, f)
+	}
 	args, err := s.analyzeList(f.Args)
 	if err != nil {
 		return nil, err

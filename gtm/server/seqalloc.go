@@ -152,6 +152,22 @@ func (a *seqAlloc) take(g seqGrant) {
 	a.handed += g.count
 }
 
+// giveBack takes back the unused end of the last run handed out: count
+// values from first, of generation gen, that the coordinator holding them
+// will not hand out. It applies only when they are exactly the last values
+// handed out (no later run went to anyone); it reports whether it did.
+func (a *seqAlloc) giveBack(first int64, count, gen uint64) bool {
+	if count == 0 || gen != a.gen || count > a.handed {
+		return false
+	}
+	v, run, ok := a.at(a.handed - count)
+	if !ok || v != first || run < count {
+		return false
+	}
+	a.handed -= count
+	return true
+}
+
 // last is the state a reset that keeps the position starts from: the last
 // value handed out, or the origin when there is none.
 func (a seqAlloc) last() (v int64, called bool) {

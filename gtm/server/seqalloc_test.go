@@ -257,3 +257,35 @@ func TestSeqAllocReset(t *testing.T) {
 		t.Fatalf("fresh last %d %v", v, c)
 	}
 }
+
+// A coordinator's unused values go back only when nothing was handed out
+// after them.
+func TestSeqAllocGiveBack(t *testing.T) {
+	a := seqAlloc{opts: opts(10, 1, 1000, 3, false), origin: 3, gen: 1}
+	g1, _ := grant(t, &a, 10, 0) // 3, 13, ..., 93
+	b := a
+	if !b.giveBack(23, 8, 1) {
+		t.Fatal("the tail of the last run was not taken back")
+	}
+	if v, c := b.last(); v != 13 || !c {
+		t.Fatalf("last after give back = %d %v; want 13", v, c)
+	}
+	for _, tc := range []struct {
+		first       int64
+		count, gen  uint64
+		description string
+	}{
+		{23, 8, 2, "another generation"},
+		{13, 8, 1, "not the end of the run"},
+		{23, 100, 1, "more than was handed out"},
+	} {
+		c := a
+		if c.giveBack(tc.first, tc.count, tc.gen) {
+			t.Errorf("give back of %s accepted", tc.description)
+		}
+	}
+	grant(t, &a, 1, 0) // a later run went out: the old tail is not the end
+	if a.giveBack(g1.first+20, 8, 1) {
+		t.Fatal("a tail followed by another run was taken back")
+	}
+}

@@ -321,7 +321,9 @@ func (q *seqService) AlterSequence(ctx context.Context, req *meridianpb.AlterSeq
 		return nil, err
 	}
 	defer e.mu.Unlock()
-	v, called := e.a.last()
+	b := e.a // the unused values given back are only for finding the last
+	b.giveBack(req.UnusedFirst, req.UnusedCount, req.UnusedGeneration)
+	v, called := b.last()
 	if req.Restart {
 		v, called = o.Start, false
 		if req.RestartWith {

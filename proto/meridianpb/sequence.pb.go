@@ -381,11 +381,18 @@ type AlterSequenceRequest struct {
 	Options *SequenceOptions `protobuf:"bytes,3,opt,name=options,proto3" json:"options,omitempty"`
 	// RESTART: start again at restart_value (at options.start when
 	// restart_with is false), not yet handed out.
-	Restart       bool  `protobuf:"varint,4,opt,name=restart,proto3" json:"restart,omitempty"`
-	RestartWith   bool  `protobuf:"varint,5,opt,name=restart_with,json=restartWith,proto3" json:"restart_with,omitempty"`
-	RestartValue  int64 `protobuf:"varint,6,opt,name=restart_value,json=restartValue,proto3" json:"restart_value,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Restart      bool  `protobuf:"varint,4,opt,name=restart,proto3" json:"restart,omitempty"`
+	RestartWith  bool  `protobuf:"varint,5,opt,name=restart_with,json=restartWith,proto3" json:"restart_with,omitempty"`
+	RestartValue int64 `protobuf:"varint,6,opt,name=restart_value,json=restartValue,proto3" json:"restart_value,omitempty"`
+	// The unused rest of the caller's cached run (unused_count values from
+	// unused_first, of generation unused_generation), which it gives back:
+	// when they are the last values handed out, the sequence's last value
+	// is the one before them, as if the caller had never fetched them.
+	UnusedFirst      int64  `protobuf:"varint,7,opt,name=unused_first,json=unusedFirst,proto3" json:"unused_first,omitempty"`
+	UnusedCount      uint64 `protobuf:"varint,8,opt,name=unused_count,json=unusedCount,proto3" json:"unused_count,omitempty"`
+	UnusedGeneration uint64 `protobuf:"varint,9,opt,name=unused_generation,json=unusedGeneration,proto3" json:"unused_generation,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AlterSequenceRequest) Reset() {
@@ -456,6 +463,27 @@ func (x *AlterSequenceRequest) GetRestartWith() bool {
 func (x *AlterSequenceRequest) GetRestartValue() int64 {
 	if x != nil {
 		return x.RestartValue
+	}
+	return 0
+}
+
+func (x *AlterSequenceRequest) GetUnusedFirst() int64 {
+	if x != nil {
+		return x.UnusedFirst
+	}
+	return 0
+}
+
+func (x *AlterSequenceRequest) GetUnusedCount() uint64 {
+	if x != nil {
+		return x.UnusedCount
+	}
+	return 0
+}
+
+func (x *AlterSequenceRequest) GetUnusedGeneration() uint64 {
+	if x != nil {
+		return x.UnusedGeneration
 	}
 	return 0
 }
@@ -783,14 +811,17 @@ const file_sequence_proto_rawDesc = "" +
 	"generation\"\\\n" +
 	"\x15CreateSequenceRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x123\n" +
-	"\aoptions\x18\x02 \x01(\v2\x19.meridian.SequenceOptionsR\aoptions\"\xd1\x01\n" +
+	"\aoptions\x18\x02 \x01(\v2\x19.meridian.SequenceOptionsR\aoptions\"\xc4\x02\n" +
 	"\x14AlterSequenceRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x123\n" +
 	"\aoptions\x18\x03 \x01(\v2\x19.meridian.SequenceOptionsR\aoptions\x12\x18\n" +
 	"\arestart\x18\x04 \x01(\bR\arestart\x12!\n" +
 	"\frestart_with\x18\x05 \x01(\bR\vrestartWith\x12#\n" +
-	"\rrestart_value\x18\x06 \x01(\x03R\frestartValue\"%\n" +
+	"\rrestart_value\x18\x06 \x01(\x03R\frestartValue\x12!\n" +
+	"\funused_first\x18\a \x01(\x03R\vunusedFirst\x12!\n" +
+	"\funused_count\x18\b \x01(\x04R\vunusedCount\x12+\n" +
+	"\x11unused_generation\x18\t \x01(\x04R\x10unusedGeneration\"%\n" +
 	"\x13DropSequenceRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\"M\n" +
 	"\x11NextValuesRequest\x12\x0e\n" +
