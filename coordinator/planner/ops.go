@@ -553,6 +553,8 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 			return nil, err
 		}
 		return &Expr{Kind: meridianpb.ExprKind_EXPR_NULLIF, TypeOid: t.OID, Typmod: -1, Args: args}, nil
+	case "pg_get_serial_sequence":
+		return s.serialSequence(args)
 	case "current_setting":
 		if err := argc(1, 2); err != nil {
 			return nil, err

@@ -156,6 +156,23 @@ func (p *Planner) ResolveSequence(text string) (*meridianpb.SequenceDesc, error)
 	return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
 }
 
+// perRow reports whether e holds an expression evaluated for each row on
+// the coordinator (a sequence function of a query block).
+func perRow(e *Expr) bool {
+	if e == nil {
+		return false
+	}
+	if e.Kind == kSubq && e.Name == VolatileSubquery {
+		return true
+	}
+	for _, a := range e.Args {
+		if perRow(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // HasSequenceCall reports whether e calls a sequence function.
 func HasSequenceCall(e *Expr) bool {
 	if e == nil {
@@ -231,4 +248,52 @@ func NextvalDefault(seqID uint32, col *meridianpb.ColumnDesc) *Expr {
 		return e
 	}
 	return &Expr{Kind: kCast, TypeOid: col.TypeOid, Typmod: col.Typmod, Args: []*Expr{e}}
+}
+
+// serialSequence is pg_get_serial_sequence(table, column): the name of the
+// sequence a column owns (serial or identity), or NULL. Both arguments
+// must be constants; it is resolved now.
+func (s *scope) serialSequence(args []*Expr) (*Expr, error) {
+	text := types.T(types.Text)
+	if len(args) != 2 {
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function pg_get_serial_sequence with %d arguments does not exist", len(args))
+	}
+	var vals [2]string
+	for i, a := range args {
+		if a.Kind != kConst || !(a.TypeOid == types.Unknown || types.IsString(a.TypeOid)) {
+			return nil, pgerr.Unsupported("pg_get_serial_sequence of anything but constants")
+		}
+		if a.IsNull {
+			return expr.Const(text, nil), nil
+		}
+		v, err := expr.ConstValue(a)
+		if err != nil {
+			return nil, err
+		}
+		vals[i] = v.(string)
+	}
+	if s.q == nil {
+		return nil, pgerr.Unsupported("pg_get_serial_sequence here")
+	}
+	cat := s.q.p.Cat
+	schema, name, err := sequence.ParseName(vals[0])
+	if err != nil {
+		return nil, err
+	}
+	if schema == "" {
+		schema = "public"
+	}
+	t, ok := cat.Table(schema, name)
+	if !ok {
+		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", name)
+	}
+	if columnIndex(t, vals[1]) < 0 {
+		return nil, pgerr.New(pgerr.UndefinedColumn, "column %q of relation %q does not exist", vals[1], name)
+	}
+	for _, sd := range cat.OwnedSequences(t.Id) {
+		if sd.OwnerColumn == vals[1] {
+			return expr.Const(text, sequence.QuoteIdent(sd.Schema)+"."+sequence.QuoteIdent(sd.Name)), nil
+		}
+	}
+	return expr.Const(text, nil), nil
 }

@@ -111,3 +111,18 @@ func asciiLower(s string) string {
 	}
 	return string(b)
 }
+
+// QuoteIdent quotes an identifier unless it is a plain lower-case one
+// (PostgreSQL's quote_identifier, without its keyword list).
+func QuoteIdent(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}

@@ -481,22 +481,9 @@ func (s *Session) makeColumnSequences(ctx context.Context, td *meridianpb.TableD
 
 // regclassText is how PostgreSQL prints a sequence as regclass.
 func regclassText(sd *meridianpb.SequenceDesc) string {
-	q := quoteIdent(sd.Name)
+	q := sequence.QuoteIdent(sd.Name)
 	if sd.Schema != "public" {
-		q = quoteIdent(sd.Schema) + "." + q
+		q = sequence.QuoteIdent(sd.Schema) + "." + q
 	}
 	return strings.ReplaceAll(q, "'", "''")
-}
-
-func quoteIdent(s string) string {
-	plain := s != ""
-	for i, r := range s {
-		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
-			plain = false
-		}
-	}
-	if plain {
-		return s
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
