@@ -185,6 +185,30 @@ func TestSequencesGlobal(t *testing.T) {
 	tc.restart(t, "cn1")
 	load("after cn1 restart", 30, false, nil)
 
+	// With the GTM down, a nextval that needs a run ends with the
+	// statement's timeout (57014), and works again once the GTM is back.
+	conn, err := connectRetry(tc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	mustExec(t, conn, "CREATE SEQUENCE fresh")
+	tc.kill(t, "gtm1")
+	mustExec(t, conn, "SET statement_timeout = '500ms'")
+	ctx, cancel := queryCtx()
+	start := time.Now()
+	_, err = conn.Exec(ctx, "SELECT nextval('fresh')")
+	cancel()
+	if sqlState(err) != "57014" || time.Since(start) > 10*time.Second {
+		t.Fatalf("nextval without a GTM: %v after %v; want 57014 after about 500ms", err, time.Since(start))
+	}
+	tc.restart(t, "gtm1")
+	mustExec(t, conn, "SET statement_timeout = 0")
+	eventually(t, 60*time.Second, "nextval after the GTM is back", func(ctx context.Context) error {
+		_, err := conn.Exec(ctx, "SELECT nextval('fresh')")
+		return err
+	})
+
 	// A sequence used through both coordinators directly.
 	seen := map[int64]bool{}
 	for i := range 100 {

@@ -78,13 +78,13 @@ func (s *Session) createSequence(ctx context.Context, cs *pg_query.CreateSeqStmt
 // when the options give one).
 func (s *Session) makeSequenceState(ctx context.Context, sd *meridianpb.SequenceDesc, ch *sequence.Change) error {
 	if err := s.e.gtm.CreateSequence(ctx, sd.Id, sd.Options); err != nil {
-		return errTimeout(ctx, err)
+		return seqErr(ctx, err)
 	}
 	if ch.Restart {
 		if _, err := s.e.gtm.AlterSequence(ctx, &meridianpb.AlterSequenceRequest{Id: sd.Id, Name: sd.Name, Options: sd.Options,
 			Restart: true, RestartWith: true, RestartValue: ch.RestartValue}); err != nil {
 			s.dropSequenceState(sd.Id)
-			return errTimeout(ctx, err)
+			return seqErr(ctx, err)
 		}
 	}
 	return nil
@@ -203,7 +203,7 @@ func (s *Session) alterSequence(ctx context.Context, as *pg_query.AlterSeqStmt, 
 			Restart: ch.Restart, RestartWith: ch.RestartWith, RestartValue: ch.RestartValue,
 			UnusedFirst: unused.First, UnusedCount: unused.Count, UnusedGeneration: unused.Gen})
 		if err != nil {
-			return errTimeout(ctx, err)
+			return seqErr(ctx, err)
 		}
 		s.e.seqs.Invalidate(sd.Id, gen)
 	}
@@ -344,7 +344,7 @@ func (s *Session) truncateRestart(ctx context.Context, t *meridianpb.TableDesc) 
 		}
 		gen, err := s.e.gtm.AlterSequence(ctx, &meridianpb.AlterSequenceRequest{Id: sd.Id, Name: sd.Name, Options: sd.Options, Restart: true})
 		if err != nil {
-			return errTimeout(ctx, err)
+			return seqErr(ctx, err)
 		}
 		s.e.seqs.Invalidate(sd.Id, gen)
 	}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"sync"
 
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -15,8 +16,10 @@ import (
 // currval and lastval read the session's state, which nextval and setval
 // keep as PostgreSQL's backends do: per session, not transactional.
 
-// seqSession is a session's sequence state.
+// seqSession is a session's sequence state. Its mutex guards against
+// expressions of one statement evaluated on several goroutines.
 type seqSession struct {
+	mu      sync.Mutex
 	currval map[uint32]int64 // the last value nextval (or setval) returned here
 	last    uint32           // lastval's sequence: the one of the last nextval
 }
@@ -80,7 +83,11 @@ func (s *Session) compileSeq(ctx context.Context, e *meridianpb.Expr, ext expr.E
 		var sd *meridianpb.SequenceDesc
 		var err error
 		if named {
-			sd, err = s.namedSequence(ctx, vals[0].(string))
+			name, ok := vals[0].(string)
+			if !ok {
+				return nil, pgerr.New(pgerr.InternalError, "%s: the sequence name is a %T", e.Name, vals[0])
+			}
+			sd, err = s.namedSequence(ctx, name)
 			vals = vals[1:]
 		} else {
 			sd, err = s.sequenceByID(ctx, id)
@@ -94,11 +101,15 @@ func (s *Session) compileSeq(ctx context.Context, e *meridianpb.Expr, ext expr.E
 		case "currval":
 			return s.currval(sd)
 		case "setval":
-			called := true
+			v, ok1 := vals[0].(int64)
+			called, ok2 := true, true
 			if len(vals) > 1 {
-				called = vals[1].(bool)
+				called, ok2 = vals[1].(bool)
 			}
-			return s.setval(ctx, sd, vals[0].(int64), called)
+			if !ok1 || !ok2 {
+				return nil, pgerr.New(pgerr.InternalError, "setval: arguments of types %T", vals)
+			}
+			return s.setval(ctx, sd, v, called)
 		}
 		return nil, pgerr.New(pgerr.InternalError, "unknown sequence function %s", e.Name)
 	}, nil
@@ -151,22 +162,31 @@ func (s *Session) nextval(ctx context.Context, sd *meridianpb.SequenceDesc) (typ
 	}
 	v, err := s.e.seqs.Next(ctx, sd.Id, sd.Name, sd.Options.GetCache())
 	if err != nil {
-		return nil, errTimeout(ctx, err)
+		return nil, seqErr(ctx, err)
 	}
-	s.noteCurrval(sd.Id, v)
-	s.seq.last = sd.Id
+	s.noteCurrval(sd.Id, v, true)
 	return v, nil
 }
 
-func (s *Session) noteCurrval(id uint32, v int64) {
+// noteCurrval records v as currval of sequence id (and id as lastval's
+// sequence when last).
+func (s *Session) noteCurrval(id uint32, v int64, last bool) {
+	s.seq.mu.Lock()
+	defer s.seq.mu.Unlock()
 	if s.seq.currval == nil {
 		s.seq.currval = map[uint32]int64{}
 	}
 	s.seq.currval[id] = v
+	if last {
+		s.seq.last = id
+	}
 }
 
 func (s *Session) currval(sd *meridianpb.SequenceDesc) (types.Datum, error) {
-	if v, ok := s.seq.currval[sd.Id]; ok {
+	s.seq.mu.Lock()
+	v, ok := s.seq.currval[sd.Id]
+	s.seq.mu.Unlock()
+	if ok {
 		return v, nil
 	}
 	return nil, pgerr.New(pgerr.ObjectNotInPrerequisiteState, "currval of sequence %q is not yet defined in this session", sd.Name)
@@ -174,13 +194,17 @@ func (s *Session) currval(sd *meridianpb.SequenceDesc) (types.Datum, error) {
 
 func (s *Session) lastval(ctx context.Context) (types.Datum, error) {
 	undefined := pgerr.New(pgerr.ObjectNotInPrerequisiteState, "lastval is not yet defined in this session")
-	if s.seq.last == 0 {
+	s.seq.mu.Lock()
+	id := s.seq.last
+	v := s.seq.currval[id]
+	s.seq.mu.Unlock()
+	if id == 0 {
 		return nil, undefined
 	}
-	if _, err := s.sequenceByID(ctx, s.seq.last); err != nil {
+	if _, err := s.sequenceByID(ctx, id); err != nil {
 		return nil, undefined // dropped since
 	}
-	return s.seq.currval[s.seq.last], nil
+	return v, nil
 }
 
 // setval sets the sequence at the GTM; this coordinator drops its cached
@@ -194,11 +218,20 @@ func (s *Session) setval(ctx context.Context, sd *meridianpb.SequenceDesc, v int
 	}
 	gen, err := s.e.gtm.SetValue(ctx, sd.Id, sd.Name, v, called)
 	if err != nil {
-		return nil, errTimeout(ctx, err)
+		return nil, seqErr(ctx, err)
 	}
 	s.e.seqs.Invalidate(sd.Id, gen)
 	if called {
-		s.noteCurrval(sd.Id, v)
+		s.noteCurrval(sd.Id, v, false)
 	}
 	return v, nil
+}
+
+// seqErr is the error of a sequence call: the statement's own when its
+// context ended (57014: timeout or cancel), else the GTM's.
+func seqErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return pgerr.FromContext(ctx)
+	}
+	return err
 }
