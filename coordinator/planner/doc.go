@@ -16,4 +16,6 @@
 // Plans are built once per prepared statement and hold parameters as
 // EXPR_PARAM; Bind replaces them with constants before execution, and the
 // route is computed then, so a point lookup with $1 goes to one datanode.
+// Sequence functions are never bound: the coordinator evaluates them for
+// every row (sequence.go).
 package planner
