@@ -18,6 +18,10 @@ type Planner struct {
 // Catalog is what the planner reads of the catalog (a *catalog.Catalog).
 type Catalog interface {
 	Table(schema, name string) (*meridianpb.TableDesc, bool)
+	Sequence(schema, name string) (*meridianpb.SequenceDesc, bool)
+	RelationExists(schema, name string) bool
+	SchemaExists(name string) bool
+	OwnedSequences(tableID uint32) []*meridianpb.SequenceDesc
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
@@ -35,6 +39,9 @@ func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, er
 	if !ok {
 		if schema == "pg_catalog" || schema == "information_schema" {
 			return nil, pgerr.Unsupported("system catalog " + schema + "." + rv.Relname)
+		}
+		if _, isSeq := p.Cat.Sequence(schema, rv.Relname); isSeq {
+			return nil, pgerr.Unsupported("reading or writing sequence \"" + rv.Relname + "\" as a table")
 		}
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", rv.Relname)
 	}

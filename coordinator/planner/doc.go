@@ -48,4 +48,6 @@
 // EXPR_PARAM; Bind replaces them with constants before execution, and the
 // route is computed then, so a point lookup with $1 goes to one datanode.
 // Format prints a plan; testdata/rules holds the rules' golden plans.
+// Sequence functions are never bound: the coordinator evaluates them for
+// every row (sequence.go).
 package planner

@@ -19,6 +19,8 @@ type query struct {
 	windows        []*WindowFunc
 	windowDefs     map[string]*pg_query.WindowDef
 	windowsAllowed bool
+	// seq says how sequence functions are evaluated here (sequence.go).
+	seq seqMode
 }
 
 // cteEnv holds the WITH queries visible to a query block.

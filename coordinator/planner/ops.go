@@ -409,6 +409,9 @@ func (s *scope) funcCall(f *pg_query.FuncCall) (*Expr, error) {
 	if aggNames[name] {
 		return nil, pgerr.New(pgerr.GroupingError, "aggregate functions are not allowed here")
 	}
+	if seqFuncs[name] {
+		return s.seqCall(name, f)
+	}
 	args, err := s.analyzeList(f.Args)
 	if err != nil {
 		return nil, err
@@ -571,6 +574,8 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 		return &Expr{Kind: meridianpb.ExprKind_EXPR_NULLIF, TypeOid: t.OID, Typmod: -1, Args: args}, nil
 	case "extract", "date_part":
 		return s.datePart(name, args)
+	case "pg_get_serial_sequence":
+		return s.serialSequence(args)
 	case "current_setting":
 		if err := argc(1, 2); err != nil {
 			return nil, err

@@ -26,6 +26,18 @@ func (c testCatalog) Table(schema, name string) (*meridianpb.TableDesc, bool) {
 	return t, ok
 }
 
+// The rule tests use no sequences.
+func (c testCatalog) Sequence(string, string) (*meridianpb.SequenceDesc, bool) { return nil, false }
+
+func (c testCatalog) RelationExists(schema, name string) bool {
+	_, ok := c.Table(schema, name)
+	return ok
+}
+
+func (c testCatalog) SchemaExists(name string) bool { return name == "public" }
+
+func (c testCatalog) OwnedSequences(uint32) []*meridianpb.SequenceDesc { return nil }
+
 func (c testCatalog) create(sql string) error {
 	tree, err := pg_query.Parse(sql)
 	if err != nil {

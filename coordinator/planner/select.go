@@ -314,6 +314,9 @@ func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]p
 		if err != nil {
 			return nil, err
 		}
+		if perRow(e) {
+			return nil, pgerr.Unsupported("sequence functions in " + what)
+		}
 		if !isValue(e) {
 			return nil, pgerr.New(pgerr.SyntaxError, "argument of %s must not contain variables", what)
 		}

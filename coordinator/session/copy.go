@@ -271,7 +271,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 		if err != nil {
 			return nil, "", drain(r, err)
 		}
-		if defaults[i], err = expr.Compile(b); err != nil {
+		if defaults[i], err = s.compile(ctx, b); err != nil {
 			return nil, "", drain(r, err)
 		}
 	}

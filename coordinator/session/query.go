@@ -217,9 +217,10 @@ func (q *queryRun) rowsRefOp(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 }
 
 // compile compiles an expression of the coordinator's fragment; its
-// correlated subqueries run once per row they are evaluated for.
+// correlated subqueries run once per row they are evaluated for, and so
+// do its sequence functions.
 func (q *queryRun) compile(e *meridianpb.Expr) (expr.Eval, error) {
-	return expr.CompileWith(e, q.subquery)
+	return expr.CompileWith(e, q.s.seqExt(q.ctx, q.subquery))
 }
 
 // subquery compiles an EXPR_SUBQUERY left in the plan (a correlated one).
@@ -229,6 +230,11 @@ func (q *queryRun) subquery(e *meridianpb.Expr) (expr.Eval, error) {
 	}
 	i := int(e.Index)
 	switch e.Name {
+	case planner.VolatileSubquery: // evaluated here for each row
+		if len(e.Args) != 1 {
+			return nil, pgerr.New(pgerr.InternalError, "malformed per-row expression")
+		}
+		return q.compile(e.Args[0])
 	case "exists":
 		return func(row []types.Datum) (types.Datum, error) {
 			r, err := q.subRows(i, row, 1)

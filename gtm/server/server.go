@@ -123,6 +123,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		grpc.ChainStreamInterceptor(serve.RecoverStream(s.log)),
 	)
 	meridianpb.RegisterGTMServer(s.grpc, s)
+	meridianpb.RegisterGTMSequencesServer(s.grpc, newSeqService(s))
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
