@@ -122,7 +122,11 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 	}
 	var moved *pnode
 	var d dist
-	if len(group) == 0 || groups <= gatherGroups {
+	if len(group) == 0 || (groups <= gatherGroups && b.toClient) {
+		// Few groups for the client: the coordinator merges them. Where
+		// the groups feed more operators (a derived table, a WITH query),
+		// they stay on the datanodes, which the coordinator cannot send
+		// rows back to.
 		moved, d = b.gather(partial, nil), dist{kind: distCN}
 	} else {
 		moved, d = b.redistribute(partial, groupCols), dist{kind: distHashed, keys: [][]int{groupCols}}

@@ -53,7 +53,11 @@ type Plan struct {
 }
 
 type builder struct {
-	o       *Optimizer
+	o *Optimizer
+	// toClient: the operators being built feed the statement's result
+	// (the top block after its FROM clause), so finishing an aggregation
+	// on the coordinator costs no extra move.
+	toClient bool
 	p       *Plan
 	subIdx  map[*planner.SubPlan]int32
 	refIdx  map[rowsRef]int32
@@ -430,6 +434,7 @@ func (b *builder) block(sel *planner.Select, need []bool, top bool) (*built, err
 	if err != nil {
 		return nil, err
 	}
+	b.toClient = top
 	if sel.HasAgg {
 		if cur, err = b.aggregate(sel, cur); err != nil {
 			return nil, err
