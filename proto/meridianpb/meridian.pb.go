@@ -459,6 +459,71 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{6}
 }
 
+// PreparedXactState is the life of an explicit PREPARE TRANSACTION in etcd.
+type PreparedXactState int32
+
+const (
+	PreparedXactState_PREPARED_XACT_UNKNOWN PreparedXactState = 0
+	// PREPARE TRANSACTION is preparing the participants; if its coordinator
+	// does not finish, a participant's resolver aborts it.
+	PreparedXactState_PREPARED_XACT_PREPARING PreparedXactState = 1
+	// Prepared everywhere: only COMMIT PREPARED / ROLLBACK PREPARED decide.
+	PreparedXactState_PREPARED_XACT_PREPARED PreparedXactState = 2
+	// COMMIT PREPARED decided it; the commit CSN is not chosen yet.
+	PreparedXactState_PREPARED_XACT_COMMIT_DECIDED PreparedXactState = 3
+	// Committed at csn; participants not committed yet commit at csn.
+	PreparedXactState_PREPARED_XACT_COMMITTED PreparedXactState = 4
+	// ROLLBACK PREPARED, or a PREPARE TRANSACTION that failed.
+	PreparedXactState_PREPARED_XACT_ABORTED PreparedXactState = 5
+)
+
+// Enum value maps for PreparedXactState.
+var (
+	PreparedXactState_name = map[int32]string{
+		0: "PREPARED_XACT_UNKNOWN",
+		1: "PREPARED_XACT_PREPARING",
+		2: "PREPARED_XACT_PREPARED",
+		3: "PREPARED_XACT_COMMIT_DECIDED",
+		4: "PREPARED_XACT_COMMITTED",
+		5: "PREPARED_XACT_ABORTED",
+	}
+	PreparedXactState_value = map[string]int32{
+		"PREPARED_XACT_UNKNOWN":        0,
+		"PREPARED_XACT_PREPARING":      1,
+		"PREPARED_XACT_PREPARED":       2,
+		"PREPARED_XACT_COMMIT_DECIDED": 3,
+		"PREPARED_XACT_COMMITTED":      4,
+		"PREPARED_XACT_ABORTED":        5,
+	}
+)
+
+func (x PreparedXactState) Enum() *PreparedXactState {
+	p := new(PreparedXactState)
+	*p = x
+	return p
+}
+
+func (x PreparedXactState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreparedXactState) Descriptor() protoreflect.EnumDescriptor {
+	return file_meridian_proto_enumTypes[7].Descriptor()
+}
+
+func (PreparedXactState) Type() protoreflect.EnumType {
+	return &file_meridian_proto_enumTypes[7]
+}
+
+func (x PreparedXactState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreparedXactState.Descriptor instead.
+func (PreparedXactState) EnumDescriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{7}
+}
+
 // ColumnDesc describes one column of a table.
 type ColumnDesc struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1806,7 +1871,12 @@ type TxnRequest struct {
 	// commits first; its outcome is the transaction's. A participant left
 	// prepared asks the primary (TxnStatus) what became of it; the primary
 	// aborts a transaction left prepared too long (presumed abort).
-	Primary       uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	Primary uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Prepare: the global identifier of an explicit PREPARE TRANSACTION. Such
+	// a transaction is prepared durably on every participant (primary is 0)
+	// and its outcome is decided by the user, recorded in etcd under
+	// prepared/<gid> (PreparedXact); the automatic resolver never decides it.
+	Gid           string `protobuf:"bytes,4,opt,name=gid,proto3" json:"gid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1860,6 +1930,13 @@ func (x *TxnRequest) GetPrimary() uint32 {
 		return x.Primary
 	}
 	return 0
+}
+
+func (x *TxnRequest) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
 }
 
 type TxnResponse struct {
@@ -2192,6 +2269,178 @@ func (*DDLResponse) Descriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
+type ListPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedRequest) Reset() {
+	*x = ListPreparedRequest{}
+	mi := &file_meridian_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedRequest) ProtoMessage() {}
+
+func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
+func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{22}
+}
+
+// PreparedTxn is a transaction prepared on one datanode.
+type PreparedTxn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
+	// Local transaction id on this datanode.
+	Xid uint64 `protobuf:"varint,2,opt,name=xid,proto3" json:"xid,omitempty"`
+	// Automatic two-phase commit: the primary participant's group (this
+	// datanode's own group when it is the primary). 0 for an explicit one.
+	Primary uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	// When it was prepared, microseconds since the Unix epoch (for a
+	// transaction prepared before the datanode's last restart: as recorded).
+	PreparedUnixMicros int64 `protobuf:"varint,4,opt,name=prepared_unix_micros,json=preparedUnixMicros,proto3" json:"prepared_unix_micros,omitempty"`
+	// Explicit PREPARE TRANSACTION: its global identifier; "" otherwise.
+	Gid string `protobuf:"bytes,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	// Explicit: COMMIT PREPARED has marked it committing (CommitIntent).
+	Committing    bool `protobuf:"varint,6,opt,name=committing,proto3" json:"committing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedTxn) Reset() {
+	*x = PreparedTxn{}
+	mi := &file_meridian_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedTxn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedTxn) ProtoMessage() {}
+
+func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
+func (*PreparedTxn) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PreparedTxn) GetGxid() uint64 {
+	if x != nil {
+		return x.Gxid
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetXid() uint64 {
+	if x != nil {
+		return x.Xid
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetPrimary() uint32 {
+	if x != nil {
+		return x.Primary
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetPreparedUnixMicros() int64 {
+	if x != nil {
+		return x.PreparedUnixMicros
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
+}
+
+func (x *PreparedTxn) GetCommitting() bool {
+	if x != nil {
+		return x.Committing
+	}
+	return false
+}
+
+type ListPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txns          []*PreparedTxn         `protobuf:"bytes,1,rep,name=txns,proto3" json:"txns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedResponse) Reset() {
+	*x = ListPreparedResponse{}
+	mi := &file_meridian_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedResponse) ProtoMessage() {}
+
+func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
+func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
+	if x != nil {
+		return x.Txns
+	}
+	return nil
+}
+
 type CSNRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many commit CSNs to hand out (they are consecutive).
@@ -2202,7 +2451,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2463,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2476,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2249,7 +2498,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2510,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2523,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2315,7 +2564,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2576,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2589,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2392,6 +2641,122 @@ func (x *NodeInfo) GetFirstGxidCounter() uint64 {
 	return 0
 }
 
+// PreparedXact is stored at prepared/<gid> from PREPARE TRANSACTION until
+// every participant has committed or aborted it. Every change is an etcd
+// transaction on the key's mod revision.
+type PreparedXact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gid   string                 `protobuf:"bytes,1,opt,name=gid,proto3" json:"gid,omitempty"`
+	Gxid  uint64                 `protobuf:"varint,2,opt,name=gxid,proto3" json:"gxid,omitempty"`
+	State PreparedXactState      `protobuf:"varint,3,opt,name=state,proto3,enum=meridian.PreparedXactState" json:"state,omitempty"`
+	// The commit CSN (state COMMITTED).
+	Csn uint64 `protobuf:"varint,4,opt,name=csn,proto3" json:"csn,omitempty"`
+	// The datanode groups that wrote or locked rows (the participants).
+	Datanodes []uint32 `protobuf:"varint,5,rep,packed,name=datanodes,proto3" json:"datanodes,omitempty"`
+	// The user and database of the session that prepared it.
+	Owner    string `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Database string `protobuf:"bytes,7,opt,name=database,proto3" json:"database,omitempty"`
+	// When PREPARE TRANSACTION began, microseconds since the Unix epoch.
+	PreparedUnixMicros int64 `protobuf:"varint,8,opt,name=prepared_unix_micros,json=preparedUnixMicros,proto3" json:"prepared_unix_micros,omitempty"`
+	// The coordinator that ran PREPARE TRANSACTION.
+	Coordinator   string `protobuf:"bytes,9,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedXact) Reset() {
+	*x = PreparedXact{}
+	mi := &file_meridian_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedXact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedXact) ProtoMessage() {}
+
+func (x *PreparedXact) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
+func (*PreparedXact) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PreparedXact) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetGxid() uint64 {
+	if x != nil {
+		return x.Gxid
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetState() PreparedXactState {
+	if x != nil {
+		return x.State
+	}
+	return PreparedXactState_PREPARED_XACT_UNKNOWN
+}
+
+func (x *PreparedXact) GetCsn() uint64 {
+	if x != nil {
+		return x.Csn
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetDatanodes() []uint32 {
+	if x != nil {
+		return x.Datanodes
+	}
+	return nil
+}
+
+func (x *PreparedXact) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetPreparedUnixMicros() int64 {
+	if x != nil {
+		return x.PreparedUnixMicros
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
 // BucketMap is stored at buckets: owner[b] is the datanode group of bucket b.
 type BucketMap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2403,7 +2768,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2780,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2793,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2457,7 +2822,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2834,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2847,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2520,7 +2885,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2897,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2910,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PgError) GetCode() string {
@@ -2598,7 +2963,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2975,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2988,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -2662,7 +3027,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +3039,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +3052,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -2701,7 +3066,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +3078,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +3091,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -2757,7 +3122,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3134,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3147,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -2845,7 +3210,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3222,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3235,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -2899,7 +3264,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3276,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3289,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -2951,7 +3316,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3328,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3341,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3103,12 +3468,13 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12#\n" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
-	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"L\n" +
+	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"^\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
 	"\x03csn\x18\x02 \x01(\x04R\x03csn\x12\x18\n" +
-	"\aprimary\x18\x03 \x01(\rR\aprimary\"\x1f\n" +
+	"\aprimary\x18\x03 \x01(\rR\aprimary\x12\x10\n" +
+	"\x03gid\x18\x04 \x01(\tR\x03gid\"\x1f\n" +
 	"\vTxnResponse\x12\x10\n" +
 	"\x03csn\x18\x01 \x01(\x04R\x03csn\"O\n" +
 	"\x11TxnStatusResponse\x12(\n" +
@@ -3129,7 +3495,19 @@ const file_meridian_proto_rawDesc = "" +
 	"\bindex_id\x18\x02 \x01(\rR\aindexId\"&\n" +
 	"\tDropIndex\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\"\r\n" +
-	"\vDDLResponse\"/\n" +
+	"\vDDLResponse\"\x15\n" +
+	"\x13ListPreparedRequest\"\xb1\x01\n" +
+	"\vPreparedTxn\x12\x12\n" +
+	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
+	"\x03xid\x18\x02 \x01(\x04R\x03xid\x12\x18\n" +
+	"\aprimary\x18\x03 \x01(\rR\aprimary\x120\n" +
+	"\x14prepared_unix_micros\x18\x04 \x01(\x03R\x12preparedUnixMicros\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\tR\x03gid\x12\x1e\n" +
+	"\n" +
+	"committing\x18\x06 \x01(\bR\n" +
+	"committing\"A\n" +
+	"\x14ListPreparedResponse\x12)\n" +
+	"\x04txns\x18\x01 \x03(\v2\x15.meridian.PreparedTxnR\x04txns\"/\n" +
 	"\n" +
 	"CSNRequest\x12!\n" +
 	"\fcommit_count\x18\x01 \x01(\rR\vcommitCount\"Z\n" +
@@ -3143,7 +3521,17 @@ const file_meridian_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x04 \x01(\tR\bgrpcAddr\x12\x17\n" +
 	"\apg_addr\x18\x05 \x01(\tR\x06pgAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x06 \x01(\tR\bhttpAddr\x12,\n" +
-	"\x12first_gxid_counter\x18\a \x01(\x04R\x10firstGxidCounter\";\n" +
+	"\x12first_gxid_counter\x18\a \x01(\x04R\x10firstGxidCounter\"\x9d\x02\n" +
+	"\fPreparedXact\x12\x10\n" +
+	"\x03gid\x18\x01 \x01(\tR\x03gid\x12\x12\n" +
+	"\x04gxid\x18\x02 \x01(\x04R\x04gxid\x121\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1b.meridian.PreparedXactStateR\x05state\x12\x10\n" +
+	"\x03csn\x18\x04 \x01(\x04R\x03csn\x12\x1c\n" +
+	"\tdatanodes\x18\x05 \x03(\rR\tdatanodes\x12\x14\n" +
+	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x1a\n" +
+	"\bdatabase\x18\a \x01(\tR\bdatabase\x120\n" +
+	"\x14prepared_unix_micros\x18\b \x01(\x03R\x12preparedUnixMicros\x12 \n" +
+	"\vcoordinator\x18\t \x01(\tR\vcoordinator\";\n" +
 	"\tBucketMap\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05owner\x18\x02 \x03(\rR\x05owner\"K\n" +
@@ -3236,7 +3624,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\xed\x04\n" +
+	"\aROLE_CM\x10\x04*\xc1\x01\n" +
+	"\x11PreparedXactState\x12\x19\n" +
+	"\x15PREPARED_XACT_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17PREPARED_XACT_PREPARING\x10\x01\x12\x1a\n" +
+	"\x16PREPARED_XACT_PREPARED\x10\x02\x12 \n" +
+	"\x1cPREPARED_XACT_COMMIT_DECIDED\x10\x03\x12\x1b\n" +
+	"\x17PREPARED_XACT_COMMITTED\x10\x04\x12\x19\n" +
+	"\x15PREPARED_XACT_ABORTED\x10\x052\xf9\x05\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -3248,7 +3643,9 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse\x12D\n" +
 	"\tWaitEdges\x12\x1a.meridian.WaitEdgesRequest\x1a\x1b.meridian.WaitEdgesResponse\x12D\n" +
-	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse2z\n" +
+	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse\x12;\n" +
+	"\fCommitIntent\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x12M\n" +
+	"\fListPrepared\x12\x1d.meridian.ListPreparedRequest\x1a\x1e.meridian.ListPreparedResponse2z\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
 	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -3265,120 +3662,131 @@ func file_meridian_proto_rawDescGZIP() []byte {
 	return file_meridian_proto_rawDescData
 }
 
-var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_meridian_proto_goTypes = []any{
-	(DistKind)(0),              // 0: meridian.DistKind
-	(ExprKind)(0),              // 1: meridian.ExprKind
-	(Isolation)(0),             // 2: meridian.Isolation
-	(LockStrength)(0),          // 3: meridian.LockStrength
-	(LockWaitPolicy)(0),        // 4: meridian.LockWaitPolicy
-	(TxnState)(0),              // 5: meridian.TxnState
-	(Role)(0),                  // 6: meridian.Role
-	(*ColumnDesc)(nil),         // 7: meridian.ColumnDesc
-	(*IndexDesc)(nil),          // 8: meridian.IndexDesc
-	(*TableDesc)(nil),          // 9: meridian.TableDesc
-	(*SchemaDesc)(nil),         // 10: meridian.SchemaDesc
-	(*Expr)(nil),               // 11: meridian.Expr
-	(*TxnContext)(nil),         // 12: meridian.TxnContext
-	(*RowLock)(nil),            // 13: meridian.RowLock
-	(*ScanSpec)(nil),           // 14: meridian.ScanSpec
-	(*SortKey)(nil),            // 15: meridian.SortKey
-	(*AggCall)(nil),            // 16: meridian.AggCall
-	(*InsertSpec)(nil),         // 17: meridian.InsertSpec
-	(*UpdateSpec)(nil),         // 18: meridian.UpdateSpec
-	(*DeleteSpec)(nil),         // 19: meridian.DeleteSpec
-	(*ExecRequest)(nil),        // 20: meridian.ExecRequest
-	(*ExecResponse)(nil),       // 21: meridian.ExecResponse
-	(*TxnRequest)(nil),         // 22: meridian.TxnRequest
-	(*TxnResponse)(nil),        // 23: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),  // 24: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),         // 25: meridian.DDLRequest
-	(*BuildIndex)(nil),         // 26: meridian.BuildIndex
-	(*DropIndex)(nil),          // 27: meridian.DropIndex
-	(*DDLResponse)(nil),        // 28: meridian.DDLResponse
-	(*CSNRequest)(nil),         // 29: meridian.CSNRequest
-	(*CSNResponse)(nil),        // 30: meridian.CSNResponse
-	(*NodeInfo)(nil),           // 31: meridian.NodeInfo
-	(*BucketMap)(nil),          // 32: meridian.BucketMap
-	(*DNGroup)(nil),            // 33: meridian.DNGroup
-	(*PgError)(nil),            // 34: meridian.PgError
-	(*RollbackToRequest)(nil),  // 35: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil), // 36: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),   // 37: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),           // 38: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),  // 39: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),   // 40: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),  // 41: meridian.BreakWaitResponse
+	(DistKind)(0),                // 0: meridian.DistKind
+	(ExprKind)(0),                // 1: meridian.ExprKind
+	(Isolation)(0),               // 2: meridian.Isolation
+	(LockStrength)(0),            // 3: meridian.LockStrength
+	(LockWaitPolicy)(0),          // 4: meridian.LockWaitPolicy
+	(TxnState)(0),                // 5: meridian.TxnState
+	(Role)(0),                    // 6: meridian.Role
+	(PreparedXactState)(0),       // 7: meridian.PreparedXactState
+	(*ColumnDesc)(nil),           // 8: meridian.ColumnDesc
+	(*IndexDesc)(nil),            // 9: meridian.IndexDesc
+	(*TableDesc)(nil),            // 10: meridian.TableDesc
+	(*SchemaDesc)(nil),           // 11: meridian.SchemaDesc
+	(*Expr)(nil),                 // 12: meridian.Expr
+	(*TxnContext)(nil),           // 13: meridian.TxnContext
+	(*RowLock)(nil),              // 14: meridian.RowLock
+	(*ScanSpec)(nil),             // 15: meridian.ScanSpec
+	(*SortKey)(nil),              // 16: meridian.SortKey
+	(*AggCall)(nil),              // 17: meridian.AggCall
+	(*InsertSpec)(nil),           // 18: meridian.InsertSpec
+	(*UpdateSpec)(nil),           // 19: meridian.UpdateSpec
+	(*DeleteSpec)(nil),           // 20: meridian.DeleteSpec
+	(*ExecRequest)(nil),          // 21: meridian.ExecRequest
+	(*ExecResponse)(nil),         // 22: meridian.ExecResponse
+	(*TxnRequest)(nil),           // 23: meridian.TxnRequest
+	(*TxnResponse)(nil),          // 24: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),    // 25: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),           // 26: meridian.DDLRequest
+	(*BuildIndex)(nil),           // 27: meridian.BuildIndex
+	(*DropIndex)(nil),            // 28: meridian.DropIndex
+	(*DDLResponse)(nil),          // 29: meridian.DDLResponse
+	(*ListPreparedRequest)(nil),  // 30: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 31: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 32: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 33: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 34: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 35: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 36: meridian.PreparedXact
+	(*BucketMap)(nil),            // 37: meridian.BucketMap
+	(*DNGroup)(nil),              // 38: meridian.DNGroup
+	(*PgError)(nil),              // 39: meridian.PgError
+	(*RollbackToRequest)(nil),    // 40: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 41: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 42: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 43: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 44: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 45: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 46: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
-	11, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
-	7,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
+	12, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
+	8,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	0,  // 2: meridian.TableDesc.dist:type_name -> meridian.DistKind
-	8,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
+	9,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
 	1,  // 4: meridian.Expr.kind:type_name -> meridian.ExprKind
-	11, // 5: meridian.Expr.args:type_name -> meridian.Expr
+	12, // 5: meridian.Expr.args:type_name -> meridian.Expr
 	2,  // 6: meridian.TxnContext.isolation:type_name -> meridian.Isolation
 	3,  // 7: meridian.RowLock.strength:type_name -> meridian.LockStrength
 	4,  // 8: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
-	9,  // 9: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	11, // 10: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	11, // 11: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	11, // 12: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	11, // 13: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	16, // 14: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	15, // 15: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	13, // 16: meridian.ScanSpec.lock:type_name -> meridian.RowLock
-	11, // 17: meridian.SortKey.expr:type_name -> meridian.Expr
-	11, // 18: meridian.AggCall.arg:type_name -> meridian.Expr
-	9,  // 19: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	11, // 20: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	14, // 21: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	11, // 22: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	11, // 23: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	14, // 24: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	11, // 25: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	12, // 26: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	14, // 27: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	17, // 28: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	18, // 29: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	19, // 30: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	10, // 9: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	12, // 10: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	12, // 11: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	12, // 12: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	12, // 13: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	17, // 14: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	16, // 15: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	14, // 16: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	12, // 17: meridian.SortKey.expr:type_name -> meridian.Expr
+	12, // 18: meridian.AggCall.arg:type_name -> meridian.Expr
+	10, // 19: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	12, // 20: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	15, // 21: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	12, // 22: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	12, // 23: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	15, // 24: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	12, // 25: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	13, // 26: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	15, // 27: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	18, // 28: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	19, // 29: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	20, // 30: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
 	5,  // 31: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	9,  // 32: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	26, // 33: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	27, // 34: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	9,  // 35: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	6,  // 36: meridian.NodeInfo.role:type_name -> meridian.Role
-	38, // 37: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	20, // 38: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	20, // 39: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	22, // 40: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	22, // 41: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	22, // 42: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	22, // 43: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	25, // 44: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	35, // 45: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	37, // 46: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	40, // 47: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	29, // 48: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	29, // 49: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	21, // 50: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	21, // 51: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	23, // 52: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	23, // 53: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	23, // 54: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	24, // 55: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	28, // 56: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	36, // 57: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	39, // 58: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	41, // 59: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	30, // 60: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	30, // 61: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	50, // [50:62] is the sub-list for method output_type
-	38, // [38:50] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	10, // 32: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	27, // 33: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	28, // 34: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	10, // 35: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	31, // 36: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	6,  // 37: meridian.NodeInfo.role:type_name -> meridian.Role
+	7,  // 38: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
+	43, // 39: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	21, // 40: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	21, // 41: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	23, // 42: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	23, // 43: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	23, // 44: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	23, // 45: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	26, // 46: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	40, // 47: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	42, // 48: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	45, // 49: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	23, // 50: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	30, // 51: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	33, // 52: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	33, // 53: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	22, // 54: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	22, // 55: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	24, // 56: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	24, // 57: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	24, // 58: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	25, // 59: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	29, // 60: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	41, // 61: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	44, // 62: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	46, // 63: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	24, // 64: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	32, // 65: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	34, // 66: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	34, // 67: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	54, // [54:68] is the sub-list for method output_type
+	40, // [40:54] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -3402,8 +3810,8 @@ func file_meridian_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   35,
+			NumEnums:      8,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
