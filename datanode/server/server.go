@@ -25,6 +25,7 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
@@ -132,6 +133,62 @@ func (s *Server) askPrimary(ctx context.Context, primary uint32, gxid uint64) (m
 	return resp.State, resp.Csn, nil
 }
 
+// participants reaches the datanodes of an explicitly prepared
+// transaction for the resolver (prepared.Finish): this one directly, the
+// others by RPC.
+type participants struct{ s *Server }
+
+var _ prepared.Participants = participants{}
+
+func (p participants) peer(group uint32) (meridianpb.DataNodeClient, error) {
+	addr, ok := p.s.routes.Current().Addr(group)
+	if !ok {
+		return nil, pgerr.New(pgerr.ConnectionFailure, "datanode group %d has no live leader", group)
+	}
+	conn, err := p.s.peerConn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return meridianpb.NewDataNodeClient(conn), nil
+}
+
+func (p participants) CommitIntent(ctx context.Context, group uint32, gxid uint64) error {
+	if group == p.s.cfg.Num {
+		return p.s.x.CommitIntent(gxid)
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.CommitIntent(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	return pgerr.FromStatus(err)
+}
+
+func (p participants) Commit(ctx context.Context, group uint32, gxid, csn uint64) error {
+	if group == p.s.cfg.Num {
+		_, err := p.s.x.Commit(ctx, gxid, csn)
+		return err
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+	return pgerr.FromStatus(err)
+}
+
+func (p participants) Abort(ctx context.Context, group uint32, gxid uint64) error {
+	if group == p.s.cfg.Num {
+		return p.s.x.Abort(gxid)
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	return pgerr.FromStatus(err)
+}
+
 type metrics struct {
 	execs   *prometheus.CounterVec
 	errors  prometheus.Counter
@@ -227,7 +284,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		after = 3 * time.Second
 	}
 	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary,
-		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return liveCoordinators(ctx, cli, keys) }}
+		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return liveCoordinators(ctx, cli, keys) },
+		Xacts:        prepared.NewStore(cli, keys), Participants: participants{s}, CSNs: s.gtm}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -343,7 +401,17 @@ func opName(req *meridianpb.ExecRequest) string {
 
 // Prepare is phase one of two-phase commit.
 func (s *Server) Prepare(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
-	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary))
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary, req.Gid))
+}
+
+// CommitIntent marks an explicitly prepared transaction committing.
+func (s *Server) CommitIntent(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.CommitIntent(req.Gxid))
+}
+
+// ListPrepared lists the transactions prepared here.
+func (s *Server) ListPrepared(ctx context.Context, req *meridianpb.ListPreparedRequest) (*meridianpb.ListPreparedResponse, error) {
+	return &meridianpb.ListPreparedResponse{Txns: s.x.Prepared()}, nil
 }
 
 // Commit commits (csn 0: one-phase with a CSN from the GTM).
