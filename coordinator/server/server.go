@@ -23,6 +23,7 @@ import (
 	"github.com/meridian-db/meridian/coordinator/session"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	MaxConnections int               `json:"max_connections"`
 	TxnMode        string            `json:"txn_mode"`
 	Log            *slog.Logger      `json:"-"`
+	// Knobs are testing hooks (nil in production).
+	Knobs *session.TestingKnobs `json:"-"`
 }
 
 // NewConfig returns the defaults.
@@ -116,7 +119,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	if s.gtm, err = gtmclient.New(ctx, gtmclient.Config{Etcd: cli, Keys: keys, Log: log}); err != nil {
 		return nil, err
 	}
-	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log}, s.cat, s.routes, s.gtm)
+	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log,
+		Xacts: prepared.NewStore(cli, keys), Knobs: cfg.Knobs}, s.cat, s.routes, s.gtm)
 	reg := serve.NewRegistry()
 	pcfg := pgwire.NewConfig()
 	pcfg.AuthMethod = cfg.AuthMethod
