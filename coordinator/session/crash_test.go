@@ -224,3 +224,57 @@ func keysPerDatanode(t *testing.T, c *cluster.Cluster, n int) [][3]int64 {
 	}
 	return out
 }
+
+// TestDatanodeRestartMidTransaction: a datanode that restarts in the
+// middle of a transaction block loses the block's writes there; the
+// block's next write there, or its COMMIT, fails with 40001 and nothing
+// of it commits — the datanode must not begin the transaction anew
+// without the lost writes.
+func TestDatanodeRestartMidTransaction(t *testing.T) {
+	c := startClusterCNs(t, 1, nil)
+	conn := connect(t, dsnOf(c, 0, "meridian"))
+	exec(t, conn, "CREATE TABLE mid (k bigint PRIMARY KEY, v int NOT NULL)")
+	ks := keysPerDatanode(t, c, 2)
+	exec(t, conn, fmt.Sprintf("INSERT INTO mid VALUES (%d, 0), (%d, 0), (%d, 0), (%d, 0)", ks[0][0], ks[0][1], ks[1][0], ks[1][1]))
+	restart := func(name string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := c.Kill(name); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Restart(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, commitNext := range []bool{false, true} {
+		k1, k2, k3 := ks[0][1], ks[1][1], ks[0][0] // k1, k2 on dn2; k3 on dn1
+		if commitNext {
+			k1, k2 = ks[1][1], ks[0][1]
+		}
+		exec(t, conn, "BEGIN")
+		exec(t, conn, fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k1))
+		exec(t, conn, fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k3))
+		restart("dn2")
+		var err error
+		if !commitNext {
+			_, err = conn.Exec(context.Background(), fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k2))
+			if code(err) != "40001" {
+				t.Fatalf("a write after the datanode lost the transaction: %v, want 40001", err)
+			}
+			exec(t, conn, "ROLLBACK")
+		} else {
+			_, err = conn.Exec(context.Background(), "COMMIT")
+			if code(err) != "40001" && code(err) != "08006" {
+				t.Fatalf("COMMIT after a datanode lost the transaction: %v, want 40001", err)
+			}
+		}
+		var n int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM mid WHERE v <> 0").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("commitNext=%v: %d rows of the failed transaction are visible", commitNext, n)
+		}
+	}
+}

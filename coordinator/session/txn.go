@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -206,6 +207,31 @@ func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*me
 		tc.SnapshotCsn = snap
 	}
 	return tc, nil
+}
+
+// continuing tells, for each target, whether the transaction sent writes
+// or row locks there before (TxnContext.continues): a datanode that
+// restarted since must refuse the request rather than begin the
+// transaction again without them.
+func (s *Session) continuing(targets []target) map[uint32]bool {
+	out := map[uint32]bool{}
+	if s.txn != nil {
+		for _, t := range targets {
+			out[t.group] = s.txn.writers[t.group]
+		}
+	}
+	return out
+}
+
+// continued returns tc for a datanode that the transaction did (or did
+// not) write on before.
+func continued(tc *meridianpb.TxnContext, continues bool) *meridianpb.TxnContext {
+	if !continues {
+		return tc
+	}
+	c := proto.Clone(tc).(*meridianpb.TxnContext)
+	c.Continues = true
+	return c
 }
 
 // noteWriters records the groups an explicit transaction wrote on.

@@ -1014,7 +1014,12 @@ type TxnContext struct {
 	DeadlockTimeoutMs uint32 `protobuf:"varint,7,opt,name=deadlock_timeout_ms,json=deadlockTimeoutMs,proto3" json:"deadlock_timeout_ms,omitempty"`
 	// Backend process id of the session (pg_backend_pid()), named in wait
 	// edges and deadlock reports.
-	BackendPid    int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
+	BackendPid int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
+	// The coordinator sent writes or row locks of this transaction to this
+	// datanode before. A datanode that has no live transaction for gxid then
+	// lost it (it restarted since, or aborted it) and fails the request with
+	// 40001 instead of beginning the transaction anew without those writes.
+	Continues     bool `protobuf:"varint,9,opt,name=continues,proto3" json:"continues,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1103,6 +1108,13 @@ func (x *TxnContext) GetBackendPid() int64 {
 		return x.BackendPid
 	}
 	return 0
+}
+
+func (x *TxnContext) GetContinues() bool {
+	if x != nil {
+		return x.Continues
+	}
+	return false
 }
 
 // RowLock makes a scan lock the rows it returns, until the transaction
@@ -3394,7 +3406,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
 	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
-	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb0\x02\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xce\x02\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -3406,7 +3418,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\x0flock_timeout_ms\x18\x06 \x01(\rR\rlockTimeoutMs\x12.\n" +
 	"\x13deadlock_timeout_ms\x18\a \x01(\rR\x11deadlockTimeoutMs\x12\x1f\n" +
 	"\vbackend_pid\x18\b \x01(\x03R\n" +
-	"backendPid\"k\n" +
+	"backendPid\x12\x1c\n" +
+	"\tcontinues\x18\t \x01(\bR\tcontinues\"k\n" +
 	"\aRowLock\x122\n" +
 	"\bstrength\x18\x01 \x01(\x0e2\x16.meridian.LockStrengthR\bstrength\x12,\n" +
 	"\x04wait\x18\x02 \x01(\x0e2\x18.meridian.LockWaitPolicyR\x04wait\"\xe9\x03\n" +
