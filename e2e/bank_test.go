@@ -24,7 +24,8 @@ import (
 
 // Bank: transfers between accounts spread over every datanode, through
 // both coordinators, each recorded in a ledger row of the same
-// transaction; REPEATABLE READ readers sum all balances; a nemesis kills
+// transaction (one writer prepares them with PREPARE TRANSACTION and
+// commits them with COMMIT PREPARED through the other coordinator); REPEATABLE READ readers sum all balances; a nemesis kills
 // (SIGKILL) a random datanode, coordinator or the GTM leader every few
 // seconds and restarts it. The checker then asserts what must hold:
 //
@@ -32,7 +33,9 @@ import (
 //     a transfer seen — fails the test);
 //   - every acknowledged transfer is in the ledger; every ledger row is a
 //     transfer that was attempted and reached COMMIT (a transfer that
-//     failed before COMMIT must not be there);
+//     failed before COMMIT must not be there); a prepared transfer is
+//     acknowledged when PREPARE TRANSACTION succeeded, since it is then
+//     committed until COMMIT PREPARED succeeds (or says it is gone);
 //   - every balance equals its initial balance plus the replay of the
 //     ledger, and the total is exact;
 //   - no operation hangs, every error carries an SQLSTATE, and nothing is
@@ -55,6 +58,7 @@ type bankHistory struct {
 	unknown  map[int64]bankXfer // COMMIT returned an error: may or may not be there
 	failed   map[int64]bankXfer // failed before COMMIT was sent: must not be there
 	sums     []int64            // every reader's total
+	sumAt    []time.Time        // when each was read
 	errCodes map[string]int     // errors by SQLSTATE ("" none: a broken connection)
 	hangs    []string
 	noState  []string
@@ -115,8 +119,8 @@ func (b *bankConn) close() {
 }
 
 // transfer runs one transfer; committing reports whether the error (if
-// any) came from COMMIT.
-func transfer(ctx context.Context, conn *pgx.Conn, x bankXfer) (committing bool, err error) {
+// any) came from COMMIT (or PREPARE TRANSACTION, with gid).
+func transfer(ctx context.Context, conn *pgx.Conn, x bankXfer, gid string) (committing bool, err error) {
 	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 		return false, err
 	}
@@ -139,8 +143,37 @@ func transfer(ctx context.Context, conn *pgx.Conn, x bankXfer) (committing bool,
 	if _, err := conn.Exec(ctx, "INSERT INTO ledger VALUES ($1, $2, $3, $4)", x.id, x.src, x.dst, x.amount); err != nil {
 		return fail(err)
 	}
+	if gid != "" {
+		_, err = conn.Exec(ctx, "PREPARE TRANSACTION '"+gid+"'")
+		return true, err
+	}
 	_, err = conn.Exec(ctx, "COMMIT")
 	return true, err
+}
+
+// commitPrepared commits the prepared transfer gid, through whichever
+// coordinator answers, until it is done: success, or 42704 — the record
+// is gone, which after a successful PREPARE TRANSACTION means an earlier
+// attempt committed it. It gives up after a minute.
+func commitPrepared(bc *bankConn, h *bankHistory, gid string) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		conn, err := bc.get(context.Background())
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			_, err = conn.Exec(ctx, "COMMIT PREPARED '"+gid+"'")
+			cancel()
+			if err == nil || sqlState(err) == "42704" {
+				return nil
+			}
+			h.note(err, "COMMIT PREPARED "+gid)
+			bc.drop(err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("COMMIT PREPARED '%s': %w", gid, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // readSum reads the total in one REPEATABLE READ transaction of two
@@ -234,12 +267,17 @@ func TestBankNemesis(t *testing.T) {
 	}
 	const opTimeout = 45 * time.Second
 	var wg sync.WaitGroup
-	const writers = 4
+	// Writers 0-3 commit; writer 4 uses PREPARE TRANSACTION and then
+	// COMMIT PREPARED through the other coordinator.
+	const writers = 5
 	for w := range writers {
 		rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
+		explicit := w == writers-1
 		wg.Go(func() {
 			bc := &bankConn{tc: tc, cn: w % 2}
 			defer bc.close()
+			other := &bankConn{tc: tc, cn: (w + 1) % 2}
+			defer other.close()
 			for seq := int64(1); !stopped(); seq++ {
 				x := bankXfer{id: int64(w)<<32 | seq, src: 1 + rng.Int64N(bankAccounts), amount: 1 + rng.Int64N(50)}
 				for x.dst = x.src; x.dst == x.src; x.dst = 1 + rng.Int64N(bankAccounts) {
@@ -249,9 +287,20 @@ func TestBankNemesis(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
+				gid := ""
+				if explicit {
+					gid = fmt.Sprintf("bank-%d", x.id)
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-				committing, err := transfer(ctx, conn, x)
+				committing, err := transfer(ctx, conn, x, gid)
 				cancel()
+				if explicit && err == nil {
+					if cerr := commitPrepared(other, h, gid); cerr != nil {
+						h.mu.Lock()
+						h.hangs = append(h.hangs, cerr.Error())
+						h.mu.Unlock()
+					}
+				}
 				h.mu.Lock()
 				switch {
 				case err == nil:
@@ -291,6 +340,7 @@ func TestBankNemesis(t *testing.T) {
 				}
 				h.mu.Lock()
 				h.sums = append(h.sums, sum)
+				h.sumAt = append(h.sumAt, time.Now())
 				h.mu.Unlock()
 			}
 		})
@@ -324,7 +374,7 @@ func TestBankNemesis(t *testing.T) {
 		tc.kill(t, v)
 		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 		tc.restart(t, v)
-		events = append(events, fmt.Sprintf("%s down %v (acknowledged transfers %d → %d)", v,
+		events = append(events, fmt.Sprintf("%s %s down %v (acknowledged transfers %d → %d)", killed.Format("15:04:05.000"), v,
 			time.Since(killed).Round(100*time.Millisecond), before, progress()))
 	}
 	// The cluster is whole: transfers must get through again.
@@ -343,16 +393,34 @@ func TestBankNemesis(t *testing.T) {
 		t.Log("nemesis: " + e)
 	}
 
-	// Nothing may stay prepared.
+	// A PREPARE TRANSACTION whose answer was lost may have succeeded: the
+	// user (here) decides those.
 	conn := tc.connect(t, 0)
-	resolveStart := time.Now()
-	eventually(t, 60*time.Second, "no prepared transaction left", func(ctx context.Context) error {
-		var n int64
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM meridian_prepared_xacts").Scan(&n); err != nil {
+	left := 0
+	eventually(t, 60*time.Second, "commit the prepared transfers left", func(ctx context.Context) error {
+		rows, err := queryRows(ctx, conn, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'bank-%'")
+		if err != nil {
 			return err
 		}
-		if n != 0 {
-			return fmt.Errorf("%d transactions still prepared", n)
+		for _, r := range rows {
+			gid, _ := r[0].(string)
+			if _, err := conn.Exec(ctx, "COMMIT PREPARED '"+gid+"'"); err != nil && sqlState(err) != "42704" {
+				return err
+			}
+			left++
+		}
+		return nil
+	})
+	t.Logf("%d prepared transfers were left by lost answers to PREPARE TRANSACTION; committed now", left)
+	// Nothing may stay prepared.
+	resolveStart := time.Now()
+	eventually(t, 60*time.Second, "no prepared transaction left", func(ctx context.Context) error {
+		rows, err := queryRows(ctx, conn, "SELECT gxid, gid, kind, state, datanodes, primary_datanode, age FROM meridian_prepared_xacts")
+		if err != nil {
+			return err
+		}
+		if len(rows) != 0 {
+			return fmt.Errorf("%d transactions still prepared: %v", len(rows), rows)
 		}
 		return nil
 	})
@@ -368,11 +436,11 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 	ctx, cancel := queryCtx()
 	defer cancel()
 	bad := 0
-	for _, s := range h.sums {
+	for i, s := range h.sums {
 		if s != bankAccounts*bankInitial {
 			bad++
 			if bad <= 5 {
-				t.Errorf("a reader summed %d, want %d: a fractured read", s, bankAccounts*bankInitial)
+				t.Errorf("a reader summed %d at %s, want %d: a fractured read", s, h.sumAt[i].Format("15:04:05.000"), bankAccounts*bankInitial)
 			}
 		}
 	}
@@ -443,6 +511,19 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 	for id, w := range want {
 		if got[id] != w {
 			t.Errorf("account %d: balance %d, the ledger's replay gives %d", id, got[id], w)
+			// The transfers of that amount through the account that are
+			// not in the ledger: the suspects of a partial commit.
+			d := got[id] - w
+			for _, set := range []struct {
+				name string
+				m    map[int64]bankXfer
+			}{{"acknowledged", h.acked}, {"failed at COMMIT", h.unknown}, {"failed before COMMIT", h.failed}} {
+				for _, x := range set.m {
+					if _, in := ledger[x.id]; !in && ((x.dst == id && x.amount == d) || (x.src == id && x.amount == -d)) {
+						t.Logf("suspect: %s transfer %+v (writer %d), not in the ledger", set.name, x, x.id>>32)
+					}
+				}
+			}
 		}
 	}
 	for _, s := range h.hangs {

@@ -250,3 +250,14 @@ func (p dnParticipants) Abort(ctx context.Context, group uint32, gxid uint64) er
 	_, err = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
 	return pgerr.FromStatus(err)
 }
+
+// PreparedJanitor returns the sweep that finishes explicit prepared
+// transactions nobody else will (prepared.Janitor); the coordinator's
+// server runs it. gone tells whether a transaction's coordinator is gone.
+func (e *Engine) PreparedJanitor(after time.Duration, gone func(ctx context.Context, gxid uint64) (bool, error)) *prepared.Janitor {
+	if e.cfg.Xacts == nil {
+		return nil
+	}
+	return &prepared.Janitor{Store: e.cfg.Xacts, Participants: dnParticipants{e: e}, CSNs: e.gtm, After: after, Gone: gone,
+		Log: e.log.With("component", "prepared-janitor")}
+}

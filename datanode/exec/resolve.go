@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/internal/meta"
 	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
@@ -87,12 +88,8 @@ type Resolver struct {
 }
 
 // Orphan reports whether an in-progress transaction's coordinator is gone
-// or restarted, given the live coordinators.
-func Orphan(gxid uint64, live map[uint32]uint64) bool {
-	cn, counter := uint32(gxid>>48), gxid&(1<<48-1)
-	first, ok := live[cn]
-	return !ok || counter < first
-}
+// or restarted, given the live coordinators (meta.Orphan).
+func Orphan(gxid uint64, live map[uint32]uint64) bool { return meta.Orphan(gxid, live) }
 
 // Run resolves every interval until ctx ends.
 func (r *Resolver) Run(ctx context.Context, interval time.Duration) {

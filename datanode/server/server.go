@@ -16,7 +16,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-db/meridian/cm/routing"
 
@@ -284,7 +283,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		after = 3 * time.Second
 	}
 	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary,
-		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return liveCoordinators(ctx, cli, keys) },
+		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return meta.LiveCoordinators(ctx, cli, keys) },
 		Xacts:        prepared.NewStore(cli, keys), Participants: participants{s}, CSNs: s.gtm}
 	s.wg.Add(1)
 	go func() {
@@ -440,22 +439,4 @@ func (s *Server) RollbackTo(ctx context.Context, req *meridianpb.RollbackToReque
 // DDL applies a physical schema change.
 func (s *Server) DDL(ctx context.Context, req *meridianpb.DDLRequest) (*meridianpb.DDLResponse, error) {
 	return &meridianpb.DDLResponse{}, pgerr.ToStatus(s.x.DDL(ctx, req))
-}
-
-// liveCoordinators reads the registered coordinators: number → first
-// transaction counter of their current incarnation.
-func liveCoordinators(ctx context.Context, cli *clientv3.Client, keys meta.Keys) (map[uint32]uint64, error) {
-	resp, err := cli.Get(ctx, keys.Nodes(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, err
-	}
-	live := map[uint32]uint64{}
-	for _, kv := range resp.Kvs {
-		var n meridianpb.NodeInfo
-		if err := proto.Unmarshal(kv.Value, &n); err != nil || n.Role != meridianpb.Role_ROLE_COORDINATOR {
-			continue
-		}
-		live[n.Num] = n.FirstGxidCounter
-	}
-	return live, nil
 }

@@ -3,6 +3,7 @@ package prepared
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,4 +208,56 @@ func TestFinishUnfinished(t *testing.T) {
 	if !g.aborted[1] || !g.aborted[2] || g.csnCalls.Load() != 0 {
 		t.Fatalf("abort: %v, %d CSNs", g.aborted, g.csnCalls.Load())
 	}
+}
+
+// The janitor finishes decided records left behind and PREPARING ones
+// whose coordinator is gone, after they stayed unchanged for After; it
+// leaves PREPARED ones and PREPARING ones of a live coordinator.
+func TestJanitor(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	f := newFake(t, 1, 2)
+	for _, r := range []*meridianpb.PreparedXact{
+		{Gid: "done", Gxid: 1, State: meridianpb.PreparedXactState_PREPARED_XACT_COMMITTED, Csn: 5, Datanodes: f.groups},
+		{Gid: "orphan", Gxid: 2, State: meridianpb.PreparedXactState_PREPARED_XACT_PREPARING, Datanodes: f.groups},
+		{Gid: "busy", Gxid: 3, State: meridianpb.PreparedXactState_PREPARED_XACT_PREPARING, Datanodes: f.groups},
+		{Gid: "user", Gxid: 4, State: meridianpb.PreparedXactState_PREPARED_XACT_PREPARED, Datanodes: f.groups},
+	} {
+		if err := st.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.marked[1], f.marked[2] = true, true // "done" was marked before its CSN
+	g := newFake(t, 1, 2)                 // "orphan"'s participants
+	j := &Janitor{Store: st, Participants: byTxn{1: f, 2: g}, CSNs: csnFunc(f.commitCSN), After: 50 * time.Millisecond,
+		Gone: func(_ context.Context, gxid uint64) (bool, error) { return gxid == 2, nil },
+		Log:  slog.New(slog.DiscardHandler)}
+	j.Once(ctx) // first sighting: nothing yet
+	if list, _ := st.List(ctx); len(list) != 4 {
+		t.Fatalf("acted before After: %v", list)
+	}
+	time.Sleep(60 * time.Millisecond)
+	j.Once(ctx)
+	list, err := st.List(ctx)
+	if err != nil || len(list) != 2 || list[0].Gid != "busy" || list[1].Gid != "user" {
+		t.Fatalf("records left: %v %v", list, err)
+	}
+	if f.commit[1] != 5 || f.commit[2] != 5 || !g.aborted[1] || !g.aborted[2] {
+		t.Fatalf("participants: committed %v, aborted %v", f.commit, g.aborted)
+	}
+}
+
+// byTxn sends each transaction to its own fake participants.
+type byTxn map[uint64]*fakeDNs
+
+func (b byTxn) CommitIntent(ctx context.Context, g uint32, gxid uint64) error {
+	return b[gxid].CommitIntent(ctx, g, gxid)
+}
+
+func (b byTxn) Commit(ctx context.Context, g uint32, gxid, csn uint64) error {
+	return b[gxid].Commit(ctx, g, gxid, csn)
+}
+
+func (b byTxn) Abort(ctx context.Context, g uint32, gxid uint64) error {
+	return b[gxid].Abort(ctx, g, gxid)
 }

@@ -123,19 +123,37 @@ func (s *Store) Delete(ctx context.Context, gid string, rev int64) (ok bool, err
 
 // List returns every record, ordered by gid.
 func (s *Store) List(ctx context.Context) ([]*meridianpb.PreparedXact, error) {
+	entries, err := s.entries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*meridianpb.PreparedXact, len(entries))
+	for i, e := range entries {
+		out[i] = e.rec
+	}
+	return out, nil
+}
+
+// entry is a record with its mod revision.
+type entry struct {
+	rec *meridianpb.PreparedXact
+	rev int64
+}
+
+func (s *Store) entries(ctx context.Context) ([]entry, error) {
 	resp, err := s.cli.Get(ctx, s.keys.PreparedXacts(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, etcdErr(err, "list")
 	}
-	out := make([]*meridianpb.PreparedXact, 0, len(resp.Kvs))
+	out := make([]entry, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		rec, err := unmarshal(kv.Value)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, rec)
+		out = append(out, entry{rec, kv.ModRevision})
 	}
-	slices.SortFunc(out, func(a, b *meridianpb.PreparedXact) int { return strings.Compare(a.Gid, b.Gid) })
+	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.rec.Gid, b.rec.Gid) })
 	return out, nil
 }
 
