@@ -433,8 +433,6 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 	t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ctx, cancel := queryCtx()
-	defer cancel()
 	bad := 0
 	for i, s := range h.sums {
 		if s != bankAccounts*bankInitial {
@@ -444,26 +442,20 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 			}
 		}
 	}
-	rows, err := conn.Query(ctx, "SELECT xfer, src, dst, amount FROM ledger")
-	if err != nil {
-		t.Fatal(describe(err))
-	}
-	ledger := map[int64]bankXfer{}
+	var ledger map[int64]bankXfer
+	var got map[int64]int64
+	eventually(t, 60*time.Second, "read the ledger and the balances", func(ctx context.Context) error {
+		var err error
+		ledger, got, err = readBank(ctx, conn)
+		return err
+	})
 	want := map[int64]int64{}
 	for id := int64(1); id <= bankAccounts; id++ {
 		want[id] = bankInitial
 	}
-	for rows.Next() {
-		var x bankXfer
-		if err := rows.Scan(&x.id, &x.src, &x.dst, &x.amount); err != nil {
-			t.Fatal(err)
-		}
-		ledger[x.id] = x
+	for _, x := range ledger {
 		want[x.src] -= x.amount
 		want[x.dst] += x.amount
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(describe(err))
 	}
 	var lost, phantom, unacked int
 	for id, x := range h.acked {
@@ -488,22 +480,9 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 			t.Errorf("ledger row %+v was never committed by a client (failed before COMMIT: %v %+v)", x, failed, f)
 		}
 	}
-	got := map[int64]int64{}
 	var total int64
-	rows, err = conn.Query(ctx, "SELECT id, balance FROM accounts")
-	if err != nil {
-		t.Fatal(describe(err))
-	}
-	for rows.Next() {
-		var id, bal int64
-		if err := rows.Scan(&id, &bal); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = bal
-		total += bal
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(describe(err))
+	for _, b := range got {
+		total += b
 	}
 	if total != bankAccounts*bankInitial || len(got) != bankAccounts {
 		t.Errorf("%d accounts, total %d; want %d, %d", len(got), total, bankAccounts, bankAccounts*bankInitial)
@@ -542,4 +521,38 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 	if len(h.acked) < 50 || len(h.sums) < 20 {
 		t.Errorf("too little work to tell: %d transfers, %d reads", len(h.acked), len(h.sums))
 	}
+}
+
+// readBank reads the ledger and the balances.
+func readBank(ctx context.Context, conn *pgx.Conn) (map[int64]bankXfer, map[int64]int64, error) {
+	rows, err := conn.Query(ctx, "SELECT xfer, src, dst, amount FROM ledger")
+	if err != nil {
+		return nil, nil, err
+	}
+	ledger := map[int64]bankXfer{}
+	for rows.Next() {
+		var x bankXfer
+		if err := rows.Scan(&x.id, &x.src, &x.dst, &x.amount); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		ledger[x.id] = x
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows, err = conn.Query(ctx, "SELECT id, balance FROM accounts")
+	if err != nil {
+		return nil, nil, err
+	}
+	bal := map[int64]int64{}
+	for rows.Next() {
+		var id, b int64
+		if err := rows.Scan(&id, &b); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		bal[id] = b
+	}
+	return ledger, bal, rows.Err()
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meridian-db/meridian/cm/routing"
 
@@ -25,6 +24,7 @@ import (
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
 	"github.com/meridian-db/meridian/internal/prepared"
+	"github.com/meridian-db/meridian/internal/rpcconn"
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
@@ -103,8 +103,8 @@ func (s *Server) peerConn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := s.peers.Load(addr); ok {
 		return c.(*grpc.ClientConn), nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	c, err := grpc.NewClient(addr, rpcconn.Options(
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))...)
 	if err != nil {
 		return nil, err
 	}
