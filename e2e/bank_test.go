@@ -44,6 +44,8 @@ import (
 const (
 	bankAccounts = 30
 	bankInitial  = 1000
+	// Writers 0..3 commit; this one uses PREPARE TRANSACTION.
+	bankExplicitWriter = 4
 )
 
 // bankXfer is one attempted transfer.
@@ -267,12 +269,11 @@ func TestBankNemesis(t *testing.T) {
 	}
 	const opTimeout = 45 * time.Second
 	var wg sync.WaitGroup
-	// Writers 0-3 commit; writer 4 uses PREPARE TRANSACTION and then
-	// COMMIT PREPARED through the other coordinator.
-	const writers = 5
-	for w := range writers {
+	// The explicit writer commits with COMMIT PREPARED through the other
+	// coordinator.
+	for w := range bankExplicitWriter + 1 {
 		rng := rand.New(rand.NewPCG(uint64(seed), uint64(w)))
-		explicit := w == writers-1
+		explicit := w == bankExplicitWriter
 		wg.Go(func() {
 			bc := &bankConn{tc: tc, cn: w % 2}
 			defer bc.close()
@@ -516,8 +517,14 @@ func checkBank(t *testing.T, conn *pgx.Conn, h *bankHistory) {
 		codes = append(codes, fmt.Sprintf("%q:%d", c, n))
 	}
 	sort.Strings(codes)
-	t.Logf("transfers: %d acknowledged, %d with an error at COMMIT (%d of them committed), %d failed before COMMIT; ledger %d rows; %d reads (%d fractured); errors by SQLSTATE %s",
-		len(h.acked), len(h.unknown), unacked, len(h.failed), len(ledger), len(h.sums), bad, strings.Join(codes, " "))
+	explicit := 0
+	for id := range h.acked {
+		if id>>32 == bankExplicitWriter {
+			explicit++
+		}
+	}
+	t.Logf("transfers: %d acknowledged (%d by PREPARE TRANSACTION), %d with an error at COMMIT (%d of them committed), %d failed before COMMIT; ledger %d rows; %d reads (%d fractured); errors by SQLSTATE %s",
+		len(h.acked), explicit, len(h.unknown), unacked, len(h.failed), len(ledger), len(h.sums), bad, strings.Join(codes, " "))
 	if len(h.acked) < 50 || len(h.sums) < 20 {
 		t.Errorf("too little work to tell: %d transfers, %d reads", len(h.acked), len(h.sums))
 	}

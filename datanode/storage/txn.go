@@ -241,6 +241,11 @@ func (t *Txn) prepare(primary uint32, durable bool, gid string) error {
 	}
 	t.primary, t.preparedAt, t.preparedWall, t.volatile = primary, now, now, !durable
 	t.explicit, t.gid = gid != "", gid
+	if t.explicit {
+		// It belongs to no session any more (PostgreSQL's prepared
+		// transactions have no backend): wait edges show no holder pid.
+		t.pid.Store(0)
+	}
 	t.state.Store(uint32(TxnPrepared))
 	return nil
 }
