@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/meridian-db/meridian/coordinator/server"
+	"github.com/meridian-db/meridian/coordinator/session"
 	"github.com/meridian-db/meridian/internal/cmdutil"
 )
 
@@ -62,6 +63,18 @@ func main() {
 		}
 	})
 	cfg.Log = log
+	if spec := os.Getenv("MERIDIAN_TESTING_CRASH_AT"); spec != "" {
+		// Tests only: die at a step of every two-phase commit (docs/operations.md).
+		k, err := session.CrashKnobs(spec, func(step session.CommitStep, gxid uint64, group uint32) {
+			log.Error("MERIDIAN_TESTING_CRASH_AT: exiting", "step", step, "gxid", gxid, "group", group)
+			os.Exit(70)
+		})
+		if err != nil {
+			log.Error("coordinator", "err", err)
+			os.Exit(2)
+		}
+		cfg.Knobs = k
+	}
 	if err := cfg.Validate(); err != nil {
 		log.Error("coordinator", "err", err)
 		os.Exit(2)

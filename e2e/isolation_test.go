@@ -95,7 +95,8 @@ func checkSpread(t *testing.T, tc *testCluster, keys map[int64]bool) {
 
 // lockWaits returns the runner's lock-wait check for this cluster: a
 // session is blocked while a datanode lists a wait for a row lock by its
-// backend process id (the WaitEdges the deadlock detector reads).
+// backend process id (the WaitEdges the deadlock detector reads) on a lock
+// another session holds.
 func (tc *testCluster) lockWaits(t *testing.T) isolation.BlockedFunc {
 	var clients []meridianpb.DataNodeClient
 	for _, n := range tc.Nodes {
@@ -130,7 +131,10 @@ func (tc *testCluster) lockWaits(t *testing.T) isolation.BlockedFunc {
 					return
 				}
 				for _, e := range resp.Edges {
-					found = found || e.WaiterPid == pid
+					// As PostgreSQL's pg_isolation_test_session_is_blocked:
+					// blocked by a session; a prepared transaction belongs
+					// to none (holder pid 0).
+					found = found || (e.WaiterPid == pid && e.HolderPid != 0)
 				}
 			}(c)
 		}

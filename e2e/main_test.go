@@ -133,11 +133,18 @@ type testCluster struct {
 // to another program on the machine is tried again.
 func startCluster(t *testing.T, cns, dns int) *testCluster {
 	t.Helper()
+	return startClusterWith(t, cluster.Options{CNs: cns, DNs: dns})
+}
+
+// startClusterWith is startCluster with more options (Dir, BinDir and Log
+// are set here).
+func startClusterWith(t *testing.T, opts cluster.Options) *testCluster {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		tc, err := tryStartCluster(t, cns, dns)
+		tc, err := tryStartCluster(t, opts)
 		if err == nil {
-			t.Logf("cluster of %d CNs and %d DNs up in %v", cns, dns, time.Since(start).Round(time.Millisecond))
+			t.Logf("cluster of %d CNs and %d DNs up in %v", opts.CNs, opts.DNs, time.Since(start).Round(time.Millisecond))
 			return tc
 		}
 		const taken = "address already in use"
@@ -145,11 +152,11 @@ func startCluster(t *testing.T, cns, dns int) *testCluster {
 			t.Logf("start cluster: %v (a port was taken meanwhile; trying again)", err)
 			continue
 		}
-		t.Fatalf("start cluster (%d CNs, %d DNs): %v", cns, dns, err)
+		t.Fatalf("start cluster (%d CNs, %d DNs): %v", opts.CNs, opts.DNs, err)
 	}
 }
 
-func tryStartCluster(t *testing.T, cns, dns int) (*testCluster, error) {
+func tryStartCluster(t *testing.T, opts cluster.Options) (*testCluster, error) {
 	dir := t.TempDir()
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
@@ -158,7 +165,8 @@ func tryStartCluster(t *testing.T, cns, dns int) (*testCluster, error) {
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, CNs: cns, DNs: dns, BinDir: binDir, Log: log})
+	opts.Dir, opts.BinDir, opts.Log = dir, binDir, log
+	c, err := cluster.Start(ctx, opts)
 	tc := &testCluster{Cluster: c, dir: dir}
 	t.Cleanup(func() {
 		if c != nil {

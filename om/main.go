@@ -59,6 +59,7 @@ func demo(args []string) error {
 	dir := fs.String("dir", "meridian-demo", "data directory (kept across restarts)")
 	cns := fs.Int("cns", 2, "coordinators")
 	dns := fs.Int("dns", 3, "datanodes")
+	gtms := fs.Int("gtms", 1, "GTM replicas (they elect a leader through etcd)")
 	base := fs.Int("base-port", 15400, "first of the fixed ports (etcd, GTM, datanodes, HTTP)")
 	pg := fs.Int("pg-port", 15432, "PostgreSQL port of the first coordinator (the next ones follow)")
 	mode := fs.String("txn-mode", "gtm-lite", "gtm, gtm-lite or gtm-free")
@@ -73,7 +74,7 @@ func demo(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("starting Meridian: %d coordinators, %d datanodes, data in %s ...\n", *cns, *dns, *dir)
-	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log, BinDir: *binDir})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, GTMs: *gtms, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log, BinDir: *binDir})
 	if err != nil {
 		return err
 	}

@@ -25,11 +25,11 @@ stop() {
 trap stop EXIT
 if [ "$(id -u)" = 0 ]; then
   chown postgres "$work"
-  su postgres -c "$PGBIN/initdb -D $work/pg -A trust >/dev/null && $PGBIN/pg_ctl -D $work/pg -o '-p $PGPORT -k $work -c listen_addresses=127.0.0.1' -l $work/pg.log start >/dev/null"
+  su postgres -c "$PGBIN/initdb -D $work/pg -A trust >/dev/null && $PGBIN/pg_ctl -D $work/pg -o '-p $PGPORT -k $work -c listen_addresses=127.0.0.1 -c max_prepared_transactions=10' -l $work/pg.log start >/dev/null"
   PGUSER=postgres
 else
   "$PGBIN/initdb" -D "$work/pg" -A trust >/dev/null
-  "$PGBIN/pg_ctl" -D "$work/pg" -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" start >/dev/null
+  "$PGBIN/pg_ctl" -D "$work/pg" -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1 -c max_prepared_transactions=10" -l "$work/pg.log" start >/dev/null
   PGUSER=$(id -un)
 fi
 dsn="host=127.0.0.1 port=$PGPORT user=$PGUSER dbname=postgres"

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meridian-db/meridian/cm/deadlock"
+	"github.com/meridian-db/meridian/internal/rpcconn"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
 
@@ -55,7 +55,7 @@ func (d *dnClients) client(addr string) (meridianpb.DataNodeClient, error) {
 	c := d.conns[addr]
 	if c == nil {
 		var err error
-		if c, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		if c, err = grpc.NewClient(addr, rpcconn.Options()...); err != nil {
 			return nil, err
 		}
 		d.conns[addr] = c

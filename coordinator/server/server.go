@@ -3,7 +3,7 @@
 // etcd and serving /metrics and /health.
 //
 // Shutdown order (Close): deregister so clients and tools stop finding
-// it, close the wire server (sessions end, open transactions roll back),
+// it, stop the prepared transactions' janitor, close the wire server (sessions end, open transactions roll back),
 // then the engine's datanode connections, GTM client, routing watcher and
 // catalog watch, then HTTP.
 package server
@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/meridian-db/meridian/coordinator/session"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
@@ -42,6 +45,8 @@ type Config struct {
 	MaxConnections int               `json:"max_connections"`
 	TxnMode        string            `json:"txn_mode"`
 	Log            *slog.Logger      `json:"-"`
+	// Knobs are testing hooks (nil in production).
+	Knobs *session.TestingKnobs `json:"-"`
 }
 
 // NewConfig returns the defaults.
@@ -88,6 +93,7 @@ type Server struct {
 	ln     net.Listener
 	http   *serve.HTTP
 	cancel context.CancelFunc
+	wg     sync.WaitGroup // the prepared transactions' janitor
 }
 
 // Start starts a coordinator; cli is owned by the caller.
@@ -116,7 +122,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	if s.gtm, err = gtmclient.New(ctx, gtmclient.Config{Etcd: cli, Keys: keys, Log: log}); err != nil {
 		return nil, err
 	}
-	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log}, s.cat, s.routes, s.gtm)
+	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log,
+		Xacts: prepared.NewStore(cli, keys), Knobs: cfg.Knobs}, s.cat, s.routes, s.gtm)
 	s.eng.WatchSequences(cli, keys)
 	reg := serve.NewRegistry()
 	pcfg := pgwire.NewConfig()
@@ -160,6 +167,16 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	if err = meta.Register(rctx, cli, keys, info, 5, log); err != nil {
 		return nil, err
 	}
+	if j := s.eng.PreparedJanitor(3*time.Second, func(ctx context.Context, gxid uint64) (bool, error) {
+		live, err := meta.LiveCoordinators(ctx, cli, keys)
+		return err == nil && meta.Orphan(gxid, live), err
+	}); j != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			j.Run(rctx, time.Second)
+		}()
+	}
 	log.Info("coordinator started", "pg", s.ln.Addr().String())
 	return s, nil
 }
@@ -180,6 +197,7 @@ func (s *Server) Close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
+	s.wg.Wait()
 	if s.pg != nil {
 		s.pg.Close()
 	}

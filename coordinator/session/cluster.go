@@ -6,10 +6,10 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meridian-db/meridian/cm/routing"
 	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/internal/rpcconn"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
@@ -29,8 +29,8 @@ func (p *dnPool) client(addr string) (meridianpb.DataNodeClient, error) {
 	if c, ok := p.conns[addr]; ok {
 		return meridianpb.NewDataNodeClient(c), nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	c, err := grpc.NewClient(addr, rpcconn.Options(
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))...)
 	if err != nil {
 		return nil, pgerr.Wrap(err, pgerr.ConnectionFailure, "datanode %s", addr)
 	}

@@ -28,6 +28,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 	}
 	autocommit := s.txn == nil
 	onePhase := autocommit && len(targets) == 1
+	continues := s.continuing(targets)
 	s.noteWriters(targets)
 	var mu sync.Mutex
 	var total int64
@@ -39,7 +40,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		byGroup[t.group] = t
 	}
 	err = allOrFirstError(ctx, groups, func(ctx context.Context, g uint32) error {
-		r := req(byGroup[g], tc)
+		r := req(byGroup[g], continued(tc, continues[g]))
 		r.Commit = onePhase
 		var local [][]types.Datum
 		resp, err := s.e.execOn(ctx, snap, g, r, retOIDs, func(row []types.Datum) error {

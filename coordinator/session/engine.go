@@ -16,6 +16,7 @@ import (
 	"github.com/meridian-db/meridian/coordinator/sequence"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 )
 
 // TxnMode is the cluster's transaction-management mode.
@@ -34,6 +35,11 @@ type Config struct {
 	TxnMode       TxnMode
 	ServerVersion string
 	Log           *slog.Logger
+	// Xacts keeps explicitly prepared transactions (PREPARE TRANSACTION);
+	// nil refuses them with 0A000.
+	Xacts *prepared.Store
+	// Knobs are testing hooks; nil in production.
+	Knobs *TestingKnobs
 }
 
 // Engine is shared by a coordinator's sessions.

@@ -53,6 +53,9 @@ type lockRun struct {
 	// asked: the groups asked to lock, which hold the statement's
 	// transaction (an autocommit statement releases them at its end).
 	asked map[uint32]bool
+	// continues: the transaction already has requests at the group (see
+	// TxnContext.continues).
+	continues map[uint32]bool
 }
 
 // lockRows reads and locks the rows of a SELECT ... FOR UPDATE/SHARE on
@@ -86,7 +89,8 @@ func (s *Session) lockRows(ctx context.Context, snap *routing.Snapshot, targets 
 	if err != nil {
 		return nil, err
 	}
-	r := &lockRun{s: s, snap: snap, a: a, tc: tc, lock: &meridianpb.RowLock{Strength: lk.Strength, Wait: lk.Wait}, asked: map[uint32]bool{}}
+	r := &lockRun{s: s, snap: snap, a: a, tc: tc, lock: &meridianpb.RowLock{Strength: lk.Strength, Wait: lk.Wait}, asked: map[uint32]bool{},
+		continues: map[uint32]bool{}}
 	r.proj, r.oids = scanProjection(a.Table, sel.ScanCols)
 	var rows [][]types.Datum
 	switch {
@@ -127,6 +131,8 @@ func lockRowsLine(lk *planner.Locking) string {
 // ask records that group g is asked to lock: the transaction block (or
 // the autocommit statement) must end there.
 func (r *lockRun) ask(g uint32) {
+	// A later request of this statement to g finds the transaction there.
+	r.continues[g] = r.asked[g] || r.s.continuing([]target{{group: g}})[g]
 	r.asked[g] = true
 	if r.s.txn != nil {
 		r.s.noteWriters([]target{{group: g}})
@@ -136,7 +142,7 @@ func (r *lockRun) ask(g uint32) {
 // exec runs one locking scan on group g.
 func (r *lockRun) exec(ctx context.Context, g uint32, spec *meridianpb.ScanSpec, oids []uint32) ([][]types.Datum, error) {
 	var rows [][]types.Datum
-	_, err := r.s.e.execOn(ctx, r.snap, g, &meridianpb.ExecRequest{Txn: r.tc, Op: &meridianpb.ExecRequest_Scan{Scan: spec}}, oids,
+	_, err := r.s.e.execOn(ctx, r.snap, g, &meridianpb.ExecRequest{Txn: continued(r.tc, r.continues[g]), Op: &meridianpb.ExecRequest_Scan{Scan: spec}}, oids,
 		func(row []types.Datum) error {
 			rows = append(rows, row)
 			return nil

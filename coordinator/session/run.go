@@ -138,6 +138,15 @@ func (s *Session) runTransaction(ctx context.Context, ts *pg_query.TransactionSt
 		return nil, "RELEASE", s.releaseSavepoint(ts.SavepointName)
 	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
 		return nil, "ROLLBACK", s.rollbackTo(ctx, ts.SavepointName)
+	case pg_query.TransactionStmtKind_TRANS_STMT_PREPARE:
+		tag, err := s.prepareTransaction(ctx, ts.Gid, w)
+		return nil, tag, err
+	case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT_PREPARED:
+		tag, err := s.finishPrepared(ctx, ts.Gid, true, w)
+		return nil, tag, err
+	case pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_PREPARED:
+		tag, err := s.finishPrepared(ctx, ts.Gid, false, w)
+		return nil, tag, err
 	}
-	return nil, "", pgerr.Unsupported(strings.ToLower(strings.TrimPrefix(ts.Kind.String(), "TRANS_STMT_")) + " (prepared transactions)")
+	return nil, "", pgerr.Unsupported(strings.ToLower(strings.TrimPrefix(ts.Kind.String(), "TRANS_STMT_")))
 }

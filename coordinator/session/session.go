@@ -50,6 +50,11 @@ type Statement struct {
 	// catVersion: the catalog version the plan was made at; a stale plan
 	// is made again at Bind.
 	tables map[uint32]uint64
+	// sys: the statement reads a system view (sysviews.go); it is
+	// analyzed again at every Bind, against rewritten, the parse tree with
+	// the views' current rows in place of the views.
+	sys       bool
+	rewritten *pg_query.Node
 }
 
 var _ pgwire.Statement = (*Statement)(nil)
@@ -118,6 +123,15 @@ func (s *Session) prepare(ctx context.Context, p parser.Stmt, paramOIDs []uint32
 // catalog is synced once when a name is missing (another coordinator may
 // have just created it).
 func (st *Statement) analyze(ctx context.Context, paramOIDs []uint32) error {
+	st.rewritten = nil
+	if n := st.parsed.Node; n != nil && n.GetSelectStmt() != nil &&
+		strings.Contains(strings.ToLower(st.sql), "prepared_xacts") && usesSysView(n) {
+		rw, err := st.s.withSysViews(ctx, n)
+		if err != nil {
+			return err
+		}
+		st.rewritten, st.sys = rw, true
+	}
 	err := st.analyzeOnce(paramOIDs)
 	if c := pgerr.Code(err); c == pgerr.UndefinedTable || c == pgerr.UndefinedColumn || c == pgerr.UndefinedObject {
 		if serr := st.s.e.cat.Sync(ctx); serr != nil {
@@ -132,7 +146,11 @@ func (st *Statement) analyzeOnce(paramOIDs []uint32) error {
 	pl := st.s.e.plan
 	var plan *planner.Plan
 	var err error
-	switch n := st.parsed.Node.Node.(type) {
+	node := st.parsed.Node
+	if st.rewritten != nil {
+		node = st.rewritten
+	}
+	switch n := node.Node.(type) {
 	case *pg_query.Node_SelectStmt:
 		plan, err = pl.PlanSelect(n.SelectStmt, paramOIDs)
 	case *pg_query.Node_InsertStmt:
@@ -234,7 +252,7 @@ func (s *Session) Bind(ctx context.Context, stmt pgwire.Statement, params [][]by
 			return nil, err
 		}
 		st.lazy = false
-	} else if st.plan != nil && st.stale() {
+	} else if st.plan != nil && (st.stale() || st.sys) {
 		// Re-plan against the new catalog into a new plan (portals of the
 		// old one keep theirs); the result shape may not change under a
 		// client that described the statement.

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -126,7 +128,7 @@ func (s *Session) checkTxnState(st *Statement) error {
 	if ts := st.parsed.Node.GetTransactionStmt(); ts != nil {
 		switch ts.Kind {
 		case pg_query.TransactionStmtKind_TRANS_STMT_COMMIT, pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK,
-			pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+			pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO, pg_query.TransactionStmtKind_TRANS_STMT_PREPARE:
 			return nil
 		}
 	}
@@ -207,6 +209,31 @@ func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*me
 	return tc, nil
 }
 
+// continuing tells, for each target, whether the transaction sent writes
+// or row locks there before (TxnContext.continues): a datanode that
+// restarted since must refuse the request rather than begin the
+// transaction again without them.
+func (s *Session) continuing(targets []target) map[uint32]bool {
+	out := map[uint32]bool{}
+	if s.txn != nil {
+		for _, t := range targets {
+			out[t.group] = s.txn.writers[t.group]
+		}
+	}
+	return out
+}
+
+// continued returns tc for a datanode that the transaction did (or did
+// not) write on before.
+func continued(tc *meridianpb.TxnContext, continues bool) *meridianpb.TxnContext {
+	if !continues {
+		return tc
+	}
+	c := proto.Clone(tc).(*meridianpb.TxnContext)
+	c.Continues = true
+	return c
+}
+
 // noteWriters records the groups an explicit transaction wrote on.
 func (s *Session) noteWriters(targets []target) {
 	if s.txn == nil {
@@ -278,11 +305,24 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 	}
 	primary := groups[0]
 	err := parallel(groups, func(g uint32) error {
-		return call(g, func(c meridianpb.DataNodeClient) error {
+		if err := s.e.knob(ctx, StepBeforePrepare, gxid, g); err != nil {
+			return err
+		}
+		err := call(g, func(c meridianpb.DataNodeClient) error {
 			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid, Primary: primary})
 			return err
 		})
+		if err != nil {
+			return err
+		}
+		return s.e.knob(ctx, StepPrepared, gxid, g)
 	})
+	if err == nil {
+		err = s.e.knob(ctx, StepAllPrepared, gxid, 0)
+	}
+	if errors.Is(err, errHalted) {
+		return err
+	}
 	if err != nil {
 		s.abortGroups(gxid, groups)
 		return err
@@ -303,13 +343,19 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		// their resolvers follow the primary.
 		return pgerr.Wrap(err, pgerr.ConnectionFailure, "outcome of the commit is unknown")
 	}
-	_ = parallel(groups[1:], func(g uint32) error {
+	if err := s.e.knob(ctx, StepPrimaryCommitted, gxid, primary); err != nil {
+		return err
+	}
+	return parallel(groups[1:], func(g uint32) error {
+		if err := s.e.knob(ctx, StepBeforeCommit, gxid, g); err != nil {
+			return err
+		}
 		if err := commit(g, csn); err != nil {
 			s.e.log.Warn("participant not committed yet; its resolver will finish", "gxid", gxid, "group", g, "err", err)
+			return nil
 		}
-		return nil
+		return s.e.knob(ctx, StepCommitted, gxid, g)
 	})
-	return nil
 }
 
 // abortGroups rolls gxid back on groups (best effort).

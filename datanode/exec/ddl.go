@@ -121,10 +121,15 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 
 // Prepare, Commit and Abort drive a transaction's outcome on this node.
 // primary is the datanode group whose outcome decides the transaction.
-func (x *Executor) Prepare(gxid uint64, primary uint32) error {
+// gid, when set, is an explicit PREPARE TRANSACTION's identifier: the
+// prepare is durable everywhere and only the user decides the outcome.
+func (x *Executor) Prepare(gxid uint64, primary uint32, gid string) error {
 	t, ok := x.st.LookupTxn(gxid)
 	if !ok {
 		return pgerr.New(pgerr.SerializationFailure, "transaction %d is no longer active on this datanode", gxid)
+	}
+	if gid != "" {
+		return t.PrepareExplicit(gid)
 	}
 	if primary == x.Self && x.Self != 0 {
 		return t.PrepareVolatile(primary)
@@ -158,6 +163,39 @@ func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error)
 		return 0, err
 	}
 	return csn, nil
+}
+
+// CommitIntent marks an explicitly prepared transaction committing
+// (COMMIT PREPARED, before its CSN is taken). A transaction that already
+// committed here is fine; one that is gone otherwise cannot commit.
+func (x *Executor) CommitIntent(gxid uint64) error {
+	t, ok := x.st.LookupTxn(gxid)
+	if !ok {
+		if st, _ := x.st.Outcome(gxid); st == storage.TxnCommitted {
+			return nil
+		}
+		return pgerr.New(pgerr.InternalError, "prepared transaction %d is not prepared on datanode %d", gxid, x.Self)
+	}
+	if err := t.MarkCommitIntent(); err != nil {
+		if errors.Is(err, storage.ErrTxnNotActive) {
+			if st, _ := x.st.Outcome(gxid); st == storage.TxnCommitted {
+				return nil
+			}
+			return pgerr.Wrap(err, pgerr.InternalError, "prepared transaction %d cannot be marked committing on datanode %d", gxid, x.Self)
+		}
+		return err
+	}
+	return nil
+}
+
+// Prepared lists the transactions prepared here.
+func (x *Executor) Prepared() []*meridianpb.PreparedTxn {
+	var out []*meridianpb.PreparedTxn
+	for _, p := range x.st.PreparedTxns() {
+		out = append(out, &meridianpb.PreparedTxn{Gxid: p.GXID, Xid: p.XID, Primary: p.Primary,
+			PreparedUnixMicros: p.Wall.UnixMicro(), Gid: p.GID, Committing: p.Committing})
+	}
+	return out
 }
 
 // Abort rolls a transaction back; unknown transactions are ignored.

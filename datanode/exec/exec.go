@@ -57,6 +57,12 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 	if tc.Gxid != 0 {
 		if scan, isScan := req.Op.(*meridianpb.ExecRequest_Scan); isScan && !req.Commit && scan.Scan.Lock == nil {
 			txn, _ = x.st.LookupTxn(tc.Gxid)
+		} else if tc.Continues {
+			var ok bool
+			if txn, ok = x.st.LookupTxn(tc.Gxid); !ok {
+				return Result{}, pgerr.New(pgerr.SerializationFailure,
+					"transaction %d is no longer active on datanode %d (it restarted or aborted the transaction)", tc.Gxid, x.Self)
+			}
 		} else {
 			txn = x.st.Txn(tc.Gxid)
 		}

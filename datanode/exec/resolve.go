@@ -2,10 +2,13 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
 
@@ -45,6 +48,22 @@ type StatusFunc func(ctx context.Context, primary uint32, gxid uint64) (meridian
 // is gone (not registered) or restarted since (the transaction's id is
 // older than the coordinator's first id), whose row locks would otherwise
 // never be released.
+//
+// Transactions prepared by PREPARE TRANSACTION are never presumed
+// aborted: the user decides them. Their record in etcd (package prepared)
+// says what to do once they have been prepared for After:
+//
+//	no record, or another transaction's  abort (the record outlives every
+//	                                      participant's prepare)
+//	PREPARING                            its coordinator did not finish
+//	                                      PREPARE TRANSACTION: swap to
+//	                                      ABORTED, then finish
+//	PREPARED                             nothing: the user decides
+//	                                      (looked at again every After)
+//	COMMIT_DECIDED, COMMITTED, ABORTED   decided, normally finished by the
+//	                                      deciding coordinator at once; if
+//	                                      still here After later, finish it
+//	                                      (prepared.Finish)
 type Resolver struct {
 	X      *Executor
 	Self   uint32 // this datanode's group
@@ -55,17 +74,22 @@ type Resolver struct {
 	// check.
 	Coordinators func(ctx context.Context) (map[uint32]uint64, error)
 	Log          *slog.Logger
+	// Xacts, Participants and CSNs resolve explicitly prepared
+	// transactions; with Xacts nil they are left alone.
+	Xacts        *prepared.Store
+	Participants prepared.Participants
+	CSNs         prepared.CSNSource
 
 	orphanSince map[uint64]time.Time // candidates, until they have been orphans for After
+	// Explicit transactions: when to look at the record again (PREPARED),
+	// and since when a decided one has been seen unfinished.
+	nextLook     map[uint64]time.Time
+	decidedSince map[uint64]time.Time
 }
 
 // Orphan reports whether an in-progress transaction's coordinator is gone
-// or restarted, given the live coordinators.
-func Orphan(gxid uint64, live map[uint32]uint64) bool {
-	cn, counter := uint32(gxid>>48), gxid&(1<<48-1)
-	first, ok := live[cn]
-	return !ok || counter < first
-}
+// or restarted, given the live coordinators (meta.Orphan).
+func Orphan(gxid uint64, live map[uint32]uint64) bool { return meta.Orphan(gxid, live) }
 
 // Run resolves every interval until ctx ends.
 func (r *Resolver) Run(ctx context.Context, interval time.Duration) {
@@ -111,12 +135,18 @@ func (r *Resolver) Once(ctx context.Context) {
 			r.orphanSince = seen
 		}
 	}
+	live := map[uint64]bool{}
 	for _, p := range r.X.st.PreparedTxns() {
+		live[p.GXID] = true
 		if time.Since(p.PreparedAt) < r.After {
 			continue
 		}
 		t, ok := r.X.st.LookupTxn(p.GXID)
 		if !ok {
+			continue
+		}
+		if p.Explicit {
+			r.explicit(ctx, p, t)
 			continue
 		}
 		if p.Primary == r.Self || p.Primary == 0 {
@@ -144,5 +174,71 @@ func (r *Resolver) Once(ctx context.Context) {
 				r.Log.Info("aborted an in-doubt transaction", "gxid", p.GXID)
 			}
 		}
+	}
+	for g := range r.nextLook {
+		if !live[g] {
+			delete(r.nextLook, g)
+		}
+	}
+	for g := range r.decidedSince {
+		if !live[g] {
+			delete(r.decidedSince, g)
+		}
+	}
+}
+
+// explicit resolves, if its record says so, a transaction prepared by
+// PREPARE TRANSACTION and prepared here for After (see Resolver).
+func (r *Resolver) explicit(ctx context.Context, p storage.PreparedInfo, t *storage.Txn) {
+	if r.Xacts == nil {
+		return
+	}
+	now := time.Now()
+	if next, ok := r.nextLook[p.GXID]; ok && now.Before(next) {
+		return
+	}
+	if r.nextLook == nil {
+		r.nextLook, r.decidedSince = map[uint64]time.Time{}, map[uint64]time.Time{}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rec, rev, err := r.Xacts.Get(cctx, p.GID)
+	if err != nil {
+		r.Log.Debug("prepared transaction: record unreadable", "gid", p.GID, "err", err)
+		return
+	}
+	switch {
+	case rec == nil || rec.Gxid != p.GXID:
+		if err := t.Abort(); err == nil {
+			r.Log.Warn("aborted a prepared transaction that has no record", "gid", p.GID, "gxid", p.GXID)
+		}
+		return
+	case rec.State == meridianpb.PreparedXactState_PREPARED_XACT_PREPARED:
+		r.nextLook[p.GXID] = now.Add(r.After)
+		return
+	case rec.State == meridianpb.PreparedXactState_PREPARED_XACT_PREPARING:
+		rec.State = meridianpb.PreparedXactState_PREPARED_XACT_ABORTED
+		if ok, err := r.Xacts.Swap(cctx, rev, rec); err != nil || !ok {
+			return // changed meanwhile: look again next time
+		}
+		r.Log.Warn("PREPARE TRANSACTION did not finish; aborting it", "gid", p.GID, "gxid", p.GXID)
+	default:
+		since, ok := r.decidedSince[p.GXID]
+		if !ok {
+			r.decidedSince[p.GXID] = now
+			return
+		}
+		if now.Sub(since) < r.After {
+			return
+		}
+	}
+	state, err := prepared.Finish(cctx, r.Xacts, r.Participants, r.CSNs, p.GID, p.GXID)
+	switch {
+	case err == nil:
+		r.Log.Info("finished a prepared transaction its coordinator left", "gid", p.GID, "gxid", p.GXID, "outcome", state)
+	case errors.Is(err, prepared.ErrUnfinished):
+		r.Log.Debug("prepared transaction not finished yet", "gid", p.GID, "err", err)
+	default:
+		r.Log.Warn("finish a prepared transaction", "gid", p.GID, "err", err)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/internal/etcdembed/etcdtest"
+	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
 
@@ -44,10 +47,10 @@ func TestResolver(t *testing.T) {
 	// Transaction 10 committed on the primary; the participant missed the commit.
 	write(prim, 10, "a")
 	write(part, 10, "b")
-	if err := prim.Prepare(10, 1); err != nil {
+	if err := prim.Prepare(10, 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := part.Prepare(10, 1); err != nil {
+	if err := part.Prepare(10, 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := prim.Commit(ctx, 10, 77); err != nil {
@@ -56,10 +59,10 @@ func TestResolver(t *testing.T) {
 	// Transaction 11: the coordinator died after preparing both.
 	write(prim, 11, "c")
 	write(part, 11, "d")
-	if err := prim.Prepare(11, 1); err != nil {
+	if err := prim.Prepare(11, 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := part.Prepare(11, 1); err != nil {
+	if err := part.Prepare(11, 1, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The participant cannot decide 11 while the primary holds it prepared.
@@ -127,5 +130,87 @@ func TestOrphans(t *testing.T) {
 		if st, _ := x.Outcome(g); st != want {
 			t.Fatalf("gxid %x: %v, want %v", g, st, want)
 		}
+	}
+}
+
+// localParts reaches executors directly, as the datanode's peers would.
+type localParts map[uint32]*Executor
+
+func (p localParts) CommitIntent(_ context.Context, g uint32, gxid uint64) error {
+	return p[g].CommitIntent(gxid)
+}
+
+func (p localParts) Commit(ctx context.Context, g uint32, gxid, csn uint64) error {
+	_, err := p[g].Commit(ctx, gxid, csn)
+	return err
+}
+
+func (p localParts) Abort(_ context.Context, g uint32, gxid uint64) error { return p[g].Abort(gxid) }
+
+type fixedCSNs uint64
+
+func (c fixedCSNs) Commit(context.Context) (uint64, error) { return uint64(c), nil }
+
+// TestResolverExplicit: transactions prepared by PREPARE TRANSACTION are
+// never presumed aborted; the resolver follows their etcd record: it
+// leaves PREPARED ones, aborts those whose PREPARE TRANSACTION did not
+// finish or that have no record, and finishes decided ones.
+func TestResolverExplicit(t *testing.T) {
+	ctx := context.Background()
+	parts := localParts{1: {Self: 1, st: openEngine(t)}, 2: {Self: 2, st: openEngine(t)}}
+	store := prepared.NewStore(etcdtest.Start(t), meta.NewKeys("test"))
+	log := slog.New(slog.DiscardHandler)
+	res := map[uint32]*Resolver{}
+	for g, x := range parts {
+		res[g] = &Resolver{X: x, Self: g, After: 0, Log: log, Xacts: store, Participants: parts, CSNs: fixedCSNs(500),
+			Status: func(context.Context, uint32, uint64) (meridianpb.TxnState, uint64, error) {
+				t.Error("an explicit transaction's primary was asked")
+				return 0, 0, nil
+			}}
+	}
+	once := func() {
+		for _, g := range []uint32{1, 2} {
+			res[g].Once(ctx)
+		}
+	}
+	prepare := func(gxid uint64, gid string, state meridianpb.PreparedXactState, record bool) {
+		t.Helper()
+		for g, x := range parts {
+			if err := x.st.Txn(gxid).Insert(ctx, []byte(gid), []byte{byte(g)}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := x.Prepare(gxid, 0, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if record {
+			if err := store.Create(ctx, &meridianpb.PreparedXact{Gid: gid, Gxid: gxid, State: state, Datanodes: []uint32{1, 2}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	prepare(10, "kept", meridianpb.PreparedXactState_PREPARED_XACT_PREPARED, true)
+	prepare(11, "half", meridianpb.PreparedXactState_PREPARED_XACT_PREPARING, true)
+	prepare(12, "decided", meridianpb.PreparedXactState_PREPARED_XACT_COMMIT_DECIDED, true)
+	prepare(13, "lost", 0, false)
+	once() // decided: first sighting
+	once()
+	want := map[uint64]meridianpb.TxnState{
+		10: meridianpb.TxnState_TXN_PREPARED,
+		11: meridianpb.TxnState_TXN_ABORTED,
+		12: meridianpb.TxnState_TXN_COMMITTED,
+		13: meridianpb.TxnState_TXN_ABORTED,
+	}
+	for g, x := range parts {
+		for gxid, w := range want {
+			st, csn := x.Outcome(gxid)
+			if st != w || (w == meridianpb.TxnState_TXN_COMMITTED && csn != 500) {
+				t.Errorf("datanode %d, transaction %d: %v@%d, want %v", g, gxid, st, csn, w)
+			}
+		}
+	}
+	list, err := store.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Gid != "kept" {
+		t.Fatalf("records left: %v %v", list, err)
 	}
 }

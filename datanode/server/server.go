@@ -15,8 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meridian-db/meridian/cm/routing"
 
@@ -25,6 +23,8 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/prepared"
+	"github.com/meridian-db/meridian/internal/rpcconn"
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
@@ -103,8 +103,8 @@ func (s *Server) peerConn(addr string) (*grpc.ClientConn, error) {
 	if c, ok := s.peers.Load(addr); ok {
 		return c.(*grpc.ClientConn), nil
 	}
-	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
+	c, err := grpc.NewClient(addr, rpcconn.Options(
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))...)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +130,62 @@ func (s *Server) askPrimary(ctx context.Context, primary uint32, gxid uint64) (m
 		return 0, 0, err
 	}
 	return resp.State, resp.Csn, nil
+}
+
+// participants reaches the datanodes of an explicitly prepared
+// transaction for the resolver (prepared.Finish): this one directly, the
+// others by RPC.
+type participants struct{ s *Server }
+
+var _ prepared.Participants = participants{}
+
+func (p participants) peer(group uint32) (meridianpb.DataNodeClient, error) {
+	addr, ok := p.s.routes.Current().Addr(group)
+	if !ok {
+		return nil, pgerr.New(pgerr.ConnectionFailure, "datanode group %d has no live leader", group)
+	}
+	conn, err := p.s.peerConn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return meridianpb.NewDataNodeClient(conn), nil
+}
+
+func (p participants) CommitIntent(ctx context.Context, group uint32, gxid uint64) error {
+	if group == p.s.cfg.Num {
+		return p.s.x.CommitIntent(gxid)
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.CommitIntent(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	return pgerr.FromStatus(err)
+}
+
+func (p participants) Commit(ctx context.Context, group uint32, gxid, csn uint64) error {
+	if group == p.s.cfg.Num {
+		_, err := p.s.x.Commit(ctx, gxid, csn)
+		return err
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+	return pgerr.FromStatus(err)
+}
+
+func (p participants) Abort(ctx context.Context, group uint32, gxid uint64) error {
+	if group == p.s.cfg.Num {
+		return p.s.x.Abort(gxid)
+	}
+	c, err := p.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	return pgerr.FromStatus(err)
 }
 
 type metrics struct {
@@ -228,7 +284,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		after = 3 * time.Second
 	}
 	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary,
-		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return liveCoordinators(ctx, cli, keys) }}
+		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return meta.LiveCoordinators(ctx, cli, keys) },
+		Xacts:        prepared.NewStore(cli, keys), Participants: participants{s}, CSNs: s.gtm}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -344,7 +401,17 @@ func opName(req *meridianpb.ExecRequest) string {
 
 // Prepare is phase one of two-phase commit.
 func (s *Server) Prepare(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
-	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary))
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary, req.Gid))
+}
+
+// CommitIntent marks an explicitly prepared transaction committing.
+func (s *Server) CommitIntent(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.CommitIntent(req.Gxid))
+}
+
+// ListPrepared lists the transactions prepared here.
+func (s *Server) ListPrepared(ctx context.Context, req *meridianpb.ListPreparedRequest) (*meridianpb.ListPreparedResponse, error) {
+	return &meridianpb.ListPreparedResponse{Txns: s.x.Prepared()}, nil
 }
 
 // Commit commits (csn 0: one-phase with a CSN from the GTM).
@@ -373,22 +440,4 @@ func (s *Server) RollbackTo(ctx context.Context, req *meridianpb.RollbackToReque
 // DDL applies a physical schema change.
 func (s *Server) DDL(ctx context.Context, req *meridianpb.DDLRequest) (*meridianpb.DDLResponse, error) {
 	return &meridianpb.DDLResponse{}, pgerr.ToStatus(s.x.DDL(ctx, req))
-}
-
-// liveCoordinators reads the registered coordinators: number → first
-// transaction counter of their current incarnation.
-func liveCoordinators(ctx context.Context, cli *clientv3.Client, keys meta.Keys) (map[uint32]uint64, error) {
-	resp, err := cli.Get(ctx, keys.Nodes(), clientv3.WithPrefix())
-	if err != nil {
-		return nil, err
-	}
-	live := map[uint32]uint64{}
-	for _, kv := range resp.Kvs {
-		var n meridianpb.NodeInfo
-		if err := proto.Unmarshal(kv.Value, &n); err != nil || n.Role != meridianpb.Role_ROLE_COORDINATOR {
-			continue
-		}
-		live[n.Num] = n.FirstGxidCounter
-	}
-	return live, nil
 }

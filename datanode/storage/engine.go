@@ -189,7 +189,12 @@ func (e *Engine) loadRecords() (prepared, committed int, err error) {
 			committed++
 		case TxnPrepared:
 			t := newTxn(e, rec.gxid, xid)
-			t.primary, t.preparedAt = rec.primary, time.Now()
+			t.primary, t.preparedAt, t.preparedWall = rec.primary, time.Now(), time.Now()
+			if rec.preparedAt != 0 {
+				t.preparedWall = time.UnixMicro(rec.preparedAt)
+			}
+			t.explicit, t.gid = rec.flags&recExplicit != 0, rec.gid
+			t.intent.Store(rec.flags&recCommitIntent != 0)
 			t.state.Store(uint32(TxnPrepared))
 			e.xidTab.addActive(t)
 			if old := e.byGXID[rec.gxid]; old != nil {
@@ -323,8 +328,16 @@ func (e *Engine) InProgressTxns() []uint64 {
 type PreparedInfo struct {
 	GXID       uint64
 	XID        uint64
-	Primary    uint32    // the datanode group whose outcome decides
+	Primary    uint32    // the datanode group whose outcome decides (0: explicit)
 	PreparedAt time.Time // when it was prepared, or when this node started
+	// Wall is when it was prepared, as recorded (across restarts).
+	Wall time.Time
+	// GID is the identifier of an explicit PREPARE TRANSACTION ("" for an
+	// automatic two-phase commit); Committing, that COMMIT PREPARED marked
+	// it (MarkCommitIntent).
+	GID        string
+	Explicit   bool
+	Committing bool
 }
 
 // noteAborted remembers an aborted global transaction.
@@ -385,7 +398,8 @@ func (e *Engine) PreparedTxns() []PreparedInfo {
 	var out []PreparedInfo
 	for _, t := range e.byGXID {
 		if t.State() == TxnPrepared {
-			out = append(out, PreparedInfo{GXID: t.gxid, XID: t.xid, Primary: t.primary, PreparedAt: t.preparedAt})
+			out = append(out, PreparedInfo{GXID: t.gxid, XID: t.xid, Primary: t.primary, PreparedAt: t.preparedAt,
+				Wall: t.preparedWall, GID: t.gid, Explicit: t.explicit, Committing: t.intent.Load()})
 		}
 	}
 	e.gmu.Unlock()

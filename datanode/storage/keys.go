@@ -183,24 +183,52 @@ func decodeValue(v []byte) (versionHeader, []byte, error) {
 	return h, v[valueHeaderLen:], nil
 }
 
-// Transaction record layout: state(1) gxid(8) csn(8).
+// Transaction record layout:
+//
+//	state(1) gxid(8) csn(8) primary(4)                              21 bytes
+//	... flags(1) prepared-at(8, µs since the epoch) len(2) gid      prepared records
+//
+// Records of 21 bytes (those written before the extension, and commit
+// records) have no flags, time or gid.
 type xidRecord struct {
 	state   TxnState
 	gxid    uint64
 	csn     uint64
 	primary uint32 // prepared: the datanode group whose outcome decides
+	// Prepared records only.
+	flags      byte   // recExplicit, recCommitIntent
+	preparedAt int64  // wall clock, µs since the Unix epoch
+	gid        string // explicit PREPARE TRANSACTION's identifier
 }
 
+const (
+	xidRecordBaseLen = 21
+	xidRecordExtLen  = xidRecordBaseLen + 1 + 8 + 2
+	// recExplicit: PREPARE TRANSACTION 'gid'; the user decides it.
+	recExplicit = 1 << 0
+	// recCommitIntent: COMMIT PREPARED marked it committing; readers wait.
+	recCommitIntent = 1 << 1
+	// maxGIDLen bounds the identifier (PostgreSQL's is below 200 bytes).
+	maxGIDLen = 1 << 10
+)
+
 func (r xidRecord) encode() []byte {
-	b := make([]byte, 0, 21)
+	b := make([]byte, 0, xidRecordExtLen+len(r.gid))
 	b = append(b, byte(r.state))
 	b = binary.BigEndian.AppendUint64(b, r.gxid)
 	b = binary.BigEndian.AppendUint64(b, r.csn)
-	return binary.BigEndian.AppendUint32(b, r.primary)
+	b = binary.BigEndian.AppendUint32(b, r.primary)
+	if r.state != TxnPrepared {
+		return b
+	}
+	b = append(b, r.flags)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.preparedAt))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.gid)))
+	return append(b, r.gid...)
 }
 
 func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
-	if len(key) != len(xidRecLo)+8 || len(v) != 21 {
+	if len(key) != len(xidRecLo)+8 || (len(v) != xidRecordBaseLen && len(v) < xidRecordExtLen) {
 		return 0, r, corrupt("transaction record %x = %x", key, v)
 	}
 	xid = binary.BigEndian.Uint64(key[len(xidRecLo):])
@@ -209,6 +237,15 @@ func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
 		gxid:    binary.BigEndian.Uint64(v[1:]),
 		csn:     binary.BigEndian.Uint64(v[9:]),
 		primary: binary.BigEndian.Uint32(v[17:]),
+	}
+	if len(v) > xidRecordBaseLen {
+		r.flags = v[21]
+		r.preparedAt = int64(binary.BigEndian.Uint64(v[22:]))
+		n := int(binary.BigEndian.Uint16(v[30:]))
+		if len(v) != xidRecordExtLen+n || r.state != TxnPrepared {
+			return 0, r, corrupt("transaction record %x = %x", key, v)
+		}
+		r.gid = string(v[xidRecordExtLen:])
 	}
 	switch r.state {
 	case TxnPrepared, TxnCommitted:

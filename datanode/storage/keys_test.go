@@ -118,4 +118,17 @@ func TestValueCodec(t *testing.T) {
 	if err != nil || xid != 3 || r != rec {
 		t.Fatalf("record: %d %+v %v", xid, r, err)
 	}
+	prep := xidRecord{state: TxnPrepared, gxid: 9, primary: 2, flags: recExplicit | recCommitIntent, preparedAt: 123456, gid: "g/1"}
+	xid, r, err = decodeXidRecord(xidRecordKey(4), prep.encode())
+	if err != nil || xid != 4 || r != prep {
+		t.Fatalf("prepared record: %d %+v %v", xid, r, err)
+	}
+	if _, _, err := decodeXidRecord(xidRecordKey(4), prep.encode()[:xidRecordExtLen+1]); err == nil {
+		t.Fatal("truncated gid decoded")
+	}
+	// A prepared record of the first format (21 bytes) still decodes.
+	old := prep.encode()[:xidRecordBaseLen]
+	if _, r, err = decodeXidRecord(xidRecordKey(4), old); err != nil || r.gid != "" || r.flags != 0 || r.primary != 2 {
+		t.Fatalf("21-byte prepared record: %+v %v", r, err)
+	}
 }

@@ -91,6 +91,15 @@ type Txn struct {
 	primary    uint32    // set at Prepare: the group whose outcome decides
 	preparedAt time.Time // when it was prepared (or loaded prepared at Open)
 	volatile   bool      // prepared without a durable record (PrepareVolatile)
+	// Explicit PREPARE TRANSACTION (PrepareExplicit): the user decides.
+	// Set at prepare, read-only after.
+	explicit     bool
+	gid          string
+	preparedWall time.Time // when it was prepared, as recorded
+	// intent: an explicit transaction that COMMIT PREPARED marked
+	// committing (MarkCommitIntent). Before, readers skip its versions as
+	// those of a transaction in progress; after, they wait for the outcome.
+	intent atomic.Bool
 }
 
 func newTxn(e *Engine, gxid, xid uint64) *Txn {
@@ -174,16 +183,29 @@ func (t *Txn) Prepare() error { return t.PrepareAs(0) }
 // PrepareAs prepares with the datanode group whose outcome decides the
 // transaction (two-phase commit's primary participant), recorded durably
 // so an in-doubt transaction can be resolved after any crash.
-func (t *Txn) PrepareAs(primary uint32) error { return t.prepare(primary, true) }
+func (t *Txn) PrepareAs(primary uint32) error { return t.prepare(primary, true, "") }
 
 // PrepareVolatile is the primary participant's prepare: readers that meet
 // its versions wait for the outcome, as for any prepared transaction, but
 // nothing is written. The primary's commit record is the decision; if the
 // node stops before it, the transaction is gone, which is the presumed
 // abort every other participant will learn.
-func (t *Txn) PrepareVolatile(primary uint32) error { return t.prepare(primary, false) }
+func (t *Txn) PrepareVolatile(primary uint32) error { return t.prepare(primary, false, "") }
 
-func (t *Txn) prepare(primary uint32, durable bool) error {
+// PrepareExplicit is PREPARE TRANSACTION 'gid': a durable prepare whose
+// outcome only the user decides (COMMIT PREPARED / ROLLBACK PREPARED), so
+// no participant is primary. Until MarkCommitIntent, readers skip its
+// versions as those of a transaction in progress — no commit CSN can exist
+// for it before every participant is marked — while writers still wait
+// for its row locks, as in PostgreSQL.
+func (t *Txn) PrepareExplicit(gid string) error {
+	if gid == "" || len(gid) > maxGIDLen {
+		return fmt.Errorf("storage: prepare transaction %d: identifier of %d bytes", t.xid, len(gid))
+	}
+	return t.prepare(0, true, gid)
+}
+
+func (t *Txn) prepare(primary uint32, durable bool, gid string) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -201,21 +223,82 @@ func (t *Txn) prepare(primary uint32, durable bool) error {
 	default:
 		return notActive(t, "prepare")
 	}
+	now := time.Now()
 	if durable {
 		// The record and the row locks in one synced batch: a prepared
 		// transaction keeps its locks across restarts.
 		b := e.db.NewBatch()
 		defer b.Close()
-		rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary}
+		rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary, preparedAt: now.UnixMicro(), gid: gid}
+		if gid != "" {
+			rec.flags = recExplicit
+		}
 		_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
 		t.putLockRecords(b)
 		if err := b.Commit(pebble.Sync); err != nil {
 			return ioError(err, "prepare transaction %d", t.xid)
 		}
 	}
-	t.primary, t.preparedAt, t.volatile = primary, time.Now(), !durable
+	t.primary, t.preparedAt, t.preparedWall, t.volatile = primary, now, now, !durable
+	t.explicit, t.gid = gid != "", gid
+	if t.explicit {
+		// It belongs to no session any more (PostgreSQL's prepared
+		// transactions have no backend): wait edges show no holder pid.
+		t.pid.Store(0)
+	}
 	t.state.Store(uint32(TxnPrepared))
 	return nil
+}
+
+// MarkCommitIntent is COMMIT PREPARED's first step on each participant of
+// an explicit transaction, before the commit CSN is taken: it rewrites the
+// prepare record with the intent (synced) and from then on readers of the
+// transaction's versions wait for its outcome. Together with "no CSN
+// before every participant is marked", this keeps snapshots exact: a
+// reader that skipped a version while the transaction was unmarked took
+// its snapshot before the CSN was taken, so the CSN is not below it.
+// Marking a marked transaction is a no-op; the mark is never removed.
+func (t *Txn) MarkCommitIntent() error {
+	if t.err != nil {
+		return t.err
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	t.rw.Lock()
+	defer t.rw.Unlock()
+	if t.State() != TxnPrepared {
+		return notActive(t, "mark committing")
+	}
+	if !t.explicit {
+		return fmt.Errorf("mark committing: transaction %d (global %d) was not prepared by PREPARE TRANSACTION: %w", t.xid, t.gxid, ErrTxnNotActive)
+	}
+	if t.intent.Load() {
+		return nil
+	}
+	rec := xidRecord{state: TxnPrepared, gxid: t.gxid, flags: recExplicit | recCommitIntent,
+		preparedAt: t.preparedWall.UnixMicro(), gid: t.gid}
+	if err := e.db.Set(xidRecordKey(t.xid), rec.encode(), pebble.Sync); err != nil {
+		return ioError(err, "mark transaction %d committing", t.xid)
+	}
+	t.intent.Store(true)
+	return nil
+}
+
+// Explicit reports whether the transaction was prepared by PREPARE
+// TRANSACTION, and its identifier.
+func (t *Txn) Explicit() (gid string, ok bool) {
+	t.rw.RLock()
+	defer t.rw.RUnlock()
+	return t.gid, t.explicit
+}
+
+// idle reports an explicit prepared transaction not marked committing:
+// readers skip its versions.
+func (t *Txn) idle() bool {
+	return t.explicit && !t.intent.Load()
 }
 
 // Commit commits a prepared transaction with the CSN the coordinator got

@@ -41,6 +41,8 @@ const (
 //	committed at csn c          visible iff c < snap.CSN
 //	in progress                 invisible
 //	prepared / committing       wait, then decide again
+//	PREPARE TRANSACTION'd,      invisible (no CSN can exist for it before
+//	  not marked committing       MarkCommitIntent; see there)
 //	aborted (or unknown)        invisible
 func decide(snap *Snapshot, h versionHeader, st xidStatus) verdict {
 	if snap.Txn != nil && h.xid == snap.Txn.xid {
@@ -56,6 +58,9 @@ func decide(snap *Snapshot, h versionHeader, st xidStatus) verdict {
 		}
 		return invisible
 	case TxnPrepared, TxnCommitting:
+		if st.idle {
+			return invisible
+		}
 		return wait
 	default: // in progress, aborted
 		return invisible

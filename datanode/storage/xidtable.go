@@ -44,6 +44,9 @@ type xidStatus struct {
 	state TxnState
 	csn   uint64 // when committed
 	txn   *Txn   // when live: wait on txn.done
+	// idle: prepared by PREPARE TRANSACTION and not marked committing:
+	// no commit CSN exists for it yet, so readers need not wait.
+	idle bool
 }
 
 func (x *xidTable) lookup(xid uint64) xidStatus {
@@ -58,7 +61,7 @@ func (x *xidTable) lookup(xid uint64) xidStatus {
 		if st == TxnCommitted {
 			return xidStatus{state: st, csn: t.csn.Load()}
 		}
-		return xidStatus{state: st, txn: t}
+		return xidStatus{state: st, txn: t, idle: st == TxnPrepared && t.idle()}
 	case committed:
 		return xidStatus{state: TxnCommitted, csn: csn}
 	default:

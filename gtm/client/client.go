@@ -14,9 +14,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/meridian-db/meridian/internal/meta"
+	"github.com/meridian-db/meridian/internal/rpcconn"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
@@ -293,11 +293,10 @@ func (c *Client) loop() {
 				_ = conn.Close()
 				conn, stub, connAddr = nil, nil, ""
 			}
-			cc, err := grpc.NewClient(addr,
-				grpc.WithTransportCredentials(insecure.NewCredentials()),
+			cc, err := grpc.NewClient(addr, rpcconn.Options(
 				// Fixed windows: no bandwidth-delay pings (see the server).
 				grpc.WithInitialWindowSize(1<<20),
-				grpc.WithInitialConnWindowSize(1<<20))
+				grpc.WithInitialConnWindowSize(1<<20))...)
 			if err != nil {
 				setLastErr(retry, fmt.Errorf("dial GTM leader %s: %w", addr, err))
 				c.wait(changed, maxBackoff)

@@ -14,4 +14,5 @@
 //	settings/<name>       cluster settings (txn_mode, ...)
 //	cm/leader             CM server election prefix
 //	cm/initialized        set once the bucket map is written
+//	prepared/<gid>        PreparedXact: an explicit PREPARE TRANSACTION until it ends
 package meta

@@ -21,26 +21,28 @@ func NewKeys(cluster string) Keys {
 // Prefix is /meridian/<cluster>/.
 func (k Keys) Prefix() string { return k.prefix }
 
-func (k Keys) Nodes() string              { return k.prefix + "nodes/" }
-func (k Keys) Node(name string) string    { return k.Nodes() + name }
-func (k Keys) DNGroups() string           { return k.prefix + "dngroups/" }
-func (k Keys) DNGroup(gid uint32) string  { return k.DNGroups() + strconv.FormatUint(uint64(gid), 10) }
-func (k Keys) Buckets() string            { return k.prefix + "buckets" }
-func (k Keys) Catalog() string            { return k.prefix + "catalog/" }
-func (k Keys) CatalogVersion() string     { return k.prefix + "catalog/version" }
-func (k Keys) CatalogNextID() string      { return k.prefix + "catalog/next_id" }
-func (k Keys) Schemas() string            { return k.prefix + "catalog/schemas/" }
-func (k Keys) Schema(name string) string  { return k.Schemas() + name }
-func (k Keys) Tables() string             { return k.prefix + "catalog/tables/" }
-func (k Keys) Table(id uint32) string     { return fmt.Sprintf("%s%010d", k.Tables(), id) }
-func (k Keys) TableStats() string         { return k.prefix + "catalog/stats/" }
-func (k Keys) TableStat(id uint32) string { return fmt.Sprintf("%s%010d", k.TableStats(), id) }
-func (k Keys) GTMLeader() string          { return k.prefix + "gtm/leader" }
-func (k Keys) GTMHWM() string             { return k.prefix + "gtm/hwm" }
-func (k Keys) Settings() string           { return k.prefix + "settings/" }
-func (k Keys) Setting(name string) string { return k.Settings() + name }
-func (k Keys) CMLeader() string           { return k.prefix + "cm/leader" }
-func (k Keys) CMInitialized() string      { return k.prefix + "cm/initialized" }
+func (k Keys) Nodes() string                  { return k.prefix + "nodes/" }
+func (k Keys) Node(name string) string        { return k.Nodes() + name }
+func (k Keys) DNGroups() string               { return k.prefix + "dngroups/" }
+func (k Keys) DNGroup(gid uint32) string      { return k.DNGroups() + strconv.FormatUint(uint64(gid), 10) }
+func (k Keys) Buckets() string                { return k.prefix + "buckets" }
+func (k Keys) Catalog() string                { return k.prefix + "catalog/" }
+func (k Keys) CatalogVersion() string         { return k.prefix + "catalog/version" }
+func (k Keys) CatalogNextID() string          { return k.prefix + "catalog/next_id" }
+func (k Keys) Schemas() string                { return k.prefix + "catalog/schemas/" }
+func (k Keys) Schema(name string) string      { return k.Schemas() + name }
+func (k Keys) Tables() string                 { return k.prefix + "catalog/tables/" }
+func (k Keys) Table(id uint32) string         { return fmt.Sprintf("%s%010d", k.Tables(), id) }
+func (k Keys) TableStats() string             { return k.prefix + "catalog/stats/" }
+func (k Keys) TableStat(id uint32) string     { return fmt.Sprintf("%s%010d", k.TableStats(), id) }
+func (k Keys) GTMLeader() string              { return k.prefix + "gtm/leader" }
+func (k Keys) GTMHWM() string                 { return k.prefix + "gtm/hwm" }
+func (k Keys) Settings() string               { return k.prefix + "settings/" }
+func (k Keys) Setting(name string) string     { return k.Settings() + name }
+func (k Keys) CMLeader() string               { return k.prefix + "cm/leader" }
+func (k Keys) PreparedXacts() string          { return k.prefix + "prepared/" }
+func (k Keys) PreparedXact(gid string) string { return k.PreparedXacts() + gid }
+func (k Keys) CMInitialized() string          { return k.prefix + "cm/initialized" }
 
 // Names maps <schema>/<relation> to "t:<table id>" or "i:<table id>" so
 // tables and indexes share one namespace per schema, as in PostgreSQL.

@@ -67,3 +67,31 @@ func Register(ctx context.Context, cli *clientv3.Client, keys Keys, info *meridi
 	}()
 	return nil
 }
+
+// LiveCoordinators reads the registered coordinators: number → the first
+// transaction counter of their current incarnation
+// (NodeInfo.FirstGxidCounter).
+func LiveCoordinators(ctx context.Context, cli *clientv3.Client, keys Keys) (map[uint32]uint64, error) {
+	resp, err := cli.Get(ctx, keys.Nodes(), clientv3.WithPrefix())
+	if err != nil {
+		return nil, err
+	}
+	live := map[uint32]uint64{}
+	for _, kv := range resp.Kvs {
+		var n meridianpb.NodeInfo
+		if err := proto.Unmarshal(kv.Value, &n); err != nil || n.Role != meridianpb.Role_ROLE_COORDINATOR {
+			continue
+		}
+		live[n.Num] = n.FirstGxidCounter
+	}
+	return live, nil
+}
+
+// Orphan reports whether the coordinator that began global transaction
+// gxid (number gxid>>48) is gone or restarted since (the transaction's
+// counter is below its incarnation's first), given LiveCoordinators.
+func Orphan(gxid uint64, live map[uint32]uint64) bool {
+	cn, counter := uint32(gxid>>48), gxid&(1<<48-1)
+	first, ok := live[cn]
+	return !ok || counter < first
+}

@@ -1,10 +1,10 @@
 // Package cluster starts a whole Meridian cluster on one machine — embedded
-// etcd, a GTM, a CM server with an agent per node, datanodes and
+// etcd, one or more GTM replicas, a CM server with an agent per node, datanodes and
 // coordinators — either inside this process (om demo, in-process tests) or
 // as separate processes of the real binaries (e2e tests). Both modes use
 // the same layout, ports and flags.
 //
-//	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, CNs: 2, DNs: 3})
+//	c, err := cluster.Start(ctx, cluster.Options{Dir: dir, CNs: 2, DNs: 3, GTMs: 2})
 //	if err != nil { ... }
 //	defer c.Close()
 //	pgx.Connect(ctx, "postgres://meridian@"+c.PGAddrs()[0]+"/meridian")
@@ -26,6 +26,7 @@ import (
 	"github.com/meridian-db/meridian/cm/routing"
 	cmserver "github.com/meridian-db/meridian/cm/server"
 	cnserver "github.com/meridian-db/meridian/coordinator/server"
+	"github.com/meridian-db/meridian/coordinator/session"
 	dnserver "github.com/meridian-db/meridian/datanode/server"
 	gtmserver "github.com/meridian-db/meridian/gtm/server"
 	"github.com/meridian-db/meridian/internal/etcdembed"
@@ -38,8 +39,8 @@ type Options struct {
 	CNs     int    // coordinators (default 2)
 	DNs     int    // datanodes (default 3)
 	Cluster string // cluster name (default "meridian")
-	// BasePort fixes the ports: etcd BasePort, BasePort+1 (peer); GTM
-	// BasePort+10; datanodes BasePort+100+i; coordinators' PostgreSQL ports
+	// BasePort fixes the ports: etcd BasePort, BasePort+1 (peer); GTM replicas
+	// BasePort+9+i; datanodes BasePort+100+i; coordinators' PostgreSQL ports
 	// PGPort+i-1; HTTP ports BasePort+200+k. 0 picks free ports.
 	BasePort int
 	PGPort   int    // first coordinator's PostgreSQL port (default BasePort+300)
@@ -48,11 +49,20 @@ type Options struct {
 	// BinDir, when set, runs GTM, CM, agents, datanodes and coordinators
 	// as separate processes of the binaries there (etcd stays embedded).
 	BinDir string
+	// GTMs is the number of GTM replicas (default 1): gtm1, gtm2, ...;
+	// they elect a leader through etcd (gtm1 first).
+	GTMs int
+	// CNKnobs, in-process mode only, returns the testing knobs of a
+	// coordinator by name (nil: none).
+	CNKnobs func(name string) *session.TestingKnobs
 }
 
 func (o *Options) defaults() {
 	if o.CNs == 0 {
 		o.CNs = 2
+	}
+	if o.GTMs == 0 {
+		o.GTMs = 1
 	}
 	if o.DNs == 0 {
 		o.DNs = 3
@@ -78,10 +88,12 @@ type Node struct {
 	Role string // gtm, cm, agent, datanode, coordinator
 	Addr string // main address: gRPC, or PostgreSQL for coordinators
 	HTTP string // /metrics and /health
-	args []string
-	proc *proc  // process mode
-	stop func() // in-process mode
-	redo func() error
+	// Env is added to the environment of the node's process (process
+	// mode) when it starts next.
+	Env   []string
+	proc  *proc  // process mode
+	stop  func() // in-process mode
+	crash func() // in-process mode: stop as a killed process would (GTM)
 }
 
 // Cluster is a running cluster.
@@ -152,17 +164,19 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		httpPort++
 		return addr(p), err
 	}
-	// GTM.
-	gp, err := opts.port(10)
-	if err != nil {
-		return nil, err
-	}
-	gh, err := nextHTTP()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.add(ctx, &Node{Name: "gtm1", Role: "gtm", Addr: addr(gp), HTTP: gh}); err != nil {
-		return nil, err
+	// GTM replicas.
+	for i := 1; i <= opts.GTMs; i++ {
+		gp, err := opts.port(9 + i)
+		if err != nil {
+			return nil, err
+		}
+		gh, err := nextHTTP()
+		if err != nil {
+			return nil, err
+		}
+		if err := c.add(ctx, &Node{Name: fmt.Sprintf("gtm%d", i), Role: "gtm", Addr: addr(gp), HTTP: gh}); err != nil {
+			return nil, err
+		}
 	}
 	ch, err := nextHTTP()
 	if err != nil {
@@ -276,7 +290,7 @@ func (c *Cluster) stopNode(n *Node) {
 	}
 	if n.stop != nil {
 		n.stop()
-		n.stop = nil
+		n.stop, n.crash = nil, nil
 	}
 }
 
@@ -291,8 +305,32 @@ func (c *Cluster) Kill(name string) error {
 		n.proc = nil
 		return nil
 	}
+	if n.crash != nil {
+		n.crash()
+		n.crash, n.stop = nil, nil
+		return nil
+	}
 	c.stopNode(n)
 	return nil
+}
+
+// GTMLeader returns the name of the GTM replica that leads (by the
+// election key in etcd), or "" when none does.
+func (c *Cluster) GTMLeader(ctx context.Context) (string, error) {
+	resp, err := c.Cli.Get(ctx, c.Keys.GTMLeader()+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Kvs) == 0 {
+		return "", nil
+	}
+	addr := string(resp.Kvs[0].Value)
+	for _, n := range c.Nodes {
+		if n.Role == "gtm" && n.Addr == addr {
+			return n.Name, nil
+		}
+	}
+	return "", fmt.Errorf("GTM leader at %s is not a node of this cluster", addr)
 }
 
 // Restart starts a stopped node again with the same configuration.
@@ -333,7 +371,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
-		n.stop = s.Close
+		n.stop, n.crash = s.Close, s.Crash
 	case "cm":
 		cfg := cmserver.NewConfig()
 		cfg.Name, cfg.Cluster, cfg.HTTPAddr, cfg.Datanodes, cfg.Logger = n.Name, o.Cluster, n.HTTP, o.DNs, c.log
@@ -354,6 +392,9 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 	case "coordinator":
 		cfg := cnserver.NewConfig()
 		cfg.Name, cfg.Num, cfg.Cluster, cfg.PGAddr, cfg.HTTPAddr, cfg.TxnMode, cfg.Log = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP, o.TxnMode, c.log
+		if o.CNKnobs != nil {
+			cfg.Knobs = o.CNKnobs(n.Name)
+		}
 		s, err := cnserver.Start(ctx, cfg, c.Cli)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)

@@ -66,6 +66,9 @@ func (c *Cluster) startProc(ctx context.Context, n *Node) error {
 	}
 	cmd := exec.Command(filepath.Join(c.opts.BinDir, bin), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(n.Env) > 0 {
+		cmd.Env = append(os.Environ(), n.Env...)
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %s: %w", n.Name, err)

@@ -522,6 +522,71 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{7}
 }
 
+// PreparedXactState is the life of an explicit PREPARE TRANSACTION in etcd.
+type PreparedXactState int32
+
+const (
+	PreparedXactState_PREPARED_XACT_UNKNOWN PreparedXactState = 0
+	// PREPARE TRANSACTION is preparing the participants; if its coordinator
+	// does not finish, a participant's resolver aborts it.
+	PreparedXactState_PREPARED_XACT_PREPARING PreparedXactState = 1
+	// Prepared everywhere: only COMMIT PREPARED / ROLLBACK PREPARED decide.
+	PreparedXactState_PREPARED_XACT_PREPARED PreparedXactState = 2
+	// COMMIT PREPARED decided it; the commit CSN is not chosen yet.
+	PreparedXactState_PREPARED_XACT_COMMIT_DECIDED PreparedXactState = 3
+	// Committed at csn; participants not committed yet commit at csn.
+	PreparedXactState_PREPARED_XACT_COMMITTED PreparedXactState = 4
+	// ROLLBACK PREPARED, or a PREPARE TRANSACTION that failed.
+	PreparedXactState_PREPARED_XACT_ABORTED PreparedXactState = 5
+)
+
+// Enum value maps for PreparedXactState.
+var (
+	PreparedXactState_name = map[int32]string{
+		0: "PREPARED_XACT_UNKNOWN",
+		1: "PREPARED_XACT_PREPARING",
+		2: "PREPARED_XACT_PREPARED",
+		3: "PREPARED_XACT_COMMIT_DECIDED",
+		4: "PREPARED_XACT_COMMITTED",
+		5: "PREPARED_XACT_ABORTED",
+	}
+	PreparedXactState_value = map[string]int32{
+		"PREPARED_XACT_UNKNOWN":        0,
+		"PREPARED_XACT_PREPARING":      1,
+		"PREPARED_XACT_PREPARED":       2,
+		"PREPARED_XACT_COMMIT_DECIDED": 3,
+		"PREPARED_XACT_COMMITTED":      4,
+		"PREPARED_XACT_ABORTED":        5,
+	}
+)
+
+func (x PreparedXactState) Enum() *PreparedXactState {
+	p := new(PreparedXactState)
+	*p = x
+	return p
+}
+
+func (x PreparedXactState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PreparedXactState) Descriptor() protoreflect.EnumDescriptor {
+	return file_meridian_proto_enumTypes[8].Descriptor()
+}
+
+func (PreparedXactState) Type() protoreflect.EnumType {
+	return &file_meridian_proto_enumTypes[8]
+}
+
+func (x PreparedXactState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PreparedXactState.Descriptor instead.
+func (PreparedXactState) EnumDescriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{8}
+}
+
 // ColumnDesc describes one column of a table.
 type ColumnDesc struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1022,7 +1087,12 @@ type TxnContext struct {
 	DeadlockTimeoutMs uint32 `protobuf:"varint,7,opt,name=deadlock_timeout_ms,json=deadlockTimeoutMs,proto3" json:"deadlock_timeout_ms,omitempty"`
 	// Backend process id of the session (pg_backend_pid()), named in wait
 	// edges and deadlock reports.
-	BackendPid    int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
+	BackendPid int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
+	// The coordinator sent writes or row locks of this transaction to this
+	// datanode before. A datanode that has no live transaction for gxid then
+	// lost it (it restarted since, or aborted it) and fails the request with
+	// 40001 instead of beginning the transaction anew without those writes.
+	Continues     bool `protobuf:"varint,9,opt,name=continues,proto3" json:"continues,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1111,6 +1181,13 @@ func (x *TxnContext) GetBackendPid() int64 {
 		return x.BackendPid
 	}
 	return 0
+}
+
+func (x *TxnContext) GetContinues() bool {
+	if x != nil {
+		return x.Continues
+	}
+	return false
 }
 
 // RowLock makes a scan lock the rows it returns, until the transaction
@@ -1879,7 +1956,12 @@ type TxnRequest struct {
 	// commits first; its outcome is the transaction's. A participant left
 	// prepared asks the primary (TxnStatus) what became of it; the primary
 	// aborts a transaction left prepared too long (presumed abort).
-	Primary       uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	Primary uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Prepare: the global identifier of an explicit PREPARE TRANSACTION. Such
+	// a transaction is prepared durably on every participant (primary is 0)
+	// and its outcome is decided by the user, recorded in etcd under
+	// prepared/<gid> (PreparedXact); the automatic resolver never decides it.
+	Gid           string `protobuf:"bytes,4,opt,name=gid,proto3" json:"gid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1933,6 +2015,13 @@ func (x *TxnRequest) GetPrimary() uint32 {
 		return x.Primary
 	}
 	return 0
+}
+
+func (x *TxnRequest) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
 }
 
 type TxnResponse struct {
@@ -2265,6 +2354,178 @@ func (*DDLResponse) Descriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
+type ListPreparedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedRequest) Reset() {
+	*x = ListPreparedRequest{}
+	mi := &file_meridian_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedRequest) ProtoMessage() {}
+
+func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
+func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{22}
+}
+
+// PreparedTxn is a transaction prepared on one datanode.
+type PreparedTxn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
+	// Local transaction id on this datanode.
+	Xid uint64 `protobuf:"varint,2,opt,name=xid,proto3" json:"xid,omitempty"`
+	// Automatic two-phase commit: the primary participant's group (this
+	// datanode's own group when it is the primary). 0 for an explicit one.
+	Primary uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
+	// When it was prepared, microseconds since the Unix epoch (for a
+	// transaction prepared before the datanode's last restart: as recorded).
+	PreparedUnixMicros int64 `protobuf:"varint,4,opt,name=prepared_unix_micros,json=preparedUnixMicros,proto3" json:"prepared_unix_micros,omitempty"`
+	// Explicit PREPARE TRANSACTION: its global identifier; "" otherwise.
+	Gid string `protobuf:"bytes,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	// Explicit: COMMIT PREPARED has marked it committing (CommitIntent).
+	Committing    bool `protobuf:"varint,6,opt,name=committing,proto3" json:"committing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedTxn) Reset() {
+	*x = PreparedTxn{}
+	mi := &file_meridian_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedTxn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedTxn) ProtoMessage() {}
+
+func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
+func (*PreparedTxn) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PreparedTxn) GetGxid() uint64 {
+	if x != nil {
+		return x.Gxid
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetXid() uint64 {
+	if x != nil {
+		return x.Xid
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetPrimary() uint32 {
+	if x != nil {
+		return x.Primary
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetPreparedUnixMicros() int64 {
+	if x != nil {
+		return x.PreparedUnixMicros
+	}
+	return 0
+}
+
+func (x *PreparedTxn) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
+}
+
+func (x *PreparedTxn) GetCommitting() bool {
+	if x != nil {
+		return x.Committing
+	}
+	return false
+}
+
+type ListPreparedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txns          []*PreparedTxn         `protobuf:"bytes,1,rep,name=txns,proto3" json:"txns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPreparedResponse) Reset() {
+	*x = ListPreparedResponse{}
+	mi := &file_meridian_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPreparedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPreparedResponse) ProtoMessage() {}
+
+func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
+func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
+	if x != nil {
+		return x.Txns
+	}
+	return nil
+}
+
 type CSNRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many commit CSNs to hand out (they are consecutive).
@@ -2275,7 +2536,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2548,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2561,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2322,7 +2583,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2595,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2608,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2388,7 +2649,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2661,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2674,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2465,6 +2726,122 @@ func (x *NodeInfo) GetFirstGxidCounter() uint64 {
 	return 0
 }
 
+// PreparedXact is stored at prepared/<gid> from PREPARE TRANSACTION until
+// every participant has committed or aborted it. Every change is an etcd
+// transaction on the key's mod revision.
+type PreparedXact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gid   string                 `protobuf:"bytes,1,opt,name=gid,proto3" json:"gid,omitempty"`
+	Gxid  uint64                 `protobuf:"varint,2,opt,name=gxid,proto3" json:"gxid,omitempty"`
+	State PreparedXactState      `protobuf:"varint,3,opt,name=state,proto3,enum=meridian.PreparedXactState" json:"state,omitempty"`
+	// The commit CSN (state COMMITTED).
+	Csn uint64 `protobuf:"varint,4,opt,name=csn,proto3" json:"csn,omitempty"`
+	// The datanode groups that wrote or locked rows (the participants).
+	Datanodes []uint32 `protobuf:"varint,5,rep,packed,name=datanodes,proto3" json:"datanodes,omitempty"`
+	// The user and database of the session that prepared it.
+	Owner    string `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	Database string `protobuf:"bytes,7,opt,name=database,proto3" json:"database,omitempty"`
+	// When PREPARE TRANSACTION began, microseconds since the Unix epoch.
+	PreparedUnixMicros int64 `protobuf:"varint,8,opt,name=prepared_unix_micros,json=preparedUnixMicros,proto3" json:"prepared_unix_micros,omitempty"`
+	// The coordinator that ran PREPARE TRANSACTION.
+	Coordinator   string `protobuf:"bytes,9,opt,name=coordinator,proto3" json:"coordinator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreparedXact) Reset() {
+	*x = PreparedXact{}
+	mi := &file_meridian_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreparedXact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreparedXact) ProtoMessage() {}
+
+func (x *PreparedXact) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
+func (*PreparedXact) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *PreparedXact) GetGid() string {
+	if x != nil {
+		return x.Gid
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetGxid() uint64 {
+	if x != nil {
+		return x.Gxid
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetState() PreparedXactState {
+	if x != nil {
+		return x.State
+	}
+	return PreparedXactState_PREPARED_XACT_UNKNOWN
+}
+
+func (x *PreparedXact) GetCsn() uint64 {
+	if x != nil {
+		return x.Csn
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetDatanodes() []uint32 {
+	if x != nil {
+		return x.Datanodes
+	}
+	return nil
+}
+
+func (x *PreparedXact) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *PreparedXact) GetPreparedUnixMicros() int64 {
+	if x != nil {
+		return x.PreparedUnixMicros
+	}
+	return 0
+}
+
+func (x *PreparedXact) GetCoordinator() string {
+	if x != nil {
+		return x.Coordinator
+	}
+	return ""
+}
+
 // BucketMap is stored at buckets: owner[b] is the datanode group of bucket b.
 type BucketMap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2476,7 +2853,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2488,7 +2865,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2501,7 +2878,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2530,7 +2907,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2919,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2932,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2593,7 +2970,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2982,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2995,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PgError) GetCode() string {
@@ -2671,7 +3048,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +3060,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +3073,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -2735,7 +3112,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +3124,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +3137,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -2774,7 +3151,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +3163,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +3176,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -2830,7 +3207,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +3219,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +3232,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -2918,7 +3295,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2930,7 +3307,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2943,7 +3320,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -2972,7 +3349,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3361,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3374,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -3024,7 +3401,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3413,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3426,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3103,7 +3480,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
 	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
-	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb0\x02\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xce\x02\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -3115,7 +3492,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\x0flock_timeout_ms\x18\x06 \x01(\rR\rlockTimeoutMs\x12.\n" +
 	"\x13deadlock_timeout_ms\x18\a \x01(\rR\x11deadlockTimeoutMs\x12\x1f\n" +
 	"\vbackend_pid\x18\b \x01(\x03R\n" +
-	"backendPid\"k\n" +
+	"backendPid\x12\x1c\n" +
+	"\tcontinues\x18\t \x01(\bR\tcontinues\"k\n" +
 	"\aRowLock\x122\n" +
 	"\bstrength\x18\x01 \x01(\x0e2\x16.meridian.LockStrengthR\bstrength\x12,\n" +
 	"\x04wait\x18\x02 \x01(\x0e2\x18.meridian.LockWaitPolicyR\x04wait\"\xe9\x03\n" +
@@ -3177,12 +3555,13 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12#\n" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
-	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"L\n" +
+	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"^\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
 	"\x03csn\x18\x02 \x01(\x04R\x03csn\x12\x18\n" +
-	"\aprimary\x18\x03 \x01(\rR\aprimary\"\x1f\n" +
+	"\aprimary\x18\x03 \x01(\rR\aprimary\x12\x10\n" +
+	"\x03gid\x18\x04 \x01(\tR\x03gid\"\x1f\n" +
 	"\vTxnResponse\x12\x10\n" +
 	"\x03csn\x18\x01 \x01(\x04R\x03csn\"O\n" +
 	"\x11TxnStatusResponse\x12(\n" +
@@ -3203,7 +3582,19 @@ const file_meridian_proto_rawDesc = "" +
 	"\bindex_id\x18\x02 \x01(\rR\aindexId\"&\n" +
 	"\tDropIndex\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\"\r\n" +
-	"\vDDLResponse\"/\n" +
+	"\vDDLResponse\"\x15\n" +
+	"\x13ListPreparedRequest\"\xb1\x01\n" +
+	"\vPreparedTxn\x12\x12\n" +
+	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
+	"\x03xid\x18\x02 \x01(\x04R\x03xid\x12\x18\n" +
+	"\aprimary\x18\x03 \x01(\rR\aprimary\x120\n" +
+	"\x14prepared_unix_micros\x18\x04 \x01(\x03R\x12preparedUnixMicros\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\tR\x03gid\x12\x1e\n" +
+	"\n" +
+	"committing\x18\x06 \x01(\bR\n" +
+	"committing\"A\n" +
+	"\x14ListPreparedResponse\x12)\n" +
+	"\x04txns\x18\x01 \x03(\v2\x15.meridian.PreparedTxnR\x04txns\"/\n" +
 	"\n" +
 	"CSNRequest\x12!\n" +
 	"\fcommit_count\x18\x01 \x01(\rR\vcommitCount\"Z\n" +
@@ -3217,7 +3608,17 @@ const file_meridian_proto_rawDesc = "" +
 	"\tgrpc_addr\x18\x04 \x01(\tR\bgrpcAddr\x12\x17\n" +
 	"\apg_addr\x18\x05 \x01(\tR\x06pgAddr\x12\x1b\n" +
 	"\thttp_addr\x18\x06 \x01(\tR\bhttpAddr\x12,\n" +
-	"\x12first_gxid_counter\x18\a \x01(\x04R\x10firstGxidCounter\";\n" +
+	"\x12first_gxid_counter\x18\a \x01(\x04R\x10firstGxidCounter\"\x9d\x02\n" +
+	"\fPreparedXact\x12\x10\n" +
+	"\x03gid\x18\x01 \x01(\tR\x03gid\x12\x12\n" +
+	"\x04gxid\x18\x02 \x01(\x04R\x04gxid\x121\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1b.meridian.PreparedXactStateR\x05state\x12\x10\n" +
+	"\x03csn\x18\x04 \x01(\x04R\x03csn\x12\x1c\n" +
+	"\tdatanodes\x18\x05 \x03(\rR\tdatanodes\x12\x14\n" +
+	"\x05owner\x18\x06 \x01(\tR\x05owner\x12\x1a\n" +
+	"\bdatabase\x18\a \x01(\tR\bdatabase\x120\n" +
+	"\x14prepared_unix_micros\x18\b \x01(\x03R\x12preparedUnixMicros\x12 \n" +
+	"\vcoordinator\x18\t \x01(\tR\vcoordinator\";\n" +
 	"\tBucketMap\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x14\n" +
 	"\x05owner\x18\x02 \x03(\rR\x05owner\"K\n" +
@@ -3315,7 +3716,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\xed\x04\n" +
+	"\aROLE_CM\x10\x04*\xc1\x01\n" +
+	"\x11PreparedXactState\x12\x19\n" +
+	"\x15PREPARED_XACT_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17PREPARED_XACT_PREPARING\x10\x01\x12\x1a\n" +
+	"\x16PREPARED_XACT_PREPARED\x10\x02\x12 \n" +
+	"\x1cPREPARED_XACT_COMMIT_DECIDED\x10\x03\x12\x1b\n" +
+	"\x17PREPARED_XACT_COMMITTED\x10\x04\x12\x19\n" +
+	"\x15PREPARED_XACT_ABORTED\x10\x052\xf9\x05\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -3327,7 +3735,9 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse\x12D\n" +
 	"\tWaitEdges\x12\x1a.meridian.WaitEdgesRequest\x1a\x1b.meridian.WaitEdgesResponse\x12D\n" +
-	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse2z\n" +
+	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse\x12;\n" +
+	"\fCommitIntent\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x12M\n" +
+	"\fListPrepared\x12\x1d.meridian.ListPreparedRequest\x1a\x1e.meridian.ListPreparedResponse2z\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
 	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -3344,122 +3754,133 @@ func file_meridian_proto_rawDescGZIP() []byte {
 	return file_meridian_proto_rawDescData
 }
 
-var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_meridian_proto_goTypes = []any{
-	(Identity)(0),              // 0: meridian.Identity
-	(DistKind)(0),              // 1: meridian.DistKind
-	(ExprKind)(0),              // 2: meridian.ExprKind
-	(Isolation)(0),             // 3: meridian.Isolation
-	(LockStrength)(0),          // 4: meridian.LockStrength
-	(LockWaitPolicy)(0),        // 5: meridian.LockWaitPolicy
-	(TxnState)(0),              // 6: meridian.TxnState
-	(Role)(0),                  // 7: meridian.Role
-	(*ColumnDesc)(nil),         // 8: meridian.ColumnDesc
-	(*IndexDesc)(nil),          // 9: meridian.IndexDesc
-	(*TableDesc)(nil),          // 10: meridian.TableDesc
-	(*SchemaDesc)(nil),         // 11: meridian.SchemaDesc
-	(*Expr)(nil),               // 12: meridian.Expr
-	(*TxnContext)(nil),         // 13: meridian.TxnContext
-	(*RowLock)(nil),            // 14: meridian.RowLock
-	(*ScanSpec)(nil),           // 15: meridian.ScanSpec
-	(*SortKey)(nil),            // 16: meridian.SortKey
-	(*AggCall)(nil),            // 17: meridian.AggCall
-	(*InsertSpec)(nil),         // 18: meridian.InsertSpec
-	(*UpdateSpec)(nil),         // 19: meridian.UpdateSpec
-	(*DeleteSpec)(nil),         // 20: meridian.DeleteSpec
-	(*ExecRequest)(nil),        // 21: meridian.ExecRequest
-	(*ExecResponse)(nil),       // 22: meridian.ExecResponse
-	(*TxnRequest)(nil),         // 23: meridian.TxnRequest
-	(*TxnResponse)(nil),        // 24: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),  // 25: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),         // 26: meridian.DDLRequest
-	(*BuildIndex)(nil),         // 27: meridian.BuildIndex
-	(*DropIndex)(nil),          // 28: meridian.DropIndex
-	(*DDLResponse)(nil),        // 29: meridian.DDLResponse
-	(*CSNRequest)(nil),         // 30: meridian.CSNRequest
-	(*CSNResponse)(nil),        // 31: meridian.CSNResponse
-	(*NodeInfo)(nil),           // 32: meridian.NodeInfo
-	(*BucketMap)(nil),          // 33: meridian.BucketMap
-	(*DNGroup)(nil),            // 34: meridian.DNGroup
-	(*PgError)(nil),            // 35: meridian.PgError
-	(*RollbackToRequest)(nil),  // 36: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil), // 37: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),   // 38: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),           // 39: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),  // 40: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),   // 41: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),  // 42: meridian.BreakWaitResponse
+	(Identity)(0),                // 0: meridian.Identity
+	(DistKind)(0),                // 1: meridian.DistKind
+	(ExprKind)(0),                // 2: meridian.ExprKind
+	(Isolation)(0),               // 3: meridian.Isolation
+	(LockStrength)(0),            // 4: meridian.LockStrength
+	(LockWaitPolicy)(0),          // 5: meridian.LockWaitPolicy
+	(TxnState)(0),                // 6: meridian.TxnState
+	(Role)(0),                    // 7: meridian.Role
+	(PreparedXactState)(0),       // 8: meridian.PreparedXactState
+	(*ColumnDesc)(nil),           // 9: meridian.ColumnDesc
+	(*IndexDesc)(nil),            // 10: meridian.IndexDesc
+	(*TableDesc)(nil),            // 11: meridian.TableDesc
+	(*SchemaDesc)(nil),           // 12: meridian.SchemaDesc
+	(*Expr)(nil),                 // 13: meridian.Expr
+	(*TxnContext)(nil),           // 14: meridian.TxnContext
+	(*RowLock)(nil),              // 15: meridian.RowLock
+	(*ScanSpec)(nil),             // 16: meridian.ScanSpec
+	(*SortKey)(nil),              // 17: meridian.SortKey
+	(*AggCall)(nil),              // 18: meridian.AggCall
+	(*InsertSpec)(nil),           // 19: meridian.InsertSpec
+	(*UpdateSpec)(nil),           // 20: meridian.UpdateSpec
+	(*DeleteSpec)(nil),           // 21: meridian.DeleteSpec
+	(*ExecRequest)(nil),          // 22: meridian.ExecRequest
+	(*ExecResponse)(nil),         // 23: meridian.ExecResponse
+	(*TxnRequest)(nil),           // 24: meridian.TxnRequest
+	(*TxnResponse)(nil),          // 25: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),    // 26: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),           // 27: meridian.DDLRequest
+	(*BuildIndex)(nil),           // 28: meridian.BuildIndex
+	(*DropIndex)(nil),            // 29: meridian.DropIndex
+	(*DDLResponse)(nil),          // 30: meridian.DDLResponse
+	(*ListPreparedRequest)(nil),  // 31: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 32: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 33: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 34: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 35: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 36: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 37: meridian.PreparedXact
+	(*BucketMap)(nil),            // 38: meridian.BucketMap
+	(*DNGroup)(nil),              // 39: meridian.DNGroup
+	(*PgError)(nil),              // 40: meridian.PgError
+	(*RollbackToRequest)(nil),    // 41: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 42: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 43: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 44: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 45: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 46: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 47: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
-	12, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
+	13, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
 	0,  // 1: meridian.ColumnDesc.identity:type_name -> meridian.Identity
-	8,  // 2: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
+	9,  // 2: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	1,  // 3: meridian.TableDesc.dist:type_name -> meridian.DistKind
-	9,  // 4: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
+	10, // 4: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
 	2,  // 5: meridian.Expr.kind:type_name -> meridian.ExprKind
-	12, // 6: meridian.Expr.args:type_name -> meridian.Expr
+	13, // 6: meridian.Expr.args:type_name -> meridian.Expr
 	3,  // 7: meridian.TxnContext.isolation:type_name -> meridian.Isolation
 	4,  // 8: meridian.RowLock.strength:type_name -> meridian.LockStrength
 	5,  // 9: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
-	10, // 10: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	12, // 11: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	12, // 12: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	12, // 13: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	12, // 14: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	17, // 15: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	16, // 16: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	14, // 17: meridian.ScanSpec.lock:type_name -> meridian.RowLock
-	12, // 18: meridian.SortKey.expr:type_name -> meridian.Expr
-	12, // 19: meridian.AggCall.arg:type_name -> meridian.Expr
-	10, // 20: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	12, // 21: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	15, // 22: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	12, // 23: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	12, // 24: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	15, // 25: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	12, // 26: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	13, // 27: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	15, // 28: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	18, // 29: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	19, // 30: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	20, // 31: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	11, // 10: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	13, // 11: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	13, // 12: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	13, // 13: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	13, // 14: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	18, // 15: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	17, // 16: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	15, // 17: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	13, // 18: meridian.SortKey.expr:type_name -> meridian.Expr
+	13, // 19: meridian.AggCall.arg:type_name -> meridian.Expr
+	11, // 20: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	13, // 21: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	16, // 22: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	13, // 23: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	13, // 24: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	16, // 25: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	13, // 26: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	14, // 27: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	16, // 28: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	19, // 29: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	20, // 30: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	21, // 31: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
 	6,  // 32: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	10, // 33: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	27, // 34: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	28, // 35: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	10, // 36: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	7,  // 37: meridian.NodeInfo.role:type_name -> meridian.Role
-	39, // 38: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	21, // 39: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	21, // 40: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	23, // 41: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	23, // 42: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	23, // 43: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	23, // 44: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	26, // 45: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	36, // 46: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	38, // 47: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	41, // 48: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	30, // 49: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	30, // 50: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	22, // 51: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	22, // 52: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	24, // 53: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	24, // 54: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	24, // 55: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	25, // 56: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	29, // 57: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	37, // 58: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	40, // 59: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	42, // 60: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	31, // 61: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	31, // 62: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	51, // [51:63] is the sub-list for method output_type
-	39, // [39:51] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	11, // 33: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	28, // 34: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	29, // 35: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	11, // 36: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	32, // 37: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	7,  // 38: meridian.NodeInfo.role:type_name -> meridian.Role
+	8,  // 39: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
+	44, // 40: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	22, // 41: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	22, // 42: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	24, // 43: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	24, // 44: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	24, // 45: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	24, // 46: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	27, // 47: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	41, // 48: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	43, // 49: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	46, // 50: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	24, // 51: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	31, // 52: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	34, // 53: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	34, // 54: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	23, // 55: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	23, // 56: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	25, // 57: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	25, // 58: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	25, // 59: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	26, // 60: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	30, // 61: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	42, // 62: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	45, // 63: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	47, // 64: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	25, // 65: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	33, // 66: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	35, // 67: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	35, // 68: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	55, // [55:69] is the sub-list for method output_type
+	41, // [41:55] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -3483,8 +3904,8 @@ func file_meridian_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   35,
+			NumEnums:      9,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

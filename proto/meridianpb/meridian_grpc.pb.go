@@ -24,16 +24,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DataNode_Exec_FullMethodName       = "/meridian.DataNode/Exec"
-	DataNode_ExecUnary_FullMethodName  = "/meridian.DataNode/ExecUnary"
-	DataNode_Prepare_FullMethodName    = "/meridian.DataNode/Prepare"
-	DataNode_Commit_FullMethodName     = "/meridian.DataNode/Commit"
-	DataNode_Abort_FullMethodName      = "/meridian.DataNode/Abort"
-	DataNode_TxnStatus_FullMethodName  = "/meridian.DataNode/TxnStatus"
-	DataNode_DDL_FullMethodName        = "/meridian.DataNode/DDL"
-	DataNode_RollbackTo_FullMethodName = "/meridian.DataNode/RollbackTo"
-	DataNode_WaitEdges_FullMethodName  = "/meridian.DataNode/WaitEdges"
-	DataNode_BreakWait_FullMethodName  = "/meridian.DataNode/BreakWait"
+	DataNode_Exec_FullMethodName         = "/meridian.DataNode/Exec"
+	DataNode_ExecUnary_FullMethodName    = "/meridian.DataNode/ExecUnary"
+	DataNode_Prepare_FullMethodName      = "/meridian.DataNode/Prepare"
+	DataNode_Commit_FullMethodName       = "/meridian.DataNode/Commit"
+	DataNode_Abort_FullMethodName        = "/meridian.DataNode/Abort"
+	DataNode_TxnStatus_FullMethodName    = "/meridian.DataNode/TxnStatus"
+	DataNode_DDL_FullMethodName          = "/meridian.DataNode/DDL"
+	DataNode_RollbackTo_FullMethodName   = "/meridian.DataNode/RollbackTo"
+	DataNode_WaitEdges_FullMethodName    = "/meridian.DataNode/WaitEdges"
+	DataNode_BreakWait_FullMethodName    = "/meridian.DataNode/BreakWait"
+	DataNode_CommitIntent_FullMethodName = "/meridian.DataNode/CommitIntent"
+	DataNode_ListPrepared_FullMethodName = "/meridian.DataNode/ListPrepared"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -62,6 +64,13 @@ type DataNodeClient interface {
 	// Fail one wait for a row lock with 40P01 (the deadlock detector's
 	// victim), if it is still in progress.
 	BreakWait(ctx context.Context, in *BreakWaitRequest, opts ...grpc.CallOption) (*BreakWaitResponse, error)
+	// COMMIT PREPARED, before the commit CSN is taken: durably mark an
+	// explicitly prepared transaction as committing, so that readers of its
+	// rows wait for the outcome from now on (before, they skip its rows as
+	// those of a transaction in progress).
+	CommitIntent(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
+	// The prepared transactions here (pg_prepared_xacts, in-doubt view).
+	ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error)
 }
 
 type dataNodeClient struct {
@@ -181,6 +190,26 @@ func (c *dataNodeClient) BreakWait(ctx context.Context, in *BreakWaitRequest, op
 	return out, nil
 }
 
+func (c *dataNodeClient) CommitIntent(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TxnResponse)
+	err := c.cc.Invoke(ctx, DataNode_CommitIntent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *dataNodeClient) ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPreparedResponse)
+	err := c.cc.Invoke(ctx, DataNode_ListPrepared_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataNodeServer is the server API for DataNode service.
 // All implementations must embed UnimplementedDataNodeServer
 // for forward compatibility.
@@ -207,6 +236,13 @@ type DataNodeServer interface {
 	// Fail one wait for a row lock with 40P01 (the deadlock detector's
 	// victim), if it is still in progress.
 	BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error)
+	// COMMIT PREPARED, before the commit CSN is taken: durably mark an
+	// explicitly prepared transaction as committing, so that readers of its
+	// rows wait for the outcome from now on (before, they skip its rows as
+	// those of a transaction in progress).
+	CommitIntent(context.Context, *TxnRequest) (*TxnResponse, error)
+	// The prepared transactions here (pg_prepared_xacts, in-doubt view).
+	ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
 }
 
@@ -246,6 +282,12 @@ func (UnimplementedDataNodeServer) WaitEdges(context.Context, *WaitEdgesRequest)
 }
 func (UnimplementedDataNodeServer) BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BreakWait not implemented")
+}
+func (UnimplementedDataNodeServer) CommitIntent(context.Context, *TxnRequest) (*TxnResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CommitIntent not implemented")
+}
+func (UnimplementedDataNodeServer) ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPrepared not implemented")
 }
 func (UnimplementedDataNodeServer) mustEmbedUnimplementedDataNodeServer() {}
 func (UnimplementedDataNodeServer) testEmbeddedByValue()                  {}
@@ -441,6 +483,42 @@ func _DataNode_BreakWait_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_CommitIntent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TxnRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).CommitIntent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_CommitIntent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).CommitIntent(ctx, req.(*TxnRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DataNode_ListPrepared_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPreparedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).ListPrepared(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_ListPrepared_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).ListPrepared(ctx, req.(*ListPreparedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataNode_ServiceDesc is the grpc.ServiceDesc for DataNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -483,6 +561,14 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BreakWait",
 			Handler:    _DataNode_BreakWait_Handler,
+		},
+		{
+			MethodName: "CommitIntent",
+			Handler:    _DataNode_CommitIntent_Handler,
+		},
+		{
+			MethodName: "ListPrepared",
+			Handler:    _DataNode_ListPrepared_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
