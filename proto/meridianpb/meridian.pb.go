@@ -584,7 +584,10 @@ type IndexDesc struct {
 	// Rejects two live rows with equal, non-null keys.
 	Unique bool `protobuf:"varint,4,opt,name=unique,proto3" json:"unique,omitempty"`
 	// This index is the table's primary key.
-	Primary       bool `protobuf:"varint,5,opt,name=primary,proto3" json:"primary,omitempty"`
+	Primary bool `protobuf:"varint,5,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Made by CREATE [UNIQUE] INDEX, not by a PRIMARY KEY or UNIQUE
+	// constraint: DROP INDEX may drop it.
+	Standalone    bool `protobuf:"varint,6,opt,name=standalone,proto3" json:"standalone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -654,6 +657,13 @@ func (x *IndexDesc) GetPrimary() bool {
 	return false
 }
 
+func (x *IndexDesc) GetStandalone() bool {
+	if x != nil {
+		return x.Standalone
+	}
+	return false
+}
+
 // TableDesc is the schema of one table.
 type TableDesc struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -672,7 +682,13 @@ type TableDesc struct {
 	// Indexes, including the one behind the primary key.
 	Indexes []*IndexDesc `protobuf:"bytes,7,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	// Bumped on every change; coordinators cache by (id, version).
-	Version       uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	// Global unique indexes: unique indexes of a hash-distributed table that
+	// do not contain every distribution column. Their entries are
+	// distributed by the hash of the index key (not stored beside the rows)
+	// and written by the coordinator in the row's transaction; readers of
+	// `indexes` never see them.
+	GlobalIndexes []*IndexDesc `protobuf:"bytes,9,rep,name=global_indexes,json=globalIndexes,proto3" json:"global_indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,6 +777,13 @@ func (x *TableDesc) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *TableDesc) GetGlobalIndexes() []*IndexDesc {
+	if x != nil {
+		return x.GlobalIndexes
+	}
+	return nil
 }
 
 // Catalog objects other than tables.
@@ -1599,6 +1622,8 @@ type ExecRequest struct {
 	//	*ExecRequest_Insert
 	//	*ExecRequest_Update
 	//	*ExecRequest_Delete
+	//	*ExecRequest_GlobalIndexWrite
+	//	*ExecRequest_GlobalIndexEntries
 	Op isExecRequest_Op `protobuf_oneof:"op"`
 	// Commit the transaction right after this statement (one-phase commit of
 	// a transaction that wrote on this datanode only); the datanode takes the
@@ -1688,6 +1713,24 @@ func (x *ExecRequest) GetDelete() *DeleteSpec {
 	return nil
 }
 
+func (x *ExecRequest) GetGlobalIndexWrite() *GlobalIndexWrite {
+	if x != nil {
+		if x, ok := x.Op.(*ExecRequest_GlobalIndexWrite); ok {
+			return x.GlobalIndexWrite
+		}
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetGlobalIndexEntries() *GlobalIndexEntries {
+	if x != nil {
+		if x, ok := x.Op.(*ExecRequest_GlobalIndexEntries); ok {
+			return x.GlobalIndexEntries
+		}
+	}
+	return nil
+}
+
 func (x *ExecRequest) GetCommit() bool {
 	if x != nil {
 		return x.Commit
@@ -1715,6 +1758,14 @@ type ExecRequest_Delete struct {
 	Delete *DeleteSpec `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
 }
 
+type ExecRequest_GlobalIndexWrite struct {
+	GlobalIndexWrite *GlobalIndexWrite `protobuf:"bytes,7,opt,name=global_index_write,json=globalIndexWrite,proto3,oneof"`
+}
+
+type ExecRequest_GlobalIndexEntries struct {
+	GlobalIndexEntries *GlobalIndexEntries `protobuf:"bytes,8,opt,name=global_index_entries,json=globalIndexEntries,proto3,oneof"`
+}
+
 func (*ExecRequest_Scan) isExecRequest_Op() {}
 
 func (*ExecRequest_Insert) isExecRequest_Op() {}
@@ -1722,6 +1773,10 @@ func (*ExecRequest_Insert) isExecRequest_Op() {}
 func (*ExecRequest_Update) isExecRequest_Op() {}
 
 func (*ExecRequest_Delete) isExecRequest_Op() {}
+
+func (*ExecRequest_GlobalIndexWrite) isExecRequest_Op() {}
+
+func (*ExecRequest_GlobalIndexEntries) isExecRequest_Op() {}
 
 // Exec streams batches of rows, then a final message with done = true.
 type ExecResponse struct {
@@ -1733,7 +1788,12 @@ type ExecResponse struct {
 	// Rows inserted, updated or deleted (on done).
 	RowsAffected int64 `protobuf:"varint,3,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
 	// Commit CSN when commit was requested (on done).
-	CommitCsn     uint64 `protobuf:"varint,4,opt,name=commit_csn,json=commitCsn,proto3" json:"commit_csn,omitempty"`
+	CommitCsn uint64 `protobuf:"varint,4,opt,name=commit_csn,json=commitCsn,proto3" json:"commit_csn,omitempty"`
+	// The global index entry changes the statement's rows need (inserts,
+	// updates and deletes of a table with global_indexes; the entries of
+	// GlobalIndexEntries), for the coordinator to send to the datanodes that
+	// own their buckets in the same transaction. Spread over the messages.
+	IndexOps      []*GlobalIndexOp `protobuf:"bytes,5,rep,name=index_ops,json=indexOps,proto3" json:"index_ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1796,6 +1856,224 @@ func (x *ExecResponse) GetCommitCsn() uint64 {
 	return 0
 }
 
+func (x *ExecResponse) GetIndexOps() []*GlobalIndexOp {
+	if x != nil {
+		return x.IndexOps
+	}
+	return nil
+}
+
+// GlobalIndexOp is one change of one entry of a global unique index.
+type GlobalIndexOp struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	IndexId uint32                 `protobuf:"varint,1,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
+	// The index columns' values (none NULL: rows with a NULL in the key have
+	// no entry), encoded with the row codec.
+	Values []byte `protobuf:"bytes,2,opt,name=values,proto3" json:"values,omitempty"`
+	// The entry's bucket: the bucket hash of values (sql/codec.Bucket).
+	Bucket uint32 `protobuf:"varint,3,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// Where the row is: its bucket and row id.
+	RowBucket uint32 `protobuf:"varint,4,opt,name=row_bucket,json=rowBucket,proto3" json:"row_bucket,omitempty"`
+	RowId     uint64 `protobuf:"varint,5,opt,name=row_id,json=rowId,proto3" json:"row_id,omitempty"`
+	// Remove the entry (if it is the row's) instead of inserting it.
+	Delete        bool `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexOp) Reset() {
+	*x = GlobalIndexOp{}
+	mi := &file_meridian_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexOp) ProtoMessage() {}
+
+func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexOp.ProtoReflect.Descriptor instead.
+func (*GlobalIndexOp) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GlobalIndexOp) GetIndexId() uint32 {
+	if x != nil {
+		return x.IndexId
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetValues() []byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *GlobalIndexOp) GetBucket() uint32 {
+	if x != nil {
+		return x.Bucket
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetRowBucket() uint32 {
+	if x != nil {
+		return x.RowBucket
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetRowId() uint64 {
+	if x != nil {
+		return x.RowId
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+// GlobalIndexWrite applies entry changes on the datanode that owns their
+// buckets, deletes before inserts. An insert of a key with a live entry
+// fails with 23505 (waiting first for an in-flight writer of the key).
+type GlobalIndexWrite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table the indexes belong to (for names and types in errors).
+	Table *TableDesc       `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Ops   []*GlobalIndexOp `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	// CREATE UNIQUE INDEX: an entry that exists for the same row is kept,
+	// and a duplicate fails as "could not create unique index".
+	Build         bool `protobuf:"varint,3,opt,name=build,proto3" json:"build,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexWrite) Reset() {
+	*x = GlobalIndexWrite{}
+	mi := &file_meridian_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexWrite) ProtoMessage() {}
+
+func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexWrite.ProtoReflect.Descriptor instead.
+func (*GlobalIndexWrite) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GlobalIndexWrite) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *GlobalIndexWrite) GetOps() []*GlobalIndexOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *GlobalIndexWrite) GetBuild() bool {
+	if x != nil {
+		return x.Build
+	}
+	return false
+}
+
+// GlobalIndexEntries returns, as insert ops in index_ops, the entries a
+// global index needs for the table's rows on this datanode, read at the
+// request's snapshot (the build of CREATE UNIQUE INDEX).
+type GlobalIndexEntries struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDesc             `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	IndexId       uint32                 `protobuf:"varint,2,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexEntries) Reset() {
+	*x = GlobalIndexEntries{}
+	mi := &file_meridian_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexEntries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexEntries) ProtoMessage() {}
+
+func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexEntries.ProtoReflect.Descriptor instead.
+func (*GlobalIndexEntries) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GlobalIndexEntries) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *GlobalIndexEntries) GetIndexId() uint32 {
+	if x != nil {
+		return x.IndexId
+	}
+	return 0
+}
+
 type TxnRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
@@ -1813,7 +2091,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2103,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2116,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -1871,7 +2149,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +2161,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +2174,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -1917,7 +2195,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2207,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2220,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -1973,7 +2251,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1985,7 +2263,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1998,7 +2276,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -2070,7 +2348,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2360,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2373,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -2121,7 +2399,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2411,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2424,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -2164,7 +2442,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2454,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2189,7 +2467,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 type CSNRequest struct {
@@ -2202,7 +2480,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2492,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2505,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2249,7 +2527,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2539,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2552,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2315,7 +2593,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2605,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2618,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2403,7 +2681,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2693,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2706,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2457,7 +2735,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2747,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2760,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2520,7 +2798,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2810,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2823,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PgError) GetCode() string {
@@ -2598,7 +2876,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2888,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2901,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -2662,7 +2940,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +2952,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2965,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -2701,7 +2979,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2991,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +3004,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -2757,7 +3035,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +3047,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +3060,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -2845,7 +3123,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3135,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3148,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -2899,7 +3177,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3189,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3202,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -2951,7 +3229,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3241,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3254,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3001,13 +3279,16 @@ const file_meridian_proto_rawDesc = "" +
 	"\vdefault_sql\x18\x06 \x01(\tR\n" +
 	"defaultSql\x12#\n" +
 	"\rmissing_value\x18\a \x01(\fR\fmissingValue\x12*\n" +
-	"\x11has_missing_value\x18\b \x01(\bR\x0fhasMissingValue\"{\n" +
+	"\x11has_missing_value\x18\b \x01(\bR\x0fhasMissingValue\"\x9b\x01\n" +
 	"\tIndexDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\x05R\acolumns\x12\x16\n" +
 	"\x06unique\x18\x04 \x01(\bR\x06unique\x12\x18\n" +
-	"\aprimary\x18\x05 \x01(\bR\aprimary\"\x8b\x02\n" +
+	"\aprimary\x18\x05 \x01(\bR\aprimary\x12\x1e\n" +
+	"\n" +
+	"standalone\x18\x06 \x01(\bR\n" +
+	"standalone\"\xc7\x02\n" +
 	"\tTableDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x12\n" +
@@ -3016,7 +3297,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04dist\x18\x05 \x01(\x0e2\x12.meridian.DistKindR\x04dist\x12!\n" +
 	"\fdist_columns\x18\x06 \x03(\x05R\vdistColumns\x12-\n" +
 	"\aindexes\x18\a \x03(\v2\x13.meridian.IndexDescR\aindexes\x12\x18\n" +
-	"\aversion\x18\b \x01(\x04R\aversion\" \n" +
+	"\aversion\x18\b \x01(\x04R\aversion\x12:\n" +
+	"\x0eglobal_indexes\x18\t \x03(\v2\x13.meridian.IndexDescR\rglobalIndexes\" \n" +
 	"\n" +
 	"SchemaDesc\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xfb\x01\n" +
@@ -3089,21 +3371,39 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"DeleteSpec\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.meridian.ScanSpecR\x06target\x12,\n" +
-	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\"\x8d\x02\n" +
+	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\"\xab\x03\n" +
 	"\vExecRequest\x12&\n" +
 	"\x03txn\x18\x01 \x01(\v2\x14.meridian.TxnContextR\x03txn\x12(\n" +
 	"\x04scan\x18\x02 \x01(\v2\x12.meridian.ScanSpecH\x00R\x04scan\x12.\n" +
 	"\x06insert\x18\x03 \x01(\v2\x14.meridian.InsertSpecH\x00R\x06insert\x12.\n" +
 	"\x06update\x18\x04 \x01(\v2\x14.meridian.UpdateSpecH\x00R\x06update\x12.\n" +
-	"\x06delete\x18\x05 \x01(\v2\x14.meridian.DeleteSpecH\x00R\x06delete\x12\x16\n" +
+	"\x06delete\x18\x05 \x01(\v2\x14.meridian.DeleteSpecH\x00R\x06delete\x12J\n" +
+	"\x12global_index_write\x18\a \x01(\v2\x1a.meridian.GlobalIndexWriteH\x00R\x10globalIndexWrite\x12P\n" +
+	"\x14global_index_entries\x18\b \x01(\v2\x1c.meridian.GlobalIndexEntriesH\x00R\x12globalIndexEntries\x12\x16\n" +
 	"\x06commit\x18\x06 \x01(\bR\x06commitB\x04\n" +
-	"\x02op\"z\n" +
+	"\x02op\"\xb0\x01\n" +
 	"\fExecResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x03(\fR\x04rows\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12#\n" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
-	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"L\n" +
+	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\x124\n" +
+	"\tindex_ops\x18\x05 \x03(\v2\x17.meridian.GlobalIndexOpR\bindexOps\"\xa8\x01\n" +
+	"\rGlobalIndexOp\x12\x19\n" +
+	"\bindex_id\x18\x01 \x01(\rR\aindexId\x12\x16\n" +
+	"\x06values\x18\x02 \x01(\fR\x06values\x12\x16\n" +
+	"\x06bucket\x18\x03 \x01(\rR\x06bucket\x12\x1d\n" +
+	"\n" +
+	"row_bucket\x18\x04 \x01(\rR\trowBucket\x12\x15\n" +
+	"\x06row_id\x18\x05 \x01(\x04R\x05rowId\x12\x16\n" +
+	"\x06delete\x18\x06 \x01(\bR\x06delete\"~\n" +
+	"\x10GlobalIndexWrite\x12)\n" +
+	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12)\n" +
+	"\x03ops\x18\x02 \x03(\v2\x17.meridian.GlobalIndexOpR\x03ops\x12\x14\n" +
+	"\x05build\x18\x03 \x01(\bR\x05build\"Z\n" +
+	"\x12GlobalIndexEntries\x12)\n" +
+	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
+	"\bindex_id\x18\x02 \x01(\rR\aindexId\"L\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
@@ -3266,7 +3566,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_meridian_proto_goTypes = []any{
 	(DistKind)(0),              // 0: meridian.DistKind
 	(ExprKind)(0),              // 1: meridian.ExprKind
@@ -3290,95 +3590,105 @@ var file_meridian_proto_goTypes = []any{
 	(*DeleteSpec)(nil),         // 19: meridian.DeleteSpec
 	(*ExecRequest)(nil),        // 20: meridian.ExecRequest
 	(*ExecResponse)(nil),       // 21: meridian.ExecResponse
-	(*TxnRequest)(nil),         // 22: meridian.TxnRequest
-	(*TxnResponse)(nil),        // 23: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),  // 24: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),         // 25: meridian.DDLRequest
-	(*BuildIndex)(nil),         // 26: meridian.BuildIndex
-	(*DropIndex)(nil),          // 27: meridian.DropIndex
-	(*DDLResponse)(nil),        // 28: meridian.DDLResponse
-	(*CSNRequest)(nil),         // 29: meridian.CSNRequest
-	(*CSNResponse)(nil),        // 30: meridian.CSNResponse
-	(*NodeInfo)(nil),           // 31: meridian.NodeInfo
-	(*BucketMap)(nil),          // 32: meridian.BucketMap
-	(*DNGroup)(nil),            // 33: meridian.DNGroup
-	(*PgError)(nil),            // 34: meridian.PgError
-	(*RollbackToRequest)(nil),  // 35: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil), // 36: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),   // 37: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),           // 38: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),  // 39: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),   // 40: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),  // 41: meridian.BreakWaitResponse
+	(*GlobalIndexOp)(nil),      // 22: meridian.GlobalIndexOp
+	(*GlobalIndexWrite)(nil),   // 23: meridian.GlobalIndexWrite
+	(*GlobalIndexEntries)(nil), // 24: meridian.GlobalIndexEntries
+	(*TxnRequest)(nil),         // 25: meridian.TxnRequest
+	(*TxnResponse)(nil),        // 26: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),  // 27: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),         // 28: meridian.DDLRequest
+	(*BuildIndex)(nil),         // 29: meridian.BuildIndex
+	(*DropIndex)(nil),          // 30: meridian.DropIndex
+	(*DDLResponse)(nil),        // 31: meridian.DDLResponse
+	(*CSNRequest)(nil),         // 32: meridian.CSNRequest
+	(*CSNResponse)(nil),        // 33: meridian.CSNResponse
+	(*NodeInfo)(nil),           // 34: meridian.NodeInfo
+	(*BucketMap)(nil),          // 35: meridian.BucketMap
+	(*DNGroup)(nil),            // 36: meridian.DNGroup
+	(*PgError)(nil),            // 37: meridian.PgError
+	(*RollbackToRequest)(nil),  // 38: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil), // 39: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),   // 40: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),           // 41: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),  // 42: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),   // 43: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),  // 44: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	11, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
 	7,  // 1: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	0,  // 2: meridian.TableDesc.dist:type_name -> meridian.DistKind
 	8,  // 3: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
-	1,  // 4: meridian.Expr.kind:type_name -> meridian.ExprKind
-	11, // 5: meridian.Expr.args:type_name -> meridian.Expr
-	2,  // 6: meridian.TxnContext.isolation:type_name -> meridian.Isolation
-	3,  // 7: meridian.RowLock.strength:type_name -> meridian.LockStrength
-	4,  // 8: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
-	9,  // 9: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	11, // 10: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	11, // 11: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	11, // 12: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	11, // 13: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	16, // 14: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	15, // 15: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	13, // 16: meridian.ScanSpec.lock:type_name -> meridian.RowLock
-	11, // 17: meridian.SortKey.expr:type_name -> meridian.Expr
-	11, // 18: meridian.AggCall.arg:type_name -> meridian.Expr
-	9,  // 19: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	11, // 20: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	14, // 21: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	11, // 22: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	11, // 23: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	14, // 24: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	11, // 25: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	12, // 26: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	14, // 27: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	17, // 28: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	18, // 29: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	19, // 30: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	5,  // 31: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	9,  // 32: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	26, // 33: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	27, // 34: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	9,  // 35: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	6,  // 36: meridian.NodeInfo.role:type_name -> meridian.Role
-	38, // 37: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	20, // 38: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	20, // 39: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	22, // 40: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	22, // 41: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	22, // 42: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	22, // 43: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	25, // 44: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	35, // 45: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	37, // 46: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	40, // 47: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	29, // 48: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	29, // 49: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	21, // 50: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	21, // 51: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	23, // 52: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	23, // 53: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	23, // 54: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	24, // 55: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	28, // 56: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	36, // 57: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	39, // 58: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	41, // 59: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	30, // 60: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	30, // 61: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	50, // [50:62] is the sub-list for method output_type
-	38, // [38:50] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	8,  // 4: meridian.TableDesc.global_indexes:type_name -> meridian.IndexDesc
+	1,  // 5: meridian.Expr.kind:type_name -> meridian.ExprKind
+	11, // 6: meridian.Expr.args:type_name -> meridian.Expr
+	2,  // 7: meridian.TxnContext.isolation:type_name -> meridian.Isolation
+	3,  // 8: meridian.RowLock.strength:type_name -> meridian.LockStrength
+	4,  // 9: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
+	9,  // 10: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	11, // 11: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	11, // 12: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	11, // 13: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	11, // 14: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	16, // 15: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	15, // 16: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	13, // 17: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	11, // 18: meridian.SortKey.expr:type_name -> meridian.Expr
+	11, // 19: meridian.AggCall.arg:type_name -> meridian.Expr
+	9,  // 20: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	11, // 21: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	14, // 22: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	11, // 23: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	11, // 24: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	14, // 25: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	11, // 26: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	12, // 27: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	14, // 28: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	17, // 29: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	18, // 30: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	19, // 31: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	23, // 32: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
+	24, // 33: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
+	22, // 34: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
+	9,  // 35: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
+	22, // 36: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
+	9,  // 37: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
+	5,  // 38: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	9,  // 39: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	29, // 40: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	30, // 41: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	9,  // 42: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	6,  // 43: meridian.NodeInfo.role:type_name -> meridian.Role
+	41, // 44: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	20, // 45: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	20, // 46: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	25, // 47: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	25, // 48: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	25, // 49: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	25, // 50: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	28, // 51: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	38, // 52: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	40, // 53: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	43, // 54: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	32, // 55: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	32, // 56: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	21, // 57: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	21, // 58: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	26, // 59: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	26, // 60: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	26, // 61: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	27, // 62: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	31, // 63: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	39, // 64: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	42, // 65: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	44, // 66: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	33, // 67: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	33, // 68: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	57, // [57:69] is the sub-list for method output_type
+	45, // [45:57] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -3391,8 +3701,10 @@ func file_meridian_proto_init() {
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
+		(*ExecRequest_GlobalIndexWrite)(nil),
+		(*ExecRequest_GlobalIndexEntries)(nil),
 	}
-	file_meridian_proto_msgTypes[18].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[21].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -3403,7 +3715,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
