@@ -7,6 +7,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/meridian-db/meridian/coordinator/catalog"
 	"github.com/meridian-db/meridian/coordinator/parser"
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/coordinator/planner"
@@ -471,7 +472,7 @@ func (s *Session) alterTable(ctx context.Context, at *pg_query.AlterTableStmt) e
 			}
 			primary := con.Contype == pg_query.ConstrType_CONSTR_PRIMARY
 			if primary {
-				for _, ix := range t.Indexes {
+				for _, ix := range catalog.AllIndexes(t) {
 					if ix.Primary {
 						return pgerr.New(pgerr.InvalidTableDefinition, "multiple primary keys for table %q are not allowed", t.Name)
 					}
