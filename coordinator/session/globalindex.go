@@ -91,13 +91,26 @@ func (s *Session) writeGlobal(ctx context.Context, snap *routing.Snapshot, tc *m
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
 	err := allOrFirstError(ctx, groups, func(ctx context.Context, g uint32) error {
-		req := &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_GlobalIndexWrite{GlobalIndexWrite: &meridianpb.GlobalIndexWrite{
-			Table: t, Ops: byGroup[g], Build: build}}}
-		_, err := s.e.execOn(ctx, snap, g, req, nil, discardRows)
-		return err
+		// Deletes first (each request applies its deletes first too), in
+		// requests of a bounded size.
+		ops := byGroup[g]
+		sort.SliceStable(ops, func(i, j int) bool { return ops[i].Delete && !ops[j].Delete })
+		for len(ops) > 0 {
+			n := min(len(ops), maxOpsPerRequest)
+			req := &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_GlobalIndexWrite{GlobalIndexWrite: &meridianpb.GlobalIndexWrite{
+				Table: t, Ops: ops[:n], Build: build}}}
+			if _, err := s.e.execOn(ctx, snap, g, req, nil, discardRows); err != nil {
+				return err
+			}
+			ops = ops[n:]
+		}
+		return nil
 	})
 	return groups, err
 }
+
+// maxOpsPerRequest bounds a GlobalIndexWrite request (a few MB).
+const maxOpsPerRequest = 50000
 
 func discardRows([]types.Datum) error { return nil }
 
@@ -116,7 +129,7 @@ func unionGroups(a, b []uint32) []uint32 {
 // catalog, so writers that see it maintain their own entries) with the
 // entries of the rows committed so far, in a transaction of its own: each
 // datanode reports its rows' entries at a fresh snapshot, and they are
-// inserted in batches where they belong. A duplicate fails the build with
+// inserted where they belong. A duplicate fails the build with
 // 23505 and aborts it, leaving no entry behind.
 func (s *Session) buildGlobalIndex(ctx context.Context, t *meridianpb.TableDesc, ix *meridianpb.IndexDesc) error {
 	snap := s.e.routes.Current()
@@ -149,15 +162,7 @@ func (s *Session) buildGlobalIndex(ctx context.Context, t *meridianpb.TableDesc,
 	gxid := s.e.newGxid()
 	tc := &meridianpb.TxnContext{Coordinator: s.e.cfg.Name, CommandId: 1, Gxid: gxid, SnapshotCsn: csn}
 	s.waitSettings(tc)
-	var wrote []uint32
-	const batch = 16384
-	for len(ops) > 0 && err == nil {
-		n := min(batch, len(ops))
-		var g []uint32
-		g, err = s.writeGlobal(ctx, snap, tc, t, ops[:n], true)
-		wrote = unionGroups(wrote, g)
-		ops = ops[n:]
-	}
+	wrote, err := s.writeGlobal(ctx, snap, tc, t, ops, true)
 	if err != nil {
 		s.abortGroups(gxid, wrote)
 		return errTimeout(ctx, err)
