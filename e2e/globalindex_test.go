@@ -122,7 +122,8 @@ func TestGlobalUniqueIndex(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		var ok, failed int
+		var ok int
+		failed := map[string]int{} // by SQLSTATE
 		for w := 0; w < 4; w++ {
 			wg.Add(1)
 			go func(w int) {
@@ -153,7 +154,7 @@ func TestGlobalUniqueIndex(t *testing.T) {
 					if err == nil {
 						ok++
 					} else {
-						failed++
+						failed[sqlState(err)]++
 					}
 					mu.Unlock()
 					if err != nil {
@@ -172,7 +173,7 @@ func TestGlobalUniqueIndex(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		close(stop)
 		wg.Wait()
-		t.Logf("%d statements succeeded, %d failed around the restart of dn2", ok, failed)
+		t.Logf("around the restart of dn2: %d statements succeeded, failures by SQLSTATE %v", ok, failed)
 
 		// Once the in-doubt transactions are resolved, every key is
 		// taken exactly when a row holds it.
