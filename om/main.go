@@ -62,6 +62,7 @@ func demo(args []string) error {
 	base := fs.Int("base-port", 15400, "first of the fixed ports (etcd, GTM, datanodes, HTTP)")
 	pg := fs.Int("pg-port", 15432, "PostgreSQL port of the first coordinator (the next ones follow)")
 	mode := fs.String("txn-mode", "gtm-lite", "gtm, gtm-lite or gtm-free")
+	binDir := fs.String("bin-dir", "", "run each node as a process of the binaries in this directory (gtm, cm, datanode, coordinator) instead of in this process")
 	verbose := fs.Bool("v", false, "log at info level")
 	_ = fs.Parse(args)
 	level := slog.LevelWarn
@@ -72,7 +73,7 @@ func demo(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("starting Meridian: %d coordinators, %d datanodes, data in %s ...\n", *cns, *dns, *dir)
-	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log, BinDir: *binDir})
 	if err != nil {
 		return err
 	}

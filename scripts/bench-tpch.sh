@@ -25,9 +25,13 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/om" ./om
+mkdir -p "$work/bin"
+for b in gtm cm datanode coordinator; do go build -o "$work/bin/$b" "./$b"; done
 
-# Free ports (base port 0), so that other clusters on the machine do not matter.
-"$work/om" demo --dir "$work/demo" --base-port 0 --pg-port 0 > "$work/demo.log" 2>&1 &
+# Free ports (base port 0), so that other clusters on the machine do not
+# matter. Each node is a process of its own, so that each datanode's peak
+# memory can be read.
+"$work/om" demo --dir "$work/demo" --base-port 0 --pg-port 0 --bin-dir "$work/bin" > "$work/demo.log" 2>&1 &
 demo_pid=$!
 for _ in $(seq 120); do grep -q "^ready" "$work/demo.log" && break; sleep 0.5; done
 grep -q "^ready" "$work/demo.log" || { cat "$work/demo.log"; exit 1; }
@@ -38,4 +42,10 @@ echo "machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB; $
 status=0
 "$work/om" tpch bench --url "postgres://meridian@127.0.0.1:$MPORT/meridian?sslmode=disable" \
   --sf "$SF" --warmup 1 --repeat "$REPEAT" --timeout 30m || status=$?
+# Peak resident memory of each datanode process over the whole run
+# (loading and queries), against its per-operator budget (work_mem 64MB).
+for pid in $(pgrep -f "$work/bin/datanode"); do
+  name=$(tr '\0' ' ' < "/proc/$pid/cmdline" | sed -n 's/.*--name \([^ ]*\).*/\1/p')
+  echo "datanode $name: peak RSS $(awk '/VmHWM/{print $2, $3}' "/proc/$pid/status")"
+done
 exit $status

@@ -39,6 +39,7 @@ type Catalog struct {
 	indexes   map[string]*meridianpb.TableDesc // "schema.index" → table
 	schemas   map[string]bool
 	stats     map[uint32]*meridianpb.TableStatistics
+	seqs      sequences
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -87,6 +88,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	indexes := map[string]*meridianpb.TableDesc{}
 	schemas := map[string]bool{}
 	stats := map[uint32]*meridianpb.TableStatistics{}
+	seqs := newSequences()
 	var version int64
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
@@ -107,6 +109,10 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 				return 0, fmt.Errorf("decode %s: %w", k, err)
 			}
 			stats[st.TableId] = st
+		case strings.HasPrefix(k, c.keys.Sequences()):
+			if err := seqs.add(k, kv.Value); err != nil {
+				return 0, err
+			}
 		case strings.HasPrefix(k, c.keys.Schemas()):
 			schemas[strings.TrimPrefix(k, c.keys.Schemas())] = true
 		case k == c.keys.CatalogVersion():
@@ -118,6 +124,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	// older catalog than one already applied.
 	if resp.Header.Revision >= c.loadedRev {
 		c.tables, c.byName, c.indexes, c.schemas, c.stats, c.version = tables, byName, indexes, schemas, stats, version
+		c.seqs = seqs
 		c.loadedRev = resp.Header.Revision
 	}
 	c.mu.Unlock()
@@ -253,9 +260,10 @@ func (c *Catalog) load1(ctx context.Context) error {
 	return err
 }
 
-// CreateTable stores a new table (its indexes' names reserved too). It
-// fails with 42P07 when the name is taken.
-func (c *Catalog) CreateTable(ctx context.Context, td *meridianpb.TableDesc) error {
+// CreateTable stores a new table (its indexes' names reserved too), and
+// with it the sequences its serial and identity columns own. It fails
+// with 42P07 when a name is taken.
+func (c *Catalog) CreateTable(ctx context.Context, td *meridianpb.TableDesc, owned ...*meridianpb.SequenceDesc) error {
 	if !c.SchemaExists(td.Schema) {
 		if err := c.Sync(ctx); err != nil {
 			return err
@@ -273,6 +281,12 @@ func (c *Catalog) CreateTable(ctx context.Context, td *meridianpb.TableDesc) err
 		names = append(names, ix.Name)
 		ops = append(ops, clientv3.OpPut(c.keys.Name(td.Schema, ix.Name), fmt.Sprintf("i:%d", td.Id)))
 	}
+	for _, sd := range owned {
+		sd.Version = 1
+		names = append(names, sd.Name)
+		ops = append(ops, clientv3.OpPut(c.keys.Sequence(sd.Id), marshal(sd)),
+			clientv3.OpPut(c.keys.Name(sd.Schema, sd.Name), fmt.Sprintf("s:%d", sd.Id)))
+	}
 	for _, n := range names {
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(c.keys.Name(td.Schema, n)), "=", 0))
 	}
@@ -284,8 +298,10 @@ func (c *Catalog) CreateTable(ctx context.Context, td *meridianpb.TableDesc) err
 		if err := c.Sync(ctx); err != nil {
 			return err
 		}
-		if _, ok := c.Table(td.Schema, td.Name); ok {
-			return pgerr.New(pgerr.DuplicateTable, "relation %q already exists", td.Name)
+		for _, n := range names {
+			if c.RelationExists(td.Schema, n) {
+				return pgerr.New(pgerr.DuplicateTable, "relation %q already exists", n)
+			}
 		}
 		return pgerr.New(pgerr.DuplicateTable, "relation name already exists among %v", names)
 	}
@@ -345,10 +361,14 @@ func (c *Catalog) UpdateTable(ctx context.Context, old, td *meridianpb.TableDesc
 	return c.load1(ctx)
 }
 
-// DropTable removes a table and its names.
+// DropTable removes a table and its names, and the sequences it owns
+// (OwnedSequences: their GTM state is the caller's to drop).
 func (c *Catalog) DropTable(ctx context.Context, td *meridianpb.TableDesc) error {
 	ops := []clientv3.Op{clientv3.OpDelete(c.keys.Table(td.Id)), clientv3.OpDelete(c.keys.Name(td.Schema, td.Name)),
 		clientv3.OpDelete(c.keys.TableStat(td.Id)), c.bump()}
+	for _, sd := range c.OwnedSequences(td.Id) {
+		ops = append(ops, c.dropSequenceOps(sd)...)
+	}
 	for _, ix := range AllIndexes(td) {
 		ops = append(ops, clientv3.OpDelete(c.keys.Name(td.Schema, ix.Name)))
 	}

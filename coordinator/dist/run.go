@@ -22,6 +22,9 @@ type Request struct {
 	BucketRuns   []uint32
 	CollectStats bool
 	WorkMem      int64
+	// Unary: the plan's datanode fragments run on one datanode and return
+	// few rows (a point lookup): one unary call instead of a stream.
+	Unary bool
 }
 
 // Client returns the Flow client of a datanode address.
@@ -34,7 +37,7 @@ type Run struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	err    error // the first failure
+	errs   []error // the failures
 	stats  []*meridianpb.OperatorStats
 	queues map[qkey]*queue
 	frags  map[int32]*meridianpb.Fragment
@@ -69,8 +72,9 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 			gathers++
 		}
 	}
+	unary := req.Unary && len(groups) == 1
 	bound := 16
-	if gathers > 1 {
+	if gathers > 1 || unary {
 		bound = 0
 	}
 	// Queues of the root's receives.
@@ -94,6 +98,20 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 		}
 		fr := &meridianpb.FlowRequest{QueryId: req.QueryID, Txn: req.Txn, Plan: req.Plan, Group: g, GroupAddrs: req.Addrs,
 			BucketRuns: req.BucketRuns, CollectStats: req.CollectStats, WorkMem: req.WorkMem}
+		if unary {
+			res, err := c.RunFlow(ctx, fr)
+			if err != nil {
+				err = pgerr.FromStatus(err)
+				cancel(err)
+				return nil, err
+			}
+			for _, m := range res.Messages {
+				if !r.handle(g, m) {
+					break
+				}
+			}
+			return r, nil
+		}
 		stream, err := c.SetupFlow(ctx, fr)
 		if err != nil {
 			err = pgerr.FromStatus(err)
@@ -145,47 +163,89 @@ func (r *Run) read(group uint32, stream meridianpb.Flow_SetupFlowClient) {
 			r.fail(pgerr.FromStatus(err))
 			return
 		}
-		if m.Done {
-			r.mu.Lock()
-			r.stats = append(r.stats, m.Stats...)
-			r.done++
-			r.mu.Unlock()
-			return
-		}
-		q := r.queueOf(m.Fragment, group)
-		if q == nil {
-			r.fail(pgerr.New(pgerr.InternalError, "datanode group %d sent rows of fragment %d, which nobody receives", group, m.Fragment))
-			return
-		}
-		if len(m.Rows) > 0 {
-			if !q.push(r.ctx, msg{rows: m.Rows}) {
-				return
-			}
-		}
-		if m.Eos && !q.push(r.ctx, msg{eos: true}) {
+		if !r.handle(group, m) {
 			return
 		}
 	}
 }
 
-// fail records the run's first error and cancels everything.
+// handle takes one message of a datanode's flow; false when the flow
+// ended (done) or the run failed.
+func (r *Run) handle(group uint32, m *meridianpb.FlowMessage) bool {
+	if m.Done {
+		r.mu.Lock()
+		r.stats = append(r.stats, m.Stats...)
+		r.done++
+		r.mu.Unlock()
+		return false
+	}
+	q := r.queueOf(m.Fragment, group)
+	if q == nil {
+		r.fail(pgerr.New(pgerr.InternalError, "datanode group %d sent rows of fragment %d, which nobody receives", group, m.Fragment))
+		return false
+	}
+	if len(m.Rows) > 0 && !q.push(r.ctx, msg{rows: m.Rows}) {
+		return false
+	}
+	if m.Eos && !q.push(r.ctx, msg{eos: true}) {
+		return false
+	}
+	return true
+}
+
+// fail records a failure of the run and cancels everything. One failure
+// makes others (the flows it cancels report cancellations, their peers
+// broken streams): the run keeps them all and reports the most telling.
 func (r *Run) fail(err error) {
 	r.mu.Lock()
-	first := r.err == nil && r.ctx.Err() == nil
-	if first {
-		r.err = err
+	canceledByUs := r.ctx.Err() != nil && len(r.errs) == 0
+	if !canceledByUs {
+		r.errs = append(r.errs, err)
 	}
 	r.mu.Unlock()
-	if first {
+	if !canceledByUs {
 		r.cancel(err)
 	}
 }
 
-// Err returns the error that failed the run, if any.
+// rank orders failures by how much they say: an error of the statement
+// itself first, then a datanode that could not be reached, then a
+// cancellation (what the other flows see once one failed).
+func rank(err error) int {
+	switch pgerr.Code(err) {
+	case pgerr.QueryCanceled:
+		return 0
+	case pgerr.ConnectionFailure:
+		return 1
+	}
+	return 2
+}
+
+// Best returns the most telling of errs (nil when all are nil).
+func Best(errs ...error) error {
+	var best error
+	for _, e := range errs {
+		if e != nil && (best == nil || rank(e) > rank(best)) {
+			best = e
+		}
+	}
+	return best
+}
+
+// Err returns the error that failed the run, if any. Once the run failed
+// it waits for every flow to end, so that the error reported is the cause
+// rather than one of the cancellations it brought.
 func (r *Run) Err() error {
 	r.mu.Lock()
+	failed := len(r.errs) > 0
+	r.mu.Unlock()
+	if !failed {
+		return nil
+	}
+	r.wg.Wait()
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.err
+	return Best(r.errs...)
 }
 
 // Recv returns the operator of one of the root fragment's receive nodes.
@@ -216,11 +276,11 @@ func (r *Run) Recv(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 // fragment read all its input.
 func (r *Run) Wait() ([]*meridianpb.OperatorStats, error) {
 	r.wg.Wait()
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
-		return nil, r.err
-	}
 	if r.done < r.total {
 		return nil, pgerr.FromContext(r.ctx)
 	}

@@ -62,8 +62,18 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 		outCols[i] = colStat{ndv: keyNDV(g, n)}
 	}
 	outCols = capCols(outCols, groups)
+	// With hash aggregation off, each phase sorts its input by the group
+	// keys and aggregates one group at a time.
+	sorted := b.o.Off.HashAgg && len(sets) == 0 && len(group) > 0
+	sortIn := func(in *pnode, keys []*Expr) *pnode {
+		if sorted {
+			return b.sortBy(in, keys)
+		}
+		return in
+	}
 	full := func(in *pnode, d dist) *pnode {
-		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: group, Aggs: aggs, Sets: sets}}}
+		in = sortIn(in, group)
+		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: group, Aggs: aggs, Sets: sets, Sorted: sorted}}}
 		a := b.newNode(op, outTypes, names, d, groups, in.cost+in.rows*cpuBuild, in)
 		a.cols = outCols
 		return a
@@ -102,7 +112,8 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 		finals[i] = &meridianpb.AggFunc{Func: a.Func, TypeOid: a.TypeOid, Typmod: a.Typmod, ArgTypeOid: argType}
 	}
 	perNode := min(groups, n.rows/float64(b.datanodes())+1)
-	pop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL, GroupBy: group, Aggs: aggs}}}
+	pop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL, GroupBy: group, Aggs: aggs, Sorted: sorted}}}
+	n = sortIn(n, group)
 	partial := b.newNode(pop, partialTypes, partialNames, dist{kind: distAny}, perNode*float64(b.datanodes()), n.cost+n.rows*cpuBuild, n)
 	partial.cols = outCols[:len(group)]
 	finalGroup := make([]*Expr, len(group))
@@ -111,12 +122,17 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 	}
 	var moved *pnode
 	var d dist
-	if len(group) == 0 || groups <= gatherGroups {
+	if len(group) == 0 || (groups <= gatherGroups && b.toClient) {
+		// Few groups for the client: the coordinator merges them. Where
+		// the groups feed more operators (a derived table, a WITH query),
+		// they stay on the datanodes, which the coordinator cannot send
+		// rows back to.
 		moved, d = b.gather(partial, nil), dist{kind: distCN}
 	} else {
 		moved, d = b.redistribute(partial, groupCols), dist{kind: distHashed, keys: [][]int{groupCols}}
 	}
-	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals}}}
+	moved = sortIn(moved, finalGroup)
+	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals, Sorted: sorted}}}
 	final := b.newNode(fop, outTypes, names, d, groups, moved.cost+moved.rows*cpuBuild, moved)
 	final.cols = outCols
 	return final, d

@@ -14,7 +14,15 @@ type Optimizer struct {
 	Stats func(tableID uint32) *meridianpb.TableStatistics
 	// Datanodes is the number of datanode groups (for costs).
 	Datanodes int
+	// Off turns join algorithms off, as PostgreSQL's enable_hashjoin,
+	// enable_mergejoin and enable_nestloop settings do (a join without
+	// equality keys is a nested loop all the same).
+	Off Off
 }
+
+// Off lists what the optimizer must not use (PostgreSQL's enable_*
+// settings turned off).
+type Off struct{ HashJoin, MergeJoin, NestLoop, HashAgg bool }
 
 // rowsRef is rows the coordinator computes while a statement runs.
 type rowsRef struct {
@@ -45,7 +53,11 @@ type Plan struct {
 }
 
 type builder struct {
-	o       *Optimizer
+	o *Optimizer
+	// toClient: the operators being built feed the statement's result
+	// (the top block after its FROM clause), so finishing an aggregation
+	// on the coordinator costs no extra move.
+	toClient bool
 	p       *Plan
 	subIdx  map[*planner.SubPlan]int32
 	refIdx  map[rowsRef]int32
@@ -422,6 +434,7 @@ func (b *builder) block(sel *planner.Select, need []bool, top bool) (*built, err
 	if err != nil {
 		return nil, err
 	}
+	b.toClient = top
 	if sel.HasAgg {
 		if cur, err = b.aggregate(sel, cur); err != nil {
 			return nil, err
@@ -604,14 +617,33 @@ func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need [
 			d = dist{kind: distHashed, keys: [][]int{key}}
 		}
 	}
-	rows, sel1, tcols := b.scanEstimate(t, sn.Filter, a.IndexID != 0)
+	rows, sel1, tcols := b.scanEstimate(t, sn.Filter, false)
+	// Sequential scan or index scan, by cost: a scan reads every row of
+	// the buckets it touches (a WHERE on the distribution key prunes
+	// them), an index scan seeks and reads each matching row at random.
+	scanned := rows
+	if nb := prunedBuckets(a); nb > 0 {
+		scanned = max(1, rows*float64(nb)/16384)
+	}
+	cost := scanned * (cpuTuple + ioTuple*rowBytes(tableTypes(t)))
+	if sn.IndexId != 0 {
+		ix := planner.IndexOf(t, sn.IndexId)
+		point := ix != nil && ix.Unique && len(sn.IndexEq) == len(ix.Columns) // at most one row
+		if ic := (1 + rows*sel1) * lookupCost; point || ic < cost {
+			cost = ic
+		} else {
+			sn.IndexId, sn.IndexEq = 0, nil
+			a.IndexID, a.IndexEq = 0, nil
+		}
+	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: sn}}
-	n := b.newNode(op, typs, names, d, max(rows*sel1, 1), rows*(cpuTuple+ioTuple*rowBytes(typs)))
+	n := b.newNode(op, typs, names, d, max(rows*sel1, 1), cost)
 	for _, c := range sn.Columns {
 		n.cols = append(n.cols, tcols[c])
 	}
 	n.scan = &scanInfo{access: a}
 	n.scan.access.Filter = sn.Filter
+	n.scan.access.IndexID = sn.IndexId
 	n.scan.access.IndexEq = sn.IndexEq
 	n.scan.access.Route.DistValues = make([][]*Expr, len(a.Route.DistValues))
 	for i, vs := range a.Route.DistValues {
@@ -809,3 +841,24 @@ func (b *builder) visibleOnly(bt *built, k int) *pnode {
 }
 
 var _ = expr.Column
+
+// prunedBuckets is the number of buckets a WHERE clause pinning the
+// distribution key lets a scan read (0: not pinned).
+func prunedBuckets(a planner.Access) int {
+	if a.Route.DistValues == nil {
+		return 0
+	}
+	n := 1
+	for _, vs := range a.Route.DistValues {
+		n *= max(len(vs), 1)
+	}
+	return n
+}
+
+func tableTypes(t *meridianpb.TableDesc) []uint32 {
+	out := make([]uint32, len(t.Columns))
+	for i, c := range t.Columns {
+		out[i] = c.TypeOid
+	}
+	return out
+}

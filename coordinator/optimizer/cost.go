@@ -404,10 +404,13 @@ func keyNDV(e *Expr, n *pnode) float64 {
 	return 0
 }
 
-// joinRows estimates a join's output rows: for each key pair the inner
-// join keeps 1/max(ndv) of the pairs (PostgreSQL's eqjoinsel without
-// MCVs); with no statistics, a key join is taken for a foreign key to a
-// key (as many rows as the larger side).
+// joinRows estimates a join's output rows: a key pair keeps 1/max(ndv)
+// of the row pairs (PostgreSQL's eqjoinsel without MCVs). With several
+// key pairs only the most selective one counts: the keys of a composite
+// foreign key are correlated (ps_partkey, ps_suppkey), and multiplying
+// their selectivities underestimates by orders of magnitude, which would
+// make nested loops look cheap. With no statistics, a key join is taken
+// for a foreign key to a key (as many rows as the larger side).
 func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr, cond *Expr) float64 {
 	l, r := max(ln.rows, 1), max(rn.rows, 1)
 	inner := l * r
@@ -418,7 +421,7 @@ func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr, cond *Expr)
 			nl, nr := keyNDV(lk[i], ln), keyNDV(rk[i], rn)
 			if nl > 0 || nr > 0 {
 				known = true
-				sel *= 1 / max(nl, nr, 1)
+				sel = min(sel, 1/max(nl, nr, 1))
 			}
 		}
 		if known {

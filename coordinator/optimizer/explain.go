@@ -247,8 +247,11 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 	case *meridianpb.PlanNode_Join:
 		j := op.Join
 		algo := "Hash Join"
-		if j.Algo == meridianpb.JoinAlgo_JOIN_NESTED_LOOP {
+		switch j.Algo {
+		case meridianpb.JoinAlgo_JOIN_NESTED_LOOP:
 			algo = "Nested Loop"
+		case meridianpb.JoinAlgo_JOIN_MERGE:
+			algo = "Merge Join"
 		}
 		title := fmt.Sprintf("%s (%s)", algo, joinNames[j.Type])
 		if len(j.LeftKeys) > 0 {
@@ -256,7 +259,11 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 			for i := range j.LeftKeys {
 				conds = append(conds, f(j.LeftKeys[i])+" = "+FormatExpr(j.RightKeys[i], n.Inputs[1].Names))
 			}
-			d = append(d, "Hash Cond: "+strings.Join(conds, " AND "))
+			label := "Hash Cond: "
+			if j.Algo == meridianpb.JoinAlgo_JOIN_MERGE {
+				label = "Merge Cond: "
+			}
+			d = append(d, label+strings.Join(conds, " AND "))
 		}
 		if j.Residual != nil {
 			d = append(d, "Join Filter: "+f(j.Residual))
@@ -266,6 +273,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 		a := op.Agg
 		title := map[meridianpb.AggPhase]string{meridianpb.AggPhase_AGG_FULL: "HashAggregate",
 			meridianpb.AggPhase_AGG_PARTIAL: "Partial HashAggregate", meridianpb.AggPhase_AGG_FINAL: "Final HashAggregate"}[a.Phase]
+		if a.Sorted {
+			title = strings.Replace(title, "HashAggregate", "GroupAggregate", 1)
+		}
 		if len(a.GroupBy) > 0 {
 			d = append(d, "Group Key: "+list(a.GroupBy))
 		}

@@ -18,7 +18,7 @@ func (b *builder) bestJoin(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr
 	pl, pr, d := b.placeJoin(jt, ln, rn, lk, rk, cnOnly)
 	best := b.joinNode(jt, pl, pr, lk, rk, cond(pl.width()), d)
 	lw := pl.width()
-	if !cnOnly {
+	if !cnOnly && !b.o.Off.NestLoop {
 		if ij := b.indexJoin(jt, ln, rn, lk, rk, cond(ln.width())); ij != nil && ij.cost < best.cost {
 			return ij, ln.width()
 		}

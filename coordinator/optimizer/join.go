@@ -82,13 +82,17 @@ func (b *builder) joinNode(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr
 		names = append(names, rn.names...)
 	}
 	algo := meridianpb.JoinAlgo_JOIN_HASH
-	if len(lk) == 0 {
-		algo = meridianpb.JoinAlgo_JOIN_NESTED_LOOP
-	}
 	rows := joinRows(jt, ln, rn, lk, rk, cond)
 	cost := ln.cost + rn.cost + rn.rows*cpuBuild + ln.rows*cpuTuple + rows*cpuTuple
-	if len(lk) == 0 {
+	switch {
+	case len(lk) == 0:
+		algo = meridianpb.JoinAlgo_JOIN_NESTED_LOOP
 		cost += ln.rows * rn.rows * cpuOperator
+	case b.o.Off.HashJoin && !b.o.Off.MergeJoin:
+		// A merge join over both inputs sorted by their keys.
+		algo = meridianpb.JoinAlgo_JOIN_MERGE
+		ln, rn = b.sortBy(ln, lk), b.sortBy(rn, rk)
+		cost = ln.cost + rn.cost + (ln.rows+rn.rows)*cpuTuple + rows*cpuTuple
 	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Join{Join: &meridianpb.JoinNode{Type: jt, Algo: algo, LeftKeys: lk, RightKeys: rk, Residual: cond}}}
 	n := b.newNode(op, types, names, d, rows, cost, ln, rn)
@@ -302,4 +306,15 @@ func padCols(n *pnode) []colStat {
 	out := make([]colStat, n.width())
 	copy(out, n.cols)
 	return out
+}
+
+// sortBy sorts n's rows by keys, ascending with NULLs last (the order a
+// merge join reads).
+func (b *builder) sortBy(n *pnode, keys []*Expr) *pnode {
+	sk := make([]*meridianpb.SortKey, len(keys))
+	for i, k := range keys {
+		sk[i] = &meridianpb.SortKey{Expr: k}
+	}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Sort{Sort: &meridianpb.SortNode{Keys: sk}}}
+	return b.newNode(op, n.types, n.names, n.dist, n.rows, n.cost+sortCost(n.rows), n)
 }

@@ -1,7 +1,10 @@
 package optimizer
 
 import (
+	"fmt"
 	"math/bits"
+	"sort"
+	"strings"
 
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -296,34 +299,45 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 
 	var top *subplan
 	if n <= dpLimit {
-		best := make([]*subplan, full+1)
+		// best[s]: the cheapest plans of leaf set s, at most one per
+		// distribution of their rows (an interesting distribution, like
+		// PostgreSQL's interesting orders: a dearer plan hashed on a key a
+		// later join wants may win there), cheapest first.
+		best := make([]planSet, full+1)
 		for i := 0; i < n; i++ {
-			best[1<<uint(i)] = leaves[i]
+			best[1<<uint(i)] = planSet{leaves[i]}
 		}
 		for _, crossOK := range []bool{false, true} {
 			for s := uint64(1); s <= full; s++ {
-				if bits.OnesCount64(s) < 2 || (best[s] != nil && !crossOK) {
+				if bits.OnesCount64(s) < 2 || (len(best[s]) > 0 && !crossOK) {
 					continue
 				}
 				// Every split of s into two non-empty parts, both orders.
 				for a := (s - 1) & s; a > 0; a = (a - 1) & s {
 					c := s &^ a
-					if best[a] == nil || best[c] == nil || (!crossOK && !connected(a, c)) {
+					if len(best[a]) == 0 || len(best[c]) == 0 || (!crossOK && !connected(a, c)) {
 						continue
 					}
-					if crossOK && best[s] != nil {
+					if crossOK && len(best[s]) > 0 {
 						break
 					}
-					if p := join(best[a], best[c], a, c); better(p, best[s]) {
-						best[s] = p
+					for _, pa := range best[a] {
+						for _, pc := range best[c] {
+							// A join costs at least its inputs: no need to
+							// plan it when that already loses.
+							if best[s].full() && pa.n.cost+pc.n.cost >= best[s].worst() {
+								continue
+							}
+							best[s] = best[s].add(join(pa, pc, a, c), is.width)
+						}
 					}
 				}
 			}
-			if best[full] != nil {
+			if len(best[full]) > 0 {
 				break
 			}
 		}
-		top = best[full]
+		top = best[full][0]
 	} else {
 		// Greedy: join the pair with the cheapest result, connected pairs
 		// first.
@@ -400,4 +414,75 @@ func andAllExprs(cs []*Expr) *Expr {
 		return cs[0]
 	}
 	return &Expr{Kind: kAnd, TypeOid: 16, Typmod: -1, Args: cs}
+}
+
+// maxKept is how many plans of one leaf set the search keeps (one per
+// distribution).
+const maxKept = 3
+
+// planSet holds the cheapest plans of a leaf set with different
+// distributions, cheapest first.
+type planSet []*subplan
+
+func (ps planSet) full() bool { return len(ps) >= maxKept }
+
+func (ps planSet) worst() float64 { return ps[len(ps)-1].n.cost }
+
+// add keeps p if it is the cheapest plan with its distribution so far.
+func (ps planSet) add(p *subplan, width int) planSet {
+	sig := distSig(p, width)
+	for i, q := range ps {
+		if distSig(q, width) == sig {
+			if p.n.cost < q.n.cost {
+				ps[i] = p
+				sortPlans(ps)
+			}
+			return ps
+		}
+	}
+	ps = append(ps, p)
+	sortPlans(ps)
+	if len(ps) > maxKept {
+		ps = ps[:maxKept]
+	}
+	return ps
+}
+
+func sortPlans(ps planSet) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].n.cost < ps[j-1].n.cost; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+// distSig describes where a plan's rows are, in terms of the island's
+// columns (plans of one leaf set lay their columns out differently).
+func distSig(p *subplan, width int) string {
+	d := p.n.dist
+	if d.kind != distHashed {
+		return d.kind.String()
+	}
+	flat := map[int]int{}
+	for c := 0; c < width; c++ {
+		if pos := p.layout[c]; pos >= 0 {
+			if _, ok := flat[pos]; !ok {
+				flat[pos] = c
+			}
+		}
+	}
+	var alts []string
+	for _, alt := range d.keys {
+		s := ""
+		for _, pos := range alt {
+			if c, ok := flat[pos]; ok {
+				s += fmt.Sprintf("%d,", c)
+			} else {
+				s += "?,"
+			}
+		}
+		alts = append(alts, s)
+	}
+	sort.Strings(alts)
+	return "hashed:" + strings.Join(alts, "|")
 }

@@ -12,8 +12,19 @@ import (
 
 // Planner plans statements against a catalog.
 type Planner struct {
-	Cat *catalog.Catalog
+	Cat Catalog
 }
+
+// Catalog is what the planner reads of the catalog (a *catalog.Catalog).
+type Catalog interface {
+	Table(schema, name string) (*meridianpb.TableDesc, bool)
+	Sequence(schema, name string) (*meridianpb.SequenceDesc, bool)
+	RelationExists(schema, name string) bool
+	SchemaExists(name string) bool
+	OwnedSequences(tableID uint32) []*meridianpb.SequenceDesc
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
 
 // ResolveTable finds a table named by a RangeVar.
 func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, error) {
@@ -28,6 +39,9 @@ func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, er
 	if !ok {
 		if schema == "pg_catalog" || schema == "information_schema" {
 			return nil, pgerr.Unsupported("system catalog " + schema + "." + rv.Relname)
+		}
+		if _, isSeq := p.Cat.Sequence(schema, rv.Relname); isSeq {
+			return nil, pgerr.Unsupported("reading or writing sequence \"" + rv.Relname + "\" as a table")
 		}
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", rv.Relname)
 	}

@@ -137,6 +137,12 @@ var (
 	kOuter   = meridianpb.ExprKind_EXPR_OUTER
 	kAnd     = meridianpb.ExprKind_EXPR_AND
 	kSubq    = meridianpb.ExprKind_EXPR_SUBQUERY
+	kOr      = meridianpb.ExprKind_EXPR_OR
+	kNot     = meridianpb.ExprKind_EXPR_NOT
+	kIn      = meridianpb.ExprKind_EXPR_IN
+	kCase    = meridianpb.ExprKind_EXPR_CASE
+	kCoal    = meridianpb.ExprKind_EXPR_COALESCE
+	kIsNul   = meridianpb.ExprKind_EXPR_IS_NULL
 	unknownT = types.T(types.Unknown)
 )
 
@@ -516,7 +522,25 @@ func TypeFromName(tn *pg_query.TypeName) (types.Type, error) {
 			}
 			t.Typmod = types.NumericTypmod(p, sc)
 		}
-	case types.Timestamp, types.TimestampTZ, types.Interval:
+	case types.Interval:
+		// interval [fields] [(p)]: the grammar gives the range mask, then
+		// the precision
+		if len(mods) > 2 {
+			return t, pgerr.New(pgerr.SyntaxError, "invalid INTERVAL type modifier")
+		}
+		rng, prec := types.IntervalFullRange, -1
+		if len(mods) >= 1 {
+			rng = int(mods[0])
+		}
+		if len(mods) == 2 {
+			prec = int(mods[1])
+		}
+		tm, err := types.IntervalTypmod(rng, prec)
+		if err != nil {
+			return t, err
+		}
+		t.Typmod = tm
+	case types.Timestamp, types.TimestampTZ:
 		// precision modifiers are accepted; values keep microseconds
 	default:
 		if len(mods) > 0 && oid != types.Float8 && oid != types.Float4 {

@@ -3,18 +3,30 @@ package planner
 import (
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
 )
 
 // Decorrelation turns WHERE conditions holding subqueries into joins, so
 // that a subquery runs once instead of once per row:
 //
 //   - EXISTS (correlated by its WHERE) becomes a semi join, NOT EXISTS an
-//     anti join, x IN (subquery) a semi join on x = the subquery's column;
-//   - a correlated scalar subquery computing an aggregate (not count),
-//     correlated by equalities, becomes a left join with the subquery
-//     grouped by its correlation columns.
+//     anti join, x IN (subquery) a semi join on x = the subquery's column
+//     (an uncorrelated one whatever it computes: a semi join with the
+//     subquery as a derived table);
+//   - x NOT IN (subquery) becomes an anti join only when x and the
+//     subquery's column are provably never NULL (NOT NULL columns, not on
+//     the nullable side of an outer join, or filtered by a strict
+//     condition): with a NULL on either side NOT IN is NULL, not true;
+//   - a correlated scalar subquery computing aggregates, correlated by
+//     equalities, becomes a left join with the subquery grouped by its
+//     correlation columns; its value is computed above the join, with
+//     count's NULL (no group) read as 0.
 //
-// Other subqueries run per row (or once, when uncorrelated).
+// A subquery that has subqueries of its own is lifted as a derived table
+// that keeps them (decorrelating them in turn), provided none of them
+// reads a query outside it (TPC-H Q20's IN subquery with a correlated
+// aggregate and another IN). Other subqueries run per row (or once, when
+// uncorrelated).
 
 // RewriteExpr returns e with every node n replaced by f(n) (bottom-up);
 // f returns its argument to keep a node.
@@ -49,8 +61,15 @@ func maxLevel(e *Expr) int32 {
 // the enclosing query (through level-1 outer references only) and the
 // others; ok = false when the subquery cannot become a join.
 func corrSplit(q *Select) (corr, local []*Expr, ok bool) {
-	if q.parts == nil || len(q.Subqueries) > 0 || q.Limit != nil || q.Offset != nil {
+	if q.parts == nil || q.Limit != nil || q.Offset != nil || len(q.Windows) > 0 {
 		return nil, nil, false
+	}
+	// Subqueries of the subquery may only read it, not the queries
+	// around it: lifted, the subquery's row is no longer where they look.
+	for _, sp := range q.Subqueries {
+		if sp.Correlated && outerDepth(sp.Query) > 1 {
+			return nil, nil, false
+		}
 	}
 	for _, c := range q.parts.conds {
 		switch maxLevel(c) {
@@ -89,26 +108,72 @@ func toJoinRow(c *Expr, w int) *Expr {
 	})
 }
 
+// fromRow builds a subquery's FROM tree from its items and local
+// conditions. Without subqueries of its own the tree joins the enclosing
+// block directly; with them it is a derived table keeping them, whose
+// visible columns are the FROM row.
+func fromRow(q *Select, local []*Expr) (Rel, error) {
+	if len(q.Subqueries) == 0 {
+		return buildJoins(q.parts.items, local)
+	}
+	rel, err := decorrelate(q.parts.items, local, q.Subqueries)
+	if err != nil {
+		return nil, err
+	}
+	w := 0
+	var ts []types.Type
+	for _, it := range q.parts.items {
+		w = max(w, it.hi)
+		ts = append(ts, it.types...)
+	}
+	d := &Select{From: rel, Subqueries: q.Subqueries, Visible: w}
+	for i := 0; i < w; i++ {
+		d.Output = append(d.Output, expr.Column(i, ts[i]))
+	}
+	return &QueryRel{Query: d}, nil
+}
+
 // semiJoin tries to turn a WHERE conjunct into a semi or anti join of the
-// FROM row (w columns wide) with a subquery.
-func semiJoin(c *Expr, subs []*SubPlan, w int) (*JoinRel, bool) {
+// FROM row (items, w columns wide) with a subquery.
+func semiJoin(c *Expr, subs []*SubPlan, items []*fromItem, conds []*Expr, w int) (*JoinRel, bool) {
 	neg := false
 	if c.Kind == meridianpb.ExprKind_EXPR_NOT && c.Args[0].Kind == kSubq {
 		neg, c = true, c.Args[0]
 	}
-	if c.Kind != kSubq || (c.Name != "exists" && (c.Name != "any" || neg)) {
+	if c.Kind != kSubq || (c.Name != "exists" && c.Name != "any") {
 		return nil, false
 	}
-	q := subs[c.Index].Query
+	sp := subs[c.Index]
+	q := sp.Query
+	if c.Name == "any" && !sp.Correlated && !neg {
+		return uncorrelatedIn(c, q, w)
+	}
 	corr, local, ok := corrSplit(q)
 	if !ok || q.HasAgg || len(q.parts.items) == 0 {
 		return nil, false
 	}
-	right, err := buildJoins(q.parts.items, local)
+	if neg && c.Name == "any" && !notInIsAnti(c, q, local, items, conds) {
+		return nil, false
+	}
+	// What joins the enclosing block must not evaluate the subquery's own
+	// subqueries (they are the derived table's).
+	for _, cc := range corr {
+		if coordinatorOnly(cc) {
+			return nil, false
+		}
+	}
+	if c.Name == "any" {
+		for _, o := range q.parts.output {
+			if coordinatorOnly(o) {
+				return nil, false
+			}
+		}
+	}
+	right, err := fromRow(q, local)
 	if err != nil {
 		return nil, false
 	}
-	j := &JoinRel{Kind: JoinSemi, Left: nil, Right: right}
+	j := &JoinRel{Kind: JoinSemi, Right: right}
 	if neg {
 		j.Kind = JoinAnti
 	}
@@ -133,10 +198,86 @@ func semiJoin(c *Expr, subs []*SubPlan, w int) (*JoinRel, bool) {
 	return j, true
 }
 
+// uncorrelatedIn turns x IN (uncorrelated subquery) into a semi join
+// with the subquery as a derived table (its visible columns): it may
+// aggregate, sort, limit, or have subqueries; it runs once either way.
+func uncorrelatedIn(c *Expr, q *Select, w int) (*JoinRel, bool) {
+	n := len(c.Args) - 1
+	for _, a := range c.Args[:n] {
+		if coordinatorOnly(a) {
+			return nil, false
+		}
+	}
+	j := &JoinRel{Kind: JoinSemi, Right: &QueryRel{Query: q}}
+	cmp := RewriteExpr(c.Args[n], func(x *Expr) *Expr {
+		if x.Kind != kColumn {
+			return x
+		}
+		if int(x.Index) < n {
+			return cloneExpr(c.Args[x.Index])
+		}
+		return expr.Column(w+int(x.Index)-n, typeOf(x))
+	})
+	for _, cc := range conjuncts(cmp) {
+		addJoinCond(j, cc, w)
+	}
+	return j, true
+}
+
+// notInIsAnti reports whether x NOT IN (q) may be an anti join on x =
+// q's column: a plain equality, and neither side ever NULL.
+func notInIsAnti(c *Expr, q *Select, local []*Expr, items []*fromItem, conds []*Expr) bool {
+	n := len(c.Args) - 1
+	if n != 1 || len(q.parts.output) < 1 {
+		return false
+	}
+	cmp := c.Args[n]
+	if cmp.Kind != kFunc || cmp.Name != "=" || len(cmp.Args) != 2 {
+		return false
+	}
+	l, r := cmp.Args[0], cmp.Args[1]
+	if l.Kind != kColumn || l.Index != 0 || r.Kind != kColumn || r.Index != 1 {
+		return false // a cast on either side: keep it per row
+	}
+	x, y := c.Args[0], q.parts.output[0]
+	return x.Kind == kColumn && neverNull(x.Index, items, conds) &&
+		y.Kind == kColumn && neverNull(y.Index, q.parts.items, local)
+}
+
+// neverNull reports whether FROM-row column col of a block (its items
+// and WHERE conjuncts) is never NULL in the rows the WHERE keeps: a NOT
+// NULL table column read by a table item (not an outer join's), or a
+// column a strict conjunct tests (x = ..., x > ..., x IS NOT NULL).
+func neverNull(col int32, items []*fromItem, conds []*Expr) bool {
+	for _, it := range items {
+		if int(col) < it.lo || int(col) >= it.hi {
+			continue
+		}
+		if sr, ok := it.rel.(*ScanRel); ok && sr.Access.Table.Columns[int(col)-it.lo].NotNull {
+			return true
+		}
+	}
+	for _, c := range conds {
+		switch {
+		case c.Kind == meridianpb.ExprKind_EXPR_IS_NOT_NULL:
+			if a := c.Args[0]; a.Kind == kColumn && a.Index == col {
+				return true
+			}
+		case c.Kind == kFunc && len(c.Args) == 2 && (c.Name == "=" || c.Name == "<>" || c.Name == "<" || c.Name == "<=" || c.Name == ">" || c.Name == ">="):
+			for _, a := range c.Args {
+				if a.Kind == kColumn && a.Index == col {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // scalarJoin tries to turn a correlated scalar aggregate subquery into a
 // left join with the subquery grouped by its correlation columns; it
-// returns the join (Left unset) and the subquery value's column in the
-// join's row (the left row being w columns wide).
+// returns the join (Left unset) and the subquery's value over the join's
+// row (the left row being w columns wide).
 func scalarJoin(e *Expr, subs []*SubPlan, w int) (*JoinRel, *Expr, bool) {
 	sp := subs[e.Index]
 	q := sp.Query
@@ -146,11 +287,6 @@ func scalarJoin(e *Expr, subs []*SubPlan, w int) (*JoinRel, *Expr, bool) {
 	corr, local, ok := corrSplit(q)
 	if !ok || len(corr) == 0 || !q.HasAgg || len(q.parts.groupBy) > 0 || q.Having != nil || q.Distinct || len(q.parts.items) == 0 {
 		return nil, nil, false
-	}
-	for _, a := range q.parts.aggs {
-		if a.Func == "count" || a.Distinct {
-			return nil, nil, false // count over no rows is 0, not NULL
-		}
 	}
 	// Each correlation must be inner expression = outer column.
 	var inner, outer []*Expr
@@ -162,18 +298,19 @@ func scalarJoin(e *Expr, subs []*SubPlan, w int) (*JoinRel, *Expr, bool) {
 		if maxLevel(l) > 0 {
 			l, r = r, l
 		}
-		if maxLevel(l) > 0 || r.Kind != kOuter || !Hashable(l, r) {
+		if maxLevel(l) > 0 || r.Kind != kOuter || r.LevelsUp != 1 || !Hashable(l, r) {
 			return nil, nil, false
 		}
 		inner = append(inner, l)
 		outer = append(outer, expr.Column(int(r.Index), typeOf(r)))
 	}
-	from, err := buildJoins(q.parts.items, local)
+	from, err := decorrelate(q.parts.items, local, q.Subqueries)
 	if err != nil {
 		return nil, nil, false
 	}
+	// The derived table: the correlation columns and the aggregates.
 	k := len(inner)
-	d := &Select{From: from, HasAgg: true, GroupBy: inner, Visible: k + 1}
+	d := &Select{From: from, HasAgg: true, GroupBy: inner, Subqueries: q.Subqueries, Visible: k + len(q.parts.aggs)}
 	for _, a := range q.parts.aggs {
 		a.Arg = cloneExpr(a.Arg)
 		d.Aggs = append(d.Aggs, a)
@@ -181,13 +318,33 @@ func scalarJoin(e *Expr, subs []*SubPlan, w int) (*JoinRel, *Expr, bool) {
 	for i, g := range inner {
 		d.Output = append(d.Output, expr.Column(i, typeOf(g)))
 	}
-	d.Output = append(d.Output, shiftCols(q.parts.output[0], k))
+	for i, a := range d.Aggs {
+		d.Output = append(d.Output, expr.Column(k+i, a.Type))
+	}
 	j := &JoinRel{Kind: JoinLeft, Right: &QueryRel{Query: d}}
 	for i, o := range outer {
 		j.LeftKeys = append(j.LeftKeys, o)
 		j.RightKeys = append(j.RightKeys, expr.Column(i, typeOf(inner[i])))
 	}
-	return j, expr.Column(w+k, typeOf(e)), true
+	// The subquery's value, over the join's row: its select list reads
+	// the aggregates (the post-aggregation row of a query without GROUP
+	// BY); a missing group is the aggregates of no rows: count 0, the
+	// others NULL.
+	val := RewriteExpr(q.parts.output[0], func(n *Expr) *Expr {
+		if n.Kind != kColumn {
+			return n
+		}
+		a := d.Aggs[n.Index]
+		c := expr.Column(w+k+int(n.Index), a.Type)
+		if a.Func == "count" {
+			return &Expr{Kind: kCoal, TypeOid: a.Type.OID, Typmod: -1, Args: []*Expr{c, expr.Const(a.Type, int64(0))}}
+		}
+		return c
+	})
+	if coordinatorOnly(val) {
+		return nil, nil, false // a subquery in the select list
+	}
+	return j, val, true
 }
 
 // decorrelate builds a block's FROM tree from its items and conditions,
@@ -201,7 +358,7 @@ func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error)
 	var semis []*JoinRel
 	var scalars []*JoinRel
 	for _, c := range conds {
-		if j, ok := semiJoin(c, subs, w); ok {
+		if j, ok := semiJoin(c, subs, items, conds, w); ok {
 			semis = append(semis, j)
 			continue
 		}
@@ -214,20 +371,22 @@ func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error)
 			width += j.Right.Width()
 		}
 		changed := false
+		var added []*JoinRel
 		nc := RewriteExpr(c, func(n *Expr) *Expr {
 			if n.Kind != kSubq || n.Name != "scalar" {
 				return n
 			}
-			j, col, ok := scalarJoin(n, subs, width)
+			j, val, ok := scalarJoin(n, subs, width)
 			if !ok {
 				return n
 			}
-			scalars = append(scalars, j)
+			added = append(added, j)
 			width += j.Right.Width()
 			changed = true
-			return col
+			return val
 		})
 		if changed {
+			scalars = append(scalars, added...)
 			scalarConds = append(scalarConds, nc)
 		} else {
 			rest = append(rest, c)
@@ -251,4 +410,69 @@ func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error)
 		rel = &FilterRel{Input: rel, Cond: andAll(scalarConds)}
 	}
 	return rel, nil
+}
+
+// outerDepth is how many query levels out of q its expressions (and its
+// subqueries', counted from them) reach: 0 for an uncorrelated query.
+func outerDepth(q *Select) int32 {
+	if q == nil {
+		return 0
+	}
+	d := int32(0)
+	see := func(es ...*Expr) {
+		for _, e := range es {
+			d = max(d, maxLevel(e))
+		}
+	}
+	see(q.Output...)
+	see(q.GroupBy...)
+	see(q.Having, q.Limit, q.Offset, q.Access.Filter)
+	see(q.Access.IndexEq...)
+	for _, vs := range q.Access.Route.DistValues {
+		see(vs...)
+	}
+	for _, a := range q.Aggs {
+		see(a.Arg)
+	}
+	for _, wf := range q.Windows {
+		see(wf.Args...)
+		see(wf.PartitionBy...)
+		for _, o := range wf.OrderBy {
+			see(o.Expr)
+		}
+	}
+	var rel func(r Rel)
+	rel = func(r Rel) {
+		switch r := r.(type) {
+		case *ScanRel:
+			see(r.Access.Filter)
+		case *FilterRel:
+			see(r.Cond)
+			rel(r.Input)
+		case *ProjectRel:
+			see(r.Exprs...)
+			rel(r.Input)
+		case *JoinRel:
+			see(r.Cond)
+			see(r.LeftKeys...)
+			see(r.RightKeys...)
+			rel(r.Left)
+			rel(r.Right)
+		case *QueryRel:
+			d = max(d, outerDepth(r.Query)) // derived tables see the block's outer queries
+		case *ValuesRel:
+			for _, row := range r.Rows {
+				see(row...)
+			}
+		case *SetOpRel:
+			d = max(d, outerDepth(r.Left), outerDepth(r.Right))
+		}
+	}
+	rel(q.From)
+	for _, sp := range q.Subqueries {
+		if sp.Correlated {
+			d = max(d, outerDepth(sp.Query)-1)
+		}
+	}
+	return d
 }

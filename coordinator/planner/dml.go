@@ -71,15 +71,13 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 		return nil, pgerr.Unsupported("INSERT ... ON CONFLICT")
 	case ins.WithClause != nil:
 		return nil, pgerr.Unsupported("WITH")
-	case ins.Override != pg_query.OverridingKind_OVERRIDING_NOT_SET:
-		return nil, pgerr.Unsupported("OVERRIDING")
 	}
 	t, err := p.ResolveTable(ins.Relation)
 	if err != nil {
 		return nil, err
 	}
 	s := tableScope(t, "", ps)
-	s.q = &query{p: p}
+	s.q = &query{p: p, seq: seqDirect}
 	var target []int
 	if len(ins.Cols) == 0 {
 		for i := range t.Columns {
@@ -149,6 +147,11 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 			if row[ci], err = s.assign(e, col); err != nil {
 				return nil, err
 			}
+			if dflt, err := identityOverride(col, ins.Override); err != nil {
+				return nil, err
+			} else if dflt {
+				row[ci] = DefaultFor(col)
+			}
 		}
 		for i, c := range t.Columns {
 			if row[i] == nil {
@@ -157,6 +160,7 @@ func (p *Planner) PlanInsert(ins *pg_query.InsertStmt, paramTypes []uint32) (*Pl
 		}
 		ins2.Rows = append(ins2.Rows, row)
 	}
+	s.q.seq = seqRefused // RETURNING runs on the datanodes
 	ret, cols, err := s.returning(ins.ReturningList)
 	if err != nil {
 		return nil, err
@@ -193,6 +197,11 @@ func (p *Planner) planInsertSelect(ins *pg_query.InsertStmt, sel *pg_query.Selec
 			return nil, err
 		}
 		row[ci] = e
+		if dflt, err := identityOverride(col, ins.Override); err != nil {
+			return nil, err
+		} else if dflt {
+			row[ci] = DefaultFor(col)
+		}
 	}
 	for i, c := range t.Columns {
 		if row[i] == nil {
@@ -227,7 +236,7 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 		return nil, err
 	}
 	s := tableScope(t, aliasOf(up.Relation), ps)
-	s.q = &query{p: p}
+	s.q = &query{p: p, seq: seqRefused}
 	u := &Update{}
 	seen := map[int]bool{}
 	for _, n := range up.TargetList {
@@ -246,12 +255,15 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 			return nil, pgerr.New(pgerr.SyntaxError, "multiple assignments to same column %q", rt.Name)
 		}
 		seen[ci] = true
+		col := t.Columns[ci]
+		if err := updateIdentity(col, rt.Val.GetSetToDefault() != nil); err != nil {
+			return nil, err
+		}
 		for _, d := range t.DistColumns {
 			if int(d) == ci && t.Dist == meridianpb.DistKind_DIST_HASH {
 				return nil, pgerr.Unsupported("updating distribution key column " + rt.Name)
 			}
 		}
-		col := t.Columns[ci]
 		var e *Expr
 		if rt.Val.GetSetToDefault() != nil {
 			e = DefaultFor(col)
@@ -299,7 +311,7 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 		return nil, err
 	}
 	s := tableScope(t, aliasOf(del.Relation), ps)
-	s.q = &query{p: p}
+	s.q = &query{p: p, seq: seqRefused}
 	var filter *Expr
 	if del.WhereClause != nil {
 		if filter, err = s.analyzeBool(del.WhereClause, "WHERE"); err != nil {
@@ -316,15 +328,19 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 }
 
 // AnalyzeDefault types a column DEFAULT expression (no columns, no
-// parameters) and converts it to the column's type.
-func AnalyzeDefault(n *pg_query.Node, col *meridianpb.ColumnDesc) (*Expr, error) {
-	s := &scope{params: &params{}}
+// parameters) and converts it to the column's type; sequences it names by
+// constant (nextval('s')) are resolved now.
+func (p *Planner) AnalyzeDefault(n *pg_query.Node, col *meridianpb.ColumnDesc) (*Expr, error) {
+	s := &scope{params: &params{}, q: &query{p: p, seq: seqDirect}}
 	e, err := s.analyze(n)
 	if err != nil {
 		return nil, err
 	}
 	if len(s.params.types) > 0 {
 		return nil, pgerr.New(pgerr.SyntaxError, "cannot use parameters in DEFAULT")
+	}
+	if len(s.q.subs) > 0 {
+		return nil, pgerr.New(pgerr.FeatureNotSupported, "cannot use subquery in DEFAULT expression")
 	}
 	return s.assign(e, col)
 }

@@ -19,6 +19,8 @@ type query struct {
 	windows        []*WindowFunc
 	windowDefs     map[string]*pg_query.WindowDef
 	windowsAllowed bool
+	// seq says how sequence functions are evaluated here (sequence.go).
+	seq seqMode
 }
 
 // cteEnv holds the WITH queries visible to a query block.
@@ -206,6 +208,7 @@ func (b *fromBuilder) join(j *pg_query.JoinExpr) error {
 		b.conds = append(b.conds, conds...)
 		return nil
 	}
+	conds = normalize(conds)
 	l, err := buildJoins(left.items, left.conds)
 	if err != nil {
 		return err
@@ -419,17 +422,38 @@ func pushFilter(rel Rel, c *Expr) Rel {
 		}
 		return &ScanRel{Access: planAccess(r.Access.Table, f)}
 	case *FilterRel:
+		if coordinatorOnly(r.Cond) && !coordinatorOnly(c) {
+			// below the coordinator's filter (subqueries), where the
+			// rows are
+			return &FilterRel{Input: pushFilter(r.Input, c), Cond: r.Cond}
+		}
 		return &FilterRel{Input: r.Input, Cond: andAll(append(conjuncts(r.Cond), c))}
+	case *QueryRel:
+		if q, ok := pushIntoQuery(r.Query, c); ok {
+			return &QueryRel{Query: q}
+		}
 	case *JoinRel:
 		w := r.Left.Width()
 		side := sideOf(c, w)
 		cp := *r
+		cp.LeftKeys = append([]*Expr(nil), r.LeftKeys...)
+		cp.RightKeys = append([]*Expr(nil), r.RightKeys...)
 		switch {
 		case side == sideLeft && r.Kind != JoinRight && r.Kind != JoinFull:
 			cp.Left = pushFilter(r.Left, c)
+			// A value pinning a left key pins the right key it equals:
+			// the right rows that can match have it (any join kind that
+			// filters the left side keeps the same left rows).
+			if d := throughKeys(c, r.LeftKeys, r.RightKeys); d != nil {
+				cp.Right = pushFilter(r.Right, d)
+			}
 			return &cp
 		case side == sideRight && (r.Kind == JoinInner || r.Kind == JoinRight):
-			cp.Right = pushFilter(r.Right, shiftCols(c, -w))
+			rc := shiftCols(c, -w)
+			cp.Right = pushFilter(r.Right, rc)
+			if d := throughKeys(rc, r.RightKeys, r.LeftKeys); d != nil {
+				cp.Left = pushFilter(r.Left, d)
+			}
 			return &cp
 		case r.Kind == JoinInner && side == sideBoth:
 			addJoinCond(&cp, c, w)
@@ -476,6 +500,9 @@ func buildJoins(items []*fromItem, conds []*Expr) (Rel, error) {
 			}
 		default:
 			multi = append(multi, pending{c, refs})
+			for k, r := range orRestrictions(c, refs, itemOf) {
+				items[k].rel = pushFilter(items[k].rel, shiftCols(r, -items[k].lo))
+			}
 		}
 	}
 	joined := map[int]bool{0: true}
@@ -555,4 +582,60 @@ func buildJoins(items []*fromItem, conds []*Expr) (Rel, error) {
 		cur = &FilterRel{Input: cur, Cond: andAll(cs)}
 	}
 	return cur, nil
+}
+
+// orRestrictions derives single-item filters from an OR that spans
+// several items (as PostgreSQL's extract_restriction_or_clauses): when
+// every branch has conditions on item k alone, the OR of those is
+// implied, and filters k's rows before the join (the OR itself stays).
+// TPC-H Q19's (brand, container, size) ranges filter part this way.
+func orRestrictions(c *Expr, refs map[int]bool, itemOf func(int32) int) map[int]*Expr {
+	if c.Kind != kOr {
+		return nil
+	}
+	out := map[int]*Expr{}
+	for k := range refs {
+		var alts []*Expr
+		for _, b := range c.Args {
+			var mine []*Expr
+			for _, x := range conjuncts(b) {
+				only := !coordinatorOnly(x)
+				n := 0
+				colRefs(x, func(i int32) {
+					n++
+					only = only && itemOf(i) == k
+				})
+				if only && n > 0 {
+					mine = append(mine, x)
+				}
+			}
+			if len(mine) == 0 {
+				alts = nil
+				break
+			}
+			alts = append(alts, andAll(mine))
+		}
+		if alts != nil {
+			out[k] = &Expr{Kind: kOr, TypeOid: types.Bool, Typmod: -1, Args: alts}
+		}
+	}
+	return out
+}
+
+// throughKeys derives, from a condition pinning a column of one side of
+// a join (col = v, col IN (...)) that is a join key equal to a plain
+// column of the other side (same type), the same condition on that
+// column; nil when there is none.
+func throughKeys(c *Expr, keys, other []*Expr) *Expr {
+	col, vals, ok := colPinned(c)
+	if !ok {
+		return nil
+	}
+	for i, k := range keys {
+		o := other[i]
+		if k.Kind == kColumn && k.Index == col.Index && o.Kind == kColumn && o.TypeOid == k.TypeOid {
+			return pinExpr(o.Index, typeOf(o), vals)
+		}
+	}
+	return nil
 }

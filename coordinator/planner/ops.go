@@ -236,6 +236,13 @@ func (s *scope) binop(op string, l, r *Expr) (*Expr, error) {
 	}
 	if arith {
 		if res, ok := dateArithType(op, lt, rt); ok {
+			if res == types.Interval && (op == "*" || op == "/") {
+				if lt != types.Interval {
+					lt = types.Float8
+				} else {
+					rt = types.Float8
+				}
+			}
 			var err error
 			if l, err = s.cast(l, types.T(lt), false); err != nil {
 				return nil, err
@@ -255,6 +262,14 @@ func (s *scope) binop(op string, l, r *Expr) (*Expr, error) {
 	}
 	if common == types.Bpchar && (lt != types.Bpchar || rt != types.Bpchar) {
 		common = types.Text
+	}
+	if comparison && lt == types.Bpchar && rt == types.Bpchar && (isValue(l) || isValue(r)) {
+		// char(n) against a value compares as bpchar (the evaluator
+		// ignores trailing spaces), so that the column stays a plain
+		// column: routing and index lookups use the value, padded to the
+		// column's length. Two char columns compare as text (rtrim), which
+		// hashes alike whatever their lengths.
+		common = types.Bpchar
 	}
 	t := types.T(common)
 	var err error
@@ -292,6 +307,7 @@ func (s *scope) castOperand(e *Expr, t types.Type, resolved uint32) (*Expr, erro
 
 func dateArithType(op string, l, r uint32) (uint32, bool) {
 	isTS := func(t uint32) bool { return t == types.Timestamp || t == types.TimestampTZ }
+	isNum := func(t uint32) bool { return types.InfoOf(t).Category == types.CatNumeric }
 	switch {
 	case l == types.Date && types.IsInteger(r) && (op == "+" || op == "-"):
 		return types.Date, true
@@ -313,6 +329,9 @@ func dateArithType(op string, l, r uint32) (uint32, bool) {
 		return types.Interval, true
 	case l == types.Interval && r == types.Interval && (op == "+" || op == "-"):
 		return types.Interval, true
+	case l == types.Interval && isNum(r) && (op == "*" || op == "/"),
+		isNum(l) && r == types.Interval && op == "*":
+		return types.Interval, true // interval * float8 (the number is cast)
 	}
 	return 0, false
 }
@@ -389,6 +408,9 @@ func (s *scope) funcCall(f *pg_query.FuncCall) (*Expr, error) {
 	}
 	if aggNames[name] {
 		return nil, pgerr.New(pgerr.GroupingError, "aggregate functions are not allowed here")
+	}
+	if seqFuncs[name] {
+		return s.seqCall(name, f)
 	}
 	args, err := s.analyzeList(f.Args)
 	if err != nil {
@@ -550,6 +572,10 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 			return nil, err
 		}
 		return &Expr{Kind: meridianpb.ExprKind_EXPR_NULLIF, TypeOid: t.OID, Typmod: -1, Args: args}, nil
+	case "extract", "date_part":
+		return s.datePart(name, args)
+	case "pg_get_serial_sequence":
+		return s.serialSequence(args)
 	case "current_setting":
 		if err := argc(1, 2); err != nil {
 			return nil, err
@@ -670,4 +696,57 @@ func aggType(name string, arg uint32) (types.Type, error) {
 		return bad()
 	}
 	return bad()
+}
+
+// datePart types extract(field FROM x) (numeric) and date_part('field',
+// x) (double precision) over a date, timestamp, timestamptz or interval.
+// date_part of a date reads it as a timestamp, as PostgreSQL's SQL
+// function date_part(text, date) does.
+func (s *scope) datePart(name string, args []*Expr) (*Expr, error) {
+	shown := name
+	if name == "extract" {
+		shown = "pg_catalog.extract"
+	}
+	sig := func() string {
+		var ts []string
+		for _, a := range args {
+			ts = append(ts, types.InfoOf(a.TypeOid).Name)
+		}
+		return shown + "(" + strings.Join(ts, ", ") + ")"
+	}
+	if len(args) != 2 {
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	field, x := args[0], args[1]
+	if !types.IsString(field.TypeOid) && field.TypeOid != types.Unknown {
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	switch x.TypeOid {
+	case types.Unknown:
+		return nil, pgerr.New("42725", "function %s is not unique", sig()).
+			WithHint("Could not choose a best candidate function. You might need to add explicit type casts.")
+	case types.Date:
+		if name == "date_part" {
+			c, err := s.cast(x, types.T(types.Timestamp), false)
+			if err != nil {
+				return nil, err
+			}
+			x = c
+		}
+	case types.Timestamp, types.TimestampTZ, types.Interval:
+	default:
+		return nil, pgerr.New(pgerr.UndefinedFunction, "function %s does not exist", sig()).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	f, err := s.cast(field, types.T(types.Text), false)
+	if err != nil {
+		return nil, err
+	}
+	t := uint32(types.Numeric)
+	if name == "date_part" {
+		t = types.Float8
+	}
+	return &Expr{Kind: kFunc, Name: name, TypeOid: t, Typmod: -1, Args: []*Expr{f, x}}, nil
 }

@@ -98,7 +98,9 @@ type WorkTableRel struct {
 	CTE *CTE
 }
 
-// SubPlan is a subquery evaluated by an expression (EXPR_SUBQUERY).
+// SubPlan is a subquery evaluated by an expression (EXPR_SUBQUERY). One
+// without a Query (Correlated, named "volatile") evaluates its expression
+// on the coordinator for each row (sequence.go).
 type SubPlan struct {
 	Query *Select
 	// Correlated: it references enclosing queries' rows, so it runs again

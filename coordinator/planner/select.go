@@ -81,7 +81,12 @@ func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pg
 		return nil, nil, false, err
 	}
 	s.Subqueries = in.q.subs
-	s.parts = &blockParts{items: from.items, conds: append(append([]*Expr(nil), from.conds...), where...)}
+	s.Having = Fold(s.Having)
+	if len(from.items) == 1 && isScan(from.items[0].rel) {
+		s.dropRedundantDistinct(in.table())
+	}
+	conds := normalize(append(append([]*Expr(nil), from.conds...), where...))
+	s.parts = &blockParts{items: from.items, conds: conds}
 	for _, o := range s.Output {
 		s.parts.output = append(s.parts.output, cloneExpr(o))
 	}
@@ -97,18 +102,46 @@ func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pg
 	// join tree the coordinator runs.
 	switch {
 	case len(from.items) == 0:
-		if len(where) > 0 {
-			s.From = &FilterRel{Input: &ValuesRel{Rows: [][]*Expr{{}}}, Cond: andAll(where)}
+		if len(conds) > 0 {
+			s.From = &FilterRel{Input: &ValuesRel{Rows: [][]*Expr{{}}}, Cond: andAll(conds)}
 		}
 	case len(from.items) == 1 && len(in.q.subs) == 0 && len(s.Windows) == 0 && isScan(from.items[0].rel) && len(from.conds) == 0:
-		s.Access = planAccess(in.table(), andAll(where))
+		s.Access = planAccess(in.table(), andAll(conds))
 		s.planPushdown()
 	default:
 		if s.From, err = decorrelate(from.items, s.parts.conds, in.q.subs); err != nil {
 			return nil, nil, false, err
 		}
+		s.decorrelateOutput()
 	}
 	return s, cols, in.correlated, nil
+}
+
+// decorrelateOutput turns the correlated scalar aggregate subqueries of
+// a select list into left joins (as decorrelate does for WHERE): the
+// joins widen the FROM row past the columns the list reads, and each
+// subquery becomes its value over the widened row.
+func (s *Select) decorrelateOutput() {
+	if s.HasAgg || len(s.Windows) > 0 || s.From == nil {
+		return
+	}
+	for i, o := range s.Output {
+		if !coordinatorOnly(o) {
+			continue
+		}
+		s.Output[i] = RewriteExpr(o, func(n *Expr) *Expr {
+			if n.Kind != kSubq || n.Name != "scalar" {
+				return n
+			}
+			j, val, ok := scalarJoin(n, s.Subqueries, s.From.Width())
+			if !ok {
+				return n
+			}
+			j.Left = s.From
+			s.From = j
+			return val
+		})
+	}
 }
 
 func isScan(r Rel) bool {
@@ -280,6 +313,9 @@ func (p *Planner) planBlock(sel *pg_query.SelectStmt, s *Select, in *scope) ([]p
 		e, err := in.analyze(n)
 		if err != nil {
 			return nil, err
+		}
+		if perRow(e) {
+			return nil, pgerr.Unsupported("sequence functions in " + what)
 		}
 		if !isValue(e) {
 			return nil, pgerr.New(pgerr.SyntaxError, "argument of %s must not contain variables", what)
@@ -622,4 +658,61 @@ func groupingAlternatives(n *pg_query.Node, groupExpr func(*pg_query.Node) (int,
 		return out, nil
 	}
 	return nil, pgerr.Unsupported("grouping set kind " + gs.Kind.String())
+}
+
+// dropRedundantDistinct removes a single-table block's DISTINCT, or its
+// GROUP BY without aggregates, when the distinct (grouping) columns
+// include a unique key whose columns are NOT NULL: every row is distinct
+// already. A GROUP BY becomes a plain select list over the table row.
+func (s *Select) dropRedundantDistinct(t *meridianpb.TableDesc) {
+	if t == nil {
+		return
+	}
+	switch {
+	case s.Distinct && !s.HasAgg:
+		if uniqueCols(t, s.Output[:s.Visible]) {
+			s.Distinct = false
+		}
+	case s.HasAgg && len(s.Aggs) == 0 && s.Having == nil && len(s.GroupingSets) == 0 && len(s.Windows) == 0:
+		if !uniqueCols(t, s.GroupBy) {
+			return
+		}
+		group := s.GroupBy
+		for i, o := range s.Output {
+			s.Output[i] = RewriteExpr(o, func(n *Expr) *Expr {
+				if n.Kind == kColumn {
+					return cloneExpr(group[n.Index])
+				}
+				return n
+			})
+		}
+		s.HasAgg, s.GroupBy = false, nil
+		if s.Distinct && uniqueCols(t, s.Output[:s.Visible]) {
+			s.Distinct = false
+		}
+	}
+}
+
+// uniqueCols reports whether es, expressions over t's row, include every
+// column of a unique index of NOT NULL columns.
+func uniqueCols(t *meridianpb.TableDesc, es []*Expr) bool {
+	have := map[int32]bool{}
+	for _, e := range es {
+		if e.Kind == kColumn {
+			have[e.Index] = true
+		}
+	}
+	for _, ix := range t.Indexes {
+		if !ix.Unique {
+			continue
+		}
+		ok := true
+		for _, c := range ix.Columns {
+			ok = ok && have[c] && (ix.Primary || t.Columns[c].NotNull)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

@@ -117,6 +117,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 		return nil, err
 	}
 	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log}, s.cat, s.routes, s.gtm)
+	s.eng.WatchSequences(cli, keys)
 	reg := serve.NewRegistry()
 	pcfg := pgwire.NewConfig()
 	pcfg.AuthMethod = cfg.AuthMethod

@@ -271,7 +271,7 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 		if err != nil {
 			return nil, "", drain(r, err)
 		}
-		if defaults[i], err = expr.Compile(b); err != nil {
+		if defaults[i], err = s.compile(ctx, b); err != nil {
 			return nil, "", drain(r, err)
 		}
 	}
@@ -285,17 +285,37 @@ func (s *Session) copyIn(ctx context.Context, t *meridianpb.TableDesc, cols []in
 
 // copyRows reads COPY data and inserts it in batches.
 func (s *Session) copyRows(ctx context.Context, t *meridianpb.TableDesc, cols []int, opts copyOpts, r io.Reader, defaults []expr.Eval, total *int64) error {
-	const batchSize = 2000
+	const batchSize = 4000
 	var batch [][]types.Datum
+	// One batch is written while the next is parsed: a goroutine writes,
+	// this one parses, and a batch waits for the previous one's write.
+	var inflight chan error
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
 	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
 		if len(batch) == 0 {
 			return nil
 		}
-		n, _, err := s.insertRows(ctx, t, batch, nil)
-		*total += n
-		batch = batch[:0]
-		return err
+		rows := batch
+		batch = nil
+		inflight = make(chan error, 1)
+		go func() {
+			n, _, err := s.insertRows(ctx, t, rows, nil)
+			*total += n
+			inflight <- err
+		}()
+		return nil
 	}
+	defer func() { _ = wait() }()
 	line := 0
 	build := func(fields []string, nulls []bool) error {
 		line++
@@ -392,7 +412,10 @@ func (s *Session) copyRows(ctx context.Context, t *meridianpb.TableDesc, cols []
 			}
 		}
 	}
-	return flush()
+	if err := flush(); err != nil {
+		return err
+	}
+	return wait()
 }
 
 // drain reads the rest of the client's COPY data so the protocol stays in

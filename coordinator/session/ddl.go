@@ -59,7 +59,7 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 		return pgerr.Unsupported("temporary tables")
 	}
 	schema := schemaOf(cs.Relation)
-	if _, ok := s.e.cat.Table(schema, cs.Relation.Relname); ok {
+	if s.e.cat.RelationExists(schema, cs.Relation.Relname) {
 		if cs.IfNotExists {
 			return nil
 		}
@@ -73,6 +73,8 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 	}
 	var keys []keyDef
 	var defaults []*pg_query.Node
+	var seqs []*columnSeq // of serial and identity columns
+	taken := map[string]bool{}
 	for _, elt := range cs.TableElts {
 		switch e := elt.Node.(type) {
 		case *pg_query.Node_ColumnDef:
@@ -82,27 +84,37 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 					return pgerr.New(pgerr.DuplicateColumn, "column %q specified more than once", cd.Colname)
 				}
 			}
-			tn := cd.TypeName.Names[len(cd.TypeName.Names)-1].GetString_().GetSval()
-			if strings.Contains(tn, "serial") {
-				return pgerr.Unsupported("serial columns (sequences)")
-			}
+			serialOID, serial := serialType(cd.TypeName)
 			t, err := planner.TypeFromName(cd.TypeName)
 			if err != nil {
 				return err
+			}
+			if serial {
+				t = types.T(serialOID)
 			}
 			if !types.Supported(t.OID) {
 				return pgerr.Unsupported("column type " + t.String())
 			}
 			col := &meridianpb.ColumnDesc{Name: cd.Colname, TypeOid: t.OID, Typmod: t.Typmod, NotNull: cd.IsNotNull}
-			var dflt *pg_query.Node
+			var dflt, identity *pg_query.Constraint
+			explicitNull := false
 			for _, cn := range cd.Constraints {
 				c := cn.GetConstraint()
 				switch c.Contype {
 				case pg_query.ConstrType_CONSTR_NOTNULL:
 					col.NotNull = true
 				case pg_query.ConstrType_CONSTR_NULL:
+					explicitNull = true
 				case pg_query.ConstrType_CONSTR_DEFAULT:
-					dflt = c.RawExpr
+					if dflt != nil || serial {
+						return pgerr.New(pgerr.SyntaxError, "multiple default values specified for column %q of table %q", cd.Colname, td.Name)
+					}
+					dflt = c
+				case pg_query.ConstrType_CONSTR_IDENTITY:
+					if identity != nil {
+						return pgerr.New(pgerr.SyntaxError, "multiple identity specifications for column %q of table %q", cd.Colname, td.Name)
+					}
+					identity = c
 				case pg_query.ConstrType_CONSTR_PRIMARY:
 					keys = append(keys, keyDef{name: c.Conname, cols: []string{cd.Colname}, primary: true})
 				case pg_query.ConstrType_CONSTR_UNIQUE:
@@ -111,8 +123,36 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 					return pgerr.Unsupported(constraintName(c.Contype) + " constraints")
 				}
 			}
+			if (serial || identity != nil) && (explicitNull && !col.NotNull) {
+				return pgerr.New(pgerr.SyntaxError, "conflicting NULL/NOT NULL declarations for column %q of table %q", cd.Colname, td.Name)
+			}
+			if identity != nil && (dflt != nil || serial) {
+				return pgerr.New(pgerr.SyntaxError, "both default and identity specified for column %q of table %q", cd.Colname, td.Name)
+			}
 			td.Columns = append(td.Columns, col)
-			defaults = append(defaults, dflt)
+			var raw *pg_query.Node
+			if dflt != nil {
+				raw = dflt.RawExpr
+			}
+			defaults = append(defaults, raw)
+			switch {
+			case serial:
+				cs, err := s.columnSequence(td, len(td.Columns)-1, nil, meridianpb.Identity_IDENTITY_NONE, taken)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, cs)
+			case identity != nil:
+				kind := meridianpb.Identity_IDENTITY_BY_DEFAULT
+				if identity.GeneratedWhen == "a" {
+					kind = meridianpb.Identity_IDENTITY_ALWAYS
+				}
+				cs, err := s.columnSequence(td, len(td.Columns)-1, identity.Options, kind, taken)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, cs)
+			}
 		case *pg_query.Node_Constraint:
 			c := e.Constraint
 			switch c.Contype {
@@ -136,7 +176,7 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 		if d == nil {
 			continue
 		}
-		e, err := planner.AnalyzeDefault(d, td.Columns[i])
+		e, err := s.e.plan.AnalyzeDefault(d, td.Columns[i])
 		if err != nil {
 			return err
 		}
@@ -177,7 +217,12 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 		}
 		td.DistColumns = []int32{int32(col)}
 	}
-	ids, err := s.e.cat.AllocIDs(ctx, 1+len(keys))
+	for _, cs := range seqs {
+		if s.e.cat.RelationExists(schema, cs.desc.Name) {
+			return pgerr.New(pgerr.DuplicateTable, "relation %q already exists", cs.desc.Name)
+		}
+	}
+	ids, err := s.e.cat.AllocIDs(ctx, 1+len(keys)+len(seqs))
 	if err != nil {
 		return err
 	}
@@ -193,7 +238,18 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 			td.Indexes = append(td.Indexes, ix)
 		}
 	}
-	return s.e.cat.CreateTable(ctx, td)
+	undo, err := s.makeColumnSequences(ctx, td, seqs, ids+1+uint32(len(keys)))
+	if err == nil {
+		owned := make([]*meridianpb.SequenceDesc, len(seqs))
+		for i, cs := range seqs {
+			owned[i] = cs.desc
+		}
+		err = s.e.cat.CreateTable(ctx, td, owned...)
+	}
+	if err != nil {
+		undo()
+	}
+	return err
 }
 
 func constraintName(t pg_query.ConstrType) string {
@@ -285,6 +341,9 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 				return nil, "", err
 			}
 			if !ok {
+				if _, isSeq := s.e.cat.Sequence(schema, name); isSeq {
+					return nil, "", pgerr.New(pgerr.WrongObjectType, "%q is not a table", name).WithHint("Use DROP SEQUENCE to remove a sequence.")
+				}
 				if d.MissingOk {
 					_ = w.Notice("NOTICE", "00000", fmt.Sprintf("table %q does not exist, skipping", name))
 					continue
@@ -294,8 +353,23 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 			tables = append(tables, t)
 		}
 		for _, t := range tables {
+			// The sequences its columns own go with it; other tables'
+			// defaults that call them block the drop, or go (CASCADE).
+			owned := s.e.cat.OwnedSequences(t.Id)
+			others, err := resolveDeps(s.seqDependents(owned, t.Id), "table "+t.Name, d.Behavior == pg_query.DropBehavior_DROP_CASCADE, w)
+			if err != nil {
+				return nil, "", err
+			}
+			if len(others) > 0 {
+				if err := s.e.cat.DropSequences(ctx, nil, others); err != nil {
+					return nil, "", err
+				}
+			}
 			if err := s.e.cat.DropTable(ctx, t); err != nil {
 				return nil, "", err
+			}
+			for _, sd := range owned {
+				s.dropSequenceState(sd.Id)
 			}
 			if err := s.ddlAll(ctx, &meridianpb.DDLRequest{Op: &meridianpb.DDLRequest_ClearTable{ClearTable: t}}); err != nil {
 				s.e.log.Warn("drop table: clearing data failed; rows stay unreachable", "table", t.Name, "err", err)
@@ -338,6 +412,8 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 		return nil, "DROP INDEX", nil
 	case pg_query.ObjectType_OBJECT_SCHEMA:
 		return nil, "", pgerr.Unsupported("DROP SCHEMA")
+	case pg_query.ObjectType_OBJECT_SEQUENCE:
+		return nil, "DROP SEQUENCE", s.dropSequences(ctx, d, w)
 	}
 	return nil, "", pgerr.Unsupported("DROP " + strings.TrimPrefix(d.RemoveType.String(), "OBJECT_"))
 }
@@ -351,6 +427,9 @@ func (s *Session) truncate(ctx context.Context, t *pg_query.TruncateStmt) error 
 			return err
 		}
 		if !ok {
+			if _, isSeq := s.e.cat.Sequence(schemaOf(rv), rv.Relname); isSeq {
+				return pgerr.New(pgerr.WrongObjectType, "%q is not a table", rv.Relname)
+			}
 			return pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", rv.Relname)
 		}
 		tables = append(tables, td)
@@ -358,6 +437,11 @@ func (s *Session) truncate(ctx context.Context, t *pg_query.TruncateStmt) error 
 	for _, td := range tables {
 		if err := s.ddlAll(ctx, &meridianpb.DDLRequest{Op: &meridianpb.DDLRequest_ClearTable{ClearTable: td}}); err != nil {
 			return err
+		}
+		if t.RestartSeqs {
+			if err := s.truncateRestart(ctx, td); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -543,6 +627,9 @@ func (s *Session) addColumn(ctx context.Context, t *meridianpb.TableDesc, cd *pg
 		}
 		return pgerr.New(pgerr.DuplicateColumn, "column %q of relation %q already exists", cd.Colname, t.Name)
 	}
+	if _, serial := serialType(cd.TypeName); serial {
+		return pgerr.Unsupported("ALTER TABLE ... ADD COLUMN of a serial type")
+	}
 	ty, err := planner.TypeFromName(cd.TypeName)
 	if err != nil {
 		return err
@@ -558,9 +645,13 @@ func (s *Session) addColumn(ctx context.Context, t *meridianpb.TableDesc, cd *pg
 			col.NotNull = true
 		case pg_query.ConstrType_CONSTR_NULL:
 		case pg_query.ConstrType_CONSTR_DEFAULT:
-			e, err := planner.AnalyzeDefault(c.RawExpr, col)
+			e, err := s.e.plan.AnalyzeDefault(c.RawExpr, col)
 			if err != nil {
 				return err
+			}
+			if planner.HasSequenceCall(e) {
+				// Every existing row would need a value of its own.
+				return pgerr.Unsupported("ALTER TABLE ... ADD COLUMN with a DEFAULT that calls a sequence function")
 			}
 			col.DefaultExpr = e
 			col.DefaultSql = deparseExpr(c.RawExpr)

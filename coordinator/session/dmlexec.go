@@ -201,7 +201,7 @@ func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.B
 				row[j], err = expr.ConstValue(b)
 			} else {
 				var ev expr.Eval
-				if ev, err = expr.Compile(b); err == nil {
+				if ev, err = s.compile(ctx, b); err == nil {
 					row[j], err = ev(nil)
 				}
 			}
@@ -299,7 +299,7 @@ func (s *Session) runInsertSelect(ctx context.Context, ins *planner.Insert, env 
 		if err != nil {
 			return nil, "", err
 		}
-		if conv[i], err = expr.Compile(b); err != nil {
+		if conv[i], err = s.compile(ctx, b); err != nil {
 			return nil, "", err
 		}
 	}

@@ -7,11 +7,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/meridian-db/meridian/cm/routing"
 	"github.com/meridian-db/meridian/coordinator/catalog"
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/coordinator/planner"
+	"github.com/meridian-db/meridian/coordinator/sequence"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
+	"github.com/meridian-db/meridian/internal/meta"
 )
 
 // TxnMode is the cluster's transaction-management mode.
@@ -40,6 +44,7 @@ type Engine struct {
 	plan    *planner.Planner
 	routes  *routing.Watcher
 	gtm     *gtmclient.Client
+	seqs    *sequence.Cache
 	pool    dnPool
 	gxid    atomic.Uint64
 	first   uint64 // the transaction-id counter this incarnation started at
@@ -71,6 +76,11 @@ func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *g
 		log = slog.Default()
 	}
 	e := &Engine{cfg: cfg, log: log, cat: cat, plan: &planner.Planner{Cat: cat}, routes: routes, gtm: gtm, started: time.Now()}
+	var src sequence.Source
+	if gtm != nil {
+		src = gtm
+	}
+	e.seqs = sequence.NewCache(src)
 	e.first = uint64(time.Since(gxidEpoch).Microseconds())
 	e.gxid.Store(e.first)
 	e.pid.Store(int64(cfg.Num) * 100000)
@@ -81,8 +91,18 @@ func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *g
 // (published in etcd so datanodes can tell orphans of an earlier one).
 func (e *Engine) FirstGxidCounter() uint64 { return e.first }
 
-// Close releases datanode connections.
-func (e *Engine) Close() { e.pool.close() }
+// Close releases datanode connections and stops the sequence watch.
+func (e *Engine) Close() {
+	e.seqs.Close()
+	e.pool.close()
+}
+
+// WatchSequences makes the engine follow the GTM's sequence records in
+// etcd (a setval or ALTER SEQUENCE through another coordinator drops the
+// values cached here), until Close.
+func (e *Engine) WatchSequences(cli *clientv3.Client, keys meta.Keys) {
+	e.seqs.Watch(cli, keys, e.log)
+}
 
 // newGxid returns a cluster-unique global transaction id.
 func (e *Engine) newGxid() uint64 {

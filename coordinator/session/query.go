@@ -21,14 +21,18 @@ const maxPlans = 2048
 // queryPlan returns the distributed plan of a query block, made once per
 // session (a prepared statement's blocks are planned once).
 func (s *Session) queryPlan(sel *planner.Select) (*optimizer.Plan, error) {
-	if v := s.e.cat.Version(); v != s.plansVersion {
-		// New statistics or schema: plan again.
-		s.plans, s.plansVersion = nil, v
+	o := &optimizer.Optimizer{Stats: s.e.cat.TableStats, Datanodes: len(s.e.routes.Current().Groups())}
+	o.Off.HashJoin = s.settingOff("enable_hashjoin")
+	o.Off.MergeJoin = s.settingOff("enable_mergejoin")
+	o.Off.NestLoop = s.settingOff("enable_nestloop")
+	o.Off.HashAgg = s.settingOff("enable_hashagg")
+	if v := s.e.cat.Version(); v != s.plansVersion || o.Off != s.plansOff {
+		// New statistics, schema or settings: plan again.
+		s.plans, s.plansVersion, s.plansOff = nil, v, o.Off
 	}
 	if p, ok := s.plans[sel]; ok {
 		return p, nil
 	}
-	o := &optimizer.Optimizer{Stats: s.e.cat.TableStats, Datanodes: len(s.e.routes.Current().Groups())}
 	p, err := o.PlanSelect(sel)
 	if err != nil {
 		return nil, err
@@ -124,7 +128,14 @@ func (q *queryRun) start(ctx context.Context) error {
 				groups[g] = true
 			}
 		}
-		tc, err := s.readTxn(ctx, q.env, len(groups))
+		// A datanode's latest state is one consistent snapshot for one
+		// read of one table there; a plan that reads more (several scans,
+		// several datanodes) needs a global snapshot.
+		targets := len(groups)
+		if reads := tableReads(plan); reads > 1 {
+			targets = max(targets, 2)
+		}
+		tc, err := s.readTxn(ctx, q.env, targets)
 		if err != nil {
 			return err
 		}
@@ -135,7 +146,8 @@ func (q *queryRun) start(ctx context.Context) error {
 			}
 		}
 		run, err = dist.Start(ctx, s.e.pool.flowClient, &dist.Request{Plan: plan, QueryID: s.e.newQueryID(), Txn: tc,
-			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect, WorkMem: workMem})
+			Addrs: addrs, BucketRuns: s.e.bucketRuns(snap), CollectStats: q.collect, WorkMem: workMem,
+			Unary: pointLookup(plan)})
 		if err != nil {
 			return errTimeout(ctx, err)
 		}
@@ -157,10 +169,8 @@ func (q *queryRun) start(ctx context.Context) error {
 	}
 	if err != nil {
 		if run != nil {
-			if rerr := run.Err(); rerr != nil {
-				err = rerr
-			}
 			run.Close()
+			err = dist.Best(err, run.Err())
 		}
 		return errTimeout(ctx, err)
 	}
@@ -207,9 +217,10 @@ func (q *queryRun) rowsRefOp(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 }
 
 // compile compiles an expression of the coordinator's fragment; its
-// correlated subqueries run once per row they are evaluated for.
+// correlated subqueries run once per row they are evaluated for, and so
+// do its sequence functions.
 func (q *queryRun) compile(e *meridianpb.Expr) (expr.Eval, error) {
-	return expr.CompileWith(e, q.subquery)
+	return expr.CompileWith(e, q.s.seqExt(q.ctx, q.subquery))
 }
 
 // subquery compiles an EXPR_SUBQUERY left in the plan (a correlated one).
@@ -219,6 +230,11 @@ func (q *queryRun) subquery(e *meridianpb.Expr) (expr.Eval, error) {
 	}
 	i := int(e.Index)
 	switch e.Name {
+	case planner.VolatileSubquery: // evaluated here for each row
+		if len(e.Args) != 1 {
+			return nil, pgerr.New(pgerr.InternalError, "malformed per-row expression")
+		}
+		return q.compile(e.Args[0])
 	case "exists":
 		return func(row []types.Datum) (types.Datum, error) {
 			r, err := q.subRows(i, row, 1)
@@ -384,4 +400,48 @@ func (e *Engine) bucketRuns(snap *routing.Snapshot) []uint32 {
 	}
 	e.runsSnap, e.runs = snap, runs
 	return runs
+}
+
+// pointLookup reports a plan that reads at most one row on one datanode:
+// its only datanode fragment looks a unique index up by all its columns
+// (and filters or projects the row). It runs as one unary call.
+func pointLookup(p *meridianpb.Plan) bool {
+	if len(p.Fragments) != 2 || len(p.Fragments[1].Groups) != 1 {
+		return false
+	}
+	n := p.Fragments[1].Root
+	for {
+		switch op := n.Op.(type) {
+		case *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Limit:
+			if len(n.Inputs) != 1 {
+				return false
+			}
+			n = n.Inputs[0]
+			continue
+		case *meridianpb.PlanNode_Scan:
+			ix := planner.IndexOf(op.Scan.Table, op.Scan.IndexId)
+			return ix != nil && ix.Unique && len(op.Scan.IndexEq) == len(ix.Columns)
+		}
+		return false
+	}
+}
+
+// tableReads counts the table reads of a plan's datanode fragments (scans
+// and index joins' lookups).
+func tableReads(p *meridianpb.Plan) int {
+	n := 0
+	var walk func(*meridianpb.PlanNode)
+	walk = func(x *meridianpb.PlanNode) {
+		switch x.Op.(type) {
+		case *meridianpb.PlanNode_Scan, *meridianpb.PlanNode_IndexJoin:
+			n++
+		}
+		for _, in := range x.Inputs {
+			walk(in)
+		}
+	}
+	for _, f := range p.Fragments[1:] {
+		walk(f.Root)
+	}
+	return n
 }

@@ -56,6 +56,10 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 		return nil, "CREATE SCHEMA", s.e.cat.CreateSchema(ctx, n.CreateSchemaStmt.Schemaname, n.CreateSchemaStmt.IfNotExists)
 	case *pg_query.Node_DropStmt:
 		return s.runDrop(ctx, n.DropStmt, w)
+	case *pg_query.Node_CreateSeqStmt:
+		return nil, "CREATE SEQUENCE", s.createSequence(ctx, n.CreateSeqStmt, w)
+	case *pg_query.Node_AlterSeqStmt:
+		return nil, "ALTER SEQUENCE", s.alterSequence(ctx, n.AlterSeqStmt, w)
 	case *pg_query.Node_TruncateStmt:
 		return nil, "TRUNCATE TABLE", s.truncate(ctx, n.TruncateStmt)
 	case *pg_query.Node_IndexStmt:

@@ -28,6 +28,9 @@ type Session struct {
 	// plans caches the distributed plans of query blocks (queryPlan).
 	plans        map[*planner.Select]*optimizer.Plan
 	plansVersion int64 // the catalog version plans were made at
+	plansOff     optimizer.Off
+	// seq is currval's and lastval's state (sequence.go).
+	seq seqSession
 }
 
 var _ pgwire.Session = (*Session)(nil)

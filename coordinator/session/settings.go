@@ -51,6 +51,10 @@ func defaultSettings(e *Engine) map[string]string {
 		"lc_time":                             "C",
 		"bytea_output":                        "hex",
 		"work_mem":                            "64MB",
+		"enable_hashjoin":                     "on",
+		"enable_mergejoin":                    "on",
+		"enable_nestloop":                     "on",
+		"enable_hashagg":                      "on",
 		"row_security":                        "on",
 		"meridian.txn_mode":                   string(e.cfg.TxnMode),
 		"meridian.node_name":                  e.cfg.Name,
@@ -220,4 +224,14 @@ func (s *Session) workMem() (int64, error) {
 			WithHint("Valid units for this parameter are \"B\", \"kB\", \"MB\", \"GB\", and \"TB\"; at least 64kB.")
 	}
 	return n * mult, nil
+}
+
+// settingOff reports whether a boolean setting is off (off, false, no, 0
+// and their unambiguous prefixes, as PostgreSQL's parse_bool).
+func (s *Session) settingOff(name string) bool {
+	switch strings.ToLower(strings.Trim(strings.TrimSpace(s.settings[name]), "'")) {
+	case "off", "of", "false", "f", "fa", "fal", "fals", "no", "n", "0":
+		return true
+	}
+	return false
 }

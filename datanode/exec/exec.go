@@ -311,6 +311,10 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 	if err != nil {
 		return 0, err
 	}
+	// New rows and their entries in non-unique indexes are keyed by the
+	// fresh row ids: written in one batch without reads. Unique index
+	// entries are inserted one by one (checked, 23505).
+	fresh := make([]storage.KV, 0, len(spec.Rows)*(1+len(ti.indexes)))
 	for i, enc := range spec.Rows {
 		row, err := ti.decode(enc)
 		if err != nil {
@@ -318,10 +322,12 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 		}
 		rowID := first + uint64(i)
 		bucket := spec.Buckets[i]
-		if err := txn.Insert(ctx, codec.RowKey(ti.desc.Id, bucket, rowID), enc, tc.CommandId); err != nil {
-			return 0, storageErr(err)
-		}
+		fresh = append(fresh, storage.KV{Key: codec.RowKey(ti.desc.Id, bucket, rowID), Value: enc})
 		for _, ix := range ti.indexes {
+			if !ix.Unique {
+				fresh = append(fresh, storage.KV{Key: codec.IndexKey(ix.Id, indexVals(ix, row), false, rowID), Value: codec.IndexValue(bucket, rowID)})
+				continue
+			}
 			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, row, bucket, rowID); err != nil {
 				return 0, err
 			}
@@ -330,6 +336,9 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 		if err := ret(row, emit); err != nil {
 			return 0, err
 		}
+	}
+	if err := txn.PutNew(fresh, tc.CommandId); err != nil {
+		return 0, storageErr(err)
 	}
 	return int64(len(spec.Rows)), nil
 }

@@ -17,33 +17,33 @@ import (
 // datanode: the rows whose index entries start with the given key values,
 // read in snapshot snap, that pass the node's filter, as the node's
 // columns.
-func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (sqlexec.IndexLookup, error) {
+func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (sqlexec.IndexLookup, func(), error) {
 	ij := n.GetIndexJoin()
 	if ij == nil || ij.Table == nil {
-		return nil, pgerr.New(pgerr.InternalError, "plan node %d is not an index join", n.Id)
+		return nil, nil, pgerr.New(pgerr.InternalError, "plan node %d is not an index join", n.Id)
 	}
 	ti, err := x.tables.get(ij.Table)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ix := ti.index(ij.IndexId)
 	if ix == nil {
-		return nil, pgerr.New(pgerr.UndefinedObject, "index %d of table %s does not exist", ij.IndexId, ti.desc.Name)
+		return nil, nil, pgerr.New(pgerr.UndefinedObject, "index %d of table %s does not exist", ij.IndexId, ti.desc.Name)
 	}
 	if len(ij.LookupKeys) == 0 || len(ij.LookupKeys) > len(ix.Columns) {
-		return nil, pgerr.New(pgerr.InternalError, "index join with %d keys on an index of %d columns", len(ij.LookupKeys), len(ix.Columns))
+		return nil, nil, pgerr.New(pgerr.InternalError, "index join with %d keys on an index of %d columns", len(ij.LookupKeys), len(ix.Columns))
 	}
 	var filter expr.Eval
 	if ij.Filter != nil {
 		if filter, err = expr.Compile(ij.Filter); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	want := make([]bool, len(ti.oids))
 	cols := make([]int, len(ij.Columns))
 	for i, c := range ij.Columns {
 		if c < 0 || int(c) >= len(ti.oids) {
-			return nil, pgerr.New(pgerr.InternalError, "index join on %s: column %d out of range", ti.desc.Name, c)
+			return nil, nil, pgerr.New(pgerr.InternalError, "index join on %s: column %d out of range", ti.desc.Name, c)
 		}
 		cols[i] = int(c)
 		want[c] = true
@@ -51,6 +51,11 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	markColumns(ij.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
 	prefix := codec.IndexPrefix(ix.Id)
+	// One reader (two reused iterators) serves every lookup of the join.
+	rd, err := x.st.NewReader(snap)
+	if err != nil {
+		return nil, nil, storageErr(err)
+	}
 	var buf []byte
 	out := make(sqlexec.Row, len(cols))
 	return func(ctx context.Context, keys []types.Datum, emit func(sqlexec.Row) error) error {
@@ -59,13 +64,13 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			buf = codec.AppendKey(buf, k)
 		}
 		p := append([]byte(nil), buf...)
-		err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
+		err := rd.Scan(ctx, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
 			bucket, rowID, err := codec.DecodeIndexValue(value)
 			if err != nil {
 				return err
 			}
 			rk := codec.RowKey(ti.desc.Id, bucket, rowID)
-			rv, _, found, err := x.st.Get(ctx, snap, rk)
+			rv, _, found, err := rd.Get(ctx, rk)
 			if err != nil || !found {
 				return err
 			}
@@ -88,5 +93,5 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			return emit(out)
 		})
 		return storageErr(err)
-	}, nil
+	}, rd.Close, nil
 }

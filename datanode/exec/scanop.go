@@ -103,6 +103,12 @@ func (s *scanOp) Open(ctx context.Context) error {
 	go func() {
 		defer s.wg.Done()
 		defer close(s.ch)
+		defer func() {
+			if v := recover(); v != nil {
+				// A bug in a filter fails the scan, not the datanode.
+				s.errc <- pgerr.New(pgerr.InternalError, "internal error in a scan of %s: %v", s.ti.desc.Name, v)
+			}
+		}()
 		s.errc <- s.run(ctx)
 	}()
 	return nil

@@ -26,17 +26,17 @@ type outbox interface {
 	abort()
 }
 
-// gatherSender serializes FlowMessages on the SetupFlow stream shared by
-// the flow's gather fragments.
+// gatherSender serializes the FlowMessages of the flow's gather
+// fragments (on the SetupFlow stream, or into RunFlow's answer).
 type gatherSender struct {
-	mu     sync.Mutex
-	stream meridianpb.Flow_SetupFlowServer
+	mu   sync.Mutex
+	send func(*meridianpb.FlowMessage) error
 }
 
-func (g *gatherSender) send(m *meridianpb.FlowMessage) error {
+func (g *gatherSender) sendMsg(m *meridianpb.FlowMessage) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.stream.Send(m)
+	return g.send(m)
 }
 
 // gatherOut sends rows to the coordinator.
@@ -70,11 +70,11 @@ func (g *gatherOut) flush(m *meridianpb.FlowMessage, size int) error {
 	if g.st != nil {
 		g.st.BytesSent += int64(size)
 	}
-	return g.s.send(m)
+	return g.s.sendMsg(m)
 }
 
 func (g *gatherOut) finish(context.Context) error {
-	return g.s.send(&meridianpb.FlowMessage{Fragment: g.fragment, Eos: true})
+	return g.s.sendMsg(&meridianpb.FlowMessage{Fragment: g.fragment, Eos: true})
 }
 
 func (g *gatherOut) abort() {}

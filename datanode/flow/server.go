@@ -2,6 +2,7 @@ package flow
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	dnexec "github.com/meridian-db/meridian/datanode/exec"
 	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -207,8 +209,38 @@ func (s *Server) inboxFor(ctx context.Context, query uint64, fragment int32) (*i
 
 // SetupFlow runs this datanode's fragment instances of a plan.
 func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_SetupFlowServer) error {
+	return pgerr.ToStatus(s.runFlow(stream.Context(), req, stream.Send))
+}
+
+// maxUnaryBytes bounds the rows RunFlow returns in one answer.
+const maxUnaryBytes = 16 << 20
+
+// RunFlow is SetupFlow with every message in one answer, for plans that
+// return few rows.
+func (s *Server) RunFlow(ctx context.Context, req *meridianpb.FlowRequest) (*meridianpb.FlowResult, error) {
+	res := &meridianpb.FlowResult{}
+	size := 0
+	err := s.runFlow(ctx, req, func(m *meridianpb.FlowMessage) error {
+		for _, r := range m.Rows {
+			size += len(r)
+		}
+		if size > maxUnaryBytes {
+			return pgerr.New(pgerr.ProgramLimitExceeded, "result too large for a unary flow (over %d bytes)", maxUnaryBytes)
+		}
+		res.Messages = append(res.Messages, m)
+		return nil
+	})
+	if err != nil {
+		return nil, pgerr.ToStatus(err)
+	}
+	return res, nil
+}
+
+// runFlow runs this datanode's fragment instances of a plan; send gets
+// the gathered rows and the final message.
+func (s *Server) runFlow(ctx context.Context, req *meridianpb.FlowRequest, send func(*meridianpb.FlowMessage) error) error {
 	if req.Plan == nil || len(req.Plan.Fragments) == 0 {
-		return pgerr.ToStatus(pgerr.New(pgerr.ProtocolViolation, "empty plan"))
+		return pgerr.New(pgerr.ProtocolViolation, "empty plan")
 	}
 	f := &flow{s: s, req: req, group: req.Group, runs: req.BucketRuns, inboxes: map[int32]*inbox{}, frags: map[int32]*meridianpb.Fragment{}}
 	if f.group == 0 {
@@ -218,10 +250,10 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 		f.frags[fr.Id] = fr
 	}
 	if err := f.setupInboxes(); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
 	if err := s.register(f); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
 	defer s.unregister(f)
 	defer func() {
@@ -231,8 +263,8 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 	}()
 
 	snap := s.cfg.Exec.Snapshot(req.Txn)
-	gs := &gatherSender{stream: stream}
-	g, ctx := errgroup.WithContext(stream.Context())
+	gs := &gatherSender{send: send}
+	g, gctx := errgroup.WithContext(ctx)
 	var statsMu sync.Mutex
 	var stats []*meridianpb.OperatorStats
 	for _, fr := range req.Plan.Fragments {
@@ -240,7 +272,7 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 			continue
 		}
 		g.Go(func() error {
-			st, err := f.run(ctx, fr, snap, gs)
+			st, err := f.run(gctx, fr, snap, gs)
 			if err != nil {
 				return err
 			}
@@ -251,13 +283,19 @@ func (s *Server) SetupFlow(req *meridianpb.FlowRequest, stream meridianpb.Flow_S
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return pgerr.ToStatus(err)
+		return err
 	}
-	return gs.send(&meridianpb.FlowMessage{Done: true, Stats: stats})
+	return gs.sendMsg(&meridianpb.FlowMessage{Done: true, Stats: stats})
 }
 
-// run runs one fragment instance to its end.
-func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Snapshot, gs *gatherSender) ([]*meridianpb.OperatorStats, error) {
+// run runs one fragment instance to its end. A panic (a bug) fails the
+// fragment with an internal error instead of the datanode.
+func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Snapshot, gs *gatherSender) (st []*meridianpb.OperatorStats, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = serve.Recovered(f.s.cfg.Log, fmt.Sprintf("fragment %d", fr.Id), v)
+		}
+	}()
 	if fr.Output == nil {
 		return nil, pgerr.New(pgerr.InternalError, "fragment %d has no output stream", fr.Id)
 	}
@@ -267,7 +305,7 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		Scan: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 			return f.s.cfg.Exec.ScanOperator(snap, n, f.owns)
 		},
-		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, error) {
+		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, func(), error) {
 			return f.s.cfg.Exec.IndexLookup(snap, n)
 		},
 		Recv: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {

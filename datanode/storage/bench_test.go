@@ -35,13 +35,28 @@ func BenchmarkGet(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	snap := at(20)
-	b.ResetTimer()
-	for b.Loop() {
-		_, _, found, err := e.Get(ctx, snap, benchKey(r.IntN(n)))
-		if err != nil || !found {
-			b.Fatalf("get: %v %v", found, err)
+	b.Run("engine", func(b *testing.B) {
+		for b.Loop() {
+			_, _, found, err := e.Get(ctx, snap, benchKey(r.IntN(n)))
+			if err != nil || !found {
+				b.Fatalf("get: %v %v", found, err)
+			}
 		}
-	}
+	})
+	// Through a Reader: one iterator for every read (index lookups).
+	b.Run("reader", func(b *testing.B) {
+		rd, err := e.NewReader(snap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rd.Close()
+		for b.Loop() {
+			_, _, found, err := rd.Get(ctx, benchKey(r.IntN(n)))
+			if err != nil || !found {
+				b.Fatalf("get: %v %v", found, err)
+			}
+		}
+	})
 }
 
 // BenchmarkWriteCommit: one-phase commits of single-key transactions with a

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 )
 
 const (
@@ -114,6 +115,13 @@ func Open(cfg Config) (*Engine, error) {
 		FS:                 cfg.FS,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
+		Comparer:           mvccComparer,
+	}
+	// Bloom filters over version-group prefixes let a point read skip the
+	// sstables that hold no version of its key.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		opts.Levels[i].FilterType = pebble.TableFilter
 	}
 	if cfg.CacheBytes > 0 {
 		cache := pebble.NewCache(cfg.CacheBytes)

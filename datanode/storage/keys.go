@@ -3,6 +3,8 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Physical key layout (see doc.go):
@@ -244,3 +246,22 @@ func formatKey(pk []byte) string {
 	}
 	return fmt.Sprintf("%q@%d", lk, seq)
 }
+
+// mvccComparer orders keys bytewise, as Pebble's default comparer, and
+// splits a data key into its version-group prefix and its 8-byte version
+// suffix, so that Pebble keeps bloom filters of prefixes and a point read
+// (SeekPrefixGE) skips sstables without the key. Other keys (system
+// records) are all prefix. Prefixes are prefix-free and end in the
+// terminator, so ordering by prefix first is the bytewise order.
+var mvccComparer = func() *pebble.Comparer {
+	c := *pebble.DefaultComparer
+	c.Name = "meridian.mvcc.v1"
+	c.Split = func(k []byte) int {
+		n := len(k) - seqLen
+		if n >= 2 && k[n-2] == escByte && k[n-1] == termByte {
+			return n
+		}
+		return len(k)
+	}
+	return &c
+}()

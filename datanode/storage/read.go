@@ -72,8 +72,15 @@ func (e *Engine) Get(ctx context.Context, snap Snapshot, key []byte) (value []by
 		return nil, 0, false, err
 	}
 	defer it.Close()
+	return e.get(ctx, it, snap, prefix)
+}
+
+// get is Get over an iterator bounded to the key's versions. It seeks
+// by prefix, so that Pebble's bloom filters skip the sstables that hold
+// no version of the key.
+func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot, prefix []byte) (value []byte, seq uint64, found bool, err error) {
 	var cache statusCache
-	for ok := it.First(); ok; ok = it.Next() {
+	for ok := it.SeekPrefixGE(prefix); ok; ok = it.Next() {
 		v, err := readVersion(it)
 		if err != nil {
 			return nil, 0, false, err
@@ -112,7 +119,11 @@ func (e *Engine) Scan(ctx context.Context, snap Snapshot, start, end []byte, fn 
 		return err
 	}
 	defer it.Close()
+	return e.scan(ctx, it, snap, fn)
+}
 
+// scan is Scan over an iterator bounded to the range.
+func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, fn func(key, value []byte, seq uint64) error) error {
 	var (
 		cache  statusCache
 		prefix []byte // version-group prefix of the current key
@@ -264,4 +275,74 @@ func (e *Engine) GetLatest(ctx context.Context, key []byte, txn *Txn) (value []b
 		}
 		return n.payload, n.seq, true, nil
 	}
+}
+
+// Reader serves many reads of one snapshot (index lookups) through two
+// reused Pebble iterators, one for scans and one for point reads (a scan's
+// callback may read points), instead of building an iterator per read.
+// It is not safe for concurrent use; Close it when done.
+type Reader struct {
+	e      *Engine
+	snap   Snapshot
+	scanIt *pebble.Iterator
+	getIt  *pebble.Iterator
+	closed bool
+}
+
+// NewReader returns a reader of snap. The engine counts it as running
+// until it is closed.
+func (e *Engine) NewReader(snap Snapshot) (*Reader, error) {
+	if err := e.enter(); err != nil {
+		return nil, err
+	}
+	return &Reader{e: e, snap: snap}, nil
+}
+
+func (r *Reader) iter(it **pebble.Iterator, lo, hi []byte) (*pebble.Iterator, error) {
+	if *it == nil {
+		x, err := r.e.newIter(lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		*it = x
+		return x, nil
+	}
+	(*it).SetBounds(lo, hi)
+	return *it, nil
+}
+
+// Get is Engine.Get in the reader's snapshot.
+func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64, found bool, err error) {
+	r.e.metrics.Reads.Inc()
+	prefix, end := keyBounds(key)
+	it, err := r.iter(&r.getIt, prefix, end)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	return r.e.get(ctx, it, r.snap, prefix)
+}
+
+// Scan is Engine.Scan in the reader's snapshot.
+func (r *Reader) Scan(ctx context.Context, start, end []byte, fn func(key, value []byte, seq uint64) error) error {
+	r.e.metrics.Reads.Inc()
+	lo, hi := rangeBounds(start, end)
+	it, err := r.iter(&r.scanIt, lo, hi)
+	if err != nil {
+		return err
+	}
+	return r.e.scan(ctx, it, r.snap, fn)
+}
+
+// Close releases the iterators.
+func (r *Reader) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	for _, it := range []*pebble.Iterator{r.scanIt, r.getIt} {
+		if it != nil {
+			_ = it.Close()
+		}
+	}
+	r.e.exit()
 }

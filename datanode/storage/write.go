@@ -136,3 +136,60 @@ func (e *Engine) put(prefix []byte, h versionHeader, payload []byte) ([]byte, er
 	e.metrics.Writes.Inc()
 	return pk, nil
 }
+
+// KV is a key and the value to write under it.
+type KV struct {
+	Key, Value []byte
+}
+
+// PutNew writes the first version of keys that cannot exist yet — their
+// logical keys hold an id this datanode just allocated (AllocIDs), such
+// as a new row's key or its entries in non-unique indexes — in one
+// batch, with no read and no row lock to take: nobody else can know the
+// keys before the transaction commits. Like Write, it does not sync.
+func (t *Txn) PutNew(items []KV, commandID uint32) error {
+	if len(items) == 0 {
+		return nil
+	}
+	e := t.e
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	t.rw.RLock()
+	defer t.rw.RUnlock()
+	if t.err != nil {
+		return t.err
+	}
+	if t.State() != TxnInProgress {
+		return notActive(t, "write")
+	}
+	if commandID < t.minCmd {
+		return rolledBack(t, commandID)
+	}
+	first, err := e.seqs.nextN(uint64(len(items)))
+	if err != nil {
+		return err
+	}
+	b := e.db.NewBatch()
+	defer b.Close()
+	h := versionHeader{xid: t.xid, commandID: commandID}
+	pks := make([][]byte, len(items))
+	var val []byte
+	for i, it := range items {
+		pk := appendSeq(appendPrefix(make([]byte, 0, 2*len(it.Key)+2+seqLen), it.Key), first+uint64(i))
+		val = appendValue(val[:0], h, it.Value)
+		if err := b.Set(pk, val, nil); err != nil {
+			return ioError(err, "write %s", formatKey(pk))
+		}
+		pks[i] = pk
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return ioError(err, "write batch")
+	}
+	e.metrics.Writes.Add(float64(len(items)))
+	for _, pk := range pks {
+		t.remember(pk, commandID)
+	}
+	return nil
+}

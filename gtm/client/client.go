@@ -67,6 +67,8 @@ type Client struct {
 	stats struct {
 		batches, rpcs, failed, commits, snapshots atomic.Uint64
 	}
+
+	seq seqConn // sequence calls (sequences.go)
 }
 
 // batch is the set of callers one request serves.
@@ -145,6 +147,7 @@ func (c *Client) Close() {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	c.seq.close()
 }
 
 // Snapshot returns a snapshot CSN: every commit CSN below it has been

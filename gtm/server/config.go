@@ -27,6 +27,11 @@ type Config struct {
 	// high-water mark: one etcd write per Window/2 CSNs. A failover
 	// skips at most Window CSNs.
 	Window uint64 `json:"window"`
+	// SequenceWindow is how many values of a sequence the leader reserves
+	// in etcd beyond the run it hands out: one etcd write per about that
+	// many values, and a failover skips at most that many (plus a run).
+	// 0 means DefaultSequenceWindow.
+	SequenceWindow uint64 `json:"sequence_window"`
 	// LeaseTTL is the TTL in seconds of the leader's etcd lease: a crashed
 	// leader is replaced after about this long. etcd may raise it to its
 	// minimum (1.5 election timeouts).
@@ -51,6 +56,9 @@ const (
 	maxWindow   = 1 << 40
 	maxLeaseTTL = 600
 )
+
+// DefaultSequenceWindow is the SequenceWindow used when it is 0.
+const DefaultSequenceWindow = 10_000
 
 // NewConfig returns the default configuration.
 func NewConfig() Config {
@@ -91,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Window < 1 || c.Window > maxWindow {
 		bad("window %d: want 1..%d", c.Window, uint64(maxWindow))
+	}
+	if c.SequenceWindow > maxWindow {
+		bad("sequence window %d: want 0..%d", c.SequenceWindow, uint64(maxWindow))
 	}
 	if c.LeaseTTL < 1 || c.LeaseTTL > maxLeaseTTL {
 		bad("lease TTL %ds: want 1..%d", c.LeaseTTL, maxLeaseTTL)

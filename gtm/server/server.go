@@ -119,8 +119,11 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		// probing, whose pings cost syscalls on every tiny RPC.
 		grpc.InitialWindowSize(1<<20),
 		grpc.InitialConnWindowSize(1<<20),
+		grpc.ChainUnaryInterceptor(serve.RecoverUnary(s.log)),
+		grpc.ChainStreamInterceptor(serve.RecoverStream(s.log)),
 	)
 	meridianpb.RegisterGTMServer(s.grpc, s)
+	meridianpb.RegisterGTMSequencesServer(s.grpc, newSeqService(s))
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()

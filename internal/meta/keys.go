@@ -47,3 +47,11 @@ func (k Keys) CMInitialized() string      { return k.prefix + "cm/initialized" }
 func (k Keys) Names() string                  { return k.prefix + "catalog/names/" }
 func (k Keys) Name(schema, rel string) string { return k.Names() + schema + "/" + rel }
 func (k Keys) Health(node string) string      { return k.prefix + "health/" + node }
+
+// Sequences: the catalog's descriptors (catalog/sequences/<id>, names in
+// catalog/names as "s:<id>") and the GTM leader's state records
+// (gtm/seq/<id>).
+func (k Keys) Sequences() string            { return k.prefix + "catalog/sequences/" }
+func (k Keys) Sequence(id uint32) string    { return fmt.Sprintf("%s%010d", k.Sequences(), id) }
+func (k Keys) GTMSequences() string         { return k.prefix + "gtm/seq/" }
+func (k Keys) GTMSequence(id uint32) string { return fmt.Sprintf("%s%010d", k.GTMSequences(), id) }

@@ -1328,11 +1328,14 @@ func (x *GroupingSet) GetColumns() []int32 {
 // one row, even for no input. With sets (FULL only), the node groups by
 // each set in turn; entries not in a set are NULL in its rows.
 type AggNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Phase         AggPhase               `protobuf:"varint,1,opt,name=phase,proto3,enum=meridian.AggPhase" json:"phase,omitempty"`
-	GroupBy       []*Expr                `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
-	Aggs          []*AggFunc             `protobuf:"bytes,3,rep,name=aggs,proto3" json:"aggs,omitempty"`
-	Sets          []*GroupingSet         `protobuf:"bytes,4,rep,name=sets,proto3" json:"sets,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Phase   AggPhase               `protobuf:"varint,1,opt,name=phase,proto3,enum=meridian.AggPhase" json:"phase,omitempty"`
+	GroupBy []*Expr                `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	Aggs    []*AggFunc             `protobuf:"bytes,3,rep,name=aggs,proto3" json:"aggs,omitempty"`
+	Sets    []*GroupingSet         `protobuf:"bytes,4,rep,name=sets,proto3" json:"sets,omitempty"`
+	// The input arrives sorted by group_by: aggregate one group at a time
+	// (sort aggregation) instead of in a hash table. Not with sets.
+	Sorted        bool `protobuf:"varint,5,opt,name=sorted,proto3" json:"sorted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1393,6 +1396,13 @@ func (x *AggNode) GetSets() []*GroupingSet {
 		return x.Sets
 	}
 	return nil
+}
+
+func (x *AggNode) GetSorted() bool {
+	if x != nil {
+		return x.Sorted
+	}
+	return false
 }
 
 // SortNode sorts its input by keys (expressions over the input row). With
@@ -2433,6 +2443,50 @@ func (*ExchangeAck) Descriptor() ([]byte, []int) {
 	return file_plan_proto_rawDescGZIP(), []int{27}
 }
 
+type FlowResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*FlowMessage         `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlowResult) Reset() {
+	*x = FlowResult{}
+	mi := &file_plan_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlowResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlowResult) ProtoMessage() {}
+
+func (x *FlowResult) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlowResult.ProtoReflect.Descriptor instead.
+func (*FlowResult) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FlowResult) GetMessages() []*FlowMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 // TableStatistics is what ANALYZE found about a table.
 type TableStatistics struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2452,7 +2506,7 @@ type TableStatistics struct {
 
 func (x *TableStatistics) Reset() {
 	*x = TableStatistics{}
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2518,7 @@ func (x *TableStatistics) String() string {
 func (*TableStatistics) ProtoMessage() {}
 
 func (x *TableStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2531,7 @@ func (x *TableStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStatistics.ProtoReflect.Descriptor instead.
 func (*TableStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{28}
+	return file_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TableStatistics) GetTableId() uint32 {
@@ -2538,7 +2592,7 @@ type ColumnStatistics struct {
 
 func (x *ColumnStatistics) Reset() {
 	*x = ColumnStatistics{}
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2550,7 +2604,7 @@ func (x *ColumnStatistics) String() string {
 func (*ColumnStatistics) ProtoMessage() {}
 
 func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2563,7 +2617,7 @@ func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnStatistics.ProtoReflect.Descriptor instead.
 func (*ColumnStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{29}
+	return file_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ColumnStatistics) GetDistinct() float64 {
@@ -2620,7 +2674,7 @@ type AnalyzeRequest struct {
 
 func (x *AnalyzeRequest) Reset() {
 	*x = AnalyzeRequest{}
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2686,7 @@ func (x *AnalyzeRequest) String() string {
 func (*AnalyzeRequest) ProtoMessage() {}
 
 func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2699,7 @@ func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeRequest.ProtoReflect.Descriptor instead.
 func (*AnalyzeRequest) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{30}
+	return file_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AnalyzeRequest) GetTable() *TableDesc {
@@ -2673,7 +2727,7 @@ type AnalyzeResponse struct {
 
 func (x *AnalyzeResponse) Reset() {
 	*x = AnalyzeResponse{}
-	mi := &file_plan_proto_msgTypes[31]
+	mi := &file_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2739,7 @@ func (x *AnalyzeResponse) String() string {
 func (*AnalyzeResponse) ProtoMessage() {}
 
 func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[31]
+	mi := &file_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2752,7 @@ func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeResponse.ProtoReflect.Descriptor instead.
 func (*AnalyzeResponse) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{31}
+	return file_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AnalyzeResponse) GetRows() uint64 {
@@ -2794,12 +2848,13 @@ const file_plan_proto_rawDesc = "" +
 	"\farg_type_oid\x18\x06 \x01(\rR\n" +
 	"argTypeOid\"'\n" +
 	"\vGroupingSet\x12\x18\n" +
-	"\acolumns\x18\x01 \x03(\x05R\acolumns\"\xb0\x01\n" +
+	"\acolumns\x18\x01 \x03(\x05R\acolumns\"\xc8\x01\n" +
 	"\aAggNode\x12(\n" +
 	"\x05phase\x18\x01 \x01(\x0e2\x12.meridian.AggPhaseR\x05phase\x12)\n" +
 	"\bgroup_by\x18\x02 \x03(\v2\x0e.meridian.ExprR\agroupBy\x12%\n" +
 	"\x04aggs\x18\x03 \x03(\v2\x11.meridian.AggFuncR\x04aggs\x12)\n" +
-	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\"W\n" +
+	"\x04sets\x18\x04 \x03(\v2\x15.meridian.GroupingSetR\x04sets\x12\x16\n" +
+	"\x06sorted\x18\x05 \x01(\bR\x06sorted\"W\n" +
 	"\bSortNode\x12%\n" +
 	"\x04keys\x18\x01 \x03(\v2\x11.meridian.SortKeyR\x04keys\x12$\n" +
 	"\x05limit\x18\x02 \x01(\v2\x0e.meridian.ExprR\x05limit\"Y\n" +
@@ -2879,7 +2934,10 @@ const file_plan_proto_rawDesc = "" +
 	"from_group\x18\x03 \x01(\rR\tfromGroup\x12\x12\n" +
 	"\x04rows\x18\x04 \x03(\fR\x04rows\x12\x10\n" +
 	"\x03eos\x18\x05 \x01(\bR\x03eos\"\r\n" +
-	"\vExchangeAck\"\xbc\x01\n" +
+	"\vExchangeAck\"?\n" +
+	"\n" +
+	"FlowResult\x121\n" +
+	"\bmessages\x18\x01 \x03(\v2\x15.meridian.FlowMessageR\bmessages\"\xbc\x01\n" +
 	"\x0fTableStatistics\x12\x19\n" +
 	"\btable_id\x18\x01 \x01(\rR\atableId\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x01R\x04rows\x124\n" +
@@ -2929,11 +2987,12 @@ const file_plan_proto_rawDesc = "" +
 	"\x16FRAME_OFFSET_PRECEDING\x10\x01\x12\x15\n" +
 	"\x11FRAME_CURRENT_ROW\x10\x02\x12\x1a\n" +
 	"\x16FRAME_OFFSET_FOLLOWING\x10\x03\x12\x1d\n" +
-	"\x19FRAME_UNBOUNDED_FOLLOWING\x10\x042\xc3\x01\n" +
+	"\x19FRAME_UNBOUNDED_FOLLOWING\x10\x042\xfb\x01\n" +
 	"\x04Flow\x12;\n" +
 	"\tSetupFlow\x12\x15.meridian.FlowRequest\x1a\x15.meridian.FlowMessage0\x01\x12>\n" +
 	"\bExchange\x12\x19.meridian.ExchangeMessage\x1a\x15.meridian.ExchangeAck(\x01\x12>\n" +
-	"\aAnalyze\x12\x18.meridian.AnalyzeRequest\x1a\x19.meridian.AnalyzeResponseB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
+	"\aAnalyze\x12\x18.meridian.AnalyzeRequest\x1a\x19.meridian.AnalyzeResponse\x126\n" +
+	"\aRunFlow\x12\x15.meridian.FlowRequest\x1a\x14.meridian.FlowResultB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
 
 var (
 	file_plan_proto_rawDescOnce sync.Once
@@ -2948,7 +3007,7 @@ func file_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_plan_proto_goTypes = []any{
 	(StreamKind)(0),          // 0: meridian.StreamKind
 	(JoinType)(0),            // 1: meridian.JoinType
@@ -2983,15 +3042,16 @@ var file_plan_proto_goTypes = []any{
 	(*OperatorStats)(nil),    // 30: meridian.OperatorStats
 	(*ExchangeMessage)(nil),  // 31: meridian.ExchangeMessage
 	(*ExchangeAck)(nil),      // 32: meridian.ExchangeAck
-	(*TableStatistics)(nil),  // 33: meridian.TableStatistics
-	(*ColumnStatistics)(nil), // 34: meridian.ColumnStatistics
-	(*AnalyzeRequest)(nil),   // 35: meridian.AnalyzeRequest
-	(*AnalyzeResponse)(nil),  // 36: meridian.AnalyzeResponse
-	nil,                      // 37: meridian.FlowRequest.GroupAddrsEntry
-	(*TableDesc)(nil),        // 38: meridian.TableDesc
-	(*Expr)(nil),             // 39: meridian.Expr
-	(*SortKey)(nil),          // 40: meridian.SortKey
-	(*TxnContext)(nil),       // 41: meridian.TxnContext
+	(*FlowResult)(nil),       // 33: meridian.FlowResult
+	(*TableStatistics)(nil),  // 34: meridian.TableStatistics
+	(*ColumnStatistics)(nil), // 35: meridian.ColumnStatistics
+	(*AnalyzeRequest)(nil),   // 36: meridian.AnalyzeRequest
+	(*AnalyzeResponse)(nil),  // 37: meridian.AnalyzeResponse
+	nil,                      // 38: meridian.FlowRequest.GroupAddrsEntry
+	(*TableDesc)(nil),        // 39: meridian.TableDesc
+	(*Expr)(nil),             // 40: meridian.Expr
+	(*SortKey)(nil),          // 41: meridian.SortKey
+	(*TxnContext)(nil),       // 42: meridian.TxnContext
 }
 var file_plan_proto_depIdxs = []int32{
 	6,  // 0: meridian.Plan.fragments:type_name -> meridian.Fragment
@@ -3014,59 +3074,62 @@ var file_plan_proto_depIdxs = []int32{
 	27, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
 	9,  // 18: meridian.PlanNode.index_join:type_name -> meridian.IndexJoinNode
 	1,  // 19: meridian.IndexJoinNode.type:type_name -> meridian.JoinType
-	38, // 20: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
-	39, // 21: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
-	39, // 22: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
-	39, // 23: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
-	38, // 24: meridian.ScanNode.table:type_name -> meridian.TableDesc
-	39, // 25: meridian.ScanNode.index_eq:type_name -> meridian.Expr
-	39, // 26: meridian.ScanNode.filter:type_name -> meridian.Expr
-	39, // 27: meridian.FilterNode.cond:type_name -> meridian.Expr
-	39, // 28: meridian.ProjectNode.exprs:type_name -> meridian.Expr
+	39, // 20: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
+	40, // 21: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
+	40, // 22: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
+	40, // 23: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
+	39, // 24: meridian.ScanNode.table:type_name -> meridian.TableDesc
+	40, // 25: meridian.ScanNode.index_eq:type_name -> meridian.Expr
+	40, // 26: meridian.ScanNode.filter:type_name -> meridian.Expr
+	40, // 27: meridian.FilterNode.cond:type_name -> meridian.Expr
+	40, // 28: meridian.ProjectNode.exprs:type_name -> meridian.Expr
 	1,  // 29: meridian.JoinNode.type:type_name -> meridian.JoinType
 	2,  // 30: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
-	39, // 31: meridian.JoinNode.left_keys:type_name -> meridian.Expr
-	39, // 32: meridian.JoinNode.right_keys:type_name -> meridian.Expr
-	39, // 33: meridian.JoinNode.residual:type_name -> meridian.Expr
-	39, // 34: meridian.AggFunc.arg:type_name -> meridian.Expr
+	40, // 31: meridian.JoinNode.left_keys:type_name -> meridian.Expr
+	40, // 32: meridian.JoinNode.right_keys:type_name -> meridian.Expr
+	40, // 33: meridian.JoinNode.residual:type_name -> meridian.Expr
+	40, // 34: meridian.AggFunc.arg:type_name -> meridian.Expr
 	3,  // 35: meridian.AggNode.phase:type_name -> meridian.AggPhase
-	39, // 36: meridian.AggNode.group_by:type_name -> meridian.Expr
+	40, // 36: meridian.AggNode.group_by:type_name -> meridian.Expr
 	14, // 37: meridian.AggNode.aggs:type_name -> meridian.AggFunc
 	15, // 38: meridian.AggNode.sets:type_name -> meridian.GroupingSet
-	40, // 39: meridian.SortNode.keys:type_name -> meridian.SortKey
-	39, // 40: meridian.SortNode.limit:type_name -> meridian.Expr
-	39, // 41: meridian.LimitNode.limit:type_name -> meridian.Expr
-	39, // 42: meridian.LimitNode.offset:type_name -> meridian.Expr
+	41, // 39: meridian.SortNode.keys:type_name -> meridian.SortKey
+	40, // 40: meridian.SortNode.limit:type_name -> meridian.Expr
+	40, // 41: meridian.LimitNode.limit:type_name -> meridian.Expr
+	40, // 42: meridian.LimitNode.offset:type_name -> meridian.Expr
 	4,  // 43: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
 	4,  // 44: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	39, // 45: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	39, // 46: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	39, // 47: meridian.WindowFunc.args:type_name -> meridian.Expr
-	39, // 48: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	40, // 49: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	40, // 45: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	40, // 46: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	40, // 47: meridian.WindowFunc.args:type_name -> meridian.Expr
+	40, // 48: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	41, // 49: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
 	19, // 50: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
 	14, // 51: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
 	20, // 52: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	39, // 53: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	40, // 53: meridian.ExprRow.exprs:type_name -> meridian.Expr
 	23, // 54: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	40, // 55: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	41, // 56: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	41, // 55: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	42, // 56: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
 	5,  // 57: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	37, // 58: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	38, // 58: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
 	30, // 59: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	34, // 60: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
-	38, // 61: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
-	28, // 62: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	31, // 63: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	35, // 64: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
-	29, // 65: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	32, // 66: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	36, // 67: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
-	65, // [65:68] is the sub-list for method output_type
-	62, // [62:65] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	29, // 60: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
+	35, // 61: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
+	39, // 62: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	28, // 63: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	31, // 64: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	36, // 65: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	28, // 66: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
+	29, // 67: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	32, // 68: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	37, // 69: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	33, // 70: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
+	67, // [67:71] is the sub-list for method output_type
+	63, // [63:67] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }
@@ -3097,7 +3160,7 @@ func file_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plan_proto_rawDesc), len(file_plan_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

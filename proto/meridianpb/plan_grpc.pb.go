@@ -35,6 +35,7 @@ const (
 	Flow_SetupFlow_FullMethodName = "/meridian.Flow/SetupFlow"
 	Flow_Exchange_FullMethodName  = "/meridian.Flow/Exchange"
 	Flow_Analyze_FullMethodName   = "/meridian.Flow/Analyze"
+	Flow_RunFlow_FullMethodName   = "/meridian.Flow/RunFlow"
 )
 
 // FlowClient is the client API for Flow service.
@@ -50,6 +51,10 @@ type FlowClient interface {
 	Exchange(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ExchangeMessage, ExchangeAck], error)
 	// A table's row count and a sample of its rows (ANALYZE).
 	Analyze(ctx context.Context, in *AnalyzeRequest, opts ...grpc.CallOption) (*AnalyzeResponse, error)
+	// SetupFlow for a plan whose only datanode fragment runs here and
+	// returns few rows (a point lookup): every message SetupFlow would
+	// stream, in one answer.
+	RunFlow(ctx context.Context, in *FlowRequest, opts ...grpc.CallOption) (*FlowResult, error)
 }
 
 type flowClient struct {
@@ -102,6 +107,16 @@ func (c *flowClient) Analyze(ctx context.Context, in *AnalyzeRequest, opts ...gr
 	return out, nil
 }
 
+func (c *flowClient) RunFlow(ctx context.Context, in *FlowRequest, opts ...grpc.CallOption) (*FlowResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FlowResult)
+	err := c.cc.Invoke(ctx, Flow_RunFlow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FlowServer is the server API for Flow service.
 // All implementations must embed UnimplementedFlowServer
 // for forward compatibility.
@@ -115,6 +130,10 @@ type FlowServer interface {
 	Exchange(grpc.ClientStreamingServer[ExchangeMessage, ExchangeAck]) error
 	// A table's row count and a sample of its rows (ANALYZE).
 	Analyze(context.Context, *AnalyzeRequest) (*AnalyzeResponse, error)
+	// SetupFlow for a plan whose only datanode fragment runs here and
+	// returns few rows (a point lookup): every message SetupFlow would
+	// stream, in one answer.
+	RunFlow(context.Context, *FlowRequest) (*FlowResult, error)
 	mustEmbedUnimplementedFlowServer()
 }
 
@@ -133,6 +152,9 @@ func (UnimplementedFlowServer) Exchange(grpc.ClientStreamingServer[ExchangeMessa
 }
 func (UnimplementedFlowServer) Analyze(context.Context, *AnalyzeRequest) (*AnalyzeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Analyze not implemented")
+}
+func (UnimplementedFlowServer) RunFlow(context.Context, *FlowRequest) (*FlowResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method RunFlow not implemented")
 }
 func (UnimplementedFlowServer) mustEmbedUnimplementedFlowServer() {}
 func (UnimplementedFlowServer) testEmbeddedByValue()              {}
@@ -191,6 +213,24 @@ func _Flow_Analyze_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Flow_RunFlow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FlowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FlowServer).RunFlow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Flow_RunFlow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FlowServer).RunFlow(ctx, req.(*FlowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Flow_ServiceDesc is the grpc.ServiceDesc for Flow service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -201,6 +241,10 @@ var Flow_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Analyze",
 			Handler:    _Flow_Analyze_Handler,
+		},
+		{
+			MethodName: "RunFlow",
+			Handler:    _Flow_RunFlow_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

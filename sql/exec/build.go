@@ -25,9 +25,9 @@ type Env struct {
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
 	// RowsRef builds the reader of rows the coordinator computed.
 	RowsRef func(n *meridianpb.PlanNode) (Operator, error)
-	// Lookup returns the index lookup of an index join's inner table
-	// (datanodes only).
-	Lookup func(n *meridianpb.PlanNode) (IndexLookup, error)
+	// Lookup returns the index lookup of an index join's inner table and
+	// a function that releases it (datanodes only).
+	Lookup func(n *meridianpb.PlanNode) (IndexLookup, func(), error)
 	// Stats, when not nil, collects each operator's statistics by node id
 	// (EXPLAIN ANALYZE).
 	Stats map[int32]*Stats
@@ -307,6 +307,14 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	}
 	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
 		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}
+	if j.Algo == meridianpb.JoinAlgo_JOIN_MERGE {
+		if len(lk) == 0 {
+			in[0].Close()
+			in[1].Close()
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: merge join without keys", n.Id)
+		}
+		return NewMergeJoin(in[0], in[1], spec), nil
+	}
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }
 
@@ -352,15 +360,18 @@ func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNo
 	if err != nil {
 		return nil, err
 	}
-	lookup, err := env.Lookup(n)
-	if err != nil {
-		return nil, err
-	}
 	in, err := env.inputs(n, 1)
 	if err != nil {
 		return nil, err
 	}
-	return NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns)), nil
+	lookup, release, err := env.Lookup(n)
+	if err != nil {
+		in[0].Close()
+		return nil, err
+	}
+	ij := NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns))
+	ij.release = release
+	return ij, nil
 }
 
 // AggSpecOf converts a plan's aggregate call.
@@ -410,6 +421,13 @@ func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stat
 	in, err := env.inputs(n, 1)
 	if err != nil {
 		return nil, err
+	}
+	if a.Sorted {
+		if sets != nil {
+			in[0].Close()
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: sorted aggregation with grouping sets", n.Id)
+		}
+		return NewSortAgg(in[0], phase, groupBy, calls), nil
 	}
 	return NewHashAgg(env, st, in[0], n.Inputs[0].Types, phase, groupBy, calls, sets), nil
 }

@@ -23,8 +23,9 @@ type IndexJoin struct {
 	residual expr.Eval
 	ow, iw   int
 
-	vals []types.Datum
-	out  rowBuffer
+	vals    []types.Datum
+	out     rowBuffer
+	release func() // frees the lookup's resources (nil: none)
 	// pending: output rows of the current outer row beyond a full batch.
 	pending []Row
 }
@@ -116,4 +117,10 @@ func (j *IndexJoin) probe(ctx context.Context, o Row) error {
 	return nil
 }
 
-func (j *IndexJoin) Close() { j.outer.Close() }
+func (j *IndexJoin) Close() {
+	j.outer.Close()
+	if j.release != nil {
+		j.release()
+		j.release = nil
+	}
+}

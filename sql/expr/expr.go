@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"strings"
+
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -174,6 +176,7 @@ func (c compiler) compile(e *meridianpb.Expr) (Eval, error) {
 		if err != nil || len(args) != 2 {
 			return nil, orMalformed(err, "NULLIF")
 		}
+		bpchar := e.Args[0].TypeOid == types.Bpchar && e.Args[1].TypeOid == types.Bpchar
 		return func(row []types.Datum) (types.Datum, error) {
 			// both arguments are evaluated, as PostgreSQL does (an error in
 			// the second surfaces even when the first is NULL)
@@ -185,7 +188,7 @@ func (c compiler) compile(e *meridianpb.Expr) (Eval, error) {
 			if err != nil {
 				return nil, err
 			}
-			if a != nil && b != nil && types.Compare(a, b) == 0 {
+			if a != nil && b != nil && equal(a, b, bpchar) {
 				return nil, nil
 			}
 			return a, nil
@@ -197,14 +200,19 @@ func (c compiler) compile(e *meridianpb.Expr) (Eval, error) {
 		}
 		// x IN (a, b, ...) is PostgreSQL's x = a OR x = b OR ...: items are
 		// evaluated in order until one equals x (so a NULL x still
-		// evaluates them all, and their errors surface).
+		// evaluates them all, and their errors surface). char(n) against
+		// char(n) ignores trailing spaces, as its = does.
+		bpchar := make([]bool, len(e.Args))
+		for i, a := range e.Args[1:] {
+			bpchar[i+1] = e.Args[0].TypeOid == types.Bpchar && a.TypeOid == types.Bpchar
+		}
 		return func(row []types.Datum) (types.Datum, error) {
 			x, err := args[0](row)
 			if err != nil {
 				return nil, err
 			}
 			sawNull := x == nil
-			for _, a := range args[1:] {
+			for i, a := range args[1:] {
 				v, err := a(row)
 				if err != nil {
 					return nil, err
@@ -213,7 +221,7 @@ func (c compiler) compile(e *meridianpb.Expr) (Eval, error) {
 					sawNull = true
 					continue
 				}
-				if types.Compare(x, v) == 0 {
+				if equal(x, v, bpchar[i+1]) {
 					return true, nil
 				}
 			}
@@ -257,6 +265,15 @@ func (c compiler) compileAll(es []*meridianpb.Expr) ([]Eval, error) {
 		out[i] = ev
 	}
 	return out, nil
+}
+
+// equal compares two non-NULL datums of one type for equality; bpchar
+// (both sides char(n)) ignores trailing spaces, as PostgreSQL's bpchareq.
+func equal(a, b types.Datum, bpchar bool) bool {
+	if bpchar {
+		return strings.TrimRight(a.(string), " ") == strings.TrimRight(b.(string), " ")
+	}
+	return types.Compare(a, b) == 0
 }
 
 // IsTrue reports whether a filter result passes (true, not NULL).

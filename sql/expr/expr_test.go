@@ -366,6 +366,13 @@ func TestInCaseCoalesceNullif(t *testing.T) {
 		{"NULLIF(1, 1.0)", nullif(tInt4, i4(1), num("1.0")), "NULL"},
 		{"NULLIF('a', 'b')", nullif(tText, txt("a"), txt("b")), "a"},
 		{"NULLIF(NULL, 1/0)", nullif(tInt4, null(tInt4), boom), "ERR 22012"},
+
+		// char(n) against char(n) ignores trailing spaces (bpchareq).
+		{"'ab '::char(3) IN ('ab'::bpchar)", in(lit(tChar3, "ab"), Const(types.T(types.Bpchar), "ab")), "t"},
+		{"'ab '::char(3) IN ('ab  '::bpchar)", in(lit(tChar3, "ab"), Const(types.T(types.Bpchar), "ab  ")), "t"},
+		{"'ab '::char(3) IN ('a'::bpchar)", in(lit(tChar3, "ab"), Const(types.T(types.Bpchar), "a")), "f"},
+		{"text 'ab ' IN ('ab')", in(txt("ab "), txt("ab")), "f"},
+		{"NULLIF('ab '::char(3), 'ab'::bpchar)", nullif(tChar3, lit(tChar3, "ab"), Const(types.T(types.Bpchar), "ab")), "NULL"},
 	})
 	for _, bad := range []*E{
 		cs(tInt4, bl(true), i4(1)), // no ELSE slot
@@ -651,4 +658,44 @@ func mustDec(s string) *apd.Decimal {
 		panic(err)
 	}
 	return d
+}
+
+func TestExtract(t *testing.T) {
+	ex := func(field string, x *E) *E { return call("extract", tNum, txt(field), x) }
+	dp := func(field string, x *E) *E { return call("date_part", tF8, txt(field), x) }
+	ts := lit(tTS, "2024-02-29 13:45:06.789")
+	run(t, []exprCase{
+		{"year", ex("year", ts), "2024"},
+		{"YEAR", ex("YEAR", ts), "2024"},
+		{"second", ex("second", ts), "6.789000"},
+		{"milliseconds", ex("milliseconds", ts), "6789.000"},
+		{"microseconds", ex("microseconds", ts), "6789000"},
+		{"epoch", ex("epoch", ts), "1709214306.789000"},
+		{"doy", ex("doy", ts), "60"},
+		{"quarter", ex("quarter", ts), "1"},
+		{"julian", ex("julian", lit(tTS, "2020-01-01 12:00:00.5")), "2458850.50000578703703703704"},
+		{"year of 44 BC", ex("year", lit(tTS, "0044-03-15 00:00:00 BC")), "-44"},
+		{"century of 44 BC", ex("century", lit(tTS, "0044-03-15 00:00:00 BC")), "-1"},
+		{"week of 2021-01-03", ex("week", lit(tDate, "2021-01-03")), "53"},
+		{"isoyear of 2021-01-03", ex("isoyear", lit(tDate, "2021-01-03")), "2020"},
+		{"isodow of a Sunday", ex("isodow", lit(tDate, "2021-01-03")), "7"},
+		{"dow of a Sunday", ex("dow", lit(tDate, "2021-01-03")), "0"},
+		{"epoch of a date", ex("epoch", lit(tDate, "2024-01-02")), "1704153600"},
+		{"julian of a date", ex("julian", lit(tDate, "2024-01-02")), "2460312"},
+		{"hour of a date", ex("hour", lit(tDate, "2024-01-02")), "ERR 0A000"},
+		{"unknown unit", ex("fortnight", ts), "ERR 22023"},
+		{"timezone of timestamp", ex("timezone", ts), "ERR 0A000"},
+		{"timezone of timestamptz", ex("timezone", lit(tTSTZ, "2024-01-01 10:00:00+02")), "0"},
+		{"hour of timestamptz (UTC)", ex("hour", lit(tTSTZ, "2024-01-01 10:00:00+02")), "8"},
+		{"interval epoch", ex("epoch", lit(tInterval, "1 year 1 month 1 day 1.5 sec")), "34236001.500000"},
+		{"interval hour", ex("hour", lit(tInterval, "-26:30:00")), "-26"},
+		{"interval minute", ex("minute", lit(tInterval, "-26:30:00")), "-30"},
+		{"interval quarter (PostgreSQL 15)", ex("quarter", lit(tInterval, "-5 months")), "0"},
+		{"interval year", ex("year", lit(tInterval, "27 months")), "2"},
+		{"interval week", ex("week", lit(tInterval, "20 days")), "ERR 0A000"},
+		{"NULL", ex("year", null(tTS)), "NULL"},
+		{"date_part second", dp("second", ts), "6.789"},
+		{"date_part epoch", dp("epoch", lit(tInterval, "1 day")), "86400"},
+		{"date_part julian", dp("julian", lit(tTS, "2020-01-01 12:00:00")), "2458850.5"},
+	})
 }

@@ -588,6 +588,14 @@ func dateArith(op string, at []types.Type, r types.Type) (fn, error) {
 			days := d / 86400e6 // justify_hours: days and time of one sign
 			return types.IntervalVal{Days: int32(days), Micros: d - days*86400e6}, nil
 		}, nil
+	case a == types.Interval && b == types.Float8 && (op == "*" || op == "/"):
+		return func(v []types.Datum) (types.Datum, error) {
+			return intervalScale(v[0].(types.IntervalVal), v[1].(float64), op == "/")
+		}, nil
+	case a == types.Float8 && b == types.Interval && op == "*":
+		return func(v []types.Datum) (types.Datum, error) {
+			return intervalScale(v[1].(types.IntervalVal), v[0].(float64), false)
+		}, nil
 	case a == types.Interval && b == types.Interval && (op == "+" || op == "-"):
 		return func(v []types.Datum) (types.Datum, error) {
 			x, y := v[0].(types.IntervalVal), v[1].(types.IntervalVal)
@@ -836,4 +844,44 @@ func LikeEscape(p, esc string) (string, error) {
 		b.WriteRune('\\')
 	}
 	return b.String(), nil
+}
+
+// intervalScale is PostgreSQL's interval_mul (interval_div when div):
+// months and days scale separately, and the fractions of months and days
+// cascade down (a month is 30 days, a day 24 hours), never up.
+func intervalScale(iv types.IntervalVal, f float64, div bool) (types.Datum, error) {
+	if div && f == 0 {
+		return nil, divByZero()
+	}
+	scale := func(x float64) float64 {
+		if div {
+			return x / f
+		}
+		return x * f
+	}
+	tsround := func(x float64) float64 { return math.RoundToEven(x*1e6) / 1e6 }
+	fits32 := func(x float64) bool { return !math.IsNaN(x) && x <= math.MaxInt32 && x >= math.MinInt32 }
+	m, d := scale(float64(iv.Months)), scale(float64(iv.Days))
+	if !fits32(m) || !fits32(d) {
+		return nil, intervalOutOfRange()
+	}
+	out := types.IntervalVal{Months: int32(m), Days: int32(d)}
+	monthDays := tsround((m - float64(out.Months)) * 30)
+	secs := tsround((d - float64(out.Days) + monthDays - math.Trunc(monthDays)) * 86400)
+	days := int64(out.Days)
+	if math.Abs(secs) >= 86400 {
+		days += int64(secs / 86400)
+		secs -= math.Trunc(secs/86400) * 86400
+	}
+	days += int64(monthDays)
+	if days != int64(int32(days)) {
+		return nil, intervalOutOfRange()
+	}
+	out.Days = int32(days)
+	t := math.RoundToEven(scale(float64(iv.Micros)) + secs*1e6)
+	if math.IsNaN(t) || t >= 9.223372036854775807e18 || t < -9.223372036854775808e18 {
+		return nil, intervalOutOfRange()
+	}
+	out.Micros = int64(t)
+	return out, nil
 }

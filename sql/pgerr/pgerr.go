@@ -78,6 +78,13 @@ const (
 	ObjectNotInPrerequisiteState = "55000"
 )
 
+// SQLSTATEs of sequences and identity columns.
+const (
+	SequenceGeneratorLimitExceeded = "2200H"
+	GeneratedAlways                = "428C9"
+	InvalidName                    = "42602"
+)
+
 // Error is an error with a SQLSTATE and optional detail and hint.
 type Error struct {
 	Code     string

@@ -18,7 +18,7 @@ var DecimalCtx = apd.BaseContext.WithPrecision(1000)
 
 // Coerce applies t's typmod and range to d, a datum of t's representation:
 // varchar(n) and char(n) length, numeric(p,s) rounding and overflow,
-// integer range, real precision.
+// integer range, real precision, an interval's fields and precision.
 func Coerce(t Type, d Datum) (Datum, error) {
 	if d == nil {
 		return nil, nil
@@ -76,6 +76,8 @@ func Coerce(t Type, d Datum) (Datum, error) {
 			return roundNumeric(d.(*apd.Decimal), t.Typmod)
 		}
 		return NormalizeNumeric(d.(*apd.Decimal))
+	case Interval:
+		return AdjustInterval(d.(IntervalVal), t.Typmod), nil
 	}
 	return d, nil
 }

@@ -626,8 +626,9 @@ func parseIntervalNumber(f string) (val int64, frac float64, ok, overflow bool) 
 	return val, frac, true, false
 }
 
-// parseIntervalTime parses [+-]H:M[:S[.f]] or [+-]M:S.f into microseconds.
-func parseIntervalTime(f string, a *intervalAcc) bool {
+// parseIntervalTime parses [+-]H:M[:S[.f]] or [+-]M:S.f into microseconds;
+// under the qualifier MINUTE TO SECOND, H:M is M:S too.
+func parseIntervalTime(f string, rng int, a *intervalAcc) bool {
 	neg := false
 	if f[0] == '+' || f[0] == '-' {
 		neg = f[0] == '-'
@@ -668,7 +669,7 @@ func parseIntervalTime(f string, a *intervalAcc) bool {
 		if m, ok = num(last); !ok {
 			return false
 		}
-		if fracStr != "" { // mm:ss.fff
+		if fracStr != "" || rng == IntervalMaskMinute|IntervalMaskSecond { // mm:ss[.fff]
 			h, m, sec = 0, h, m
 		}
 	} else {
@@ -714,7 +715,15 @@ func parseIntervalTime(f string, a *intervalAcc) bool {
 // [-]HH:MM[:SS[.ffffff]] part, "Y-M" year-month values, "@" and "ago", or
 // ISO 8601 "P..." (designators or the alternative format). Malformed
 // input is 22007, a duplicated field too; a field out of range 22015.
-func ParseInterval(s string) (Datum, error) {
+func ParseInterval(s string) (Datum, error) { return parseInterval(s, IntervalFullRange) }
+
+// parseInterval is PostgreSQL's DecodeInterval under a field qualifier
+// (the range of an interval typmod, IntervalFullRange for none): the
+// fields are read from right to left, so that a unit applies to the
+// number before it, and a number without a unit takes the unit the
+// qualifier's last field names (interval '90' day is 90 days) — or
+// days, before a time or an hour count.
+func parseInterval(s string, rng int) (Datum, error) {
 	bad := func() error {
 		return pgerr.New(pgerr.InvalidDatetimeFormat, "invalid input syntax for type interval: %q", s)
 	}
@@ -736,19 +745,32 @@ func ParseInterval(s string) (Datum, error) {
 		mask |= m
 		return true
 	}
-	for i := 0; i < len(fields); i++ {
+	// unit is the unit the next number (to the left) takes; unset until a
+	// unit word, a time or a number sets it.
+	var unit ivUnit
+	unitSet := false
+	for i := len(fields) - 1; i >= 0; i-- {
 		f := fields[i]
 		switch {
 		case f == "@":
 			continue
 		case f == "ago":
-			ago = true
+			// PostgreSQL's AGO leaves no unit for a bare number before it.
+			ago, unit, unitSet = true, ivUnit{}, true
 			continue
 		case strings.Contains(f, ":"):
-			if !use(ivTime) || !parseIntervalTime(f, &a) {
+			if !use(ivTime) || !parseIntervalTime(f, rng, &a) {
 				return nil, bad()
 			}
+			unit, unitSet = ivUnit{ivDay, 'd', 1}, true
 			continue
+		}
+		if u, isUnit := lookupIntervalUnit(f); isUnit {
+			unit, unitSet = u, true
+			continue
+		}
+		if !unitSet {
+			unit, unitSet = rangeUnit(rng), true
 		}
 		if k := strings.IndexByte(f[1:], '-'); k >= 0 && f[0] != '.' {
 			// SQL standard year-month: [-]Y-M
@@ -767,23 +789,15 @@ func ParseInterval(s string) (Datum, error) {
 				return nil, bad()
 			}
 			a.addInt32(&a.months, y*12+m)
+			unit, unitSet = ivUnit{ivMonth, 'M', 1}, true
 			continue
 		}
 		val, frac, ok, overflow := parseIntervalNumber(f)
-		if !ok {
+		if !ok || unit.mask == 0 {
 			return nil, bad()
 		}
 		if overflow {
 			a.ok = false
-		}
-		unit := ivUnit{ivSecond, 'u', 1e6}
-		if i+1 < len(fields) {
-			if u, isUnit := lookupIntervalUnit(fields[i+1]); isUnit {
-				unit = u
-				i++
-			} else if strings.Contains(fields[i+1], ":") {
-				unit = ivUnit{ivDay, 'd', 1}
-			}
 		}
 		m := unit.mask
 		if unit.kind == 'u' && unit.scale == 1e6 && frac != 0 {
@@ -814,6 +828,12 @@ func ParseInterval(s string) (Datum, error) {
 				a.addYears(val, frac, unit.scale)
 			}
 		}
+		if unit.mask == ivHour {
+			unit = ivUnit{ivDay, 'd', 1} // a number before an hour count is days
+		}
+	}
+	if mask == 0 {
+		return nil, bad()
 	}
 	iv, err := a.finish(s, ago)
 	if err != nil {

@@ -47,6 +47,13 @@ func IntRange(oid uint32) (int64, int64) {
 // ParseText parses s, the text form of a value of type t, and applies t's
 // typmod.
 func ParseText(t Type, s string) (Datum, error) {
+	if t.OID == Interval {
+		d, err := parseInterval(s, IntervalRange(t.Typmod))
+		if err != nil {
+			return nil, err
+		}
+		return Coerce(t, d)
+	}
 	d, err := parseText(t.OID, s)
 	if err != nil {
 		return nil, err

@@ -795,3 +795,73 @@ func TestAppendText(t *testing.T) {
 		}
 	}
 }
+
+func TestIntervalQualifier(t *testing.T) {
+	tm := func(rng, prec int) int32 {
+		m, err := IntervalTypmod(rng, prec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	cases := []struct {
+		in     string
+		typmod int32
+		want   string // text or "ERR <SQLSTATE>"
+	}{
+		{"90", tm(IntervalMaskDay, -1), "90 days"},
+		{"3", tm(IntervalMaskMonth, -1), "3 mons"},
+		{"1", tm(IntervalMaskYear, -1), "1 year"},
+		{"90", -1, "00:01:30"},
+		{"1-2", tm(IntervalMaskYear|IntervalMaskMonth, -1), "1 year 2 mons"},
+		{"1 2:03", tm(IntervalMaskDay|IntervalMaskHour|IntervalMaskMinute, -1), "1 day 02:03:00"},
+		{"1 2", tm(IntervalMaskDay|IntervalMaskHour, -1), "1 day 02:00:00"},
+		{"3:04", tm(IntervalMaskMinute|IntervalMaskSecond, -1), "00:03:04"},
+		{"3:04", -1, "03:04:00"},
+		{"1 day 3 hours", tm(IntervalMaskDay, -1), "1 day"},
+		{"36 hours", tm(IntervalMaskDay, -1), "00:00:00"},
+		{"1.5", tm(IntervalMaskYear, -1), "1 year"},
+		{"-14 months", tm(IntervalMaskYear, -1), "-1 years"},
+		{"1 2:03:04.5678", tm(IntervalMaskDay|IntervalMaskHour|IntervalMaskMinute, -1), "1 day 02:03:00"},
+		{"1:02:03.456789", tm(IntervalMaskSecond, 2), "01:02:03.46"},
+		{"-1.455", tm(IntervalFullRange, 2), "-00:00:01.46"},
+		{"1 day 2", tm(IntervalMaskHour, -1), "1 day 02:00:00"},
+		{"1 2 hours", -1, "1 day 02:00:00"},
+		{"1 2", -1, "ERR 22007"},
+		{"1 2 3", tm(IntervalMaskDay|IntervalMaskHour|IntervalMaskMinute|IntervalMaskSecond, -1), "ERR 22007"},
+		{"5 1-2", tm(IntervalMaskYear|IntervalMaskMonth, -1), "ERR 22007"},
+		{"1 ago", -1, "ERR 22007"},
+		{"1 day ago", -1, "-1 days"},
+		{"61:00", tm(IntervalMaskMinute|IntervalMaskSecond, -1), "ERR 22015"},
+	}
+	for _, c := range cases {
+		typ := Type{OID: Interval, Typmod: c.typmod}
+		d, err := ParseText(typ, c.in)
+		got := ""
+		if err != nil {
+			got = "ERR " + pgerr.Code(err)
+		} else {
+			got = FormatText(typ, d)
+		}
+		if got != c.want {
+			t.Errorf("%q::%s = %s, want %s", c.in, typ, got, c.want)
+		}
+	}
+	if _, err := IntervalTypmod(IntervalMaskYear|IntervalMaskDay, -1); pgerr.Code(err) != pgerr.InvalidParameterValue {
+		t.Errorf("year|day range: %v", err)
+	}
+	for _, c := range []struct {
+		typmod int32
+		want   string
+	}{
+		{-1, "interval"},
+		{tm(IntervalMaskDay, -1), "interval day"},
+		{tm(IntervalFullRange, 3), "interval(3)"},
+		{tm(IntervalMaskDay|IntervalMaskHour|IntervalMaskMinute|IntervalMaskSecond, 2), "interval day to second(2)"},
+		{tm(IntervalMaskSecond, 9), "interval second(6)"},
+	} {
+		if got := (Type{OID: Interval, Typmod: c.typmod}).String(); got != c.want {
+			t.Errorf("typmod %d: %s, want %s", c.typmod, got, c.want)
+		}
+	}
+}

@@ -103,6 +103,8 @@ func (t Type) String() string {
 	case Numeric:
 		p, s := NumericPrecScale(t.Typmod)
 		return fmt.Sprintf("numeric(%d,%d)", p, s)
+	case Interval:
+		return name + intervalTypmodString(t.Typmod)
 	}
 	return name
 }
