@@ -100,7 +100,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 			}
 			tables[td.Id] = td
 			byName[td.Schema+"."+td.Name] = td
-			for _, ix := range td.Indexes {
+			for _, ix := range AllIndexes(td) {
 				indexes[td.Schema+"."+ix.Name] = td
 			}
 		case strings.HasPrefix(k, c.keys.TableStats()):
@@ -277,7 +277,7 @@ func (c *Catalog) CreateTable(ctx context.Context, td *meridianpb.TableDesc, own
 	ops := []clientv3.Op{clientv3.OpPut(c.keys.Table(td.Id), marshal(td)), c.bump()}
 	names := []string{td.Name}
 	ops = append(ops, clientv3.OpPut(c.keys.Name(td.Schema, td.Name), fmt.Sprintf("t:%d", td.Id)))
-	for _, ix := range td.Indexes {
+	for _, ix := range AllIndexes(td) {
 		names = append(names, ix.Name)
 		ops = append(ops, clientv3.OpPut(c.keys.Name(td.Schema, ix.Name), fmt.Sprintf("i:%d", td.Id)))
 	}
@@ -331,11 +331,11 @@ func (c *Catalog) UpdateTable(ctx context.Context, old, td *meridianpb.TableDesc
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(k), "=", resp.Kvs[0].ModRevision)}
 	ops := []clientv3.Op{clientv3.OpPut(k, marshal(td)), c.bump()}
 	oldIx := map[string]bool{}
-	for _, ix := range old.Indexes {
+	for _, ix := range AllIndexes(old) {
 		oldIx[ix.Name] = true
 	}
 	newIx := map[string]bool{}
-	for _, ix := range td.Indexes {
+	for _, ix := range AllIndexes(td) {
 		newIx[ix.Name] = true
 		if !oldIx[ix.Name] {
 			nk := c.keys.Name(td.Schema, ix.Name)
@@ -369,7 +369,7 @@ func (c *Catalog) DropTable(ctx context.Context, td *meridianpb.TableDesc) error
 	for _, sd := range c.OwnedSequences(td.Id) {
 		ops = append(ops, c.dropSequenceOps(sd)...)
 	}
-	for _, ix := range td.Indexes {
+	for _, ix := range AllIndexes(td) {
 		ops = append(ops, clientv3.OpDelete(c.keys.Name(td.Schema, ix.Name)))
 	}
 	if _, err := c.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
@@ -407,4 +407,13 @@ func (c *Catalog) Version() int64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.version
+}
+
+// AllIndexes returns a table's local and global indexes (the names of
+// both share the schema's relation namespace).
+func AllIndexes(td *meridianpb.TableDesc) []*meridianpb.IndexDesc {
+	if len(td.GlobalIndexes) == 0 {
+		return td.Indexes
+	}
+	return append(append(make([]*meridianpb.IndexDesc, 0, len(td.Indexes)+len(td.GlobalIndexes)), td.Indexes...), td.GlobalIndexes...)
 }

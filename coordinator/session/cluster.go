@@ -163,6 +163,7 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 	if err != nil {
 		return nil, pgerr.FromStatus(err)
 	}
+	var indexOps []*meridianpb.GlobalIndexOp
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -172,8 +173,12 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 			return nil, err
 		}
 		if resp.Done {
+			if indexOps != nil {
+				resp.IndexOps = append(indexOps, resp.IndexOps...)
+			}
 			return resp, nil
 		}
+		indexOps = append(indexOps, resp.IndexOps...)
 	}
 }
 
@@ -184,7 +189,7 @@ func (e *Engine) execOn(ctx context.Context, snap *routing.Snapshot, group uint3
 func smallResult(req *meridianpb.ExecRequest) bool {
 	var spec *meridianpb.ScanSpec
 	switch op := req.Op.(type) {
-	case *meridianpb.ExecRequest_Insert:
+	case *meridianpb.ExecRequest_Insert, *meridianpb.ExecRequest_GlobalIndexWrite:
 		return true
 	case *meridianpb.ExecRequest_Scan:
 		spec = op.Scan

@@ -7,6 +7,7 @@ import (
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/meridian-db/meridian/coordinator/catalog"
 	"github.com/meridian-db/meridian/coordinator/parser"
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/coordinator/planner"
@@ -231,7 +232,11 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 		if err != nil {
 			return err
 		}
-		td.Indexes = append(td.Indexes, ix)
+		if isGlobal(td, ix) {
+			td.GlobalIndexes = append(td.GlobalIndexes, ix)
+		} else {
+			td.Indexes = append(td.Indexes, ix)
+		}
 	}
 	undo, err := s.makeColumnSequences(ctx, td, seqs, ids+1+uint32(len(keys)))
 	if err == nil {
@@ -271,8 +276,8 @@ func columnOrdinal(td *meridianpb.TableDesc, name string) int {
 }
 
 // keyIndex makes the unique index of a PRIMARY KEY or UNIQUE constraint;
-// on a hash-distributed table it must contain the distribution key, so
-// uniqueness is checked on one datanode.
+// on a hash-distributed table, one without every distribution column is
+// global (globalindex.go).
 func (s *Session) keyIndex(td *meridianpb.TableDesc, name string, cols []string, primary bool, id uint32) (*meridianpb.IndexDesc, error) {
 	ix := &meridianpb.IndexDesc{Id: id, Name: name, Unique: true, Primary: primary}
 	for _, c := range cols {
@@ -292,27 +297,7 @@ func (s *Session) keyIndex(td *meridianpb.TableDesc, name string, cols []string,
 			ix.Name = td.Name + "_" + strings.Join(cols, "_") + "_key"
 		}
 	}
-	if err := checkDistKey(td, ix); err != nil {
-		return nil, err
-	}
 	return ix, nil
-}
-
-func checkDistKey(td *meridianpb.TableDesc, ix *meridianpb.IndexDesc) error {
-	if td.Dist != meridianpb.DistKind_DIST_HASH || !ix.Unique {
-		return nil
-	}
-	for _, d := range td.DistColumns {
-		found := false
-		for _, c := range ix.Columns {
-			found = found || c == d
-		}
-		if !found {
-			return pgerr.New(pgerr.FeatureNotSupported, "unique constraint %q on a hash-distributed table must include the distribution column %q", ix.Name, td.Columns[d].Name).
-				WithHint("Add %s to the key, or distribute the table by a column of the key.", td.Columns[d].Name)
-		}
-	}
-	return nil
 }
 
 func (s *Session) lookupTable(ctx context.Context, schema, name string) (*meridianpb.TableDesc, bool, error) {
@@ -410,18 +395,11 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 			}
 			nt := proto.Clone(t).(*meridianpb.TableDesc)
 			var dropped *meridianpb.IndexDesc
-			nt.Indexes = nil
-			for _, ix := range t.Indexes {
-				if ix.Name == name {
-					dropped = ix
-					continue
-				}
-				nt.Indexes = append(nt.Indexes, ix)
-			}
+			nt.Indexes, nt.GlobalIndexes = dropNamed(t.Indexes, name, &dropped), dropNamed(t.GlobalIndexes, name, &dropped)
 			if dropped == nil {
 				return nil, "", pgerr.New(pgerr.UndefinedObject, "index %q does not exist", name)
 			}
-			if dropped.Primary || dropped.Unique {
+			if dropped.Primary || (dropped.Unique && !dropped.Standalone) {
 				return nil, "", pgerr.New(pgerr.DependentObjectsStillExist, "cannot drop index %s because constraint %s on table %s requires it", name, name, t.Name)
 			}
 			if err := s.e.cat.UpdateTable(ctx, t, nt); err != nil {
@@ -470,21 +448,33 @@ func (s *Session) truncate(ctx context.Context, t *pg_query.TruncateStmt) error 
 }
 
 // addIndex stores a new index in the catalog and builds it on every
-// datanode; a failed build removes it again.
+// datanode (a global one through the coordinator: buildGlobalIndex); a
+// failed build removes it again.
 func (s *Session) addIndex(ctx context.Context, t *meridianpb.TableDesc, ix *meridianpb.IndexDesc, notNull []int32) error {
 	nt := proto.Clone(t).(*meridianpb.TableDesc)
-	nt.Indexes = append(nt.Indexes, ix)
+	global := isGlobal(nt, ix)
+	if global {
+		if err := s.checkGlobalBuild(ix); err != nil {
+			return err
+		}
+		nt.GlobalIndexes = append(nt.GlobalIndexes, ix)
+	} else {
+		nt.Indexes = append(nt.Indexes, ix)
+	}
 	for _, c := range notNull {
 		nt.Columns[c].NotNull = true
-	}
-	if err := checkDistKey(nt, ix); err != nil {
-		return err
 	}
 	if err := s.e.cat.UpdateTable(ctx, t, nt); err != nil {
 		return err
 	}
 	cur, _ := s.e.cat.TableByID(t.Id)
-	if err := s.ddlAll(ctx, &meridianpb.DDLRequest{Op: &meridianpb.DDLRequest_BuildIndex{BuildIndex: &meridianpb.BuildIndex{Table: cur, IndexId: ix.Id}}}); err != nil {
+	var err error
+	if global {
+		err = s.buildGlobalIndex(ctx, cur, ix)
+	} else {
+		err = s.ddlAll(ctx, &meridianpb.DDLRequest{Op: &meridianpb.DDLRequest_BuildIndex{BuildIndex: &meridianpb.BuildIndex{Table: cur, IndexId: ix.Id}}})
+	}
+	if err != nil {
 		_ = s.e.cat.UpdateTable(context.Background(), cur, t)
 		_ = s.ddlAll(context.Background(), &meridianpb.DDLRequest{Op: &meridianpb.DDLRequest_DropIndex{DropIndex: &meridianpb.DropIndex{IndexId: ix.Id}}})
 		return err
@@ -535,7 +525,7 @@ func (s *Session) createIndex(ctx context.Context, is *pg_query.IndexStmt, w pgw
 	if err != nil {
 		return err
 	}
-	return s.addIndex(ctx, t, &meridianpb.IndexDesc{Id: id, Name: name, Columns: cols, Unique: is.Unique}, nil)
+	return s.addIndex(ctx, t, &meridianpb.IndexDesc{Id: id, Name: name, Columns: cols, Unique: is.Unique, Standalone: true}, nil)
 }
 
 func (s *Session) alterTable(ctx context.Context, at *pg_query.AlterTableStmt) error {
@@ -566,7 +556,7 @@ func (s *Session) alterTable(ctx context.Context, at *pg_query.AlterTableStmt) e
 			}
 			primary := con.Contype == pg_query.ConstrType_CONSTR_PRIMARY
 			if primary {
-				for _, ix := range t.Indexes {
+				for _, ix := range catalog.AllIndexes(t) {
 					if ix.Primary {
 						return pgerr.New(pgerr.InvalidTableDefinition, "multiple primary keys for table %q are not allowed", t.Name)
 					}

@@ -17,8 +17,11 @@ import (
 
 // write runs a write statement on targets inside the session's
 // transaction (or its own, committed here), collecting RETURNING rows.
+// global is the table when the statement maintains its global indexes
+// (globalindex.go): the entry changes the rows' datanodes report are then
+// written before the commit.
 func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []target, kind stmtKind, retOIDs []uint32,
-	req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (int64, [][]types.Datum, error) {
+	global *meridianpb.TableDesc, req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (int64, [][]types.Datum, error) {
 	if len(targets) == 0 {
 		return 0, nil, nil
 	}
@@ -27,12 +30,13 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		return 0, nil, err
 	}
 	autocommit := s.txn == nil
-	onePhase := autocommit && len(targets) == 1
+	onePhase := autocommit && len(targets) == 1 && global == nil
 	continues := s.continuing(targets)
 	s.noteWriters(targets)
 	var mu sync.Mutex
 	var total int64
 	var rows [][]types.Datum
+	var indexOps []*meridianpb.GlobalIndexOp
 	groups := make([]uint32, len(targets))
 	byGroup := map[uint32]target{}
 	for i, t := range targets {
@@ -53,9 +57,22 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		mu.Lock()
 		total += resp.RowsAffected
 		rows = append(rows, local...)
+		indexOps = append(indexOps, resp.IndexOps...)
 		mu.Unlock()
 		return nil
 	})
+	if err == nil && len(indexOps) > 0 {
+		if global == nil {
+			err = pgerr.New(pgerr.InternalError, "datanode reported global index entries for a statement that does not maintain them")
+		} else {
+			var more []uint32
+			more, err = s.writeGlobal(ctx, snap, tc, global, indexOps, false)
+			groups = unionGroups(groups, more)
+			for _, g := range more {
+				s.noteWriters([]target{{group: g}})
+			}
+		}
+	}
 	if err != nil {
 		err = errTimeout(ctx, err)
 		if autocommit && !onePhase {
@@ -136,7 +153,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		targets = append(targets, target{group: g})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].group < targets[j].group })
-	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), globalTable(t), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		p := parts[tg.group]
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
 			Table: t, Rows: p.rows, Buckets: p.buckets, Returning: ret}}}
@@ -216,7 +233,11 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 	for i, c := range u.SetCols {
 		setCols[i] = int32(c)
 	}
-	return s.runTargeted(ctx, u.Access, u.Returning, env, "UPDATE", func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	var global *meridianpb.TableDesc
+	if touchesGlobal(u.Access.Table, setCols) {
+		global = u.Access.Table
+	}
+	return s.runTargeted(ctx, u.Access, u.Returning, env, "UPDATE", global, func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Update{Update: &meridianpb.UpdateSpec{
 			Target: target, SetColumns: setCols, SetValues: sets, Returning: ret}}}
 	})
@@ -224,15 +245,16 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 
 func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	d := p.Delete
-	return s.runTargeted(ctx, d.Access, d.Returning, env, "DELETE", func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	return s.runTargeted(ctx, d.Access, d.Returning, env, "DELETE", globalTable(d.Access.Table), func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{Target: target, Returning: ret}}}
 	})
 }
 
 // runTargeted runs an UPDATE or DELETE: the rows its access path selects,
 // on every datanode the route reaches (all of them for a replicated table,
-// whose row count is then counted once).
+// whose row count is then counted once). global: see write.
 func (s *Session) runTargeted(ctx context.Context, access planner.Access, returning []*planner.Expr, env *planner.BindEnv, verb string,
+	global *meridianpb.TableDesc,
 	mk func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (rowIter, string, error) {
 	a, noRows, err := planner.BindAccess(access, env)
 	if err != nil {
@@ -250,7 +272,7 @@ func (s *Session) runTargeted(ctx context.Context, access planner.Access, return
 	if noRows {
 		targets = nil
 	}
-	n, out, err := s.write(ctx, snap, targets, stmtWrite, exprOIDs(ret), func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+	n, out, err := s.write(ctx, snap, targets, stmtWrite, exprOIDs(ret), global, func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return mk(scanSpec(a, t, nil, 0), ret, tc)
 	})
 	if err != nil {

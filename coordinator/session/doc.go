@@ -11,6 +11,10 @@
 //	                                   Commit CSN from the GTM, Commit(csn)
 //	                                   on each; any failure before the
 //	                                   decision aborts everywhere
+//	write of a table with global       rows first; the datanodes answer with
+//	unique indexes (globalindex.go)    the entry changes, written next on the
+//	                                   datanodes owning the keys' buckets;
+//	                                   then commit as above
 //	read on one datanode (gtm-lite)    the datanode's latest committed
 //	                                   state; no GTM call
 //	read on several datanodes          a snapshot CSN from the GTM

@@ -25,9 +25,20 @@ func (x *Executor) DDL(ctx context.Context, req *meridianpb.DDLRequest) error {
 				return err
 			}
 		}
+		for _, ix := range op.ClearTable.GlobalIndexes {
+			p := codec.GlobalIndexPrefix(ix.Id)
+			if err := x.st.DeleteRange(p, codec.PrefixEnd(p)); err != nil {
+				return err
+			}
+		}
 		return nil
 	case *meridianpb.DDLRequest_DropIndex:
+		// Index ids are unique: clear the local and the global key space.
 		p := codec.IndexPrefix(op.DropIndex.IndexId)
+		if err := x.st.DeleteRange(p, codec.PrefixEnd(p)); err != nil {
+			return err
+		}
+		p = codec.GlobalIndexPrefix(op.DropIndex.IndexId)
 		return x.st.DeleteRange(p, codec.PrefixEnd(p))
 	case *meridianpb.DDLRequest_BuildIndex:
 		return x.buildIndex(ctx, op.BuildIndex)
@@ -66,16 +77,14 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 				}
 			}
 			if seen[k] {
-				dupErr = uniqueViolation(ti, ix, vals)
+				dupErr = duplicateInBuild(ti, ix, vals)
 				return errDup
 			}
 			seen[k] = true
 			return nil
 		})
 		if dupErr != nil {
-			e := pgerr.As(dupErr)
-			e.Message = "could not create unique index \"" + ix.Name + "\""
-			return e
+			return dupErr
 		}
 		if err != nil {
 			return err

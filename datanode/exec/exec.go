@@ -43,6 +43,9 @@ type Emit func(row []types.Datum) error
 type Result struct {
 	RowsAffected int64
 	CommitCSN    uint64
+	// IndexOps are the global index entry changes the statement's rows
+	// need (globalindex.go).
+	IndexOps []*meridianpb.GlobalIndexOp
 }
 
 // Exec runs one request. Output rows (scan results or RETURNING) go to
@@ -71,6 +74,7 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 	snap := storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
 	var res Result
 	var err error
+	var g globalOps
 	switch op := req.Op.(type) {
 	case *meridianpb.ExecRequest_Scan:
 		if lockingScan(op.Scan) {
@@ -79,13 +83,23 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 			err = x.scan(ctx, snap, op.Scan, emit)
 		}
 	case *meridianpb.ExecRequest_Insert:
-		res.RowsAffected, err = x.insert(ctx, txn, tc, op.Insert, emit)
+		res.RowsAffected, err = x.insert(ctx, txn, tc, op.Insert, &g, emit)
 	case *meridianpb.ExecRequest_Update:
-		res.RowsAffected, err = x.update(ctx, txn, snap, tc, op.Update, emit)
+		res.RowsAffected, err = x.update(ctx, txn, snap, tc, op.Update, &g, emit)
 	case *meridianpb.ExecRequest_Delete:
-		res.RowsAffected, err = x.delete(ctx, txn, snap, tc, op.Delete, emit)
+		res.RowsAffected, err = x.delete(ctx, txn, snap, tc, op.Delete, &g, emit)
+	case *meridianpb.ExecRequest_GlobalIndexWrite:
+		res.RowsAffected, err = x.globalIndexWrite(ctx, txn, tc, op.GlobalIndexWrite)
+	case *meridianpb.ExecRequest_GlobalIndexEntries:
+		err = x.globalIndexEntries(ctx, snap, op.GlobalIndexEntries, &g)
 	default:
 		err = pgerr.New(pgerr.ProtocolViolation, "empty exec request")
+	}
+	res.IndexOps = g.ops
+	if err == nil && req.Commit && len(g.ops) > 0 {
+		// The entries must be written before the commit: the coordinator
+		// commits such statements itself.
+		err = pgerr.New(pgerr.InternalError, "a write to table with global indexes cannot commit in one phase")
 	}
 	if req.Commit && txn != nil {
 		if err != nil {
@@ -284,7 +298,7 @@ func (x *Executor) returning(exprs []*meridianpb.Expr) (func(row []types.Datum, 
 	}, nil
 }
 
-func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, spec *meridianpb.InsertSpec, emit Emit) (int64, error) {
+func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, spec *meridianpb.InsertSpec, g *globalOps, emit Emit) (int64, error) {
 	if err := needTxn(txn); err != nil {
 		return 0, err
 	}
@@ -324,6 +338,7 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 				return 0, err
 			}
 		}
+		g.inserted(ti, row, bucket, rowID)
 		if err := ret(row, emit); err != nil {
 			return 0, err
 		}
@@ -356,14 +371,19 @@ func (x *Executor) removeIndexEntry(ctx context.Context, txn *storage.Txn, tc *m
 }
 
 func uniqueViolation(ti *tableInfo, ix *meridianpb.IndexDesc, vals []types.Datum) error {
+	return pgerr.New(pgerr.UniqueViolation, "duplicate key value violates unique constraint %q", ix.Name).
+		WithDetail("Key %s already exists.", keyText(ti, ix, vals))
+}
+
+// keyText shows an index key as PostgreSQL's DETAIL does: (a, b)=(1, x).
+func keyText(ti *tableInfo, ix *meridianpb.IndexDesc, vals []types.Datum) string {
 	names := make([]string, len(ix.Columns))
 	shown := make([]string, len(ix.Columns))
 	for i, c := range ix.Columns {
 		names[i] = ti.desc.Columns[c].Name
 		shown[i] = types.FormatText(ti.typs[c], vals[i])
 	}
-	return pgerr.New(pgerr.UniqueViolation, "duplicate key value violates unique constraint %q", ix.Name).
-		WithDetail("Key (%s)=(%s) already exists.", strings.Join(names, ", "), strings.Join(shown, ", "))
+	return "(" + strings.Join(names, ", ") + ")=(" + strings.Join(shown, ", ") + ")"
 }
 
 // storageErr maps storage errors to SQLSTATEs.

@@ -97,6 +97,11 @@ func keyUnchanged(ti *tableInfo, a, b []types.Datum) bool {
 			return false
 		}
 	}
+	for _, ix := range ti.global {
+		if !sameIndexKey(ix, a, b) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -15,6 +15,9 @@ type tableInfo struct {
 	typs    []types.Type
 	missing []types.Datum
 	indexes []*meridianpb.IndexDesc
+	// global: the global unique indexes, whose entries this datanode
+	// reports instead of writing (globalindex.go).
+	global []*meridianpb.IndexDesc
 }
 
 type tableKey struct {
@@ -36,7 +39,7 @@ func (c *tableCache) get(d *meridianpb.TableDesc) (*tableInfo, error) {
 	if ok {
 		return ti, nil
 	}
-	ti = &tableInfo{desc: d, indexes: d.Indexes}
+	ti = &tableInfo{desc: d, indexes: d.Indexes, global: d.GlobalIndexes}
 	hasMissing := false
 	for _, col := range d.Columns {
 		ti.oids = append(ti.oids, col.TypeOid)

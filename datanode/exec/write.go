@@ -58,7 +58,7 @@ func (x *Executor) lockLatest(ctx context.Context, txn *storage.Txn, tc *meridia
 	return true, nil
 }
 
-func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.UpdateSpec, emit Emit) (int64, error) {
+func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.UpdateSpec, g *globalOps, emit Emit) (int64, error) {
 	if err := needTxn(txn); err != nil {
 		return 0, err
 	}
@@ -119,6 +119,7 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 				return err
 			}
 		}
+		g.updated(ti, t.row, newRow, bucket, rowID)
 		return ret(newRow, emit)
 	})
 }
@@ -136,7 +137,7 @@ func sameIndexKey(ix *meridianpb.IndexDesc, a, b []types.Datum) bool {
 	return true
 }
 
-func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.DeleteSpec, emit Emit) (int64, error) {
+func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Snapshot, tc *meridianpb.TxnContext, spec *meridianpb.DeleteSpec, g *globalOps, emit Emit) (int64, error) {
 	if err := needTxn(txn); err != nil {
 		return 0, err
 	}
@@ -159,12 +160,13 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	return x.eachTarget(ctx, txn, tc, ti, m, targets, func(t *target) error {
 		return txn.Write(ctx, t.key, nil, tc.CommandId, t.seq)
 	}, func(t *target) error {
-		_, rowID := rowKeyParts(t.key)
+		bucket, rowID := rowKeyParts(t.key)
 		for _, ix := range ti.indexes {
 			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
 				return err
 			}
 		}
+		g.deleted(ti, t.row, bucket, rowID)
 		return ret(t.row, emit)
 	})
 }

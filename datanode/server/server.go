@@ -363,6 +363,19 @@ func (s *Server) Exec(req *meridianpb.ExecRequest, stream meridianpb.DataNode_Ex
 		s.m.errors.Inc()
 		return pgerr.ToStatus(err)
 	}
+	// Global index entry changes go in chunks, the last with done.
+	const opsPerMessage = 8192
+	ops := res.IndexOps
+	for len(ops) > opsPerMessage {
+		batch.IndexOps = ops[:opsPerMessage]
+		ops = ops[opsPerMessage:]
+		s.m.rowsOut.Add(float64(len(batch.Rows)))
+		if err := stream.Send(batch); err != nil {
+			return err
+		}
+		batch = &meridianpb.ExecResponse{}
+	}
+	batch.IndexOps = ops
 	batch.Done = true
 	batch.RowsAffected = res.RowsAffected
 	batch.CommitCsn = res.CommitCSN
@@ -383,7 +396,7 @@ func (s *Server) ExecUnary(ctx context.Context, req *meridianpb.ExecRequest) (*m
 		return nil, pgerr.ToStatus(err)
 	}
 	s.m.rowsOut.Add(float64(len(out.Rows)))
-	out.RowsAffected, out.CommitCsn = res.RowsAffected, res.CommitCSN
+	out.RowsAffected, out.CommitCsn, out.IndexOps = res.RowsAffected, res.CommitCSN, res.IndexOps
 	return out, nil
 }
 
@@ -395,6 +408,10 @@ func opName(req *meridianpb.ExecRequest) string {
 		return "update"
 	case *meridianpb.ExecRequest_Delete:
 		return "delete"
+	case *meridianpb.ExecRequest_GlobalIndexWrite:
+		return "global_index_write"
+	case *meridianpb.ExecRequest_GlobalIndexEntries:
+		return "global_index_entries"
 	}
 	return "scan"
 }

@@ -722,7 +722,10 @@ type IndexDesc struct {
 	// Rejects two live rows with equal, non-null keys.
 	Unique bool `protobuf:"varint,4,opt,name=unique,proto3" json:"unique,omitempty"`
 	// This index is the table's primary key.
-	Primary       bool `protobuf:"varint,5,opt,name=primary,proto3" json:"primary,omitempty"`
+	Primary bool `protobuf:"varint,5,opt,name=primary,proto3" json:"primary,omitempty"`
+	// Made by CREATE [UNIQUE] INDEX, not by a PRIMARY KEY or UNIQUE
+	// constraint: DROP INDEX may drop it.
+	Standalone    bool `protobuf:"varint,6,opt,name=standalone,proto3" json:"standalone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -792,6 +795,13 @@ func (x *IndexDesc) GetPrimary() bool {
 	return false
 }
 
+func (x *IndexDesc) GetStandalone() bool {
+	if x != nil {
+		return x.Standalone
+	}
+	return false
+}
+
 // TableDesc is the schema of one table.
 type TableDesc struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -810,7 +820,13 @@ type TableDesc struct {
 	// Indexes, including the one behind the primary key.
 	Indexes []*IndexDesc `protobuf:"bytes,7,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	// Bumped on every change; coordinators cache by (id, version).
-	Version       uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	Version uint64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	// Global unique indexes: unique indexes of a hash-distributed table that
+	// do not contain every distribution column. Their entries are
+	// distributed by the hash of the index key (not stored beside the rows)
+	// and written by the coordinator in the row's transaction; readers of
+	// `indexes` never see them.
+	GlobalIndexes []*IndexDesc `protobuf:"bytes,9,rep,name=global_indexes,json=globalIndexes,proto3" json:"global_indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -899,6 +915,13 @@ func (x *TableDesc) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+func (x *TableDesc) GetGlobalIndexes() []*IndexDesc {
+	if x != nil {
+		return x.GlobalIndexes
+	}
+	return nil
 }
 
 // Catalog objects other than tables.
@@ -1749,6 +1772,8 @@ type ExecRequest struct {
 	//	*ExecRequest_Insert
 	//	*ExecRequest_Update
 	//	*ExecRequest_Delete
+	//	*ExecRequest_GlobalIndexWrite
+	//	*ExecRequest_GlobalIndexEntries
 	Op isExecRequest_Op `protobuf_oneof:"op"`
 	// Commit the transaction right after this statement (one-phase commit of
 	// a transaction that wrote on this datanode only); the datanode takes the
@@ -1838,6 +1863,24 @@ func (x *ExecRequest) GetDelete() *DeleteSpec {
 	return nil
 }
 
+func (x *ExecRequest) GetGlobalIndexWrite() *GlobalIndexWrite {
+	if x != nil {
+		if x, ok := x.Op.(*ExecRequest_GlobalIndexWrite); ok {
+			return x.GlobalIndexWrite
+		}
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetGlobalIndexEntries() *GlobalIndexEntries {
+	if x != nil {
+		if x, ok := x.Op.(*ExecRequest_GlobalIndexEntries); ok {
+			return x.GlobalIndexEntries
+		}
+	}
+	return nil
+}
+
 func (x *ExecRequest) GetCommit() bool {
 	if x != nil {
 		return x.Commit
@@ -1865,6 +1908,14 @@ type ExecRequest_Delete struct {
 	Delete *DeleteSpec `protobuf:"bytes,5,opt,name=delete,proto3,oneof"`
 }
 
+type ExecRequest_GlobalIndexWrite struct {
+	GlobalIndexWrite *GlobalIndexWrite `protobuf:"bytes,7,opt,name=global_index_write,json=globalIndexWrite,proto3,oneof"`
+}
+
+type ExecRequest_GlobalIndexEntries struct {
+	GlobalIndexEntries *GlobalIndexEntries `protobuf:"bytes,8,opt,name=global_index_entries,json=globalIndexEntries,proto3,oneof"`
+}
+
 func (*ExecRequest_Scan) isExecRequest_Op() {}
 
 func (*ExecRequest_Insert) isExecRequest_Op() {}
@@ -1872,6 +1923,10 @@ func (*ExecRequest_Insert) isExecRequest_Op() {}
 func (*ExecRequest_Update) isExecRequest_Op() {}
 
 func (*ExecRequest_Delete) isExecRequest_Op() {}
+
+func (*ExecRequest_GlobalIndexWrite) isExecRequest_Op() {}
+
+func (*ExecRequest_GlobalIndexEntries) isExecRequest_Op() {}
 
 // Exec streams batches of rows, then a final message with done = true.
 type ExecResponse struct {
@@ -1883,7 +1938,12 @@ type ExecResponse struct {
 	// Rows inserted, updated or deleted (on done).
 	RowsAffected int64 `protobuf:"varint,3,opt,name=rows_affected,json=rowsAffected,proto3" json:"rows_affected,omitempty"`
 	// Commit CSN when commit was requested (on done).
-	CommitCsn     uint64 `protobuf:"varint,4,opt,name=commit_csn,json=commitCsn,proto3" json:"commit_csn,omitempty"`
+	CommitCsn uint64 `protobuf:"varint,4,opt,name=commit_csn,json=commitCsn,proto3" json:"commit_csn,omitempty"`
+	// The global index entry changes the statement's rows need (inserts,
+	// updates and deletes of a table with global_indexes; the entries of
+	// GlobalIndexEntries), for the coordinator to send to the datanodes that
+	// own their buckets in the same transaction. Spread over the messages.
+	IndexOps      []*GlobalIndexOp `protobuf:"bytes,5,rep,name=index_ops,json=indexOps,proto3" json:"index_ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1946,6 +2006,224 @@ func (x *ExecResponse) GetCommitCsn() uint64 {
 	return 0
 }
 
+func (x *ExecResponse) GetIndexOps() []*GlobalIndexOp {
+	if x != nil {
+		return x.IndexOps
+	}
+	return nil
+}
+
+// GlobalIndexOp is one change of one entry of a global unique index.
+type GlobalIndexOp struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	IndexId uint32                 `protobuf:"varint,1,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
+	// The index columns' values (none NULL: rows with a NULL in the key have
+	// no entry), encoded with the row codec.
+	Values []byte `protobuf:"bytes,2,opt,name=values,proto3" json:"values,omitempty"`
+	// The entry's bucket: the bucket hash of values (sql/codec.Bucket).
+	Bucket uint32 `protobuf:"varint,3,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// Where the row is: its bucket and row id.
+	RowBucket uint32 `protobuf:"varint,4,opt,name=row_bucket,json=rowBucket,proto3" json:"row_bucket,omitempty"`
+	RowId     uint64 `protobuf:"varint,5,opt,name=row_id,json=rowId,proto3" json:"row_id,omitempty"`
+	// Remove the entry (if it is the row's) instead of inserting it.
+	Delete        bool `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexOp) Reset() {
+	*x = GlobalIndexOp{}
+	mi := &file_meridian_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexOp) ProtoMessage() {}
+
+func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexOp.ProtoReflect.Descriptor instead.
+func (*GlobalIndexOp) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GlobalIndexOp) GetIndexId() uint32 {
+	if x != nil {
+		return x.IndexId
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetValues() []byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *GlobalIndexOp) GetBucket() uint32 {
+	if x != nil {
+		return x.Bucket
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetRowBucket() uint32 {
+	if x != nil {
+		return x.RowBucket
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetRowId() uint64 {
+	if x != nil {
+		return x.RowId
+	}
+	return 0
+}
+
+func (x *GlobalIndexOp) GetDelete() bool {
+	if x != nil {
+		return x.Delete
+	}
+	return false
+}
+
+// GlobalIndexWrite applies entry changes on the datanode that owns their
+// buckets, deletes before inserts. An insert of a key with a live entry
+// fails with 23505 (waiting first for an in-flight writer of the key).
+type GlobalIndexWrite struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table the indexes belong to (for names and types in errors).
+	Table *TableDesc       `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Ops   []*GlobalIndexOp `protobuf:"bytes,2,rep,name=ops,proto3" json:"ops,omitempty"`
+	// CREATE UNIQUE INDEX: an entry that exists for the same row is kept,
+	// and a duplicate fails as "could not create unique index".
+	Build         bool `protobuf:"varint,3,opt,name=build,proto3" json:"build,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexWrite) Reset() {
+	*x = GlobalIndexWrite{}
+	mi := &file_meridian_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexWrite) ProtoMessage() {}
+
+func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexWrite.ProtoReflect.Descriptor instead.
+func (*GlobalIndexWrite) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GlobalIndexWrite) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *GlobalIndexWrite) GetOps() []*GlobalIndexOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *GlobalIndexWrite) GetBuild() bool {
+	if x != nil {
+		return x.Build
+	}
+	return false
+}
+
+// GlobalIndexEntries returns, as insert ops in index_ops, the entries a
+// global index needs for the table's rows on this datanode, read at the
+// request's snapshot (the build of CREATE UNIQUE INDEX).
+type GlobalIndexEntries struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         *TableDesc             `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	IndexId       uint32                 `protobuf:"varint,2,opt,name=index_id,json=indexId,proto3" json:"index_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalIndexEntries) Reset() {
+	*x = GlobalIndexEntries{}
+	mi := &file_meridian_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalIndexEntries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalIndexEntries) ProtoMessage() {}
+
+func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalIndexEntries.ProtoReflect.Descriptor instead.
+func (*GlobalIndexEntries) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GlobalIndexEntries) GetTable() *TableDesc {
+	if x != nil {
+		return x.Table
+	}
+	return nil
+}
+
+func (x *GlobalIndexEntries) GetIndexId() uint32 {
+	if x != nil {
+		return x.IndexId
+	}
+	return 0
+}
+
 type TxnRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Gxid  uint64                 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
@@ -1968,7 +2246,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2258,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2271,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -2033,7 +2311,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +2323,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +2336,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -2079,7 +2357,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2369,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2382,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -2135,7 +2413,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2425,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2438,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -2232,7 +2510,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2522,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2535,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -2283,7 +2561,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2295,7 +2573,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2308,7 +2586,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -2326,7 +2604,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2616,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2629,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 type ListPreparedRequest struct {
@@ -2362,7 +2640,7 @@ type ListPreparedRequest struct {
 
 func (x *ListPreparedRequest) Reset() {
 	*x = ListPreparedRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2652,7 @@ func (x *ListPreparedRequest) String() string {
 func (*ListPreparedRequest) ProtoMessage() {}
 
 func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2665,7 @@ func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
 func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 // PreparedTxn is a transaction prepared on one datanode.
@@ -2412,7 +2690,7 @@ type PreparedTxn struct {
 
 func (x *PreparedTxn) Reset() {
 	*x = PreparedTxn{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2702,7 @@ func (x *PreparedTxn) String() string {
 func (*PreparedTxn) ProtoMessage() {}
 
 func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2715,7 @@ func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
 func (*PreparedTxn) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PreparedTxn) GetGxid() uint64 {
@@ -2491,7 +2769,7 @@ type ListPreparedResponse struct {
 
 func (x *ListPreparedResponse) Reset() {
 	*x = ListPreparedResponse{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2781,7 @@ func (x *ListPreparedResponse) String() string {
 func (*ListPreparedResponse) ProtoMessage() {}
 
 func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2794,7 @@ func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
 func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
@@ -2536,7 +2814,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2826,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2839,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2583,7 +2861,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2595,7 +2873,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2608,7 +2886,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2649,7 +2927,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2939,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2952,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2751,7 +3029,7 @@ type PreparedXact struct {
 
 func (x *PreparedXact) Reset() {
 	*x = PreparedXact{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +3041,7 @@ func (x *PreparedXact) String() string {
 func (*PreparedXact) ProtoMessage() {}
 
 func (x *PreparedXact) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +3054,7 @@ func (x *PreparedXact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
 func (*PreparedXact) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PreparedXact) GetGid() string {
@@ -2853,7 +3131,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2865,7 +3143,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2878,7 +3156,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2907,7 +3185,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3197,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3210,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2970,7 +3248,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2982,7 +3260,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2995,7 +3273,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PgError) GetCode() string {
@@ -3048,7 +3326,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3338,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3351,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -3112,7 +3390,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3402,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3415,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -3151,7 +3429,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3441,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3454,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -3207,7 +3485,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3219,7 +3497,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3232,7 +3510,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{35}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -3295,7 +3573,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3585,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3598,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{36}
+	return file_meridian_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -3349,7 +3627,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3639,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3652,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{37}
+	return file_meridian_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -3401,7 +3679,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3413,7 +3691,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3426,7 +3704,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{38}
+	return file_meridian_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3452,13 +3730,16 @@ const file_meridian_proto_rawDesc = "" +
 	"defaultSql\x12#\n" +
 	"\rmissing_value\x18\a \x01(\fR\fmissingValue\x12*\n" +
 	"\x11has_missing_value\x18\b \x01(\bR\x0fhasMissingValue\x12.\n" +
-	"\bidentity\x18\t \x01(\x0e2\x12.meridian.IdentityR\bidentity\"{\n" +
+	"\bidentity\x18\t \x01(\x0e2\x12.meridian.IdentityR\bidentity\"\x9b\x01\n" +
 	"\tIndexDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\x05R\acolumns\x12\x16\n" +
 	"\x06unique\x18\x04 \x01(\bR\x06unique\x12\x18\n" +
-	"\aprimary\x18\x05 \x01(\bR\aprimary\"\x8b\x02\n" +
+	"\aprimary\x18\x05 \x01(\bR\aprimary\x12\x1e\n" +
+	"\n" +
+	"standalone\x18\x06 \x01(\bR\n" +
+	"standalone\"\xc7\x02\n" +
 	"\tTableDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x12\n" +
@@ -3467,7 +3748,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\x04dist\x18\x05 \x01(\x0e2\x12.meridian.DistKindR\x04dist\x12!\n" +
 	"\fdist_columns\x18\x06 \x03(\x05R\vdistColumns\x12-\n" +
 	"\aindexes\x18\a \x03(\v2\x13.meridian.IndexDescR\aindexes\x12\x18\n" +
-	"\aversion\x18\b \x01(\x04R\aversion\" \n" +
+	"\aversion\x18\b \x01(\x04R\aversion\x12:\n" +
+	"\x0eglobal_indexes\x18\t \x03(\v2\x13.meridian.IndexDescR\rglobalIndexes\" \n" +
 	"\n" +
 	"SchemaDesc\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xfb\x01\n" +
@@ -3541,21 +3823,39 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"DeleteSpec\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.meridian.ScanSpecR\x06target\x12,\n" +
-	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\"\x8d\x02\n" +
+	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\"\xab\x03\n" +
 	"\vExecRequest\x12&\n" +
 	"\x03txn\x18\x01 \x01(\v2\x14.meridian.TxnContextR\x03txn\x12(\n" +
 	"\x04scan\x18\x02 \x01(\v2\x12.meridian.ScanSpecH\x00R\x04scan\x12.\n" +
 	"\x06insert\x18\x03 \x01(\v2\x14.meridian.InsertSpecH\x00R\x06insert\x12.\n" +
 	"\x06update\x18\x04 \x01(\v2\x14.meridian.UpdateSpecH\x00R\x06update\x12.\n" +
-	"\x06delete\x18\x05 \x01(\v2\x14.meridian.DeleteSpecH\x00R\x06delete\x12\x16\n" +
+	"\x06delete\x18\x05 \x01(\v2\x14.meridian.DeleteSpecH\x00R\x06delete\x12J\n" +
+	"\x12global_index_write\x18\a \x01(\v2\x1a.meridian.GlobalIndexWriteH\x00R\x10globalIndexWrite\x12P\n" +
+	"\x14global_index_entries\x18\b \x01(\v2\x1c.meridian.GlobalIndexEntriesH\x00R\x12globalIndexEntries\x12\x16\n" +
 	"\x06commit\x18\x06 \x01(\bR\x06commitB\x04\n" +
-	"\x02op\"z\n" +
+	"\x02op\"\xb0\x01\n" +
 	"\fExecResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x03(\fR\x04rows\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12#\n" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
-	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\"^\n" +
+	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\x124\n" +
+	"\tindex_ops\x18\x05 \x03(\v2\x17.meridian.GlobalIndexOpR\bindexOps\"\xa8\x01\n" +
+	"\rGlobalIndexOp\x12\x19\n" +
+	"\bindex_id\x18\x01 \x01(\rR\aindexId\x12\x16\n" +
+	"\x06values\x18\x02 \x01(\fR\x06values\x12\x16\n" +
+	"\x06bucket\x18\x03 \x01(\rR\x06bucket\x12\x1d\n" +
+	"\n" +
+	"row_bucket\x18\x04 \x01(\rR\trowBucket\x12\x15\n" +
+	"\x06row_id\x18\x05 \x01(\x04R\x05rowId\x12\x16\n" +
+	"\x06delete\x18\x06 \x01(\bR\x06delete\"~\n" +
+	"\x10GlobalIndexWrite\x12)\n" +
+	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12)\n" +
+	"\x03ops\x18\x02 \x03(\v2\x17.meridian.GlobalIndexOpR\x03ops\x12\x14\n" +
+	"\x05build\x18\x03 \x01(\bR\x05build\"Z\n" +
+	"\x12GlobalIndexEntries\x12)\n" +
+	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
+	"\bindex_id\x18\x02 \x01(\rR\aindexId\"^\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
@@ -3755,7 +4055,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_meridian_proto_goTypes = []any{
 	(Identity)(0),                // 0: meridian.Identity
 	(DistKind)(0),                // 1: meridian.DistKind
@@ -3781,30 +4081,33 @@ var file_meridian_proto_goTypes = []any{
 	(*DeleteSpec)(nil),           // 21: meridian.DeleteSpec
 	(*ExecRequest)(nil),          // 22: meridian.ExecRequest
 	(*ExecResponse)(nil),         // 23: meridian.ExecResponse
-	(*TxnRequest)(nil),           // 24: meridian.TxnRequest
-	(*TxnResponse)(nil),          // 25: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),    // 26: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),           // 27: meridian.DDLRequest
-	(*BuildIndex)(nil),           // 28: meridian.BuildIndex
-	(*DropIndex)(nil),            // 29: meridian.DropIndex
-	(*DDLResponse)(nil),          // 30: meridian.DDLResponse
-	(*ListPreparedRequest)(nil),  // 31: meridian.ListPreparedRequest
-	(*PreparedTxn)(nil),          // 32: meridian.PreparedTxn
-	(*ListPreparedResponse)(nil), // 33: meridian.ListPreparedResponse
-	(*CSNRequest)(nil),           // 34: meridian.CSNRequest
-	(*CSNResponse)(nil),          // 35: meridian.CSNResponse
-	(*NodeInfo)(nil),             // 36: meridian.NodeInfo
-	(*PreparedXact)(nil),         // 37: meridian.PreparedXact
-	(*BucketMap)(nil),            // 38: meridian.BucketMap
-	(*DNGroup)(nil),              // 39: meridian.DNGroup
-	(*PgError)(nil),              // 40: meridian.PgError
-	(*RollbackToRequest)(nil),    // 41: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil),   // 42: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),     // 43: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),             // 44: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),    // 45: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),     // 46: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),    // 47: meridian.BreakWaitResponse
+	(*GlobalIndexOp)(nil),        // 24: meridian.GlobalIndexOp
+	(*GlobalIndexWrite)(nil),     // 25: meridian.GlobalIndexWrite
+	(*GlobalIndexEntries)(nil),   // 26: meridian.GlobalIndexEntries
+	(*TxnRequest)(nil),           // 27: meridian.TxnRequest
+	(*TxnResponse)(nil),          // 28: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),    // 29: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),           // 30: meridian.DDLRequest
+	(*BuildIndex)(nil),           // 31: meridian.BuildIndex
+	(*DropIndex)(nil),            // 32: meridian.DropIndex
+	(*DDLResponse)(nil),          // 33: meridian.DDLResponse
+	(*ListPreparedRequest)(nil),  // 34: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 35: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 36: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 37: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 38: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 39: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 40: meridian.PreparedXact
+	(*BucketMap)(nil),            // 41: meridian.BucketMap
+	(*DNGroup)(nil),              // 42: meridian.DNGroup
+	(*PgError)(nil),              // 43: meridian.PgError
+	(*RollbackToRequest)(nil),    // 44: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 45: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 46: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 47: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 48: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 49: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 50: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	13, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -3812,75 +4115,82 @@ var file_meridian_proto_depIdxs = []int32{
 	9,  // 2: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	1,  // 3: meridian.TableDesc.dist:type_name -> meridian.DistKind
 	10, // 4: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
-	2,  // 5: meridian.Expr.kind:type_name -> meridian.ExprKind
-	13, // 6: meridian.Expr.args:type_name -> meridian.Expr
-	3,  // 7: meridian.TxnContext.isolation:type_name -> meridian.Isolation
-	4,  // 8: meridian.RowLock.strength:type_name -> meridian.LockStrength
-	5,  // 9: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
-	11, // 10: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	13, // 11: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	13, // 12: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	13, // 13: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	13, // 14: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	18, // 15: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	17, // 16: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	15, // 17: meridian.ScanSpec.lock:type_name -> meridian.RowLock
-	13, // 18: meridian.SortKey.expr:type_name -> meridian.Expr
-	13, // 19: meridian.AggCall.arg:type_name -> meridian.Expr
-	11, // 20: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	13, // 21: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	16, // 22: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	13, // 23: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	13, // 24: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	16, // 25: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	13, // 26: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	14, // 27: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	16, // 28: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	19, // 29: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	20, // 30: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	21, // 31: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	6,  // 32: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	11, // 33: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	28, // 34: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	29, // 35: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	11, // 36: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	32, // 37: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
-	7,  // 38: meridian.NodeInfo.role:type_name -> meridian.Role
-	8,  // 39: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
-	44, // 40: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	22, // 41: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	22, // 42: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	24, // 43: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	24, // 44: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	24, // 45: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	24, // 46: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	27, // 47: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	41, // 48: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	43, // 49: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	46, // 50: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	24, // 51: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
-	31, // 52: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
-	34, // 53: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	34, // 54: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	23, // 55: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	23, // 56: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	25, // 57: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	25, // 58: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	25, // 59: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	26, // 60: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	30, // 61: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	42, // 62: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	45, // 63: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	47, // 64: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	25, // 65: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
-	33, // 66: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
-	35, // 67: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	35, // 68: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	55, // [55:69] is the sub-list for method output_type
-	41, // [41:55] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	10, // 5: meridian.TableDesc.global_indexes:type_name -> meridian.IndexDesc
+	2,  // 6: meridian.Expr.kind:type_name -> meridian.ExprKind
+	13, // 7: meridian.Expr.args:type_name -> meridian.Expr
+	3,  // 8: meridian.TxnContext.isolation:type_name -> meridian.Isolation
+	4,  // 9: meridian.RowLock.strength:type_name -> meridian.LockStrength
+	5,  // 10: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
+	11, // 11: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	13, // 12: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	13, // 13: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	13, // 14: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	13, // 15: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	18, // 16: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	17, // 17: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	15, // 18: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	13, // 19: meridian.SortKey.expr:type_name -> meridian.Expr
+	13, // 20: meridian.AggCall.arg:type_name -> meridian.Expr
+	11, // 21: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	13, // 22: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	16, // 23: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	13, // 24: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	13, // 25: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	16, // 26: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	13, // 27: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	14, // 28: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	16, // 29: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	19, // 30: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	20, // 31: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	21, // 32: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	25, // 33: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
+	26, // 34: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
+	24, // 35: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
+	11, // 36: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
+	24, // 37: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
+	11, // 38: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
+	6,  // 39: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	11, // 40: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	31, // 41: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	32, // 42: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	11, // 43: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	35, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	7,  // 45: meridian.NodeInfo.role:type_name -> meridian.Role
+	8,  // 46: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
+	47, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	22, // 48: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	22, // 49: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	27, // 50: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	27, // 51: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	27, // 52: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	27, // 53: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	30, // 54: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	44, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	46, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	49, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	27, // 58: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	34, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	37, // 60: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	37, // 61: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	23, // 62: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	23, // 63: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	28, // 64: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	28, // 65: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	28, // 66: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	29, // 67: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	33, // 68: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	45, // 69: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	48, // 70: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	50, // 71: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	28, // 72: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	36, // 73: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	38, // 74: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	38, // 75: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	62, // [62:76] is the sub-list for method output_type
+	48, // [48:62] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -3893,8 +4203,10 @@ func file_meridian_proto_init() {
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
 		(*ExecRequest_Delete)(nil),
+		(*ExecRequest_GlobalIndexWrite)(nil),
+		(*ExecRequest_GlobalIndexEntries)(nil),
 	}
-	file_meridian_proto_msgTypes[18].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[21].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -3905,7 +4217,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

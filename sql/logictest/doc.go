@@ -47,7 +47,7 @@
 // SQLite's corpus from ../shared/sqllogictest, when present, against
 // three datanodes in corpus mode: every record must pass or be
 // unsupported (0A000), never give a wrong result or another error. The
-// whole corpus takes under two minutes on two cores; -short runs one
+// whole corpus takes minutes (13 on two busy cores); -short runs one
 // file per family (MERIDIAN_SLT=all overrides -short).
 //
 //	go test ./sql/logictest/                     # both suites
