@@ -181,7 +181,14 @@ func decodeValue(v []byte) (versionHeader, []byte, error) {
 	return h, v[valueHeaderLen:], nil
 }
 
-// Transaction record layout: state(1) gxid(8) csn(8).
+// txnOutcomeOnly is the state of the record of a committed transaction
+// whose versions the cleaner froze but whose outcome must be kept (this
+// datanode was its two-phase commit primary): it is loaded into the
+// outcomes only, not into the committed-xid table.
+const txnOutcomeOnly TxnState = 6
+
+// Transaction record layout: state(1) gxid(8) csn(8) primary(4). A
+// committed record's primary is set when this datanode was the primary.
 type xidRecord struct {
 	state   TxnState
 	gxid    uint64
@@ -209,7 +216,7 @@ func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
 		primary: binary.BigEndian.Uint32(v[17:]),
 	}
 	switch r.state {
-	case TxnPrepared, TxnCommitted:
+	case TxnPrepared, TxnCommitted, txnOutcomeOnly:
 	default:
 		return 0, r, corrupt("transaction record of xid %d has state %d", xid, v[0])
 	}
