@@ -40,7 +40,13 @@ func (k Keys) GTMHWM() string             { return k.prefix + "gtm/hwm" }
 func (k Keys) Settings() string           { return k.prefix + "settings/" }
 func (k Keys) Setting(name string) string { return k.Settings() + name }
 func (k Keys) CMLeader() string           { return k.prefix + "cm/leader" }
+func (k Keys) Horizons() string           { return k.prefix + "horizon/" }
+func (k Keys) Horizon(node string) string { return k.Horizons() + node }
 func (k Keys) CMInitialized() string      { return k.prefix + "cm/initialized" }
+
+// SettingTxnMode is the name of the cluster's transaction mode setting
+// (settings/txn_mode: gtm, gtm-lite or gtm-free), written once at init.
+const SettingTxnMode = "txn_mode"
 
 // Names maps <schema>/<relation> to "t:<table id>" or "i:<table id>" so
 // tables and indexes share one namespace per schema, as in PostgreSQL.

@@ -933,7 +933,10 @@ type TxnContext struct {
 	// the cluster. 0 for a read-only statement outside a transaction.
 	Gxid uint64 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
 	// Versions committed with CSN < snapshot_csn are visible. The maximum
-	// uint64 means "the latest committed" (single-datanode reads in gtm-lite).
+	// uint64 asks the datanode for a local snapshot (reads that took no GTM
+	// snapshot: single-datanode reads in gtm-lite, all reads in gtm-free):
+	// one above the largest CSN committed there, and at least
+	// min_snapshot_csn.
 	SnapshotCsn uint64    `protobuf:"varint,2,opt,name=snapshot_csn,json=snapshotCsn,proto3" json:"snapshot_csn,omitempty"`
 	Isolation   Isolation `protobuf:"varint,3,opt,name=isolation,proto3,enum=meridian.Isolation" json:"isolation,omitempty"`
 	// Statement ordinal within the transaction: a statement sees the
@@ -949,9 +952,12 @@ type TxnContext struct {
 	DeadlockTimeoutMs uint32 `protobuf:"varint,7,opt,name=deadlock_timeout_ms,json=deadlockTimeoutMs,proto3" json:"deadlock_timeout_ms,omitempty"`
 	// Backend process id of the session (pg_backend_pid()), named in wait
 	// edges and deadlock reports.
-	BackendPid    int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BackendPid int64 `protobuf:"varint,8,opt,name=backend_pid,json=backendPid,proto3" json:"backend_pid,omitempty"`
+	// With snapshot_csn = max: the least local snapshot the datanode may
+	// take, a CSN the coordinator holds for the cleaner's horizon.
+	MinSnapshotCsn uint64 `protobuf:"varint,9,opt,name=min_snapshot_csn,json=minSnapshotCsn,proto3" json:"min_snapshot_csn,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TxnContext) Reset() {
@@ -1036,6 +1042,13 @@ func (x *TxnContext) GetDeadlockTimeoutMs() uint32 {
 func (x *TxnContext) GetBackendPid() int64 {
 	if x != nil {
 		return x.BackendPid
+	}
+	return 0
+}
+
+func (x *TxnContext) GetMinSnapshotCsn() uint64 {
+	if x != nil {
+		return x.MinSnapshotCsn
 	}
 	return 0
 }
@@ -2192,6 +2205,133 @@ func (*DDLResponse) Descriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
+// VacuumRequest asks a datanode to clean old row versions now, at the
+// cluster's snapshot horizon, which the datanode computes.
+type VacuumRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Logical key prefixes to clean (a table's rows, its indexes); none:
+	// all the data, after which the committed-xid table is pruned.
+	Prefixes      [][]byte `protobuf:"bytes,1,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VacuumRequest) Reset() {
+	*x = VacuumRequest{}
+	mi := &file_meridian_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VacuumRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VacuumRequest) ProtoMessage() {}
+
+func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VacuumRequest.ProtoReflect.Descriptor instead.
+func (*VacuumRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *VacuumRequest) GetPrefixes() [][]byte {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
+type VacuumResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The horizon used: no snapshot below it was in use or could be taken.
+	Horizon uint64 `protobuf:"varint,1,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// Logical keys looked at, versions removed and frozen, committed xids
+	// dropped from memory.
+	Keys          int64 `protobuf:"varint,2,opt,name=keys,proto3" json:"keys,omitempty"`
+	Removed       int64 `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	Frozen        int64 `protobuf:"varint,4,opt,name=frozen,proto3" json:"frozen,omitempty"`
+	PrunedXids    int64 `protobuf:"varint,5,opt,name=pruned_xids,json=prunedXids,proto3" json:"pruned_xids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VacuumResponse) Reset() {
+	*x = VacuumResponse{}
+	mi := &file_meridian_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VacuumResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VacuumResponse) ProtoMessage() {}
+
+func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VacuumResponse.ProtoReflect.Descriptor instead.
+func (*VacuumResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *VacuumResponse) GetHorizon() uint64 {
+	if x != nil {
+		return x.Horizon
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetFrozen() int64 {
+	if x != nil {
+		return x.Frozen
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetPrunedXids() int64 {
+	if x != nil {
+		return x.PrunedXids
+	}
+	return 0
+}
+
 type CSNRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// How many commit CSNs to hand out (they are consecutive).
@@ -2202,7 +2342,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2354,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2367,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2249,7 +2389,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2261,7 +2401,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2274,7 +2414,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2315,7 +2455,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2467,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2480,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -2403,7 +2543,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +2555,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +2568,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -2457,7 +2597,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2609,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2622,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -2520,7 +2660,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2672,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2685,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PgError) GetCode() string {
@@ -2598,7 +2738,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2610,7 +2750,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2623,7 +2763,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -2662,7 +2802,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +2814,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2827,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -2701,7 +2841,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2853,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2866,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -2757,7 +2897,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2769,7 +2909,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2782,7 +2922,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -2845,7 +2985,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +2997,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3010,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -2899,7 +3039,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3051,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3064,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -2951,7 +3091,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3103,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3116,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3029,7 +3169,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
 	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
-	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xb0\x02\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xda\x02\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -3041,7 +3181,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\x0flock_timeout_ms\x18\x06 \x01(\rR\rlockTimeoutMs\x12.\n" +
 	"\x13deadlock_timeout_ms\x18\a \x01(\rR\x11deadlockTimeoutMs\x12\x1f\n" +
 	"\vbackend_pid\x18\b \x01(\x03R\n" +
-	"backendPid\"k\n" +
+	"backendPid\x12(\n" +
+	"\x10min_snapshot_csn\x18\t \x01(\x04R\x0eminSnapshotCsn\"k\n" +
 	"\aRowLock\x122\n" +
 	"\bstrength\x18\x01 \x01(\x0e2\x16.meridian.LockStrengthR\bstrength\x12,\n" +
 	"\x04wait\x18\x02 \x01(\x0e2\x18.meridian.LockWaitPolicyR\x04wait\"\xe9\x03\n" +
@@ -3129,7 +3270,16 @@ const file_meridian_proto_rawDesc = "" +
 	"\bindex_id\x18\x02 \x01(\rR\aindexId\"&\n" +
 	"\tDropIndex\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\"\r\n" +
-	"\vDDLResponse\"/\n" +
+	"\vDDLResponse\"+\n" +
+	"\rVacuumRequest\x12\x1a\n" +
+	"\bprefixes\x18\x01 \x03(\fR\bprefixes\"\x91\x01\n" +
+	"\x0eVacuumResponse\x12\x18\n" +
+	"\ahorizon\x18\x01 \x01(\x04R\ahorizon\x12\x12\n" +
+	"\x04keys\x18\x02 \x01(\x03R\x04keys\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\x03R\aremoved\x12\x16\n" +
+	"\x06frozen\x18\x04 \x01(\x03R\x06frozen\x12\x1f\n" +
+	"\vpruned_xids\x18\x05 \x01(\x03R\n" +
+	"prunedXids\"/\n" +
 	"\n" +
 	"CSNRequest\x12!\n" +
 	"\fcommit_count\x18\x01 \x01(\rR\vcommitCount\"Z\n" +
@@ -3236,7 +3386,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x10ROLE_COORDINATOR\x10\x01\x12\x11\n" +
 	"\rROLE_DATANODE\x10\x02\x12\f\n" +
 	"\bROLE_GTM\x10\x03\x12\v\n" +
-	"\aROLE_CM\x10\x042\xed\x04\n" +
+	"\aROLE_CM\x10\x042\xaa\x05\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -3248,7 +3398,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\n" +
 	"RollbackTo\x12\x1b.meridian.RollbackToRequest\x1a\x1c.meridian.RollbackToResponse\x12D\n" +
 	"\tWaitEdges\x12\x1a.meridian.WaitEdgesRequest\x1a\x1b.meridian.WaitEdgesResponse\x12D\n" +
-	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse2z\n" +
+	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse\x12;\n" +
+	"\x06Vacuum\x12\x17.meridian.VacuumRequest\x1a\x18.meridian.VacuumResponse2z\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
 	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -3266,7 +3417,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_meridian_proto_goTypes = []any{
 	(DistKind)(0),              // 0: meridian.DistKind
 	(ExprKind)(0),              // 1: meridian.ExprKind
@@ -3297,19 +3448,21 @@ var file_meridian_proto_goTypes = []any{
 	(*BuildIndex)(nil),         // 26: meridian.BuildIndex
 	(*DropIndex)(nil),          // 27: meridian.DropIndex
 	(*DDLResponse)(nil),        // 28: meridian.DDLResponse
-	(*CSNRequest)(nil),         // 29: meridian.CSNRequest
-	(*CSNResponse)(nil),        // 30: meridian.CSNResponse
-	(*NodeInfo)(nil),           // 31: meridian.NodeInfo
-	(*BucketMap)(nil),          // 32: meridian.BucketMap
-	(*DNGroup)(nil),            // 33: meridian.DNGroup
-	(*PgError)(nil),            // 34: meridian.PgError
-	(*RollbackToRequest)(nil),  // 35: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil), // 36: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),   // 37: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),           // 38: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),  // 39: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),   // 40: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),  // 41: meridian.BreakWaitResponse
+	(*VacuumRequest)(nil),      // 29: meridian.VacuumRequest
+	(*VacuumResponse)(nil),     // 30: meridian.VacuumResponse
+	(*CSNRequest)(nil),         // 31: meridian.CSNRequest
+	(*CSNResponse)(nil),        // 32: meridian.CSNResponse
+	(*NodeInfo)(nil),           // 33: meridian.NodeInfo
+	(*BucketMap)(nil),          // 34: meridian.BucketMap
+	(*DNGroup)(nil),            // 35: meridian.DNGroup
+	(*PgError)(nil),            // 36: meridian.PgError
+	(*RollbackToRequest)(nil),  // 37: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil), // 38: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),   // 39: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),           // 40: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),  // 41: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),   // 42: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),  // 43: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	11, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -3349,7 +3502,7 @@ var file_meridian_proto_depIdxs = []int32{
 	27, // 34: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
 	9,  // 35: meridian.BuildIndex.table:type_name -> meridian.TableDesc
 	6,  // 36: meridian.NodeInfo.role:type_name -> meridian.Role
-	38, // 37: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	40, // 37: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
 	20, // 38: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
 	20, // 39: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
 	22, // 40: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
@@ -3357,25 +3510,27 @@ var file_meridian_proto_depIdxs = []int32{
 	22, // 42: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
 	22, // 43: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
 	25, // 44: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	35, // 45: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	37, // 46: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	40, // 47: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	29, // 48: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	29, // 49: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	21, // 50: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	21, // 51: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	23, // 52: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	23, // 53: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	23, // 54: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	24, // 55: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	28, // 56: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	36, // 57: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	39, // 58: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	41, // 59: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	30, // 60: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	30, // 61: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	50, // [50:62] is the sub-list for method output_type
-	38, // [38:50] is the sub-list for method input_type
+	37, // 45: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	39, // 46: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	42, // 47: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	29, // 48: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
+	31, // 49: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	31, // 50: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	21, // 51: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	21, // 52: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	23, // 53: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	23, // 54: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	23, // 55: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	24, // 56: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	28, // 57: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	38, // 58: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	41, // 59: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	43, // 60: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	30, // 61: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
+	32, // 62: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	32, // 63: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	51, // [51:64] is the sub-list for method output_type
+	38, // [38:51] is the sub-list for method input_type
 	38, // [38:38] is the sub-list for extension type_name
 	38, // [38:38] is the sub-list for extension extendee
 	0,  // [0:38] is the sub-list for field type_name
@@ -3403,7 +3558,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

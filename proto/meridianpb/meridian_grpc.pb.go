@@ -34,6 +34,7 @@ const (
 	DataNode_RollbackTo_FullMethodName = "/meridian.DataNode/RollbackTo"
 	DataNode_WaitEdges_FullMethodName  = "/meridian.DataNode/WaitEdges"
 	DataNode_BreakWait_FullMethodName  = "/meridian.DataNode/BreakWait"
+	DataNode_Vacuum_FullMethodName     = "/meridian.DataNode/Vacuum"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -62,6 +63,8 @@ type DataNodeClient interface {
 	// Fail one wait for a row lock with 40P01 (the deadlock detector's
 	// victim), if it is still in progress.
 	BreakWait(ctx context.Context, in *BreakWaitRequest, opts ...grpc.CallOption) (*BreakWaitResponse, error)
+	// Clean old row versions now (VACUUM); returns when done.
+	Vacuum(ctx context.Context, in *VacuumRequest, opts ...grpc.CallOption) (*VacuumResponse, error)
 }
 
 type dataNodeClient struct {
@@ -181,6 +184,16 @@ func (c *dataNodeClient) BreakWait(ctx context.Context, in *BreakWaitRequest, op
 	return out, nil
 }
 
+func (c *dataNodeClient) Vacuum(ctx context.Context, in *VacuumRequest, opts ...grpc.CallOption) (*VacuumResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VacuumResponse)
+	err := c.cc.Invoke(ctx, DataNode_Vacuum_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataNodeServer is the server API for DataNode service.
 // All implementations must embed UnimplementedDataNodeServer
 // for forward compatibility.
@@ -207,6 +220,8 @@ type DataNodeServer interface {
 	// Fail one wait for a row lock with 40P01 (the deadlock detector's
 	// victim), if it is still in progress.
 	BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error)
+	// Clean old row versions now (VACUUM); returns when done.
+	Vacuum(context.Context, *VacuumRequest) (*VacuumResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
 }
 
@@ -246,6 +261,9 @@ func (UnimplementedDataNodeServer) WaitEdges(context.Context, *WaitEdgesRequest)
 }
 func (UnimplementedDataNodeServer) BreakWait(context.Context, *BreakWaitRequest) (*BreakWaitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BreakWait not implemented")
+}
+func (UnimplementedDataNodeServer) Vacuum(context.Context, *VacuumRequest) (*VacuumResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Vacuum not implemented")
 }
 func (UnimplementedDataNodeServer) mustEmbedUnimplementedDataNodeServer() {}
 func (UnimplementedDataNodeServer) testEmbeddedByValue()                  {}
@@ -441,6 +459,24 @@ func _DataNode_BreakWait_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_Vacuum_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VacuumRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).Vacuum(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_Vacuum_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).Vacuum(ctx, req.(*VacuumRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataNode_ServiceDesc is the grpc.ServiceDesc for DataNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -483,6 +519,10 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BreakWait",
 			Handler:    _DataNode_BreakWait_Handler,
+		},
+		{
+			MethodName: "Vacuum",
+			Handler:    _DataNode_Vacuum_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
