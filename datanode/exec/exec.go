@@ -107,15 +107,19 @@ func (x *Executor) snapshotCSN(tc *meridianpb.TxnContext) uint64 {
 
 // Vacuum cleans old row versions at horizon: under the logical key
 // prefixes, or everything (and the committed-xid table) when there are
-// none.
-func (x *Executor) Vacuum(ctx context.Context, horizon uint64, prefixes [][]byte) (storage.CleanStats, error) {
+// none. VACUUM freezes all it may (freezeAll); the background cleaner
+// only old transactions' versions.
+func (x *Executor) Vacuum(ctx context.Context, horizon uint64, prefixes [][]byte, freezeAll bool) (storage.CleanStats, error) {
 	spans := make([]storage.Span, len(prefixes))
 	for i, p := range prefixes {
 		spans[i] = storage.Span{Start: p, End: codec.PrefixEnd(p)}
 	}
-	st, err := x.st.Clean(ctx, horizon, spans...)
+	st, err := x.st.Clean(ctx, storage.CleanOptions{Horizon: horizon, Spans: spans, FreezeAll: freezeAll})
 	return st, storageErr(err)
 }
+
+// VersionsWritten counts the row versions written here since start.
+func (x *Executor) VersionsWritten() uint64 { return x.st.VersionsWritten() }
 
 func needTxn(txn *storage.Txn) error {
 	if txn == nil {

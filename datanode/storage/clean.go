@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,19 @@ type Span struct {
 	Start, End []byte
 }
 
+// CleanOptions says what a Clean does.
+type CleanOptions struct {
+	// Horizon: no snapshot in use or to come is below it.
+	Horizon uint64
+	// Spans to clean; none: all the data, after which the committed-xid
+	// table is pruned.
+	Spans []Span
+	// FreezeAll freezes every version committed below the horizon (VACUUM);
+	// otherwise only those of xids older than Config.FreezeMinAge xids, so
+	// that a background pass does not rewrite data that was just written.
+	FreezeAll bool
+}
+
 // CleanStats tells what a Clean did.
 type CleanStats struct {
 	Keys       int64 // logical keys looked at
@@ -72,11 +86,11 @@ type CleanStats struct {
 	PrunedXids int64 // committed xids dropped from memory (full passes only)
 }
 
-// Clean removes the versions no snapshot at or above horizon can see, and
-// freezes the versions every such snapshot sees, in spans (none: all the
-// data, after which the committed-xid table is pruned). It returns when
-// done, or with ctx's error. One Clean runs at a time.
-func (e *Engine) Clean(ctx context.Context, horizon uint64, spans ...Span) (CleanStats, error) {
+// Clean removes the versions no snapshot at or above o.Horizon can see,
+// and freezes the versions every such snapshot sees (see CleanOptions). It
+// returns when done, or with ctx's error. One Clean runs at a time.
+func (e *Engine) Clean(ctx context.Context, o CleanOptions) (CleanStats, error) {
+	horizon, spans := o.Horizon, o.Spans
 	var st CleanStats
 	if err := e.enter(); err != nil {
 		return st, err
@@ -88,7 +102,13 @@ func (e *Engine) Clean(ctx context.Context, horizon uint64, spans ...Span) (Clea
 	if full {
 		spans = []Span{{Start: nil, End: nil}}
 	}
-	c := &cleaner{e: e, h: horizon, st: &st}
+	c := &cleaner{e: e, h: horizon, st: &st, freezeBelow: math.MaxUint64}
+	if last := e.xids.last(); !o.FreezeAll {
+		c.freezeBelow = 0
+		if last > e.cfg.FreezeMinAge {
+			c.freezeBelow = last - e.cfg.FreezeMinAge
+		}
+	}
 	if full {
 		c.refs = map[uint64]struct{}{}
 		c.copies = e.copies.Load()
@@ -115,8 +135,9 @@ func (e *Engine) Clean(ctx context.Context, horizon uint64, spans ...Span) (Clea
 }
 
 type cleaner struct {
-	e      *Engine
-	h      uint64
+	e           *Engine
+	h           uint64
+	freezeBelow uint64 // freeze the versions of xids below it
 	st     *CleanStats
 	refs   map[uint64]struct{} // xids named by versions kept unfrozen (full passes)
 	copies uint64              // e.copies when the pass began
@@ -233,6 +254,8 @@ func (c *cleaner) key(b *pebble.Batch, prefix []byte, group []version, keys [][]
 			case v.hdr.tombstone:
 				_ = b.Delete(keys[i], nil)
 				c.st.Removed++
+			case v.hdr.xid != frozenXID && v.hdr.xid >= c.freezeBelow:
+				c.ref(v.hdr.xid) // too young to freeze: keep its xid
 			case v.hdr.xid != frozenXID:
 				h := v.hdr
 				h.xid, h.commandID = frozenXID, 0
@@ -345,6 +368,10 @@ func (r *readEpochs) wait(ctx context.Context) error {
 	}
 	return nil
 }
+
+// VersionsWritten counts the row versions written since Open (the
+// cleaner's schedule).
+func (e *Engine) VersionsWritten() uint64 { return e.written.Load() }
 
 // LocalSnapshot returns a snapshot CSN for a read that touches only this
 // datanode and took no snapshot from the GTM: the larger of floor (a CSN

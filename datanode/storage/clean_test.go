@@ -11,11 +11,34 @@ func clean(t *testing.T, e *Engine, horizon uint64, spans ...Span) CleanStats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	st, err := e.Clean(ctx, horizon, spans...)
+	st, err := e.Clean(ctx, CleanOptions{Horizon: horizon, Spans: spans, FreezeAll: true})
 	if err != nil {
 		t.Fatalf("clean at %d: %v", horizon, err)
 	}
 	return st
+}
+
+// A background clean freezes only old xids' versions.
+func TestCleanFreezeMinAge(t *testing.T) {
+	e := openMem(t, nil)
+	e.cfg.FreezeMinAge = 2
+	put(t, e, 1, "a", "a", 10) // xid 1
+	put(t, e, 2, "b", "b", 10) // xid 2
+	put(t, e, 3, "c", "c", 10) // xid 3
+	put(t, e, 4, "d", "d", 10) // xid 4: the last
+	ctx := context.Background()
+	st, err := e.Clean(ctx, CleanOptions{Horizon: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Frozen != 1 || st.PrunedXids != 1 || committedXids(e) != 3 {
+		t.Errorf("%+v, %d committed xids left; want xid 1 frozen and pruned, 3 left", st, committedXids(e))
+	}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if got := get(t, e, at(51), k); got != k {
+			t.Errorf("%s: %q", k, got)
+		}
+	}
 }
 
 func committedXids(e *Engine) int {
@@ -254,7 +277,7 @@ func TestCleanPruneWaitsForOlderReads(t *testing.T) {
 	<-inScan
 	done := make(chan CleanStats, 1)
 	go func() {
-		st, _ := e.Clean(context.Background(), 50)
+		st, _ := e.Clean(context.Background(), CleanOptions{Horizon: 50, FreezeAll: true})
 		done <- st
 	}()
 	select {

@@ -50,6 +50,7 @@ type Engine struct {
 	readers  readEpochs
 	copying  atomic.Int64
 	copies   atomic.Uint64
+	written  atomic.Uint64 // versions written since Open
 
 	gmu    sync.Mutex
 	byGXID map[uint64]*Txn // live transactions by global id
