@@ -138,10 +138,10 @@ type cleaner struct {
 	e           *Engine
 	h           uint64
 	freezeBelow uint64 // freeze the versions of xids below it
-	st     *CleanStats
-	refs   map[uint64]struct{} // xids named by versions kept unfrozen (full passes)
-	copies uint64              // e.copies when the pass began
-	val    []byte
+	st          *CleanStats
+	refs        map[uint64]struct{} // xids named by versions kept unfrozen (full passes)
+	copies      uint64              // e.copies when the pass began
+	val         []byte
 }
 
 // span cleans physical range [lo, hi) chunk by chunk.
