@@ -30,6 +30,9 @@ type txn struct {
 	// hold keeps snapshot (from before it is asked for) in the cleaner's
 	// horizon until the transaction ends.
 	hold *horizon.Hold
+	// lastLocked is the group of the last UPDATE or DELETE that wrote on
+	// one group: the two-phase commit's primary (see commitGroups).
+	lastLocked uint32
 }
 
 func parseIsolation(v string) (meridianpb.Isolation, error) {
@@ -280,6 +283,12 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // commitGroups commits gxid on the groups that wrote: one-phase on one
 // group, two-phase on several.
 //
+// The primary is prefer if it is among groups, else the lowest group. A
+// transaction's block passes the group of its last single-group UPDATE or
+// DELETE: the primary commits (and releases its row locks) one round trip
+// before the others, and the row locked last is the likeliest to be
+// contended (pgbench's branch row).
+//
 // Two-phase: PREPARE everywhere (each naming the primary, the first
 // group), a commit CSN from the GTM, then COMMIT on the primary first: its
 // outcome is the decision. If the primary commits, the statement has
@@ -287,11 +296,16 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // unreachable — by its own resolver, which asks the primary. If the
 // primary refuses (it aborted a transaction left prepared too long), the
 // rest is aborted and the client gets the error.
-func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32) error {
+func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32, prefer uint32) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
+	sort.Slice(groups, func(i, j int) bool {
+		if (groups[i] == prefer) != (groups[j] == prefer) {
+			return groups[i] == prefer
+		}
+		return groups[i] < groups[j]
+	})
 	snap := s.e.routes.Current()
 	call := func(g uint32, f func(c meridianpb.DataNodeClient) error) error {
 		c, err := s.e.dn(snap, g)
@@ -402,7 +416,7 @@ func (s *Session) commit(ctx context.Context) (string, error) {
 		}
 		return "ROLLBACK", nil
 	}
-	if err := s.commitGroups(ctx, t.gxid, groups); err != nil {
+	if err := s.commitGroups(ctx, t.gxid, groups, t.lastLocked); err != nil {
 		return "", err
 	}
 	return "COMMIT", nil

@@ -363,3 +363,45 @@ func TestLocalSnapshot(t *testing.T) {
 		t.Errorf("with floor 100: %d", got)
 	}
 }
+
+// A scan at a local snapshot sees a transaction that commits during the
+// scan at none of its keys (the latest committed state would show it at
+// the keys read after the commit).
+func TestLocalSnapshotIsConsistent(t *testing.T) {
+	e := openMem(t, nil)
+	put(t, e, 1, "a", "old", 10)
+	put(t, e, 2, "b", "old", 10)
+	snap := at(e.LocalSnapshot(0)) // 11
+	txn := e.Txn(3)
+	for _, k := range []string{"a", "b"} {
+		_, seq, _, err := e.GetLatest(context.Background(), []byte(k), txn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Write(context.Background(), []byte(k), []byte("new"), 0, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	err := e.Scan(context.Background(), snap, []byte("a"), nil, func(k, v []byte, _ uint64) error {
+		if string(k) == "a" {
+			// The GTM hands the commit a CSN above every one handed out
+			// before, hence at or above the snapshot.
+			commitAt(t, txn, 11)
+		}
+		seen = append(seen, string(k)+"="+string(v))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != "a=old" || seen[1] != "b=old" {
+		t.Errorf("scan at the local snapshot saw %v, want a=old b=old", seen)
+	}
+	if got := get(t, e, at(e.LocalSnapshot(0)), "b"); got != "new" {
+		t.Errorf("a later local snapshot: b=%q, want new", got)
+	}
+	if got := get(t, e, at(Latest), "a"); got != "new" {
+		t.Errorf("latest: a=%q", got)
+	}
+}
