@@ -104,6 +104,7 @@ func runServer(args []string, log *slog.Logger) error {
 	cluster := fs.String("cluster", def.Cluster, "cluster name (etcd prefix /meridian/<cluster>/)")
 	datanodes := fs.Int("datanodes", 0, "how many datanodes form the initial cluster (required)")
 	ttl := fs.Int("lease-ttl", def.LeaseTTL, "registration and election lease TTL, seconds")
+	mode := fs.String("txn-mode", def.TxnMode, "the cluster's transaction mode, written once at cluster init: gtm, gtm-lite or gtm-free")
 	deadlocks := fs.Duration("deadlock-interval", server.DefaultDeadlockInterval,
 		"how often the leader polls the datanodes for deadlocks across them (negative: never)")
 	if err := fs.Parse(args); err != nil {
@@ -125,6 +126,7 @@ func runServer(args []string, log *slog.Logger) error {
 		"cluster":   func() { cfg.Cluster = *cluster },
 		"datanodes": func() { cfg.Datanodes = *datanodes },
 		"lease-ttl": func() { cfg.LeaseTTL = *ttl },
+		"txn-mode":  func() { cfg.TxnMode = *mode },
 	} {
 		if set[flagName] {
 			apply()

@@ -28,7 +28,7 @@ func main() {
 	httpAddr := fs.String("http", cfg.HTTPAddr, "/metrics and /health address")
 	auth := fs.String("auth", cfg.AuthMethod, "trust or scram-sha-256")
 	users := fs.String("users", "", "user:password pairs, comma separated (scram-sha-256)")
-	mode := fs.String("txn-mode", cfg.TxnMode, "gtm, gtm-lite or gtm-free")
+	mode := fs.String("txn-mode", cfg.TxnMode, "if set, the mode the cluster must have been initialized with (gtm, gtm-lite or gtm-free)")
 	maxMsg := fs.Int("max-message-size", cfg.MaxMessageSize, "largest client message in bytes")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {

@@ -27,6 +27,7 @@ func main() {
 	data := fs.String("data", cfg.DataDir, "data directory")
 	cache := fs.Int64("cache-bytes", cfg.CacheBytes, "Pebble block cache size")
 	workMem := fs.Int64("work-mem", cfg.WorkMem, "memory budget of each query operator that holds rows, in bytes, before it spills to disk")
+	cleanEvery := fs.Duration("clean-interval", server.DefaultCleanInterval, "how often the old versions cleaner passes over all the data (negative: never; VACUUM still cleans)")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {
 		log.Error("datanode", "err", err)
@@ -50,6 +51,8 @@ func main() {
 			cfg.CacheBytes = *cache
 		case "work-mem":
 			cfg.WorkMem = *workMem
+		case "clean-interval":
+			cfg.CleanInterval = *cleanEvery
 		}
 	})
 	cfg.Log = log

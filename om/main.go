@@ -3,6 +3,10 @@
 //	om demo [--dir DIR] [--cns 2] [--dns 3] [--base-port 15400] [--pg-port 15432]
 //	    runs a whole cluster in this process (embedded etcd, GTM, CM with
 //	    agents, datanodes, coordinators) until Ctrl-C; data stays in DIR.
+//	om bench [--modes gtm,gtm-lite,gtm-free] [--workload tpcb|select|transfer]
+//	    [--duration 30s] [--clients 8] [--dns 3] [--url URL]
+//	    compares the transaction modes, each on a fresh in-process
+//	    cluster (om/bench), and prints a Markdown table.
 //	om tpch gen|load|run|bench|sql ...
 //	    the TPC-H kit: generate, load, run and compare the 22 queries
 //	    (internal/tpch).
@@ -26,6 +30,7 @@ func usage() {
 
 commands:
   demo    run a whole cluster on this machine until Ctrl-C
+  bench   compare the transaction modes on an OLTP workload (om bench -h)
   tpch    TPC-H: generate, load, run and compare the 22 queries (om tpch help)`)
 	os.Exit(2)
 }
@@ -39,6 +44,12 @@ func main() {
 		cmdutil.TuneGC()
 		if err := demo(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "om demo:", err)
+			os.Exit(1)
+		}
+	case "bench":
+		cmdutil.TuneGC()
+		if err := benchMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "om bench:", err)
 			os.Exit(1)
 		}
 	case "tpch":

@@ -26,6 +26,10 @@ type Config struct {
 	// LeaseTTL is the TTL in seconds of the registration and election
 	// leases: how long a dead CM leader keeps its role.
 	LeaseTTL int `json:"lease-ttl"`
+	// TxnMode is the cluster's transaction mode (gtm, gtm-lite or
+	// gtm-free), written to settings/txn_mode once, at cluster init; a
+	// later CM with another value logs a warning and changes nothing.
+	TxnMode string `json:"txn-mode"`
 	// DeadlockInterval is how often the leader polls the datanodes' waits
 	// for row locks for deadlocks across datanodes (deadlock.go); 0 means
 	// DefaultDeadlockInterval, negative turns the detector off.
@@ -60,6 +64,7 @@ func NewConfig() Config {
 		Cluster:  "meridian",
 		HTTPAddr: "127.0.0.1:0",
 		LeaseTTL: 5,
+		TxnMode:  "gtm-lite",
 	}
 }
 
@@ -79,6 +84,11 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.Datanodes < 1 || cfg.Datanodes > placement.NumBuckets {
 		return bad("datanodes = %d, want 1..%d", cfg.Datanodes, placement.NumBuckets)
+	}
+	switch cfg.TxnMode {
+	case "gtm", "gtm-lite", "gtm-free":
+	default:
+		return bad("txn mode %q is not gtm, gtm-lite or gtm-free", cfg.TxnMode)
 	}
 	if cfg.LeaseTTL < 1 {
 		return bad("lease TTL = %d s, want ≥ 1", cfg.LeaseTTL)

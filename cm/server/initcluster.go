@@ -50,7 +50,7 @@ func (s *Server) tryInit(ctx context.Context, f fence) error {
 	if err != nil {
 		return err
 	}
-	wrote, err := writeInit(ctx, s.cli, s.keys, s.cfg.Name, dns, f)
+	wrote, err := writeInit(ctx, s.cli, s.keys, s.cfg.Name, s.cfg.TxnMode, dns, f)
 	if err != nil {
 		return err
 	}
@@ -77,9 +77,35 @@ func (s *Server) checkInitialized(ctx context.Context) (bool, error) {
 	}
 	if !s.initialized.Load() {
 		s.log.Info("cluster already initialized", "by", string(resp.Kvs[0].Value))
+		if err := s.checkTxnMode(ctx); err != nil {
+			return false, err
+		}
 	}
 	s.setInitialized()
 	return true, nil
+}
+
+// checkTxnMode compares the cluster's transaction mode with the
+// configured one. A cluster initialized before the mode was a cluster
+// setting gets the configured one.
+func (s *Server) checkTxnMode(ctx context.Context) error {
+	key := s.keys.Setting(meta.SettingTxnMode)
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, s.cfg.TxnMode)).
+		Else(clientv3.OpGet(key)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if resp.Succeeded {
+		s.log.Info("cluster transaction mode set", "txn_mode", s.cfg.TxnMode)
+		return nil
+	}
+	if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 && string(kvs[0].Value) != s.cfg.TxnMode {
+		s.log.Warn("the cluster keeps the transaction mode chosen at init", "txn_mode", string(kvs[0].Value), "configured", s.cfg.TxnMode)
+	}
+	return nil
 }
 
 func (s *Server) setInitialized() {
@@ -144,7 +170,7 @@ func pickDatanodes(nodes []*meridianpb.NodeInfo, want int) ([]*meridianpb.NodeIn
 
 // writeInit writes the initial layout over dns in one Txn, guarded by
 // cm/initialized not existing and by f. It reports whether it wrote.
-func writeInit(ctx context.Context, cli *clientv3.Client, keys meta.Keys, by string, dns []*meridianpb.NodeInfo, f fence) (bool, error) {
+func writeInit(ctx context.Context, cli *clientv3.Client, keys meta.Keys, by, txnMode string, dns []*meridianpb.NodeInfo, f fence) (bool, error) {
 	ops := make([]clientv3.Op, 0, len(dns)+2)
 	gids := make([]uint32, 0, len(dns))
 	for _, dn := range dns {
@@ -161,6 +187,7 @@ func writeInit(ctx context.Context, cli *clientv3.Client, keys meta.Keys, by str
 	}
 	ops = append(ops,
 		clientv3.OpPut(keys.Buckets(), string(bm)),
+		clientv3.OpPut(keys.Setting(meta.SettingTxnMode), txnMode),
 		clientv3.OpPut(keys.CMInitialized(), by))
 	resp, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(keys.CMInitialized()), "=", 0), f.cmp()).

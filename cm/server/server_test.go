@@ -245,7 +245,7 @@ func TestWriteInitGuard(t *testing.T) {
 	good := fence{key: "/fence", rev: resp.Header.Revision}
 	dns := []*meridianpb.NodeInfo{dn("dn1", 1), dn("dn2", 2)}
 
-	if ok, err := writeInit(ctx, cli, keys, "stale", dns, fence{key: "/fence", rev: good.rev - 1}); err != nil || ok {
+	if ok, err := writeInit(ctx, cli, keys, "stale", "gtm-lite", dns, fence{key: "/fence", rev: good.rev - 1}); err != nil || ok {
 		t.Fatalf("stale fence: wrote=%v err=%v", ok, err)
 	}
 	if len(get(t, cli, keys.Buckets()).Kvs) != 0 {
@@ -258,7 +258,7 @@ func TestWriteInitGuard(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := writeInit(ctx, cli, keys, "racer", dns, good)
+			ok, err := writeInit(ctx, cli, keys, "racer", "gtm-lite", dns, good)
 			if err != nil {
 				t.Error(err)
 			}

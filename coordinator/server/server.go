@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/meridian-db/meridian/coordinator/pgwire"
 	"github.com/meridian-db/meridian/coordinator/session"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
+	"github.com/meridian-db/meridian/internal/horizon"
 	"github.com/meridian-db/meridian/internal/meta"
 	"github.com/meridian-db/meridian/internal/prepared"
 	"github.com/meridian-db/meridian/internal/serve"
@@ -43,8 +45,10 @@ type Config struct {
 	Users          map[string]string `json:"users"`
 	MaxMessageSize int               `json:"max_message_size"`
 	MaxConnections int               `json:"max_connections"`
-	TxnMode        string            `json:"txn_mode"`
-	Log            *slog.Logger      `json:"-"`
+	// TxnMode, if set, must equal the cluster's mode (settings/txn_mode,
+	// chosen at cluster init); empty follows the cluster.
+	TxnMode string       `json:"txn_mode"`
+	Log     *slog.Logger `json:"-"`
 	// Knobs are testing hooks (nil in production).
 	Knobs *session.TestingKnobs `json:"-"`
 }
@@ -52,7 +56,7 @@ type Config struct {
 // NewConfig returns the defaults.
 func NewConfig() Config {
 	return Config{Name: "cn1", Num: 1, Cluster: "meridian", PGAddr: "127.0.0.1:5432", HTTPAddr: "127.0.0.1:8201",
-		AuthMethod: "trust", MaxMessageSize: 64 << 20, TxnMode: string(session.ModeGTMLite)}
+		AuthMethod: "trust", MaxMessageSize: 64 << 20}
 }
 
 // Validate checks the configuration without side effects.
@@ -67,9 +71,7 @@ func (c Config) Validate() error {
 	if c.PGAddr == "" {
 		errs = append(errs, "pg address is empty")
 	}
-	switch session.TxnMode(c.TxnMode) {
-	case session.ModeGTM, session.ModeGTMLite, session.ModeGTMFree:
-	default:
+	if _, err := session.ParseTxnMode(c.TxnMode); err != nil && c.TxnMode != "" {
 		errs = append(errs, fmt.Sprintf("txn mode %q is not gtm, gtm-lite or gtm-free", c.TxnMode))
 	}
 	if c.AuthMethod != pgwire.AuthTrust && c.AuthMethod != pgwire.AuthSCRAM {
@@ -92,6 +94,7 @@ type Server struct {
 	pg     *pgwire.Server
 	ln     net.Listener
 	http   *serve.HTTP
+	hz     *horizon.Publisher
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the prepared transactions' janitor
 }
@@ -108,9 +111,10 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	log = log.With("node", cfg.Name)
 	keys := meta.NewKeys(cfg.Cluster)
 	s = &Server{cfg: cfg, log: log}
+	started := s // the error returns below set s to nil
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 		}
 	}()
 	if s.cat, err = catalog.Open(ctx, cli, keys, log); err != nil {
@@ -122,9 +126,19 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	if s.gtm, err = gtmclient.New(ctx, gtmclient.Config{Etcd: cli, Keys: keys, Log: log}); err != nil {
 		return nil, err
 	}
-	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: session.TxnMode(cfg.TxnMode), Log: log,
+	mode, err := clusterMode(ctx, cli, keys, cfg.TxnMode, log)
+	if err != nil {
+		return nil, err
+	}
+	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: mode, Log: log,
 		Xacts: prepared.NewStore(cli, keys), Knobs: cfg.Knobs}, s.cat, s.routes, s.gtm)
 	s.eng.WatchSequences(cli, keys)
+	// Published before any statement runs: see internal/horizon.
+	if s.hz, err = horizon.Publish(ctx, horizon.PublisherConfig{Etcd: cli, Keys: keys, Node: cfg.Name,
+		Tracker: s.eng.Horizon(), GTM: s.gtm, Log: log}); err != nil {
+		return nil, err
+	}
+	s.eng.SetPublisher(s.hz.Now)
 	reg := serve.NewRegistry()
 	pcfg := pgwire.NewConfig()
 	pcfg.AuthMethod = cfg.AuthMethod
@@ -181,6 +195,33 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 	return s, nil
 }
 
+// clusterMode reads the cluster's transaction mode (waiting for cluster
+// init, bounded by ctx); a configured mode that differs is an error.
+func clusterMode(ctx context.Context, cli *clientv3.Client, keys meta.Keys, want string, log *slog.Logger) (session.TxnMode, error) {
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	v, err := meta.WaitSetting(wctx, cli, keys, meta.SettingTxnMode)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		log.Info("waiting for cluster init (settings/txn_mode)")
+		v, err = meta.WaitSetting(ctx, cli, keys, meta.SettingTxnMode)
+	}
+	if err != nil {
+		return "", err
+	}
+	mode, err := session.ParseTxnMode(v)
+	if err != nil {
+		return "", fmt.Errorf("cluster setting %s: %w", keys.Setting(meta.SettingTxnMode), err)
+	}
+	if want != "" && session.TxnMode(want) != mode {
+		return "", fmt.Errorf("%w: --txn-mode %s, but the cluster was initialized with txn_mode %s (%s); "+
+			"the mode is chosen once, at cluster init", ErrTxnModeMismatch, want, mode, keys.Setting(meta.SettingTxnMode))
+	}
+	return mode, nil
+}
+
+// ErrTxnModeMismatch: the configured transaction mode is not the cluster's.
+var ErrTxnModeMismatch = errors.New("coordinator: transaction mode differs from the cluster's")
+
 // PGAddr is the PostgreSQL wire address.
 func (s *Server) PGAddr() string { return s.ln.Addr().String() }
 
@@ -200,6 +241,9 @@ func (s *Server) Close() {
 	s.wg.Wait()
 	if s.pg != nil {
 		s.pg.Close()
+	}
+	if s.hz != nil {
+		s.hz.Close() // the sessions are gone, and their snapshots
 	}
 	if s.eng != nil {
 		s.eng.Close()

@@ -33,6 +33,9 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 	onePhase := autocommit && len(targets) == 1 && global == nil
 	continues := s.continuing(targets)
 	s.noteWriters(targets)
+	if s.txn != nil && kind == stmtWrite && len(targets) == 1 {
+		s.txn.lastLocked = targets[0].group
+	}
 	var mu sync.Mutex
 	var total int64
 	var rows [][]types.Datum
@@ -81,7 +84,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		return 0, nil, err
 	}
 	if autocommit && !onePhase {
-		if err := s.commitGroups(ctx, tc.Gxid, groups); err != nil {
+		if err := s.commitGroups(ctx, tc.Gxid, groups, 0); err != nil {
 			return 0, nil, err
 		}
 	}

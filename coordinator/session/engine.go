@@ -15,18 +15,30 @@ import (
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/coordinator/sequence"
 	gtmclient "github.com/meridian-db/meridian/gtm/client"
+	"github.com/meridian-db/meridian/internal/horizon"
 	"github.com/meridian-db/meridian/internal/meta"
 	"github.com/meridian-db/meridian/internal/prepared"
+	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
-// TxnMode is the cluster's transaction-management mode.
+// TxnMode is the cluster's transaction-management mode, chosen at
+// cluster init (etcd settings/txn_mode); see stmtTxn.
 type TxnMode string
 
 const (
 	ModeGTM     TxnMode = "gtm"      // a GTM snapshot for every statement
-	ModeGTMLite TxnMode = "gtm-lite" // single-datanode reads use the datanode's latest state
-	ModeGTMFree TxnMode = "gtm-free" // multi-datanode reads without a global snapshot
+	ModeGTMLite TxnMode = "gtm-lite" // single-datanode statements use the datanode's local snapshot
+	ModeGTMFree TxnMode = "gtm-free" // reads use local snapshots on each datanode: no global consistency
 )
+
+// ParseTxnMode checks a mode name.
+func ParseTxnMode(s string) (TxnMode, error) {
+	switch m := TxnMode(s); m {
+	case ModeGTM, ModeGTMLite, ModeGTMFree:
+		return m, nil
+	}
+	return "", pgerr.New(pgerr.InvalidParameterValue, "transaction mode %q is not gtm, gtm-lite or gtm-free", s)
+}
 
 // Config configures the engine.
 type Config struct {
@@ -51,6 +63,10 @@ type Engine struct {
 	routes  *routing.Watcher
 	gtm     *gtmclient.Client
 	seqs    *sequence.Cache
+	horizon *horizon.Tracker // snapshots the sessions hold, for the cleaners
+	// publish publishes the tracker's oldest snapshot now (VACUUM); nil
+	// when nothing publishes it (tests).
+	publish func(context.Context) error
 	pool    dnPool
 	gxid    atomic.Uint64
 	first   uint64 // the transaction-id counter this incarnation started at
@@ -81,7 +97,8 @@ func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *g
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{cfg: cfg, log: log, cat: cat, plan: &planner.Planner{Cat: cat}, routes: routes, gtm: gtm, started: time.Now()}
+	e := &Engine{cfg: cfg, log: log, cat: cat, plan: &planner.Planner{Cat: cat}, routes: routes, gtm: gtm, started: time.Now(),
+		horizon: horizon.NewTracker()}
 	var src sequence.Source
 	if gtm != nil {
 		src = gtm
@@ -92,6 +109,16 @@ func NewEngine(cfg Config, cat *catalog.Catalog, routes *routing.Watcher, gtm *g
 	e.pid.Store(int64(cfg.Num) * 100000)
 	return e
 }
+
+// Horizon is the tracker of the snapshots the sessions hold; the server
+// publishes its oldest (internal/horizon).
+func (e *Engine) Horizon() *horizon.Tracker { return e.horizon }
+
+// SetPublisher sets the function that publishes the oldest snapshot of
+// the sessions at once (internal/horizon.Publisher.Now).
+func (e *Engine) SetPublisher(f func(context.Context) error) { e.publish = f }
+
+func (e *Engine) mode() TxnMode { return e.cfg.TxnMode }
 
 // FirstGxidCounter is where this incarnation's transaction ids start
 // (published in etcd so datanodes can tell orphans of an earlier one).

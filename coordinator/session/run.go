@@ -69,7 +69,7 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 	case *pg_query.Node_CopyStmt:
 		return s.runCopy(ctx, n.CopyStmt, w)
 	case *pg_query.Node_VacuumStmt:
-		tag, err := s.runVacuum(ctx, n.VacuumStmt)
+		tag, err := s.runVacuum(ctx, n.VacuumStmt, w)
 		return nil, tag, err
 	case *pg_query.Node_ExplainStmt:
 		return s.runExplain(ctx, n.ExplainStmt, st.params, params)

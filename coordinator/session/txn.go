@@ -12,6 +12,7 @@ import (
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meridian-db/meridian/internal/horizon"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
@@ -28,6 +29,12 @@ type txn struct {
 	start    time.Time
 	// savepoints, oldest first (savepoint.go).
 	savepoints []savepoint
+	// hold keeps snapshot (from before it is asked for) in the cleaner's
+	// horizon until the transaction ends.
+	hold *horizon.Hold
+	// lastLocked is the group of the last UPDATE or DELETE that wrote on
+	// one group: the two-phase commit's primary (see commitGroups).
+	lastLocked uint32
 }
 
 func parseIsolation(v string) (meridianpb.Isolation, error) {
@@ -160,13 +167,27 @@ const (
 )
 
 // stmtTxn is the transaction context of one statement touching ntargets
-// datanode groups. A READ COMMITTED statement reads the latest committed
-// state — no GTM call — when that is consistent: it touches one datanode
-// (gtm-lite), it only inserts, or it reads in gtm-free mode.
+// datanode groups. What each mode does (docs/architecture.md, Modes):
+//
+//	                       REPEATABLE READ        READ COMMITTED statement
+//	gtm                    one GTM snapshot       a GTM snapshot, always
+//	gtm-lite (default)     per transaction        one datanode, or inserts only:
+//	                       (at its first          the datanode's local snapshot;
+//	gtm-free               statement), in         else a GTM snapshot
+//	                       every mode             reads: local snapshots on each
+//	                                              datanode; writes: GTM snapshot
+//
+// A local snapshot (SnapshotCsn = max) is consistent on its datanode
+// (storage.Engine.LocalSnapshot); it is never used inside a REPEATABLE
+// READ transaction, which has its global snapshot.
+//
+// Every snapshot is held in the coordinator's horizon tracker until the
+// statement (ctx) or the transaction ends, from before it is asked for,
+// so the datanodes' cleaners keep what it can read (internal/horizon).
 func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*meridianpb.TxnContext, error) {
 	write := kind != stmtRead
-	mode := s.e.cfg.TxnMode
-	latest := (ntargets == 1 && mode != ModeGTM) || kind == stmtInsert || (mode == ModeGTMFree && !write)
+	mode := s.e.mode()
+	local := mode != ModeGTM && (ntargets == 1 || kind == stmtInsert || (mode == ModeGTMFree && !write))
 	tc := &meridianpb.TxnContext{Coordinator: s.e.cfg.Name, CommandId: 1}
 	s.waitSettings(tc)
 	t := s.txn
@@ -186,24 +207,34 @@ func (s *Session) stmtTxn(ctx context.Context, ntargets int, kind stmtKind) (*me
 		}
 		tc.Gxid = t.gxid
 	}
+	hz := s.e.horizon
 	switch {
 	case t != nil && t.iso != meridianpb.Isolation_READ_COMMITTED:
 		// REPEATABLE READ: one snapshot, taken by the first statement.
 		if t.snapshot == 0 {
+			if t.hold == nil {
+				t.hold, _ = hz.Acquire()
+			}
 			snap, err := s.e.gtm.Snapshot(ctx)
 			if err != nil {
 				return nil, err
 			}
+			hz.Set(t.hold, snap)
 			t.snapshot = snap
 		}
 		tc.SnapshotCsn = t.snapshot
-	case latest:
-		tc.SnapshotCsn = math.MaxUint64
+	case local:
+		h, floor := hz.Acquire()
+		context.AfterFunc(ctx, func() { hz.Release(h) })
+		tc.SnapshotCsn, tc.MinSnapshotCsn = math.MaxUint64, floor
 	default:
+		h, _ := hz.Acquire()
+		context.AfterFunc(ctx, func() { hz.Release(h) })
 		snap, err := s.e.gtm.Snapshot(ctx)
 		if err != nil {
 			return nil, err
 		}
+		hz.Set(h, snap)
 		tc.SnapshotCsn = snap
 	}
 	return tc, nil
@@ -232,6 +263,15 @@ func continued(tc *meridianpb.TxnContext, continues bool) *meridianpb.TxnContext
 	c := proto.Clone(tc).(*meridianpb.TxnContext)
 	c.Continues = true
 	return c
+}
+
+// endTxn forgets the transaction block and releases its snapshot.
+func (s *Session) endTxn() {
+	if t := s.txn; t != nil && t.hold != nil {
+		s.e.horizon.Release(t.hold)
+	}
+	s.txn = nil
+	s.settings["transaction_isolation"] = s.settings["default_transaction_isolation"]
 }
 
 // noteWriters records the groups an explicit transaction wrote on.
@@ -270,6 +310,12 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // commitGroups commits gxid on the groups that wrote: one-phase on one
 // group, two-phase on several.
 //
+// The primary is prefer if it is among groups, else the lowest group. A
+// transaction's block passes the group of its last single-group UPDATE or
+// DELETE: the primary commits (and releases its row locks) one round trip
+// before the others, and the row locked last is the likeliest to be
+// contended (pgbench's branch row).
+//
 // Two-phase: PREPARE everywhere (each naming the primary, the first
 // group), a commit CSN from the GTM, then COMMIT on the primary first: its
 // outcome is the decision. If the primary commits, the statement has
@@ -277,11 +323,16 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // unreachable — by its own resolver, which asks the primary. If the
 // primary refuses (it aborted a transaction left prepared too long), the
 // rest is aborted and the client gets the error.
-func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32) error {
+func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32, prefer uint32) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
+	sort.Slice(groups, func(i, j int) bool {
+		if (groups[i] == prefer) != (groups[j] == prefer) {
+			return groups[i] == prefer
+		}
+		return groups[i] < groups[j]
+	})
 	snap := s.e.routes.Current()
 	call := func(g uint32, f func(c meridianpb.DataNodeClient) error) error {
 		c, err := s.e.dn(snap, g)
@@ -391,8 +442,7 @@ func (s *Session) abortWriters(ctx context.Context) {
 // commit ends the transaction block; a failed block rolls back.
 func (s *Session) commit(ctx context.Context) (string, error) {
 	t := s.txn
-	s.txn = nil
-	s.settings["transaction_isolation"] = s.settings["default_transaction_isolation"]
+	s.endTxn()
 	if t == nil {
 		return "COMMIT", nil
 	}
@@ -412,7 +462,7 @@ func (s *Session) commit(ctx context.Context) (string, error) {
 		}
 		return "ROLLBACK", nil
 	}
-	if err := s.commitGroups(ctx, t.gxid, groups); err != nil {
+	if err := s.commitGroups(ctx, t.gxid, groups, t.lastLocked); err != nil {
 		return "", err
 	}
 	return "COMMIT", nil
@@ -423,6 +473,5 @@ func (s *Session) rollback(ctx context.Context) {
 		return
 	}
 	s.abortWriters(ctx)
-	s.txn = nil
-	s.settings["transaction_isolation"] = s.settings["default_transaction_isolation"]
+	s.endTxn()
 }

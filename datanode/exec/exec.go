@@ -71,7 +71,7 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 		}
 	}
 	ctx = withWaitOptions(ctx, txn, tc)
-	snap := storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
+	snap := storage.Snapshot{CSN: x.snapshotCSN(tc), Txn: txn, CommandID: tc.CommandId}
 	var res Result
 	var err error
 	var g globalOps
@@ -115,6 +115,31 @@ func (x *Executor) Exec(ctx context.Context, req *meridianpb.ExecRequest, emit E
 	}
 	return res, err
 }
+
+// snapshotCSN is the snapshot of a request: the coordinator's, or a local
+// one when it took none from the GTM (snapshot_csn = max).
+func (x *Executor) snapshotCSN(tc *meridianpb.TxnContext) uint64 {
+	if tc.SnapshotCsn == storage.Latest {
+		return x.st.LocalSnapshot(tc.MinSnapshotCsn)
+	}
+	return tc.SnapshotCsn
+}
+
+// Vacuum cleans old row versions at horizon: under the logical key
+// prefixes, or everything (and the committed-xid table) when there are
+// none. VACUUM freezes all it may (freezeAll); the background cleaner
+// only old transactions' versions.
+func (x *Executor) Vacuum(ctx context.Context, horizon uint64, prefixes [][]byte, freezeAll bool) (storage.CleanStats, error) {
+	spans := make([]storage.Span, len(prefixes))
+	for i, p := range prefixes {
+		spans[i] = storage.Span{Start: p, End: codec.PrefixEnd(p)}
+	}
+	st, err := x.st.Clean(ctx, storage.CleanOptions{Horizon: horizon, Spans: spans, FreezeAll: freezeAll})
+	return st, storageErr(err)
+}
+
+// VersionsWritten counts the row versions written here since start.
+func (x *Executor) VersionsWritten() uint64 { return x.st.VersionsWritten() }
 
 func needTxn(txn *storage.Txn) error {
 	if txn == nil {

@@ -280,7 +280,7 @@ func TestGlobalIndexTwoDatanodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, x := range []*Executor{rows, entries} {
-		if err := x.Prepare(1, 1); err != nil {
+		if err := x.Prepare(1, 1, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

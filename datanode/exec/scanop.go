@@ -25,7 +25,7 @@ func (x *Executor) Snapshot(tc *meridianpb.TxnContext) storage.Snapshot {
 	if tc.Gxid != 0 {
 		txn, _ = x.st.LookupTxn(tc.Gxid)
 	}
-	return storage.Snapshot{CSN: tc.SnapshotCsn, Txn: txn, CommandID: tc.CommandId}
+	return storage.Snapshot{CSN: x.snapshotCSN(tc), Txn: txn, CommandID: tc.CommandId}
 }
 
 // ScanOperator returns an operator reading a plan's table scan on this

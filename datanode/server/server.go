@@ -46,8 +46,15 @@ type Config struct {
 	// WorkMem is the memory budget of each query operator that holds rows
 	// (hash tables, sorts) before it spills to DataDir/tmp.
 	WorkMem int64
-	Log     *slog.Logger
+	// CleanInterval is how often the old versions cleaner passes over all
+	// the data at the cluster's snapshot horizon (cleaner.go); 0 means
+	// DefaultCleanInterval, negative turns it off (VACUUM still cleans).
+	CleanInterval time.Duration
+	Log           *slog.Logger
 }
+
+// DefaultCleanInterval is the default Config.CleanInterval.
+const DefaultCleanInterval = 10 * time.Second
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
@@ -96,6 +103,8 @@ type Server struct {
 	wg     sync.WaitGroup
 	peers  sync.Map // address → *grpc.ClientConn
 	flows  *flow.Server
+	etcd   *clientv3.Client
+	keys   meta.Keys
 }
 
 // peerConn returns the shared connection to another datanode.
@@ -224,7 +233,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		st.Close()
 		return nil, fmt.Errorf("gtm client: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, st: st, gtm: gc, x: exec.New(st, gc), done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, st: st, gtm: gc, x: exec.New(st, gc), done: make(chan struct{}), etcd: cli, keys: keys}
 	s.x.Self = cfg.Num
 	s.m = &metrics{
 		execs:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meridian_dn_exec_total", Help: "Statements run, by kind."}, []string{"op"}),
@@ -291,6 +300,16 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		defer s.wg.Done()
 		res.Run(rctx, time.Second)
 	}()
+	if iv := cfg.CleanInterval; iv >= 0 {
+		if iv == 0 {
+			iv = DefaultCleanInterval
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.cleanLoop(rctx, iv)
+		}()
+	}
 	log.Info("datanode started", "grpc", ln.Addr().String(), "data", cfg.DataDir)
 	return s, nil
 }

@@ -25,6 +25,9 @@ type Config struct {
 	// Registry, if not nil, receives the engine's metrics (labelled with
 	// the node number); Close unregisters them.
 	Registry *prometheus.Registry
+	// FreezeMinAge: a background clean freezes the versions of xids older
+	// than this many xids only (VACUUM freezes all it may).
+	FreezeMinAge uint64
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
 }
@@ -39,7 +42,7 @@ type TestingKnobs struct {
 
 // NewConfig returns the default configuration; the caller sets Dir.
 func NewConfig() Config {
-	return Config{CacheBytes: 128 << 20}
+	return Config{CacheBytes: 128 << 20, FreezeMinAge: 1 << 16}
 }
 
 // Validate checks the configuration without side effects.

@@ -17,6 +17,8 @@ func (e *Engine) DeleteRange(start, end []byte) error {
 		return err
 	}
 	defer e.exit()
+	e.cleanMu.Lock() // no freeze may bring a removed key back
+	defer e.cleanMu.Unlock()
 	lo, hi := rangeBounds(start, end)
 	if hi == nil {
 		// No finite key bounds all logical keys: end just past the last one.
@@ -54,6 +56,12 @@ func (e *Engine) ScanAllVersions(ctx context.Context, start, end []byte,
 		return err
 	}
 	defer e.exit()
+	// The copies keep their writers' xids: the cleaner must not prune
+	// them meanwhile (clean.go).
+	e.copies.Add(1)
+	e.copying.Add(1)
+	defer e.copying.Add(-1)
+	defer e.readers.exit(e.readers.enter())
 	lo, hi := rangeBounds(start, end)
 	it, err := e.newIter(lo, hi)
 	if err != nil {

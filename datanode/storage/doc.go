@@ -46,8 +46,8 @@
 // In-progress and committing live only in memory. Prepared and committed
 // are durable records; aborted is durable by absence: an xid without a
 // record is aborted, which is exactly what a restart must make of the
-// transactions that were in progress. Open loads all records into memory
-// (limit: the committed map grows until a future cleaner freezes old xids).
+// transactions that were in progress. Open loads all records into memory;
+// the cleaner (clean.go) freezes old versions and prunes their xids.
 // Versions are written without a sync; the synced prepare or commit record
 // behind them in the WAL makes them durable. Abort deletes the versions it
 // remembers; any it cannot are invisible anyway.
@@ -144,10 +144,18 @@
 // waits, so waits seen at different moments cannot make a phantom one.
 // Cycles through several datanodes are the global detector's.
 //
+// # Cleaning
+//
+// Clean (clean.go) removes the versions no snapshot at or above a horizon
+// can see (older than the newest version committed below it, aborted
+// ones, tombstones below it), freezes the newest one below it (its writer
+// becomes frozenXID, committed before every snapshot), and after a full
+// pass prunes the committed-xid table of the xids no kept version names.
+// LocalSnapshot is the snapshot of a read that took none from the GTM.
+//
 // # Not here yet
 //
-// Old versions are never garbage-collected (no vacuum); transaction records
-// are never frozen; Pebble uses the default comparer, so bloom filters do
-// not help point lookups of a key's versions (a comparer with a Split at
-// the terminator would).
+// Pebble uses the default comparer, so bloom filters do not help point
+// lookups of a key's versions (a comparer with a Split at the terminator
+// would).
 package storage

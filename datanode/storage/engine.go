@@ -39,6 +39,19 @@ type Engine struct {
 	xids *counter // local transaction ids
 
 	xidTab xidTable
+	// maxCommitted is the largest commit CSN published here (LocalSnapshot).
+	maxCommitted atomic.Uint64
+
+	// The cleaner (clean.go): cleanRun serializes Clean calls; cleanMu
+	// (shared by the cleaner's batches) keeps DeleteRange out; readers
+	// count reads per epoch; copying and copies count the version copies
+	// of index builds in progress and started.
+	cleanRun sync.Mutex
+	cleanMu  sync.RWMutex
+	readers  readEpochs
+	copying  atomic.Int64
+	copies   atomic.Uint64
+	written  atomic.Uint64 // versions written since Open
 
 	gmu    sync.Mutex
 	byGXID map[uint64]*Txn // live transactions by global id
@@ -186,7 +199,11 @@ func (e *Engine) loadRecords() (prepared, committed int, err error) {
 		case TxnCommitted:
 			e.xidTab.addCommitted(xid, rec.csn)
 			e.noteOutcome(rec.gxid, rec.csn)
+			e.noteCommitted(rec.csn)
 			committed++
+		case txnOutcomeOnly:
+			e.noteOutcome(rec.gxid, rec.csn)
+			e.noteCommitted(rec.csn)
 		case TxnPrepared:
 			t := newTxn(e, rec.gxid, xid)
 			t.primary, t.preparedAt, t.preparedWall = rec.primary, time.Now(), time.Now()

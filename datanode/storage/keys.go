@@ -183,13 +183,20 @@ func decodeValue(v []byte) (versionHeader, []byte, error) {
 	return h, v[valueHeaderLen:], nil
 }
 
+// txnOutcomeOnly is the state of the record of a committed transaction
+// whose versions the cleaner froze but whose outcome must be kept (this
+// datanode was its two-phase commit primary): it is loaded into the
+// outcomes only, not into the committed-xid table.
+const txnOutcomeOnly TxnState = 6
+
 // Transaction record layout:
 //
 //	state(1) gxid(8) csn(8) primary(4)                              21 bytes
 //	... flags(1) prepared-at(8, µs since the epoch) len(2) gid      prepared records
 //
 // Records of 21 bytes (those written before the extension, and commit
-// records) have no flags, time or gid.
+// records) have no flags, time or gid. A committed record's primary is
+// set when this datanode was the primary.
 type xidRecord struct {
 	state   TxnState
 	gxid    uint64
@@ -248,7 +255,7 @@ func decodeXidRecord(key, v []byte) (xid uint64, r xidRecord, err error) {
 		r.gid = string(v[xidRecordExtLen:])
 	}
 	switch r.state {
-	case TxnPrepared, TxnCommitted:
+	case TxnPrepared, TxnCommitted, txnOutcomeOnly:
 	default:
 		return 0, r, corrupt("transaction record of xid %d has state %d", xid, v[0])
 	}

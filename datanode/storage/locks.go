@@ -358,6 +358,7 @@ type rowState struct {
 
 func (e *Engine) rowState(prefix, end []byte, self *Txn) (rowState, error) {
 	var rs rowState
+	defer e.readers.exit(e.readers.enter())
 	it, err := e.newIter(prefix, end)
 	if err != nil {
 		return rs, err

@@ -65,6 +65,7 @@ func (e *Engine) Get(ctx context.Context, snap Snapshot, key []byte) (value []by
 		return nil, 0, false, err
 	}
 	defer e.exit()
+	defer e.readers.exit(e.readers.enter())
 	e.metrics.Reads.Inc()
 	prefix, end := keyBounds(key)
 	it, err := e.newIter(prefix, end)
@@ -112,6 +113,7 @@ func (e *Engine) Scan(ctx context.Context, snap Snapshot, start, end []byte, fn 
 		return err
 	}
 	defer e.exit()
+	defer e.readers.exit(e.readers.enter())
 	e.metrics.Reads.Inc()
 	lo, hi := rangeBounds(start, end)
 	it, err := e.newIter(lo, hi)
@@ -208,6 +210,7 @@ type newest struct {
 // was not written by an aborted transaction. self is the asking
 // transaction (its own versions are never waited on).
 func (e *Engine) newestVersion(prefix, end []byte, self *Txn, wantValue bool) (newest, error) {
+	defer e.readers.exit(e.readers.enter())
 	it, err := e.newIter(prefix, end)
 	if err != nil {
 		return newest{}, err

@@ -111,7 +111,9 @@ func newTxn(e *Engine, gxid, xid uint64) *Txn {
 // brokenTxn is returned by Engine.Txn when no transaction can be made:
 // aborted from birth, every operation returns err.
 func brokenTxn(e *Engine, gxid uint64, err error) *Txn {
-	t := &Txn{e: e, gxid: gxid, done: make(chan struct{}), err: err}
+	// Its xid matches no version (real xids count from 1, frozen
+	// versions have frozenXID).
+	t := &Txn{e: e, gxid: gxid, xid: math.MaxUint64, done: make(chan struct{}), err: err}
 	t.state.Store(uint32(TxnAborted))
 	close(t.done)
 	return t
@@ -390,6 +392,12 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	e := t.e
 	rec := xidRecord{state: TxnCommitted, gxid: t.gxid, csn: csn}
+	if t.State() == TxnPrepared && t.volatile {
+		// The primary of a two-phase commit: participants may ask for
+		// this outcome (TxnStatus) as long as they live, so the cleaner
+		// keeps it (clean.go).
+		rec.primary = t.primary
+	}
 	opts := pebble.Sync
 	if !sync {
 		opts = pebble.NoSync
@@ -406,6 +414,7 @@ func (t *Txn) writeCommit(csn uint64, sync bool) error {
 		return err
 	}
 	t.csn.Store(csn)
+	e.noteCommitted(csn) // before the commit shows: see LocalSnapshot
 	t.state.Store(uint32(TxnCommitted))
 	e.xidTab.finish(t.xid, true, csn)
 	e.noteOutcome(t.gxid, csn)

@@ -134,6 +134,7 @@ func (e *Engine) put(prefix []byte, h versionHeader, payload []byte) ([]byte, er
 		return nil, ioError(err, "write %s", formatKey(pk))
 	}
 	e.metrics.Writes.Inc()
+	e.written.Add(1)
 	return pk, nil
 }
 
@@ -188,6 +189,7 @@ func (t *Txn) PutNew(items []KV, commandID uint32) error {
 		return ioError(err, "write batch")
 	}
 	e.metrics.Writes.Add(float64(len(items)))
+	e.written.Add(uint64(len(items)))
 	for _, pk := range pks {
 		t.remember(pk, commandID)
 	}

@@ -16,9 +16,10 @@ const xidShards = 64
 // active from creation until it commits or aborts, so "absent" cannot be
 // mistaken for "in progress".
 //
-// Limit: committed grows with every committed transaction until a future
-// cleaner freezes old xids (rewrites their versions as visible to all and
-// drops the records).
+// committed grows with every committed transaction until the cleaner
+// (clean.go) freezes the xid's versions (rewrites them as visible to all)
+// and prunes the xid. frozenXID is not in the table: it reads as committed
+// before every snapshot.
 type xidTable struct {
 	shards [xidShards]xidShard
 }
@@ -50,6 +51,9 @@ type xidStatus struct {
 }
 
 func (x *xidTable) lookup(xid uint64) xidStatus {
+	if xid == frozenXID {
+		return xidStatus{state: TxnCommitted} // before every snapshot
+	}
 	s := x.shard(xid)
 	s.mu.RLock()
 	t := s.active[xid]

@@ -35,6 +35,9 @@ type Config struct {
 	// time is treated as unreachable, and the request is sent again like
 	// any failed one.
 	RPCTimeout time.Duration
+	// GRPCStream sends the requests on a gRPC StreamCSN instead of the
+	// raw CSN protocol (gtm/server/rawcsn.go) on the same port.
+	GRPCStream bool
 }
 
 // DefaultRPCTimeout is the default Config.RPCTimeout.
@@ -308,7 +311,7 @@ func (c *Client) loop() {
 			err      error
 			answered bool
 		)
-		retry, answered, err = c.stream(stub, changed, retry)
+		retry, answered, err = c.stream(stub, addr, changed, retry)
 		if answered {
 			backoff = minBackoff
 		}
@@ -367,13 +370,18 @@ type flight struct {
 // Every batch is sent after its callers joined it, and the leader
 // answers requests in order from one counter, so a caller's CSN is above
 // every CSN handed out before it called.
-func (c *Client) stream(stub meridianpb.GTMClient, changed <-chan struct{}, retry []*batch) (unanswered []*batch, answered bool, err error) {
+func (c *Client) stream(stub meridianpb.GTMClient, addr string, changed <-chan struct{}, retry []*batch) (unanswered []*batch, answered bool, err error) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	// Bound the opening like a request: a leader that does not accept
 	// the stream in time is treated as unreachable.
 	stopOpen := time.AfterFunc(c.cfg.RPCTimeout, cancel)
-	st, err := stub.StreamCSN(ctx)
+	var st csnStream
+	if c.cfg.GRPCStream {
+		st, err = stub.StreamCSN(ctx)
+	} else {
+		st, err = dialRaw(ctx, addr)
+	}
 	if !stopOpen.Stop() && err == nil {
 		err = fmt.Errorf("opening the stream: %w", context.DeadlineExceeded)
 	}
@@ -480,7 +488,7 @@ func sendErr(f *flight, err error) error {
 
 // receive reads the answers of a stream, in request order, and wakes
 // each batch's callers, until the stream fails.
-func receive(st grpc.BidiStreamingClient[meridianpb.CSNRequest, meridianpb.CSNResponse], f *flight) {
+func receive(st csnStream, f *flight) {
 	defer close(f.done)
 	var resp meridianpb.CSNResponse
 	for {

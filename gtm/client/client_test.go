@@ -44,12 +44,18 @@ func newClient(t testing.TB, eps []string) *client.Client {
 	return c
 }
 
-// A snapshot taken after a commit returned covers it, through any client.
+// A snapshot taken after a commit returned covers it, through any client,
+// whether it speaks the raw CSN protocol or gRPC.
 func TestSnapshotCoversEarlierCommits(t *testing.T) {
 	_, eps := etcdtest.StartWithEndpoints(t)
 	leakcheck.Check(t)
 	gtmtest.WaitLeader(t, gtmtest.StartServer(t, eps, gtmtest.Config("gtm-1")))
-	a, b := newClient(t, eps), newClient(t, eps)
+	a := newClient(t, eps)
+	b, err := client.New(context.Background(), client.Config{Etcd: etcdtest.NewClient(t, eps), Keys: keys, Log: gtmtest.Log, GRPCStream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var prev uint64

@@ -2,6 +2,11 @@
 // finds the GTM leader through etcd and batches concurrent callers into
 // few requests on one StreamCSN stream.
 //
+// Requests travel on the raw CSN protocol (gtm/server/rawcsn.go: four
+// bytes a request, seventeen an answer, on a TCP connection to the
+// leader's port), or on a gRPC StreamCSN with Config.GRPCStream; both
+// carry the same requests, answered in order.
+//
 // Callers join the pending batch. One request serves every Snapshot
 // caller of a batch and, with commit_count = k, every one of its k Commit
 // callers, who take first_commit_csn + 0 .. k-1. The loop goroutine sends

@@ -40,7 +40,8 @@ type Server struct {
 	epoch time.Time // base of the monotonic lease deadlines
 
 	ln   net.Listener
-	addr string // advertised gRPC address
+	mux  *muxListener // gRPC connections, and raw CSN ones (rawcsn.go)
+	addr string       // advertised gRPC address
 	grpc *grpc.Server
 	http *serve.HTTP
 
@@ -56,6 +57,12 @@ type Server struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when cur changes
 	closing chan struct{} // closed when Close stops the gRPC server
+
+	// Raw CSN connections (rawcsn.go), until rawStop.
+	rawMu   sync.Mutex
+	raw     map[net.Conn]struct{}
+	rawCtx  context.Context
+	rawStop context.CancelFunc
 
 	runCancel context.CancelFunc
 	regCancel context.CancelFunc
@@ -92,6 +99,8 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 		closing: make(chan struct{}),
 	}
 	s.m = newMetrics(s.reg)
+	s.raw = map[net.Conn]struct{}{}
+	s.rawCtx, s.rawStop = context.WithCancel(context.Background())
 
 	// Everything started so far is undone if a later step fails.
 	var undo []func()
@@ -124,14 +133,15 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (_ *Server, er
 	)
 	meridianpb.RegisterGTMServer(s.grpc, s)
 	meridianpb.RegisterGTMSequencesServer(s.grpc, newSeqService(s))
+	s.mux = newMuxListener(s, s.ln)
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
-		if err := s.grpc.Serve(s.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := s.grpc.Serve(s.mux); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			s.log.Error("grpc server", "err", err)
 		}
 	}()
-	undo = append(undo, func() { s.grpc.Stop(); s.serveWG.Wait() })
+	undo = append(undo, func() { s.grpc.Stop(); s.serveWG.Wait(); s.stopRaw() })
 
 	httpAddr := ""
 	if cfg.HTTPAddr != "" {
@@ -246,7 +256,7 @@ func (s *Server) changedChan() <-chan struct{} {
 //     rather than after the lease TTL;
 //  3. revoke the election lease;
 //  4. stop the gRPC server (in-flight RPCs finish; streams end after
-//     the answer being sent, if any);
+//     the answer being sent, if any) and close the raw CSN connections;
 //  5. delete the node key (nodes/<name>);
 //  6. stop /metrics and /health.
 func (s *Server) Close() {
@@ -255,6 +265,7 @@ func (s *Server) Close() {
 		s.runWG.Wait()
 		close(s.closing) // 4
 		s.stopGRPC()
+		s.stopRaw()
 		s.deregister() // 5
 		if s.http != nil {
 			_ = s.http.Close() // 6
@@ -272,6 +283,7 @@ func (s *Server) Crash() {
 		s.crashed.Store(true)
 		s.grpc.Stop()
 		s.serveWG.Wait()
+		s.stopRaw()
 		s.runCancel()
 		s.runWG.Wait()
 		s.regCancel()
@@ -297,6 +309,14 @@ func (s *Server) stopGRPC() {
 		<-done
 	}
 	s.serveWG.Wait()
+}
+
+// stopRaw closes the raw CSN connections and waits for the listener's
+// goroutines (the gRPC server has closed the listener).
+func (s *Server) stopRaw() {
+	s.mux.Close()
+	s.closeRaw()
+	s.mux.wg.Wait()
 }
 
 // deregister ends the node registration and waits (briefly) until the

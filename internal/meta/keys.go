@@ -43,6 +43,12 @@ func (k Keys) CMLeader() string               { return k.prefix + "cm/leader" }
 func (k Keys) PreparedXacts() string          { return k.prefix + "prepared/" }
 func (k Keys) PreparedXact(gid string) string { return k.PreparedXacts() + gid }
 func (k Keys) CMInitialized() string          { return k.prefix + "cm/initialized" }
+func (k Keys) Horizons() string               { return k.prefix + "horizon/" }
+func (k Keys) Horizon(node string) string     { return k.Horizons() + node }
+
+// SettingTxnMode is the name of the cluster's transaction mode setting
+// (settings/txn_mode: gtm, gtm-lite or gtm-free), written once at init.
+const SettingTxnMode = "txn_mode"
 
 // Names maps <schema>/<relation> to "t:<table id>" or "i:<table id>" so
 // tables and indexes share one namespace per schema, as in PostgreSQL.

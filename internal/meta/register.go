@@ -95,3 +95,35 @@ func Orphan(gxid uint64, live map[uint32]uint64) bool {
 	first, ok := live[cn]
 	return !ok || counter < first
 }
+
+// WaitSetting returns the value of settings/<name>, waiting (bounded by
+// ctx) until it is written if it is not yet (a cluster not initialized).
+func WaitSetting(ctx context.Context, cli *clientv3.Client, keys Keys, name string) (string, error) {
+	key := keys.Setting(name)
+	for {
+		resp, err := cli.Get(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", key, err)
+		}
+		if len(resp.Kvs) > 0 {
+			return string(resp.Kvs[0].Value), nil
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		wch := cli.Watch(wctx, key, clientv3.WithRev(resp.Header.Revision+1))
+		for wr := range wch {
+			if wr.Err() != nil {
+				break
+			}
+			for _, ev := range wr.Events {
+				if ev.Kv != nil && len(ev.Kv.Value) > 0 {
+					cancel()
+					return string(ev.Kv.Value), nil
+				}
+			}
+		}
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return "", fmt.Errorf("waiting for %s (is the cluster initialized?): %w", key, err)
+		}
+	}
+}

@@ -43,9 +43,15 @@ type Options struct {
 	// BasePort+9+i; datanodes BasePort+100+i; coordinators' PostgreSQL ports
 	// PGPort+i-1; HTTP ports BasePort+200+k. 0 picks free ports.
 	BasePort int
-	PGPort   int    // first coordinator's PostgreSQL port (default BasePort+300)
-	TxnMode  string // gtm, gtm-lite (default) or gtm-free
-	Log      *slog.Logger
+	PGPort   int // first coordinator's PostgreSQL port (default BasePort+300)
+	// TxnMode is the cluster's transaction mode (gtm, gtm-lite (default)
+	// or gtm-free), which the CM writes once, at cluster init: a cluster
+	// restarted on its Dir keeps its mode.
+	TxnMode string
+	Log     *slog.Logger
+	// CleanInterval is how often each datanode's old versions cleaner
+	// runs (0: the datanode's default; negative: never, VACUUM only).
+	CleanInterval time.Duration
 	// BinDir, when set, runs GTM, CM, agents, datanodes and coordinators
 	// as separate processes of the binaries there (etcd stays embedded).
 	BinDir string
@@ -375,6 +381,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 	case "cm":
 		cfg := cmserver.NewConfig()
 		cfg.Name, cfg.Cluster, cfg.HTTPAddr, cfg.Datanodes, cfg.Logger = n.Name, o.Cluster, n.HTTP, o.DNs, c.log
+		cfg.TxnMode = o.TxnMode
 		s, err := cmserver.Start(ctx, cfg, c.Cli)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
@@ -384,6 +391,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 		cfg := dnserver.NewConfig()
 		cfg.Name, cfg.Num, cfg.Cluster, cfg.ListenAddr, cfg.HTTPAddr = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP
 		cfg.DataDir, cfg.Log, cfg.CacheBytes = filepath.Join(o.Dir, n.Name), c.log, 64<<20
+		cfg.CleanInterval = o.CleanInterval
 		s, err := dnserver.Start(ctx, cfg, c.Cli)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
@@ -391,7 +399,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 		n.stop = s.Close
 	case "coordinator":
 		cfg := cnserver.NewConfig()
-		cfg.Name, cfg.Num, cfg.Cluster, cfg.PGAddr, cfg.HTTPAddr, cfg.TxnMode, cfg.Log = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP, o.TxnMode, c.log
+		cfg.Name, cfg.Num, cfg.Cluster, cfg.PGAddr, cfg.HTTPAddr, cfg.Log = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP, c.log
 		if o.CNKnobs != nil {
 			cfg.Knobs = o.CNKnobs(n.Name)
 		}

@@ -45,15 +45,20 @@ func (c *Cluster) args(n *Node) (string, []string) {
 	case "gtm":
 		return "gtm", []string{"--name", n.Name, "--listen", n.Addr, "--http", n.HTTP, "--etcd", etcd, "--cluster", o.Cluster}
 	case "cm":
-		return "cm", []string{"server", "--name", n.Name, "--http", n.HTTP, "--etcd", etcd, "--cluster", o.Cluster, "--datanodes", fmt.Sprint(o.DNs)}
+		return "cm", []string{"server", "--name", n.Name, "--http", n.HTTP, "--etcd", etcd, "--cluster", o.Cluster, "--datanodes", fmt.Sprint(o.DNs),
+			"--txn-mode", o.TxnMode}
 	case "agent":
 		return "cm", []string{"agent", "--name", n.Name, "--node", n.Name[len("agent-"):], "--node-http", "http://" + n.HTTP, "--etcd", etcd, "--cluster", o.Cluster, "--interval", "1s"}
 	case "datanode":
-		return "datanode", []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--listen", n.Addr, "--http", n.HTTP,
+		args := []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--listen", n.Addr, "--http", n.HTTP,
 			"--data", filepath.Join(o.Dir, n.Name), "--etcd", etcd, "--cluster", o.Cluster, "--cache-bytes", fmt.Sprint(64 << 20)}
+		if o.CleanInterval != 0 {
+			args = append(args, "--clean-interval", o.CleanInterval.String())
+		}
+		return "datanode", args
 	case "coordinator":
 		return "coordinator", []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--pg", n.Addr, "--http", n.HTTP,
-			"--etcd", etcd, "--cluster", o.Cluster, "--txn-mode", o.TxnMode}
+			"--etcd", etcd, "--cluster", o.Cluster}
 	}
 	return "", nil
 }

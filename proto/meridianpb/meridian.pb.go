@@ -1094,7 +1094,10 @@ type TxnContext struct {
 	// the cluster. 0 for a read-only statement outside a transaction.
 	Gxid uint64 `protobuf:"varint,1,opt,name=gxid,proto3" json:"gxid,omitempty"`
 	// Versions committed with CSN < snapshot_csn are visible. The maximum
-	// uint64 means "the latest committed" (single-datanode reads in gtm-lite).
+	// uint64 asks the datanode for a local snapshot (reads that took no GTM
+	// snapshot: single-datanode reads in gtm-lite, all reads in gtm-free):
+	// one above the largest CSN committed there, and at least
+	// min_snapshot_csn.
 	SnapshotCsn uint64    `protobuf:"varint,2,opt,name=snapshot_csn,json=snapshotCsn,proto3" json:"snapshot_csn,omitempty"`
 	Isolation   Isolation `protobuf:"varint,3,opt,name=isolation,proto3,enum=meridian.Isolation" json:"isolation,omitempty"`
 	// Statement ordinal within the transaction: a statement sees the
@@ -1115,9 +1118,12 @@ type TxnContext struct {
 	// datanode before. A datanode that has no live transaction for gxid then
 	// lost it (it restarted since, or aborted it) and fails the request with
 	// 40001 instead of beginning the transaction anew without those writes.
-	Continues     bool `protobuf:"varint,9,opt,name=continues,proto3" json:"continues,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Continues bool `protobuf:"varint,9,opt,name=continues,proto3" json:"continues,omitempty"`
+	// With snapshot_csn = max: the least local snapshot the datanode may
+	// take, a CSN the coordinator holds for the cleaner's horizon.
+	MinSnapshotCsn uint64 `protobuf:"varint,10,opt,name=min_snapshot_csn,json=minSnapshotCsn,proto3" json:"min_snapshot_csn,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *TxnContext) Reset() {
@@ -1211,6 +1217,13 @@ func (x *TxnContext) GetContinues() bool {
 		return x.Continues
 	}
 	return false
+}
+
+func (x *TxnContext) GetMinSnapshotCsn() uint64 {
+	if x != nil {
+		return x.MinSnapshotCsn
+	}
+	return 0
 }
 
 // RowLock makes a scan lock the rows it returns, until the transaction
@@ -2632,6 +2645,133 @@ func (*DDLResponse) Descriptor() ([]byte, []int) {
 	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
+// VacuumRequest asks a datanode to clean old row versions now, at the
+// cluster's snapshot horizon, which the datanode computes.
+type VacuumRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Logical key prefixes to clean (a table's rows, its indexes); none:
+	// all the data, after which the committed-xid table is pruned.
+	Prefixes      [][]byte `protobuf:"bytes,1,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VacuumRequest) Reset() {
+	*x = VacuumRequest{}
+	mi := &file_meridian_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VacuumRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VacuumRequest) ProtoMessage() {}
+
+func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VacuumRequest.ProtoReflect.Descriptor instead.
+func (*VacuumRequest) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *VacuumRequest) GetPrefixes() [][]byte {
+	if x != nil {
+		return x.Prefixes
+	}
+	return nil
+}
+
+type VacuumResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The horizon used: no snapshot below it was in use or could be taken.
+	Horizon uint64 `protobuf:"varint,1,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// Logical keys looked at, versions removed and frozen, committed xids
+	// dropped from memory.
+	Keys          int64 `protobuf:"varint,2,opt,name=keys,proto3" json:"keys,omitempty"`
+	Removed       int64 `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	Frozen        int64 `protobuf:"varint,4,opt,name=frozen,proto3" json:"frozen,omitempty"`
+	PrunedXids    int64 `protobuf:"varint,5,opt,name=pruned_xids,json=prunedXids,proto3" json:"pruned_xids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VacuumResponse) Reset() {
+	*x = VacuumResponse{}
+	mi := &file_meridian_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VacuumResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VacuumResponse) ProtoMessage() {}
+
+func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VacuumResponse.ProtoReflect.Descriptor instead.
+func (*VacuumResponse) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *VacuumResponse) GetHorizon() uint64 {
+	if x != nil {
+		return x.Horizon
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetRemoved() int64 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetFrozen() int64 {
+	if x != nil {
+		return x.Frozen
+	}
+	return 0
+}
+
+func (x *VacuumResponse) GetPrunedXids() int64 {
+	if x != nil {
+		return x.PrunedXids
+	}
+	return 0
+}
+
 type ListPreparedRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2640,7 +2780,7 @@ type ListPreparedRequest struct {
 
 func (x *ListPreparedRequest) Reset() {
 	*x = ListPreparedRequest{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2792,7 @@ func (x *ListPreparedRequest) String() string {
 func (*ListPreparedRequest) ProtoMessage() {}
 
 func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2805,7 @@ func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
 func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 // PreparedTxn is a transaction prepared on one datanode.
@@ -2690,7 +2830,7 @@ type PreparedTxn struct {
 
 func (x *PreparedTxn) Reset() {
 	*x = PreparedTxn{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +2842,7 @@ func (x *PreparedTxn) String() string {
 func (*PreparedTxn) ProtoMessage() {}
 
 func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +2855,7 @@ func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
 func (*PreparedTxn) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PreparedTxn) GetGxid() uint64 {
@@ -2769,7 +2909,7 @@ type ListPreparedResponse struct {
 
 func (x *ListPreparedResponse) Reset() {
 	*x = ListPreparedResponse{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2781,7 +2921,7 @@ func (x *ListPreparedResponse) String() string {
 func (*ListPreparedResponse) ProtoMessage() {}
 
 func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2794,7 +2934,7 @@ func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
 func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
@@ -2814,7 +2954,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +2966,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +2979,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -2861,7 +3001,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3013,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3026,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -2927,7 +3067,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2939,7 +3079,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2952,7 +3092,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -3029,7 +3169,7 @@ type PreparedXact struct {
 
 func (x *PreparedXact) Reset() {
 	*x = PreparedXact{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3041,7 +3181,7 @@ func (x *PreparedXact) String() string {
 func (*PreparedXact) ProtoMessage() {}
 
 func (x *PreparedXact) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3054,7 +3194,7 @@ func (x *PreparedXact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
 func (*PreparedXact) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PreparedXact) GetGid() string {
@@ -3131,7 +3271,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3283,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3296,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -3185,7 +3325,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3337,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3350,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -3248,7 +3388,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3400,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3413,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PgError) GetCode() string {
@@ -3326,7 +3466,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3338,7 +3478,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3351,7 +3491,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{35}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -3390,7 +3530,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3542,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3555,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{36}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -3429,7 +3569,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3581,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3594,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{37}
+	return file_meridian_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -3485,7 +3625,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3497,7 +3637,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3510,7 +3650,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{38}
+	return file_meridian_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -3573,7 +3713,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3585,7 +3725,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3598,7 +3738,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{39}
+	return file_meridian_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -3627,7 +3767,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3639,7 +3779,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3652,7 +3792,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{40}
+	return file_meridian_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -3679,7 +3819,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3691,7 +3831,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3704,7 +3844,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{41}
+	return file_meridian_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3762,7 +3902,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05index\x18\x06 \x01(\x05R\x05index\x12\x12\n" +
 	"\x04name\x18\a \x01(\tR\x04name\x12\"\n" +
 	"\x04args\x18\b \x03(\v2\x0e.meridian.ExprR\x04args\x12\x1b\n" +
-	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xce\x02\n" +
+	"\tlevels_up\x18\t \x01(\x05R\blevelsUp\"\xf8\x02\n" +
 	"\n" +
 	"TxnContext\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12!\n" +
@@ -3775,7 +3915,9 @@ const file_meridian_proto_rawDesc = "" +
 	"\x13deadlock_timeout_ms\x18\a \x01(\rR\x11deadlockTimeoutMs\x12\x1f\n" +
 	"\vbackend_pid\x18\b \x01(\x03R\n" +
 	"backendPid\x12\x1c\n" +
-	"\tcontinues\x18\t \x01(\bR\tcontinues\"k\n" +
+	"\tcontinues\x18\t \x01(\bR\tcontinues\x12(\n" +
+	"\x10min_snapshot_csn\x18\n" +
+	" \x01(\x04R\x0eminSnapshotCsn\"k\n" +
 	"\aRowLock\x122\n" +
 	"\bstrength\x18\x01 \x01(\x0e2\x16.meridian.LockStrengthR\bstrength\x12,\n" +
 	"\x04wait\x18\x02 \x01(\x0e2\x18.meridian.LockWaitPolicyR\x04wait\"\xe9\x03\n" +
@@ -3882,7 +4024,16 @@ const file_meridian_proto_rawDesc = "" +
 	"\bindex_id\x18\x02 \x01(\rR\aindexId\"&\n" +
 	"\tDropIndex\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\"\r\n" +
-	"\vDDLResponse\"\x15\n" +
+	"\vDDLResponse\"+\n" +
+	"\rVacuumRequest\x12\x1a\n" +
+	"\bprefixes\x18\x01 \x03(\fR\bprefixes\"\x91\x01\n" +
+	"\x0eVacuumResponse\x12\x18\n" +
+	"\ahorizon\x18\x01 \x01(\x04R\ahorizon\x12\x12\n" +
+	"\x04keys\x18\x02 \x01(\x03R\x04keys\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\x03R\aremoved\x12\x16\n" +
+	"\x06frozen\x18\x04 \x01(\x03R\x06frozen\x12\x1f\n" +
+	"\vpruned_xids\x18\x05 \x01(\x03R\n" +
+	"prunedXids\"\x15\n" +
 	"\x13ListPreparedRequest\"\xb1\x01\n" +
 	"\vPreparedTxn\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
@@ -4023,7 +4174,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x16PREPARED_XACT_PREPARED\x10\x02\x12 \n" +
 	"\x1cPREPARED_XACT_COMMIT_DECIDED\x10\x03\x12\x1b\n" +
 	"\x17PREPARED_XACT_COMMITTED\x10\x04\x12\x19\n" +
-	"\x15PREPARED_XACT_ABORTED\x10\x052\xf9\x05\n" +
+	"\x15PREPARED_XACT_ABORTED\x10\x052\xb6\x06\n" +
 	"\bDataNode\x127\n" +
 	"\x04Exec\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse0\x01\x12:\n" +
 	"\tExecUnary\x12\x15.meridian.ExecRequest\x1a\x16.meridian.ExecResponse\x126\n" +
@@ -4037,7 +4188,8 @@ const file_meridian_proto_rawDesc = "" +
 	"\tWaitEdges\x12\x1a.meridian.WaitEdgesRequest\x1a\x1b.meridian.WaitEdgesResponse\x12D\n" +
 	"\tBreakWait\x12\x1a.meridian.BreakWaitRequest\x1a\x1b.meridian.BreakWaitResponse\x12;\n" +
 	"\fCommitIntent\x12\x14.meridian.TxnRequest\x1a\x15.meridian.TxnResponse\x12M\n" +
-	"\fListPrepared\x12\x1d.meridian.ListPreparedRequest\x1a\x1e.meridian.ListPreparedResponse2z\n" +
+	"\fListPrepared\x12\x1d.meridian.ListPreparedRequest\x1a\x1e.meridian.ListPreparedResponse\x12;\n" +
+	"\x06Vacuum\x12\x17.meridian.VacuumRequest\x1a\x18.meridian.VacuumResponse2z\n" +
 	"\x03GTM\x125\n" +
 	"\x06GetCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse\x12<\n" +
 	"\tStreamCSN\x12\x14.meridian.CSNRequest\x1a\x15.meridian.CSNResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
@@ -4055,7 +4207,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_meridian_proto_goTypes = []any{
 	(Identity)(0),                // 0: meridian.Identity
 	(DistKind)(0),                // 1: meridian.DistKind
@@ -4091,23 +4243,25 @@ var file_meridian_proto_goTypes = []any{
 	(*BuildIndex)(nil),           // 31: meridian.BuildIndex
 	(*DropIndex)(nil),            // 32: meridian.DropIndex
 	(*DDLResponse)(nil),          // 33: meridian.DDLResponse
-	(*ListPreparedRequest)(nil),  // 34: meridian.ListPreparedRequest
-	(*PreparedTxn)(nil),          // 35: meridian.PreparedTxn
-	(*ListPreparedResponse)(nil), // 36: meridian.ListPreparedResponse
-	(*CSNRequest)(nil),           // 37: meridian.CSNRequest
-	(*CSNResponse)(nil),          // 38: meridian.CSNResponse
-	(*NodeInfo)(nil),             // 39: meridian.NodeInfo
-	(*PreparedXact)(nil),         // 40: meridian.PreparedXact
-	(*BucketMap)(nil),            // 41: meridian.BucketMap
-	(*DNGroup)(nil),              // 42: meridian.DNGroup
-	(*PgError)(nil),              // 43: meridian.PgError
-	(*RollbackToRequest)(nil),    // 44: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil),   // 45: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),     // 46: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),             // 47: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),    // 48: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),     // 49: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),    // 50: meridian.BreakWaitResponse
+	(*VacuumRequest)(nil),        // 34: meridian.VacuumRequest
+	(*VacuumResponse)(nil),       // 35: meridian.VacuumResponse
+	(*ListPreparedRequest)(nil),  // 36: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 37: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 38: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 39: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 40: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 41: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 42: meridian.PreparedXact
+	(*BucketMap)(nil),            // 43: meridian.BucketMap
+	(*DNGroup)(nil),              // 44: meridian.DNGroup
+	(*PgError)(nil),              // 45: meridian.PgError
+	(*RollbackToRequest)(nil),    // 46: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 47: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 48: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 49: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 50: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 51: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 52: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	13, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -4154,10 +4308,10 @@ var file_meridian_proto_depIdxs = []int32{
 	31, // 41: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
 	32, // 42: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
 	11, // 43: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	35, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	37, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
 	7,  // 45: meridian.NodeInfo.role:type_name -> meridian.Role
 	8,  // 46: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
-	47, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	49, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
 	22, // 48: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
 	22, // 49: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
 	27, // 50: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
@@ -4165,29 +4319,31 @@ var file_meridian_proto_depIdxs = []int32{
 	27, // 52: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
 	27, // 53: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
 	30, // 54: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	44, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	46, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	49, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	46, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	48, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	51, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
 	27, // 58: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
-	34, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
-	37, // 60: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	37, // 61: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	23, // 62: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	23, // 63: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	28, // 64: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	28, // 65: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	28, // 66: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	29, // 67: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	33, // 68: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	45, // 69: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	48, // 70: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	50, // 71: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	28, // 72: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
-	36, // 73: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
-	38, // 74: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	38, // 75: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	62, // [62:76] is the sub-list for method output_type
-	48, // [48:62] is the sub-list for method input_type
+	36, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	34, // 60: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
+	39, // 61: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	39, // 62: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	23, // 63: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	23, // 64: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	28, // 65: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	28, // 66: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	28, // 67: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	29, // 68: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	33, // 69: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	47, // 70: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	50, // 71: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	52, // 72: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	28, // 73: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	38, // 74: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	35, // 75: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
+	40, // 76: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	40, // 77: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	63, // [63:78] is the sub-list for method output_type
+	48, // [48:63] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
 	48, // [48:48] is the sub-list for extension extendee
 	0,  // [0:48] is the sub-list for field type_name
@@ -4217,7 +4373,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

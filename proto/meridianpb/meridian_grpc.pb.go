@@ -36,6 +36,7 @@ const (
 	DataNode_BreakWait_FullMethodName    = "/meridian.DataNode/BreakWait"
 	DataNode_CommitIntent_FullMethodName = "/meridian.DataNode/CommitIntent"
 	DataNode_ListPrepared_FullMethodName = "/meridian.DataNode/ListPrepared"
+	DataNode_Vacuum_FullMethodName       = "/meridian.DataNode/Vacuum"
 )
 
 // DataNodeClient is the client API for DataNode service.
@@ -71,6 +72,8 @@ type DataNodeClient interface {
 	CommitIntent(ctx context.Context, in *TxnRequest, opts ...grpc.CallOption) (*TxnResponse, error)
 	// The prepared transactions here (pg_prepared_xacts, in-doubt view).
 	ListPrepared(ctx context.Context, in *ListPreparedRequest, opts ...grpc.CallOption) (*ListPreparedResponse, error)
+	// Clean old row versions now (VACUUM); returns when done.
+	Vacuum(ctx context.Context, in *VacuumRequest, opts ...grpc.CallOption) (*VacuumResponse, error)
 }
 
 type dataNodeClient struct {
@@ -210,6 +213,16 @@ func (c *dataNodeClient) ListPrepared(ctx context.Context, in *ListPreparedReque
 	return out, nil
 }
 
+func (c *dataNodeClient) Vacuum(ctx context.Context, in *VacuumRequest, opts ...grpc.CallOption) (*VacuumResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VacuumResponse)
+	err := c.cc.Invoke(ctx, DataNode_Vacuum_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataNodeServer is the server API for DataNode service.
 // All implementations must embed UnimplementedDataNodeServer
 // for forward compatibility.
@@ -243,6 +256,8 @@ type DataNodeServer interface {
 	CommitIntent(context.Context, *TxnRequest) (*TxnResponse, error)
 	// The prepared transactions here (pg_prepared_xacts, in-doubt view).
 	ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error)
+	// Clean old row versions now (VACUUM); returns when done.
+	Vacuum(context.Context, *VacuumRequest) (*VacuumResponse, error)
 	mustEmbedUnimplementedDataNodeServer()
 }
 
@@ -288,6 +303,9 @@ func (UnimplementedDataNodeServer) CommitIntent(context.Context, *TxnRequest) (*
 }
 func (UnimplementedDataNodeServer) ListPrepared(context.Context, *ListPreparedRequest) (*ListPreparedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPrepared not implemented")
+}
+func (UnimplementedDataNodeServer) Vacuum(context.Context, *VacuumRequest) (*VacuumResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Vacuum not implemented")
 }
 func (UnimplementedDataNodeServer) mustEmbedUnimplementedDataNodeServer() {}
 func (UnimplementedDataNodeServer) testEmbeddedByValue()                  {}
@@ -519,6 +537,24 @@ func _DataNode_ListPrepared_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DataNode_Vacuum_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VacuumRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataNodeServer).Vacuum(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DataNode_Vacuum_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataNodeServer).Vacuum(ctx, req.(*VacuumRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DataNode_ServiceDesc is the grpc.ServiceDesc for DataNode service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -569,6 +605,10 @@ var DataNode_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPrepared",
 			Handler:    _DataNode_ListPrepared_Handler,
+		},
+		{
+			MethodName: "Vacuum",
+			Handler:    _DataNode_Vacuum_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
