@@ -58,10 +58,10 @@ type builder struct {
 	// (the top block after its FROM clause), so finishing an aggregation
 	// on the coordinator costs no extra move.
 	toClient bool
-	p       *Plan
-	subIdx  map[*planner.SubPlan]int32
-	refIdx  map[rowsRef]int32
-	cteUses map[*planner.CTE]int
+	p        *Plan
+	subIdx   map[*planner.SubPlan]int32
+	refIdx   map[rowsRef]int32
+	cteUses  map[*planner.CTE]int
 }
 
 // PlanSelect plans a query.

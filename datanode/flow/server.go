@@ -2,8 +2,8 @@ package flow
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sort"
