@@ -115,7 +115,10 @@ func (s *scanOp) Open(ctx context.Context) error {
 }
 
 func (s *scanOp) run(ctx context.Context) error {
-	rows := make([]sqlexec.Row, 0, sqlexec.BatchSize)
+	// The first batch starts small (a point lookup returns a row or two)
+	// and grows by append; later ones are allocated whole.
+	rows := make([]sqlexec.Row, 0, 8)
+	slabRows := 8
 	n := int64(0)
 	flush := func() error {
 		if len(rows) == 0 {
@@ -126,7 +129,7 @@ func (s *scanOp) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		rows = make([]sqlexec.Row, 0, sqlexec.BatchSize)
+		rows = nil // the next batch allocates when its first row comes
 		return nil
 	}
 	var slab []types.Datum
@@ -135,12 +138,16 @@ func (s *scanOp) run(ctx context.Context) error {
 		if len(s.cols) != len(row) || !identity(s.cols) {
 			w := len(s.cols)
 			if len(slab) < w {
-				slab = make([]types.Datum, w*sqlexec.BatchSize)
+				slab = make([]types.Datum, w*slabRows)
+				slabRows = min(2*slabRows, sqlexec.BatchSize)
 			}
 			out, slab = slab[:w:w], slab[w:]
 			for i, c := range s.cols {
 				out[i] = row[c]
 			}
+		}
+		if rows == nil {
+			rows = make([]sqlexec.Row, 0, sqlexec.BatchSize)
 		}
 		rows = append(rows, out)
 		n++

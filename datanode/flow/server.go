@@ -51,6 +51,14 @@ type Server struct {
 	flows   map[uint64]*flow
 	waiting map[uint64]chan struct{}
 	ended   map[uint64]time.Time
+	// endedOrder lists ended's entries oldest first (times only grow:
+	// they are taken under mu), so expiring them costs O(expired).
+	endedOrder []endedFlow
+}
+
+type endedFlow struct {
+	id uint64
+	at time.Time
 }
 
 // NewServer returns a flow server.
@@ -157,13 +165,23 @@ func (s *Server) unregister(f *flow) {
 	defer s.mu.Unlock()
 	id := f.req.QueryId
 	delete(s.flows, id)
+	if len(f.inboxes) == 0 {
+		// No other instance sends to this flow (point lookups, fragments
+		// that only send): nothing late can arrive for it.
+		return
+	}
 	now := time.Now()
 	s.ended[id] = now
-	for q, t := range s.ended {
-		if now.Sub(t) > endedTTL {
-			delete(s.ended, q)
+	s.endedOrder = append(s.endedOrder, endedFlow{id: id, at: now})
+	n := 0
+	for n < len(s.endedOrder) && now.Sub(s.endedOrder[n].at) > endedTTL {
+		if e := s.endedOrder[n]; s.ended[e.id] == e.at {
+			delete(s.ended, e.id)
 		}
+		n++
 	}
+	// Appending past the capacity copies only the live tail.
+	s.endedOrder = s.endedOrder[n:]
 }
 
 // inboxFor finds the inbox of a producer fragment in a query's flow,

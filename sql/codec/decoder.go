@@ -37,10 +37,23 @@ type RowDecoder struct {
 	decs  []apd.Decimal
 	strs  []string
 	bytes []byte
+	// fills counts slab allocations: slabs start small and double up to
+	// slabRows, so a point lookup does not allocate for a whole batch.
+	fills uint
 }
 
-// slabRows is how many rows' worth of values a slab holds.
+// slabRows is how many rows' worth of values a slab holds at most.
 const slabRows = 256
+
+// slab returns the size of the next slab (in rows) and counts it.
+func (d *RowDecoder) slab() int {
+	n := slabRows
+	if d.fills < 5 {
+		n = 8 << d.fills
+	}
+	d.fills++
+	return n
+}
 
 // NewRowDecoder returns a decoder of rows with the given column types
 // (and values for columns missing from old rows, as DecodeRow takes)
@@ -109,7 +122,7 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 	}
 	b = b[k:]
 	if len(d.rows) < d.n {
-		d.rows = make([]types.Datum, d.n*slabRows)
+		d.rows = make([]types.Datum, d.n*d.slab())
 	}
 	row := d.rows[:d.n:d.n]
 	d.rows = d.rows[d.n:]
@@ -156,7 +169,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, ErrCorrupt
 		}
 		if len(d.ints) == 0 {
-			d.ints = make([]int64, slabRows)
+			d.ints = make([]int64, d.slab())
 		}
 		d.ints[0] = v
 		p := unsafe.Pointer(&d.ints[0])
@@ -167,7 +180,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, ErrCorrupt
 		}
 		if len(d.flts) == 0 {
-			d.flts = make([]float64, slabRows)
+			d.flts = make([]float64, d.slab())
 		}
 		d.flts[0] = math.Float64frombits(binary.BigEndian.Uint64(b))
 		p := unsafe.Pointer(&d.flts[0])
@@ -175,7 +188,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 		return box(floatType, p), b[8:], nil
 	case types.Numeric:
 		if len(d.decs) == 0 {
-			d.decs = make([]apd.Decimal, slabRows)
+			d.decs = make([]apd.Decimal, d.slab())
 		}
 		dec := &d.decs[0]
 		d.decs = d.decs[1:]
@@ -191,13 +204,13 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 		}
 		src := b[k : k+int(l)]
 		if len(d.bytes) < len(src) {
-			d.bytes = make([]byte, max(len(src), 32<<10))
+			d.bytes = make([]byte, max(len(src), 128*d.slab()))
 		}
 		buf := d.bytes[:len(src):len(src)]
 		d.bytes = d.bytes[len(src):]
 		copy(buf, src)
 		if len(d.strs) == 0 {
-			d.strs = make([]string, slabRows)
+			d.strs = make([]string, d.slab())
 		}
 		d.strs[0] = unsafe.String(unsafe.SliceData(buf), len(buf))
 		p := unsafe.Pointer(&d.strs[0])
@@ -209,7 +222,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, ErrCorrupt
 		}
 		if len(d.dates) == 0 {
-			d.dates = make([]types.DateVal, slabRows)
+			d.dates = make([]types.DateVal, d.slab())
 		}
 		d.dates[0] = types.DateVal(v)
 		p := unsafe.Pointer(&d.dates[0])
@@ -221,7 +234,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 			return nil, nil, ErrCorrupt
 		}
 		if len(d.times) == 0 {
-			d.times = make([]time.Time, slabRows)
+			d.times = make([]time.Time, d.slab())
 		}
 		d.times[0] = time.UnixMicro(v).UTC()
 		p := unsafe.Pointer(&d.times[0])
