@@ -40,6 +40,7 @@ type Catalog struct {
 	schemas   map[string]bool
 	stats     map[uint32]*meridianpb.TableStatistics
 	seqs      sequences
+	views     views
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -89,6 +90,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	schemas := map[string]bool{}
 	stats := map[uint32]*meridianpb.TableStatistics{}
 	seqs := newSequences()
+	vws := newViews()
 	var version int64
 	for _, kv := range resp.Kvs {
 		k := string(kv.Key)
@@ -113,6 +115,10 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 			if err := seqs.add(k, kv.Value); err != nil {
 				return 0, err
 			}
+		case strings.HasPrefix(k, c.keys.Views()):
+			if err := vws.add(k, kv.Value); err != nil {
+				return 0, err
+			}
 		case strings.HasPrefix(k, c.keys.Schemas()):
 			schemas[strings.TrimPrefix(k, c.keys.Schemas())] = true
 		case k == c.keys.CatalogVersion():
@@ -125,6 +131,7 @@ func (c *Catalog) load(ctx context.Context) (int64, error) {
 	if resp.Header.Revision >= c.loadedRev {
 		c.tables, c.byName, c.indexes, c.schemas, c.stats, c.version = tables, byName, indexes, schemas, stats, version
 		c.seqs = seqs
+		c.views = vws
 		c.loadedRev = resp.Header.Revision
 	}
 	c.mu.Unlock()

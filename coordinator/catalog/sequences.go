@@ -64,7 +64,8 @@ func (c *Catalog) OwnedSequences(tableID uint32) []*meridianpb.SequenceDesc {
 	return out
 }
 
-// RelationExists reports whether a table, index or sequence has the name.
+// RelationExists reports whether a table, index, sequence or view has the
+// name.
 func (c *Catalog) RelationExists(schema, name string) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -72,7 +73,8 @@ func (c *Catalog) RelationExists(schema, name string) bool {
 	_, t := c.byName[k]
 	_, i := c.indexes[k]
 	_, s := c.seqs.byName[k]
-	return t || i || s
+	_, v := c.views.byName[k]
+	return t || i || s || v
 }
 
 // CreateSequence stores a new sequence. It fails with 42P07 when the name

@@ -22,6 +22,7 @@ type Catalog interface {
 	RelationExists(schema, name string) bool
 	SchemaExists(name string) bool
 	OwnedSequences(tableID uint32) []*meridianpb.SequenceDesc
+	View(schema, name string) (*meridianpb.ViewDesc, bool)
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
@@ -42,6 +43,10 @@ func (p *Planner) ResolveTable(rv *pg_query.RangeVar) (*meridianpb.TableDesc, er
 		}
 		if _, isSeq := p.Cat.Sequence(schema, rv.Relname); isSeq {
 			return nil, pgerr.Unsupported("reading or writing sequence \"" + rv.Relname + "\" as a table")
+		}
+		if _, isView := p.Cat.View(schema, rv.Relname); isView {
+			// FROM expands views before it gets here: this is a write.
+			return nil, pgerr.Unsupported("writing to view \"" + rv.Relname + "\" (updatable views)")
 		}
 		return nil, pgerr.New(pgerr.UndefinedTable, "relation %q does not exist", rv.Relname)
 	}

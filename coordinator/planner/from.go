@@ -21,6 +21,8 @@ type query struct {
 	windowsAllowed bool
 	// seq says how sequence functions are evaluated here (sequence.go).
 	seq seqMode
+	// views counts the views being expanded around this block.
+	views int
 }
 
 // cteEnv holds the WITH queries visible to a query block.
@@ -109,6 +111,9 @@ func (b *fromBuilder) rangeVar(rv *pg_query.RangeVar) error {
 			return nil
 		}
 	}
+	if vd, ok := b.in.q.p.resolveView(rv); ok {
+		return b.view(vd, rv, alias, colAliases)
+	}
 	t, err := b.in.q.p.ResolveTable(rv)
 	if err != nil {
 		return err
@@ -144,7 +149,7 @@ func (b *fromBuilder) subselect(rs *pg_query.RangeSubselect) error {
 		return pgerr.Unsupported("this subquery in FROM")
 	}
 	// A derived table sees the enclosing queries, not its siblings.
-	sub, cols, _, err := b.in.q.p.planQuery(sel, qctx{ps: b.in.params, outer: b.in.outer, ctes: b.in.q.ctes})
+	sub, cols, _, err := b.in.q.p.planQuery(sel, qctx{ps: b.in.params, outer: b.in.outer, ctes: b.in.q.ctes, views: b.in.q.views})
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (p *Planner) planWith(w *pg_query.WithClause, c qctx) (*cteEnv, error) {
 			return nil, pgerr.New(pgerr.DuplicateAlias, "WITH query name %q specified more than once", ce.Ctename)
 		}
 		cte := &CTE{Name: ce.Ctename}
-		cc := qctx{ps: c.ps, outer: c.outer, ctes: env}
+		cc := qctx{ps: c.ps, outer: c.outer, ctes: env, views: c.views}
 		var cols []colInfo
 		if w.Recursive && sel.Op == pg_query.SetOperation_SETOP_UNION && refersTo(sel.Rarg, ce.Ctename) {
 			base, bcols, corr, err := p.planQuery(sel.Larg, cc)
@@ -173,7 +173,7 @@ func (p *Planner) planWith(w *pg_query.WithClause, c qctx) (*cteEnv, error) {
 			}
 			cte.Query, cte.UnionAll, cte.Cols = base, sel.All, len(cols)
 			self := &cteEnv{byName: map[string]*cteDef{ce.Ctename: {cte: cte, cols: cols, self: true}}, parent: env}
-			step, scols, corr, err := p.planQuery(sel.Rarg, qctx{ps: c.ps, outer: c.outer, ctes: self})
+			step, scols, corr, err := p.planQuery(sel.Rarg, qctx{ps: c.ps, outer: c.outer, ctes: self, views: c.views})
 			if err != nil {
 				return nil, err
 			}
@@ -279,7 +279,7 @@ func (s *scope) subLink(sl *pg_query.SubLink) (*Expr, error) {
 	if sel == nil {
 		return nil, pgerr.Unsupported("this subquery")
 	}
-	sub, cols, corr, err := s.q.p.planQuery(sel, qctx{ps: s.params, outer: s, ctes: s.q.ctes})
+	sub, cols, corr, err := s.q.p.planQuery(sel, qctx{ps: s.params, outer: s, ctes: s.q.ctes, views: s.q.views})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,8 @@ type qctx struct {
 	ps    *params
 	outer *scope  // the enclosing query's scope, for correlated references
 	ctes  *cteEnv // WITH queries in scope
+	// views counts the views being expanded around this query (view.go).
+	views int
 }
 
 // planQuery plans one query block; correlated reports references to
@@ -56,7 +58,7 @@ func (p *Planner) planQuery(sel *pg_query.SelectStmt, c qctx) (_ *Select, _ []pg
 		return nil, nil, false, pgerr.Unsupported("FOR UPDATE/SHARE in a subquery or WITH query")
 	}
 	ps := c.ps
-	in := &scope{params: ps, outer: c.outer, q: &query{p: p, ctes: c.ctes, windowDefs: map[string]*pg_query.WindowDef{}}}
+	in := &scope{params: ps, outer: c.outer, q: &query{p: p, ctes: c.ctes, views: c.views, windowDefs: map[string]*pg_query.WindowDef{}}}
 	for _, n := range sel.WindowClause {
 		wd := n.GetWindowDef()
 		in.q.windowDefs[wd.Name] = wd

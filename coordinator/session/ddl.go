@@ -344,6 +344,9 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 				if _, isSeq := s.e.cat.Sequence(schema, name); isSeq {
 					return nil, "", pgerr.New(pgerr.WrongObjectType, "%q is not a table", name).WithHint("Use DROP SEQUENCE to remove a sequence.")
 				}
+				if _, isView := s.e.cat.View(schema, name); isView {
+					return nil, "", pgerr.New(pgerr.WrongObjectType, "%q is not a table", name).WithHint("Use DROP VIEW to remove a view.")
+				}
 				if d.MissingOk {
 					_ = w.Notice("NOTICE", "00000", fmt.Sprintf("table %q does not exist, skipping", name))
 					continue
@@ -352,7 +355,20 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 			}
 			tables = append(tables, t)
 		}
+		skipViews := map[uint32]bool{}
+		cascade := d.Behavior == pg_query.DropBehavior_DROP_CASCADE
+		if !cascade {
+			// Refuse before dropping anything.
+			for _, t := range tables {
+				if err := s.dropDependentViews(ctx, "table "+t.Name, t.Id, false, skipViews, w); err != nil {
+					return nil, "", err
+				}
+			}
+		}
 		for _, t := range tables {
+			if err := s.dropDependentViews(ctx, "table "+t.Name, t.Id, cascade, skipViews, w); err != nil {
+				return nil, "", err
+			}
 			// The sequences its columns own go with it; other tables'
 			// defaults that call them block the drop, or go (CASCADE).
 			owned := s.e.cat.OwnedSequences(t.Id)
@@ -414,6 +430,8 @@ func (s *Session) runDrop(ctx context.Context, d *pg_query.DropStmt, w pgwire.Re
 		return nil, "", pgerr.Unsupported("DROP SCHEMA")
 	case pg_query.ObjectType_OBJECT_SEQUENCE:
 		return nil, "DROP SEQUENCE", s.dropSequences(ctx, d, w)
+	case pg_query.ObjectType_OBJECT_VIEW:
+		return nil, "DROP VIEW", s.dropViews(ctx, d, w)
 	}
 	return nil, "", pgerr.Unsupported("DROP " + strings.TrimPrefix(d.RemoveType.String(), "OBJECT_"))
 }

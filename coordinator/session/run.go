@@ -56,6 +56,8 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 		return nil, "CREATE SCHEMA", s.e.cat.CreateSchema(ctx, n.CreateSchemaStmt.Schemaname, n.CreateSchemaStmt.IfNotExists)
 	case *pg_query.Node_DropStmt:
 		return s.runDrop(ctx, n.DropStmt, w)
+	case *pg_query.Node_ViewStmt:
+		return nil, "CREATE VIEW", s.createView(ctx, n.ViewStmt)
 	case *pg_query.Node_CreateSeqStmt:
 		return nil, "CREATE SEQUENCE", s.createSequence(ctx, n.CreateSeqStmt, w)
 	case *pg_query.Node_AlterSeqStmt:

@@ -61,5 +61,7 @@ func (k Keys) Health(node string) string      { return k.prefix + "health/" + no
 // (gtm/seq/<id>).
 func (k Keys) Sequences() string            { return k.prefix + "catalog/sequences/" }
 func (k Keys) Sequence(id uint32) string    { return fmt.Sprintf("%s%010d", k.Sequences(), id) }
+func (k Keys) Views() string                { return k.prefix + "catalog/views/" }
+func (k Keys) View(id uint32) string        { return fmt.Sprintf("%s%010d", k.Views(), id) }
 func (k Keys) GTMSequences() string         { return k.prefix + "gtm/seq/" }
 func (k Keys) GTMSequence(id uint32) string { return fmt.Sprintf("%s%010d", k.GTMSequences(), id) }

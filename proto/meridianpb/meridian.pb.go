@@ -802,6 +802,123 @@ func (x *IndexDesc) GetStandalone() bool {
 	return false
 }
 
+// ViewDesc is a view (CREATE VIEW). Its query is kept as SQL text and
+// planned in place of every reference to the view, as a derived table.
+type ViewDesc struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From the id space of tables, indexes and sequences.
+	Id     uint32 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Schema string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Name   string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The SELECT, deparsed by PostgreSQL's parser.
+	Query string `protobuf:"bytes,4,opt,name=query,proto3" json:"query,omitempty"`
+	// The view's columns as of CREATE VIEW: names (the alias list or the
+	// query's), types and modifiers. Columns the query gains later (SELECT *
+	// over a table that gained columns) are not the view's, as in PostgreSQL.
+	ColumnNames   []string `protobuf:"bytes,5,rep,name=column_names,json=columnNames,proto3" json:"column_names,omitempty"`
+	ColumnTypes   []uint32 `protobuf:"varint,6,rep,packed,name=column_types,json=columnTypes,proto3" json:"column_types,omitempty"`
+	ColumnTypmods []int32  `protobuf:"varint,7,rep,packed,name=column_typmods,json=columnTypmods,proto3" json:"column_typmods,omitempty"`
+	// Ids of the tables and views the query names: DROP of one of them
+	// fails (2BP01) or, with CASCADE, drops this view too.
+	DependsOn     []uint32 `protobuf:"varint,8,rep,packed,name=depends_on,json=dependsOn,proto3" json:"depends_on,omitempty"`
+	Version       int64    `protobuf:"varint,9,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewDesc) Reset() {
+	*x = ViewDesc{}
+	mi := &file_meridian_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewDesc) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewDesc) ProtoMessage() {}
+
+func (x *ViewDesc) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewDesc.ProtoReflect.Descriptor instead.
+func (*ViewDesc) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ViewDesc) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ViewDesc) GetSchema() string {
+	if x != nil {
+		return x.Schema
+	}
+	return ""
+}
+
+func (x *ViewDesc) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ViewDesc) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ViewDesc) GetColumnNames() []string {
+	if x != nil {
+		return x.ColumnNames
+	}
+	return nil
+}
+
+func (x *ViewDesc) GetColumnTypes() []uint32 {
+	if x != nil {
+		return x.ColumnTypes
+	}
+	return nil
+}
+
+func (x *ViewDesc) GetColumnTypmods() []int32 {
+	if x != nil {
+		return x.ColumnTypmods
+	}
+	return nil
+}
+
+func (x *ViewDesc) GetDependsOn() []uint32 {
+	if x != nil {
+		return x.DependsOn
+	}
+	return nil
+}
+
+func (x *ViewDesc) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // TableDesc is the schema of one table.
 type TableDesc struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -833,7 +950,7 @@ type TableDesc struct {
 
 func (x *TableDesc) Reset() {
 	*x = TableDesc{}
-	mi := &file_meridian_proto_msgTypes[2]
+	mi := &file_meridian_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +962,7 @@ func (x *TableDesc) String() string {
 func (*TableDesc) ProtoMessage() {}
 
 func (x *TableDesc) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[2]
+	mi := &file_meridian_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +975,7 @@ func (x *TableDesc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableDesc.ProtoReflect.Descriptor instead.
 func (*TableDesc) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{2}
+	return file_meridian_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TableDesc) GetId() uint32 {
@@ -934,7 +1051,7 @@ type SchemaDesc struct {
 
 func (x *SchemaDesc) Reset() {
 	*x = SchemaDesc{}
-	mi := &file_meridian_proto_msgTypes[3]
+	mi := &file_meridian_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1063,7 @@ func (x *SchemaDesc) String() string {
 func (*SchemaDesc) ProtoMessage() {}
 
 func (x *SchemaDesc) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[3]
+	mi := &file_meridian_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1076,7 @@ func (x *SchemaDesc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaDesc.ProtoReflect.Descriptor instead.
 func (*SchemaDesc) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{3}
+	return file_meridian_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SchemaDesc) GetName() string {
@@ -996,7 +1113,7 @@ type Expr struct {
 
 func (x *Expr) Reset() {
 	*x = Expr{}
-	mi := &file_meridian_proto_msgTypes[4]
+	mi := &file_meridian_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1125,7 @@ func (x *Expr) String() string {
 func (*Expr) ProtoMessage() {}
 
 func (x *Expr) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[4]
+	mi := &file_meridian_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1138,7 @@ func (x *Expr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expr.ProtoReflect.Descriptor instead.
 func (*Expr) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{4}
+	return file_meridian_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Expr) GetKind() ExprKind {
@@ -1128,7 +1245,7 @@ type TxnContext struct {
 
 func (x *TxnContext) Reset() {
 	*x = TxnContext{}
-	mi := &file_meridian_proto_msgTypes[5]
+	mi := &file_meridian_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1257,7 @@ func (x *TxnContext) String() string {
 func (*TxnContext) ProtoMessage() {}
 
 func (x *TxnContext) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[5]
+	mi := &file_meridian_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1270,7 @@ func (x *TxnContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnContext.ProtoReflect.Descriptor instead.
 func (*TxnContext) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{5}
+	return file_meridian_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TxnContext) GetGxid() uint64 {
@@ -1238,7 +1355,7 @@ type RowLock struct {
 
 func (x *RowLock) Reset() {
 	*x = RowLock{}
-	mi := &file_meridian_proto_msgTypes[6]
+	mi := &file_meridian_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1367,7 @@ func (x *RowLock) String() string {
 func (*RowLock) ProtoMessage() {}
 
 func (x *RowLock) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[6]
+	mi := &file_meridian_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1380,7 @@ func (x *RowLock) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowLock.ProtoReflect.Descriptor instead.
 func (*RowLock) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{6}
+	return file_meridian_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RowLock) GetStrength() LockStrength {
@@ -1328,7 +1445,7 @@ type ScanSpec struct {
 
 func (x *ScanSpec) Reset() {
 	*x = ScanSpec{}
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1457,7 @@ func (x *ScanSpec) String() string {
 func (*ScanSpec) ProtoMessage() {}
 
 func (x *ScanSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[7]
+	mi := &file_meridian_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1470,7 @@ func (x *ScanSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanSpec.ProtoReflect.Descriptor instead.
 func (*ScanSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{7}
+	return file_meridian_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScanSpec) GetTable() *TableDesc {
@@ -1459,7 +1576,7 @@ type SortKey struct {
 
 func (x *SortKey) Reset() {
 	*x = SortKey{}
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1588,7 @@ func (x *SortKey) String() string {
 func (*SortKey) ProtoMessage() {}
 
 func (x *SortKey) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[8]
+	mi := &file_meridian_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1601,7 @@ func (x *SortKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortKey.ProtoReflect.Descriptor instead.
 func (*SortKey) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{8}
+	return file_meridian_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SortKey) GetExpr() *Expr {
@@ -1524,7 +1641,7 @@ type AggCall struct {
 
 func (x *AggCall) Reset() {
 	*x = AggCall{}
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1653,7 @@ func (x *AggCall) String() string {
 func (*AggCall) ProtoMessage() {}
 
 func (x *AggCall) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[9]
+	mi := &file_meridian_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1666,7 @@ func (x *AggCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggCall.ProtoReflect.Descriptor instead.
 func (*AggCall) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{9}
+	return file_meridian_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AggCall) GetFunc() string {
@@ -1595,7 +1712,7 @@ type InsertSpec struct {
 
 func (x *InsertSpec) Reset() {
 	*x = InsertSpec{}
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1724,7 @@ func (x *InsertSpec) String() string {
 func (*InsertSpec) ProtoMessage() {}
 
 func (x *InsertSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[10]
+	mi := &file_meridian_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1737,7 @@ func (x *InsertSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertSpec.ProtoReflect.Descriptor instead.
 func (*InsertSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{10}
+	return file_meridian_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InsertSpec) GetTable() *TableDesc {
@@ -1667,7 +1784,7 @@ type UpdateSpec struct {
 
 func (x *UpdateSpec) Reset() {
 	*x = UpdateSpec{}
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1796,7 @@ func (x *UpdateSpec) String() string {
 func (*UpdateSpec) ProtoMessage() {}
 
 func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[11]
+	mi := &file_meridian_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1809,7 @@ func (x *UpdateSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSpec.ProtoReflect.Descriptor instead.
 func (*UpdateSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{11}
+	return file_meridian_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UpdateSpec) GetTarget() *ScanSpec {
@@ -1734,7 +1851,7 @@ type DeleteSpec struct {
 
 func (x *DeleteSpec) Reset() {
 	*x = DeleteSpec{}
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1863,7 @@ func (x *DeleteSpec) String() string {
 func (*DeleteSpec) ProtoMessage() {}
 
 func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[12]
+	mi := &file_meridian_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1876,7 @@ func (x *DeleteSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSpec.ProtoReflect.Descriptor instead.
 func (*DeleteSpec) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{12}
+	return file_meridian_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSpec) GetTarget() *ScanSpec {
@@ -1798,7 +1915,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1927,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[13]
+	mi := &file_meridian_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1940,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{13}
+	return file_meridian_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecRequest) GetTxn() *TxnContext {
@@ -1963,7 +2080,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2092,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2105,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecResponse) GetRows() [][]byte {
@@ -2046,7 +2163,7 @@ type GlobalIndexOp struct {
 
 func (x *GlobalIndexOp) Reset() {
 	*x = GlobalIndexOp{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2175,7 @@ func (x *GlobalIndexOp) String() string {
 func (*GlobalIndexOp) ProtoMessage() {}
 
 func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2188,7 @@ func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexOp.ProtoReflect.Descriptor instead.
 func (*GlobalIndexOp) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GlobalIndexOp) GetIndexId() uint32 {
@@ -2133,7 +2250,7 @@ type GlobalIndexWrite struct {
 
 func (x *GlobalIndexWrite) Reset() {
 	*x = GlobalIndexWrite{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2262,7 @@ func (x *GlobalIndexWrite) String() string {
 func (*GlobalIndexWrite) ProtoMessage() {}
 
 func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2275,7 @@ func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexWrite.ProtoReflect.Descriptor instead.
 func (*GlobalIndexWrite) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GlobalIndexWrite) GetTable() *TableDesc {
@@ -2195,7 +2312,7 @@ type GlobalIndexEntries struct {
 
 func (x *GlobalIndexEntries) Reset() {
 	*x = GlobalIndexEntries{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2324,7 @@ func (x *GlobalIndexEntries) String() string {
 func (*GlobalIndexEntries) ProtoMessage() {}
 
 func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2337,7 @@ func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexEntries.ProtoReflect.Descriptor instead.
 func (*GlobalIndexEntries) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GlobalIndexEntries) GetTable() *TableDesc {
@@ -2259,7 +2376,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2271,7 +2388,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2284,7 +2401,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -2324,7 +2441,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2453,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2466,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -2370,7 +2487,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2499,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2512,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -2426,7 +2543,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2555,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2568,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -2523,7 +2640,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2535,7 +2652,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2548,7 +2665,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -2574,7 +2691,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2586,7 +2703,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2599,7 +2716,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -2617,7 +2734,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2746,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2759,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 // VacuumRequest asks a datanode to clean old row versions now, at the
@@ -2658,7 +2775,7 @@ type VacuumRequest struct {
 
 func (x *VacuumRequest) Reset() {
 	*x = VacuumRequest{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +2787,7 @@ func (x *VacuumRequest) String() string {
 func (*VacuumRequest) ProtoMessage() {}
 
 func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +2800,7 @@ func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VacuumRequest.ProtoReflect.Descriptor instead.
 func (*VacuumRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VacuumRequest) GetPrefixes() [][]byte {
@@ -2709,7 +2826,7 @@ type VacuumResponse struct {
 
 func (x *VacuumResponse) Reset() {
 	*x = VacuumResponse{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +2838,7 @@ func (x *VacuumResponse) String() string {
 func (*VacuumResponse) ProtoMessage() {}
 
 func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +2851,7 @@ func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VacuumResponse.ProtoReflect.Descriptor instead.
 func (*VacuumResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VacuumResponse) GetHorizon() uint64 {
@@ -2780,7 +2897,7 @@ type ListPreparedRequest struct {
 
 func (x *ListPreparedRequest) Reset() {
 	*x = ListPreparedRequest{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2792,7 +2909,7 @@ func (x *ListPreparedRequest) String() string {
 func (*ListPreparedRequest) ProtoMessage() {}
 
 func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2805,7 +2922,7 @@ func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
 func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 // PreparedTxn is a transaction prepared on one datanode.
@@ -2830,7 +2947,7 @@ type PreparedTxn struct {
 
 func (x *PreparedTxn) Reset() {
 	*x = PreparedTxn{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2959,7 @@ func (x *PreparedTxn) String() string {
 func (*PreparedTxn) ProtoMessage() {}
 
 func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +2972,7 @@ func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
 func (*PreparedTxn) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PreparedTxn) GetGxid() uint64 {
@@ -2909,7 +3026,7 @@ type ListPreparedResponse struct {
 
 func (x *ListPreparedResponse) Reset() {
 	*x = ListPreparedResponse{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +3038,7 @@ func (x *ListPreparedResponse) String() string {
 func (*ListPreparedResponse) ProtoMessage() {}
 
 func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +3051,7 @@ func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
 func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
@@ -2954,7 +3071,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3083,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3096,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -3001,7 +3118,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3130,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3143,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -3067,7 +3184,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3079,7 +3196,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3092,7 +3209,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -3169,7 +3286,7 @@ type PreparedXact struct {
 
 func (x *PreparedXact) Reset() {
 	*x = PreparedXact{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3298,7 @@ func (x *PreparedXact) String() string {
 func (*PreparedXact) ProtoMessage() {}
 
 func (x *PreparedXact) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3311,7 @@ func (x *PreparedXact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
 func (*PreparedXact) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PreparedXact) GetGid() string {
@@ -3271,7 +3388,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3283,7 +3400,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3413,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -3325,7 +3442,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3337,7 +3454,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3350,7 +3467,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{35}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -3388,7 +3505,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3517,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3530,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{36}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PgError) GetCode() string {
@@ -3466,7 +3583,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3478,7 +3595,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3491,7 +3608,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{37}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -3530,7 +3647,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3542,7 +3659,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3555,7 +3672,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{38}
+	return file_meridian_proto_rawDescGZIP(), []int{39}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -3569,7 +3686,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3698,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3711,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{39}
+	return file_meridian_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -3625,7 +3742,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3754,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3767,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{40}
+	return file_meridian_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -3713,7 +3830,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3725,7 +3842,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3738,7 +3855,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{41}
+	return file_meridian_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -3767,7 +3884,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[42]
+	mi := &file_meridian_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +3896,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[42]
+	mi := &file_meridian_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +3909,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{42}
+	return file_meridian_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -3819,7 +3936,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[43]
+	mi := &file_meridian_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +3948,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[43]
+	mi := &file_meridian_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +3961,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{43}
+	return file_meridian_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -3879,7 +3996,18 @@ const file_meridian_proto_rawDesc = "" +
 	"\aprimary\x18\x05 \x01(\bR\aprimary\x12\x1e\n" +
 	"\n" +
 	"standalone\x18\x06 \x01(\bR\n" +
-	"standalone\"\xc7\x02\n" +
+	"standalone\"\x82\x02\n" +
+	"\bViewDesc\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
+	"\x05query\x18\x04 \x01(\tR\x05query\x12!\n" +
+	"\fcolumn_names\x18\x05 \x03(\tR\vcolumnNames\x12!\n" +
+	"\fcolumn_types\x18\x06 \x03(\rR\vcolumnTypes\x12%\n" +
+	"\x0ecolumn_typmods\x18\a \x03(\x05R\rcolumnTypmods\x12\x1d\n" +
+	"\n" +
+	"depends_on\x18\b \x03(\rR\tdependsOn\x12\x18\n" +
+	"\aversion\x18\t \x01(\x03R\aversion\"\xc7\x02\n" +
 	"\tTableDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x12\n" +
@@ -4207,7 +4335,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_meridian_proto_goTypes = []any{
 	(Identity)(0),                // 0: meridian.Identity
 	(DistKind)(0),                // 1: meridian.DistKind
@@ -4220,128 +4348,129 @@ var file_meridian_proto_goTypes = []any{
 	(PreparedXactState)(0),       // 8: meridian.PreparedXactState
 	(*ColumnDesc)(nil),           // 9: meridian.ColumnDesc
 	(*IndexDesc)(nil),            // 10: meridian.IndexDesc
-	(*TableDesc)(nil),            // 11: meridian.TableDesc
-	(*SchemaDesc)(nil),           // 12: meridian.SchemaDesc
-	(*Expr)(nil),                 // 13: meridian.Expr
-	(*TxnContext)(nil),           // 14: meridian.TxnContext
-	(*RowLock)(nil),              // 15: meridian.RowLock
-	(*ScanSpec)(nil),             // 16: meridian.ScanSpec
-	(*SortKey)(nil),              // 17: meridian.SortKey
-	(*AggCall)(nil),              // 18: meridian.AggCall
-	(*InsertSpec)(nil),           // 19: meridian.InsertSpec
-	(*UpdateSpec)(nil),           // 20: meridian.UpdateSpec
-	(*DeleteSpec)(nil),           // 21: meridian.DeleteSpec
-	(*ExecRequest)(nil),          // 22: meridian.ExecRequest
-	(*ExecResponse)(nil),         // 23: meridian.ExecResponse
-	(*GlobalIndexOp)(nil),        // 24: meridian.GlobalIndexOp
-	(*GlobalIndexWrite)(nil),     // 25: meridian.GlobalIndexWrite
-	(*GlobalIndexEntries)(nil),   // 26: meridian.GlobalIndexEntries
-	(*TxnRequest)(nil),           // 27: meridian.TxnRequest
-	(*TxnResponse)(nil),          // 28: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),    // 29: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),           // 30: meridian.DDLRequest
-	(*BuildIndex)(nil),           // 31: meridian.BuildIndex
-	(*DropIndex)(nil),            // 32: meridian.DropIndex
-	(*DDLResponse)(nil),          // 33: meridian.DDLResponse
-	(*VacuumRequest)(nil),        // 34: meridian.VacuumRequest
-	(*VacuumResponse)(nil),       // 35: meridian.VacuumResponse
-	(*ListPreparedRequest)(nil),  // 36: meridian.ListPreparedRequest
-	(*PreparedTxn)(nil),          // 37: meridian.PreparedTxn
-	(*ListPreparedResponse)(nil), // 38: meridian.ListPreparedResponse
-	(*CSNRequest)(nil),           // 39: meridian.CSNRequest
-	(*CSNResponse)(nil),          // 40: meridian.CSNResponse
-	(*NodeInfo)(nil),             // 41: meridian.NodeInfo
-	(*PreparedXact)(nil),         // 42: meridian.PreparedXact
-	(*BucketMap)(nil),            // 43: meridian.BucketMap
-	(*DNGroup)(nil),              // 44: meridian.DNGroup
-	(*PgError)(nil),              // 45: meridian.PgError
-	(*RollbackToRequest)(nil),    // 46: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil),   // 47: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),     // 48: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),             // 49: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),    // 50: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),     // 51: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),    // 52: meridian.BreakWaitResponse
+	(*ViewDesc)(nil),             // 11: meridian.ViewDesc
+	(*TableDesc)(nil),            // 12: meridian.TableDesc
+	(*SchemaDesc)(nil),           // 13: meridian.SchemaDesc
+	(*Expr)(nil),                 // 14: meridian.Expr
+	(*TxnContext)(nil),           // 15: meridian.TxnContext
+	(*RowLock)(nil),              // 16: meridian.RowLock
+	(*ScanSpec)(nil),             // 17: meridian.ScanSpec
+	(*SortKey)(nil),              // 18: meridian.SortKey
+	(*AggCall)(nil),              // 19: meridian.AggCall
+	(*InsertSpec)(nil),           // 20: meridian.InsertSpec
+	(*UpdateSpec)(nil),           // 21: meridian.UpdateSpec
+	(*DeleteSpec)(nil),           // 22: meridian.DeleteSpec
+	(*ExecRequest)(nil),          // 23: meridian.ExecRequest
+	(*ExecResponse)(nil),         // 24: meridian.ExecResponse
+	(*GlobalIndexOp)(nil),        // 25: meridian.GlobalIndexOp
+	(*GlobalIndexWrite)(nil),     // 26: meridian.GlobalIndexWrite
+	(*GlobalIndexEntries)(nil),   // 27: meridian.GlobalIndexEntries
+	(*TxnRequest)(nil),           // 28: meridian.TxnRequest
+	(*TxnResponse)(nil),          // 29: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),    // 30: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),           // 31: meridian.DDLRequest
+	(*BuildIndex)(nil),           // 32: meridian.BuildIndex
+	(*DropIndex)(nil),            // 33: meridian.DropIndex
+	(*DDLResponse)(nil),          // 34: meridian.DDLResponse
+	(*VacuumRequest)(nil),        // 35: meridian.VacuumRequest
+	(*VacuumResponse)(nil),       // 36: meridian.VacuumResponse
+	(*ListPreparedRequest)(nil),  // 37: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 38: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 39: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 40: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 41: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 42: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 43: meridian.PreparedXact
+	(*BucketMap)(nil),            // 44: meridian.BucketMap
+	(*DNGroup)(nil),              // 45: meridian.DNGroup
+	(*PgError)(nil),              // 46: meridian.PgError
+	(*RollbackToRequest)(nil),    // 47: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 48: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 49: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 50: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 51: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 52: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 53: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
-	13, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
+	14, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
 	0,  // 1: meridian.ColumnDesc.identity:type_name -> meridian.Identity
 	9,  // 2: meridian.TableDesc.columns:type_name -> meridian.ColumnDesc
 	1,  // 3: meridian.TableDesc.dist:type_name -> meridian.DistKind
 	10, // 4: meridian.TableDesc.indexes:type_name -> meridian.IndexDesc
 	10, // 5: meridian.TableDesc.global_indexes:type_name -> meridian.IndexDesc
 	2,  // 6: meridian.Expr.kind:type_name -> meridian.ExprKind
-	13, // 7: meridian.Expr.args:type_name -> meridian.Expr
+	14, // 7: meridian.Expr.args:type_name -> meridian.Expr
 	3,  // 8: meridian.TxnContext.isolation:type_name -> meridian.Isolation
 	4,  // 9: meridian.RowLock.strength:type_name -> meridian.LockStrength
 	5,  // 10: meridian.RowLock.wait:type_name -> meridian.LockWaitPolicy
-	11, // 11: meridian.ScanSpec.table:type_name -> meridian.TableDesc
-	13, // 12: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
-	13, // 13: meridian.ScanSpec.filter:type_name -> meridian.Expr
-	13, // 14: meridian.ScanSpec.projection:type_name -> meridian.Expr
-	13, // 15: meridian.ScanSpec.group_by:type_name -> meridian.Expr
-	18, // 16: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
-	17, // 17: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
-	15, // 18: meridian.ScanSpec.lock:type_name -> meridian.RowLock
-	13, // 19: meridian.SortKey.expr:type_name -> meridian.Expr
-	13, // 20: meridian.AggCall.arg:type_name -> meridian.Expr
-	11, // 21: meridian.InsertSpec.table:type_name -> meridian.TableDesc
-	13, // 22: meridian.InsertSpec.returning:type_name -> meridian.Expr
-	16, // 23: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
-	13, // 24: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
-	13, // 25: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	16, // 26: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	13, // 27: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	14, // 28: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	16, // 29: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	19, // 30: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	20, // 31: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	21, // 32: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	25, // 33: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
-	26, // 34: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
-	24, // 35: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
-	11, // 36: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
-	24, // 37: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
-	11, // 38: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
+	12, // 11: meridian.ScanSpec.table:type_name -> meridian.TableDesc
+	14, // 12: meridian.ScanSpec.index_eq:type_name -> meridian.Expr
+	14, // 13: meridian.ScanSpec.filter:type_name -> meridian.Expr
+	14, // 14: meridian.ScanSpec.projection:type_name -> meridian.Expr
+	14, // 15: meridian.ScanSpec.group_by:type_name -> meridian.Expr
+	19, // 16: meridian.ScanSpec.aggs:type_name -> meridian.AggCall
+	18, // 17: meridian.ScanSpec.order_by:type_name -> meridian.SortKey
+	16, // 18: meridian.ScanSpec.lock:type_name -> meridian.RowLock
+	14, // 19: meridian.SortKey.expr:type_name -> meridian.Expr
+	14, // 20: meridian.AggCall.arg:type_name -> meridian.Expr
+	12, // 21: meridian.InsertSpec.table:type_name -> meridian.TableDesc
+	14, // 22: meridian.InsertSpec.returning:type_name -> meridian.Expr
+	17, // 23: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
+	14, // 24: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
+	14, // 25: meridian.UpdateSpec.returning:type_name -> meridian.Expr
+	17, // 26: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	14, // 27: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	15, // 28: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	17, // 29: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	20, // 30: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	21, // 31: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	22, // 32: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	26, // 33: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
+	27, // 34: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
+	25, // 35: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
+	12, // 36: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
+	25, // 37: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
+	12, // 38: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
 	6,  // 39: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	11, // 40: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	31, // 41: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	32, // 42: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	11, // 43: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	37, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	12, // 40: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	32, // 41: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	33, // 42: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	12, // 43: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	38, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
 	7,  // 45: meridian.NodeInfo.role:type_name -> meridian.Role
 	8,  // 46: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
-	49, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	22, // 48: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	22, // 49: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	27, // 50: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	27, // 51: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	27, // 52: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	27, // 53: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	30, // 54: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	46, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	48, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	51, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	27, // 58: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
-	36, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
-	34, // 60: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
-	39, // 61: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	39, // 62: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	23, // 63: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	23, // 64: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	28, // 65: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	28, // 66: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	28, // 67: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	29, // 68: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	33, // 69: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	47, // 70: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	50, // 71: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	52, // 72: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	28, // 73: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
-	38, // 74: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
-	35, // 75: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
-	40, // 76: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	40, // 77: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	50, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	23, // 48: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	23, // 49: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	28, // 50: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	28, // 51: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	28, // 52: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	28, // 53: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	31, // 54: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	47, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	49, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	52, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	28, // 58: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	37, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	35, // 60: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
+	40, // 61: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	40, // 62: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	24, // 63: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	24, // 64: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	29, // 65: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	29, // 66: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	29, // 67: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	30, // 68: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	34, // 69: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	48, // 70: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	51, // 71: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	53, // 72: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	29, // 73: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	39, // 74: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	36, // 75: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
+	41, // 76: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	41, // 77: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
 	63, // [63:78] is the sub-list for method output_type
 	48, // [48:63] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
@@ -4354,7 +4483,7 @@ func file_meridian_proto_init() {
 	if File_meridian_proto != nil {
 		return
 	}
-	file_meridian_proto_msgTypes[13].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[14].OneofWrappers = []any{
 		(*ExecRequest_Scan)(nil),
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
@@ -4362,7 +4491,7 @@ func file_meridian_proto_init() {
 		(*ExecRequest_GlobalIndexWrite)(nil),
 		(*ExecRequest_GlobalIndexEntries)(nil),
 	}
-	file_meridian_proto_msgTypes[21].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[22].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -4373,7 +4502,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
