@@ -37,7 +37,7 @@ func (c testCatalog) RelationExists(schema, name string) bool {
 func (c testCatalog) SchemaExists(name string) bool { return name == "public" }
 
 func (c testCatalog) OwnedSequences(uint32) []*meridianpb.SequenceDesc { return nil }
-func (c testCatalog) View(string, string) (*meridianpb.ViewDesc, bool)   { return nil, false }
+func (c testCatalog) View(string, string) (*meridianpb.ViewDesc, bool) { return nil, false }
 
 func (c testCatalog) create(sql string) error {
 	tree, err := pg_query.Parse(sql)
