@@ -277,17 +277,25 @@ func eqSelectivity(col, val *Expr, cols []colStat) float64 {
 		return defaultEq
 	}
 	if v, ok := constValue(val); ok && cs.base != nil && comparable(col, v) {
+		// The table's statistics give the value's share of the whole
+		// table. Below a filter that kept fewer distinct values (nation
+		// rows of two names, joined on), the values left share the rows:
+		// scale the share up by how many values went.
+		scale := 1.0
+		if cs.ndv > 0 && cs.base.Distinct > cs.ndv {
+			scale = cs.base.Distinct / cs.ndv
+		}
 		key := codec.AppendDatum(nil, v)
 		mcvSum := 0.0
 		for i, m := range cs.base.Mcv {
 			mcvSum += cs.base.McvFreq[i]
 			if string(m) == string(key) {
-				return cs.base.McvFreq[i]
+				return min(1, cs.base.McvFreq[i]*scale)
 			}
 		}
 		rest := cs.base.Distinct - float64(len(cs.base.Mcv))
 		if rest >= 1 {
-			return max(0, 1-mcvSum-cs.base.NullFrac) / rest
+			return min(1, max(0, 1-mcvSum-cs.base.NullFrac)/rest*scale)
 		}
 		return 0
 	}
@@ -430,7 +438,10 @@ func joinRows(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr, cond *Expr)
 			inner = max(l, r)
 		}
 	}
-	inner *= selectivity(cond, nil)
+	if cond != nil {
+		// cond is over the joined row: the left columns, then the right.
+		inner *= selectivity(cond, append(append([]colStat(nil), padCols(ln)...), padCols(rn)...))
+	}
 	switch jt {
 	case meridianpb.JoinType_JOIN_LEFT:
 		return max(inner, l)

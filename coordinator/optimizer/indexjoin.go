@@ -146,8 +146,22 @@ func (b *builder) indexJoin(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Exp
 		names = append(names, rn.names...)
 	}
 	rows := joinRows(jt, ln, rn, lk, rk, cond)
-	matches := max(rows, outer.rows) // rows read through the index
-	cost := outer.cost + outer.rows*lookupCost + matches*lookupCost + rows*cpuTuple
+	// Rows read through the index: the table's filter is checked on each
+	// row the index finds, so an inner or left join reads rows/filter
+	// selectivity of them (a lookup of a key with many rows that the
+	// filter then drops is what makes an index join lose to a hash join).
+	matches := max(rows, outer.rows)
+	if jt == meridianpb.JoinType_JOIN_INNER || jt == meridianpb.JoinType_JOIN_LEFT {
+		_, fsel, _ := b.scanEstimate(t, sn.Filter, false)
+		matches = max(rows/max(fsel, 1e-6), outer.rows)
+	}
+	// Probes: with a broadcast outer side every datanode probes its own
+	// part of the index for every outer row.
+	probes := outer.rows
+	if d.kind == distAny {
+		probes *= float64(b.datanodes())
+	}
+	cost := outer.cost + probes*lookupCost + matches*lookupCost + rows*cpuTuple
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_IndexJoin{IndexJoin: &meridianpb.IndexJoinNode{Type: jt, Table: t,
 		IndexId: bestIdx.Id, LookupKeys: lookups, Columns: sn.Columns, Filter: sn.Filter, Residual: res}}}
 	n := b.newNode(op, types, names, d, rows, cost, outer)
