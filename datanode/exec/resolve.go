@@ -38,8 +38,10 @@ type StatusFunc func(ctx context.Context, primary uint32, gxid uint64) (meridian
 // commits it first). A prepared transaction older than After is resolved:
 //
 //	this node is its primary  → abort it (presumed abort: the coordinator
-//	                            did not commit within After; if it still
-//	                            tries, its COMMIT fails and it aborts the rest)
+//	                            did not commit within After — or within
+//	                            After+LiveCoordinatorGrace while it is still
+//	                            registered; if it still tries, its COMMIT
+//	                            fails and it aborts the rest)
 //	else ask the primary      → committed@csn: commit at csn
 //	                            aborted / unknown: abort
 //	                            prepared / in progress: ask again later
@@ -87,6 +89,11 @@ type Resolver struct {
 	decidedSince map[uint64]time.Time
 }
 
+// LiveCoordinatorGrace is how much longer than After a primary keeps a
+// prepared transaction of a coordinator that is still registered before
+// presuming it aborted.
+const LiveCoordinatorGrace = 7 * time.Second
+
 // Orphan reports whether an in-progress transaction's coordinator is gone
 // or restarted, given the live coordinators (meta.Orphan).
 func Orphan(gxid uint64, live map[uint32]uint64) bool { return meta.Orphan(gxid, live) }
@@ -107,8 +114,10 @@ func (r *Resolver) Run(ctx context.Context, interval time.Duration) {
 
 // Once makes one pass over the prepared and in-progress transactions.
 func (r *Resolver) Once(ctx context.Context) {
+	var liveCNs map[uint32]uint64
 	if r.Coordinators != nil {
 		if live, err := r.Coordinators(ctx); err == nil {
+			liveCNs = live
 			seen := map[uint64]time.Time{}
 			for _, gxid := range r.X.st.InProgressTxns() {
 				if !Orphan(gxid, live) {
@@ -150,6 +159,13 @@ func (r *Resolver) Once(ctx context.Context) {
 			continue
 		}
 		if p.Primary == r.Self || p.Primary == 0 {
+			if liveCNs != nil && !Orphan(p.GXID, liveCNs) && time.Since(p.PreparedAt) < r.After+LiveCoordinatorGrace {
+				// Its coordinator is alive: it may be waiting for the
+				// commit CSN through a GTM failover (the GTM's lease TTL,
+				// 3 s by default). Presuming abort now would fail a
+				// commit that is about to happen.
+				continue
+			}
 			if err := t.Abort(); err == nil {
 				r.Log.Warn("aborted an in-doubt transaction this node decides", "gxid", p.GXID)
 			}
