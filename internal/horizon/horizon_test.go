@@ -15,6 +15,22 @@ type fakeGTM struct{ next atomic.Uint64 }
 
 func (g *fakeGTM) Snapshot(context.Context) (uint64, error) { return g.next.Load(), nil }
 
+// gatedGTM is g once open is closed; before, its calls wait and fail with
+// their context.
+type gatedGTM struct {
+	g    *fakeGTM
+	open chan struct{}
+}
+
+func (g *gatedGTM) Snapshot(ctx context.Context) (uint64, error) {
+	select {
+	case <-g.open:
+		return g.g.Snapshot(ctx)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
 func TestTrackerOldest(t *testing.T) {
 	tr := NewTracker()
 	if tr.Oldest() != 0 {
@@ -60,13 +76,17 @@ func TestPublishAndCompute(t *testing.T) {
 		t.Fatalf("no coordinator: %d, %v; want the GTM's 500", h, err)
 	}
 	tr := NewTracker()
-	p, err := Publish(ctx, PublisherConfig{Etcd: cli, Keys: keys, Node: "cn1", Tracker: tr, GTM: g, Interval: 20 * time.Millisecond})
+	// The publisher's GTM answers only once the gate opens, so the 0 that
+	// Publish wrote before it returned is what Compute sees meanwhile.
+	gated := &gatedGTM{g: g, open: make(chan struct{})}
+	p, err := Publish(ctx, PublisherConfig{Etcd: cli, Keys: keys, Node: "cn1", Tracker: tr, GTM: gated, Interval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h, _ := Compute(ctx, cli, keys, g); h != 0 {
 		t.Errorf("right after Publish: %d, want 0", h)
 	}
+	close(gated.open)
 	wait := func(want uint64) {
 		t.Helper()
 		for {
