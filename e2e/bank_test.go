@@ -35,7 +35,9 @@ import (
 //     transfer that was attempted and reached COMMIT (a transfer that
 //     failed before COMMIT must not be there); a prepared transfer is
 //     acknowledged when PREPARE TRANSACTION succeeded, since it is then
-//     committed until COMMIT PREPARED succeeds (or says it is gone);
+//     committed until COMMIT PREPARED succeeds (or says it is gone); one
+//     whose PREPARE TRANSACTION answer was lost is settled at once, as a
+//     transaction manager's recovery would (committed if it prepared);
 //   - every balance equals its initial balance plus the replay of the
 //     ledger, and the total is exact;
 //   - no operation hangs, every error carries an SQLSTATE, and nothing is
@@ -178,6 +180,42 @@ func commitPrepared(bc *bankConn, h *bankHistory, gid string) error {
 	}
 }
 
+// settlePrepare finishes a transaction whose PREPARE TRANSACTION answer
+// was lost, through whichever coordinator answers: if it is prepared, it
+// is committed (committed true); if no datanode holds it, it never
+// prepared and never will (its coordinator's PREPARING record is aborted
+// by the participants' resolvers). While it is being prepared or
+// finished, it waits. It gives up after a minute.
+func settlePrepare(bc *bankConn, h *bankHistory, gid string) (committed bool, err error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var conn *pgx.Conn
+		conn, err = bc.get(context.Background())
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var rows [][]any
+			rows, err = queryRows(ctx, conn, "SELECT state FROM meridian_prepared_xacts WHERE gid = '"+gid+"'")
+			cancel()
+			switch {
+			case err != nil:
+				h.note(err, "look up prepared "+gid)
+				bc.drop(err)
+			case len(rows) == 0:
+				return false, nil
+			case rows[0][0] == "prepared":
+				if err = commitPrepared(bc, h, gid); err != nil {
+					return false, err
+				}
+				return true, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("settle prepared %s: still in doubt after a minute (%v)", gid, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // readSum reads the total in one REPEATABLE READ transaction of two
 // statements (even and odd accounts), or in one READ COMMITTED statement.
 func readSum(ctx context.Context, conn *pgx.Conn, twoStatements bool) (int64, error) {
@@ -302,6 +340,29 @@ func TestBankNemesis(t *testing.T) {
 						h.mu.Unlock()
 					}
 				}
+				if explicit && committing && err != nil {
+					// The answer to PREPARE TRANSACTION was lost: settle it
+					// now, as a transaction manager's recovery does. Left
+					// prepared, it would hold its accounts' row locks for
+					// the rest of the run and every transfer touching them
+					// would wait.
+					h.note(err, fmt.Sprintf("transfer %d", x.id))
+					bc.drop(err)
+					committed, serr := settlePrepare(other, h, gid)
+					if serr != nil {
+						h.mu.Lock()
+						h.hangs = append(h.hangs, serr.Error())
+						h.mu.Unlock()
+					}
+					h.mu.Lock()
+					if committed {
+						h.acked[x.id] = x
+					} else {
+						h.unknown[x.id] = x
+					}
+					h.mu.Unlock()
+					continue
+				}
 				h.mu.Lock()
 				switch {
 				case err == nil:
@@ -412,7 +473,7 @@ func TestBankNemesis(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("%d prepared transfers were left by lost answers to PREPARE TRANSACTION; committed now", left)
+	t.Logf("%d prepared transfers were left (the writer settles lost answers to PREPARE TRANSACTION itself); committed now", left)
 	// Nothing may stay prepared.
 	resolveStart := time.Now()
 	eventually(t, 60*time.Second, "no prepared transaction left", func(ctx context.Context) error {

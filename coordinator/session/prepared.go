@@ -238,7 +238,7 @@ func (p dnParticipants) Commit(ctx context.Context, group uint32, gxid, csn uint
 	if err != nil {
 		return err
 	}
-	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn, Decided: true})
 	return pgerr.FromStatus(err)
 }
 

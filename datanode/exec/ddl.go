@@ -174,6 +174,27 @@ func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error)
 	return csn, nil
 }
 
+// CommitDecided commits an explicit PREPARE TRANSACTION at csn, the CSN
+// its etcd record holds (COMMITTED). Every participant was marked
+// committing before that CSN was taken, and a transaction marked
+// committing is never aborted, so when this node no longer knows the
+// transaction it committed it earlier — its outcome may since have been
+// pruned (only two-phase commit primaries keep outcomes) — and there is
+// nothing left to do. Without that, a record whose finisher died after
+// some participants committed could never be finished.
+func (x *Executor) CommitDecided(ctx context.Context, gxid, csn uint64) error {
+	if _, ok := x.st.LookupTxn(gxid); !ok {
+		return nil
+	}
+	if _, err := x.Commit(ctx, gxid, csn); err != nil {
+		if st, done := x.st.Outcome(gxid); st == storage.TxnCommitted && done == csn {
+			return nil // committed meanwhile
+		}
+		return err
+	}
+	return nil
+}
+
 // CommitIntent marks an explicitly prepared transaction committing
 // (COMMIT PREPARED, before its CSN is taken). A transaction that already
 // committed here is fine; one that is gone otherwise cannot commit.

@@ -214,3 +214,40 @@ func TestResolverExplicit(t *testing.T) {
 		t.Fatalf("records left: %v %v", list, err)
 	}
 }
+
+// TestCommitDecidedAfterPrune: a participant that committed an explicit
+// prepared transaction and whose cleaner pruned its outcome must still
+// accept the decided commit of a later finisher (the finisher that
+// committed it died before deleting the etcd record); and a transaction
+// marked committing can no longer be aborted.
+func TestCommitDecidedAfterPrune(t *testing.T) {
+	ctx := context.Background()
+	x := &Executor{Self: 1, st: openEngine(t)}
+	if err := x.st.Txn(20).Insert(ctx, []byte("k"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Prepare(20, 0, "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.CommitIntent(20); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Abort(20); err == nil {
+		t.Fatal("a transaction marked committing was aborted")
+	}
+	if err := x.CommitDecided(ctx, 20, 50); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := x.st.Clean(ctx, storage.CleanOptions{Horizon: 60, FreezeAll: true}); err != nil || st.PrunedXids == 0 {
+		t.Fatalf("clean: %+v %v; want the committed xid pruned", st, err)
+	}
+	if st, _ := x.Outcome(20); st != meridianpb.TxnState_TXN_ABORTED {
+		t.Fatalf("outcome after pruning: %v; the test needs it forgotten", st)
+	}
+	if _, err := x.Commit(ctx, 20, 50); err == nil {
+		t.Fatal("an undecided commit of a forgotten transaction succeeded")
+	}
+	if err := x.CommitDecided(ctx, 20, 50); err != nil {
+		t.Fatalf("decided commit of a committed, forgotten transaction: %v", err)
+	}
+}

@@ -174,14 +174,13 @@ func (p participants) CommitIntent(ctx context.Context, group uint32, gxid uint6
 
 func (p participants) Commit(ctx context.Context, group uint32, gxid, csn uint64) error {
 	if group == p.s.cfg.Num {
-		_, err := p.s.x.Commit(ctx, gxid, csn)
-		return err
+		return p.s.x.CommitDecided(ctx, gxid, csn)
 	}
 	c, err := p.peer(group)
 	if err != nil {
 		return err
 	}
-	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+	_, err = c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn, Decided: true})
 	return pgerr.FromStatus(err)
 }
 
@@ -452,6 +451,9 @@ func (s *Server) ListPrepared(ctx context.Context, req *meridianpb.ListPreparedR
 
 // Commit commits (csn 0: one-phase with a CSN from the GTM).
 func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	if req.Decided {
+		return &meridianpb.TxnResponse{Csn: req.Csn}, pgerr.ToStatus(s.x.CommitDecided(ctx, req.Gxid, req.Csn))
+	}
 	csn, err := s.x.Commit(ctx, req.Gxid, req.Csn)
 	return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)
 }

@@ -448,6 +448,10 @@ func (t *Txn) Abort() error {
 	default:
 		return notActive(t, "abort")
 	}
+	if t.intent.Load() {
+		// COMMIT PREPARED decided it: CommitDecided relies on that.
+		return notActive(t, "abort (COMMIT PREPARED is committing it)")
+	}
 	return t.abortLocked()
 }
 

@@ -94,6 +94,9 @@ func (j *Janitor) Once(ctx context.Context) {
 		switch {
 		case err == nil:
 			j.Log.Info("finished a prepared transaction left behind", "gid", rec.Gid, "gxid", rec.Gxid, "outcome", state)
+		case errors.Is(err, ErrUnfinished) && now.Sub(s.since) > 10*j.After:
+			// Stuck (a participant long unreachable, or refusing): say so.
+			j.Log.Warn("prepared transaction still not finished", "gid", rec.Gid, "since", s.since, "err", err)
 		case errors.Is(err, ErrUnfinished):
 			j.Log.Debug("prepared transaction not finished yet", "gid", rec.Gid, "err", err)
 		default:

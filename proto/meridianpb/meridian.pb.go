@@ -2369,7 +2369,13 @@ type TxnRequest struct {
 	// a transaction is prepared durably on every participant (primary is 0)
 	// and its outcome is decided by the user, recorded in etcd under
 	// prepared/<gid> (PreparedXact); the automatic resolver never decides it.
-	Gid           string `protobuf:"bytes,4,opt,name=gid,proto3" json:"gid,omitempty"`
+	Gid string `protobuf:"bytes,4,opt,name=gid,proto3" json:"gid,omitempty"`
+	// Commit: the commit of an explicit PREPARE TRANSACTION decided in its
+	// etcd record (COMMITTED), after every participant was marked
+	// committing (CommitIntent). Such a transaction cannot have aborted
+	// here, so a datanode that no longer knows it committed it earlier (and
+	// may have pruned its outcome): the commit succeeds.
+	Decided       bool `protobuf:"varint,5,opt,name=decided,proto3" json:"decided,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2430,6 +2436,13 @@ func (x *TxnRequest) GetGid() string {
 		return x.Gid
 	}
 	return ""
+}
+
+func (x *TxnRequest) GetDecided() bool {
+	if x != nil {
+		return x.Decided
+	}
+	return false
 }
 
 type TxnResponse struct {
@@ -4125,13 +4138,14 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05build\x18\x03 \x01(\bR\x05build\"Z\n" +
 	"\x12GlobalIndexEntries\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
-	"\bindex_id\x18\x02 \x01(\rR\aindexId\"^\n" +
+	"\bindex_id\x18\x02 \x01(\rR\aindexId\"x\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
 	"\x03csn\x18\x02 \x01(\x04R\x03csn\x12\x18\n" +
 	"\aprimary\x18\x03 \x01(\rR\aprimary\x12\x10\n" +
-	"\x03gid\x18\x04 \x01(\tR\x03gid\"\x1f\n" +
+	"\x03gid\x18\x04 \x01(\tR\x03gid\x12\x18\n" +
+	"\adecided\x18\x05 \x01(\bR\adecided\"\x1f\n" +
 	"\vTxnResponse\x12\x10\n" +
 	"\x03csn\x18\x01 \x01(\x04R\x03csn\"O\n" +
 	"\x11TxnStatusResponse\x12(\n" +
