@@ -75,6 +75,7 @@ func demo(args []string) error {
 	pg := fs.Int("pg-port", 15432, "PostgreSQL port of the first coordinator (the next ones follow)")
 	mode := fs.String("txn-mode", "gtm-lite", "gtm, gtm-lite or gtm-free")
 	binDir := fs.String("bin-dir", "", "run each node as a process of the binaries in this directory (gtm, cm, datanode, coordinator) instead of in this process")
+	cache := fs.Int64("cache-mb", 256, "each datanode's block cache, in MiB")
 	verbose := fs.Bool("v", false, "log at info level")
 	_ = fs.Parse(args)
 	level := slog.LevelWarn
@@ -85,7 +86,7 @@ func demo(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("starting Meridian: %d coordinators, %d datanodes, data in %s ...\n", *cns, *dns, *dir)
-	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, GTMs: *gtms, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log, BinDir: *binDir})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: *dir, CNs: *cns, DNs: *dns, GTMs: *gtms, BasePort: *base, PGPort: *pg, TxnMode: *mode, Log: log, BinDir: *binDir, CacheBytes: *cache << 20})
 	if err != nil {
 		return err
 	}

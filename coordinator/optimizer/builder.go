@@ -724,10 +724,31 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 	case *planner.JoinRel:
 		if r.Kind == planner.JoinSemi || r.Kind == planner.JoinAnti {
 			if pushed := pushSemiJoins(r); pushed != planner.Rel(r) {
+				// Filtering a leaf early pays when the inner joins would
+				// multiply its rows; it loses when they cut them (TPC-H
+				// Q21: the EXISTS on lineitem l1 probes every late l1
+				// row when pushed, only the Saudi suppliers' on top). Plan
+				// both; keep the cheaper.
+				var early *built
+				var err error
 				if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {
-					return b.rel(sel, pushed, need)
+					early, err = b.rel(sel, pushed, need)
+				} else if is, ok := flattenIsland(j); ok {
+					early, err = b.joinIsland(sel, is, need)
+				} else {
+					early, err = b.join(sel, j, need)
 				}
-				r = pushed.(*planner.JoinRel)
+				if err != nil {
+					return nil, err
+				}
+				late, err := b.join(sel, r, need)
+				if err != nil {
+					return nil, err
+				}
+				if late.n.cost < early.n.cost {
+					return late, nil
+				}
+				return early, nil
 			}
 		}
 		if is, ok := flattenIsland(r); ok {

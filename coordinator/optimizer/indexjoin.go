@@ -151,9 +151,25 @@ func (b *builder) indexJoin(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Exp
 	// selectivity of them (a lookup of a key with many rows that the
 	// filter then drops is what makes an index join lose to a hash join).
 	matches := max(rows, outer.rows)
-	if jt == meridianpb.JoinType_JOIN_INNER || jt == meridianpb.JoinType_JOIN_LEFT {
+	switch jt {
+	case meridianpb.JoinType_JOIN_INNER, meridianpb.JoinType_JOIN_LEFT:
 		_, fsel, _ := b.scanEstimate(t, sn.Filter, false)
 		matches = max(rows/max(fsel, 1e-6), outer.rows)
+	default:
+		// A semi or anti probe reads the key's rows until one passes the
+		// filter and the residual — all of them when none does (an anti
+		// join's usual case): the table's rows per key value.
+		trows, _, tcols := b.scanEstimate(t, nil, false)
+		ndv := 1.0
+		for _, col := range bestIdx.Columns[:len(bestPos)] {
+			if int(col) < len(tcols) && tcols[col].ndv > 0 {
+				ndv *= tcols[col].ndv
+			} else {
+				ndv = trows // unknown: take the key as unique
+				break
+			}
+		}
+		matches = max(matches, outer.rows*max(trows/min(ndv, trows), 1))
 	}
 	// Probes: with a broadcast outer side every datanode probes its own
 	// part of the index for every outer row.

@@ -25,8 +25,10 @@ import (
 // until one plan is left.
 //
 // Semi and anti joins that the planner put on top of an island (EXISTS,
-// IN) are first pushed down onto the leaf whose columns their conditions
-// read, so that they filter before the inner joins grow the rows.
+// IN) are planned both ways: pushed down onto the leaf whose columns their
+// conditions read, so that they filter before the inner joins grow the
+// rows, and left on top, so that they probe only the rows the inner joins
+// keep; the cheaper plan wins.
 
 // dpLimit is the most leaves planned exhaustively.
 const dpLimit = 10

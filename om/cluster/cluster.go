@@ -58,6 +58,8 @@ type Options struct {
 	// GTMs is the number of GTM replicas (default 1): gtm1, gtm2, ...;
 	// they elect a leader through etcd (gtm1 first).
 	GTMs int
+	// CacheBytes is each datanode's Pebble block cache (default 64 MiB).
+	CacheBytes int64
 	// CNKnobs, in-process mode only, returns the testing knobs of a
 	// coordinator by name (nil: none).
 	CNKnobs func(name string) *session.TestingKnobs
@@ -72,6 +74,9 @@ func (o *Options) defaults() {
 	}
 	if o.DNs == 0 {
 		o.DNs = 3
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
 	}
 	if o.Cluster == "" {
 		o.Cluster = "meridian"
@@ -390,7 +395,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 	case "datanode":
 		cfg := dnserver.NewConfig()
 		cfg.Name, cfg.Num, cfg.Cluster, cfg.ListenAddr, cfg.HTTPAddr = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP
-		cfg.DataDir, cfg.Log, cfg.CacheBytes = filepath.Join(o.Dir, n.Name), c.log, 64<<20
+		cfg.DataDir, cfg.Log, cfg.CacheBytes = filepath.Join(o.Dir, n.Name), c.log, o.CacheBytes
 		cfg.CleanInterval = o.CleanInterval
 		s, err := dnserver.Start(ctx, cfg, c.Cli)
 		if err != nil {

@@ -51,7 +51,7 @@ func (c *Cluster) args(n *Node) (string, []string) {
 		return "cm", []string{"agent", "--name", n.Name, "--node", n.Name[len("agent-"):], "--node-http", "http://" + n.HTTP, "--etcd", etcd, "--cluster", o.Cluster, "--interval", "1s"}
 	case "datanode":
 		args := []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--listen", n.Addr, "--http", n.HTTP,
-			"--data", filepath.Join(o.Dir, n.Name), "--etcd", etcd, "--cluster", o.Cluster, "--cache-bytes", fmt.Sprint(64 << 20)}
+			"--data", filepath.Join(o.Dir, n.Name), "--etcd", etcd, "--cluster", o.Cluster, "--cache-bytes", fmt.Sprint(o.CacheBytes)}
 		if o.CleanInterval != 0 {
 			args = append(args, "--clean-interval", o.CleanInterval.String())
 		}
