@@ -153,8 +153,11 @@ type matcher struct {
 	filter expr.Eval
 	proj   []expr.Eval
 	out    []types.Datum
-	// decode, when set, decodes rows instead of the table's full decoder.
+	// decode, when set, decodes rows instead of the table's full decoder;
+	// unread, when set, gives back the memory of the row it decoded last
+	// (one the filter rejected).
 	decode func([]byte) ([]types.Datum, error)
+	unread func()
 }
 
 func newMatcher(spec *meridianpb.ScanSpec) (*matcher, error) {
@@ -220,6 +223,9 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 		}
 		ok, err := m.match(row)
 		if err != nil || !ok {
+			if err == nil && m.unread != nil {
+				m.unread()
+			}
 			return err
 		}
 		return fn(key, seq, row)

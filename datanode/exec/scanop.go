@@ -71,7 +71,8 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 		want[c] = true
 	}
 	markColumns(sn.Filter, want)
-	m.decode = codec.NewSparseRowDecoder(ti.oids, ti.missing, want).Decode
+	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
+	m.decode, m.unread = dec.Decode, dec.Unread
 	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, cols: cols, limit: sn.Limit}, nil
 }
 

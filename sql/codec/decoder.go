@@ -19,7 +19,8 @@ import (
 // Go boxes a non-pointer value put into an interface in an allocation of
 // its own; the decoder instead points the interface at the value's slot
 // in a slab. A slab is never reused: values handed out stay valid and
-// immutable for as long as anything references them.
+// immutable for as long as anything references them — except those of a
+// row given back by Unread.
 type RowDecoder struct {
 	oids    []uint32
 	missing []types.Datum
@@ -29,6 +30,17 @@ type RowDecoder struct {
 	out  []int
 	n    int // output row width
 
+	slabs
+	// fills counts slab allocations: slabs start small and double up to
+	// slabRows, so a point lookup does not allocate for a whole batch.
+	fills uint
+	// mark: the slabs as they were before the last Decode (Unread).
+	mark slabs
+	row  []types.Datum // the last row decoded
+}
+
+// slabs are the decoder's free slab space.
+type slabs struct {
 	rows  []types.Datum
 	ints  []int64
 	flts  []float64
@@ -37,9 +49,40 @@ type RowDecoder struct {
 	decs  []apd.Decimal
 	strs  []string
 	bytes []byte
-	// fills counts slab allocations: slabs start small and double up to
-	// slabRows, so a point lookup does not allocate for a whole batch.
-	fills uint
+}
+
+// Unread gives back the slab space of the row the last Decode returned,
+// which nothing may reference any more: a scan whose filter rejected the
+// row decodes the next one into the same memory instead of allocating
+// (most rows of a selective scan are rejected).
+func (d *RowDecoder) Unread() {
+	if d.row == nil {
+		return
+	}
+	clear(d.row)
+	d.row = nil
+	m := &d.mark
+	d.rows = rewind(d.rows, m.rows)
+	d.ints = rewind(d.ints, m.ints)
+	d.flts = rewind(d.flts, m.flts)
+	d.dates = rewind(d.dates, m.dates)
+	d.times = rewind(d.times, m.times)
+	d.decs = rewind(d.decs, m.decs)
+	d.strs = rewind(d.strs, m.strs)
+	d.bytes = rewind(d.bytes, m.bytes)
+}
+
+// rewind returns mark when cur is what is left of the same slab (so the
+// values between them are given back), else cur: a slab allocated since
+// is kept, and an exhausted one (no capacity left to compare) too.
+func rewind[T any](cur, mark []T) []T {
+	if cap(cur) == 0 || cap(mark) < cap(cur) {
+		return cur
+	}
+	if &cur[:cap(cur)][cap(cur)-1] != &mark[:cap(mark)][cap(mark)-1] {
+		return cur
+	}
+	return mark
 }
 
 // slabRows is how many rows' worth of values a slab holds at most.
@@ -121,11 +164,13 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 		return nil, ErrCorrupt
 	}
 	b = b[k:]
+	d.mark = d.slabs
 	if len(d.rows) < d.n {
 		d.rows = make([]types.Datum, d.n*d.slab())
 	}
 	row := d.rows[:d.n:d.n]
 	d.rows = d.rows[d.n:]
+	d.row = row
 	for i := 0; i < int(n); i++ {
 		if !d.want[i] {
 			var err error

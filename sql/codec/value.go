@@ -216,7 +216,9 @@ func decodeDecimal(d *apd.Decimal, b []byte) ([]byte, error) {
 	}
 	d.Negative = flags&decNegative != 0
 	if flags&decNaN != 0 {
-		d.Form = apd.NaN
+		// All of d, which may be a reused slot (RowDecoder.Unread).
+		d.Form, d.Exponent = apd.NaN, 0
+		d.Coeff.SetInt64(0)
 		return b[2:], nil
 	}
 	d.Form = apd.Finite
