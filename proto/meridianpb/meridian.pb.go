@@ -1929,8 +1929,10 @@ type RowTargets struct {
 	// one of these is a target, with that entry's extras.
 	Images [][]byte `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
 	// For each row key or image, values the query read from other tables
-	// (row codec, of extra_types), appended to the table row.
-	Extras        [][]byte `protobuf:"bytes,3,rep,name=extras,proto3" json:"extras,omitempty"`
+	// (row codec, of extra_types), appended to the table row; empty when
+	// the statement reads none.
+	Extras [][]byte `protobuf:"bytes,3,rep,name=extras,proto3" json:"extras,omitempty"`
+	// The extras' type OIDs.
 	ExtraTypes    []uint32 `protobuf:"varint,4,rep,packed,name=extra_types,json=extraTypes,proto3" json:"extra_types,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
