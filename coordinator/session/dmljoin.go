@@ -19,8 +19,9 @@ const rowTargetBatch = 2000
 // RowSource): the query's rows name the target rows, each kept once (the
 // first row that names it), and the datanodes change them in batches
 // (RowTargets), re-checking access.Filter. It all runs in the session's
-// transaction, or in one of its own. The batches share one command id, so
-// none sees the rows another changed (each row is changed once); under
+// transaction, or in one of its own. The batches share one command id,
+// after the query's, so neither the query (still running) nor a batch sees
+// the rows a batch changed (each row is changed once); under
 // READ COMMITTED their snapshot is taken when the first batch is sent,
 // after the query's: a row changed and committed in between is read in
 // its new version and re-checked, as a concurrent update found by the
