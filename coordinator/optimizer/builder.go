@@ -3,6 +3,7 @@ package optimizer
 import (
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -574,7 +575,7 @@ func (b *builder) distinct(n *pnode, width int) *pnode {
 // Scans.
 
 // scan reads a table: logical column i is table column cols[i] (all
-// columns when cols is nil).
+// columns when cols is nil; codec.RowKeyColumn is the row key).
 func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need []bool) *built {
 	t := a.Table
 	if cols == nil {
@@ -592,6 +593,11 @@ func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need [
 		if i < len(need) && need[i] {
 			layout[i] = len(sn.Columns)
 			sn.Columns = append(sn.Columns, int32(c))
+			if c == codec.RowKeyColumn {
+				typs = append(typs, types.Bytea)
+				names = append(names, t.Name+".rowkey")
+				continue
+			}
 			typs = append(typs, t.Columns[c].TypeOid)
 			names = append(names, t.Name+"."+t.Columns[c].Name)
 		}
@@ -639,6 +645,10 @@ func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need [
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: sn}}
 	n := b.newNode(op, typs, names, d, max(rows*sel1, 1), cost)
 	for _, c := range sn.Columns {
+		if c == codec.RowKeyColumn {
+			n.cols = append(n.cols, colStat{ndv: n.rows}) // unique
+			continue
+		}
 		n.cols = append(n.cols, tcols[c])
 	}
 	n.scan = &scanInfo{access: a}
@@ -663,7 +673,11 @@ func (b *builder) scan(sel *planner.Select, a planner.Access, cols []int, need [
 func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, error) {
 	switch r := r.(type) {
 	case *planner.ScanRel:
-		return b.scan(sel, r.Access, nil, need), nil
+		var cols []int
+		if r.RowKey {
+			cols = append(identityLayout(len(r.Access.Table.Columns)), codec.RowKeyColumn)
+		}
+		return b.scan(sel, r.Access, cols, need), nil
 	case *planner.FilterRel:
 		in := append([]bool(nil), need...)
 		b.mark(sel, in, r.Cond)

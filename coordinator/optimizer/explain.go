@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -235,6 +236,10 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 		if j.Residual != nil {
 			names := append([]string(nil), outer...)
 			for _, c := range j.Columns {
+				if c == codec.RowKeyColumn {
+					names = append(names, j.Table.Name+".rowkey")
+					continue
+				}
 				names = append(names, j.Table.Name+"."+tn[c])
 			}
 			d = append(d, "Join Filter: "+FormatExpr(j.Residual, names))

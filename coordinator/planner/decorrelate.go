@@ -253,8 +253,10 @@ func neverNull(col int32, items []*fromItem, conds []*Expr) bool {
 		if int(col) < it.lo || int(col) >= it.hi {
 			continue
 		}
-		if sr, ok := it.rel.(*ScanRel); ok && sr.Access.Table.Columns[int(col)-it.lo].NotNull {
-			return true
+		if sr, ok := it.rel.(*ScanRel); ok {
+			if c := int(col) - it.lo; c >= len(sr.Access.Table.Columns) || sr.Access.Table.Columns[c].NotNull {
+				return true // a NOT NULL column, or the row key
+			}
 		}
 	}
 	for _, c := range conds {

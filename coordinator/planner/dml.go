@@ -222,71 +222,30 @@ func (s *scope) analyzeValue(n *pg_query.Node) (*Expr, error) {
 	return noCols.analyze(n)
 }
 
-// PlanUpdate plans UPDATE.
+// PlanUpdate plans UPDATE. One whose rows depend on other tables (FROM,
+// correlated subqueries, WITH) is planned as a query (dmljoin.go); the
+// others update the rows their scan finds on each datanode.
 func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Plan, error) {
-	ps := &params{types: append([]uint32(nil), paramTypes...)}
-	if len(up.FromClause) > 0 {
-		return nil, pgerr.Unsupported("UPDATE ... FROM")
-	}
-	if up.WithClause != nil {
-		return nil, pgerr.Unsupported("WITH")
-	}
 	t, err := p.ResolveTable(up.Relation)
 	if err != nil {
 		return nil, err
 	}
+	if len(up.FromClause) > 0 || up.WithClause != nil {
+		return p.planUpdateQuery(up, t, paramTypes)
+	}
+	ps := &params{types: append([]uint32(nil), paramTypes...)}
 	s := tableScope(t, aliasOf(up.Relation), ps)
 	s.q = &query{p: p, seq: seqRefused}
 	u := &Update{}
-	seen := map[int]bool{}
-	for _, n := range up.TargetList {
-		rt := n.GetResTarget()
-		if rt.Val.GetMultiAssignRef() != nil {
-			return nil, pgerr.Unsupported("multiple-column UPDATE assignment")
-		}
-		if len(rt.Indirection) > 0 {
-			return nil, pgerr.Unsupported("UPDATE of subfields")
-		}
-		ci := columnIndex(t, rt.Name)
-		if ci < 0 {
-			return nil, pgerr.New(pgerr.UndefinedColumn, "column %q of relation %q does not exist", rt.Name, t.Name)
-		}
-		if seen[ci] {
-			return nil, pgerr.New(pgerr.SyntaxError, "multiple assignments to same column %q", rt.Name)
-		}
-		seen[ci] = true
-		col := t.Columns[ci]
-		if err := updateIdentity(col, rt.Val.GetSetToDefault() != nil); err != nil {
-			return nil, err
-		}
-		for _, d := range t.DistColumns {
-			if int(d) == ci && t.Dist == meridianpb.DistKind_DIST_HASH {
-				return nil, pgerr.Unsupported("updating distribution key column " + rt.Name)
-			}
-		}
-		var e *Expr
-		if rt.Val.GetSetToDefault() != nil {
-			e = DefaultFor(col)
-		} else {
-			v, err := s.analyze(rt.Val)
-			if err != nil {
-				return nil, err
-			}
-			if e, err = s.assign(v, col); err != nil {
-				return nil, err
-			}
-		}
-		u.SetCols = append(u.SetCols, ci)
-		u.SetExprs = append(u.SetExprs, e)
+	if u.SetCols, u.SetExprs, err = s.setClause(t, up.TargetList); err != nil {
+		return nil, err
 	}
-	var filter *Expr
-	if up.WhereClause != nil {
-		if up.WhereClause.GetCurrentOfExpr() != nil {
-			return nil, pgerr.Unsupported("WHERE CURRENT OF")
-		}
-		if filter, err = s.analyzeBool(up.WhereClause, "WHERE"); err != nil {
-			return nil, err
-		}
+	filter, err := s.dmlWhere(up.WhereClause)
+	if err != nil {
+		return nil, err
+	}
+	if anyCorrelated(s.q.subs) {
+		return p.planUpdateQuery(up, t, paramTypes)
 	}
 	u.Access = planAccess(t, filter)
 	ret, cols, err := s.returning(up.ReturningList)
@@ -297,26 +256,76 @@ func (p *Planner) PlanUpdate(up *pg_query.UpdateStmt, paramTypes []uint32) (*Pla
 	return dmlPlan(&Plan{Update: u, Columns: cols, Params: ps.types, Tag: "UPDATE"}, s.q)
 }
 
-// PlanDelete plans DELETE.
+// setClause analyzes UPDATE's SET list: the columns assigned and their
+// new values (over the scope's row).
+func (s *scope) setClause(t *meridianpb.TableDesc, list []*pg_query.Node) ([]int, []*Expr, error) {
+	var cols []int
+	var exprs []*Expr
+	seen := map[int]bool{}
+	for _, n := range list {
+		rt := n.GetResTarget()
+		if rt.Val.GetMultiAssignRef() != nil {
+			return nil, nil, pgerr.Unsupported("multiple-column UPDATE assignment")
+		}
+		ci := columnIndex(t, rt.Name)
+		if ci < 0 {
+			// SET t.col = ...: the target's columns are never qualified
+			// (PostgreSQL reads t as a column with a subfield).
+			return nil, nil, pgerr.New(pgerr.UndefinedColumn, "column %q of relation %q does not exist", rt.Name, t.Name)
+		}
+		if len(rt.Indirection) > 0 {
+			return nil, nil, pgerr.Unsupported("UPDATE of subfields")
+		}
+		if seen[ci] {
+			return nil, nil, pgerr.New(pgerr.SyntaxError, "multiple assignments to same column %q", rt.Name)
+		}
+		seen[ci] = true
+		col := t.Columns[ci]
+		if err := updateIdentity(col, rt.Val.GetSetToDefault() != nil); err != nil {
+			return nil, nil, err
+		}
+		for _, d := range t.DistColumns {
+			if int(d) == ci && t.Dist == meridianpb.DistKind_DIST_HASH {
+				return nil, nil, pgerr.Unsupported("updating distribution key column " + rt.Name)
+			}
+		}
+		var e *Expr
+		if rt.Val.GetSetToDefault() != nil {
+			e = DefaultFor(col)
+		} else {
+			v, err := s.analyze(rt.Val)
+			if err != nil {
+				return nil, nil, err
+			}
+			if e, err = s.assign(v, col); err != nil {
+				return nil, nil, err
+			}
+		}
+		cols = append(cols, ci)
+		exprs = append(exprs, e)
+	}
+	return cols, exprs, nil
+}
+
+// PlanDelete plans DELETE; as UPDATE, one whose rows depend on other
+// tables (USING, correlated subqueries, WITH) is planned as a query.
 func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Plan, error) {
-	ps := &params{types: append([]uint32(nil), paramTypes...)}
-	if len(del.UsingClause) > 0 {
-		return nil, pgerr.Unsupported("DELETE ... USING")
-	}
-	if del.WithClause != nil {
-		return nil, pgerr.Unsupported("WITH")
-	}
 	t, err := p.ResolveTable(del.Relation)
 	if err != nil {
 		return nil, err
 	}
+	if len(del.UsingClause) > 0 || del.WithClause != nil {
+		return p.planDeleteQuery(del, t, paramTypes)
+	}
+	ps := &params{types: append([]uint32(nil), paramTypes...)}
 	s := tableScope(t, aliasOf(del.Relation), ps)
 	s.q = &query{p: p, seq: seqRefused}
-	var filter *Expr
-	if del.WhereClause != nil {
-		if filter, err = s.analyzeBool(del.WhereClause, "WHERE"); err != nil {
-			return nil, err
-		}
+	filter, err := s.dmlWhere(del.WhereClause)
+	if err != nil {
+		return nil, err
+	}
+	if anyCorrelated(s.q.subs) {
+		return p.planDeleteQuery(del, t, paramTypes)
 	}
 	d := &Delete{Access: planAccess(t, filter)}
 	ret, cols, err := s.returning(del.ReturningList)
@@ -325,6 +334,26 @@ func (p *Planner) PlanDelete(del *pg_query.DeleteStmt, paramTypes []uint32) (*Pl
 	}
 	d.Returning = ret
 	return dmlPlan(&Plan{Delete: d, Columns: cols, Params: ps.types, Tag: "DELETE"}, s.q)
+}
+
+// dmlWhere analyzes the WHERE clause of an UPDATE or DELETE (nil: none).
+func (s *scope) dmlWhere(n *pg_query.Node) (*Expr, error) {
+	if n == nil {
+		return nil, nil
+	}
+	if n.GetCurrentOfExpr() != nil {
+		return nil, pgerr.Unsupported("WHERE CURRENT OF")
+	}
+	return s.analyzeBool(n, "WHERE")
+}
+
+func anyCorrelated(subs []*SubPlan) bool {
+	for _, sp := range subs {
+		if sp.Correlated {
+			return true
+		}
+	}
+	return false
 }
 
 // AnalyzeDefault types a column DEFAULT expression (no columns, no
@@ -355,10 +384,8 @@ func aliasOf(rv *pg_query.RangeVar) string {
 // dmlPlan attaches a data-modifying statement's subqueries, which run
 // before it (once each).
 func dmlPlan(p *Plan, q *query) (*Plan, error) {
-	for _, sp := range q.subs {
-		if sp.Correlated {
-			return nil, pgerr.Unsupported("correlated subqueries in " + p.Tag)
-		}
+	if anyCorrelated(q.subs) {
+		return nil, pgerr.Unsupported("correlated subqueries in " + p.Tag)
 	}
 	p.Subqueries = q.subs
 	return p, nil

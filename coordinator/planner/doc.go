@@ -44,6 +44,11 @@
 //     NULL, correlated scalar aggregates (count too, read as 0 when no row
 //     matches) left joins with a grouped derived table.
 //
+// An UPDATE or DELETE that reads other tables (FROM, USING, subqueries
+// reading the target row, WITH) is planned as such a query over the
+// target and the other tables, whose rows name the target rows
+// (dmljoin.go); the others read their table through an Access.
+//
 // Plans are built once per prepared statement and hold parameters as
 // EXPR_PARAM; Bind replaces them with constants before execution, and the
 // route is computed then, so a point lookup with $1 goes to one datanode.

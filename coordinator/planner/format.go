@@ -182,6 +182,9 @@ func fmtAccess(a Access) string {
 func relNames(r Rel) []string {
 	switch r := r.(type) {
 	case *ScanRel:
+		if r.RowKey {
+			return append(tableNames(r.Access.Table), r.Access.Table.Name+".rowkey")
+		}
 		return tableNames(r.Access.Table)
 	case *FilterRel:
 		return relNames(r.Input)

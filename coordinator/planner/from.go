@@ -425,7 +425,7 @@ func pushFilter(rel Rel, c *Expr) Rel {
 		if r.Access.Filter != nil {
 			f = andAll(append(conjuncts(r.Access.Filter), c))
 		}
-		return &ScanRel{Access: planAccess(r.Access.Table, f)}
+		return &ScanRel{Access: planAccess(r.Access.Table, f), RowKey: r.RowKey}
 	case *FilterRel:
 		if coordinatorOnly(r.Cond) && !coordinatorOnly(c) {
 			// below the coordinator's filter (subqueries), where the

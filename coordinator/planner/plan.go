@@ -114,12 +114,16 @@ type Update struct {
 	SetCols   []int
 	SetExprs  []*Expr // over the full table row
 	Returning []*Expr
+	// Source, when set, finds the rows (an UPDATE planned as a query,
+	// dmljoin.go): Access then has the table and the recheck only.
+	Source *RowSource
 }
 
 // Delete deletes rows.
 type Delete struct {
 	Access    Access
 	Returning []*Expr
+	Source    *RowSource // as Update's
 }
 
 // Plan is a planned DML or query statement with its result description.
@@ -135,6 +139,7 @@ type Plan struct {
 	// Tag is the command tag verb (SELECT, INSERT, UPDATE, DELETE).
 	Tag string
 	// Subqueries of an INSERT ... VALUES, UPDATE or DELETE (never
-	// correlated): computed before the statement runs.
+	// correlated; those of one planned as a query are its query's):
+	// computed before the statement runs.
 	Subqueries []*SubPlan
 }

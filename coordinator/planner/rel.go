@@ -11,9 +11,12 @@ type Rel interface {
 }
 
 // ScanRel reads a table from the datanodes (every column, in table
-// order; Access.Filter is applied there).
+// order; Access.Filter is applied there). With RowKey each row ends with
+// its logical key (bytea): an UPDATE or DELETE planned as a query names
+// the rows it changes by it.
 type ScanRel struct {
 	Access Access
+	RowKey bool
 }
 
 // FilterRel keeps the rows for which Cond is true (evaluated on the
@@ -108,7 +111,12 @@ type SubPlan struct {
 	Correlated bool
 }
 
-func (r *ScanRel) Width() int      { return len(r.Access.Table.Columns) }
+func (r *ScanRel) Width() int {
+	if r.RowKey {
+		return len(r.Access.Table.Columns) + 1
+	}
+	return len(r.Access.Table.Columns)
+}
 func (r *FilterRel) Width() int    { return r.Input.Width() }
 func (r *ProjectRel) Width() int   { return len(r.Exprs) }
 func (r *QueryRel) Width() int     { return r.Query.Visible }

@@ -31,11 +31,33 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 	}
 	autocommit := s.txn == nil
 	onePhase := autocommit && len(targets) == 1 && global == nil
-	continues := s.continuing(targets)
-	s.noteWriters(targets)
 	if s.txn != nil && kind == stmtWrite && len(targets) == 1 {
 		s.txn.lastLocked = targets[0].group
 	}
+	groups, total, rows, err := s.writeWith(ctx, snap, tc, targets, onePhase, retOIDs, global, req)
+	if err != nil {
+		if autocommit && !onePhase {
+			s.abortGroups(tc.Gxid, groups)
+		}
+		return 0, nil, err
+	}
+	if autocommit && !onePhase {
+		if err := s.commitGroups(ctx, tc.Gxid, groups, 0); err != nil {
+			return 0, nil, err
+		}
+	}
+	return total, rows, nil
+}
+
+// writeWith sends a write's requests to its targets in transaction tc
+// (committing with the request when onePhase), then the global index
+// entry changes they report. It returns the groups the transaction wrote
+// on (also on error), the rows written and the RETURNING rows.
+func (s *Session) writeWith(ctx context.Context, snap *routing.Snapshot, tc *meridianpb.TxnContext, targets []target, onePhase bool,
+	retOIDs []uint32, global *meridianpb.TableDesc,
+	req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) ([]uint32, int64, [][]types.Datum, error) {
+	continues := s.continuing(targets)
+	s.noteWriters(targets)
 	var mu sync.Mutex
 	var total int64
 	var rows [][]types.Datum
@@ -46,7 +68,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		groups[i] = t.group
 		byGroup[t.group] = t
 	}
-	err = allOrFirstError(ctx, groups, func(ctx context.Context, g uint32) error {
+	err := allOrFirstError(ctx, groups, func(ctx context.Context, g uint32) error {
 		r := req(byGroup[g], continued(tc, continues[g]))
 		r.Commit = onePhase
 		var local [][]types.Datum
@@ -77,18 +99,9 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		}
 	}
 	if err != nil {
-		err = errTimeout(ctx, err)
-		if autocommit && !onePhase {
-			s.abortGroups(tc.Gxid, groups)
-		}
-		return 0, nil, err
+		return groups, 0, nil, errTimeout(ctx, err)
 	}
-	if autocommit && !onePhase {
-		if err := s.commitGroups(ctx, tc.Gxid, groups, 0); err != nil {
-			return 0, nil, err
-		}
-	}
-	return total, rows, nil
+	return groups, total, rows, nil
 }
 
 func exprOIDs(es []*planner.Expr) []uint32 {
@@ -240,6 +253,13 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 	if touchesGlobal(u.Access.Table, setCols) {
 		global = u.Access.Table
 	}
+	if u.Source != nil {
+		return s.runFromQuery(ctx, u.Source, u.Access, u.Returning, env, "UPDATE", global,
+			func(target *meridianpb.ScanSpec, rows *meridianpb.RowTargets, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+				return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Update{Update: &meridianpb.UpdateSpec{
+					Target: target, SetColumns: setCols, SetValues: sets, Returning: ret, Rows: rows}}}
+			})
+	}
 	return s.runTargeted(ctx, u.Access, u.Returning, env, "UPDATE", global, func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Update{Update: &meridianpb.UpdateSpec{
 			Target: target, SetColumns: setCols, SetValues: sets, Returning: ret}}}
@@ -248,6 +268,12 @@ func (s *Session) runUpdate(ctx context.Context, p *planner.Plan, env *planner.B
 
 func (s *Session) runDelete(ctx context.Context, p *planner.Plan, env *planner.BindEnv) (rowIter, string, error) {
 	d := p.Delete
+	if d.Source != nil {
+		return s.runFromQuery(ctx, d.Source, d.Access, d.Returning, env, "DELETE", globalTable(d.Access.Table),
+			func(target *meridianpb.ScanSpec, rows *meridianpb.RowTargets, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+				return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{Target: target, Returning: ret, Rows: rows}}}
+			})
+	}
 	return s.runTargeted(ctx, d.Access, d.Returning, env, "DELETE", globalTable(d.Access.Table), func(target *meridianpb.ScanSpec, ret []*planner.Expr, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{Target: target, Returning: ret}}}
 	})

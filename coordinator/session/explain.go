@@ -21,11 +21,18 @@ func planTables(p *planner.Plan) []*meridianpb.TableDesc {
 	case p.Insert != nil:
 		return append([]*meridianpb.TableDesc{p.Insert.Table}, p.Insert.Source.Tables()...)
 	case p.Update != nil:
-		return []*meridianpb.TableDesc{p.Update.Access.Table}
+		return append([]*meridianpb.TableDesc{p.Update.Access.Table}, sourceTables(p.Update.Source)...)
 	case p.Delete != nil:
-		return []*meridianpb.TableDesc{p.Delete.Access.Table}
+		return append([]*meridianpb.TableDesc{p.Delete.Access.Table}, sourceTables(p.Delete.Source)...)
 	}
 	return nil
+}
+
+func sourceTables(src *planner.RowSource) []*meridianpb.TableDesc {
+	if src == nil {
+		return nil
+	}
+	return src.Query.Tables()
 }
 
 // runExplain shows the distributed plan: which datanodes the statement
@@ -79,6 +86,14 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 	switch {
 	case p.Insert != nil:
 		add(0, "Insert on %s.%s (%d rows routed by distribution key)", p.Insert.Table.Schema, p.Insert.Table.Name, len(p.Insert.Rows))
+	case p.Update != nil && p.Update.Source != nil:
+		if lines, err = s.explainFromQuery(ctx, "Update", p.Update.Access, p.Update.Source, env, costs); err != nil {
+			return nil, "", err
+		}
+	case p.Delete != nil && p.Delete.Source != nil:
+		if lines, err = s.explainFromQuery(ctx, "Delete", p.Delete.Access, p.Delete.Source, env, costs); err != nil {
+			return nil, "", err
+		}
 	case p.Update != nil:
 		add(0, "Update")
 		if err := ex2.access(p.Update.Access, 1, true, "Data Node Update"); err != nil {
@@ -91,6 +106,27 @@ func (s *Session) runExplain(ctx context.Context, ex *pg_query.ExplainStmt, para
 		}
 	}
 	return textRows(lines), "EXPLAIN", nil
+}
+
+// explainFromQuery shows an UPDATE or DELETE planned as a query: how the
+// datanodes change the rows, then the query that finds them.
+func (s *Session) explainFromQuery(ctx context.Context, verb string, a planner.Access, src *planner.RowSource, env *planner.BindEnv, costs bool) ([]string, error) {
+	by := "by row key"
+	if src.ByImage {
+		by = "by value (replicated table)"
+	}
+	lines := []string{fmt.Sprintf("%s on %s.%s %s", verb, a.Table.Schema, a.Table.Name, by)}
+	if a.Filter != nil {
+		lines = append(lines, "  Recheck: "+optimizer.FormatExpr(a.Filter, src.Names))
+	}
+	q, err := s.explainQuery(ctx, src.Query, env, false, costs)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range q {
+		lines = append(lines, "  "+l)
+	}
+	return lines, nil
 }
 
 func textRows(lines []string) rowIter {

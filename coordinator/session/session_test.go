@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,53 @@ func TestSession(t *testing.T) {
 		var z int
 		if err := conn.QueryRow(ctx, "SELECT z FROM kv WHERE k = 1").Scan(&z); err != nil || z != 5 {
 			t.Fatalf("new column: %d %v", z, err)
+		}
+	})
+
+	t.Run("UPDATE ... FROM and DELETE ... USING with parameters, prepared once", func(t *testing.T) {
+		exec(t, conn, "CREATE TABLE pt (k int PRIMARY KEY, v int)")
+		exec(t, conn, "CREATE TABLE pf (id int PRIMARY KEY, k int, d int)")
+		exec(t, conn, "INSERT INTO pt VALUES (1, 0), (2, 0), (3, 0)")
+		exec(t, conn, "INSERT INTO pf VALUES (10, 1, 5), (11, 2, 7), (12, 3, 9)")
+		pc := conn.PgConn()
+		up, err := pc.Prepare(ctx, "upfrom", "UPDATE pt SET v = v + pf.d * $1 FROM pf WHERE pf.k = pt.k AND pf.d > $2 RETURNING pt.k, pt.v", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := func(sd *pgconn.StatementDescription, args ...string) []string {
+			t.Helper()
+			var params [][]byte
+			for _, a := range args {
+				params = append(params, []byte(a))
+			}
+			res := pc.ExecPrepared(ctx, sd.Name, params, nil, nil).Read()
+			if res.Err != nil {
+				t.Fatalf("%s %v: %v", sd.SQL, args, res.Err)
+			}
+			var got []string
+			for _, r := range res.Rows {
+				got = append(got, string(r[0])+":"+string(r[1]))
+			}
+			sort.Strings(got)
+			return got
+		}
+		if got := strings.Join(run(up, "1", "6"), " "); got != "2:7 3:9" {
+			t.Fatalf("first run: %s", got)
+		}
+		if got := strings.Join(run(up, "10", "0"), " "); got != "1:50 2:77 3:99" {
+			t.Fatalf("second run: %s", got)
+		}
+		del, err := pc.Prepare(ctx, "delusing", "DELETE FROM pt USING pf WHERE pf.k = pt.k AND pf.id = $1 RETURNING pt.k, pf.d", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(run(del, "11"), " "); got != "2:7" {
+			t.Fatalf("delete: %s", got)
+		}
+		// A FROM table's change makes the statement plan again.
+		exec(t, conn, "ALTER TABLE pf ADD COLUMN z int DEFAULT 1")
+		if got := strings.Join(run(up, "1", "0"), " "); got != "1:55 3:108" {
+			t.Fatalf("after ALTER TABLE of the FROM table: %s", got)
 		}
 	})
 

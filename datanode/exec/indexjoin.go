@@ -42,11 +42,13 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	want := make([]bool, len(ti.oids))
 	cols := make([]int, len(ij.Columns))
 	for i, c := range ij.Columns {
-		if c < 0 || int(c) >= len(ti.oids) {
+		if c < codec.RowKeyColumn || int(c) >= len(ti.oids) {
 			return nil, nil, pgerr.New(pgerr.InternalError, "index join on %s: column %d out of range", ti.desc.Name, c)
 		}
 		cols[i] = int(c)
-		want[c] = true
+		if c != codec.RowKeyColumn {
+			want[c] = true
+		}
 	}
 	markColumns(ij.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
@@ -88,6 +90,10 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 				}
 			}
 			for i, c := range cols {
+				if c == codec.RowKeyColumn {
+					out[i] = rk
+					continue
+				}
 				out[i] = row[c]
 			}
 			return emit(out)

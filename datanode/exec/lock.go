@@ -51,6 +51,15 @@ func waitPolicy(w meridianpb.LockWaitPolicy) storage.WaitPolicy {
 // row id (8).
 const rowKeyLen = 15
 
+// checkRowKey refuses a row key the coordinator sent that is not one of
+// table ti's.
+func checkRowKey(ti *tableInfo, k []byte) error {
+	if len(k) != rowKeyLen || !bytes.HasPrefix(k, codec.RowKeyPrefix(ti.desc.Id)) {
+		return pgerr.New(pgerr.ProtocolViolation, "row key %x is not of table %s", k, ti.desc.Name)
+	}
+	return nil
+}
+
 // withWaitOptions bounds the statement's waits for row locks by its
 // session's lock_timeout and deadlock_timeout, and names the session in
 // wait edges.
@@ -229,8 +238,8 @@ func (x *Executor) candidates(ctx context.Context, snap storage.Snapshot, spec *
 	var err error
 	if len(spec.RowKeys) > 0 {
 		for _, k := range spec.RowKeys {
-			if len(k) != rowKeyLen || !bytes.HasPrefix(k, codec.RowKeyPrefix(ti.desc.Id)) {
-				return nil, pgerr.New(pgerr.ProtocolViolation, "row key %x is not of table %s", k, ti.desc.Name)
+			if err := checkRowKey(ti, k); err != nil {
+				return nil, err
 			}
 			v, seq, found, gerr := x.st.Get(ctx, snap, k)
 			if gerr != nil {

@@ -41,7 +41,7 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 		return nil, err
 	}
 	for _, c := range sn.Columns {
-		if c < 0 || int(c) >= len(ti.oids) {
+		if c < codec.RowKeyColumn || int(c) >= len(ti.oids) {
 			return nil, pgerr.New(pgerr.InternalError, "scan of %s: column %d out of range", sn.Table.Name, c)
 		}
 	}
@@ -68,7 +68,9 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 	// Decode only the columns the filter and the output read.
 	want := make([]bool, len(ti.oids))
 	for _, c := range cols {
-		want[c] = true
+		if c != codec.RowKeyColumn {
+			want[c] = true
+		}
 	}
 	markColumns(sn.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
@@ -134,7 +136,7 @@ func (s *scanOp) run(ctx context.Context) error {
 		return nil
 	}
 	var slab []types.Datum
-	err := s.x.visit(ctx, s.snap, s.spec, s.ti, s.m, func(_ []byte, _ uint64, row []types.Datum) error {
+	err := s.x.visit(ctx, s.snap, s.spec, s.ti, s.m, func(key []byte, _ uint64, row []types.Datum) error {
 		out := row
 		if len(s.cols) != len(row) || !identity(s.cols) {
 			w := len(s.cols)
@@ -144,6 +146,10 @@ func (s *scanOp) run(ctx context.Context) error {
 			}
 			out, slab = slab[:w:w], slab[w:]
 			for i, c := range s.cols {
+				if c == codec.RowKeyColumn {
+					out[i] = append([]byte(nil), key...)
+					continue
+				}
 				out[i] = row[c]
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -17,6 +18,85 @@ type target struct {
 	key []byte
 	seq uint64
 	row []types.Datum
+	// extra: the values of other tables a statement planned as a query
+	// read for the row (RowTargets.extras), which follow the table row in
+	// what its filter, SET values and RETURNING read.
+	extra []types.Datum
+}
+
+// with returns row followed by t's extras (row itself when there are none).
+func (t *target) with(row []types.Datum) []types.Datum {
+	if len(t.extra) == 0 {
+		return row
+	}
+	return append(row[:len(row):len(row)], t.extra...)
+}
+
+// targets reads the rows an UPDATE or DELETE changes: those its scan
+// finds, or those of rows (RowTargets) that still pass the filter.
+func (x *Executor) targets(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, rows *meridianpb.RowTargets,
+	ti *tableInfo, m *matcher) ([]target, error) {
+	if rows == nil {
+		return x.collect(ctx, snap, spec, ti, m)
+	}
+	n := len(rows.RowKeys) + len(rows.Images)
+	if (len(rows.RowKeys) > 0 && len(rows.Images) > 0) || (len(rows.Extras) != 0 && len(rows.Extras) != n) {
+		return nil, pgerr.New(pgerr.ProtocolViolation, "row targets: %d keys, %d images, %d extras", len(rows.RowKeys), len(rows.Images), len(rows.Extras))
+	}
+	var out []target
+	add := func(i int, key []byte, seq uint64, row []types.Datum) error {
+		t := target{key: key, seq: seq, row: row}
+		if len(rows.Extras) > 0 {
+			ext, err := codec.DecodeRow(rows.ExtraTypes, nil, rows.Extras[i])
+			if err != nil {
+				return pgerr.Wrap(err, pgerr.ProtocolViolation, "row targets: bad extras")
+			}
+			t.extra = ext
+		}
+		ok, err := m.match(t.with(row))
+		if ok {
+			out = append(out, t)
+		}
+		return err
+	}
+	for i, k := range rows.RowKeys {
+		if err := checkRowKey(ti, k); err != nil {
+			return nil, err
+		}
+		v, seq, found, err := x.st.Get(ctx, snap, k)
+		if err != nil {
+			return nil, storageErr(err)
+		}
+		if !found {
+			continue // deleted since the query read it
+		}
+		row, err := ti.decode(v)
+		if err != nil {
+			return nil, fmt.Errorf("decode row %s: %w", codec.FormatKey(k), err)
+		}
+		if err := add(i, k, seq, row); err != nil {
+			return nil, err
+		}
+	}
+	if len(rows.Images) > 0 {
+		byImage := make(map[string]int, len(rows.Images))
+		for i, im := range rows.Images {
+			byImage[string(im)] = i
+		}
+		var buf []byte
+		err := x.visit(ctx, snap, &meridianpb.ScanSpec{Table: spec.Table}, ti, &matcher{}, func(key []byte, seq uint64, row []types.Datum) error {
+			buf = codec.EncodeRow(buf[:0], row)
+			i, ok := byImage[string(buf)]
+			if !ok {
+				return nil
+			}
+			return add(i, append([]byte(nil), key...), seq, row)
+		})
+		if err != nil {
+			return nil, storageErr(err)
+		}
+	}
+	return out, nil
 }
 
 // collect reads the rows a DML statement targets, before any is written.
@@ -50,7 +130,7 @@ func (x *Executor) lockLatest(ctx context.Context, txn *storage.Txn, tc *meridia
 	if err != nil {
 		return false, err
 	}
-	ok, err := m.match(row)
+	ok, err := m.match(t.with(row))
 	if err != nil || !ok {
 		return false, err
 	}
@@ -83,15 +163,16 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	if err != nil {
 		return 0, err
 	}
-	targets, err := x.collect(ctx, snap, spec.Target, ti, m)
+	targets, err := x.targets(ctx, snap, spec.Target, spec.Rows, ti, m)
 	if err != nil {
 		return 0, storageErr(err)
 	}
 	newRow := make([]types.Datum, len(ti.oids))
 	return x.eachTarget(ctx, txn, tc, ti, m, targets, func(t *target) error {
 		copy(newRow, t.row)
+		cur := t.with(t.row)
 		for k, c := range spec.SetColumns {
-			v, err := sets[k](t.row)
+			v, err := sets[k](cur)
 			if err != nil {
 				return err
 			}
@@ -120,7 +201,7 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 			}
 		}
 		g.updated(ti, t.row, newRow, bucket, rowID)
-		return ret(newRow, emit)
+		return ret(t.with(newRow), emit)
 	})
 }
 
@@ -153,7 +234,7 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	if err != nil {
 		return 0, err
 	}
-	targets, err := x.collect(ctx, snap, spec.Target, ti, m)
+	targets, err := x.targets(ctx, snap, spec.Target, spec.Rows, ti, m)
 	if err != nil {
 		return 0, storageErr(err)
 	}
@@ -167,7 +248,7 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 			}
 		}
 		g.deleted(ti, t.row, bucket, rowID)
-		return ret(t.row, emit)
+		return ret(t.with(t.row), emit)
 	})
 }
 

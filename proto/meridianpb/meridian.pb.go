@@ -1777,7 +1777,11 @@ type UpdateSpec struct {
 	// ... and their new values, evaluated over the current row.
 	SetValues []*Expr `protobuf:"bytes,3,rep,name=set_values,json=setValues,proto3" json:"set_values,omitempty"`
 	// RETURNING expressions over the new row.
-	Returning     []*Expr `protobuf:"bytes,4,rep,name=returning,proto3" json:"returning,omitempty"`
+	Returning []*Expr `protobuf:"bytes,4,rep,name=returning,proto3" json:"returning,omitempty"`
+	// When set, the rows are these instead of target's scan (see
+	// RowTargets); filter, set_values and returning then read the table row
+	// followed by each target's extras.
+	Rows          *RowTargets `protobuf:"bytes,5,opt,name=rows,proto3" json:"rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1840,11 +1844,20 @@ func (x *UpdateSpec) GetReturning() []*Expr {
 	return nil
 }
 
+func (x *UpdateSpec) GetRows() *RowTargets {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 type DeleteSpec struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target *ScanSpec              `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	// RETURNING expressions over the deleted row.
-	Returning     []*Expr `protobuf:"bytes,2,rep,name=returning,proto3" json:"returning,omitempty"`
+	Returning []*Expr `protobuf:"bytes,2,rep,name=returning,proto3" json:"returning,omitempty"`
+	// As UpdateSpec.rows.
+	Rows          *RowTargets `protobuf:"bytes,3,opt,name=rows,proto3" json:"rows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1893,6 +1906,96 @@ func (x *DeleteSpec) GetReturning() []*Expr {
 	return nil
 }
 
+func (x *DeleteSpec) GetRows() *RowTargets {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// RowTargets are the rows an UPDATE or DELETE changes when a query found
+// them (UPDATE ... FROM, DELETE ... USING, subqueries reading the target
+// row). The datanode reads each in the statement's snapshot and changes
+// it if it still passes the target's filter, locking it as a scan-driven
+// UPDATE or DELETE does (a row a concurrent transaction changed is read
+// again and re-checked under READ COMMITTED, 40001 under REPEATABLE
+// READ). Only the target's table and filter are used.
+type RowTargets struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rows by logical key (a hash-distributed table) ...
+	RowKeys [][]byte `protobuf:"bytes,1,rep,name=row_keys,json=rowKeys,proto3" json:"row_keys,omitempty"`
+	// ... or, for a replicated table (each copy numbers its rows itself),
+	// by value: every row whose columns, encoded with the row codec, equal
+	// one of these is a target, with that entry's extras.
+	Images [][]byte `protobuf:"bytes,2,rep,name=images,proto3" json:"images,omitempty"`
+	// For each row key or image, values the query read from other tables
+	// (row codec, of extra_types), appended to the table row; empty when
+	// the statement reads none.
+	Extras [][]byte `protobuf:"bytes,3,rep,name=extras,proto3" json:"extras,omitempty"`
+	// The extras' type OIDs.
+	ExtraTypes    []uint32 `protobuf:"varint,4,rep,packed,name=extra_types,json=extraTypes,proto3" json:"extra_types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowTargets) Reset() {
+	*x = RowTargets{}
+	mi := &file_meridian_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowTargets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowTargets) ProtoMessage() {}
+
+func (x *RowTargets) ProtoReflect() protoreflect.Message {
+	mi := &file_meridian_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowTargets.ProtoReflect.Descriptor instead.
+func (*RowTargets) Descriptor() ([]byte, []int) {
+	return file_meridian_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RowTargets) GetRowKeys() [][]byte {
+	if x != nil {
+		return x.RowKeys
+	}
+	return nil
+}
+
+func (x *RowTargets) GetImages() [][]byte {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
+func (x *RowTargets) GetExtras() [][]byte {
+	if x != nil {
+		return x.Extras
+	}
+	return nil
+}
+
+func (x *RowTargets) GetExtraTypes() []uint32 {
+	if x != nil {
+		return x.ExtraTypes
+	}
+	return nil
+}
+
 type ExecRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Txn   *TxnContext            `protobuf:"bytes,1,opt,name=txn,proto3" json:"txn,omitempty"`
@@ -1915,7 +2018,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2030,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[14]
+	mi := &file_meridian_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2043,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{14}
+	return file_meridian_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecRequest) GetTxn() *TxnContext {
@@ -2080,7 +2183,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2092,7 +2195,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[15]
+	mi := &file_meridian_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2105,7 +2208,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{15}
+	return file_meridian_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExecResponse) GetRows() [][]byte {
@@ -2163,7 +2266,7 @@ type GlobalIndexOp struct {
 
 func (x *GlobalIndexOp) Reset() {
 	*x = GlobalIndexOp{}
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2175,7 +2278,7 @@ func (x *GlobalIndexOp) String() string {
 func (*GlobalIndexOp) ProtoMessage() {}
 
 func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[16]
+	mi := &file_meridian_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2188,7 +2291,7 @@ func (x *GlobalIndexOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexOp.ProtoReflect.Descriptor instead.
 func (*GlobalIndexOp) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{16}
+	return file_meridian_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GlobalIndexOp) GetIndexId() uint32 {
@@ -2250,7 +2353,7 @@ type GlobalIndexWrite struct {
 
 func (x *GlobalIndexWrite) Reset() {
 	*x = GlobalIndexWrite{}
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2365,7 @@ func (x *GlobalIndexWrite) String() string {
 func (*GlobalIndexWrite) ProtoMessage() {}
 
 func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[17]
+	mi := &file_meridian_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2378,7 @@ func (x *GlobalIndexWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexWrite.ProtoReflect.Descriptor instead.
 func (*GlobalIndexWrite) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{17}
+	return file_meridian_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GlobalIndexWrite) GetTable() *TableDesc {
@@ -2312,7 +2415,7 @@ type GlobalIndexEntries struct {
 
 func (x *GlobalIndexEntries) Reset() {
 	*x = GlobalIndexEntries{}
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2427,7 @@ func (x *GlobalIndexEntries) String() string {
 func (*GlobalIndexEntries) ProtoMessage() {}
 
 func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[18]
+	mi := &file_meridian_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2440,7 @@ func (x *GlobalIndexEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalIndexEntries.ProtoReflect.Descriptor instead.
 func (*GlobalIndexEntries) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{18}
+	return file_meridian_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GlobalIndexEntries) GetTable() *TableDesc {
@@ -2382,7 +2485,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2497,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[19]
+	mi := &file_meridian_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2510,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{19}
+	return file_meridian_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TxnRequest) GetGxid() uint64 {
@@ -2454,7 +2557,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2569,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[20]
+	mi := &file_meridian_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2582,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{20}
+	return file_meridian_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TxnResponse) GetCsn() uint64 {
@@ -2500,7 +2603,7 @@ type TxnStatusResponse struct {
 
 func (x *TxnStatusResponse) Reset() {
 	*x = TxnStatusResponse{}
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2615,7 @@ func (x *TxnStatusResponse) String() string {
 func (*TxnStatusResponse) ProtoMessage() {}
 
 func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[21]
+	mi := &file_meridian_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2628,7 @@ func (x *TxnStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnStatusResponse.ProtoReflect.Descriptor instead.
 func (*TxnStatusResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{21}
+	return file_meridian_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TxnStatusResponse) GetState() TxnState {
@@ -2556,7 +2659,7 @@ type DDLRequest struct {
 
 func (x *DDLRequest) Reset() {
 	*x = DDLRequest{}
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2671,7 @@ func (x *DDLRequest) String() string {
 func (*DDLRequest) ProtoMessage() {}
 
 func (x *DDLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[22]
+	mi := &file_meridian_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2684,7 @@ func (x *DDLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLRequest.ProtoReflect.Descriptor instead.
 func (*DDLRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{22}
+	return file_meridian_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DDLRequest) GetOp() isDDLRequest_Op {
@@ -2653,7 +2756,7 @@ type BuildIndex struct {
 
 func (x *BuildIndex) Reset() {
 	*x = BuildIndex{}
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2665,7 +2768,7 @@ func (x *BuildIndex) String() string {
 func (*BuildIndex) ProtoMessage() {}
 
 func (x *BuildIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[23]
+	mi := &file_meridian_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2678,7 +2781,7 @@ func (x *BuildIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildIndex.ProtoReflect.Descriptor instead.
 func (*BuildIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{23}
+	return file_meridian_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BuildIndex) GetTable() *TableDesc {
@@ -2704,7 +2807,7 @@ type DropIndex struct {
 
 func (x *DropIndex) Reset() {
 	*x = DropIndex{}
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2716,7 +2819,7 @@ func (x *DropIndex) String() string {
 func (*DropIndex) ProtoMessage() {}
 
 func (x *DropIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[24]
+	mi := &file_meridian_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2729,7 +2832,7 @@ func (x *DropIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropIndex.ProtoReflect.Descriptor instead.
 func (*DropIndex) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{24}
+	return file_meridian_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DropIndex) GetIndexId() uint32 {
@@ -2747,7 +2850,7 @@ type DDLResponse struct {
 
 func (x *DDLResponse) Reset() {
 	*x = DDLResponse{}
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +2862,7 @@ func (x *DDLResponse) String() string {
 func (*DDLResponse) ProtoMessage() {}
 
 func (x *DDLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[25]
+	mi := &file_meridian_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +2875,7 @@ func (x *DDLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DDLResponse.ProtoReflect.Descriptor instead.
 func (*DDLResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{25}
+	return file_meridian_proto_rawDescGZIP(), []int{26}
 }
 
 // VacuumRequest asks a datanode to clean old row versions now, at the
@@ -2788,7 +2891,7 @@ type VacuumRequest struct {
 
 func (x *VacuumRequest) Reset() {
 	*x = VacuumRequest{}
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +2903,7 @@ func (x *VacuumRequest) String() string {
 func (*VacuumRequest) ProtoMessage() {}
 
 func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[26]
+	mi := &file_meridian_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +2916,7 @@ func (x *VacuumRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VacuumRequest.ProtoReflect.Descriptor instead.
 func (*VacuumRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{26}
+	return file_meridian_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VacuumRequest) GetPrefixes() [][]byte {
@@ -2839,7 +2942,7 @@ type VacuumResponse struct {
 
 func (x *VacuumResponse) Reset() {
 	*x = VacuumResponse{}
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2954,7 @@ func (x *VacuumResponse) String() string {
 func (*VacuumResponse) ProtoMessage() {}
 
 func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[27]
+	mi := &file_meridian_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2967,7 @@ func (x *VacuumResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VacuumResponse.ProtoReflect.Descriptor instead.
 func (*VacuumResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{27}
+	return file_meridian_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VacuumResponse) GetHorizon() uint64 {
@@ -2910,7 +3013,7 @@ type ListPreparedRequest struct {
 
 func (x *ListPreparedRequest) Reset() {
 	*x = ListPreparedRequest{}
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +3025,7 @@ func (x *ListPreparedRequest) String() string {
 func (*ListPreparedRequest) ProtoMessage() {}
 
 func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[28]
+	mi := &file_meridian_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3038,7 @@ func (x *ListPreparedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedRequest.ProtoReflect.Descriptor instead.
 func (*ListPreparedRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{28}
+	return file_meridian_proto_rawDescGZIP(), []int{29}
 }
 
 // PreparedTxn is a transaction prepared on one datanode.
@@ -2960,7 +3063,7 @@ type PreparedTxn struct {
 
 func (x *PreparedTxn) Reset() {
 	*x = PreparedTxn{}
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3075,7 @@ func (x *PreparedTxn) String() string {
 func (*PreparedTxn) ProtoMessage() {}
 
 func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[29]
+	mi := &file_meridian_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3088,7 @@ func (x *PreparedTxn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedTxn.ProtoReflect.Descriptor instead.
 func (*PreparedTxn) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{29}
+	return file_meridian_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PreparedTxn) GetGxid() uint64 {
@@ -3039,7 +3142,7 @@ type ListPreparedResponse struct {
 
 func (x *ListPreparedResponse) Reset() {
 	*x = ListPreparedResponse{}
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3154,7 @@ func (x *ListPreparedResponse) String() string {
 func (*ListPreparedResponse) ProtoMessage() {}
 
 func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[30]
+	mi := &file_meridian_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3167,7 @@ func (x *ListPreparedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPreparedResponse.ProtoReflect.Descriptor instead.
 func (*ListPreparedResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{30}
+	return file_meridian_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPreparedResponse) GetTxns() []*PreparedTxn {
@@ -3084,7 +3187,7 @@ type CSNRequest struct {
 
 func (x *CSNRequest) Reset() {
 	*x = CSNRequest{}
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3199,7 @@ func (x *CSNRequest) String() string {
 func (*CSNRequest) ProtoMessage() {}
 
 func (x *CSNRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[31]
+	mi := &file_meridian_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3212,7 @@ func (x *CSNRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNRequest.ProtoReflect.Descriptor instead.
 func (*CSNRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{31}
+	return file_meridian_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CSNRequest) GetCommitCount() uint32 {
@@ -3131,7 +3234,7 @@ type CSNResponse struct {
 
 func (x *CSNResponse) Reset() {
 	*x = CSNResponse{}
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3246,7 @@ func (x *CSNResponse) String() string {
 func (*CSNResponse) ProtoMessage() {}
 
 func (x *CSNResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[32]
+	mi := &file_meridian_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3259,7 @@ func (x *CSNResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CSNResponse.ProtoReflect.Descriptor instead.
 func (*CSNResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{32}
+	return file_meridian_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CSNResponse) GetFirstCommitCsn() uint64 {
@@ -3197,7 +3300,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3312,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[33]
+	mi := &file_meridian_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3325,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{33}
+	return file_meridian_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -3299,7 +3402,7 @@ type PreparedXact struct {
 
 func (x *PreparedXact) Reset() {
 	*x = PreparedXact{}
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3414,7 @@ func (x *PreparedXact) String() string {
 func (*PreparedXact) ProtoMessage() {}
 
 func (x *PreparedXact) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[34]
+	mi := &file_meridian_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3427,7 @@ func (x *PreparedXact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreparedXact.ProtoReflect.Descriptor instead.
 func (*PreparedXact) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{34}
+	return file_meridian_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PreparedXact) GetGid() string {
@@ -3401,7 +3504,7 @@ type BucketMap struct {
 
 func (x *BucketMap) Reset() {
 	*x = BucketMap{}
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3413,7 +3516,7 @@ func (x *BucketMap) String() string {
 func (*BucketMap) ProtoMessage() {}
 
 func (x *BucketMap) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[35]
+	mi := &file_meridian_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3426,7 +3529,7 @@ func (x *BucketMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BucketMap.ProtoReflect.Descriptor instead.
 func (*BucketMap) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{35}
+	return file_meridian_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BucketMap) GetVersion() uint64 {
@@ -3455,7 +3558,7 @@ type DNGroup struct {
 
 func (x *DNGroup) Reset() {
 	*x = DNGroup{}
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3467,7 +3570,7 @@ func (x *DNGroup) String() string {
 func (*DNGroup) ProtoMessage() {}
 
 func (x *DNGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[36]
+	mi := &file_meridian_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3480,7 +3583,7 @@ func (x *DNGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DNGroup.ProtoReflect.Descriptor instead.
 func (*DNGroup) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{36}
+	return file_meridian_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DNGroup) GetId() uint32 {
@@ -3518,7 +3621,7 @@ type PgError struct {
 
 func (x *PgError) Reset() {
 	*x = PgError{}
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3530,7 +3633,7 @@ func (x *PgError) String() string {
 func (*PgError) ProtoMessage() {}
 
 func (x *PgError) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[37]
+	mi := &file_meridian_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3543,7 +3646,7 @@ func (x *PgError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PgError.ProtoReflect.Descriptor instead.
 func (*PgError) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{37}
+	return file_meridian_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PgError) GetCode() string {
@@ -3596,7 +3699,7 @@ type RollbackToRequest struct {
 
 func (x *RollbackToRequest) Reset() {
 	*x = RollbackToRequest{}
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3608,7 +3711,7 @@ func (x *RollbackToRequest) String() string {
 func (*RollbackToRequest) ProtoMessage() {}
 
 func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[38]
+	mi := &file_meridian_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3621,7 +3724,7 @@ func (x *RollbackToRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToRequest.ProtoReflect.Descriptor instead.
 func (*RollbackToRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{38}
+	return file_meridian_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RollbackToRequest) GetGxid() uint64 {
@@ -3660,7 +3763,7 @@ type RollbackToResponse struct {
 
 func (x *RollbackToResponse) Reset() {
 	*x = RollbackToResponse{}
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3672,7 +3775,7 @@ func (x *RollbackToResponse) String() string {
 func (*RollbackToResponse) ProtoMessage() {}
 
 func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[39]
+	mi := &file_meridian_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3685,7 +3788,7 @@ func (x *RollbackToResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackToResponse.ProtoReflect.Descriptor instead.
 func (*RollbackToResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{39}
+	return file_meridian_proto_rawDescGZIP(), []int{40}
 }
 
 // WaitEdgesRequest asks for the waits in progress: all of them, or only
@@ -3699,7 +3802,7 @@ type WaitEdgesRequest struct {
 
 func (x *WaitEdgesRequest) Reset() {
 	*x = WaitEdgesRequest{}
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3814,7 @@ func (x *WaitEdgesRequest) String() string {
 func (*WaitEdgesRequest) ProtoMessage() {}
 
 func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[40]
+	mi := &file_meridian_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3827,7 @@ func (x *WaitEdgesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesRequest.ProtoReflect.Descriptor instead.
 func (*WaitEdgesRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{40}
+	return file_meridian_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WaitEdgesRequest) GetIds() []uint64 {
@@ -3755,7 +3858,7 @@ type WaitEdge struct {
 
 func (x *WaitEdge) Reset() {
 	*x = WaitEdge{}
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3870,7 @@ func (x *WaitEdge) String() string {
 func (*WaitEdge) ProtoMessage() {}
 
 func (x *WaitEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[41]
+	mi := &file_meridian_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3883,7 @@ func (x *WaitEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdge.ProtoReflect.Descriptor instead.
 func (*WaitEdge) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{41}
+	return file_meridian_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *WaitEdge) GetId() uint64 {
@@ -3843,7 +3946,7 @@ type WaitEdgesResponse struct {
 
 func (x *WaitEdgesResponse) Reset() {
 	*x = WaitEdgesResponse{}
-	mi := &file_meridian_proto_msgTypes[42]
+	mi := &file_meridian_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3855,7 +3958,7 @@ func (x *WaitEdgesResponse) String() string {
 func (*WaitEdgesResponse) ProtoMessage() {}
 
 func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[42]
+	mi := &file_meridian_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3868,7 +3971,7 @@ func (x *WaitEdgesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WaitEdgesResponse.ProtoReflect.Descriptor instead.
 func (*WaitEdgesResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{42}
+	return file_meridian_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *WaitEdgesResponse) GetEdges() []*WaitEdge {
@@ -3897,7 +4000,7 @@ type BreakWaitRequest struct {
 
 func (x *BreakWaitRequest) Reset() {
 	*x = BreakWaitRequest{}
-	mi := &file_meridian_proto_msgTypes[43]
+	mi := &file_meridian_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3909,7 +4012,7 @@ func (x *BreakWaitRequest) String() string {
 func (*BreakWaitRequest) ProtoMessage() {}
 
 func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[43]
+	mi := &file_meridian_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3922,7 +4025,7 @@ func (x *BreakWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitRequest.ProtoReflect.Descriptor instead.
 func (*BreakWaitRequest) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{43}
+	return file_meridian_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BreakWaitRequest) GetId() uint64 {
@@ -3949,7 +4052,7 @@ type BreakWaitResponse struct {
 
 func (x *BreakWaitResponse) Reset() {
 	*x = BreakWaitResponse{}
-	mi := &file_meridian_proto_msgTypes[44]
+	mi := &file_meridian_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4064,7 @@ func (x *BreakWaitResponse) String() string {
 func (*BreakWaitResponse) ProtoMessage() {}
 
 func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meridian_proto_msgTypes[44]
+	mi := &file_meridian_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4077,7 @@ func (x *BreakWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BreakWaitResponse.ProtoReflect.Descriptor instead.
 func (*BreakWaitResponse) Descriptor() ([]byte, []int) {
-	return file_meridian_proto_rawDescGZIP(), []int{44}
+	return file_meridian_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *BreakWaitResponse) GetFound() bool {
@@ -4094,7 +4197,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x12\n" +
 	"\x04rows\x18\x02 \x03(\fR\x04rows\x12\x18\n" +
 	"\abuckets\x18\x03 \x03(\rR\abuckets\x12,\n" +
-	"\treturning\x18\x04 \x03(\v2\x0e.meridian.ExprR\treturning\"\xb6\x01\n" +
+	"\treturning\x18\x04 \x03(\v2\x0e.meridian.ExprR\treturning\"\xe0\x01\n" +
 	"\n" +
 	"UpdateSpec\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.meridian.ScanSpecR\x06target\x12\x1f\n" +
@@ -4102,11 +4205,20 @@ const file_meridian_proto_rawDesc = "" +
 	"setColumns\x12-\n" +
 	"\n" +
 	"set_values\x18\x03 \x03(\v2\x0e.meridian.ExprR\tsetValues\x12,\n" +
-	"\treturning\x18\x04 \x03(\v2\x0e.meridian.ExprR\treturning\"f\n" +
+	"\treturning\x18\x04 \x03(\v2\x0e.meridian.ExprR\treturning\x12(\n" +
+	"\x04rows\x18\x05 \x01(\v2\x14.meridian.RowTargetsR\x04rows\"\x90\x01\n" +
 	"\n" +
 	"DeleteSpec\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.meridian.ScanSpecR\x06target\x12,\n" +
-	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\"\xab\x03\n" +
+	"\treturning\x18\x02 \x03(\v2\x0e.meridian.ExprR\treturning\x12(\n" +
+	"\x04rows\x18\x03 \x01(\v2\x14.meridian.RowTargetsR\x04rows\"x\n" +
+	"\n" +
+	"RowTargets\x12\x19\n" +
+	"\brow_keys\x18\x01 \x03(\fR\arowKeys\x12\x16\n" +
+	"\x06images\x18\x02 \x03(\fR\x06images\x12\x16\n" +
+	"\x06extras\x18\x03 \x03(\fR\x06extras\x12\x1f\n" +
+	"\vextra_types\x18\x04 \x03(\rR\n" +
+	"extraTypes\"\xab\x03\n" +
 	"\vExecRequest\x12&\n" +
 	"\x03txn\x18\x01 \x01(\v2\x14.meridian.TxnContextR\x03txn\x12(\n" +
 	"\x04scan\x18\x02 \x01(\v2\x12.meridian.ScanSpecH\x00R\x04scan\x12.\n" +
@@ -4349,7 +4461,7 @@ func file_meridian_proto_rawDescGZIP() []byte {
 }
 
 var file_meridian_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_meridian_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_meridian_proto_goTypes = []any{
 	(Identity)(0),                // 0: meridian.Identity
 	(DistKind)(0),                // 1: meridian.DistKind
@@ -4374,37 +4486,38 @@ var file_meridian_proto_goTypes = []any{
 	(*InsertSpec)(nil),           // 20: meridian.InsertSpec
 	(*UpdateSpec)(nil),           // 21: meridian.UpdateSpec
 	(*DeleteSpec)(nil),           // 22: meridian.DeleteSpec
-	(*ExecRequest)(nil),          // 23: meridian.ExecRequest
-	(*ExecResponse)(nil),         // 24: meridian.ExecResponse
-	(*GlobalIndexOp)(nil),        // 25: meridian.GlobalIndexOp
-	(*GlobalIndexWrite)(nil),     // 26: meridian.GlobalIndexWrite
-	(*GlobalIndexEntries)(nil),   // 27: meridian.GlobalIndexEntries
-	(*TxnRequest)(nil),           // 28: meridian.TxnRequest
-	(*TxnResponse)(nil),          // 29: meridian.TxnResponse
-	(*TxnStatusResponse)(nil),    // 30: meridian.TxnStatusResponse
-	(*DDLRequest)(nil),           // 31: meridian.DDLRequest
-	(*BuildIndex)(nil),           // 32: meridian.BuildIndex
-	(*DropIndex)(nil),            // 33: meridian.DropIndex
-	(*DDLResponse)(nil),          // 34: meridian.DDLResponse
-	(*VacuumRequest)(nil),        // 35: meridian.VacuumRequest
-	(*VacuumResponse)(nil),       // 36: meridian.VacuumResponse
-	(*ListPreparedRequest)(nil),  // 37: meridian.ListPreparedRequest
-	(*PreparedTxn)(nil),          // 38: meridian.PreparedTxn
-	(*ListPreparedResponse)(nil), // 39: meridian.ListPreparedResponse
-	(*CSNRequest)(nil),           // 40: meridian.CSNRequest
-	(*CSNResponse)(nil),          // 41: meridian.CSNResponse
-	(*NodeInfo)(nil),             // 42: meridian.NodeInfo
-	(*PreparedXact)(nil),         // 43: meridian.PreparedXact
-	(*BucketMap)(nil),            // 44: meridian.BucketMap
-	(*DNGroup)(nil),              // 45: meridian.DNGroup
-	(*PgError)(nil),              // 46: meridian.PgError
-	(*RollbackToRequest)(nil),    // 47: meridian.RollbackToRequest
-	(*RollbackToResponse)(nil),   // 48: meridian.RollbackToResponse
-	(*WaitEdgesRequest)(nil),     // 49: meridian.WaitEdgesRequest
-	(*WaitEdge)(nil),             // 50: meridian.WaitEdge
-	(*WaitEdgesResponse)(nil),    // 51: meridian.WaitEdgesResponse
-	(*BreakWaitRequest)(nil),     // 52: meridian.BreakWaitRequest
-	(*BreakWaitResponse)(nil),    // 53: meridian.BreakWaitResponse
+	(*RowTargets)(nil),           // 23: meridian.RowTargets
+	(*ExecRequest)(nil),          // 24: meridian.ExecRequest
+	(*ExecResponse)(nil),         // 25: meridian.ExecResponse
+	(*GlobalIndexOp)(nil),        // 26: meridian.GlobalIndexOp
+	(*GlobalIndexWrite)(nil),     // 27: meridian.GlobalIndexWrite
+	(*GlobalIndexEntries)(nil),   // 28: meridian.GlobalIndexEntries
+	(*TxnRequest)(nil),           // 29: meridian.TxnRequest
+	(*TxnResponse)(nil),          // 30: meridian.TxnResponse
+	(*TxnStatusResponse)(nil),    // 31: meridian.TxnStatusResponse
+	(*DDLRequest)(nil),           // 32: meridian.DDLRequest
+	(*BuildIndex)(nil),           // 33: meridian.BuildIndex
+	(*DropIndex)(nil),            // 34: meridian.DropIndex
+	(*DDLResponse)(nil),          // 35: meridian.DDLResponse
+	(*VacuumRequest)(nil),        // 36: meridian.VacuumRequest
+	(*VacuumResponse)(nil),       // 37: meridian.VacuumResponse
+	(*ListPreparedRequest)(nil),  // 38: meridian.ListPreparedRequest
+	(*PreparedTxn)(nil),          // 39: meridian.PreparedTxn
+	(*ListPreparedResponse)(nil), // 40: meridian.ListPreparedResponse
+	(*CSNRequest)(nil),           // 41: meridian.CSNRequest
+	(*CSNResponse)(nil),          // 42: meridian.CSNResponse
+	(*NodeInfo)(nil),             // 43: meridian.NodeInfo
+	(*PreparedXact)(nil),         // 44: meridian.PreparedXact
+	(*BucketMap)(nil),            // 45: meridian.BucketMap
+	(*DNGroup)(nil),              // 46: meridian.DNGroup
+	(*PgError)(nil),              // 47: meridian.PgError
+	(*RollbackToRequest)(nil),    // 48: meridian.RollbackToRequest
+	(*RollbackToResponse)(nil),   // 49: meridian.RollbackToResponse
+	(*WaitEdgesRequest)(nil),     // 50: meridian.WaitEdgesRequest
+	(*WaitEdge)(nil),             // 51: meridian.WaitEdge
+	(*WaitEdgesResponse)(nil),    // 52: meridian.WaitEdgesResponse
+	(*BreakWaitRequest)(nil),     // 53: meridian.BreakWaitRequest
+	(*BreakWaitResponse)(nil),    // 54: meridian.BreakWaitResponse
 }
 var file_meridian_proto_depIdxs = []int32{
 	14, // 0: meridian.ColumnDesc.default_expr:type_name -> meridian.Expr
@@ -4433,63 +4546,65 @@ var file_meridian_proto_depIdxs = []int32{
 	17, // 23: meridian.UpdateSpec.target:type_name -> meridian.ScanSpec
 	14, // 24: meridian.UpdateSpec.set_values:type_name -> meridian.Expr
 	14, // 25: meridian.UpdateSpec.returning:type_name -> meridian.Expr
-	17, // 26: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
-	14, // 27: meridian.DeleteSpec.returning:type_name -> meridian.Expr
-	15, // 28: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
-	17, // 29: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
-	20, // 30: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
-	21, // 31: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
-	22, // 32: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
-	26, // 33: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
-	27, // 34: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
-	25, // 35: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
-	12, // 36: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
-	25, // 37: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
-	12, // 38: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
-	6,  // 39: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	12, // 40: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	32, // 41: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	33, // 42: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	12, // 43: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	38, // 44: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
-	7,  // 45: meridian.NodeInfo.role:type_name -> meridian.Role
-	8,  // 46: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
-	50, // 47: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	23, // 48: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	23, // 49: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	28, // 50: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	28, // 51: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	28, // 52: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	28, // 53: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	31, // 54: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	47, // 55: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	49, // 56: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	52, // 57: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	28, // 58: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
-	37, // 59: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
-	35, // 60: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
-	40, // 61: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	40, // 62: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	24, // 63: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	24, // 64: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	29, // 65: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	29, // 66: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	29, // 67: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	30, // 68: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	34, // 69: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	48, // 70: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	51, // 71: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	53, // 72: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	29, // 73: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
-	39, // 74: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
-	36, // 75: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
-	41, // 76: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	41, // 77: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	63, // [63:78] is the sub-list for method output_type
-	48, // [48:63] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	23, // 26: meridian.UpdateSpec.rows:type_name -> meridian.RowTargets
+	17, // 27: meridian.DeleteSpec.target:type_name -> meridian.ScanSpec
+	14, // 28: meridian.DeleteSpec.returning:type_name -> meridian.Expr
+	23, // 29: meridian.DeleteSpec.rows:type_name -> meridian.RowTargets
+	15, // 30: meridian.ExecRequest.txn:type_name -> meridian.TxnContext
+	17, // 31: meridian.ExecRequest.scan:type_name -> meridian.ScanSpec
+	20, // 32: meridian.ExecRequest.insert:type_name -> meridian.InsertSpec
+	21, // 33: meridian.ExecRequest.update:type_name -> meridian.UpdateSpec
+	22, // 34: meridian.ExecRequest.delete:type_name -> meridian.DeleteSpec
+	27, // 35: meridian.ExecRequest.global_index_write:type_name -> meridian.GlobalIndexWrite
+	28, // 36: meridian.ExecRequest.global_index_entries:type_name -> meridian.GlobalIndexEntries
+	26, // 37: meridian.ExecResponse.index_ops:type_name -> meridian.GlobalIndexOp
+	12, // 38: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
+	26, // 39: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
+	12, // 40: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
+	6,  // 41: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	12, // 42: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	33, // 43: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	34, // 44: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	12, // 45: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	39, // 46: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	7,  // 47: meridian.NodeInfo.role:type_name -> meridian.Role
+	8,  // 48: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
+	51, // 49: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	24, // 50: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	24, // 51: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	29, // 52: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	29, // 53: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	29, // 54: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	29, // 55: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	32, // 56: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	48, // 57: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	50, // 58: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	53, // 59: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	29, // 60: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	38, // 61: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	36, // 62: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
+	41, // 63: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	41, // 64: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	25, // 65: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	25, // 66: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	30, // 67: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	30, // 68: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	30, // 69: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	31, // 70: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	35, // 71: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	49, // 72: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	52, // 73: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	54, // 74: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	30, // 75: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	40, // 76: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	37, // 77: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
+	42, // 78: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	42, // 79: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	65, // [65:80] is the sub-list for method output_type
+	50, // [50:65] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
@@ -4497,7 +4612,7 @@ func file_meridian_proto_init() {
 	if File_meridian_proto != nil {
 		return
 	}
-	file_meridian_proto_msgTypes[14].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[15].OneofWrappers = []any{
 		(*ExecRequest_Scan)(nil),
 		(*ExecRequest_Insert)(nil),
 		(*ExecRequest_Update)(nil),
@@ -4505,7 +4620,7 @@ func file_meridian_proto_init() {
 		(*ExecRequest_GlobalIndexWrite)(nil),
 		(*ExecRequest_GlobalIndexEntries)(nil),
 	}
-	file_meridian_proto_msgTypes[22].OneofWrappers = []any{
+	file_meridian_proto_msgTypes[23].OneofWrappers = []any{
 		(*DDLRequest_ClearTable)(nil),
 		(*DDLRequest_BuildIndex)(nil),
 		(*DDLRequest_DropIndex)(nil),
@@ -4516,7 +4631,7 @@ func file_meridian_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meridian_proto_rawDesc), len(file_meridian_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -824,7 +824,8 @@ func (*PlanNode_IndexJoin) isPlanNode_Op() {}
 // on this datanode through an index: for each outer row it looks up the
 // index entries whose leading columns equal lookup_keys (over the outer
 // row) and reads their rows. The inner rows must pass filter (over the
-// full table row); their columns listed in columns follow the outer row.
+// full table row); their columns listed in columns follow the outer row
+// (column -1: the row's logical key, as in ScanNode).
 // residual is over outer row ++ inner columns. Types inner, left, semi
 // and anti (semi and anti output outer rows).
 type IndexJoinNode struct {
@@ -922,7 +923,9 @@ func (x *IndexJoinNode) GetResidual() *Expr {
 // ScanNode reads a table's rows on a datanode: the buckets it owns among
 // buckets (all of them when empty), or an index's entries equal to
 // index_eq. Rows that pass filter (over the full table row) are returned
-// as the table columns listed in columns.
+// as the table columns listed in columns; column -1 is the row's logical
+// key (bytea), by which an UPDATE or DELETE planned as a query names the
+// rows it changes (RowTargets).
 type ScanNode struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Table   *TableDesc             `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`

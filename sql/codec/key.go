@@ -152,6 +152,10 @@ func RowKey(table, bucket uint32, rowID uint64) []byte {
 	return binary.BigEndian.AppendUint64(b, rowID)
 }
 
+// RowKeyColumn, among the table columns a plan's scan returns, stands
+// for the row's logical key (RowKey, as bytea).
+const RowKeyColumn = -1
+
 // IndexPrefix is the prefix of every entry of an index.
 func IndexPrefix(index uint32) []byte {
 	b := make([]byte, 0, 5)
