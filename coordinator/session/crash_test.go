@@ -256,6 +256,23 @@ func TestDatanodeRestartMidTransaction(t *testing.T) {
 		exec(t, conn, fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k1))
 		exec(t, conn, fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k3))
 		restart("dn2")
+		// Until the coordinator's routes show dn2 live again a statement
+		// on it fails with 08006 (no live leader), which would not test
+		// what happens when the restarted datanode meets the transaction.
+		probe := connect(t, dsnOf(c, 0, "meridian"))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var v int64
+			err := probe.QueryRow(context.Background(), fmt.Sprintf("SELECT v FROM mid WHERE k = %d", k2)).Scan(&v)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("dn2 not reachable 30 s after its restart: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		probe.Close(context.Background())
 		var err error
 		if !commitNext {
 			_, err = conn.Exec(context.Background(), fmt.Sprintf("UPDATE mid SET v = 1 WHERE k = %d", k2))
