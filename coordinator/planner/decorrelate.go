@@ -349,6 +349,108 @@ func scalarJoin(e *Expr, subs []*SubPlan, w int) (*JoinRel, *Expr, bool) {
 	return j, val, true
 }
 
+// reduceScalarJoin narrows the grouped derived table of a decorrelated
+// scalar subquery to the keys the enclosing query can ask for (a
+// semi-join reduction, "magic sets"): when every outer key column comes
+// from one table of the enclosing block that the block's own conditions
+// filter (conditions on it alone, or IN subqueries turned into semi
+// joins of it alone), the derived table's rows are joined with the
+// distinct keys of that table's rows passing those conditions before
+// they are grouped.
+// Every row that reaches the left join passed those conditions, so no
+// group it would find is lost; the groups of keys it cannot ask for are
+// not computed. The join order search may then start from the few keys
+// and reach the subquery's table through an index (TPC-H Q17: the parts
+// of one brand and container instead of all of lineitem grouped by part).
+func reduceScalarJoin(j *JoinRel, items []*fromItem, conds []*Expr, semis []*JoinRel) {
+	qr, ok := j.Right.(*QueryRel)
+	if !ok || len(j.LeftKeys) == 0 {
+		return
+	}
+	d := qr.Query
+	var it *fromItem
+	for _, lk := range j.LeftKeys {
+		if lk.Kind != kColumn {
+			return
+		}
+		var found *fromItem
+		for _, x := range items {
+			if int(lk.Index) >= x.lo && int(lk.Index) < x.hi {
+				found = x
+			}
+		}
+		if found == nil || (it != nil && it != found) {
+			return
+		}
+		it = found
+	}
+	scan, ok := it.rel.(*ScanRel)
+	if !ok || scan.RowKey {
+		return
+	}
+	shift := func(e *Expr) *Expr {
+		return RewriteExpr(cloneExpr(e), func(n *Expr) *Expr {
+			if n.Kind == kColumn {
+				n.Index -= int32(it.lo)
+			}
+			return n
+		})
+	}
+	var local []*Expr
+	for _, c := range conds {
+		inside, any := true, false
+		colRefs(c, func(i int32) {
+			any = true
+			inside = inside && int(i) >= it.lo && int(i) < it.hi
+		})
+		if any && inside && maxLevel(c) == 0 && !coordinatorOnly(c) {
+			local = append(local, shift(c))
+		}
+	}
+	cp := *scan
+	var from Rel = &cp
+	if len(local) > 0 {
+		from = &FilterRel{Input: from, Cond: andAll(local)}
+	}
+	reduced := len(local) > 0
+	for _, s := range semis {
+		// An uncorrelated IN (a derived table, planned again here) whose
+		// left side is the table alone.
+		sub, ok := s.Right.(*QueryRel)
+		if !ok || s.Cond != nil || len(s.LeftKeys) == 0 {
+			continue
+		}
+		inside := true
+		for _, lk := range s.LeftKeys {
+			colRefs(lk, func(i int32) { inside = inside && int(i) >= it.lo && int(i) < it.hi })
+		}
+		if !inside {
+			continue
+		}
+		f := &JoinRel{Kind: s.Kind, Left: from, Right: &QueryRel{Query: sub.Query}}
+		for i := range s.LeftKeys {
+			f.LeftKeys = append(f.LeftKeys, shift(s.LeftKeys[i]))
+			f.RightKeys = append(f.RightKeys, cloneExpr(s.RightKeys[i]))
+		}
+		from, reduced = f, true
+	}
+	if !reduced {
+		return // all of the table: no narrower than grouping everything
+	}
+	k := len(j.LeftKeys)
+	keys := &Select{From: from, HasAgg: true, Visible: k}
+	for i, lk := range j.LeftKeys {
+		keys.GroupBy = append(keys.GroupBy, shift(lk))
+		keys.Output = append(keys.Output, expr.Column(i, typeOf(lk)))
+	}
+	red := &JoinRel{Kind: JoinInner, Left: d.From, Right: &QueryRel{Query: keys}}
+	for i, g := range d.GroupBy {
+		red.LeftKeys = append(red.LeftKeys, cloneExpr(g))
+		red.RightKeys = append(red.RightKeys, expr.Column(i, typeOf(j.LeftKeys[i])))
+	}
+	d.From = red
+}
+
 // decorrelate builds a block's FROM tree from its items and conditions,
 // turning the conditions' subqueries into joins where it can.
 func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error) {
@@ -397,6 +499,9 @@ func decorrelate(items []*fromItem, conds []*Expr, subs []*SubPlan) (Rel, error)
 	rel, err := buildJoins(items, rest)
 	if err != nil {
 		return nil, err
+	}
+	for _, j := range scalars {
+		reduceScalarJoin(j, items, rest, semis)
 	}
 	// Semi joins keep the FROM row as is (their conditions were built
 	// for it); scalar joins then widen it.
