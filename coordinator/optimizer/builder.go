@@ -787,7 +787,7 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 	case *planner.SetOpRel:
 		return b.setOp(r)
 	case *planner.CTERel:
-		if b.cteUses[r.CTE] == 1 && r.CTE.Step == nil {
+		if b.cteUses[r.CTE] == 1 && r.CTE.Refs <= 1 && r.CTE.Step == nil {
 			return b.block(r.CTE.Query, need, false)
 		}
 		return b.rowsRef(rowsRef{CTE: r.CTE}, r.CTE.Query), nil

@@ -106,6 +106,8 @@ func (b *fromBuilder) rangeVar(rv *pg_query.RangeVar) error {
 			var rel Rel = &CTERel{CTE: d.cte}
 			if d.self {
 				rel = &WorkTableRel{CTE: d.cte}
+			} else {
+				d.cte.Refs++
 			}
 			b.addItem(rel, r)
 			return nil

@@ -89,6 +89,10 @@ type CTE struct {
 	Step     *Select // WITH RECURSIVE: the recursive term
 	UnionAll bool
 	Cols     int
+	// Refs counts the statement's references to it, subqueries' included
+	// (those planned on their own, like an uncorrelated scalar subquery,
+	// too): one that is read more than once is computed once.
+	Refs int
 }
 
 // CTERel reads a CTE's rows.
