@@ -42,7 +42,8 @@
 //   - Decorrelation (decorrelate.go): EXISTS / IN / NOT EXISTS become
 //     semi and anti joins, NOT IN an anti join when neither side can be
 //     NULL, correlated scalar aggregates (count too, read as 0 when no row
-//     matches) left joins with a grouped derived table.
+//     matches) left joins with a grouped derived table, narrowed to the
+//     keys the enclosing query can ask for (reduceScalarJoin).
 //
 // An UPDATE or DELETE that reads other tables (FROM, USING, subqueries
 // reading the target row, WITH) is planned as such a query over the
