@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"time"
+
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -108,6 +110,9 @@ func Fold(e *Expr) *Expr {
 	for i, a := range e.Args {
 		c.Args[i] = Fold(a)
 	}
+	if d := dateCompare(c); d != nil {
+		c = d
+	}
 	if s := simplify(c); s != nil {
 		return s
 	}
@@ -117,6 +122,62 @@ func Fold(e *Expr) *Expr {
 		}
 	}
 	return c
+}
+
+// dateCompare rewrites a comparison of a date cast to timestamp with a
+// timestamp constant (date_col < date '1995-01-01' + interval '1' year)
+// into a comparison of the date with a date constant, so that no row's
+// date is converted, and the column's statistics apply: with D the
+// constant's day and mid whether it is D's midnight,
+//
+//	d::ts <  T  →  d < D (mid), d <= D
+//	d::ts <= T  →  d <= D
+//	d::ts >  T  →  d > D
+//	d::ts >= T  →  d >= D (mid), d > D
+//	d::ts =  T  →  d = D (mid only)
+//
+// nil when it does not apply.
+func dateCompare(e *Expr) *Expr {
+	if e.Kind != kFunc || len(e.Args) != 2 {
+		return nil
+	}
+	flip := map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
+	op, ok := flip[e.Name]
+	if !ok {
+		return nil
+	}
+	cast, k := e.Args[0], e.Args[1]
+	if cast.Kind == kConst {
+		cast, k = k, cast
+	} else {
+		op = e.Name
+	}
+	if cast.Kind != kCast || cast.TypeOid != types.Timestamp || len(cast.Args) != 1 || cast.Args[0].TypeOid != types.Date ||
+		k.Kind != kConst || k.TypeOid != types.Timestamp || k.IsNull {
+		return nil
+	}
+	v, err := expr.ConstValue(k)
+	t, isTime := v.(time.Time)
+	if err != nil || !isTime {
+		return nil
+	}
+	sec := t.Unix()
+	day := sec / 86400
+	if sec%86400 < 0 {
+		day-- // floor for days before 1970
+	}
+	d := types.DateVal(day)
+	mid := t.Equal(d.Time())
+	switch {
+	case op == "<" && !mid:
+		op = "<="
+	case op == ">=" && !mid:
+		op = ">"
+	case op == "=" && !mid:
+		return nil
+	}
+	return &Expr{Kind: kFunc, Name: op, TypeOid: types.Bool, Typmod: -1,
+		Args: []*Expr{cast.Args[0], expr.Const(types.T(types.Date), d)}}
 }
 
 // cloneShallow copies e's node with its own argument slice.
