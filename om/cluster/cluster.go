@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -125,14 +126,41 @@ func (o *Options) port(offset int) (int, error) {
 	return FreePort()
 }
 
-// FreePort asks the kernel for an unused TCP port on 127.0.0.1.
+// FreePort returns an unused TCP port on 127.0.0.1, below the kernel's
+// ephemeral range when it can: a node that is killed and restarted gets
+// its ports back, and a port of the ephemeral range may meanwhile have
+// become the local end of some outgoing connection (a restarted GTM
+// failed to bind its HTTP port so in a CI run).
 func FreePort() (int, error) {
+	if lo := ephemeralLow(); lo > 12000 {
+		for range 64 {
+			p := 10000 + rand.IntN(lo-10000)
+			if ln, err := net.Listen("tcp", addr(p)); err == nil {
+				ln.Close()
+				return p, nil
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (0 when
+// unknown).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }
 
 func addr(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
