@@ -65,6 +65,24 @@ type builder struct {
 	cteUses  map[*planner.CTE]int
 }
 
+// maxBothWays is the most stacked semi and anti joins (EXISTS, IN on one
+// block) planned both pushed onto their leaf and above the inner joins.
+const maxBothWays = 4
+
+// stackedSemiJoins counts the semi and anti joins stacked from r down its
+// left side.
+func stackedSemiJoins(r planner.Rel) int {
+	n := 0
+	for {
+		j, ok := r.(*planner.JoinRel)
+		if !ok || (j.Kind != planner.JoinSemi && j.Kind != planner.JoinAnti) {
+			return n
+		}
+		n++
+		r = j.Left
+	}
+}
+
 // PlanSelect plans a query.
 func (o *Optimizer) PlanSelect(sel *planner.Select) (*Plan, error) {
 	b := &builder{o: o, p: &Plan{}, subIdx: map[*planner.SubPlan]int32{}, refIdx: map[rowsRef]int32{}, cteUses: map[*planner.CTE]int{}}
@@ -742,7 +760,19 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 				// multiply its rows; it loses when they cut them (TPC-H
 				// Q21: the EXISTS on lineitem l1 probes every late l1
 				// row when pushed, only the Saudi suppliers' on top). Plan
-				// both; keep the cheaper.
+				// both; keep the cheaper. Each semi join below is planned
+				// both ways in turn, so beyond a few stacked ones (2^n
+				// plans) only the pushed plan is made.
+				if stackedSemiJoins(r) > maxBothWays {
+					if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {
+						return b.rel(sel, pushed, need)
+					}
+					r = pushed.(*planner.JoinRel)
+					if is, ok := flattenIsland(r); ok {
+						return b.joinIsland(sel, is, need)
+					}
+					return b.join(sel, r, need)
+				}
 				var early *built
 				var err error
 				if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {

@@ -121,9 +121,15 @@ func pushSemiJoins(r planner.Rel) planner.Rel {
 	left := pushSemiJoins(j.Left)
 	cp := *j
 	cp.Left = left
+	unpushed := func() planner.Rel {
+		if left == j.Left {
+			return r // nothing moved: the caller sees r itself
+		}
+		return &cp
+	}
 	is, ok := flattenIsland(left)
 	if !ok {
-		return &cp
+		return unpushed()
 	}
 	lw := left.Width()
 	flat := func(c int) int {
@@ -150,7 +156,7 @@ func pushSemiJoins(r planner.Rel) planner.Rel {
 		}
 	})
 	if leaf < 0 {
-		return &cp
+		return unpushed()
 	}
 	lf := is.leaves[leaf]
 	lfw := lf.Width()
