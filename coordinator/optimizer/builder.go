@@ -763,25 +763,20 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 				// both; keep the cheaper. Each semi join below is planned
 				// both ways in turn, so beyond a few stacked ones (2^n
 				// plans) only the pushed plan is made.
-				if stackedSemiJoins(r) > maxBothWays {
-					if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {
+				planPushed := func() (*built, error) {
+					j, ok := pushed.(*planner.JoinRel)
+					if !ok || j.Kind == planner.JoinInner {
 						return b.rel(sel, pushed, need)
 					}
-					r = pushed.(*planner.JoinRel)
-					if is, ok := flattenIsland(r); ok {
+					if is, ok := flattenIsland(j); ok {
 						return b.joinIsland(sel, is, need)
 					}
-					return b.join(sel, r, need)
+					return b.join(sel, j, need)
 				}
-				var early *built
-				var err error
-				if j, ok := pushed.(*planner.JoinRel); !ok || j.Kind == planner.JoinInner {
-					early, err = b.rel(sel, pushed, need)
-				} else if is, ok := flattenIsland(j); ok {
-					early, err = b.joinIsland(sel, is, need)
-				} else {
-					early, err = b.join(sel, j, need)
+				if stackedSemiJoins(r) > maxBothWays {
+					return planPushed()
 				}
+				early, err := planPushed()
 				if err != nil {
 					return nil, err
 				}
