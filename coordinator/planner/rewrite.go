@@ -141,8 +141,7 @@ func dateCompare(e *Expr) *Expr {
 	if e.Kind != kFunc || len(e.Args) != 2 {
 		return nil
 	}
-	flip := map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
-	op, ok := flip[e.Name]
+	op, ok := flippedCompare[e.Name]
 	if !ok {
 		return nil
 	}
@@ -179,6 +178,9 @@ func dateCompare(e *Expr) *Expr {
 	return &Expr{Kind: kFunc, Name: op, TypeOid: types.Bool, Typmod: -1,
 		Args: []*Expr{cast.Args[0], expr.Const(types.T(types.Date), d)}}
 }
+
+// flippedCompare is the comparison with its operands swapped.
+var flippedCompare = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
 
 // cloneShallow copies e's node with its own argument slice.
 func cloneShallow(e *Expr) *Expr {

@@ -51,6 +51,33 @@ func waitPolicy(w meridianpb.LockWaitPolicy) storage.WaitPolicy {
 // row id (8).
 const rowKeyLen = 15
 
+// eachRowKey reads the rows of keys, row keys of table ti a coordinator
+// sent, in snap, and calls fn with each that exists (i: its place in
+// keys); a key that is not one of ti's fails.
+func (x *Executor) eachRowKey(ctx context.Context, snap storage.Snapshot, ti *tableInfo, keys [][]byte,
+	fn func(i int, key []byte, seq uint64, row []types.Datum) error) error {
+	for i, k := range keys {
+		if err := checkRowKey(ti, k); err != nil {
+			return err
+		}
+		v, seq, found, err := x.st.Get(ctx, snap, k)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue // deleted since the coordinator read it
+		}
+		row, err := ti.decode(v)
+		if err != nil {
+			return fmt.Errorf("decode row %s: %w", codec.FormatKey(k), err)
+		}
+		if err := fn(i, k, seq, row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkRowKey refuses a row key the coordinator sent that is not one of
 // table ti's.
 func checkRowKey(ti *tableInfo, k []byte) error {
@@ -237,31 +264,13 @@ func (x *Executor) candidates(ctx context.Context, snap storage.Snapshot, spec *
 	}
 	var err error
 	if len(spec.RowKeys) > 0 {
-		for _, k := range spec.RowKeys {
-			if err := checkRowKey(ti, k); err != nil {
-				return nil, err
+		err = x.eachRowKey(ctx, snap, ti, spec.RowKeys, func(_ int, k []byte, seq uint64, row []types.Datum) error {
+			ok, err := m.match(row)
+			if err != nil || !ok {
+				return err
 			}
-			v, seq, found, gerr := x.st.Get(ctx, snap, k)
-			if gerr != nil {
-				return nil, gerr
-			}
-			if !found {
-				continue
-			}
-			row, derr := ti.decode(v)
-			if derr != nil {
-				return nil, fmt.Errorf("decode row %s: %w", codec.FormatKey(k), derr)
-			}
-			ok, merr := m.match(row)
-			if merr != nil {
-				return nil, merr
-			}
-			if ok {
-				if err = add(k, seq, row); err != nil {
-					return nil, err
-				}
-			}
-		}
+			return add(k, seq, row)
+		})
 	} else {
 		err = x.visit(ctx, snap, spec, ti, m, add)
 	}

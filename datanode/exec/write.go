@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -59,24 +58,8 @@ func (x *Executor) targets(ctx context.Context, snap storage.Snapshot, spec *mer
 		}
 		return err
 	}
-	for i, k := range rows.RowKeys {
-		if err := checkRowKey(ti, k); err != nil {
-			return nil, err
-		}
-		v, seq, found, err := x.st.Get(ctx, snap, k)
-		if err != nil {
-			return nil, storageErr(err)
-		}
-		if !found {
-			continue // deleted since the query read it
-		}
-		row, err := ti.decode(v)
-		if err != nil {
-			return nil, fmt.Errorf("decode row %s: %w", codec.FormatKey(k), err)
-		}
-		if err := add(i, k, seq, row); err != nil {
-			return nil, err
-		}
+	if err := x.eachRowKey(ctx, snap, ti, rows.RowKeys, add); err != nil {
+		return nil, storageErr(err)
 	}
 	if len(rows.Images) > 0 {
 		byImage := make(map[string]int, len(rows.Images))
