@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -130,13 +131,21 @@ func (o *Options) port(offset int) (int, error) {
 // ephemeral range when it can: a node that is killed and restarted gets
 // its ports back, and a port of the ephemeral range may meanwhile have
 // become the local end of some outgoing connection (a restarted GTM
-// failed to bind its HTTP port so in a CI run).
+// failed to bind its HTTP port so in a CI run). A port is handed out once
+// per process: the check closes its listener, so a second pick of the
+// same number would look free until the first node binds it.
 func FreePort() (int, error) {
 	if lo := ephemeralLow(); lo > 12000 {
+		portsMu.Lock()
+		defer portsMu.Unlock()
 		for range 64 {
 			p := 10000 + rand.IntN(lo-10000)
+			if portsGiven[p] {
+				continue
+			}
 			if ln, err := net.Listen("tcp", addr(p)); err == nil {
 				ln.Close()
+				portsGiven[p] = true
 				return p, nil
 			}
 		}
@@ -148,6 +157,11 @@ func FreePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // ephemeralLow is the first port of the kernel's ephemeral range (0 when
 // unknown).
