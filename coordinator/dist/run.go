@@ -86,15 +86,11 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 	for g := range groups {
 		addr, ok := req.Addrs[g]
 		if !ok {
-			cancel(nil)
-			r.wg.Wait()
-			return nil, pgerr.New(pgerr.ConnectionFailure, "datanode group %d has no live leader", g)
+			return nil, r.abort(pgerr.New(pgerr.ConnectionFailure, "datanode group %d has no live leader", g))
 		}
 		c, err := client(addr)
 		if err != nil {
-			cancel(nil)
-			r.wg.Wait()
-			return nil, pgerr.Wrap(err, pgerr.ConnectionFailure, "datanode group %d", g)
+			return nil, r.abort(pgerr.Wrap(err, pgerr.ConnectionFailure, "datanode group %d", g))
 		}
 		fr := &meridianpb.FlowRequest{QueryId: req.QueryID, Txn: req.Txn, Plan: req.Plan, Group: g, GroupAddrs: req.Addrs,
 			BucketRuns: req.BucketRuns, CollectStats: req.CollectStats, WorkMem: req.WorkMem}
@@ -114,10 +110,7 @@ func Start(ctx context.Context, client Client, req *Request) (*Run, error) {
 		}
 		stream, err := c.SetupFlow(ctx, fr)
 		if err != nil {
-			err = pgerr.FromStatus(err)
-			cancel(err)
-			r.wg.Wait()
-			return nil, err
+			return nil, r.abort(pgerr.FromStatus(err))
 		}
 		r.wg.Add(1)
 		go r.read(g, stream)
@@ -206,6 +199,20 @@ func (r *Run) fail(err error) {
 	if !canceledByUs {
 		r.cancel(err)
 	}
+}
+
+// abort fails a run that could not start everywhere: err joins the
+// failures of the flows already started (the first of which may be the
+// cause: a flow that failed at once cancels the setup of the next ones,
+// which then fails with a cancellation), and the most telling is returned
+// once they all ended.
+func (r *Run) abort(err error) error {
+	r.fail(err)
+	r.cancel(err)
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Best(append(r.errs, err)...)
 }
 
 // rank orders failures by how much they say: an error of the statement
