@@ -309,7 +309,7 @@ func (s *Session) copyRows(ctx context.Context, t *meridianpb.TableDesc, cols []
 		batch = nil
 		inflight = make(chan error, 1)
 		go func() {
-			n, _, err := s.insertRows(ctx, t, rows, nil)
+			n, _, err := s.insertRows(ctx, t, rows, nil, false)
 			*total += n
 			inflight <- err
 		}()

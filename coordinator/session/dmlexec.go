@@ -42,7 +42,7 @@ func (s *Session) write(ctx context.Context, snap *routing.Snapshot, targets []t
 		return 0, nil, err
 	}
 	if autocommit && !onePhase {
-		if err := s.commitGroups(ctx, tc.Gxid, groups, 0); err != nil {
+		if err := s.commitGroups(ctx, tc.Gxid, groups, 0, nil); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -119,8 +119,10 @@ func retIter(rows [][]types.Datum, ret []*planner.Expr) rowIter {
 	return &sliceIter{rows: rows}
 }
 
-// insertRows routes full rows of t to datanodes and inserts them.
-func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows [][]types.Datum, ret []*planner.Expr) (int64, [][]types.Datum, error) {
+// insertRows routes full rows of t to datanodes and inserts them. An
+// insert the caller lets defer may be held back (deferred.go); the
+// transaction's held-back writes are sent before any other.
+func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows [][]types.Datum, ret []*planner.Expr, deferrable bool) (int64, [][]types.Datum, error) {
 	for _, r := range rows {
 		if err := checkNotNull(t, r); err != nil {
 			return 0, nil, err
@@ -169,6 +171,20 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		targets = append(targets, target{group: g})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].group < targets[j].group })
+	if deferrable && s.mayDefer(t, ret) {
+		held, err := s.deferInsert(ctx, t, targets, func(g uint32) ([][]byte, []uint32) {
+			return parts[g].rows, parts[g].buckets
+		})
+		if err != nil {
+			return 0, nil, err
+		}
+		if held {
+			return int64(len(rows)), nil, nil
+		}
+	}
+	if err := s.flushDeferred(ctx); err != nil {
+		return 0, nil, err
+	}
 	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), globalTable(t), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
 		p := parts[tg.group]
 		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
@@ -232,7 +248,7 @@ func (s *Session) runInsert(ctx context.Context, p *planner.Plan, env *planner.B
 	if err != nil {
 		return nil, "", err
 	}
-	n, out, err := s.insertRows(ctx, ins.Table, rows, ret)
+	n, out, err := s.insertRows(ctx, ins.Table, rows, ret, true)
 	if err != nil {
 		return nil, "", err
 	}
@@ -347,7 +363,7 @@ func (s *Session) runInsertSelect(ctx context.Context, ins *planner.Insert, env 
 			if len(batch) == 0 {
 				return nil
 			}
-			n, r, err := s.insertRows(ctx, ins.Table, batch, ret)
+			n, r, err := s.insertRows(ctx, ins.Table, batch, ret, false)
 			total += n
 			out = append(out, r...)
 			batch = batch[:0]

@@ -175,7 +175,7 @@ func (s *Session) buildGlobalIndex(ctx context.Context, t *meridianpb.TableDesc,
 		s.abortGroups(gxid, wrote)
 		return errTimeout(ctx, err)
 	}
-	return s.commitGroups(ctx, gxid, wrote, 0)
+	return s.commitGroups(ctx, gxid, wrote, 0, nil)
 }
 
 // checkGlobalBuild refuses to build a global index inside a transaction

@@ -16,6 +16,13 @@ import (
 // when the statement returns none); tag is the command tag ("SELECT" is
 // completed with the row count by the portal).
 func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, params []types.Datum, w pgwire.ResultWriter) (rowIter, string, error) {
+	if s.txn != nil && len(s.txn.deferred) > 0 && !endsBlock(st) && !(plan != nil && plan.Insert != nil && plan.Insert.Source == nil) {
+		// Held-back inserts go before any statement but the end of the
+		// block and INSERT ... VALUES, which sends them itself.
+		if err := s.flushDeferred(ctx); err != nil {
+			return nil, "", err
+		}
+	}
 	if plan != nil {
 		env := s.bindEnv(params)
 		if len(plan.Subqueries) > 0 {
@@ -83,6 +90,16 @@ func (s *Session) run(ctx context.Context, st *Statement, plan *planner.Plan, pa
 		return nil, "CHECKPOINT", nil
 	}
 	return nil, "", pgerr.Unsupported("statement " + strings.TrimSuffix(nodeKind(st.parsed.Node), "_stmt"))
+}
+
+// endsBlock reports COMMIT (END) and ROLLBACK (ABORT): the statements
+// that take, or drop, the transaction's held-back inserts themselves.
+func endsBlock(st *Statement) bool {
+	ts := st.parsed.Node.GetTransactionStmt()
+	if ts == nil {
+		return false
+	}
+	return ts.Kind == pg_query.TransactionStmtKind_TRANS_STMT_COMMIT || ts.Kind == pg_query.TransactionStmtKind_TRANS_STMT_ROLLBACK
 }
 
 func nodeKind(n *pg_query.Node) string {

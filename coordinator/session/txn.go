@@ -35,6 +35,10 @@ type txn struct {
 	// lastLocked is the group of the last UPDATE or DELETE that wrote on
 	// one group: the two-phase commit's primary (see commitGroups).
 	lastLocked uint32
+	// deferred are held-back inserts (deferred.go), deferredBytes the
+	// size of their rows.
+	deferred      []deferredWrite
+	deferredBytes int
 }
 
 func parseIsolation(v string) (meridianpb.Isolation, error) {
@@ -308,7 +312,9 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 }
 
 // commitGroups commits gxid on the groups that wrote: one-phase on one
-// group, two-phase on several.
+// group, two-phase on several. held are writes the transaction held back
+// (deferred.go), by group: each group's go with its PREPARE, or with the
+// one-phase COMMIT, and run there first.
 //
 // The primary is prefer if it is among groups, else the lowest group. A
 // transaction's block passes the group of its last single-group UPDATE or
@@ -323,7 +329,7 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // unreachable — by its own resolver, which asks the primary. If the
 // primary refuses (it aborted a transaction left prepared too long), the
 // rest is aborted and the client gets the error.
-func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32, prefer uint32) error {
+func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32, prefer uint32, held map[uint32][]*meridianpb.ExecRequest) error {
 	if len(groups) == 0 {
 		return nil
 	}
@@ -348,7 +354,10 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		})
 	}
 	if len(groups) == 1 {
-		err := commit(groups[0], 0)
+		err := call(groups[0], func(c meridianpb.DataNodeClient) error {
+			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Writes: held[groups[0]]})
+			return err
+		})
 		if err != nil {
 			s.abortGroups(gxid, groups)
 		}
@@ -360,7 +369,7 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 			return err
 		}
 		err := call(g, func(c meridianpb.DataNodeClient) error {
-			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid, Primary: primary})
+			_, err := c.Prepare(ctx, &meridianpb.TxnRequest{Gxid: gxid, Primary: primary, Writes: held[g]})
 			return err
 		})
 		if err != nil {
@@ -433,6 +442,7 @@ func (s *Session) writerGroups() []uint32 {
 }
 
 func (s *Session) abortWriters(ctx context.Context) {
+	s.dropDeferred()
 	if s.txn.gxid != 0 && len(s.txn.writers) > 0 {
 		s.abortGroups(s.txn.gxid, s.writerGroups())
 	}
@@ -454,6 +464,7 @@ func (s *Session) commit(ctx context.Context) (string, error) {
 	}
 	s.txn = t
 	groups := s.writerGroups()
+	held := s.takeDeferred()
 	s.txn = nil
 	if t.failed {
 		// Writes left for a ROLLBACK TO SAVEPOINT that did not come.
@@ -462,7 +473,7 @@ func (s *Session) commit(ctx context.Context) (string, error) {
 		}
 		return "ROLLBACK", nil
 	}
-	if err := s.commitGroups(ctx, t.gxid, groups, t.lastLocked); err != nil {
+	if err := s.commitGroups(ctx, t.gxid, groups, t.lastLocked, held); err != nil {
 		return "", err
 	}
 	return "COMMIT", nil

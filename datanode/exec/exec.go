@@ -246,7 +246,7 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 			}
 			prefix = codec.AppendKey(prefix, v)
 		}
-		return x.st.Scan(ctx, snap, prefix, codec.PrefixEnd(prefix), func(_, value []byte, _ uint64) error {
+		entry := func(_, value []byte, _ uint64) error {
 			bucket, rowID, err := codec.DecodeIndexValue(value)
 			if err != nil {
 				return err
@@ -257,7 +257,18 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 				return err
 			}
 			return onRow(rk, rv, seq)
-		})
+		}
+		if ix.Unique && len(spec.IndexEq) == len(ix.Columns) {
+			// Every column of a unique index: at most one entry, whose
+			// key is prefix itself (codec.IndexKey without a row id), read
+			// as a point (a prefix seek, which bloom filters serve).
+			value, seq, found, err := x.st.Get(ctx, snap, prefix)
+			if err != nil || !found {
+				return err
+			}
+			return entry(prefix, value, seq)
+		}
+		return x.st.Scan(ctx, snap, prefix, codec.PrefixEnd(prefix), entry)
 	}
 	if len(spec.Buckets) == 0 || ti.desc.Dist == meridianpb.DistKind_DIST_REPLICATION {
 		p := codec.RowKeyPrefix(ti.desc.Id)

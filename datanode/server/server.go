@@ -436,7 +436,26 @@ func opName(req *meridianpb.ExecRequest) string {
 
 // Prepare is phase one of two-phase commit.
 func (s *Server) Prepare(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
+	if err := s.heldWrites(ctx, req); err != nil {
+		return nil, pgerr.ToStatus(err)
+	}
 	return &meridianpb.TxnResponse{}, pgerr.ToStatus(s.x.Prepare(req.Gxid, req.Primary, req.Gid))
+}
+
+// heldWrites runs the writes a Prepare or one-phase Commit carries, in
+// order, in the transaction they name.
+func (s *Server) heldWrites(ctx context.Context, req *meridianpb.TxnRequest) error {
+	for _, w := range req.Writes {
+		if w.Txn.GetGxid() != req.Gxid || w.Commit {
+			return pgerr.New(pgerr.ProtocolViolation, "a write carried by the end of transaction %d names another transaction or commits", req.Gxid)
+		}
+		s.m.execs.WithLabelValues(opName(w)).Inc()
+		if _, err := s.x.Exec(ctx, w, func([]any) error { return nil }); err != nil {
+			s.m.errors.Inc()
+			return err
+		}
+	}
+	return nil
 }
 
 // CommitIntent marks an explicitly prepared transaction committing.
@@ -453,6 +472,12 @@ func (s *Server) ListPrepared(ctx context.Context, req *meridianpb.ListPreparedR
 func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
 	if req.Decided {
 		return &meridianpb.TxnResponse{Csn: req.Csn}, pgerr.ToStatus(s.x.CommitDecided(ctx, req.Gxid, req.Csn))
+	}
+	if len(req.Writes) > 0 && req.Csn != 0 {
+		return nil, pgerr.ToStatus(pgerr.New(pgerr.ProtocolViolation, "writes carried by the second phase of transaction %d", req.Gxid))
+	}
+	if err := s.heldWrites(ctx, req); err != nil {
+		return nil, pgerr.ToStatus(err)
 	}
 	csn, err := s.x.Commit(ctx, req.Gxid, req.Csn)
 	return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)

@@ -364,7 +364,7 @@ func (e *Engine) rowState(prefix, end []byte, self *Txn) (rowState, error) {
 		return rs, err
 	}
 	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
+	for ok := it.SeekPrefixGE(prefix); ok; ok = it.Next() {
 		v, err := readVersion(it)
 		if err != nil {
 			return rs, err

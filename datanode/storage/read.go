@@ -216,7 +216,8 @@ func (e *Engine) newestVersion(prefix, end []byte, self *Txn, wantValue bool) (n
 		return newest{}, err
 	}
 	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
+	// A prefix seek: bloom filters skip the sstables without the key.
+	for ok := it.SeekPrefixGE(prefix); ok; ok = it.Next() {
 		v, err := readVersion(it)
 		if err != nil {
 			return newest{}, err

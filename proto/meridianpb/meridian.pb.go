@@ -2478,7 +2478,13 @@ type TxnRequest struct {
 	// committing (CommitIntent). Such a transaction cannot have aborted
 	// here, so a datanode that no longer knows it committed it earlier (and
 	// may have pruned its outcome): the commit succeeds.
-	Decided       bool `protobuf:"varint,5,opt,name=decided,proto3" json:"decided,omitempty"`
+	Decided bool `protobuf:"varint,5,opt,name=decided,proto3" json:"decided,omitempty"`
+	// Prepare, and Commit with csn 0 (one-phase): writes of the transaction
+	// the coordinator held back (INSERTs that cannot fail on a datanode's
+	// check, see the coordinator's deferred.go), run in order before the
+	// transaction is prepared or committed. A failed write fails the call
+	// and leaves the transaction to be aborted.
+	Writes        []*ExecRequest `protobuf:"bytes,6,rep,name=writes,proto3" json:"writes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2546,6 +2552,13 @@ func (x *TxnRequest) GetDecided() bool {
 		return x.Decided
 	}
 	return false
+}
+
+func (x *TxnRequest) GetWrites() []*ExecRequest {
+	if x != nil {
+		return x.Writes
+	}
+	return nil
 }
 
 type TxnResponse struct {
@@ -4250,14 +4263,15 @@ const file_meridian_proto_rawDesc = "" +
 	"\x05build\x18\x03 \x01(\bR\x05build\"Z\n" +
 	"\x12GlobalIndexEntries\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
-	"\bindex_id\x18\x02 \x01(\rR\aindexId\"x\n" +
+	"\bindex_id\x18\x02 \x01(\rR\aindexId\"\xa7\x01\n" +
 	"\n" +
 	"TxnRequest\x12\x12\n" +
 	"\x04gxid\x18\x01 \x01(\x04R\x04gxid\x12\x10\n" +
 	"\x03csn\x18\x02 \x01(\x04R\x03csn\x12\x18\n" +
 	"\aprimary\x18\x03 \x01(\rR\aprimary\x12\x10\n" +
 	"\x03gid\x18\x04 \x01(\tR\x03gid\x12\x18\n" +
-	"\adecided\x18\x05 \x01(\bR\adecided\"\x1f\n" +
+	"\adecided\x18\x05 \x01(\bR\adecided\x12-\n" +
+	"\x06writes\x18\x06 \x03(\v2\x15.meridian.ExecRequestR\x06writes\"\x1f\n" +
 	"\vTxnResponse\x12\x10\n" +
 	"\x03csn\x18\x01 \x01(\x04R\x03csn\"O\n" +
 	"\x11TxnStatusResponse\x12(\n" +
@@ -4561,50 +4575,51 @@ var file_meridian_proto_depIdxs = []int32{
 	12, // 38: meridian.GlobalIndexWrite.table:type_name -> meridian.TableDesc
 	26, // 39: meridian.GlobalIndexWrite.ops:type_name -> meridian.GlobalIndexOp
 	12, // 40: meridian.GlobalIndexEntries.table:type_name -> meridian.TableDesc
-	6,  // 41: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
-	12, // 42: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
-	33, // 43: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
-	34, // 44: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
-	12, // 45: meridian.BuildIndex.table:type_name -> meridian.TableDesc
-	39, // 46: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
-	7,  // 47: meridian.NodeInfo.role:type_name -> meridian.Role
-	8,  // 48: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
-	51, // 49: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
-	24, // 50: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
-	24, // 51: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
-	29, // 52: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
-	29, // 53: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
-	29, // 54: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
-	29, // 55: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
-	32, // 56: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
-	48, // 57: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
-	50, // 58: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
-	53, // 59: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
-	29, // 60: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
-	38, // 61: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
-	36, // 62: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
-	41, // 63: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
-	41, // 64: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
-	25, // 65: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
-	25, // 66: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
-	30, // 67: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
-	30, // 68: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
-	30, // 69: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
-	31, // 70: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
-	35, // 71: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
-	49, // 72: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
-	52, // 73: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
-	54, // 74: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
-	30, // 75: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
-	40, // 76: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
-	37, // 77: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
-	42, // 78: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
-	42, // 79: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
-	65, // [65:80] is the sub-list for method output_type
-	50, // [50:65] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	24, // 41: meridian.TxnRequest.writes:type_name -> meridian.ExecRequest
+	6,  // 42: meridian.TxnStatusResponse.state:type_name -> meridian.TxnState
+	12, // 43: meridian.DDLRequest.clear_table:type_name -> meridian.TableDesc
+	33, // 44: meridian.DDLRequest.build_index:type_name -> meridian.BuildIndex
+	34, // 45: meridian.DDLRequest.drop_index:type_name -> meridian.DropIndex
+	12, // 46: meridian.BuildIndex.table:type_name -> meridian.TableDesc
+	39, // 47: meridian.ListPreparedResponse.txns:type_name -> meridian.PreparedTxn
+	7,  // 48: meridian.NodeInfo.role:type_name -> meridian.Role
+	8,  // 49: meridian.PreparedXact.state:type_name -> meridian.PreparedXactState
+	51, // 50: meridian.WaitEdgesResponse.edges:type_name -> meridian.WaitEdge
+	24, // 51: meridian.DataNode.Exec:input_type -> meridian.ExecRequest
+	24, // 52: meridian.DataNode.ExecUnary:input_type -> meridian.ExecRequest
+	29, // 53: meridian.DataNode.Prepare:input_type -> meridian.TxnRequest
+	29, // 54: meridian.DataNode.Commit:input_type -> meridian.TxnRequest
+	29, // 55: meridian.DataNode.Abort:input_type -> meridian.TxnRequest
+	29, // 56: meridian.DataNode.TxnStatus:input_type -> meridian.TxnRequest
+	32, // 57: meridian.DataNode.DDL:input_type -> meridian.DDLRequest
+	48, // 58: meridian.DataNode.RollbackTo:input_type -> meridian.RollbackToRequest
+	50, // 59: meridian.DataNode.WaitEdges:input_type -> meridian.WaitEdgesRequest
+	53, // 60: meridian.DataNode.BreakWait:input_type -> meridian.BreakWaitRequest
+	29, // 61: meridian.DataNode.CommitIntent:input_type -> meridian.TxnRequest
+	38, // 62: meridian.DataNode.ListPrepared:input_type -> meridian.ListPreparedRequest
+	36, // 63: meridian.DataNode.Vacuum:input_type -> meridian.VacuumRequest
+	41, // 64: meridian.GTM.GetCSN:input_type -> meridian.CSNRequest
+	41, // 65: meridian.GTM.StreamCSN:input_type -> meridian.CSNRequest
+	25, // 66: meridian.DataNode.Exec:output_type -> meridian.ExecResponse
+	25, // 67: meridian.DataNode.ExecUnary:output_type -> meridian.ExecResponse
+	30, // 68: meridian.DataNode.Prepare:output_type -> meridian.TxnResponse
+	30, // 69: meridian.DataNode.Commit:output_type -> meridian.TxnResponse
+	30, // 70: meridian.DataNode.Abort:output_type -> meridian.TxnResponse
+	31, // 71: meridian.DataNode.TxnStatus:output_type -> meridian.TxnStatusResponse
+	35, // 72: meridian.DataNode.DDL:output_type -> meridian.DDLResponse
+	49, // 73: meridian.DataNode.RollbackTo:output_type -> meridian.RollbackToResponse
+	52, // 74: meridian.DataNode.WaitEdges:output_type -> meridian.WaitEdgesResponse
+	54, // 75: meridian.DataNode.BreakWait:output_type -> meridian.BreakWaitResponse
+	30, // 76: meridian.DataNode.CommitIntent:output_type -> meridian.TxnResponse
+	40, // 77: meridian.DataNode.ListPrepared:output_type -> meridian.ListPreparedResponse
+	37, // 78: meridian.DataNode.Vacuum:output_type -> meridian.VacuumResponse
+	42, // 79: meridian.GTM.GetCSN:output_type -> meridian.CSNResponse
+	42, // 80: meridian.GTM.StreamCSN:output_type -> meridian.CSNResponse
+	66, // [66:81] is the sub-list for method output_type
+	51, // [51:66] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_meridian_proto_init() }
