@@ -53,6 +53,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	markColumns(ij.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
 	prefix := codec.IndexPrefix(ix.Id)
+	point := ix.Unique && len(ij.LookupKeys) == len(ix.Columns)
 	// One reader (two reused iterators) serves every lookup of the join.
 	rd, err := x.st.NewReader(snap)
 	if err != nil {
@@ -66,7 +67,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			buf = codec.AppendKey(buf, k)
 		}
 		p := append([]byte(nil), buf...)
-		err := rd.Scan(ctx, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
+		entry := func(_, value []byte, _ uint64) error {
 			bucket, rowID, err := codec.DecodeIndexValue(value)
 			if err != nil {
 				return err
@@ -97,7 +98,18 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 				out[i] = row[c]
 			}
 			return emit(out)
-		})
-		return storageErr(err)
+		}
+		if point {
+			// Every column of a unique index: one entry at most, whose key
+			// is p itself, read by a prefix seek (bloom filters skip the
+			// sstables without it); Get copies the value, so the row read
+			// may reuse the iterator.
+			value, seq, found, err := rd.Get(ctx, p)
+			if err != nil || !found {
+				return storageErr(err)
+			}
+			return storageErr(entry(p, value, seq))
+		}
+		return storageErr(rd.Scan(ctx, p, codec.PrefixEnd(p), entry))
 	}, rd.Close, nil
 }
