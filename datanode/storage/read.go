@@ -315,15 +315,21 @@ func (r *Reader) iter(it **pebble.Iterator, lo, hi []byte) (*pebble.Iterator, er
 	return *it, nil
 }
 
-// Get is Engine.Get in the reader's snapshot.
+// Get is Engine.Get in the reader's snapshot. Its iterator has no bounds:
+// a prefix seek stays within the key's versions anyway, and without a
+// SetBounds between them Pebble serves a seek to a larger key than the
+// last by stepping forward (TrySeekUsingNext), which makes the row reads
+// of an index lookup — row ids mostly ascending — cheaper.
 func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64, found bool, err error) {
 	r.e.metrics.Reads.Inc()
-	prefix, end := keyBounds(key)
-	it, err := r.iter(&r.getIt, prefix, end)
-	if err != nil {
-		return nil, 0, false, err
+	if r.getIt == nil {
+		it, err := r.e.newIter(nil, nil)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		r.getIt = it
 	}
-	return r.e.get(ctx, it, r.snap, prefix)
+	return r.e.get(ctx, r.getIt, r.snap, appendPrefix(nil, key))
 }
 
 // Scan is Engine.Scan in the reader's snapshot.
