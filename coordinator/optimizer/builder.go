@@ -7,6 +7,7 @@ import (
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
+	"math"
 )
 
 // Optimizer turns planned query blocks into distributed plans.
@@ -809,6 +810,15 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 		}
 		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Values{Values: &meridianpb.ValuesNode{Rows: rows}}}
 		return &built{n: b.newNode(op, r.Types, make([]string, r.Cols), d, float64(len(r.Rows)), 0), layout: identityLayout(r.Cols)}, nil
+	case *planner.SeriesRel:
+		args := b.impAll(sel, []*Expr{r.Start, r.Stop, r.Step}, nil)
+		d := dist{kind: distConst}
+		if b.cnOnly(args...) {
+			d = dist{kind: distCN}
+		}
+		rows := seriesRows(args)
+		op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Series{Series: &meridianpb.SeriesNode{Start: args[0], Stop: args[1], Step: args[2]}}}
+		return &built{n: b.newNode(op, []uint32{r.Type}, []string{"generate_series"}, d, rows, rows*cpuTuple), layout: identityLayout(1)}, nil
 	case *planner.SetOpRel:
 		return b.setOp(r)
 	case *planner.CTERel:
@@ -921,4 +931,25 @@ func tableTypes(t *meridianpb.TableDesc) []uint32 {
 		out[i] = c.TypeOid
 	}
 	return out
+}
+
+// seriesRows estimates generate_series's rows: exact for integer constant
+// arguments, else 1,000 (PostgreSQL's guess for a function in FROM).
+func seriesRows(args []*Expr) float64 {
+	var v [3]int64
+	for i, a := range args {
+		if a.Kind != kConst || a.IsNull || !types.IsInteger(a.TypeOid) {
+			return 1000
+		}
+		d, err := expr.ConstValue(a)
+		if err != nil {
+			return 1000
+		}
+		v[i] = d.(int64)
+	}
+	if v[2] == 0 {
+		return 1
+	}
+	n := (float64(v[1])-float64(v[0]))/float64(v[2]) + 1
+	return max(1, math.Floor(n))
 }

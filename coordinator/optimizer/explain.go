@@ -340,6 +340,8 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 		return "HashSetOp " + t, nil
 	case *meridianpb.PlanNode_Values:
 		return fmt.Sprintf("Values (%d rows)", len(op.Values.Rows)), nil
+	case *meridianpb.PlanNode_Series:
+		return "Function Scan on generate_series", nil
 	case *meridianpb.PlanNode_Recv:
 		t := fmt.Sprintf("Receive from fragment %d", op.Recv.Fragment)
 		if len(op.Recv.Merge) > 0 {

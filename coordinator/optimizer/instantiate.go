@@ -286,6 +286,10 @@ func (c *cutter) bindExprs(pb *meridianpb.PlanNode, cn bool) error {
 		for _, r := range op.Values.Rows {
 			bindAll(r.Exprs)
 		}
+	case *meridianpb.PlanNode_Series:
+		op.Series.Start = bind(op.Series.Start)
+		op.Series.Stop = bind(op.Series.Stop)
+		op.Series.Step = bind(op.Series.Step)
 	}
 	return err
 }

@@ -571,6 +571,8 @@ func outerDepth(q *Select) int32 {
 			for _, row := range r.Rows {
 				see(row...)
 			}
+		case *SeriesRel:
+			see(r.Start, r.Stop, r.Step)
 		case *SetOpRel:
 			d = max(d, outerDepth(r.Left), outerDepth(r.Right))
 		}

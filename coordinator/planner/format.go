@@ -286,6 +286,8 @@ func formatRel(f formatter, r Rel) {
 		formatSelect(f.b, r.Query, f.depth+1)
 	case *ValuesRel:
 		f.line("values (%d rows)", len(r.Rows))
+	case *SeriesRel:
+		f.line("generate_series(%s, %s, %s)", fmtExpr(r.Start, nil), fmtExpr(r.Stop, nil), fmtExpr(r.Step, nil))
 	case *SetOpRel:
 		all := ""
 		if r.All {

@@ -1,6 +1,10 @@
 package planner
 
 import (
+	"strings"
+
+	"github.com/cockroachdb/apd/v3"
+
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -82,7 +86,7 @@ func (b *fromBuilder) add(n *pg_query.Node) error {
 	case *pg_query.Node_JoinExpr:
 		return b.join(v.JoinExpr)
 	case *pg_query.Node_RangeFunction:
-		return pgerr.Unsupported("functions in FROM")
+		return b.rangeFunction(v.RangeFunction)
 	}
 	return pgerr.Unsupported("FROM item " + nodeName(n))
 }
@@ -126,6 +130,164 @@ func (b *fromBuilder) rangeVar(rv *pg_query.RangeVar) error {
 	}
 	b.addItem(&ScanRel{Access: Access{Table: t}}, r)
 	return nil
+}
+
+// rangeFunction plans a function in FROM: generate_series(start, stop
+// [, step]) is the one supported (a SeriesRel). As in PostgreSQL, the
+// column is named by the function, or by the alias of a one-column
+// function (FROM generate_series(1, 3) g), or by the alias's column list.
+func (b *fromBuilder) rangeFunction(rf *pg_query.RangeFunction) error {
+	switch {
+	case rf.Lateral:
+		return pgerr.Unsupported("LATERAL")
+	case rf.Ordinality:
+		return pgerr.Unsupported("WITH ORDINALITY")
+	case rf.IsRowsfrom || len(rf.Functions) != 1:
+		return pgerr.Unsupported("ROWS FROM")
+	case len(rf.Coldeflist) > 0:
+		return pgerr.Unsupported("column definition lists of functions in FROM")
+	}
+	items := rf.Functions[0].GetList().GetItems()
+	if len(items) == 0 || items[0].GetFuncCall() == nil {
+		return pgerr.Unsupported("this function in FROM")
+	}
+	if len(items) > 1 && items[1] != nil && len(items[1].GetList().GetItems()) > 0 {
+		return pgerr.Unsupported("column definition lists of functions in FROM")
+	}
+	fc := items[0].GetFuncCall()
+	name := funcName(fc)
+	if name != "generate_series" {
+		return pgerr.Unsupported("function " + name + " in FROM (only generate_series)")
+	}
+	if fc.AggStar || fc.AggDistinct || fc.FuncVariadic || fc.AggFilter != nil || len(fc.AggOrder) > 0 || fc.Over != nil {
+		return pgerr.New(pgerr.WrongObjectType, "generate_series is not an aggregate or window function")
+	}
+	// The arguments see the enclosing queries, not the FROM list's other
+	// items (no LATERAL).
+	sc := &scope{params: b.in.params, outer: b.in.outer, q: &query{p: b.in.q.p, ctes: b.in.q.ctes, views: b.in.q.views}}
+	args, err := sc.analyzeList(fc.Args)
+	if err != nil {
+		return err
+	}
+	if len(sc.q.subs) > 0 {
+		return pgerr.Unsupported("subqueries in the arguments of a function in FROM")
+	}
+	if sc.correlated {
+		return pgerr.Unsupported("outer references in the arguments of a function in FROM")
+	}
+	rel, err := seriesRel(sc, args)
+	if err != nil {
+		return err
+	}
+	r := &rangeEntry{name: name, offset: b.in.width(), cols: []colInfo{{name, types.T(rel.Type)}}}
+	if rf.Alias != nil {
+		r.name = rf.Alias.Aliasname
+		r.cols[0].name = rf.Alias.Aliasname
+		if err := renameCols(r, rf.Alias.Colnames); err != nil {
+			return err
+		}
+	}
+	b.addItem(rel, r)
+	return nil
+}
+
+// seriesRel resolves generate_series's argument types as PostgreSQL does:
+// timestamps (a date is taken as timestamptz) with an interval step; else
+// numeric if an argument is; else bigint if one is; else integer.
+func seriesRel(sc *scope, args []*Expr) (*SeriesRel, error) {
+	noSuch := func() error {
+		var names []string
+		for _, a := range args {
+			names = append(names, types.InfoOf(a.TypeOid).Name)
+		}
+		return pgerr.New(pgerr.UndefinedFunction, "function generate_series(%s) does not exist", strings.Join(names, ", ")).
+			WithHint("No function matches the given name and argument types. You might need to add explicit type casts.")
+	}
+	if len(args) < 2 || len(args) > 3 {
+		return nil, noSuch()
+	}
+	var t uint32
+	for _, a := range args[:2] {
+		switch o := a.TypeOid; {
+		case o == types.Unknown:
+		case o == types.TimestampTZ || o == types.Date:
+			t = types.TimestampTZ
+		case o == types.Timestamp:
+			if t != types.TimestampTZ {
+				t = types.Timestamp
+			}
+		default:
+			var ok bool
+			if t, ok = widenSeries(t, o); !ok {
+				return nil, noSuch()
+			}
+		}
+	}
+	timestamps := t == types.Timestamp || t == types.TimestampTZ
+	if len(args) == 3 {
+		switch o := args[2].TypeOid; {
+		case o == types.Unknown:
+		case o == types.Interval:
+			if t == 0 {
+				t = types.TimestampTZ
+			}
+			timestamps = true
+		case timestamps:
+			return nil, noSuch()
+		default:
+			var ok bool
+			if t, ok = widenSeries(t, o); !ok {
+				return nil, noSuch()
+			}
+		}
+	}
+	if t == 0 {
+		return nil, pgerr.New(pgerr.AmbiguousFunction, "function generate_series(unknown, unknown) is not unique").
+			WithHint("Could not choose a best candidate function. You might need to add explicit type casts.")
+	}
+	if timestamps && (t != types.Timestamp && t != types.TimestampTZ || len(args) != 3) {
+		return nil, noSuch()
+	}
+	rel := &SeriesRel{Type: t}
+	var err error
+	if rel.Start, err = sc.coerce(args[0], types.T(t), "generate_series start"); err != nil {
+		return nil, err
+	}
+	if rel.Stop, err = sc.coerce(args[1], types.T(t), "generate_series stop"); err != nil {
+		return nil, err
+	}
+	stepType := types.T(t)
+	if timestamps {
+		stepType = types.T(types.Interval)
+	}
+	if len(args) == 3 {
+		if rel.Step, err = sc.coerce(args[2], stepType, "generate_series step"); err != nil {
+			return nil, err
+		}
+	} else {
+		one := types.Datum(int64(1))
+		if t == types.Numeric {
+			one = apd.New(1, 0)
+		}
+		rel.Step = expr.Const(stepType, one)
+	}
+	return rel, nil
+}
+
+// widenSeries is the numeric generate_series type of arguments so far of
+// type t (0: none yet) and one of type o: integer, then bigint, then
+// numeric; false when o is not one of them (or t is a timestamp).
+func widenSeries(t, o uint32) (uint32, bool) {
+	rank := map[uint32]int{0: 0, types.Int2: 1, types.Int4: 1, types.Int8: 2, types.Numeric: 3}
+	rt, okT := rank[t]
+	ro, okO := rank[o]
+	if !okT || !okO {
+		return t, false
+	}
+	if ro <= rt {
+		return t, true
+	}
+	return map[int]uint32{1: types.Int4, 2: types.Int8, 3: types.Numeric}[ro], true
 }
 
 func renameCols(r *rangeEntry, names []*pg_query.Node) error {

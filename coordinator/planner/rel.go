@@ -72,6 +72,14 @@ type ValuesRel struct {
 	Types []uint32
 }
 
+// SeriesRel is generate_series(Start, Stop, Step) in FROM: one column of
+// Type (int4, int8, numeric, timestamp or timestamptz; Step is an interval
+// for timestamps). The arguments have no column references.
+type SeriesRel struct {
+	Start, Stop, Step *Expr
+	Type              uint32
+}
+
 // SetOpRel combines two queries' visible output rows.
 type SetOpRel struct {
 	Op          string // "union", "intersect", "except"
@@ -125,6 +133,7 @@ func (r *FilterRel) Width() int    { return r.Input.Width() }
 func (r *ProjectRel) Width() int   { return len(r.Exprs) }
 func (r *QueryRel) Width() int     { return r.Query.Visible }
 func (r *ValuesRel) Width() int    { return r.Cols }
+func (r *SeriesRel) Width() int    { return 1 }
 func (r *SetOpRel) Width() int     { return r.Cols }
 func (r *CTERel) Width() int       { return r.CTE.Cols }
 func (r *WorkTableRel) Width() int { return r.CTE.Cols }

@@ -522,6 +522,7 @@ type PlanNode struct {
 	//	*PlanNode_Append
 	//	*PlanNode_RowsRef
 	//	*PlanNode_IndexJoin
+	//	*PlanNode_Series
 	Op            isPlanNode_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -732,6 +733,15 @@ func (x *PlanNode) GetIndexJoin() *IndexJoinNode {
 	return nil
 }
 
+func (x *PlanNode) GetSeries() *SeriesNode {
+	if x != nil {
+		if x, ok := x.Op.(*PlanNode_Series); ok {
+			return x.Series
+		}
+	}
+	return nil
+}
+
 type isPlanNode_Op interface {
 	isPlanNode_Op()
 }
@@ -792,6 +802,10 @@ type PlanNode_IndexJoin struct {
 	IndexJoin *IndexJoinNode `protobuf:"bytes,23,opt,name=index_join,json=indexJoin,proto3,oneof"`
 }
 
+type PlanNode_Series struct {
+	Series *SeriesNode `protobuf:"bytes,24,opt,name=series,proto3,oneof"`
+}
+
 func (*PlanNode_Scan) isPlanNode_Op() {}
 
 func (*PlanNode_Filter) isPlanNode_Op() {}
@@ -820,6 +834,73 @@ func (*PlanNode_RowsRef) isPlanNode_Op() {}
 
 func (*PlanNode_IndexJoin) isPlanNode_Op() {}
 
+func (*PlanNode_Series) isPlanNode_Op() {}
+
+// SeriesNode is generate_series(start, stop[, step]) in FROM: one column
+// (types[0]: int4, int8, numeric, timestamp or timestamptz), from start
+// while not past stop, by step (1 when absent; an interval for
+// timestamps). The arguments have no column references; a NULL one gives
+// no rows, a zero step fails with 22023.
+type SeriesNode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *Expr                  `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Stop          *Expr                  `protobuf:"bytes,2,opt,name=stop,proto3" json:"stop,omitempty"`
+	Step          *Expr                  `protobuf:"bytes,3,opt,name=step,proto3" json:"step,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeriesNode) Reset() {
+	*x = SeriesNode{}
+	mi := &file_plan_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeriesNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeriesNode) ProtoMessage() {}
+
+func (x *SeriesNode) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeriesNode.ProtoReflect.Descriptor instead.
+func (*SeriesNode) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SeriesNode) GetStart() *Expr {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *SeriesNode) GetStop() *Expr {
+	if x != nil {
+		return x.Stop
+	}
+	return nil
+}
+
+func (x *SeriesNode) GetStep() *Expr {
+	if x != nil {
+		return x.Step
+	}
+	return nil
+}
+
 // IndexJoinNode joins its input (the outer rows, inputs[0]) with a table
 // on this datanode through an index: for each outer row it looks up the
 // index entries whose leading columns equal lookup_keys (over the outer
@@ -843,7 +924,7 @@ type IndexJoinNode struct {
 
 func (x *IndexJoinNode) Reset() {
 	*x = IndexJoinNode{}
-	mi := &file_plan_proto_msgTypes[4]
+	mi := &file_plan_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -855,7 +936,7 @@ func (x *IndexJoinNode) String() string {
 func (*IndexJoinNode) ProtoMessage() {}
 
 func (x *IndexJoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[4]
+	mi := &file_plan_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -868,7 +949,7 @@ func (x *IndexJoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndexJoinNode.ProtoReflect.Descriptor instead.
 func (*IndexJoinNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{4}
+	return file_plan_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IndexJoinNode) GetType() JoinType {
@@ -942,7 +1023,7 @@ type ScanNode struct {
 
 func (x *ScanNode) Reset() {
 	*x = ScanNode{}
-	mi := &file_plan_proto_msgTypes[5]
+	mi := &file_plan_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1035,7 @@ func (x *ScanNode) String() string {
 func (*ScanNode) ProtoMessage() {}
 
 func (x *ScanNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[5]
+	mi := &file_plan_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1048,7 @@ func (x *ScanNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanNode.ProtoReflect.Descriptor instead.
 func (*ScanNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{5}
+	return file_plan_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScanNode) GetTable() *TableDesc {
@@ -1029,7 +1110,7 @@ type FilterNode struct {
 
 func (x *FilterNode) Reset() {
 	*x = FilterNode{}
-	mi := &file_plan_proto_msgTypes[6]
+	mi := &file_plan_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1122,7 @@ func (x *FilterNode) String() string {
 func (*FilterNode) ProtoMessage() {}
 
 func (x *FilterNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[6]
+	mi := &file_plan_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1135,7 @@ func (x *FilterNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterNode.ProtoReflect.Descriptor instead.
 func (*FilterNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{6}
+	return file_plan_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FilterNode) GetCond() *Expr {
@@ -1074,7 +1155,7 @@ type ProjectNode struct {
 
 func (x *ProjectNode) Reset() {
 	*x = ProjectNode{}
-	mi := &file_plan_proto_msgTypes[7]
+	mi := &file_plan_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1167,7 @@ func (x *ProjectNode) String() string {
 func (*ProjectNode) ProtoMessage() {}
 
 func (x *ProjectNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[7]
+	mi := &file_plan_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1180,7 @@ func (x *ProjectNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectNode.ProtoReflect.Descriptor instead.
 func (*ProjectNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{7}
+	return file_plan_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProjectNode) GetExprs() []*Expr {
@@ -1126,7 +1207,7 @@ type JoinNode struct {
 
 func (x *JoinNode) Reset() {
 	*x = JoinNode{}
-	mi := &file_plan_proto_msgTypes[8]
+	mi := &file_plan_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1219,7 @@ func (x *JoinNode) String() string {
 func (*JoinNode) ProtoMessage() {}
 
 func (x *JoinNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[8]
+	mi := &file_plan_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1232,7 @@ func (x *JoinNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNode.ProtoReflect.Descriptor instead.
 func (*JoinNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{8}
+	return file_plan_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *JoinNode) GetType() JoinType {
@@ -1210,7 +1291,7 @@ type AggFunc struct {
 
 func (x *AggFunc) Reset() {
 	*x = AggFunc{}
-	mi := &file_plan_proto_msgTypes[9]
+	mi := &file_plan_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1303,7 @@ func (x *AggFunc) String() string {
 func (*AggFunc) ProtoMessage() {}
 
 func (x *AggFunc) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[9]
+	mi := &file_plan_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1316,7 @@ func (x *AggFunc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggFunc.ProtoReflect.Descriptor instead.
 func (*AggFunc) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{9}
+	return file_plan_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AggFunc) GetFunc() string {
@@ -1290,7 +1371,7 @@ type GroupingSet struct {
 
 func (x *GroupingSet) Reset() {
 	*x = GroupingSet{}
-	mi := &file_plan_proto_msgTypes[10]
+	mi := &file_plan_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1302,7 +1383,7 @@ func (x *GroupingSet) String() string {
 func (*GroupingSet) ProtoMessage() {}
 
 func (x *GroupingSet) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[10]
+	mi := &file_plan_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1315,7 +1396,7 @@ func (x *GroupingSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupingSet.ProtoReflect.Descriptor instead.
 func (*GroupingSet) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{10}
+	return file_plan_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GroupingSet) GetColumns() []int32 {
@@ -1345,7 +1426,7 @@ type AggNode struct {
 
 func (x *AggNode) Reset() {
 	*x = AggNode{}
-	mi := &file_plan_proto_msgTypes[11]
+	mi := &file_plan_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1357,7 +1438,7 @@ func (x *AggNode) String() string {
 func (*AggNode) ProtoMessage() {}
 
 func (x *AggNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[11]
+	mi := &file_plan_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1370,7 +1451,7 @@ func (x *AggNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AggNode.ProtoReflect.Descriptor instead.
 func (*AggNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{11}
+	return file_plan_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AggNode) GetPhase() AggPhase {
@@ -1421,7 +1502,7 @@ type SortNode struct {
 
 func (x *SortNode) Reset() {
 	*x = SortNode{}
-	mi := &file_plan_proto_msgTypes[12]
+	mi := &file_plan_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1514,7 @@ func (x *SortNode) String() string {
 func (*SortNode) ProtoMessage() {}
 
 func (x *SortNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[12]
+	mi := &file_plan_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1527,7 @@ func (x *SortNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SortNode.ProtoReflect.Descriptor instead.
 func (*SortNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{12}
+	return file_plan_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SortNode) GetKeys() []*SortKey {
@@ -1475,7 +1556,7 @@ type LimitNode struct {
 
 func (x *LimitNode) Reset() {
 	*x = LimitNode{}
-	mi := &file_plan_proto_msgTypes[13]
+	mi := &file_plan_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1568,7 @@ func (x *LimitNode) String() string {
 func (*LimitNode) ProtoMessage() {}
 
 func (x *LimitNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[13]
+	mi := &file_plan_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1581,7 @@ func (x *LimitNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LimitNode.ProtoReflect.Descriptor instead.
 func (*LimitNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{13}
+	return file_plan_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LimitNode) GetLimit() *Expr {
@@ -1532,7 +1613,7 @@ type WindowFrame struct {
 
 func (x *WindowFrame) Reset() {
 	*x = WindowFrame{}
-	mi := &file_plan_proto_msgTypes[14]
+	mi := &file_plan_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1625,7 @@ func (x *WindowFrame) String() string {
 func (*WindowFrame) ProtoMessage() {}
 
 func (x *WindowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[14]
+	mi := &file_plan_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1638,7 @@ func (x *WindowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFrame.ProtoReflect.Descriptor instead.
 func (*WindowFrame) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{14}
+	return file_plan_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WindowFrame) GetRows() bool {
@@ -1615,7 +1696,7 @@ type WindowFunc struct {
 
 func (x *WindowFunc) Reset() {
 	*x = WindowFunc{}
-	mi := &file_plan_proto_msgTypes[15]
+	mi := &file_plan_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1708,7 @@ func (x *WindowFunc) String() string {
 func (*WindowFunc) ProtoMessage() {}
 
 func (x *WindowFunc) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[15]
+	mi := &file_plan_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1721,7 @@ func (x *WindowFunc) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowFunc.ProtoReflect.Descriptor instead.
 func (*WindowFunc) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{15}
+	return file_plan_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WindowFunc) GetFunc() string {
@@ -1709,7 +1790,7 @@ type WindowNode struct {
 
 func (x *WindowNode) Reset() {
 	*x = WindowNode{}
-	mi := &file_plan_proto_msgTypes[16]
+	mi := &file_plan_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1802,7 @@ func (x *WindowNode) String() string {
 func (*WindowNode) ProtoMessage() {}
 
 func (x *WindowNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[16]
+	mi := &file_plan_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1815,7 @@ func (x *WindowNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowNode.ProtoReflect.Descriptor instead.
 func (*WindowNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{16}
+	return file_plan_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WindowNode) GetFuncs() []*WindowFunc {
@@ -1756,7 +1837,7 @@ type SetOpNode struct {
 
 func (x *SetOpNode) Reset() {
 	*x = SetOpNode{}
-	mi := &file_plan_proto_msgTypes[17]
+	mi := &file_plan_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1849,7 @@ func (x *SetOpNode) String() string {
 func (*SetOpNode) ProtoMessage() {}
 
 func (x *SetOpNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[17]
+	mi := &file_plan_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1862,7 @@ func (x *SetOpNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOpNode.ProtoReflect.Descriptor instead.
 func (*SetOpNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{17}
+	return file_plan_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetOpNode) GetOp() string {
@@ -1808,7 +1889,7 @@ type ExprRow struct {
 
 func (x *ExprRow) Reset() {
 	*x = ExprRow{}
-	mi := &file_plan_proto_msgTypes[18]
+	mi := &file_plan_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1820,7 +1901,7 @@ func (x *ExprRow) String() string {
 func (*ExprRow) ProtoMessage() {}
 
 func (x *ExprRow) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[18]
+	mi := &file_plan_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1833,7 +1914,7 @@ func (x *ExprRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExprRow.ProtoReflect.Descriptor instead.
 func (*ExprRow) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{18}
+	return file_plan_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExprRow) GetExprs() []*Expr {
@@ -1853,7 +1934,7 @@ type ValuesNode struct {
 
 func (x *ValuesNode) Reset() {
 	*x = ValuesNode{}
-	mi := &file_plan_proto_msgTypes[19]
+	mi := &file_plan_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1946,7 @@ func (x *ValuesNode) String() string {
 func (*ValuesNode) ProtoMessage() {}
 
 func (x *ValuesNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[19]
+	mi := &file_plan_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1959,7 @@ func (x *ValuesNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValuesNode.ProtoReflect.Descriptor instead.
 func (*ValuesNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{19}
+	return file_plan_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ValuesNode) GetRows() []*ExprRow {
@@ -1901,7 +1982,7 @@ type RecvNode struct {
 
 func (x *RecvNode) Reset() {
 	*x = RecvNode{}
-	mi := &file_plan_proto_msgTypes[20]
+	mi := &file_plan_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +1994,7 @@ func (x *RecvNode) String() string {
 func (*RecvNode) ProtoMessage() {}
 
 func (x *RecvNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[20]
+	mi := &file_plan_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2007,7 @@ func (x *RecvNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecvNode.ProtoReflect.Descriptor instead.
 func (*RecvNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{20}
+	return file_plan_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RecvNode) GetFragment() int32 {
@@ -1952,7 +2033,7 @@ type AppendNode struct {
 
 func (x *AppendNode) Reset() {
 	*x = AppendNode{}
-	mi := &file_plan_proto_msgTypes[21]
+	mi := &file_plan_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2045,7 @@ func (x *AppendNode) String() string {
 func (*AppendNode) ProtoMessage() {}
 
 func (x *AppendNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[21]
+	mi := &file_plan_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2058,7 @@ func (x *AppendNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendNode.ProtoReflect.Descriptor instead.
 func (*AppendNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{21}
+	return file_plan_proto_rawDescGZIP(), []int{22}
 }
 
 // RowsRefNode yields rows the coordinator computed while running the
@@ -1994,7 +2075,7 @@ type RowsRefNode struct {
 
 func (x *RowsRefNode) Reset() {
 	*x = RowsRefNode{}
-	mi := &file_plan_proto_msgTypes[22]
+	mi := &file_plan_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2087,7 @@ func (x *RowsRefNode) String() string {
 func (*RowsRefNode) ProtoMessage() {}
 
 func (x *RowsRefNode) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[22]
+	mi := &file_plan_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2100,7 @@ func (x *RowsRefNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowsRefNode.ProtoReflect.Descriptor instead.
 func (*RowsRefNode) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{22}
+	return file_plan_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RowsRefNode) GetRef() int32 {
@@ -2065,7 +2146,7 @@ type FlowRequest struct {
 
 func (x *FlowRequest) Reset() {
 	*x = FlowRequest{}
-	mi := &file_plan_proto_msgTypes[23]
+	mi := &file_plan_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2158,7 @@ func (x *FlowRequest) String() string {
 func (*FlowRequest) ProtoMessage() {}
 
 func (x *FlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[23]
+	mi := &file_plan_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2171,7 @@ func (x *FlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowRequest.ProtoReflect.Descriptor instead.
 func (*FlowRequest) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{23}
+	return file_plan_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FlowRequest) GetQueryId() uint64 {
@@ -2169,7 +2250,7 @@ type FlowMessage struct {
 
 func (x *FlowMessage) Reset() {
 	*x = FlowMessage{}
-	mi := &file_plan_proto_msgTypes[24]
+	mi := &file_plan_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2262,7 @@ func (x *FlowMessage) String() string {
 func (*FlowMessage) ProtoMessage() {}
 
 func (x *FlowMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[24]
+	mi := &file_plan_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2275,7 @@ func (x *FlowMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowMessage.ProtoReflect.Descriptor instead.
 func (*FlowMessage) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{24}
+	return file_plan_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FlowMessage) GetFragment() int32 {
@@ -2252,7 +2333,7 @@ type OperatorStats struct {
 
 func (x *OperatorStats) Reset() {
 	*x = OperatorStats{}
-	mi := &file_plan_proto_msgTypes[25]
+	mi := &file_plan_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2345,7 @@ func (x *OperatorStats) String() string {
 func (*OperatorStats) ProtoMessage() {}
 
 func (x *OperatorStats) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[25]
+	mi := &file_plan_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2358,7 @@ func (x *OperatorStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorStats.ProtoReflect.Descriptor instead.
 func (*OperatorStats) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{25}
+	return file_plan_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OperatorStats) GetNodeId() int32 {
@@ -2347,7 +2428,7 @@ type ExchangeMessage struct {
 
 func (x *ExchangeMessage) Reset() {
 	*x = ExchangeMessage{}
-	mi := &file_plan_proto_msgTypes[26]
+	mi := &file_plan_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2440,7 @@ func (x *ExchangeMessage) String() string {
 func (*ExchangeMessage) ProtoMessage() {}
 
 func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[26]
+	mi := &file_plan_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2453,7 @@ func (x *ExchangeMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeMessage.ProtoReflect.Descriptor instead.
 func (*ExchangeMessage) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{26}
+	return file_plan_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExchangeMessage) GetQueryId() uint64 {
@@ -2418,7 +2499,7 @@ type ExchangeAck struct {
 
 func (x *ExchangeAck) Reset() {
 	*x = ExchangeAck{}
-	mi := &file_plan_proto_msgTypes[27]
+	mi := &file_plan_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2511,7 @@ func (x *ExchangeAck) String() string {
 func (*ExchangeAck) ProtoMessage() {}
 
 func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[27]
+	mi := &file_plan_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2524,7 @@ func (x *ExchangeAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExchangeAck.ProtoReflect.Descriptor instead.
 func (*ExchangeAck) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{27}
+	return file_plan_proto_rawDescGZIP(), []int{28}
 }
 
 type FlowResult struct {
@@ -2455,7 +2536,7 @@ type FlowResult struct {
 
 func (x *FlowResult) Reset() {
 	*x = FlowResult{}
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2548,7 @@ func (x *FlowResult) String() string {
 func (*FlowResult) ProtoMessage() {}
 
 func (x *FlowResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[28]
+	mi := &file_plan_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2561,7 @@ func (x *FlowResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlowResult.ProtoReflect.Descriptor instead.
 func (*FlowResult) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{28}
+	return file_plan_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FlowResult) GetMessages() []*FlowMessage {
@@ -2509,7 +2590,7 @@ type TableStatistics struct {
 
 func (x *TableStatistics) Reset() {
 	*x = TableStatistics{}
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2602,7 @@ func (x *TableStatistics) String() string {
 func (*TableStatistics) ProtoMessage() {}
 
 func (x *TableStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[29]
+	mi := &file_plan_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2615,7 @@ func (x *TableStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStatistics.ProtoReflect.Descriptor instead.
 func (*TableStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{29}
+	return file_plan_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TableStatistics) GetTableId() uint32 {
@@ -2595,7 +2676,7 @@ type ColumnStatistics struct {
 
 func (x *ColumnStatistics) Reset() {
 	*x = ColumnStatistics{}
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2607,7 +2688,7 @@ func (x *ColumnStatistics) String() string {
 func (*ColumnStatistics) ProtoMessage() {}
 
 func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[30]
+	mi := &file_plan_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2620,7 +2701,7 @@ func (x *ColumnStatistics) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnStatistics.ProtoReflect.Descriptor instead.
 func (*ColumnStatistics) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{30}
+	return file_plan_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ColumnStatistics) GetDistinct() float64 {
@@ -2677,7 +2758,7 @@ type AnalyzeRequest struct {
 
 func (x *AnalyzeRequest) Reset() {
 	*x = AnalyzeRequest{}
-	mi := &file_plan_proto_msgTypes[31]
+	mi := &file_plan_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2689,7 +2770,7 @@ func (x *AnalyzeRequest) String() string {
 func (*AnalyzeRequest) ProtoMessage() {}
 
 func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[31]
+	mi := &file_plan_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2702,7 +2783,7 @@ func (x *AnalyzeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeRequest.ProtoReflect.Descriptor instead.
 func (*AnalyzeRequest) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{31}
+	return file_plan_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AnalyzeRequest) GetTable() *TableDesc {
@@ -2730,7 +2811,7 @@ type AnalyzeResponse struct {
 
 func (x *AnalyzeResponse) Reset() {
 	*x = AnalyzeResponse{}
-	mi := &file_plan_proto_msgTypes[32]
+	mi := &file_plan_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +2823,7 @@ func (x *AnalyzeResponse) String() string {
 func (*AnalyzeResponse) ProtoMessage() {}
 
 func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plan_proto_msgTypes[32]
+	mi := &file_plan_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +2836,7 @@ func (x *AnalyzeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnalyzeResponse.ProtoReflect.Descriptor instead.
 func (*AnalyzeResponse) Descriptor() ([]byte, []int) {
-	return file_plan_proto_rawDescGZIP(), []int{32}
+	return file_plan_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AnalyzeResponse) GetRows() uint64 {
@@ -2788,7 +2869,7 @@ const file_plan_proto_rawDesc = "" +
 	"\x06Stream\x12(\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x14.meridian.StreamKindR\x04kind\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\x05R\x06target\x12!\n" +
-	"\fhash_columns\x18\x03 \x03(\x05R\vhashColumns\"\xb9\x06\n" +
+	"\fhash_columns\x18\x03 \x03(\x05R\vhashColumns\"\xe9\x06\n" +
 	"\bPlanNode\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\rR\x05types\x12\x19\n" +
@@ -2811,8 +2892,14 @@ const file_plan_proto_rawDesc = "" +
 	"\x06append\x18\x15 \x01(\v2\x14.meridian.AppendNodeH\x00R\x06append\x122\n" +
 	"\brows_ref\x18\x16 \x01(\v2\x15.meridian.RowsRefNodeH\x00R\arowsRef\x128\n" +
 	"\n" +
-	"index_join\x18\x17 \x01(\v2\x17.meridian.IndexJoinNodeH\x00R\tindexJoinB\x04\n" +
-	"\x02op\"\x9c\x02\n" +
+	"index_join\x18\x17 \x01(\v2\x17.meridian.IndexJoinNodeH\x00R\tindexJoin\x12.\n" +
+	"\x06series\x18\x18 \x01(\v2\x14.meridian.SeriesNodeH\x00R\x06seriesB\x04\n" +
+	"\x02op\"z\n" +
+	"\n" +
+	"SeriesNode\x12$\n" +
+	"\x05start\x18\x01 \x01(\v2\x0e.meridian.ExprR\x05start\x12\"\n" +
+	"\x04stop\x18\x02 \x01(\v2\x0e.meridian.ExprR\x04stop\x12\"\n" +
+	"\x04step\x18\x03 \x01(\v2\x0e.meridian.ExprR\x04step\"\x9c\x02\n" +
 	"\rIndexJoinNode\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.meridian.JoinTypeR\x04type\x12)\n" +
 	"\x05table\x18\x02 \x01(\v2\x13.meridian.TableDescR\x05table\x12\x19\n" +
@@ -3010,7 +3097,7 @@ func file_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_plan_proto_goTypes = []any{
 	(StreamKind)(0),          // 0: meridian.StreamKind
 	(JoinType)(0),            // 1: meridian.JoinType
@@ -3021,40 +3108,41 @@ var file_plan_proto_goTypes = []any{
 	(*Fragment)(nil),         // 6: meridian.Fragment
 	(*Stream)(nil),           // 7: meridian.Stream
 	(*PlanNode)(nil),         // 8: meridian.PlanNode
-	(*IndexJoinNode)(nil),    // 9: meridian.IndexJoinNode
-	(*ScanNode)(nil),         // 10: meridian.ScanNode
-	(*FilterNode)(nil),       // 11: meridian.FilterNode
-	(*ProjectNode)(nil),      // 12: meridian.ProjectNode
-	(*JoinNode)(nil),         // 13: meridian.JoinNode
-	(*AggFunc)(nil),          // 14: meridian.AggFunc
-	(*GroupingSet)(nil),      // 15: meridian.GroupingSet
-	(*AggNode)(nil),          // 16: meridian.AggNode
-	(*SortNode)(nil),         // 17: meridian.SortNode
-	(*LimitNode)(nil),        // 18: meridian.LimitNode
-	(*WindowFrame)(nil),      // 19: meridian.WindowFrame
-	(*WindowFunc)(nil),       // 20: meridian.WindowFunc
-	(*WindowNode)(nil),       // 21: meridian.WindowNode
-	(*SetOpNode)(nil),        // 22: meridian.SetOpNode
-	(*ExprRow)(nil),          // 23: meridian.ExprRow
-	(*ValuesNode)(nil),       // 24: meridian.ValuesNode
-	(*RecvNode)(nil),         // 25: meridian.RecvNode
-	(*AppendNode)(nil),       // 26: meridian.AppendNode
-	(*RowsRefNode)(nil),      // 27: meridian.RowsRefNode
-	(*FlowRequest)(nil),      // 28: meridian.FlowRequest
-	(*FlowMessage)(nil),      // 29: meridian.FlowMessage
-	(*OperatorStats)(nil),    // 30: meridian.OperatorStats
-	(*ExchangeMessage)(nil),  // 31: meridian.ExchangeMessage
-	(*ExchangeAck)(nil),      // 32: meridian.ExchangeAck
-	(*FlowResult)(nil),       // 33: meridian.FlowResult
-	(*TableStatistics)(nil),  // 34: meridian.TableStatistics
-	(*ColumnStatistics)(nil), // 35: meridian.ColumnStatistics
-	(*AnalyzeRequest)(nil),   // 36: meridian.AnalyzeRequest
-	(*AnalyzeResponse)(nil),  // 37: meridian.AnalyzeResponse
-	nil,                      // 38: meridian.FlowRequest.GroupAddrsEntry
-	(*TableDesc)(nil),        // 39: meridian.TableDesc
+	(*SeriesNode)(nil),       // 9: meridian.SeriesNode
+	(*IndexJoinNode)(nil),    // 10: meridian.IndexJoinNode
+	(*ScanNode)(nil),         // 11: meridian.ScanNode
+	(*FilterNode)(nil),       // 12: meridian.FilterNode
+	(*ProjectNode)(nil),      // 13: meridian.ProjectNode
+	(*JoinNode)(nil),         // 14: meridian.JoinNode
+	(*AggFunc)(nil),          // 15: meridian.AggFunc
+	(*GroupingSet)(nil),      // 16: meridian.GroupingSet
+	(*AggNode)(nil),          // 17: meridian.AggNode
+	(*SortNode)(nil),         // 18: meridian.SortNode
+	(*LimitNode)(nil),        // 19: meridian.LimitNode
+	(*WindowFrame)(nil),      // 20: meridian.WindowFrame
+	(*WindowFunc)(nil),       // 21: meridian.WindowFunc
+	(*WindowNode)(nil),       // 22: meridian.WindowNode
+	(*SetOpNode)(nil),        // 23: meridian.SetOpNode
+	(*ExprRow)(nil),          // 24: meridian.ExprRow
+	(*ValuesNode)(nil),       // 25: meridian.ValuesNode
+	(*RecvNode)(nil),         // 26: meridian.RecvNode
+	(*AppendNode)(nil),       // 27: meridian.AppendNode
+	(*RowsRefNode)(nil),      // 28: meridian.RowsRefNode
+	(*FlowRequest)(nil),      // 29: meridian.FlowRequest
+	(*FlowMessage)(nil),      // 30: meridian.FlowMessage
+	(*OperatorStats)(nil),    // 31: meridian.OperatorStats
+	(*ExchangeMessage)(nil),  // 32: meridian.ExchangeMessage
+	(*ExchangeAck)(nil),      // 33: meridian.ExchangeAck
+	(*FlowResult)(nil),       // 34: meridian.FlowResult
+	(*TableStatistics)(nil),  // 35: meridian.TableStatistics
+	(*ColumnStatistics)(nil), // 36: meridian.ColumnStatistics
+	(*AnalyzeRequest)(nil),   // 37: meridian.AnalyzeRequest
+	(*AnalyzeResponse)(nil),  // 38: meridian.AnalyzeResponse
+	nil,                      // 39: meridian.FlowRequest.GroupAddrsEntry
 	(*Expr)(nil),             // 40: meridian.Expr
-	(*SortKey)(nil),          // 41: meridian.SortKey
-	(*TxnContext)(nil),       // 42: meridian.TxnContext
+	(*TableDesc)(nil),        // 41: meridian.TableDesc
+	(*SortKey)(nil),          // 42: meridian.SortKey
+	(*TxnContext)(nil),       // 43: meridian.TxnContext
 }
 var file_plan_proto_depIdxs = []int32{
 	6,  // 0: meridian.Plan.fragments:type_name -> meridian.Fragment
@@ -3062,77 +3150,81 @@ var file_plan_proto_depIdxs = []int32{
 	7,  // 2: meridian.Fragment.output:type_name -> meridian.Stream
 	0,  // 3: meridian.Stream.kind:type_name -> meridian.StreamKind
 	8,  // 4: meridian.PlanNode.inputs:type_name -> meridian.PlanNode
-	10, // 5: meridian.PlanNode.scan:type_name -> meridian.ScanNode
-	11, // 6: meridian.PlanNode.filter:type_name -> meridian.FilterNode
-	12, // 7: meridian.PlanNode.project:type_name -> meridian.ProjectNode
-	13, // 8: meridian.PlanNode.join:type_name -> meridian.JoinNode
-	16, // 9: meridian.PlanNode.agg:type_name -> meridian.AggNode
-	17, // 10: meridian.PlanNode.sort:type_name -> meridian.SortNode
-	18, // 11: meridian.PlanNode.limit:type_name -> meridian.LimitNode
-	21, // 12: meridian.PlanNode.window:type_name -> meridian.WindowNode
-	22, // 13: meridian.PlanNode.set_op:type_name -> meridian.SetOpNode
-	24, // 14: meridian.PlanNode.values:type_name -> meridian.ValuesNode
-	25, // 15: meridian.PlanNode.recv:type_name -> meridian.RecvNode
-	26, // 16: meridian.PlanNode.append:type_name -> meridian.AppendNode
-	27, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
-	9,  // 18: meridian.PlanNode.index_join:type_name -> meridian.IndexJoinNode
-	1,  // 19: meridian.IndexJoinNode.type:type_name -> meridian.JoinType
-	39, // 20: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
-	40, // 21: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
-	40, // 22: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
-	40, // 23: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
-	39, // 24: meridian.ScanNode.table:type_name -> meridian.TableDesc
-	40, // 25: meridian.ScanNode.index_eq:type_name -> meridian.Expr
-	40, // 26: meridian.ScanNode.filter:type_name -> meridian.Expr
-	40, // 27: meridian.FilterNode.cond:type_name -> meridian.Expr
-	40, // 28: meridian.ProjectNode.exprs:type_name -> meridian.Expr
-	1,  // 29: meridian.JoinNode.type:type_name -> meridian.JoinType
-	2,  // 30: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
-	40, // 31: meridian.JoinNode.left_keys:type_name -> meridian.Expr
-	40, // 32: meridian.JoinNode.right_keys:type_name -> meridian.Expr
-	40, // 33: meridian.JoinNode.residual:type_name -> meridian.Expr
-	40, // 34: meridian.AggFunc.arg:type_name -> meridian.Expr
-	3,  // 35: meridian.AggNode.phase:type_name -> meridian.AggPhase
-	40, // 36: meridian.AggNode.group_by:type_name -> meridian.Expr
-	14, // 37: meridian.AggNode.aggs:type_name -> meridian.AggFunc
-	15, // 38: meridian.AggNode.sets:type_name -> meridian.GroupingSet
-	41, // 39: meridian.SortNode.keys:type_name -> meridian.SortKey
-	40, // 40: meridian.SortNode.limit:type_name -> meridian.Expr
-	40, // 41: meridian.LimitNode.limit:type_name -> meridian.Expr
-	40, // 42: meridian.LimitNode.offset:type_name -> meridian.Expr
-	4,  // 43: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
-	4,  // 44: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	40, // 45: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	40, // 46: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	40, // 47: meridian.WindowFunc.args:type_name -> meridian.Expr
-	40, // 48: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	41, // 49: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
-	19, // 50: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
-	14, // 51: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
-	20, // 52: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	40, // 53: meridian.ExprRow.exprs:type_name -> meridian.Expr
-	23, // 54: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	41, // 55: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	42, // 56: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
-	5,  // 57: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	38, // 58: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
-	30, // 59: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	29, // 60: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
-	35, // 61: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
-	39, // 62: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
-	28, // 63: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	31, // 64: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	36, // 65: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
-	28, // 66: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
-	29, // 67: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	32, // 68: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	37, // 69: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
-	33, // 70: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
-	67, // [67:71] is the sub-list for method output_type
-	63, // [63:67] is the sub-list for method input_type
-	63, // [63:63] is the sub-list for extension type_name
-	63, // [63:63] is the sub-list for extension extendee
-	0,  // [0:63] is the sub-list for field type_name
+	11, // 5: meridian.PlanNode.scan:type_name -> meridian.ScanNode
+	12, // 6: meridian.PlanNode.filter:type_name -> meridian.FilterNode
+	13, // 7: meridian.PlanNode.project:type_name -> meridian.ProjectNode
+	14, // 8: meridian.PlanNode.join:type_name -> meridian.JoinNode
+	17, // 9: meridian.PlanNode.agg:type_name -> meridian.AggNode
+	18, // 10: meridian.PlanNode.sort:type_name -> meridian.SortNode
+	19, // 11: meridian.PlanNode.limit:type_name -> meridian.LimitNode
+	22, // 12: meridian.PlanNode.window:type_name -> meridian.WindowNode
+	23, // 13: meridian.PlanNode.set_op:type_name -> meridian.SetOpNode
+	25, // 14: meridian.PlanNode.values:type_name -> meridian.ValuesNode
+	26, // 15: meridian.PlanNode.recv:type_name -> meridian.RecvNode
+	27, // 16: meridian.PlanNode.append:type_name -> meridian.AppendNode
+	28, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
+	10, // 18: meridian.PlanNode.index_join:type_name -> meridian.IndexJoinNode
+	9,  // 19: meridian.PlanNode.series:type_name -> meridian.SeriesNode
+	40, // 20: meridian.SeriesNode.start:type_name -> meridian.Expr
+	40, // 21: meridian.SeriesNode.stop:type_name -> meridian.Expr
+	40, // 22: meridian.SeriesNode.step:type_name -> meridian.Expr
+	1,  // 23: meridian.IndexJoinNode.type:type_name -> meridian.JoinType
+	41, // 24: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
+	40, // 25: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
+	40, // 26: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
+	40, // 27: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
+	41, // 28: meridian.ScanNode.table:type_name -> meridian.TableDesc
+	40, // 29: meridian.ScanNode.index_eq:type_name -> meridian.Expr
+	40, // 30: meridian.ScanNode.filter:type_name -> meridian.Expr
+	40, // 31: meridian.FilterNode.cond:type_name -> meridian.Expr
+	40, // 32: meridian.ProjectNode.exprs:type_name -> meridian.Expr
+	1,  // 33: meridian.JoinNode.type:type_name -> meridian.JoinType
+	2,  // 34: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
+	40, // 35: meridian.JoinNode.left_keys:type_name -> meridian.Expr
+	40, // 36: meridian.JoinNode.right_keys:type_name -> meridian.Expr
+	40, // 37: meridian.JoinNode.residual:type_name -> meridian.Expr
+	40, // 38: meridian.AggFunc.arg:type_name -> meridian.Expr
+	3,  // 39: meridian.AggNode.phase:type_name -> meridian.AggPhase
+	40, // 40: meridian.AggNode.group_by:type_name -> meridian.Expr
+	15, // 41: meridian.AggNode.aggs:type_name -> meridian.AggFunc
+	16, // 42: meridian.AggNode.sets:type_name -> meridian.GroupingSet
+	42, // 43: meridian.SortNode.keys:type_name -> meridian.SortKey
+	40, // 44: meridian.SortNode.limit:type_name -> meridian.Expr
+	40, // 45: meridian.LimitNode.limit:type_name -> meridian.Expr
+	40, // 46: meridian.LimitNode.offset:type_name -> meridian.Expr
+	4,  // 47: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
+	4,  // 48: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
+	40, // 49: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	40, // 50: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	40, // 51: meridian.WindowFunc.args:type_name -> meridian.Expr
+	40, // 52: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	42, // 53: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	20, // 54: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
+	15, // 55: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
+	21, // 56: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
+	40, // 57: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	24, // 58: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
+	42, // 59: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	43, // 60: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	5,  // 61: meridian.FlowRequest.plan:type_name -> meridian.Plan
+	39, // 62: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	31, // 63: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
+	30, // 64: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
+	36, // 65: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
+	41, // 66: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	29, // 67: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	32, // 68: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	37, // 69: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	29, // 70: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
+	30, // 71: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	33, // 72: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	38, // 73: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	34, // 74: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
+	71, // [71:75] is the sub-list for method output_type
+	67, // [67:71] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }
@@ -3156,6 +3248,7 @@ func file_plan_proto_init() {
 		(*PlanNode_Append)(nil),
 		(*PlanNode_RowsRef)(nil),
 		(*PlanNode_IndexJoin)(nil),
+		(*PlanNode_Series)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3163,7 +3256,7 @@ func file_plan_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plan_proto_rawDesc), len(file_plan_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -167,6 +167,22 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 			}
 		}
 		return NewRows(rows), nil
+	case *meridianpb.PlanNode_Series:
+		if len(n.Types) != 1 {
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: generate_series with %d columns", n.Id, len(n.Types))
+		}
+		var args [3]types.Datum
+		for i, e := range []*meridianpb.Expr{op.Series.Start, op.Series.Stop, op.Series.Step} {
+			if e == nil {
+				return nil, pgerr.New(pgerr.InternalError, "plan node %d: generate_series without argument %d", n.Id, i+1)
+			}
+			v, err := env.constant(e)
+			if err != nil {
+				return nil, err
+			}
+			args[i] = v
+		}
+		return NewSeries(n.Types[0], args[0], args[1], args[2])
 	}
 	switch op := n.Op.(type) {
 	case *meridianpb.PlanNode_Filter:

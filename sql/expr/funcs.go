@@ -657,6 +657,12 @@ func asTime(d types.Datum) time.Time {
 // timestamp range: 4714-11-24 BC up to 294247-01-01 (types' range)
 const minTimestampUsec, endTimestampUsec = int64(-2440588) * 86400e6, int64(106751982) * 86400e6
 
+// AddIntervalChecked is AddInterval failing with 22008 out of the
+// timestamp range.
+func AddIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {
+	return addIntervalChecked(t, iv)
+}
+
 // addIntervalChecked is AddInterval with PostgreSQL's "timestamp out of
 // range" (22008) instead of overflow.
 func addIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {

@@ -21,6 +21,7 @@ const (
 	UndefinedColumn              = "42703"
 	UndefinedObject              = "42704"
 	UndefinedFunction            = "42883"
+	AmbiguousFunction            = "42725"
 	UndefinedSchema              = "3F000"
 	DuplicateTable               = "42P07"
 	DuplicateObject              = "42710"
