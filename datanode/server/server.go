@@ -246,9 +246,9 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		return nil, err
 	}
 	s.ln = ln
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20),
+	s.grpc = grpc.NewServer(append(rpcconn.ServerOptions(), grpc.MaxRecvMsgSize(256<<20), grpc.MaxSendMsgSize(256<<20),
 		grpc.ChainUnaryInterceptor(serve.RecoverUnary(log)), grpc.ChainStreamInterceptor(serve.RecoverStream(log)),
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 	meridianpb.RegisterDataNodeServer(s.grpc, s)
 	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Log: log,
 		Peer: func(addr string) (meridianpb.FlowClient, error) {
