@@ -53,7 +53,14 @@ type sumAcc struct {
 	i       int64
 	iOver   bool
 	dec     apd.Decimal
-	f       float64
+	// Numeric values of one exponent are summed as int64 coefficients
+	// (scaled, at scaledExp) and added to dec only when the exponent
+	// changes, the int64 would overflow, or the result is asked for:
+	// an apd addition per row costs several times more.
+	scaled    int64
+	scaledExp int32
+	hasScaled bool
+	f         float64
 	iv      types.IntervalVal
 	argType uint32
 }
@@ -77,6 +84,23 @@ func (a *sumAcc) Add(d types.Datum) error {
 		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, apd.New(v, 0))
 		return err
 	case *apd.Decimal:
+		if v.Form == apd.Finite && v.Coeff.IsInt64() {
+			c := v.Coeff.Int64()
+			if v.Negative {
+				c = -c
+			}
+			if a.hasScaled && v.Exponent == a.scaledExp {
+				if s := a.scaled + c; (c >= 0) == (s >= a.scaled) {
+					a.scaled = s
+					return nil
+				}
+			}
+			if err := a.flushScaled(); err != nil {
+				return err
+			}
+			a.scaled, a.scaledExp, a.hasScaled = c, v.Exponent, true
+			return nil
+		}
 		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, v)
 		return err
 	case float64:
@@ -89,11 +113,23 @@ func (a *sumAcc) Add(d types.Datum) error {
 	return nil
 }
 
-func (a *sumAcc) total() *apd.Decimal {
-	if types.IsInteger(a.argType) && !a.iOver {
-		return apd.New(a.i, 0)
+// flushScaled adds the int64 partial sum of numerics into dec.
+func (a *sumAcc) flushScaled() error {
+	if !a.hasScaled {
+		return nil
 	}
-	return &a.dec
+	var d apd.Decimal
+	d.SetFinite(a.scaled, a.scaledExp)
+	a.hasScaled = false
+	_, err := types.DecimalCtx.Add(&a.dec, &a.dec, &d)
+	return err
+}
+
+func (a *sumAcc) total() (*apd.Decimal, error) {
+	if types.IsInteger(a.argType) && !a.iOver {
+		return apd.New(a.i, 0), nil
+	}
+	return &a.dec, a.flushScaled()
 }
 
 func (a *sumAcc) Result() (types.Datum, error) {
@@ -112,8 +148,12 @@ func (a *sumAcc) Result() (types.Datum, error) {
 		}
 		return a.iv, nil
 	}
+	total, err := a.total()
+	if err != nil {
+		return nil, err
+	}
 	if a.isAvg {
-		return expr.NumericDiv(a.total(), apd.New(a.n, 0))
+		return expr.NumericDiv(total, apd.New(a.n, 0))
 	}
 	if a.spec.Type.OID == types.Int8 {
 		if a.iOver {
@@ -122,7 +162,7 @@ func (a *sumAcc) Result() (types.Datum, error) {
 		return a.i, nil
 	}
 	out := new(apd.Decimal)
-	out.Set(a.total())
+	out.Set(total)
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package agg
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"testing"
 
@@ -103,6 +104,51 @@ func TestEmptyInput(t *testing.T) {
 			}
 		} else if got != nil {
 			t.Fatalf("%s of nothing = %v, want NULL", fn, got)
+		}
+	}
+}
+
+// TestNumericSumFastPath: numerics summed as int64 coefficients per
+// exponent give exactly the sum apd's addition gives, across exponent
+// changes, negative values, coefficients beyond int64 and int64 overflow
+// of the partial sum.
+func TestNumericSumFastPath(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	for round := 0; round < 200; round++ {
+		acc := New(Spec{Func: "sum", ArgType: types.Numeric, Type: types.T(types.Numeric)})
+		var want apd.Decimal
+		n := 1 + rng.Intn(300)
+		exp := int32(-rng.Intn(4))
+		for i := 0; i < n; i++ {
+			var d *apd.Decimal
+			switch rng.Intn(10) {
+			case 0: // another exponent
+				exp = int32(-rng.Intn(6))
+				d = apd.New(rng.Int63n(1000000)-500000, exp)
+			case 1: // near the int64 limits: the partial sum overflows
+				d = apd.New(math.MaxInt64-rng.Int63n(10), exp)
+				if rng.Intn(2) == 0 {
+					d.Negative = true
+				}
+			case 2: // beyond int64
+				d, _, _ = apd.NewFromString("123456789012345678901234567890.12")
+			default:
+				d = apd.New(rng.Int63n(2000000)-1000000, exp)
+			}
+			if err := acc.Add(d); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := types.DecimalCtx.Add(&want, &want, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := acc.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := got.(*apd.Decimal)
+		if g.Cmp(&want) != 0 || g.Exponent != want.Exponent {
+			t.Fatalf("round %d: sum %s (exponent %d), want %s (exponent %d)", round, g, g.Exponent, &want, want.Exponent)
 		}
 	}
 }
