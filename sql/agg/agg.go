@@ -47,12 +47,12 @@ func (a *countAcc) Add(d types.Datum) error {
 func (a *countAcc) Result() (types.Datum, error) { return a.n, nil }
 
 type sumAcc struct {
-	spec    Spec
-	isAvg   bool
-	n       int64
-	i       int64
-	iOver   bool
-	dec     apd.Decimal
+	spec  Spec
+	isAvg bool
+	n     int64
+	i     int64
+	iOver bool
+	dec   apd.Decimal
 	// Numeric values of one exponent are summed as int64 coefficients
 	// (scaled, at scaledExp) and added to dec only when the exponent
 	// changes, the int64 would overflow, or the result is asked for:
@@ -61,8 +61,8 @@ type sumAcc struct {
 	scaledExp int32
 	hasScaled bool
 	f         float64
-	iv      types.IntervalVal
-	argType uint32
+	iv        types.IntervalVal
+	argType   uint32
 }
 
 func (a *sumAcc) Add(d types.Datum) error {
