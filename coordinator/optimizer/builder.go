@@ -1,13 +1,14 @@
 package optimizer
 
 import (
+	"math"
+
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
-	"math"
 )
 
 // Optimizer turns planned query blocks into distributed plans.

@@ -278,16 +278,28 @@ func seriesRel(sc *scope, args []*Expr) (*SeriesRel, error) {
 // type t (0: none yet) and one of type o: integer, then bigint, then
 // numeric; false when o is not one of them (or t is a timestamp).
 func widenSeries(t, o uint32) (uint32, bool) {
-	rank := map[uint32]int{0: 0, types.Int2: 1, types.Int4: 1, types.Int8: 2, types.Numeric: 3}
-	rt, okT := rank[t]
-	ro, okO := rank[o]
-	if !okT || !okO {
+	// By rank: 0 none, 1 integer, 2 bigint, 3 numeric.
+	rank := func(x uint32) int {
+		switch x {
+		case 0:
+			return 0
+		case types.Int2, types.Int4:
+			return 1
+		case types.Int8:
+			return 2
+		case types.Numeric:
+			return 3
+		}
+		return -1
+	}
+	rt, ro := rank(t), rank(o)
+	if rt < 0 || ro < 0 {
 		return t, false
 	}
 	if ro <= rt {
 		return t, true
 	}
-	return map[int]uint32{1: types.Int4, 2: types.Int8, 3: types.Numeric}[ro], true
+	return [...]uint32{0, types.Int4, types.Int8, types.Numeric}[ro], true
 }
 
 func renameCols(r *rangeEntry, names []*pg_query.Node) error {

@@ -50,18 +50,12 @@ func (s *Session) mayDefer(t *meridianpb.TableDesc, ret []*planner.Expr) bool {
 	return true
 }
 
-// deferInsert holds back an insert whose rows are split by group (parts'
-// encoded rows and buckets); false when they would pass the bound (the
-// caller sends them instead, after the held-back ones).
-func (s *Session) deferInsert(ctx context.Context, t *meridianpb.TableDesc, targets []target,
-	rows func(g uint32) (enc [][]byte, buckets []uint32)) (bool, error) {
-	size := 0
-	for _, tg := range targets {
-		enc, _ := rows(tg.group)
-		for _, r := range enc {
-			size += len(r)
-		}
-	}
+// deferInsert holds back an insert of size bytes of rows on targets,
+// whose request for a group req builds (as for write); false when they
+// would pass the bound (the caller sends them instead, after the
+// held-back ones).
+func (s *Session) deferInsert(ctx context.Context, targets []target, size int,
+	req func(t target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest) (bool, error) {
 	if s.txn.deferredBytes+size > maxDeferredBytes {
 		return false, nil
 	}
@@ -72,10 +66,7 @@ func (s *Session) deferInsert(ctx context.Context, t *meridianpb.TableDesc, targ
 	continues := s.continuing(targets)
 	s.noteWriters(targets)
 	for _, tg := range targets {
-		enc, buckets := rows(tg.group)
-		req := &meridianpb.ExecRequest{Txn: continued(tc, continues[tg.group]), Op: &meridianpb.ExecRequest_Insert{
-			Insert: &meridianpb.InsertSpec{Table: t, Rows: enc, Buckets: buckets}}}
-		s.txn.deferred = append(s.txn.deferred, deferredWrite{group: tg.group, req: req})
+		s.txn.deferred = append(s.txn.deferred, deferredWrite{group: tg.group, req: req(tg, continued(tc, continues[tg.group]))})
 	}
 	s.txn.deferredBytes += size
 	return true, nil
@@ -85,10 +76,10 @@ func (s *Session) deferInsert(ctx context.Context, t *meridianpb.TableDesc, targ
 // order, the groups in parallel). On error the statement that flushes
 // fails, and with it the transaction block.
 func (s *Session) flushDeferred(ctx context.Context) error {
-	if s.txn == nil || len(s.txn.deferred) == 0 {
+	byGroup := s.takeDeferred()
+	if len(byGroup) == 0 {
 		return nil
 	}
-	byGroup := s.takeDeferred()
 	groups := make([]uint32, 0, len(byGroup))
 	for g := range byGroup {
 		groups = append(groups, g)

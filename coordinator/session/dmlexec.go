@@ -138,8 +138,10 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 	if len(groups) == 0 {
 		return 0, nil, pgerr.New(pgerr.ConnectionFailure, "no datanodes in the cluster")
 	}
+	size := 0
 	for _, r := range rows {
 		enc := codec.EncodeRow(nil, r)
+		size += len(enc)
 		if t.Dist == meridianpb.DistKind_DIST_REPLICATION {
 			for _, g := range groups {
 				p := parts[g]
@@ -171,10 +173,13 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		targets = append(targets, target{group: g})
 	}
 	sort.Slice(targets, func(i, j int) bool { return targets[i].group < targets[j].group })
+	req := func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
+		p := parts[tg.group]
+		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
+			Table: t, Rows: p.rows, Buckets: p.buckets, Returning: ret}}}
+	}
 	if deferrable && s.mayDefer(t, ret) {
-		held, err := s.deferInsert(ctx, t, targets, func(g uint32) ([][]byte, []uint32) {
-			return parts[g].rows, parts[g].buckets
-		})
+		held, err := s.deferInsert(ctx, targets, size, req)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -185,11 +190,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 	if err := s.flushDeferred(ctx); err != nil {
 		return 0, nil, err
 	}
-	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), globalTable(t), func(tg target, tc *meridianpb.TxnContext) *meridianpb.ExecRequest {
-		p := parts[tg.group]
-		return &meridianpb.ExecRequest{Txn: tc, Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
-			Table: t, Rows: p.rows, Buckets: p.buckets, Returning: ret}}}
-	})
+	n, out, err := s.write(ctx, snap, targets, stmtInsert, exprOIDs(ret), globalTable(t), req)
 	if t.Dist == meridianpb.DistKind_DIST_REPLICATION && len(groups) > 0 {
 		n /= int64(len(groups))
 		if len(ret) > 0 {

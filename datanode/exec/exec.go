@@ -258,10 +258,7 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 			}
 			return onRow(rk, rv, seq)
 		}
-		if ix.Unique && len(spec.IndexEq) == len(ix.Columns) {
-			// Every column of a unique index: at most one entry, whose
-			// key is prefix itself (codec.IndexKey without a row id), read
-			// as a point (a prefix seek, which bloom filters serve).
+		if uniqueKeyed(ix, len(spec.IndexEq)) {
 			value, seq, found, err := x.st.Get(ctx, snap, prefix)
 			if err != nil || !found {
 				return err
@@ -281,6 +278,14 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 		}
 	}
 	return nil
+}
+
+// uniqueKeyed reports an equality on every column of a unique index: at
+// most one entry, whose key is the encoded values alone (codec.IndexKey
+// adds no row id), so it is read as a point — a prefix seek, which bloom
+// filters serve — instead of a range scan.
+func uniqueKeyed(ix *meridianpb.IndexDesc, nkeys int) bool {
+	return ix.Unique && nkeys == len(ix.Columns)
 }
 
 func (x *Executor) scan(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, emit Emit) error {

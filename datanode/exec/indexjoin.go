@@ -53,7 +53,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	markColumns(ij.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
 	prefix := codec.IndexPrefix(ix.Id)
-	point := ix.Unique && len(ij.LookupKeys) == len(ix.Columns)
+	point := uniqueKeyed(ix, len(ij.LookupKeys))
 	// One reader (two reused iterators) serves every lookup of the join.
 	rd, err := x.st.NewReader(snap)
 	if err != nil {
@@ -100,10 +100,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			return emit(out)
 		}
 		if point {
-			// Every column of a unique index: one entry at most, whose key
-			// is p itself, read by a prefix seek (bloom filters skip the
-			// sstables without it); Get copies the value, so the row read
-			// may reuse the iterator.
+			// Get copies the value, so the row read may reuse the iterator.
 			value, seq, found, err := rd.Get(ctx, p)
 			if err != nil || !found {
 				return storageErr(err)

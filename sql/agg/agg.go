@@ -129,7 +129,10 @@ func (a *sumAcc) total() (*apd.Decimal, error) {
 	if types.IsInteger(a.argType) && !a.iOver {
 		return apd.New(a.i, 0), nil
 	}
-	return &a.dec, a.flushScaled()
+	if err := a.flushScaled(); err != nil {
+		return nil, err
+	}
+	return &a.dec, nil
 }
 
 func (a *sumAcc) Result() (types.Datum, error) {

@@ -586,11 +586,11 @@ func dateArith(op string, at []types.Type, r types.Type) (fn, error) {
 				}
 				iv = n.(types.IntervalVal)
 			}
-			return addIntervalChecked(asTime(v[0]), iv)
+			return AddIntervalChecked(asTime(v[0]), iv)
 		}, nil
 	case a == types.Interval && (isTS(b) || b == types.Date) && op == "+":
 		return func(v []types.Datum) (types.Datum, error) {
-			return addIntervalChecked(asTime(v[1]), v[0].(types.IntervalVal))
+			return AddIntervalChecked(asTime(v[1]), v[0].(types.IntervalVal))
 		}, nil
 	case isTS(a) && isTS(b) && op == "-":
 		return func(v []types.Datum) (types.Datum, error) {
@@ -657,15 +657,9 @@ func asTime(d types.Datum) time.Time {
 // timestamp range: 4714-11-24 BC up to 294247-01-01 (types' range)
 const minTimestampUsec, endTimestampUsec = int64(-2440588) * 86400e6, int64(106751982) * 86400e6
 
-// AddIntervalChecked is AddInterval failing with 22008 out of the
-// timestamp range.
-func AddIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {
-	return addIntervalChecked(t, iv)
-}
-
-// addIntervalChecked is AddInterval with PostgreSQL's "timestamp out of
+// AddIntervalChecked is AddInterval with PostgreSQL's "timestamp out of
 // range" (22008) instead of overflow.
-func addIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {
+func AddIntervalChecked(t time.Time, iv types.IntervalVal) (types.Datum, error) {
 	bad := pgerr.New(pgerr.DatetimeFieldOverflow, "timestamp out of range")
 	t = t.UTC()
 	if y := int64(t.Year()) + int64(iv.Months)/12; y > 294248 || y < -4714 {
