@@ -140,6 +140,47 @@ func TestCommitStepCrashes(t *testing.T) {
 	t.Logf("resolution times %v; worst %v", times, worst)
 }
 
+// TestCommitCancelledBeforePrimary: a statement cancelled (here by
+// statement_timeout) after the other participants prepared, before the
+// primary's commit, leaves the primary's transaction in progress — a state
+// no datanode's resolver ends while its coordinator lives. The coordinator
+// settles it itself: it aborts the transaction on the primary, learns the
+// outcome (TxnStatus) and aborts the prepared rest, so the client's error
+// is final and nothing is left prepared or locked for the resolvers.
+func TestCommitCancelledBeforePrimary(t *testing.T) {
+	var (
+		armed   atomic.Bool
+		stopped atomic.Uint64 // the transaction stopped at StepAllPrepared
+	)
+	knobs := &session.TestingKnobs{TwoPhase: func(ctx context.Context, step session.CommitStep, gxid uint64, group uint32) error {
+		if step == session.StepAllPrepared && armed.Load() {
+			stopped.Store(gxid)
+			<-ctx.Done() // the statement times out here
+		}
+		return nil
+	}}
+	c := startClusterCNs(t, 1, func(string) *session.TestingKnobs { return knobs })
+	conn := connect(t, dsnOf(c, 0, "meridian"))
+	exec(t, conn, "CREATE TABLE crash (k bigint PRIMARY KEY, n int NOT NULL)")
+	ks := keysPerDatanode(t, c, 1)[0]
+	exec(t, conn, "SET statement_timeout = '300ms'")
+	armed.Store(true)
+	_, err := conn.Exec(context.Background(), fmt.Sprintf("INSERT INTO crash VALUES (%d, 1), (%d, 1), (%d, 1)", ks[0], ks[1], ks[2]))
+	armed.Store(false)
+	if code(err) != "57014" || stopped.Load() == 0 {
+		t.Fatalf("statement: %v (stopped at all-prepared: %v), want 57014 there", err, stopped.Load() != 0)
+	}
+	exec(t, conn, "RESET statement_timeout")
+	// Settled at once, not by the resolvers (After is 3 s).
+	outcome, rerr := resolvedOnce(conn, stopped.Load(), 1, ks)
+	if rerr != nil {
+		t.Fatalf("not settled when the error came back: %v", rerr)
+	}
+	if outcome != "aborted" {
+		t.Fatalf("outcome %s, want aborted", outcome)
+	}
+}
+
 func errOrOK(err error) string {
 	if err == nil {
 		return "COMMIT"

@@ -15,11 +15,14 @@ import (
 type CommitStep int
 
 const (
-	// StepBeforePrepare: PREPARE is about to be sent to group.
+	// StepBeforePrepare: PREPARE is about to be sent to group, a
+	// participant other than the primary (the primary is not prepared: it
+	// commits once the others are).
 	StepBeforePrepare CommitStep = iota + 1
-	// StepPrepared: group prepared.
+	// StepPrepared: group, a participant other than the primary, prepared.
 	StepPrepared
-	// StepAllPrepared: every participant prepared; no CSN taken yet.
+	// StepAllPrepared: every participant but the primary prepared; the
+	// primary's COMMIT (which takes the CSN) not sent yet.
 	StepAllPrepared
 	// StepPrimaryCommitted: the primary (group) committed: the decision.
 	StepPrimaryCommitted

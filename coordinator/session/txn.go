@@ -313,8 +313,8 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 
 // commitGroups commits gxid on the groups that wrote: one-phase on one
 // group, two-phase on several. held are writes the transaction held back
-// (deferred.go), by group: each group's go with its PREPARE, or with the
-// one-phase COMMIT, and run there first.
+// (deferred.go), by group: each group's go with its PREPARE, or with its
+// COMMIT (one-phase, or the primary's), and run there first.
 //
 // The primary is prefer if it is among groups, else the lowest group. A
 // transaction's block passes the group of its last single-group UPDATE or
@@ -322,13 +322,17 @@ func parallel(groups []uint32, f func(g uint32) error) error {
 // before the others, and the row locked last is the likeliest to be
 // contended (pgbench's branch row).
 //
-// Two-phase: PREPARE everywhere (each naming the primary, the first
-// group), a commit CSN from the GTM, then COMMIT on the primary first: its
-// outcome is the decision. If the primary commits, the statement has
-// committed; the other participants are committed now, or — when one is
-// unreachable — by its own resolver, which asks the primary. If the
-// primary refuses (it aborted a transaction left prepared too long), the
-// rest is aborted and the client gets the error.
+// Two-phase: PREPARE on every participant but the primary (each naming
+// the primary, the first group), then COMMIT on the primary, which takes
+// the commit CSN from the GTM itself: its committed record is the
+// decision, and it needs no prepare of its own (storage's
+// CommitAsPrimary). If the primary commits, the statement has committed;
+// the other participants are committed now, or — when one is unreachable —
+// by its own resolver, which asks the primary. If the primary's commit
+// fails, the primary is asked what became of the transaction (primaryOutcome):
+// aborted, and the rest is aborted and the client gets the error;
+// committed, and the rest is committed; unknown, and the participants stay
+// prepared for their resolvers.
 func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32, prefer uint32, held map[uint32][]*meridianpb.ExecRequest) error {
 	if len(groups) == 0 {
 		return nil
@@ -347,12 +351,6 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		}
 		return pgerr.FromStatus(f(c))
 	}
-	commit := func(g uint32, csn uint64) error {
-		return call(g, func(c meridianpb.DataNodeClient) error {
-			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
-			return err
-		})
-	}
 	if len(groups) == 1 {
 		err := call(groups[0], func(c meridianpb.DataNodeClient) error {
 			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Writes: held[groups[0]]})
@@ -363,8 +361,8 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		}
 		return err
 	}
-	primary := groups[0]
-	err := parallel(groups, func(g uint32) error {
+	primary, others := groups[0], groups[1:]
+	err := parallel(others, func(g uint32) error {
 		if err := s.e.knob(ctx, StepBeforePrepare, gxid, g); err != nil {
 			return err
 		}
@@ -387,35 +385,73 @@ func (s *Session) commitGroups(ctx context.Context, gxid uint64, groups []uint32
 		s.abortGroups(gxid, groups)
 		return err
 	}
-	csn, err := s.e.gtm.Commit(ctx)
-	if err != nil {
-		s.abortGroups(gxid, groups)
+	var csn uint64
+	err = call(primary, func(c meridianpb.DataNodeClient) error {
+		resp, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Primary: primary, Writes: held[primary]})
+		csn = resp.GetCsn()
 		return err
-	}
-	if err := commit(primary, csn); err != nil {
-		if pgerr.Code(err) == pgerr.SerializationFailure {
-			// The primary aborted: that is the decision.
-			s.abortGroups(gxid, groups[1:])
+	})
+	if err != nil {
+		st, done := s.primaryOutcome(gxid, primary, err)
+		switch st {
+		case meridianpb.TxnState_TXN_ABORTED:
+			s.abortGroups(gxid, others)
 			return err
+		case meridianpb.TxnState_TXN_COMMITTED:
+			csn = done
+		default:
+			// The participants stay prepared; their resolvers follow
+			// the primary.
+			return pgerr.Wrap(err, pgerr.ConnectionFailure, "outcome of the commit is unknown")
 		}
-		// The outcome is unknown (the primary may have committed before
-		// the connection failed): the participants stay prepared and
-		// their resolvers follow the primary.
-		return pgerr.Wrap(err, pgerr.ConnectionFailure, "outcome of the commit is unknown")
 	}
 	if err := s.e.knob(ctx, StepPrimaryCommitted, gxid, primary); err != nil {
 		return err
 	}
-	return parallel(groups[1:], func(g uint32) error {
+	return parallel(others, func(g uint32) error {
 		if err := s.e.knob(ctx, StepBeforeCommit, gxid, g); err != nil {
 			return err
 		}
-		if err := commit(g, csn); err != nil {
+		err := call(g, func(c meridianpb.DataNodeClient) error {
+			_, err := c.Commit(ctx, &meridianpb.TxnRequest{Gxid: gxid, Csn: csn})
+			return err
+		})
+		if err != nil {
 			s.e.log.Warn("participant not committed yet; its resolver will finish", "gxid", gxid, "group", g, "err", err)
 			return nil
 		}
 		return s.e.knob(ctx, StepCommitted, gxid, g)
 	})
+}
+
+// primaryOutcome settles a two-phase transaction whose commit on the
+// primary failed with err. A 40001 is the primary's own abort. Otherwise
+// the transaction may still be in progress there (a held-back write failed,
+// the statement was cancelled before the commit began) — a state no
+// resolver ends while the coordinator lives — or have committed before the
+// connection failed: it is aborted on the primary, which refuses once the
+// commit has begun, and the primary then tells the outcome (TxnStatus).
+// Anything else, an unreachable primary included, is TXN_UNKNOWN.
+func (s *Session) primaryOutcome(gxid uint64, primary uint32, err error) (meridianpb.TxnState, uint64) {
+	if pgerr.Code(err) == pgerr.SerializationFailure {
+		return meridianpb.TxnState_TXN_ABORTED, 0
+	}
+	c, cerr := s.e.dn(s.e.routes.Current(), primary)
+	if cerr != nil {
+		return meridianpb.TxnState_TXN_UNKNOWN, 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	resp, serr := c.TxnStatus(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	if serr != nil {
+		return meridianpb.TxnState_TXN_UNKNOWN, 0
+	}
+	switch resp.State {
+	case meridianpb.TxnState_TXN_ABORTED, meridianpb.TxnState_TXN_COMMITTED:
+		return resp.State, resp.Csn
+	}
+	return meridianpb.TxnState_TXN_UNKNOWN, 0
 }
 
 // abortGroups rolls gxid back on groups (best effort).

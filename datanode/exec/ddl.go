@@ -141,7 +141,9 @@ func (x *Executor) Prepare(gxid uint64, primary uint32, gid string) error {
 		return t.PrepareExplicit(gid)
 	}
 	if primary == x.Self && x.Self != 0 {
-		return t.PrepareVolatile(primary)
+		// The primary is not prepared: it commits as primary once the
+		// others are (CommitAsPrimary).
+		return pgerr.New(pgerr.ProtocolViolation, "transaction %d: datanode group %d is its primary and is not prepared", gxid, primary)
 	}
 	return t.PrepareAs(primary)
 }
@@ -172,6 +174,25 @@ func (x *Executor) Commit(ctx context.Context, gxid, csn uint64) (uint64, error)
 		return 0, err
 	}
 	return csn, nil
+}
+
+// CommitAsPrimary commits the primary participant of a two-phase
+// transaction whose other participants are prepared, with a CSN from the
+// GTM taken here (storage.Txn.CommitAsPrimary): the primary needs no
+// prepare round trip of its own.
+func (x *Executor) CommitAsPrimary(ctx context.Context, gxid uint64, primary uint32) (uint64, error) {
+	if primary != x.Self || x.Self == 0 {
+		return 0, pgerr.New(pgerr.ProtocolViolation, "transaction %d: commit as primary %d sent to datanode group %d", gxid, primary, x.Self)
+	}
+	t, ok := x.st.LookupTxn(gxid)
+	if !ok {
+		return 0, pgerr.New(pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
+	}
+	csn, err := t.CommitAsPrimary(ctx, primary, x.gtm.Commit)
+	if errors.Is(err, storage.ErrTxnNotActive) {
+		return 0, pgerr.Wrap(err, pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
+	}
+	return csn, err
 }
 
 // CommitDecided commits an explicit PREPARE TRANSACTION at csn, the CSN

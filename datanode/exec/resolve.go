@@ -44,7 +44,14 @@ type StatusFunc func(ctx context.Context, primary uint32, gxid uint64) (meridian
 //	                            fails and it aborts the rest)
 //	else ask the primary      → committed@csn: commit at csn
 //	                            aborted / unknown: abort
-//	                            prepared / in progress: ask again later
+//	                            prepared / committing: ask again later
+//	                            in progress: the coordinator never sent
+//	                            the primary's commit (two-phase primaries
+//	                            are not prepared, CommitAsPrimary); once
+//	                            the coordinator is gone, or After +
+//	                            LiveCoordinatorGrace has passed, have the
+//	                            primary abort it (AbortAt; refused once its
+//	                            commit began) and ask again
 //
 // It also rolls back orphans: in-progress transactions whose coordinator
 // is gone (not registered) or restarted since (the transaction's id is
@@ -71,6 +78,9 @@ type Resolver struct {
 	Self   uint32 // this datanode's group
 	After  time.Duration
 	Status StatusFunc
+	// AbortAt aborts a transaction on a datanode group (its primary);
+	// nil: never.
+	AbortAt func(ctx context.Context, group uint32, gxid uint64) error
 	// Coordinators lists the live coordinators: number → first global
 	// transaction counter of their current incarnation. nil: no orphan
 	// check.
@@ -173,6 +183,15 @@ func (r *Resolver) Once(ctx context.Context) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st, csn, err := r.Status(cctx, p.Primary, p.GXID)
+		if err == nil && st == meridianpb.TxnState_TXN_IN_PROGRESS && r.AbortAt != nil {
+			coordinatorAlive := r.Coordinators != nil && (liveCNs == nil || !Orphan(p.GXID, liveCNs))
+			if !coordinatorAlive || time.Since(p.PreparedAt) >= r.After+LiveCoordinatorGrace {
+				if aerr := r.AbortAt(cctx, p.Primary, p.GXID); aerr == nil {
+					r.Log.Warn("had the primary abort an in-doubt transaction whose commit never came", "gxid", p.GXID, "primary", p.Primary)
+				}
+				st, csn, err = r.Status(cctx, p.Primary, p.GXID)
+			}
+		}
 		cancel()
 		if err != nil {
 			r.Log.Debug("in-doubt transaction: primary unreachable", "gxid", p.GXID, "primary", p.Primary, "err", err)

@@ -25,19 +25,27 @@ func openEngine(t *testing.T) *storage.Engine {
 }
 
 // TestResolver drives the in-doubt resolution of both outcomes: a
-// participant follows a committed primary, and a primary left prepared
-// aborts (presumed abort), after which its participant aborts too.
+// participant follows a primary that committed (as primary, never
+// prepared), and one whose primary never got its commit has the primary
+// abort the transaction once its coordinator is gone, then aborts too.
 func TestResolver(t *testing.T) {
 	ctx := context.Background()
-	prim := &Executor{Self: 1, st: openEngine(t)}
+	prim := &Executor{Self: 1, st: openEngine(t), gtm: fixedCSNs(77)}
 	part := &Executor{Self: 2, st: openEngine(t)}
 	status := func(ctx context.Context, primary uint32, gxid uint64) (meridianpb.TxnState, uint64, error) {
 		st, csn := prim.Outcome(gxid)
 		return st, csn, nil
 	}
+	live := map[uint32]uint64{0: 0} // the coordinator of gxids 10 and 11
 	log := slog.New(slog.DiscardHandler)
-	rp := &Resolver{X: prim, Self: 1, After: 0, Status: status, Log: log}
-	rq := &Resolver{X: part, Self: 2, After: 0, Status: status, Log: log}
+	rq := &Resolver{X: part, Self: 2, After: 0, Status: status, Log: log,
+		AbortAt: func(_ context.Context, g uint32, gxid uint64) error {
+			if g != 1 {
+				t.Errorf("abort sent to group %d, not the primary", g)
+			}
+			return prim.Abort(gxid)
+		},
+		Coordinators: func(context.Context) (map[uint32]uint64, error) { return live, nil }}
 
 	write := func(x *Executor, gxid uint64, key string) {
 		if err := x.st.Txn(gxid).Insert(ctx, []byte(key), []byte("v"), 0); err != nil {
@@ -47,43 +55,44 @@ func TestResolver(t *testing.T) {
 	// Transaction 10 committed on the primary; the participant missed the commit.
 	write(prim, 10, "a")
 	write(part, 10, "b")
-	if err := prim.Prepare(10, 1, ""); err != nil {
-		t.Fatal(err)
-	}
 	if err := part.Prepare(10, 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prim.Commit(ctx, 10, 77); err != nil {
-		t.Fatal(err)
+	if err := prim.Prepare(10, 1, ""); err == nil {
+		t.Fatal("the primary accepted a prepare")
 	}
-	// Transaction 11: the coordinator died after preparing both.
+	if csn, err := prim.CommitAsPrimary(ctx, 10, 1); err != nil || csn != 77 {
+		t.Fatalf("commit as primary: %d %v", csn, err)
+	}
+	// Transaction 11: the coordinator died after preparing the participant.
 	write(prim, 11, "c")
 	write(part, 11, "d")
-	if err := prim.Prepare(11, 1, ""); err != nil {
-		t.Fatal(err)
-	}
 	if err := part.Prepare(11, 1, ""); err != nil {
 		t.Fatal(err)
 	}
-	// The participant cannot decide 11 while the primary holds it prepared.
+	// While the coordinator lives (and within the grace), the participant
+	// waits for the primary's commit.
 	rq.Once(ctx)
 	if st, _ := part.Outcome(11); st != meridianpb.TxnState_TXN_PREPARED {
 		t.Fatalf("participant decided early: %v", st)
 	}
+	if st, _ := prim.Outcome(11); st != meridianpb.TxnState_TXN_IN_PROGRESS {
+		t.Fatalf("primary decided early: %v", st)
+	}
 	if st, csn := part.Outcome(10); st != meridianpb.TxnState_TXN_COMMITTED || csn != 77 {
 		t.Fatalf("participant did not follow the committed primary: %v %d", st, csn)
 	}
-	rp.Once(ctx) // the primary aborts what it left prepared
+	live = map[uint32]uint64{} // the coordinator is gone
+	rq.Once(ctx)
 	if st, _ := prim.Outcome(11); st != meridianpb.TxnState_TXN_ABORTED {
 		t.Fatalf("primary did not abort: %v", st)
 	}
-	// A late commit from the coordinator is refused.
-	if _, err := prim.Commit(ctx, 11, 78); err == nil {
-		t.Fatal("commit after the primary aborted succeeded")
-	}
-	rq.Once(ctx)
 	if st, _ := part.Outcome(11); st != meridianpb.TxnState_TXN_ABORTED {
 		t.Fatalf("participant did not follow the aborted primary: %v", st)
+	}
+	// A late commit from the coordinator is refused.
+	if _, err := prim.CommitAsPrimary(ctx, 11, 1); err == nil {
+		t.Fatal("commit after the primary aborted succeeded")
 	}
 	snap := storage.Snapshot{CSN: storage.Latest}
 	for key, want := range map[string]bool{"a": true, "b": true, "c": false, "d": false} {

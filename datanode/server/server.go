@@ -141,6 +141,17 @@ func (s *Server) askPrimary(ctx context.Context, primary uint32, gxid uint64) (m
 	return resp.State, resp.Csn, nil
 }
 
+// abortAt aborts a transaction on another datanode group (the resolver:
+// a primary whose commit never came).
+func (s *Server) abortAt(ctx context.Context, group uint32, gxid uint64) error {
+	c, err := participants{s}.peer(group)
+	if err != nil {
+		return err
+	}
+	_, err = c.Abort(ctx, &meridianpb.TxnRequest{Gxid: gxid})
+	return pgerr.FromStatus(err)
+}
+
 // participants reaches the datanodes of an explicitly prepared
 // transaction for the resolver (prepared.Finish): this one directly, the
 // others by RPC.
@@ -291,7 +302,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 	if after <= 0 {
 		after = 3 * time.Second
 	}
-	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary,
+	res := &exec.Resolver{X: s.x, Self: cfg.Num, After: after, Log: log, Status: s.askPrimary, AbortAt: s.abortAt,
 		Coordinators: func(ctx context.Context) (map[uint32]uint64, error) { return meta.LiveCoordinators(ctx, cli, keys) },
 		Xacts:        prepared.NewStore(cli, keys), Participants: participants{s}, CSNs: s.gtm}
 	s.wg.Add(1)
@@ -468,7 +479,9 @@ func (s *Server) ListPrepared(ctx context.Context, req *meridianpb.ListPreparedR
 	return &meridianpb.ListPreparedResponse{Txns: s.x.Prepared()}, nil
 }
 
-// Commit commits (csn 0: one-phase with a CSN from the GTM).
+// Commit commits (csn 0: one-phase with a CSN from the GTM; with primary
+// set, as the primary of a two-phase commit whose other participants are
+// prepared).
 func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*meridianpb.TxnResponse, error) {
 	if req.Decided {
 		return &meridianpb.TxnResponse{Csn: req.Csn}, pgerr.ToStatus(s.x.CommitDecided(ctx, req.Gxid, req.Csn))
@@ -478,6 +491,13 @@ func (s *Server) Commit(ctx context.Context, req *meridianpb.TxnRequest) (*merid
 	}
 	if err := s.heldWrites(ctx, req); err != nil {
 		return nil, pgerr.ToStatus(err)
+	}
+	if req.Primary != 0 {
+		if req.Csn != 0 {
+			return nil, pgerr.ToStatus(pgerr.New(pgerr.ProtocolViolation, "commit of transaction %d as primary names a CSN", req.Gxid))
+		}
+		csn, err := s.x.CommitAsPrimary(ctx, req.Gxid, req.Primary)
+		return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)
 	}
 	csn, err := s.x.Commit(ctx, req.Gxid, req.Csn)
 	return &meridianpb.TxnResponse{Csn: csn}, pgerr.ToStatus(err)

@@ -213,10 +213,7 @@ func TestCleanPruneSurvivesRestart(t *testing.T) {
 	if err := primary.Write(context.Background(), []byte("b"), []byte("b20"), 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := primary.PrepareVolatile(7); err != nil {
-		t.Fatal(err)
-	}
-	if err := primary.Commit(context.Background(), 20); err != nil {
+	if _, err := primary.CommitAsPrimary(context.Background(), 7, func(context.Context) (uint64, error) { return 20, nil }); err != nil {
 		t.Fatal(err)
 	}
 	put(t, e, 3, "c", "c30", 30)

@@ -153,9 +153,9 @@
 // pass prunes the committed-xid table of the xids no kept version names.
 // LocalSnapshot is the snapshot of a read that took none from the GTM.
 //
-// # Not here yet
+// # Point reads
 //
-// Pebble uses the default comparer, so bloom filters do not help point
-// lookups of a key's versions (a comparer with a Split at the terminator
-// would).
+// The comparer (mvccComparer) splits a key at the end of its version
+// group's prefix, and every level has a bloom filter over those prefixes,
+// so a point read (SeekPrefixGE) skips the sstables without the key.
 package storage

@@ -88,9 +88,8 @@ type Txn struct {
 	waiting atomic.Pointer[waitInst] // the wait for a row lock in progress (deadlock detection)
 	pid     atomic.Int64             // backend process id of its session, as last seen
 
-	primary    uint32    // set at Prepare: the group whose outcome decides
+	primary    uint32    // set at Prepare or CommitAsPrimary: the group whose outcome decides
 	preparedAt time.Time // when it was prepared (or loaded prepared at Open)
-	volatile   bool      // prepared without a durable record (PrepareVolatile)
 	// Explicit PREPARE TRANSACTION (PrepareExplicit): the user decides.
 	// Set at prepare, read-only after.
 	explicit     bool
@@ -185,14 +184,7 @@ func (t *Txn) Prepare() error { return t.PrepareAs(0) }
 // PrepareAs prepares with the datanode group whose outcome decides the
 // transaction (two-phase commit's primary participant), recorded durably
 // so an in-doubt transaction can be resolved after any crash.
-func (t *Txn) PrepareAs(primary uint32) error { return t.prepare(primary, true, "") }
-
-// PrepareVolatile is the primary participant's prepare: readers that meet
-// its versions wait for the outcome, as for any prepared transaction, but
-// nothing is written. The primary's commit record is the decision; if the
-// node stops before it, the transaction is gone, which is the presumed
-// abort every other participant will learn.
-func (t *Txn) PrepareVolatile(primary uint32) error { return t.prepare(primary, false, "") }
+func (t *Txn) PrepareAs(primary uint32) error { return t.prepare(primary, "") }
 
 // PrepareExplicit is PREPARE TRANSACTION 'gid': a durable prepare whose
 // outcome only the user decides (COMMIT PREPARED / ROLLBACK PREPARED), so
@@ -204,10 +196,10 @@ func (t *Txn) PrepareExplicit(gid string) error {
 	if gid == "" || len(gid) > maxGIDLen {
 		return fmt.Errorf("storage: prepare transaction %d: identifier of %d bytes", t.xid, len(gid))
 	}
-	return t.prepare(0, true, gid)
+	return t.prepare(0, gid)
 }
 
-func (t *Txn) prepare(primary uint32, durable bool, gid string) error {
+func (t *Txn) prepare(primary uint32, gid string) error {
 	if t.err != nil {
 		return t.err
 	}
@@ -226,22 +218,20 @@ func (t *Txn) prepare(primary uint32, durable bool, gid string) error {
 		return notActive(t, "prepare")
 	}
 	now := time.Now()
-	if durable {
-		// The record and the row locks in one synced batch: a prepared
-		// transaction keeps its locks across restarts.
-		b := e.db.NewBatch()
-		defer b.Close()
-		rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary, preparedAt: now.UnixMicro(), gid: gid}
-		if gid != "" {
-			rec.flags = recExplicit
-		}
-		_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
-		t.putLockRecords(b)
-		if err := b.Commit(pebble.Sync); err != nil {
-			return ioError(err, "prepare transaction %d", t.xid)
-		}
+	// The record and the row locks in one synced batch: a prepared
+	// transaction keeps its locks across restarts.
+	b := e.db.NewBatch()
+	defer b.Close()
+	rec := xidRecord{state: TxnPrepared, gxid: t.gxid, primary: primary, preparedAt: now.UnixMicro(), gid: gid}
+	if gid != "" {
+		rec.flags = recExplicit
 	}
-	t.primary, t.preparedAt, t.preparedWall, t.volatile = primary, now, now, !durable
+	_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
+	t.putLockRecords(b)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return ioError(err, "prepare transaction %d", t.xid)
+	}
+	t.primary, t.preparedAt, t.preparedWall = primary, now, now
 	t.explicit, t.gid = gid != "", gid
 	if t.explicit {
 		// It belongs to no session any more (PostgreSQL's prepared
@@ -352,6 +342,26 @@ func (t *Txn) commit(ctx context.Context, csn uint64, sync bool) error {
 // the waiters. If getCSN fails the transaction is aborted and the error
 // returned.
 func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (uint64, error)) (uint64, error) {
+	return t.commitOnePhase(ctx, 0, getCSN)
+}
+
+// CommitAsPrimary is the primary participant's commit of a two-phase
+// transaction whose other participants are all prepared: it needs no
+// prepare of its own. Like CommitOnePhase it marks the transaction
+// committing, takes the CSN from getCSN after that (so after every
+// participant prepared) and syncs the committed record — which is the
+// transaction's decision, kept for the participants' resolvers (TxnStatus)
+// as a prepared primary's is. If the node stops before the record is
+// synced the transaction is gone: the presumed abort the participants
+// learn.
+func (t *Txn) CommitAsPrimary(ctx context.Context, primary uint32, getCSN func(context.Context) (uint64, error)) (uint64, error) {
+	if primary == 0 {
+		return 0, fmt.Errorf("storage: commit of transaction %d as primary: no primary group", t.xid)
+	}
+	return t.commitOnePhase(ctx, primary, getCSN)
+}
+
+func (t *Txn) commitOnePhase(ctx context.Context, primary uint32, getCSN func(context.Context) (uint64, error)) (uint64, error) {
 	if t.err != nil {
 		return 0, t.err
 	}
@@ -367,6 +377,9 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 	defer t.rw.Unlock()
 	if t.State() != TxnInProgress {
 		return 0, notActive(t, "commit")
+	}
+	if primary != 0 {
+		t.primary = primary
 	}
 	t.state.Store(uint32(TxnCommitting))
 	csn, err := getCSN(ctx)
@@ -392,10 +405,10 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	e := t.e
 	rec := xidRecord{state: TxnCommitted, gxid: t.gxid, csn: csn}
-	if t.State() == TxnPrepared && t.volatile {
-		// The primary of a two-phase commit: participants may ask for
-		// this outcome (TxnStatus) as long as they live, so the cleaner
-		// keeps it (clean.go).
+	if t.State() == TxnCommitting && t.primary != 0 {
+		// The primary of a two-phase commit (CommitAsPrimary):
+		// participants may ask for this outcome (TxnStatus) as long as
+		// they live, so the cleaner keeps it (clean.go).
 		rec.primary = t.primary
 	}
 	opts := pebble.Sync
@@ -405,7 +418,7 @@ func (t *Txn) writeCommit(csn uint64, sync bool) error {
 	b := e.db.NewBatch()
 	defer b.Close()
 	_ = b.Set(xidRecordKey(t.xid), rec.encode(), nil)
-	if t.State() == TxnPrepared && !t.volatile {
+	if t.State() == TxnPrepared {
 		t.deleteLockRecords(b)
 	}
 	if err := b.Commit(opts); err != nil {
@@ -461,7 +474,7 @@ func (t *Txn) Abort() error {
 // deletion of a prepared record must reach the disk.
 func (t *Txn) abortLocked() error {
 	e := t.e
-	wasPrepared := t.State() == TxnPrepared && !t.volatile
+	wasPrepared := t.State() == TxnPrepared
 	t.state.Store(uint32(TxnAborted))
 	e.xidTab.finish(t.xid, false, 0)
 	e.forget(t)

@@ -504,25 +504,43 @@ func TestOutcomeOfGlobalTransactions(t *testing.T) {
 	}
 }
 
-func TestVolatilePrepareAndLazyCommit(t *testing.T) {
+func TestCommitAsPrimaryAndLazyCommit(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	e := openDir(t, dir)
-	// The primary's volatile prepare makes readers wait like a durable one.
+	// While the primary waits for its CSN, readers of its rows wait; its
+	// outcome is committing; it cannot be aborted.
 	p := e.Txn(1)
 	if err := p.Insert(ctx, []byte("p"), []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.PrepareVolatile(1); err != nil {
-		t.Fatal(err)
-	}
-	if st, _ := e.Outcome(1); st != TxnPrepared {
-		t.Fatalf("volatile prepared outcome %v", st)
+	inGTM, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.CommitAsPrimary(ctx, 1, func(context.Context) (uint64, error) {
+			close(inGTM)
+			<-release
+			return 20, nil
+		})
+		done <- err
+	}()
+	<-inGTM
+	if st, _ := e.Outcome(1); st != TxnCommitting {
+		t.Fatalf("primary waiting for its CSN: outcome %v, want committing", st)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	_, _, _, err := e.Get(wctx, Snapshot{CSN: Latest}, []byte("p"))
 	cancel()
 	wantCode(t, err, "57014") // the reader waited until its deadline
+	aborted := make(chan error, 1)
+	go func() { aborted <- p.Abort() }()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-aborted; !errors.Is(err, ErrTxnNotActive) {
+		t.Fatalf("abort of a committing primary: %v, want ErrTxnNotActive", err)
+	}
 	// A participant commits lazily.
 	q := e.Txn(2)
 	if err := q.Insert(ctx, []byte("q"), []byte("v"), 0); err != nil {
@@ -531,27 +549,33 @@ func TestVolatilePrepareAndLazyCommit(t *testing.T) {
 	if err := q.PrepareAs(1); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.CommitLazy(ctx, 10); err != nil {
+	if err := q.CommitLazy(ctx, 20); err != nil {
 		t.Fatal(err)
 	}
-	if v, _, ok, err := e.Get(ctx, Snapshot{CSN: 11}, []byte("q")); err != nil || !ok || string(v) != "v" {
+	if v, _, ok, err := e.Get(ctx, Snapshot{CSN: 21}, []byte("q")); err != nil || !ok || string(v) != "v" {
 		t.Fatalf("lazily committed row: %q %v %v", v, ok, err)
+	}
+	// A primary whose node stops before its commit is gone: presumed abort.
+	r := e.Txn(3)
+	if err := r.Insert(ctx, []byte("r"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
 	}
 	if err := e.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	e.Close()
-	// After a restart the volatile prepare is gone (presumed abort) and the
-	// synced lazy commit stays.
 	e = openDir(t, dir)
 	defer e.Close()
-	if st, _ := e.Outcome(1); st != TxnAborted {
-		t.Fatalf("volatile prepare survived a restart: %v", st)
+	if st, csn := e.Outcome(1); st != TxnCommitted || csn != 20 {
+		t.Fatalf("primary's commit after restart: %v %d", st, csn)
 	}
-	if _, _, ok, _ := e.Get(ctx, Snapshot{CSN: Latest}, []byte("p")); ok {
-		t.Fatal("row of a lost volatile prepare is visible")
+	if st, _ := e.Outcome(3); st != TxnAborted {
+		t.Fatalf("uncommitted primary survived a restart: %v", st)
 	}
-	if st, csn := e.Outcome(2); st != TxnCommitted || csn != 10 {
+	if _, _, ok, _ := e.Get(ctx, Snapshot{CSN: Latest}, []byte("r")); ok {
+		t.Fatal("row of an uncommitted primary is visible")
+	}
+	if st, csn := e.Outcome(2); st != TxnCommitted || csn != 20 {
 		t.Fatalf("lazy commit after restart: %v %d", st, csn)
 	}
 }

@@ -2467,6 +2467,10 @@ type TxnRequest struct {
 	// commits first; its outcome is the transaction's. A participant left
 	// prepared asks the primary (TxnStatus) what became of it; the primary
 	// aborts a transaction left prepared too long (presumed abort).
+	// Commit with csn 0 and primary set (to the receiving group): the
+	// primary's commit once every other participant prepared; the primary is
+	// not prepared first, it takes the CSN from the GTM itself and its
+	// committed record is the decision.
 	Primary uint32 `protobuf:"varint,3,opt,name=primary,proto3" json:"primary,omitempty"`
 	// Prepare: the global identifier of an explicit PREPARE TRANSACTION. Such
 	// a transaction is prepared durably on every participant (primary is 0)
