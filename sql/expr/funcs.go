@@ -3,6 +3,7 @@ package expr
 import (
 	"math"
 	"math/big"
+	"math/bits"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -430,6 +431,14 @@ func NumericArith(op string, x, y *apd.Decimal) (types.Datum, error) {
 	if isNaN(x) || isNaN(y) {
 		return &apd.Decimal{Form: apd.NaN}, nil
 	}
+	if z, ok := smallArith(op, x, y); ok {
+		return z, nil
+	}
+	return apdArith(op, x, y)
+}
+
+// apdArith is NumericArith computed with apd.
+func apdArith(op string, x, y *apd.Decimal) (types.Datum, error) {
 	z := new(apd.Decimal)
 	var err error
 	switch op {
@@ -456,6 +465,102 @@ func NumericArith(op string, x, y *apd.Decimal) (types.Datum, error) {
 		return nil, numericErr(err)
 	}
 	return types.NormalizeNumeric(z)
+}
+
+// pow10 holds 10^0 .. 10^18, the powers of ten an int64 holds.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// smallArith is NumericArith's +, - and * when both operands are finite
+// with coefficients an int64 holds and so is the result: int64 arithmetic
+// with the same result (coefficient, exponent, sign) apd's exact context
+// gives, without its big-number work. ok is false when it does not apply
+// (another operator, a big or non-finite operand, an overflow, a product
+// beyond the maximum scale): the caller computes with apd.
+func smallArith(op string, x, y *apd.Decimal) (z *apd.Decimal, ok bool) {
+	if x.Form != apd.Finite || y.Form != apd.Finite || !x.Coeff.IsInt64() || !y.Coeff.IsInt64() ||
+		x.Exponent > 0 || y.Exponent > 0 {
+		return nil, false
+	}
+	a, b := x.Coeff.Int64(), y.Coeff.Int64()
+	if x.Negative {
+		a = -a
+	}
+	if y.Negative {
+		b = -b
+	}
+	var c int64
+	var exp int32
+	switch op {
+	case "*":
+		hi, lo := bits.Mul64(uint64(absInt64(a)), uint64(absInt64(b)))
+		if hi != 0 || lo > math.MaxInt64 {
+			return nil, false
+		}
+		exp = x.Exponent + y.Exponent
+		if -int64(exp) > types.NumericMaxScale {
+			return nil, false
+		}
+		c = int64(lo)
+		if (a < 0) != (b < 0) {
+			c = -c
+		}
+	case "+", "-":
+		if op == "-" {
+			b = -b
+		}
+		exp = min(x.Exponent, y.Exponent)
+		var okA, okB bool
+		if a, okA = scaleInt64(a, x.Exponent-exp); !okA {
+			return nil, false
+		}
+		if b, okB = scaleInt64(b, y.Exponent-exp); !okB {
+			return nil, false
+		}
+		c = a + b
+		if (b >= 0) != (c >= a) {
+			return nil, false // overflow
+		}
+	default:
+		return nil, false
+	}
+	if c == math.MinInt64 {
+		return nil, false
+	}
+	z = &apd.Decimal{Exponent: exp, Negative: c < 0}
+	z.Coeff.SetInt64(absInt64(c))
+	return z, true
+}
+
+// absInt64 is |v| for v > MinInt64.
+func absInt64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// scaleInt64 returns v * 10^k (0 <= k), false on overflow.
+func scaleInt64(v int64, k int32) (int64, bool) {
+	if k == 0 {
+		return v, true
+	}
+	if k >= int32(len(pow10)) || v == math.MinInt64 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(absInt64(v)), uint64(pow10[k]))
+	if hi != 0 || lo > math.MaxInt64 {
+		return 0, false
+	}
+	if v < 0 {
+		return -int64(lo), true
+	}
+	return int64(lo), true
 }
 
 // numericMod is x - trunc(x/y)*y, exactly: the sign of x and the larger
