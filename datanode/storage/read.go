@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -121,11 +122,12 @@ func (e *Engine) Scan(ctx context.Context, snap Snapshot, start, end []byte, fn 
 		return err
 	}
 	defer it.Close()
-	return e.scan(ctx, it, snap, fn)
+	return e.scan(ctx, it, snap, nil, nil, fn)
 }
 
-// scan is Scan over an iterator bounded to the range.
-func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, fn func(key, value []byte, seq uint64) error) error {
+// scan is Scan over an iterator bounded to the range (lo nil), or over an
+// unbounded one from physical key lo to hi (exclusive).
+func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, lo, hi []byte, fn func(key, value []byte, seq uint64) error) error {
 	var (
 		cache  statusCache
 		prefix []byte // version-group prefix of the current key
@@ -133,7 +135,15 @@ func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, f
 		seek   []byte // seek key buffer
 		n      int
 	)
-	ok := it.First()
+	var ok bool
+	if lo == nil {
+		ok = it.First()
+	} else {
+		ok = it.SeekGE(lo)
+	}
+	// within tells whether a positioned iterator is still in the range.
+	within := func(ok bool) bool { return ok && (hi == nil || bytes.Compare(it.Key(), hi) < 0) }
+	ok = within(ok)
 	for ok {
 		if n++; n%cancelCheckEvery == 0 && ctx.Err() != nil {
 			return canceled(ctx)
@@ -166,7 +176,7 @@ func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, f
 				}
 				break
 			}
-			if ok = it.Next(); !ok || !inGroup(it.Key(), prefix) {
+			if ok = within(it.Next()); !ok || !inGroup(it.Key(), prefix) {
 				break
 			}
 		}
@@ -175,12 +185,12 @@ func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, f
 		}
 		// Skip the key's older versions: a few Nexts, then a seek.
 		for i := 0; ; i++ {
-			if ok = it.Next(); !ok || !inGroup(it.Key(), prefix) {
+			if ok = within(it.Next()); !ok || !inGroup(it.Key(), prefix) {
 				break
 			}
 			if i == maxSkipNexts {
 				seek = prefixEnd(seek[:0], prefix)
-				ok = it.SeekGE(seek)
+				ok = within(it.SeekGE(seek))
 				break
 			}
 		}
@@ -302,19 +312,6 @@ func (e *Engine) NewReader(snap Snapshot) (*Reader, error) {
 	return &Reader{e: e, snap: snap}, nil
 }
 
-func (r *Reader) iter(it **pebble.Iterator, lo, hi []byte) (*pebble.Iterator, error) {
-	if *it == nil {
-		x, err := r.e.newIter(lo, hi)
-		if err != nil {
-			return nil, err
-		}
-		*it = x
-		return x, nil
-	}
-	(*it).SetBounds(lo, hi)
-	return *it, nil
-}
-
 // Get is Engine.Get in the reader's snapshot. Its iterator has no bounds:
 // a prefix seek stays within the key's versions anyway, and without a
 // SetBounds between them Pebble serves a seek to a larger key than the
@@ -332,15 +329,24 @@ func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64,
 	return r.e.get(ctx, r.getIt, r.snap, appendPrefix(nil, key))
 }
 
-// Scan is Engine.Scan in the reader's snapshot.
+// Scan is Engine.Scan in the reader's snapshot. Its iterator has no
+// bounds either: it seeks to start and stops at end, so that a scan that
+// starts in the file or block the last one ended in finds it loaded (an
+// index join's lookups come in key order, see sql/exec.IndexJoin).
 func (r *Reader) Scan(ctx context.Context, start, end []byte, fn func(key, value []byte, seq uint64) error) error {
 	r.e.metrics.Reads.Inc()
-	lo, hi := rangeBounds(start, end)
-	it, err := r.iter(&r.scanIt, lo, hi)
-	if err != nil {
-		return err
+	if end == nil {
+		return fmt.Errorf("storage: reader scan from %q without an end", start)
 	}
-	return r.e.scan(ctx, it, r.snap, fn)
+	lo, hi := rangeBounds(start, end)
+	if r.scanIt == nil {
+		it, err := r.e.newIter(nil, nil)
+		if err != nil {
+			return err
+		}
+		r.scanIt = it
+	}
+	return r.e.scan(ctx, r.scanIt, r.snap, lo, hi, fn)
 }
 
 // Close releases the iterators.

@@ -2,6 +2,8 @@ package exec
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -9,8 +11,14 @@ import (
 
 // IndexLookup finds the inner rows whose index key equals keys (no key
 // is NULL) and calls emit for each; emit may not keep the row's slice
-// beyond the call unless it copies it.
+// beyond the call unless it copies it. When emit returns an error the
+// lookup stops and returns it as is (ErrLookupDone: the join has the rows
+// it needs).
 type IndexLookup func(ctx context.Context, keys []types.Datum, emit func(Row) error) error
+
+// ErrLookupDone is what a semi or anti join's emit returns once a row
+// matched: the outer row's fate is decided, the rest is not read.
+var ErrLookupDone = errors.New("index lookup: the join needs no more rows")
 
 // IndexJoin is a nested loop whose inner side is an index: for each
 // outer row it looks up the matching inner rows (Lookup), so only the
@@ -23,11 +31,13 @@ type IndexJoin struct {
 	residual expr.Eval
 	ow, iw   int
 
-	vals    []types.Datum
+	keyBuf  []types.Datum // the batch's key values, len(keys) per outer row
+	order   []int         // the batch's rows in key order
 	out     rowBuffer
 	release func() // frees the lookup's resources (nil: none)
 	// pending: output rows of the current outer row beyond a full batch.
 	pending []Row
+	scratch Row // a semi or anti join's joined row, for the residual
 }
 
 var _ Operator = (*IndexJoin)(nil)
@@ -35,8 +45,7 @@ var _ Operator = (*IndexJoin)(nil)
 // NewIndexJoin returns an index join of outer (ow columns) with the rows
 // lookup finds (iw columns each) for keys evaluated over the outer row.
 func NewIndexJoin(outer Operator, typ JoinType, keys []expr.Eval, lookup IndexLookup, residual expr.Eval, ow, iw int) *IndexJoin {
-	return &IndexJoin{outer: outer, typ: typ, keys: keys, lookup: lookup, residual: residual, ow: ow, iw: iw,
-		vals: make([]types.Datum, len(keys))}
+	return &IndexJoin{outer: outer, typ: typ, keys: keys, lookup: lookup, residual: residual, ow: ow, iw: iw}
 }
 
 func (j *IndexJoin) Open(ctx context.Context) error { return j.outer.Open(ctx) }
@@ -57,32 +66,67 @@ func (j *IndexJoin) Next(ctx context.Context) (*Batch, error) {
 		if b == nil {
 			return j.out.take(), nil
 		}
-		for _, o := range b.Rows {
-			if err := j.probe(ctx, o); err != nil {
-				return nil, err
-			}
+		if err := j.probeBatch(ctx, b.Rows); err != nil {
+			return nil, err
 		}
 	}
 }
 
-// probe joins one outer row.
-func (j *IndexJoin) probe(ctx context.Context, o Row) error {
-	null := false
-	for i, k := range j.keys {
-		v, err := k(o)
-		if err != nil {
+// probeBatch joins a batch of outer rows, looking their keys up in key
+// order: the index is then read forward, each lookup near the last one
+// (the storage keeps the file and blocks it read loaded). The output's
+// order is not the outer's; no plan relies on it.
+func (j *IndexJoin) probeBatch(ctx context.Context, rows []Row) error {
+	n := len(j.keys)
+	j.keyBuf = j.keyBuf[:0]
+	j.order = j.order[:0]
+	for i, o := range rows {
+		for _, k := range j.keys {
+			v, err := k(o)
+			if err != nil {
+				return err
+			}
+			j.keyBuf = append(j.keyBuf, v)
+		}
+		j.order = append(j.order, i)
+	}
+	keysOf := func(i int) []types.Datum { return j.keyBuf[i*n : (i+1)*n] }
+	slices.SortStableFunc(j.order, func(a, b int) int {
+		ka, kb := keysOf(a), keysOf(b)
+		for c := range ka {
+			if r := types.CompareNullsLast(ka[c], kb[c]); r != 0 {
+				return r
+			}
+		}
+		return 0
+	})
+	for _, i := range j.order {
+		if err := j.probe(ctx, rows[i], keysOf(i)); err != nil {
 			return err
 		}
-		j.vals[i] = v
+	}
+	return nil
+}
+
+// probe joins one outer row whose key values are vals.
+func (j *IndexJoin) probe(ctx context.Context, o Row, vals []types.Datum) error {
+	null := false
+	for _, v := range vals {
 		null = null || v == nil
 	}
 	found := false
 	if !null {
-		err := j.lookup(ctx, j.vals, func(in Row) error {
-			if found && (j.typ == JoinSemi || j.typ == JoinAnti) {
-				return nil
+		err := j.lookup(ctx, vals, func(in Row) error {
+			var row Row
+			if j.typ == JoinSemi || j.typ == JoinAnti {
+				// Only the residual reads the joined row: one scratch row.
+				if j.scratch == nil {
+					j.scratch = make(Row, j.ow+j.iw)
+				}
+				row = j.scratch
+			} else {
+				row = make(Row, j.ow+j.iw)
 			}
-			row := make(Row, j.ow+j.iw)
 			copy(row, o)
 			copy(row[j.ow:], in)
 			if j.residual != nil {
@@ -95,12 +139,13 @@ func (j *IndexJoin) probe(ctx context.Context, o Row) error {
 				}
 			}
 			found = true
-			if j.typ == JoinInner || j.typ == JoinLeft {
-				j.pending = append(j.pending, row)
+			if j.typ == JoinSemi || j.typ == JoinAnti {
+				return ErrLookupDone
 			}
+			j.pending = append(j.pending, row)
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrLookupDone) {
 			return err
 		}
 	}
