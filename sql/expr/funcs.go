@@ -25,12 +25,25 @@ type builder func(args []types.Type, result types.Type) (fn, error)
 
 var funcs = map[string]builder{}
 
+// fn2 is a strict function body of two arguments.
+type fn2 func(x, y types.Datum) (types.Datum, error)
+
+// binaryFuncs make two-argument bodies of the hottest functions (arithmetic
+// and comparisons) for compileFunc, which calls them without an argument
+// slice; nil when the types need the general body.
+var binaryFuncs = map[string]func(args []types.Type, result types.Type) fn2{}
+
+// wrap2 is a two-argument body as a general one.
+func wrap2(f fn2) fn { return func(v []types.Datum) (types.Datum, error) { return f(v[0], v[1]) } }
+
 func init() {
 	for _, op := range []string{"+", "-", "*", "/", "%"} {
 		funcs[op] = arith(op)
+		binaryFuncs[op] = arith2(op)
 	}
 	for _, op := range []string{"=", "<>", "<", "<=", ">", ">="} {
 		funcs[op] = compare(op)
+		binaryFuncs[op] = compare2(op)
 	}
 	funcs["u-"] = func(a []types.Type, r types.Type) (fn, error) {
 		return func(v []types.Datum) (types.Datum, error) {
@@ -250,6 +263,22 @@ func (c compiler) compileFunc(e *meridianpb.Expr) (Eval, error) {
 	// expressions run on its goroutine) allocates rather than shares.
 	// Bodies read their arguments and never keep the slice.
 	n := len(args)
+	if b2 := binaryFuncs[e.Name]; n == 2 && b2 != nil {
+		if f2 := b2(argTypes, TypeOf(e)); f2 != nil {
+			a0, a1 := args[0], args[1]
+			return func(row []types.Datum) (types.Datum, error) {
+				x, err := a0(row)
+				if err != nil || x == nil {
+					return nil, err
+				}
+				y, err := a1(row)
+				if err != nil || y == nil {
+					return nil, err
+				}
+				return f2(x, y)
+			}, nil
+		}
+	}
 	var busy atomic.Bool
 	scratch := make([]types.Datum, n)
 	return func(row []types.Datum) (types.Datum, error) {
@@ -312,12 +341,22 @@ func toFloat(d types.Datum) float64 {
 
 func arith(op string) builder {
 	return func(at []types.Type, r types.Type) (fn, error) {
+		if f := arith2(op)(at, r); f != nil {
+			return wrap2(f), nil
+		}
+		return dateArith(op, at, r)
+	}
+}
+
+// arith2 is arithmetic on numbers (nil for dates, times and intervals).
+func arith2(op string) func(at []types.Type, r types.Type) fn2 {
+	return func(at []types.Type, r types.Type) fn2 {
 		switch {
 		case types.IsInteger(r.OID) && types.IsInteger(at[0].OID) && types.IsInteger(at[1].OID):
-			return intArith(op, r.OID), nil
+			return intArith(op, r.OID)
 		case types.IsFloat(r.OID):
-			return func(v []types.Datum) (types.Datum, error) {
-				x, y := toFloat(v[0]), toFloat(v[1])
+			return func(a, b types.Datum) (types.Datum, error) {
+				x, y := toFloat(a), toFloat(b)
 				var z float64
 				// PostgreSQL's check_float8_val: overflow is an error unless
 				// an input was infinite; underflow (a zero result) of * and /
@@ -353,19 +392,19 @@ func arith(op string) builder {
 					return types.Coerce(r, z)
 				}
 				return z, nil
-			}, nil
+			}
 		case r.OID == types.Numeric:
-			return func(v []types.Datum) (types.Datum, error) {
-				return NumericArith(op, toDecimal(v[0]), toDecimal(v[1]))
-			}, nil
+			return func(a, b types.Datum) (types.Datum, error) {
+				return NumericArith(op, toDecimal(a), toDecimal(b))
+			}
 		}
-		return dateArith(op, at, r)
+		return nil
 	}
 }
 
-func intArith(op string, r uint32) fn {
-	return func(v []types.Datum) (types.Datum, error) {
-		x, y := v[0].(int64), v[1].(int64)
+func intArith(op string, r uint32) fn2 {
+	return func(a, b types.Datum) (types.Datum, error) {
+		x, y := a.(int64), b.(int64)
 		var z int64
 		switch op {
 		case "+":
@@ -817,19 +856,25 @@ func addMonths(t time.Time, n int32) time.Time {
 
 func compare(op string) builder {
 	return func(at []types.Type, r types.Type) (fn, error) {
+		return wrap2(compare2(op)(at, r)), nil
+	}
+}
+
+// compare2 is a comparison's body.
+func compare2(op string) func(at []types.Type, r types.Type) fn2 {
+	return func(at []types.Type, r types.Type) fn2 {
 		test := map[string]func(int) bool{
 			"=": func(c int) bool { return c == 0 }, "<>": func(c int) bool { return c != 0 },
 			"<": func(c int) bool { return c < 0 }, "<=": func(c int) bool { return c <= 0 },
 			">": func(c int) bool { return c > 0 }, ">=": func(c int) bool { return c >= 0 },
 		}[op]
 		bpchar := at[0].OID == types.Bpchar && at[1].OID == types.Bpchar
-		return func(v []types.Datum) (types.Datum, error) {
-			a, b := v[0], v[1]
+		return func(a, b types.Datum) (types.Datum, error) {
 			if bpchar {
 				a, b = strings.TrimRight(a.(string), " "), strings.TrimRight(b.(string), " ")
 			}
 			return test(types.Compare(a, b)), nil
-		}, nil
+		}
 	}
 }
 
