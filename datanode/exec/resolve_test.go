@@ -12,7 +12,7 @@ import (
 	"github.com/meridian-db/meridian/proto/meridianpb"
 )
 
-func openEngine(t *testing.T) *storage.Engine {
+func openEngine(t testing.TB) *storage.Engine {
 	t.Helper()
 	cfg := storage.NewConfig()
 	cfg.Dir = t.TempDir()

@@ -15,7 +15,7 @@ import (
 
 // writeExec runs a write request of transaction gxid, committed with it,
 // and returns the RETURNING rows sorted by their first column.
-func writeExec(t *testing.T, x *Executor, gxid uint64, req *meridianpb.ExecRequest) ([][]types.Datum, int64, error) {
+func writeExec(t testing.TB, x *Executor, gxid uint64, req *meridianpb.ExecRequest) ([][]types.Datum, int64, error) {
 	t.Helper()
 	req.Txn = &meridianpb.TxnContext{Gxid: gxid, SnapshotCsn: math.MaxUint64, CommandId: 1}
 	req.Commit = true

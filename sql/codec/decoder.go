@@ -29,6 +29,10 @@ type RowDecoder struct {
 	want []bool
 	out  []int
 	n    int // output row width
+	// last is one past the last column decoded: the columns after it are
+	// not read (nor checked), as PostgreSQL's deforming stops at the last
+	// attribute it needs.
+	last int
 
 	slabs
 	// fills counts slab allocations: slabs start small and double up to
@@ -117,7 +121,17 @@ func NewRowDecoder(oids []uint32, missing []types.Datum, cols []int) *RowDecoder
 		d.out[c] = i
 	}
 	d.n = len(cols)
+	d.setLast()
 	return d
+}
+
+func (d *RowDecoder) setLast() {
+	d.last = 0
+	for i, w := range d.want {
+		if w {
+			d.last = i + 1
+		}
+	}
 }
 
 // NewSparseRowDecoder returns a decoder whose rows are as wide as the
@@ -129,6 +143,7 @@ func NewSparseRowDecoder(oids []uint32, missing []types.Datum, want []bool) *Row
 		d.out[i] = i
 		d.want[i] = i < len(want) && want[i]
 	}
+	d.setLast()
 	return d
 }
 
@@ -171,7 +186,8 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 	row := d.rows[:d.n:d.n]
 	d.rows = d.rows[d.n:]
 	d.row = row
-	for i := 0; i < int(n); i++ {
+	stop := min(int(n), d.last)
+	for i := 0; i < stop; i++ {
 		if !d.want[i] {
 			var err error
 			if b, err = skipDatum(d.oids[i], b); err != nil {
@@ -185,7 +201,7 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 			return nil, err
 		}
 	}
-	if len(b) != 0 {
+	if stop == int(n) && len(b) != 0 {
 		return nil, ErrCorrupt
 	}
 	for i := int(n); i < len(d.oids); i++ {
@@ -320,8 +336,7 @@ func skipDatum(oid uint32, b []byte) ([]byte, error) {
 		}
 		return b[8:], nil
 	case types.Numeric:
-		var dec apd.Decimal
-		return decodeDecimal(&dec, b)
+		return skipDecimal(b)
 	case types.Text, types.Varchar, types.Bpchar, types.Name, types.Unknown, types.Bytea:
 		l, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < l {

@@ -72,6 +72,17 @@ func TestRowDecoderMissingAndCorrupt(t *testing.T) {
 	if _, err := dec.Decode(append(full, 0)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("trailing byte: %v, want ErrCorrupt", err)
 	}
+	// A decoder of the first columns stops after the last one it decodes,
+	// as PostgreSQL's deforming does: what follows is not read.
+	first := NewRowDecoder(oids, missing, []int{1, 0})
+	cut := full[:len(full)-2]
+	if _, err := dec.Decode(cut); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("row cut in its last column: %v, want ErrCorrupt", err)
+	}
+	out, err = first.Decode(cut)
+	if err != nil || out[0] != "abc" || out[1] != int64(7) {
+		t.Errorf("first two columns of a row cut in its third: %v, %v", out, err)
+	}
 }
 
 // Unread gives a rejected row's memory to the next row, and leaves the

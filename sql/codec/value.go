@@ -206,6 +206,38 @@ func appendDecimal(buf []byte, d *apd.Decimal) []byte {
 }
 
 // decodeDecimal decodes a decimal's value encoding into d.
+// skipDecimal steps over an encoded decimal (decodeDecimal's checks
+// without the value).
+func skipDecimal(b []byte) ([]byte, error) {
+	if len(b) < 2 {
+		return nil, ErrCorrupt
+	}
+	flags := b[0]
+	if flags&^(decNegative|decNaN|decBig) != 0 {
+		return nil, ErrCorrupt
+	}
+	if flags&decNaN != 0 {
+		return b[2:], nil
+	}
+	e, n := binary.Varint(b[1:])
+	if n <= 0 || e != int64(int32(e)) {
+		return nil, ErrCorrupt
+	}
+	b = b[1+n:]
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, ErrCorrupt
+	}
+	b = b[n:]
+	if flags&decBig == 0 {
+		return b, nil
+	}
+	if uint64(len(b)) < v {
+		return nil, ErrCorrupt
+	}
+	return b[v:], nil
+}
+
 func decodeDecimal(d *apd.Decimal, b []byte) ([]byte, error) {
 	if len(b) < 2 {
 		return nil, ErrCorrupt

@@ -1,0 +1,79 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"github.com/cockroachdb/apd/v3"
+	"testing"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+func encodeRows(rows [][]types.Datum) [][]byte {
+	out := make([][]byte, len(rows))
+	for i, r := range rows {
+		out[i] = codec.EncodeRow(nil, r)
+	}
+	return out
+}
+
+// BenchmarkScanSelective: a scan of lineitem-like rows (16 columns) whose
+// filter on a date passes 2% of them and whose output is three other
+// columns (TPC-H Q14's shape).
+func BenchmarkScanSelective(b *testing.B) {
+	x := New(openEngine(b), &countingGTM{})
+	oids := []uint32{types.Int8, types.Int8, types.Int8, types.Int4, types.Numeric, types.Numeric, types.Numeric, types.Numeric,
+		types.Bpchar, types.Bpchar, types.Date, types.Date, types.Date, types.Bpchar, types.Bpchar, types.Varchar}
+	table := &meridianpb.TableDesc{Id: 10, Name: "li", Version: 1, DistColumns: []int32{0}}
+	for i, o := range oids {
+		table.Columns = append(table.Columns, &meridianpb.ColumnDesc{Name: fmt.Sprint("c", i), TypeOid: o, Typmod: -1})
+	}
+	const n = 50000
+	var enc [][]byte
+	for i := 0; i < n; i++ {
+		num := func(v int64) types.Datum { return apd.New(v, -2) }
+		row := []types.Datum{int64(i), int64(i % 2000), int64(i % 100), int64(i % 7), num(int64(i % 5000)), num(int64(i*7) % 100000),
+			num(int64(i % 11)), num(int64(i % 9)), "N", "O", types.DateVal(9000 + i%2500), types.DateVal(9000 + i%2400),
+			types.DateVal(9001 + i%2500), "DELIVER IN PERSON", "TRUCK", fmt.Sprint("comment of row ", i)}
+		enc = append(enc, codec.EncodeRow(nil, row))
+	}
+	if _, _, err := writeExec(b, x, 1, &meridianpb.ExecRequest{Op: &meridianpb.ExecRequest_Insert{Insert: &meridianpb.InsertSpec{
+		Table: table, Rows: enc, Buckets: make([]uint32, n)}}}); err != nil {
+		b.Fatal(err)
+	}
+	date := types.T(types.Date)
+	filter := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "<", TypeOid: types.Bool, Typmod: -1,
+		Args: []*meridianpb.Expr{expr.Column(10, date), expr.Const(date, types.DateVal(9050))}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op, err := x.ScanOperator(storage.Snapshot{CSN: storage.Latest}, &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{
+			Table: table, Columns: []int32{1, 5, 6}, Filter: filter}}}, func(uint32) bool { return true })
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := op.Open(ctx); err != nil {
+			b.Fatal(err)
+		}
+		rows := 0
+		for {
+			bt, err := op.Next(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bt == nil {
+				break
+			}
+			rows += len(bt.Rows)
+		}
+		op.Close()
+		if rows != n/50 {
+			b.Fatalf("%d rows", rows)
+		}
+	}
+}
