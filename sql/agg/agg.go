@@ -47,22 +47,33 @@ func (a *countAcc) Add(d types.Datum) error {
 func (a *countAcc) Result() (types.Datum, error) { return a.n, nil }
 
 type sumAcc struct {
-	spec  Spec
-	isAvg bool
-	n     int64
-	i     int64
-	iOver bool
-	dec   apd.Decimal
+	n int64
+	i int64
 	// Numeric values of one exponent are summed as int64 coefficients
 	// (scaled, at scaledExp) and added to dec only when the exponent
 	// changes, the int64 would overflow, or the result is asked for:
 	// an apd addition per row costs several times more.
-	scaled    int64
+	scaled int64
+	f      float64
+	dec    *apd.Decimal       // the numeric total beyond scaled (nil: zero)
+	iv     *types.IntervalVal // the interval total (nil: zero)
+	// A hash aggregation holds one per group and aggregate: the fields
+	// are ordered and the rare totals kept behind pointers to keep it at
+	// 64 bytes.
 	scaledExp int32
-	hasScaled bool
-	f         float64
-	iv        types.IntervalVal
 	argType   uint32
+	resultOID uint32
+	isAvg     bool
+	iOver     bool
+	hasScaled bool
+}
+
+// decimal returns the numeric total, allocated on first use.
+func (a *sumAcc) decimal() *apd.Decimal {
+	if a.dec == nil {
+		a.dec = new(apd.Decimal)
+	}
+	return a.dec
 }
 
 func (a *sumAcc) Add(d types.Datum) error {
@@ -79,9 +90,9 @@ func (a *sumAcc) Add(d types.Datum) error {
 				return nil
 			}
 			a.iOver = true
-			a.dec.SetInt64(a.i)
+			a.decimal().SetInt64(a.i)
 		}
-		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, apd.New(v, 0))
+		_, err := types.DecimalCtx.Add(a.decimal(), a.decimal(), apd.New(v, 0))
 		return err
 	case *apd.Decimal:
 		if v.Form == apd.Finite && v.Coeff.IsInt64() {
@@ -101,11 +112,14 @@ func (a *sumAcc) Add(d types.Datum) error {
 			a.scaled, a.scaledExp, a.hasScaled = c, v.Exponent, true
 			return nil
 		}
-		_, err := types.DecimalCtx.Add(&a.dec, &a.dec, v)
+		_, err := types.DecimalCtx.Add(a.decimal(), a.decimal(), v)
 		return err
 	case float64:
 		a.f += v
 	case types.IntervalVal:
+		if a.iv == nil {
+			a.iv = new(types.IntervalVal)
+		}
 		a.iv.Months += v.Months
 		a.iv.Days += v.Days
 		a.iv.Micros += v.Micros
@@ -121,7 +135,7 @@ func (a *sumAcc) flushScaled() error {
 	var d apd.Decimal
 	d.SetFinite(a.scaled, a.scaledExp)
 	a.hasScaled = false
-	_, err := types.DecimalCtx.Add(&a.dec, &a.dec, &d)
+	_, err := types.DecimalCtx.Add(a.decimal(), a.decimal(), &d)
 	return err
 }
 
@@ -132,7 +146,7 @@ func (a *sumAcc) total() (*apd.Decimal, error) {
 	if err := a.flushScaled(); err != nil {
 		return nil, err
 	}
-	return &a.dec, nil
+	return a.decimal(), nil
 }
 
 func (a *sumAcc) Result() (types.Datum, error) {
@@ -146,10 +160,14 @@ func (a *sumAcc) Result() (types.Datum, error) {
 		}
 		return a.f, nil
 	case a.argType == types.Interval:
-		if a.isAvg {
-			return IntervalDiv(a.iv, float64(a.n)), nil
+		var iv types.IntervalVal
+		if a.iv != nil {
+			iv = *a.iv
 		}
-		return a.iv, nil
+		if a.isAvg {
+			return IntervalDiv(iv, float64(a.n)), nil
+		}
+		return iv, nil
 	}
 	total, err := a.total()
 	if err != nil {
@@ -158,7 +176,7 @@ func (a *sumAcc) Result() (types.Datum, error) {
 	if a.isAvg {
 		return expr.NumericDiv(total, apd.New(a.n, 0))
 	}
-	if a.spec.Type.OID == types.Int8 {
+	if a.resultOID == types.Int8 {
 		if a.iOver {
 			return nil, pgerr.New(pgerr.NumericValueOutOfRange, "bigint out of range")
 		}
@@ -215,7 +233,7 @@ func New(spec Spec) Acc {
 	case "count":
 		acc = &countAcc{}
 	case "sum", "avg":
-		acc = &sumAcc{spec: spec, isAvg: spec.Func == "avg", argType: spec.ArgType}
+		acc = &sumAcc{resultOID: spec.Type.OID, isAvg: spec.Func == "avg", argType: spec.ArgType}
 	case "min":
 		acc = &minMaxAcc{}
 	case "max":
@@ -283,7 +301,7 @@ type Partial interface {
 func NewPartial(spec Spec) Partial {
 	switch spec.Func {
 	case "avg":
-		return &avgPartial{sum: &sumAcc{spec: Spec{Type: sumType(spec.ArgType)}, argType: spec.ArgType}}
+		return &avgPartial{sum: &sumAcc{resultOID: sumType(spec.ArgType).OID, argType: spec.ArgType}}
 	}
 	return &onePartial{acc: New(spec)}
 }
@@ -326,10 +344,10 @@ func NewFinal(spec Spec) Final {
 	case "count":
 		return &countFinal{}
 	case "sum":
-		return &oneFinal{acc: &sumAcc{spec: spec, argType: spec.Type.OID}}
+		return &oneFinal{acc: &sumAcc{resultOID: spec.Type.OID, argType: spec.Type.OID}}
 	case "avg":
 		st := sumType(spec.ArgType)
-		return &avgFinal{spec: spec, sum: &sumAcc{spec: Spec{Type: st}, argType: st.OID}}
+		return &avgFinal{spec: spec, sum: &sumAcc{resultOID: st.OID, argType: st.OID}}
 	case "min":
 		return &oneFinal{acc: &minMaxAcc{}}
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+	"unsafe"
 
 	"github.com/cockroachdb/apd/v3"
 
@@ -149,6 +150,38 @@ func TestNumericSumFastPath(t *testing.T) {
 		g := got.(*apd.Decimal)
 		if g.Cmp(&want) != 0 || g.Exponent != want.Exponent {
 			t.Fatalf("round %d: sum %s (exponent %d), want %s (exponent %d)", round, g, g.Exponent, &want, want.Exponent)
+		}
+	}
+}
+
+// A sum or avg state is 64 bytes: a hash aggregation holds one per group
+// and aggregate, and charges 64 bytes per aggregate to its work_mem
+// (sql/exec's HashAgg).
+func TestSumStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(sumAcc{}); n > 64 {
+		t.Fatalf("sumAcc is %d bytes", n)
+	}
+}
+
+// Interval sums and averages, whose total is allocated on first use.
+func TestIntervalSum(t *testing.T) {
+	for _, fn := range []string{"sum", "avg"} {
+		a := New(Spec{Func: fn, ArgType: types.Interval, Type: types.T(types.Interval)})
+		if v, err := a.Result(); err != nil || v != nil {
+			t.Fatalf("%s of no rows: %v, %v", fn, v, err)
+		}
+		for _, d := range []types.Datum{types.IntervalVal{Days: 1}, nil, types.IntervalVal{Months: 1, Micros: 10}} {
+			if err := a.Add(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, err := a.Result()
+		want := types.IntervalVal{Months: 1, Days: 1, Micros: 10}
+		if fn == "avg" {
+			want = IntervalDiv(want, 2)
+		}
+		if err != nil || v != want {
+			t.Fatalf("%s: %v, %v; want %v", fn, v, err, want)
 		}
 	}
 }
