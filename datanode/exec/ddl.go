@@ -186,6 +186,11 @@ func (x *Executor) CommitAsPrimary(ctx context.Context, gxid uint64, primary uin
 	}
 	t, ok := x.st.LookupTxn(gxid)
 	if !ok {
+		// Committed already (as Commit, a repeated request succeeds), or
+		// gone: aborted, or lost in a restart.
+		if st, done := x.st.Outcome(gxid); st == storage.TxnCommitted {
+			return done, nil
+		}
 		return 0, pgerr.New(pgerr.SerializationFailure, "transaction %d was aborted before it could commit", gxid)
 	}
 	csn, err := t.CommitAsPrimary(ctx, primary, x.gtm.Commit)

@@ -64,6 +64,10 @@ func TestResolver(t *testing.T) {
 	if csn, err := prim.CommitAsPrimary(ctx, 10, 1); err != nil || csn != 77 {
 		t.Fatalf("commit as primary: %d %v", csn, err)
 	}
+	prim.gtm = fixedCSNs(99) // a repeated commit answers the CSN it committed at
+	if csn, err := prim.CommitAsPrimary(ctx, 10, 1); err != nil || csn != 77 {
+		t.Fatalf("repeated commit as primary: %d %v", csn, err)
+	}
 	// Transaction 11: the coordinator died after preparing the participant.
 	write(prim, 11, "c")
 	write(part, 11, "d")

@@ -350,10 +350,9 @@ func (t *Txn) CommitOnePhase(ctx context.Context, getCSN func(context.Context) (
 // prepare of its own. Like CommitOnePhase it marks the transaction
 // committing, takes the CSN from getCSN after that (so after every
 // participant prepared) and syncs the committed record — which is the
-// transaction's decision, kept for the participants' resolvers (TxnStatus)
-// as a prepared primary's is. If the node stops before the record is
-// synced the transaction is gone: the presumed abort the participants
-// learn.
+// transaction's decision, kept for the participants' resolvers
+// (TxnStatus; see clean.go). If the node stops before the record is synced
+// the transaction is gone: the presumed abort the participants learn.
 func (t *Txn) CommitAsPrimary(ctx context.Context, primary uint32, getCSN func(context.Context) (uint64, error)) (uint64, error) {
 	if primary == 0 {
 		return 0, fmt.Errorf("storage: commit of transaction %d as primary: no primary group", t.xid)
