@@ -50,3 +50,18 @@ func BenchmarkArithQ1(b *testing.B) {
 	price, disc, tax := Column(1, tNum), Column(2, tNum), Column(4, tNum)
 	benchEval(b, call("*", tNum, call("*", tNum, price, call("-", tNum, num("1"), disc)), call("+", tNum, num("1"), tax)))
 }
+
+// TPC-H Q13's o_comment NOT LIKE '%special%requests%'.
+func BenchmarkLikeQ13(b *testing.B) {
+	f, err := Compile(call("not like", tBool, Column(0, tText), txt("%special%requests%")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	row := []types.Datum{"furiously regular deposits sleep carefully. slyly express requests haggle above the blithely special"}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := f(row); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package expr
 
 import (
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -10,11 +11,22 @@ import (
 
 func likeBuilder(fold, negate bool) builder {
 	return func(at []types.Type, r types.Type) (fn, error) {
+		// The pattern is nearly always the same from row to row: its
+		// split form is kept for the next row.
+		var last atomic.Pointer[likePattern]
 		return func(v []types.Datum) (types.Datum, error) {
 			s, p := v[0].(string), v[1].(string)
 			if fold {
 				// ILIKE lowercases both sides, as PostgreSQL does for UTF-8
 				s, p = strings.ToLower(s), strings.ToLower(p)
+			}
+			lp := last.Load()
+			if lp == nil || lp.p != p {
+				lp = newLikePattern(p)
+				last.Store(lp)
+			}
+			if lp.simple {
+				return matchRuns(s, lp.runs) != negate, nil
 			}
 			ok, err := Like(s, p)
 			if err != nil {
@@ -23,6 +35,46 @@ func likeBuilder(fold, negate bool) builder {
 			return ok != negate, nil
 		}, nil
 	}
+}
+
+// likePattern is a LIKE pattern and, when it is simple (literal runs
+// between %s: no _ and no escape), its runs.
+type likePattern struct {
+	p      string
+	simple bool
+	runs   []string
+}
+
+func newLikePattern(p string) *likePattern {
+	if strings.ContainsAny(p, "_\\") {
+		return &likePattern{p: p}
+	}
+	return &likePattern{p: p, simple: true, runs: strings.Split(p, "%")}
+}
+
+// matchRuns matches s against a simple pattern split at its %s (Like's
+// result for it): the first run is a prefix, the last a suffix, and the
+// ones between are found in order, each at its leftmost place after the
+// one before (a later place leaves less text for the rest, never more).
+// The text is compared bytewise, as Like does; in valid UTF-8 a run can
+// only be found at a character boundary.
+func matchRuns(s string, runs []string) bool {
+	if len(runs) == 1 {
+		return s == runs[0]
+	}
+	first, last := runs[0], runs[len(runs)-1]
+	if !strings.HasPrefix(s, first) {
+		return false
+	}
+	s = s[len(first):]
+	for _, m := range runs[1 : len(runs)-1] {
+		i := strings.Index(s, m)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(m):]
+	}
+	return strings.HasSuffix(s, last)
 }
 
 type likeResult int
