@@ -273,6 +273,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 		if j.Residual != nil {
 			d = append(d, "Join Filter: "+f(j.Residual))
 		}
+		if j.BuildLeft {
+			d = append(d, "Hash Table: left input")
+		}
 		return title, d
 	case *meridianpb.PlanNode_Agg:
 		a := op.Agg

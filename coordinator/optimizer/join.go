@@ -94,7 +94,14 @@ func (b *builder) joinNode(jt meridianpb.JoinType, ln, rn *pnode, lk, rk []*Expr
 		ln, rn = b.sortBy(ln, lk), b.sortBy(rn, rk)
 		cost = ln.cost + rn.cost + (ln.rows+rn.rows)*cpuTuple + rows*cpuTuple
 	}
-	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Join{Join: &meridianpb.JoinNode{Type: jt, Algo: algo, LeftKeys: lk, RightKeys: rk, Residual: cond}}}
+	jn := &meridianpb.JoinNode{Type: jt, Algo: algo, LeftKeys: lk, RightKeys: rk, Residual: cond}
+	if algo == meridianpb.JoinAlgo_JOIN_HASH && jt == meridianpb.JoinType_JOIN_LEFT && len(lk) > 0 && 2*ln.rows < rn.rows {
+		// Build the hash table of the smaller, preserved side and probe it
+		// with the other (sql/exec.NewLeftJoinBuildLeft).
+		jn.BuildLeft = true
+		cost = ln.cost + rn.cost + ln.rows*cpuBuild + rn.rows*cpuTuple + rows*cpuTuple
+	}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Join{Join: jn}}
 	n := b.newNode(op, types, names, d, rows, cost, ln, rn)
 	cols := append([]colStat(nil), padCols(ln)...)
 	if !leftOnly {

@@ -1195,12 +1195,16 @@ func (x *ProjectNode) GetExprs() []*Expr {
 // right row), neither NULL, and residual (over left row ++ right row)
 // holds. Semi and anti joins output left rows; the others left ++ right.
 type JoinNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          JoinType               `protobuf:"varint,1,opt,name=type,proto3,enum=meridian.JoinType" json:"type,omitempty"`
-	Algo          JoinAlgo               `protobuf:"varint,2,opt,name=algo,proto3,enum=meridian.JoinAlgo" json:"algo,omitempty"`
-	LeftKeys      []*Expr                `protobuf:"bytes,3,rep,name=left_keys,json=leftKeys,proto3" json:"left_keys,omitempty"`
-	RightKeys     []*Expr                `protobuf:"bytes,4,rep,name=right_keys,json=rightKeys,proto3" json:"right_keys,omitempty"`
-	Residual      *Expr                  `protobuf:"bytes,5,opt,name=residual,proto3" json:"residual,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Type      JoinType               `protobuf:"varint,1,opt,name=type,proto3,enum=meridian.JoinType" json:"type,omitempty"`
+	Algo      JoinAlgo               `protobuf:"varint,2,opt,name=algo,proto3,enum=meridian.JoinAlgo" json:"algo,omitempty"`
+	LeftKeys  []*Expr                `protobuf:"bytes,3,rep,name=left_keys,json=leftKeys,proto3" json:"left_keys,omitempty"`
+	RightKeys []*Expr                `protobuf:"bytes,4,rep,name=right_keys,json=rightKeys,proto3" json:"right_keys,omitempty"`
+	Residual  *Expr                  `protobuf:"bytes,5,opt,name=residual,proto3" json:"residual,omitempty"`
+	// A hash LEFT join that builds its hash table of the left input (the
+	// smaller) and probes it with the right, emitting the left rows no right
+	// row matched at the end; the output is left ++ right as always.
+	BuildLeft     bool `protobuf:"varint,6,opt,name=build_left,json=buildLeft,proto3" json:"build_left,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1268,6 +1272,13 @@ func (x *JoinNode) GetResidual() *Expr {
 		return x.Residual
 	}
 	return nil
+}
+
+func (x *JoinNode) GetBuildLeft() bool {
+	if x != nil {
+		return x.BuildLeft
+	}
+	return false
 }
 
 // AggFunc is one aggregate call.
@@ -2921,14 +2932,16 @@ const file_plan_proto_rawDesc = "" +
 	"FilterNode\x12\"\n" +
 	"\x04cond\x18\x01 \x01(\v2\x0e.meridian.ExprR\x04cond\"3\n" +
 	"\vProjectNode\x12$\n" +
-	"\x05exprs\x18\x01 \x03(\v2\x0e.meridian.ExprR\x05exprs\"\xe2\x01\n" +
+	"\x05exprs\x18\x01 \x03(\v2\x0e.meridian.ExprR\x05exprs\"\x81\x02\n" +
 	"\bJoinNode\x12&\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x12.meridian.JoinTypeR\x04type\x12&\n" +
 	"\x04algo\x18\x02 \x01(\x0e2\x12.meridian.JoinAlgoR\x04algo\x12+\n" +
 	"\tleft_keys\x18\x03 \x03(\v2\x0e.meridian.ExprR\bleftKeys\x12-\n" +
 	"\n" +
 	"right_keys\x18\x04 \x03(\v2\x0e.meridian.ExprR\trightKeys\x12*\n" +
-	"\bresidual\x18\x05 \x01(\v2\x0e.meridian.ExprR\bresidual\"\xb0\x01\n" +
+	"\bresidual\x18\x05 \x01(\v2\x0e.meridian.ExprR\bresidual\x12\x1d\n" +
+	"\n" +
+	"build_left\x18\x06 \x01(\bR\tbuildLeft\"\xb0\x01\n" +
 	"\aAggFunc\x12\x12\n" +
 	"\x04func\x18\x01 \x01(\tR\x04func\x12 \n" +
 	"\x03arg\x18\x02 \x01(\v2\x0e.meridian.ExprR\x03arg\x12\x19\n" +
