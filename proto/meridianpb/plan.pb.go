@@ -1201,9 +1201,11 @@ type JoinNode struct {
 	LeftKeys  []*Expr                `protobuf:"bytes,3,rep,name=left_keys,json=leftKeys,proto3" json:"left_keys,omitempty"`
 	RightKeys []*Expr                `protobuf:"bytes,4,rep,name=right_keys,json=rightKeys,proto3" json:"right_keys,omitempty"`
 	Residual  *Expr                  `protobuf:"bytes,5,opt,name=residual,proto3" json:"residual,omitempty"`
-	// A hash LEFT join that builds its hash table of the left input (the
-	// smaller) and probes it with the right, emitting the left rows no right
-	// row matched at the end; the output is left ++ right as always.
+	// A hash LEFT, SEMI or ANTI join that builds its hash table of the left
+	// input (the smaller) and probes it with the right: a LEFT join emits
+	// the left rows no right row matched at the end, a SEMI join each left
+	// row at its first match, an ANTI join the unmatched left rows at the
+	// end; the output is the same as without it.
 	BuildLeft     bool `protobuf:"varint,6,opt,name=build_left,json=buildLeft,proto3" json:"build_left,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -332,12 +332,12 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 		return NewMergeJoin(in[0], in[1], spec), nil
 	}
 	if j.BuildLeft {
-		if spec.Type != JoinLeft || len(lk) == 0 {
+		if (spec.Type != JoinLeft && spec.Type != JoinSemi && spec.Type != JoinAnti) || len(lk) == 0 {
 			in[0].Close()
 			in[1].Close()
-			return nil, pgerr.New(pgerr.InternalError, "plan node %d: a build-left hash join must be a keyed LEFT join", n.Id)
+			return nil, pgerr.New(pgerr.InternalError, "plan node %d: a build-left hash join must be a keyed LEFT, SEMI or ANTI join", n.Id)
 		}
-		return NewLeftJoinBuildLeft(env, st, in[0], in[1], spec), nil
+		return NewJoinBuildLeft(env, st, in[0], in[1], spec), nil
 	}
 	return NewHashJoin(env, st, in[0], in[1], spec), nil
 }

@@ -2,20 +2,34 @@ package exec
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-// NewLeftJoinBuildLeft returns a LEFT hash join of left and right (spec,
-// keyed) that builds its hash table of the left input and probes it with
-// the right one: a RIGHT join of right and left, whose rows (right ++
-// left) are turned back into left ++ right. The planner chooses it when
-// the left input is the smaller: the table, and what a spill writes, is
-// the smaller side's (TPC-H Q13's customer LEFT JOIN orders).
-func NewLeftJoinBuildLeft(env *Env, st *Stats, left, right Operator, spec JoinSpec) Operator {
+// NewJoinBuildLeft returns a keyed LEFT, SEMI or ANTI hash join of left
+// and right (spec) that builds its hash table of the left input and
+// probes it with the right one: the same join with the inputs swapped —
+// a RIGHT join whose rows (right ++ left) are turned back into left ++
+// right, or a semi/anti join that emits the build side's rows some probe
+// row matches (once each) / none matches. The planner chooses it when the
+// left input is the smaller: the table, and what a spill writes, is the
+// smaller side's (TPC-H Q13's customer LEFT JOIN orders, Q22's NOT EXISTS
+// over orders).
+func NewJoinBuildLeft(env *Env, st *Stats, left, right Operator, spec JoinSpec) Operator {
 	lw, rw := len(spec.LeftTypes), len(spec.RightTypes)
-	swapped := JoinSpec{Type: JoinRight, LeftKeys: spec.RightKeys, RightKeys: spec.LeftKeys,
+	swapped := JoinSpec{LeftKeys: spec.RightKeys, RightKeys: spec.LeftKeys,
 		LeftTypes: spec.RightTypes, RightTypes: spec.LeftTypes}
+	switch spec.Type {
+	case JoinLeft:
+		swapped.Type = JoinRight
+	case JoinSemi:
+		swapped.Type = joinRightSemi
+	case JoinAnti:
+		swapped.Type = joinRightAnti
+	default:
+		panic(fmt.Sprintf("exec: build-left join of type %d", spec.Type))
+	}
 	if res := spec.Residual; res != nil {
 		// The residual reads left ++ right: give it that order.
 		scratch := make([]types.Datum, lw+rw)
@@ -27,7 +41,11 @@ func NewLeftJoinBuildLeft(env *Env, st *Stats, left, right Operator, spec JoinSp
 			return v, err
 		}
 	}
-	return &swapJoin{join: NewHashJoin(env, st, right, left, swapped), lw: lw, rw: rw}
+	join := NewHashJoin(env, st, right, left, swapped)
+	if spec.Type != JoinLeft {
+		return join // its rows are the left input's
+	}
+	return &swapJoin{join: join, lw: lw, rw: rw}
 }
 
 // swapJoin turns the rows of a join of (right, left) into left ++ right.

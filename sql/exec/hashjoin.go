@@ -19,6 +19,12 @@ const (
 	JoinFull
 	JoinSemi // left rows with a match, once each
 	JoinAnti // left rows without a match
+
+	// Internal to NewJoinBuildLeft: a semi or anti join whose inputs were
+	// swapped, so the rows it emits are the build (right) side's: those
+	// some probe row matches, once each, or those none matches.
+	joinRightSemi JoinType = 100
+	joinRightAnti JoinType = 101
 )
 
 // JoinSpec describes a join between a left (probe) and a right (build)
@@ -157,7 +163,7 @@ func (j *HashJoin) Open(ctx context.Context) error {
 	}
 	j.right.Close()
 	j.right = nil
-	if j.keepUnmatchedBuild() {
+	if j.tracksBuild() {
 		j.matched = make([]bool, len(j.build))
 	}
 	if err := j.left.Open(ctx); err != nil {
@@ -166,14 +172,28 @@ func (j *HashJoin) Open(ctx context.Context) error {
 	if partitioned {
 		return j.partitionProbe(ctx)
 	}
-	if len(j.build) == 0 && (j.spec.Type == JoinInner || j.spec.Type == JoinSemi || j.spec.Type == JoinRight) {
+	if len(j.build) == 0 && !j.keepUnmatchedProbe() {
 		j.leftDone = true // nothing can match
 	}
 	return nil
 }
 
 func (j *HashJoin) keepUnmatchedBuild() bool {
-	return j.spec.Type == JoinRight || j.spec.Type == JoinFull
+	return j.spec.Type == JoinRight || j.spec.Type == JoinFull || j.spec.Type == joinRightAnti
+}
+
+// tracksBuild: the join remembers which build rows matched.
+func (j *HashJoin) tracksBuild() bool {
+	return j.keepUnmatchedBuild() || j.spec.Type == joinRightSemi
+}
+
+// probeOnlyCheck: a match needs no joined row unless the residual reads it.
+func (j *HashJoin) probeOnlyCheck() bool {
+	switch j.spec.Type {
+	case JoinSemi, JoinAnti, joinRightSemi, joinRightAnti:
+		return true
+	}
+	return false
 }
 
 func (j *HashJoin) keepUnmatchedProbe() bool {
@@ -335,7 +355,7 @@ func (j *HashJoin) probeRow() error {
 		j.cand++
 		r := j.build[ri]
 		var row Row
-		if j.spec.Residual != nil || (j.spec.Type != JoinSemi && j.spec.Type != JoinAnti) {
+		if j.spec.Residual != nil || !j.probeOnlyCheck() {
 			row = make(Row, j.lw+j.rw)
 			copy(row, l)
 			copy(row[j.lw:], r)
@@ -356,6 +376,13 @@ func (j *HashJoin) probeRow() error {
 			j.cand = len(j.cands)
 		case JoinAnti:
 			j.cand = len(j.cands)
+		case joinRightSemi:
+			if !j.matched[ri] {
+				j.matched[ri] = true
+				j.out.add(r)
+			}
+		case joinRightAnti:
+			j.matched[ri] = true
 		default:
 			if j.matched != nil {
 				j.matched[ri] = true
@@ -391,13 +418,17 @@ func (j *HashJoin) allBuild() []int32 {
 // emitUnmatchedBuild emits right/full joins' unmatched build rows; false
 // when there are no more.
 func (j *HashJoin) emitUnmatchedBuild() bool {
-	if j.matched == nil {
+	if j.matched == nil || !j.keepUnmatchedBuild() {
 		return false
 	}
 	for j.tail < len(j.build) && !j.out.full() {
 		i := j.tail
 		j.tail++
 		if !j.matched[i] {
+			if j.spec.Type == joinRightAnti {
+				j.out.add(j.build[i])
+				continue
+			}
 			row := make(Row, j.lw+j.rw)
 			copy(row[j.lw:], j.build[i])
 			j.out.add(row)
@@ -412,8 +443,8 @@ func (j *HashJoin) nextPartitioned(ctx context.Context) (*Batch, error) {
 		j.passthrough.rows = j.passthrough.rows[n:]
 		return b, nil
 	}
-	// Build rows with NULL keys (right/full joins) match nothing.
-	if j.matched != nil && j.tail < len(j.build) {
+	// Build rows with NULL keys (right/full/right-anti joins) match nothing.
+	if j.keepUnmatchedBuild() && j.matched != nil && j.tail < len(j.build) {
 		j.emitUnmatchedBuild()
 		if b := j.out.take(); b != nil {
 			return b, nil

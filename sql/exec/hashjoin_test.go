@@ -100,7 +100,7 @@ type joinRun struct {
 	residual    expr.Eval
 	probeBatch  int // rows per batch of the left input (0: BatchSize)
 	workMem     int64
-	buildLeft   bool // a LEFT join building its left input (NewLeftJoinBuildLeft)
+	buildLeft   bool // a join building its left input (NewJoinBuildLeft)
 }
 
 // run joins and checks the rows against refJoin and that every input
@@ -114,7 +114,7 @@ func (j joinRun) run(t *testing.T) *Stats {
 		Residual: j.residual, LeftTypes: j.lt, RightTypes: j.rt}
 	var op Operator = NewHashJoin(env, st, l, r, spec)
 	if j.buildLeft {
-		op = NewLeftJoinBuildLeft(env, st, l, r, spec)
+		op = NewJoinBuildLeft(env, st, l, r, spec)
 	}
 	got := mustCollect(t, op)
 	sameMultiset(t, got, refJoin(j.typ, j.left, j.right, j.lk, j.rk, len(j.lt), len(j.rt), j.residual))
@@ -211,35 +211,38 @@ func TestHashJoinRandom(t *testing.T) {
 	}
 }
 
-// A LEFT join that builds its left input gives the rows of the reference
-// nested loop (unmatched left rows, NULL keys on either side, a residual
-// over left ++ right), in memory and partitioned past its budget.
-func TestLeftJoinBuildLeftRandom(t *testing.T) {
+// A LEFT, SEMI or ANTI join that builds its left input gives the rows of
+// the reference nested loop (unmatched left rows, NULL keys on either
+// side, many matches, a residual over left ++ right), in memory and
+// partitioned past its budget.
+func TestJoinBuildLeftRandom(t *testing.T) {
 	sizes := []struct{ l, r int }{{0, 0}, {0, 40}, {40, 0}, {1, 1}, {120, 150}, {300, 90}}
 	keySets := []struct {
 		name   string
 		lk, rk []int
 	}{{"k1", []int{0}, []int{0}}, {"k1k2", []int{0, 1}, []int{0, 1}}}
 	seed := uint64(500)
-	for _, ks := range keySets {
-		for _, withRes := range []bool{false, true} {
-			for _, sz := range sizes {
-				for _, mem := range []int64{0, 4 << 10} {
-					seed++
-					t.Run(fmt.Sprintf("%s/res=%v/%dx%d/mem=%d", ks.name, withRes, sz.l, sz.r, mem), func(t *testing.T) {
-						j := joinRun{typ: JoinLeft, lk: ks.lk, rk: ks.rk, lt: joinSideTypes, rt: joinSideTypes,
-							left:      joinSide(seed, sz.l, 12, 0.15, 0),
-							right:     joinSide(seed+1000, sz.r, 12, 0.15, 100000),
-							workMem:   mem,
-							buildLeft: true}
-						if withRes {
-							j.residual = vLessEq
-						}
-						st := j.run(t)
-						if mem > 0 && sz.l >= 100 && st.SpilledBytes == 0 {
-							t.Errorf("a budget of %d bytes did not partition a build side of %d rows", mem, sz.l)
-						}
-					})
+	for _, typ := range []JoinType{JoinLeft, JoinSemi, JoinAnti} {
+		for _, ks := range keySets {
+			for _, withRes := range []bool{false, true} {
+				for _, sz := range sizes {
+					for _, mem := range []int64{0, 4 << 10} {
+						seed++
+						t.Run(fmt.Sprintf("%s/%s/res=%v/%dx%d/mem=%d", joinNames[typ], ks.name, withRes, sz.l, sz.r, mem), func(t *testing.T) {
+							j := joinRun{typ: typ, lk: ks.lk, rk: ks.rk, lt: joinSideTypes, rt: joinSideTypes,
+								left:      joinSide(seed, sz.l, 12, 0.15, 0),
+								right:     joinSide(seed+1000, sz.r, 12, 0.15, 100000),
+								workMem:   mem,
+								buildLeft: true}
+							if withRes {
+								j.residual = vLessEq
+							}
+							st := j.run(t)
+							if mem > 0 && sz.l >= 100 && st.SpilledBytes == 0 {
+								t.Errorf("a budget of %d bytes did not partition a build side of %d rows", mem, sz.l)
+							}
+						})
+					}
 				}
 			}
 		}
