@@ -13,14 +13,6 @@ import (
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-func encodeRows(rows [][]types.Datum) [][]byte {
-	out := make([][]byte, len(rows))
-	for i, r := range rows {
-		out[i] = codec.EncodeRow(nil, r)
-	}
-	return out
-}
-
 // BenchmarkScanSelective: a scan of lineitem-like rows (16 columns) whose
 // filter on a date passes 2% of them and whose output is three other
 // columns (TPC-H Q14's shape).

@@ -205,73 +205,64 @@ func appendDecimal(buf []byte, d *apd.Decimal) []byte {
 	return append(buf, mag...)
 }
 
-// decodeDecimal decodes a decimal's value encoding into d.
+// decimalParts parses an encoded decimal: its flags, its exponent, and
+// its coefficient — small (an unsigned varint) or, with decBig, the bytes
+// of a big one — and returns the rest of b.
+func decimalParts(b []byte) (flags byte, exp int32, small uint64, big, rest []byte, err error) {
+	if len(b) < 2 {
+		return 0, 0, 0, nil, nil, ErrCorrupt
+	}
+	flags = b[0]
+	if flags&^(decNegative|decNaN|decBig) != 0 {
+		return 0, 0, 0, nil, nil, ErrCorrupt
+	}
+	if flags&decNaN != 0 {
+		return flags, 0, 0, nil, b[2:], nil
+	}
+	e, n := binary.Varint(b[1:])
+	if n <= 0 || e != int64(int32(e)) {
+		return 0, 0, 0, nil, nil, ErrCorrupt
+	}
+	b = b[1+n:]
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, 0, 0, nil, nil, ErrCorrupt
+	}
+	b = b[n:]
+	if flags&decBig == 0 {
+		return flags, int32(e), v, nil, b, nil
+	}
+	if uint64(len(b)) < v {
+		return 0, 0, 0, nil, nil, ErrCorrupt
+	}
+	return flags, int32(e), 0, b[:v], b[v:], nil
+}
+
 // skipDecimal steps over an encoded decimal (decodeDecimal's checks
 // without the value).
 func skipDecimal(b []byte) ([]byte, error) {
-	if len(b) < 2 {
-		return nil, ErrCorrupt
-	}
-	flags := b[0]
-	if flags&^(decNegative|decNaN|decBig) != 0 {
-		return nil, ErrCorrupt
-	}
-	if flags&decNaN != 0 {
-		return b[2:], nil
-	}
-	e, n := binary.Varint(b[1:])
-	if n <= 0 || e != int64(int32(e)) {
-		return nil, ErrCorrupt
-	}
-	b = b[1+n:]
-	v, n := binary.Uvarint(b)
-	if n <= 0 {
-		return nil, ErrCorrupt
-	}
-	b = b[n:]
-	if flags&decBig == 0 {
-		return b, nil
-	}
-	if uint64(len(b)) < v {
-		return nil, ErrCorrupt
-	}
-	return b[v:], nil
+	_, _, _, _, rest, err := decimalParts(b)
+	return rest, err
 }
 
+// decodeDecimal decodes a decimal's value encoding into d.
 func decodeDecimal(d *apd.Decimal, b []byte) ([]byte, error) {
-	if len(b) < 2 {
-		return nil, ErrCorrupt
-	}
-	flags := b[0]
-	if flags&^(decNegative|decNaN|decBig) != 0 {
-		return nil, ErrCorrupt
+	flags, exp, small, big, rest, err := decimalParts(b)
+	if err != nil {
+		return nil, err
 	}
 	d.Negative = flags&decNegative != 0
-	if flags&decNaN != 0 {
+	switch {
+	case flags&decNaN != 0:
 		// All of d, which may be a reused slot (RowDecoder.Unread).
 		d.Form, d.Exponent = apd.NaN, 0
 		d.Coeff.SetInt64(0)
-		return b[2:], nil
+	case flags&decBig != 0:
+		d.Form, d.Exponent = apd.Finite, exp
+		d.Coeff.SetBytes(big)
+	default:
+		d.Form, d.Exponent = apd.Finite, exp
+		d.Coeff.SetUint64(small)
 	}
-	d.Form = apd.Finite
-	e, n := binary.Varint(b[1:])
-	if n <= 0 || e != int64(int32(e)) {
-		return nil, ErrCorrupt
-	}
-	d.Exponent = int32(e)
-	b = b[1+n:]
-	v, n := binary.Uvarint(b)
-	if n <= 0 {
-		return nil, ErrCorrupt
-	}
-	b = b[n:]
-	if flags&decBig == 0 {
-		d.Coeff.SetUint64(v)
-		return b, nil
-	}
-	if uint64(len(b)) < v {
-		return nil, ErrCorrupt
-	}
-	d.Coeff.SetBytes(b[:v])
-	return b[v:], nil
+	return rest, nil
 }
