@@ -20,42 +20,58 @@ import (
 // dnPool keeps one gRPC connection per datanode address.
 type dnPool struct {
 	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	conns map[string]*dnConn
 }
 
-func (p *dnPool) client(addr string) (meridianpb.DataNodeClient, error) {
+type dnConn struct {
+	cc    *grpc.ClientConn
+	calls *callPool
+}
+
+func (p *dnPool) conn(addr string) (*dnConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.conns[addr]; ok {
-		return meridianpb.NewDataNodeClient(c), nil
+		return c, nil
 	}
-	c, err := grpc.NewClient(addr, rpcconn.Options(
+	cc, err := grpc.NewClient(addr, rpcconn.Options(
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))...)
 	if err != nil {
 		return nil, pgerr.Wrap(err, pgerr.ConnectionFailure, "datanode %s", addr)
 	}
 	if p.conns == nil {
-		p.conns = map[string]*grpc.ClientConn{}
+		p.conns = map[string]*dnConn{}
 	}
+	c := &dnConn{cc: cc, calls: newCallPool(cc)}
 	p.conns[addr] = c
-	return meridianpb.NewDataNodeClient(c), nil
+	return c, nil
+}
+
+// client returns the client of a datanode address; its small calls go
+// over pooled streams (calls.go).
+func (p *dnPool) client(addr string) (meridianpb.DataNodeClient, error) {
+	c, err := p.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return dnClient{DataNodeClient: meridianpb.NewDataNodeClient(c.cc), calls: c.calls}, nil
 }
 
 // flowClient returns the Flow client of a datanode address.
 func (p *dnPool) flowClient(addr string) (meridianpb.FlowClient, error) {
-	if _, err := p.client(addr); err != nil {
+	c, err := p.conn(addr)
+	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return meridianpb.NewFlowClient(p.conns[addr]), nil
+	return flowClient{FlowClient: meridianpb.NewFlowClient(c.cc), calls: c.calls}, nil
 }
 
 func (p *dnPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
-		_ = c.Close()
+		c.calls.close()
+		_ = c.cc.Close()
 	}
 	p.conns = nil
 }

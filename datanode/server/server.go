@@ -270,6 +270,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 			return meridianpb.NewFlowClient(c), nil
 		}})
 	meridianpb.RegisterFlowServer(s.grpc, s.flows)
+	meridianpb.RegisterDataNodeCallsServer(s.grpc, callServer{s: s})
 	go func() {
 		if err := s.grpc.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			log.Error("grpc serve", "err", err)

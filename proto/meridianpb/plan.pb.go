@@ -2866,6 +2866,257 @@ func (x *AnalyzeResponse) GetSample() [][]byte {
 	return nil
 }
 
+// CallRequest is one call on a Call stream.
+type CallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Time the call may take, in nanoseconds from its receipt (as gRPC's own
+	// grpc-timeout: relative, so clocks need not agree); 0 for no deadline.
+	TimeoutNanos int64 `protobuf:"varint,1,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*CallRequest_ExecUnary
+	//	*CallRequest_Prepare
+	//	*CallRequest_Commit
+	//	*CallRequest_Abort
+	//	*CallRequest_RunFlow
+	Op            isCallRequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallRequest) Reset() {
+	*x = CallRequest{}
+	mi := &file_plan_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallRequest) ProtoMessage() {}
+
+func (x *CallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
+func (*CallRequest) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CallRequest) GetTimeoutNanos() int64 {
+	if x != nil {
+		return x.TimeoutNanos
+	}
+	return 0
+}
+
+func (x *CallRequest) GetOp() isCallRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *CallRequest) GetExecUnary() *ExecRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_ExecUnary); ok {
+			return x.ExecUnary
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetPrepare() *TxnRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Prepare); ok {
+			return x.Prepare
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetCommit() *TxnRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Commit); ok {
+			return x.Commit
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetAbort() *TxnRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Abort); ok {
+			return x.Abort
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetRunFlow() *FlowRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_RunFlow); ok {
+			return x.RunFlow
+		}
+	}
+	return nil
+}
+
+type isCallRequest_Op interface {
+	isCallRequest_Op()
+}
+
+type CallRequest_ExecUnary struct {
+	ExecUnary *ExecRequest `protobuf:"bytes,2,opt,name=exec_unary,json=execUnary,proto3,oneof"`
+}
+
+type CallRequest_Prepare struct {
+	Prepare *TxnRequest `protobuf:"bytes,3,opt,name=prepare,proto3,oneof"`
+}
+
+type CallRequest_Commit struct {
+	Commit *TxnRequest `protobuf:"bytes,4,opt,name=commit,proto3,oneof"`
+}
+
+type CallRequest_Abort struct {
+	Abort *TxnRequest `protobuf:"bytes,5,opt,name=abort,proto3,oneof"`
+}
+
+type CallRequest_RunFlow struct {
+	// Flow.RunFlow: a plan that runs on this datanode alone.
+	RunFlow *FlowRequest `protobuf:"bytes,6,opt,name=run_flow,json=runFlow,proto3,oneof"`
+}
+
+func (*CallRequest_ExecUnary) isCallRequest_Op() {}
+
+func (*CallRequest_Prepare) isCallRequest_Op() {}
+
+func (*CallRequest_Commit) isCallRequest_Op() {}
+
+func (*CallRequest_Abort) isCallRequest_Op() {}
+
+func (*CallRequest_RunFlow) isCallRequest_Op() {}
+
+// CallResponse answers a CallRequest.
+type CallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call's error, a google.rpc.Status in its wire encoding (what a
+	// unary call's trailers carry); empty when the call succeeded.
+	Status []byte `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*CallResponse_Exec
+	//	*CallResponse_Txn
+	//	*CallResponse_Flow
+	Result        isCallResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallResponse) Reset() {
+	*x = CallResponse{}
+	mi := &file_plan_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallResponse) ProtoMessage() {}
+
+func (x *CallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plan_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
+func (*CallResponse) Descriptor() ([]byte, []int) {
+	return file_plan_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CallResponse) GetStatus() []byte {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+func (x *CallResponse) GetResult() isCallResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *CallResponse) GetExec() *ExecResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Exec); ok {
+			return x.Exec
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetTxn() *TxnResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Txn); ok {
+			return x.Txn
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetFlow() *FlowResult {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Flow); ok {
+			return x.Flow
+		}
+	}
+	return nil
+}
+
+type isCallResponse_Result interface {
+	isCallResponse_Result()
+}
+
+type CallResponse_Exec struct {
+	Exec *ExecResponse `protobuf:"bytes,2,opt,name=exec,proto3,oneof"`
+}
+
+type CallResponse_Txn struct {
+	Txn *TxnResponse `protobuf:"bytes,3,opt,name=txn,proto3,oneof"`
+}
+
+type CallResponse_Flow struct {
+	Flow *FlowResult `protobuf:"bytes,4,opt,name=flow,proto3,oneof"`
+}
+
+func (*CallResponse_Exec) isCallResponse_Result() {}
+
+func (*CallResponse_Txn) isCallResponse_Result() {}
+
+func (*CallResponse_Flow) isCallResponse_Result() {}
+
 var File_plan_proto protoreflect.FileDescriptor
 
 const file_plan_proto_rawDesc = "" +
@@ -3063,7 +3314,22 @@ const file_plan_proto_rawDesc = "" +
 	"sampleRows\"=\n" +
 	"\x0fAnalyzeResponse\x12\x12\n" +
 	"\x04rows\x18\x01 \x01(\x04R\x04rows\x12\x16\n" +
-	"\x06sample\x18\x02 \x03(\fR\x06sample*N\n" +
+	"\x06sample\x18\x02 \x03(\fR\x06sample\"\xb4\x02\n" +
+	"\vCallRequest\x12#\n" +
+	"\rtimeout_nanos\x18\x01 \x01(\x03R\ftimeoutNanos\x126\n" +
+	"\n" +
+	"exec_unary\x18\x02 \x01(\v2\x15.meridian.ExecRequestH\x00R\texecUnary\x120\n" +
+	"\aprepare\x18\x03 \x01(\v2\x14.meridian.TxnRequestH\x00R\aprepare\x12.\n" +
+	"\x06commit\x18\x04 \x01(\v2\x14.meridian.TxnRequestH\x00R\x06commit\x12,\n" +
+	"\x05abort\x18\x05 \x01(\v2\x14.meridian.TxnRequestH\x00R\x05abort\x122\n" +
+	"\brun_flow\x18\x06 \x01(\v2\x15.meridian.FlowRequestH\x00R\arunFlowB\x04\n" +
+	"\x02op\"\xb5\x01\n" +
+	"\fCallResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\fR\x06status\x12,\n" +
+	"\x04exec\x18\x02 \x01(\v2\x16.meridian.ExecResponseH\x00R\x04exec\x12)\n" +
+	"\x03txn\x18\x03 \x01(\v2\x15.meridian.TxnResponseH\x00R\x03txn\x12*\n" +
+	"\x04flow\x18\x04 \x01(\v2\x14.meridian.FlowResultH\x00R\x04flowB\b\n" +
+	"\x06result*N\n" +
 	"\n" +
 	"StreamKind\x12\x11\n" +
 	"\rSTREAM_GATHER\x10\x00\x12\x17\n" +
@@ -3097,7 +3363,9 @@ const file_plan_proto_rawDesc = "" +
 	"\tSetupFlow\x12\x15.meridian.FlowRequest\x1a\x15.meridian.FlowMessage0\x01\x12>\n" +
 	"\bExchange\x12\x19.meridian.ExchangeMessage\x1a\x15.meridian.ExchangeAck(\x01\x12>\n" +
 	"\aAnalyze\x12\x18.meridian.AnalyzeRequest\x1a\x19.meridian.AnalyzeResponse\x126\n" +
-	"\aRunFlow\x12\x15.meridian.FlowRequest\x1a\x14.meridian.FlowResultB2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
+	"\aRunFlow\x12\x15.meridian.FlowRequest\x1a\x14.meridian.FlowResult2J\n" +
+	"\rDataNodeCalls\x129\n" +
+	"\x04Call\x12\x15.meridian.CallRequest\x1a\x16.meridian.CallResponse(\x010\x01B2Z0github.com/meridian-db/meridian/proto/meridianpbb\x06proto3"
 
 var (
 	file_plan_proto_rawDescOnce sync.Once
@@ -3112,7 +3380,7 @@ func file_plan_proto_rawDescGZIP() []byte {
 }
 
 var file_plan_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_plan_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_plan_proto_goTypes = []any{
 	(StreamKind)(0),          // 0: meridian.StreamKind
 	(JoinType)(0),            // 1: meridian.JoinType
@@ -3153,11 +3421,17 @@ var file_plan_proto_goTypes = []any{
 	(*ColumnStatistics)(nil), // 36: meridian.ColumnStatistics
 	(*AnalyzeRequest)(nil),   // 37: meridian.AnalyzeRequest
 	(*AnalyzeResponse)(nil),  // 38: meridian.AnalyzeResponse
-	nil,                      // 39: meridian.FlowRequest.GroupAddrsEntry
-	(*Expr)(nil),             // 40: meridian.Expr
-	(*TableDesc)(nil),        // 41: meridian.TableDesc
-	(*SortKey)(nil),          // 42: meridian.SortKey
-	(*TxnContext)(nil),       // 43: meridian.TxnContext
+	(*CallRequest)(nil),      // 39: meridian.CallRequest
+	(*CallResponse)(nil),     // 40: meridian.CallResponse
+	nil,                      // 41: meridian.FlowRequest.GroupAddrsEntry
+	(*Expr)(nil),             // 42: meridian.Expr
+	(*TableDesc)(nil),        // 43: meridian.TableDesc
+	(*SortKey)(nil),          // 44: meridian.SortKey
+	(*TxnContext)(nil),       // 45: meridian.TxnContext
+	(*ExecRequest)(nil),      // 46: meridian.ExecRequest
+	(*TxnRequest)(nil),       // 47: meridian.TxnRequest
+	(*ExecResponse)(nil),     // 48: meridian.ExecResponse
+	(*TxnResponse)(nil),      // 49: meridian.TxnResponse
 }
 var file_plan_proto_depIdxs = []int32{
 	6,  // 0: meridian.Plan.fragments:type_name -> meridian.Fragment
@@ -3180,66 +3454,76 @@ var file_plan_proto_depIdxs = []int32{
 	28, // 17: meridian.PlanNode.rows_ref:type_name -> meridian.RowsRefNode
 	10, // 18: meridian.PlanNode.index_join:type_name -> meridian.IndexJoinNode
 	9,  // 19: meridian.PlanNode.series:type_name -> meridian.SeriesNode
-	40, // 20: meridian.SeriesNode.start:type_name -> meridian.Expr
-	40, // 21: meridian.SeriesNode.stop:type_name -> meridian.Expr
-	40, // 22: meridian.SeriesNode.step:type_name -> meridian.Expr
+	42, // 20: meridian.SeriesNode.start:type_name -> meridian.Expr
+	42, // 21: meridian.SeriesNode.stop:type_name -> meridian.Expr
+	42, // 22: meridian.SeriesNode.step:type_name -> meridian.Expr
 	1,  // 23: meridian.IndexJoinNode.type:type_name -> meridian.JoinType
-	41, // 24: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
-	40, // 25: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
-	40, // 26: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
-	40, // 27: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
-	41, // 28: meridian.ScanNode.table:type_name -> meridian.TableDesc
-	40, // 29: meridian.ScanNode.index_eq:type_name -> meridian.Expr
-	40, // 30: meridian.ScanNode.filter:type_name -> meridian.Expr
-	40, // 31: meridian.FilterNode.cond:type_name -> meridian.Expr
-	40, // 32: meridian.ProjectNode.exprs:type_name -> meridian.Expr
+	43, // 24: meridian.IndexJoinNode.table:type_name -> meridian.TableDesc
+	42, // 25: meridian.IndexJoinNode.lookup_keys:type_name -> meridian.Expr
+	42, // 26: meridian.IndexJoinNode.filter:type_name -> meridian.Expr
+	42, // 27: meridian.IndexJoinNode.residual:type_name -> meridian.Expr
+	43, // 28: meridian.ScanNode.table:type_name -> meridian.TableDesc
+	42, // 29: meridian.ScanNode.index_eq:type_name -> meridian.Expr
+	42, // 30: meridian.ScanNode.filter:type_name -> meridian.Expr
+	42, // 31: meridian.FilterNode.cond:type_name -> meridian.Expr
+	42, // 32: meridian.ProjectNode.exprs:type_name -> meridian.Expr
 	1,  // 33: meridian.JoinNode.type:type_name -> meridian.JoinType
 	2,  // 34: meridian.JoinNode.algo:type_name -> meridian.JoinAlgo
-	40, // 35: meridian.JoinNode.left_keys:type_name -> meridian.Expr
-	40, // 36: meridian.JoinNode.right_keys:type_name -> meridian.Expr
-	40, // 37: meridian.JoinNode.residual:type_name -> meridian.Expr
-	40, // 38: meridian.AggFunc.arg:type_name -> meridian.Expr
+	42, // 35: meridian.JoinNode.left_keys:type_name -> meridian.Expr
+	42, // 36: meridian.JoinNode.right_keys:type_name -> meridian.Expr
+	42, // 37: meridian.JoinNode.residual:type_name -> meridian.Expr
+	42, // 38: meridian.AggFunc.arg:type_name -> meridian.Expr
 	3,  // 39: meridian.AggNode.phase:type_name -> meridian.AggPhase
-	40, // 40: meridian.AggNode.group_by:type_name -> meridian.Expr
+	42, // 40: meridian.AggNode.group_by:type_name -> meridian.Expr
 	15, // 41: meridian.AggNode.aggs:type_name -> meridian.AggFunc
 	16, // 42: meridian.AggNode.sets:type_name -> meridian.GroupingSet
-	42, // 43: meridian.SortNode.keys:type_name -> meridian.SortKey
-	40, // 44: meridian.SortNode.limit:type_name -> meridian.Expr
-	40, // 45: meridian.LimitNode.limit:type_name -> meridian.Expr
-	40, // 46: meridian.LimitNode.offset:type_name -> meridian.Expr
+	44, // 43: meridian.SortNode.keys:type_name -> meridian.SortKey
+	42, // 44: meridian.SortNode.limit:type_name -> meridian.Expr
+	42, // 45: meridian.LimitNode.limit:type_name -> meridian.Expr
+	42, // 46: meridian.LimitNode.offset:type_name -> meridian.Expr
 	4,  // 47: meridian.WindowFrame.start:type_name -> meridian.FrameBoundKind
 	4,  // 48: meridian.WindowFrame.end:type_name -> meridian.FrameBoundKind
-	40, // 49: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
-	40, // 50: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
-	40, // 51: meridian.WindowFunc.args:type_name -> meridian.Expr
-	40, // 52: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
-	42, // 53: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
+	42, // 49: meridian.WindowFrame.start_offset:type_name -> meridian.Expr
+	42, // 50: meridian.WindowFrame.end_offset:type_name -> meridian.Expr
+	42, // 51: meridian.WindowFunc.args:type_name -> meridian.Expr
+	42, // 52: meridian.WindowFunc.partition_by:type_name -> meridian.Expr
+	44, // 53: meridian.WindowFunc.order_by:type_name -> meridian.SortKey
 	20, // 54: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
 	15, // 55: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
 	21, // 56: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	40, // 57: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	42, // 57: meridian.ExprRow.exprs:type_name -> meridian.Expr
 	24, // 58: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	42, // 59: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	43, // 60: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	44, // 59: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	45, // 60: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
 	5,  // 61: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	39, // 62: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	41, // 62: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
 	31, // 63: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
 	30, // 64: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
 	36, // 65: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
-	41, // 66: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
-	29, // 67: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	32, // 68: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	37, // 69: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
-	29, // 70: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
-	30, // 71: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	33, // 72: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	38, // 73: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
-	34, // 74: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
-	71, // [71:75] is the sub-list for method output_type
-	67, // [67:71] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	43, // 66: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	46, // 67: meridian.CallRequest.exec_unary:type_name -> meridian.ExecRequest
+	47, // 68: meridian.CallRequest.prepare:type_name -> meridian.TxnRequest
+	47, // 69: meridian.CallRequest.commit:type_name -> meridian.TxnRequest
+	47, // 70: meridian.CallRequest.abort:type_name -> meridian.TxnRequest
+	29, // 71: meridian.CallRequest.run_flow:type_name -> meridian.FlowRequest
+	48, // 72: meridian.CallResponse.exec:type_name -> meridian.ExecResponse
+	49, // 73: meridian.CallResponse.txn:type_name -> meridian.TxnResponse
+	34, // 74: meridian.CallResponse.flow:type_name -> meridian.FlowResult
+	29, // 75: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	32, // 76: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	37, // 77: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	29, // 78: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
+	39, // 79: meridian.DataNodeCalls.Call:input_type -> meridian.CallRequest
+	30, // 80: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	33, // 81: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	38, // 82: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	34, // 83: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
+	40, // 84: meridian.DataNodeCalls.Call:output_type -> meridian.CallResponse
+	80, // [80:85] is the sub-list for method output_type
+	75, // [75:80] is the sub-list for method input_type
+	75, // [75:75] is the sub-list for extension type_name
+	75, // [75:75] is the sub-list for extension extendee
+	0,  // [0:75] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }
@@ -3265,15 +3549,27 @@ func file_plan_proto_init() {
 		(*PlanNode_IndexJoin)(nil),
 		(*PlanNode_Series)(nil),
 	}
+	file_plan_proto_msgTypes[34].OneofWrappers = []any{
+		(*CallRequest_ExecUnary)(nil),
+		(*CallRequest_Prepare)(nil),
+		(*CallRequest_Commit)(nil),
+		(*CallRequest_Abort)(nil),
+		(*CallRequest_RunFlow)(nil),
+	}
+	file_plan_proto_msgTypes[35].OneofWrappers = []any{
+		(*CallResponse_Exec)(nil),
+		(*CallResponse_Txn)(nil),
+		(*CallResponse_Flow)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plan_proto_rawDesc), len(file_plan_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_plan_proto_goTypes,
 		DependencyIndexes: file_plan_proto_depIdxs,

@@ -261,3 +261,115 @@ var Flow_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "plan.proto",
 }
+
+const (
+	DataNodeCalls_Call_FullMethodName = "/meridian.DataNodeCalls/Call"
+)
+
+// DataNodeCallsClient is the client API for DataNodeCalls service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// DataNodeCalls carries a coordinator's small calls to a datanode —
+// DataNode.ExecUnary, Prepare, Commit, Abort and Flow.RunFlow — over
+// long-lived streams: one call at a time per stream, a request then its
+// response, so that a coordinator keeps a pool of streams per datanode
+// and a call costs a message each way instead of a new HTTP/2 stream
+// (headers, trailers, per-stream state). Cancelling a stream cancels the
+// call in progress on it. See coordinator/session/calls.go.
+type DataNodeCallsClient interface {
+	Call(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error)
+}
+
+type dataNodeCallsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDataNodeCallsClient(cc grpc.ClientConnInterface) DataNodeCallsClient {
+	return &dataNodeCallsClient{cc}
+}
+
+func (c *dataNodeCallsClient) Call(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DataNodeCalls_ServiceDesc.Streams[0], DataNodeCalls_Call_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CallRequest, CallResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataNodeCalls_CallClient = grpc.BidiStreamingClient[CallRequest, CallResponse]
+
+// DataNodeCallsServer is the server API for DataNodeCalls service.
+// All implementations must embed UnimplementedDataNodeCallsServer
+// for forward compatibility.
+//
+// DataNodeCalls carries a coordinator's small calls to a datanode —
+// DataNode.ExecUnary, Prepare, Commit, Abort and Flow.RunFlow — over
+// long-lived streams: one call at a time per stream, a request then its
+// response, so that a coordinator keeps a pool of streams per datanode
+// and a call costs a message each way instead of a new HTTP/2 stream
+// (headers, trailers, per-stream state). Cancelling a stream cancels the
+// call in progress on it. See coordinator/session/calls.go.
+type DataNodeCallsServer interface {
+	Call(grpc.BidiStreamingServer[CallRequest, CallResponse]) error
+	mustEmbedUnimplementedDataNodeCallsServer()
+}
+
+// UnimplementedDataNodeCallsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDataNodeCallsServer struct{}
+
+func (UnimplementedDataNodeCallsServer) Call(grpc.BidiStreamingServer[CallRequest, CallResponse]) error {
+	return status.Error(codes.Unimplemented, "method Call not implemented")
+}
+func (UnimplementedDataNodeCallsServer) mustEmbedUnimplementedDataNodeCallsServer() {}
+func (UnimplementedDataNodeCallsServer) testEmbeddedByValue()                       {}
+
+// UnsafeDataNodeCallsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DataNodeCallsServer will
+// result in compilation errors.
+type UnsafeDataNodeCallsServer interface {
+	mustEmbedUnimplementedDataNodeCallsServer()
+}
+
+func RegisterDataNodeCallsServer(s grpc.ServiceRegistrar, srv DataNodeCallsServer) {
+	// If the following call panics, it indicates UnimplementedDataNodeCallsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&DataNodeCalls_ServiceDesc, srv)
+}
+
+func _DataNodeCalls_Call_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DataNodeCallsServer).Call(&grpc.GenericServerStream[CallRequest, CallResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DataNodeCalls_CallServer = grpc.BidiStreamingServer[CallRequest, CallResponse]
+
+// DataNodeCalls_ServiceDesc is the grpc.ServiceDesc for DataNodeCalls service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var DataNodeCalls_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "meridian.DataNodeCalls",
+	HandlerType: (*DataNodeCallsServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Call",
+			Handler:       _DataNodeCalls_Call_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "plan.proto",
+}
