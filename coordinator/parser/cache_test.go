@@ -26,6 +26,15 @@ func TestCacheMatchesParser(t *testing.T) {
 		"SELECT '2025-02-03'::date + 7, 'yy'::varchar(12)",
 		"SELECT * FROM t WHERE a IN (1, 2, 3) ORDER BY 1",
 		"SELECT * FROM t WHERE a IN (4, 5, 6) ORDER BY 2",
+		"BEGIN;",
+		"END;",
+		"begin isolation level repeatable read",
+		"SAVEPOINT s1",
+		"ROLLBACK TO SAVEPOINT s1",
+		"PREPARE TRANSACTION 'gid-1'",
+		"PREPARE TRANSACTION 'gid-2'",
+		"COMMIT PREPARED 'gid-1'",
+		"COMMIT PREPARED 'gid-2'",
 	}
 	for round := 0; round < 2; round++ {
 		for _, q := range queries {
@@ -44,6 +53,12 @@ func TestCacheMatchesParser(t *testing.T) {
 	}
 	if len(c.m) == 0 {
 		t.Fatal("nothing was cached")
+	}
+	for _, q := range []string{"BEGIN;", "END;", "SAVEPOINT s1"} {
+		shape, _, _ := lex(q)
+		if c.m[shape] == nil {
+			t.Errorf("%s was not cached", q)
+		}
 	}
 }
 
