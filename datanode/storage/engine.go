@@ -132,9 +132,14 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	// Bloom filters over version-group prefixes let a point read skip the
 	// sstables that hold no version of its key.
+	block := cfg.BlockBytes
+	if block == 0 {
+		block = DefaultBlockBytes
+	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		opts.Levels[i].FilterType = pebble.TableFilter
+		opts.Levels[i].BlockSize = block
 	}
 	if cfg.CacheBytes > 0 {
 		cache := pebble.NewCache(cfg.CacheBytes)
@@ -225,6 +230,19 @@ func (e *Engine) loadRecords() (prepared, committed int, err error) {
 		return 0, 0, ioError(err, "load transaction records")
 	}
 	return prepared, committed, nil
+}
+
+// Flush writes the memtables to sstables and waits for it (benchmarks and
+// tests of what reads from sstables).
+func (e *Engine) Flush() error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	defer e.exit()
+	if err := e.db.Flush(); err != nil {
+		return ioError(err, "flush")
+	}
+	return nil
 }
 
 // Close ends waits in progress (they return ErrClosed), waits for running
