@@ -157,14 +157,18 @@ func (p *callPool) do(ctx context.Context, req *meridianpb.CallRequest) (*meridi
 		stop := context.AfterFunc(ctx, cs.cancel)
 		if err := cs.st.Send(req); err != nil {
 			stop()
-			cs.cancel()
 			if reused && errors.Is(err, io.EOF) && ctx.Err() == nil {
 				// The stream had ended before the request went out.
+				cs.cancel()
 				p.dropIdle()
 				fresh = true
 				continue
 			}
-			return nil, callError(ctx, cs, err)
+			// The stream's own status, read before cancelling it
+			// makes that status "canceled".
+			err = callError(ctx, cs, err)
+			cs.cancel()
+			return nil, err
 		}
 		resp, err := cs.st.Recv()
 		if !stop() {
@@ -176,8 +180,9 @@ func (p *callPool) do(ctx context.Context, req *meridianpb.CallRequest) (*meridi
 				return nil, status.FromContextError(ctx.Err()).Err()
 			}
 		} else if err != nil {
+			err = callError(ctx, cs, err)
 			cs.cancel()
-			return nil, callError(ctx, cs, err)
+			return nil, err
 		} else {
 			p.put(cs)
 		}
