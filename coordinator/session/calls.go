@@ -122,7 +122,8 @@ func (p *callPool) put(cs *callStream) {
 	cs.cancel()
 }
 
-// dropIdle closes the idle streams (their connection broke).
+// dropIdle closes the idle streams (their connection broke, or the pool
+// closes); the pool stays usable.
 func (p *callPool) dropIdle() {
 	p.mu.Lock()
 	idle := p.idle
@@ -133,8 +134,6 @@ func (p *callPool) dropIdle() {
 	}
 }
 
-// close ends every idle stream; the pool stays usable.
-func (p *callPool) close() { p.dropIdle() }
 
 // do runs one call.
 func (p *callPool) do(ctx context.Context, req *meridianpb.CallRequest) (*meridianpb.CallResponse, error) {

@@ -70,7 +70,7 @@ func (p *dnPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {
-		c.calls.close()
+		c.calls.dropIdle()
 		_ = c.cc.Close()
 	}
 	p.conns = nil
