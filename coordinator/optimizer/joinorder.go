@@ -245,7 +245,11 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 		mask uint64
 	}
 	var preds []pred
-	for _, p := range is.preds {
+	classes, absorbed, colOf := equivClasses(is)
+	for i, p := range is.preds {
+		if absorbed[i] {
+			continue
+		}
 		m := is.mask(p)
 		if bits.OnesCount64(m) <= 1 {
 			i := bits.TrailingZeros64(m)
@@ -257,11 +261,28 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 		}
 		preds = append(preds, pred{p, m})
 	}
+	// Members of a class within one leaf are equal there.
+	for _, cl := range classes {
+		for i := range leaves {
+			ms := cl.in(is, 1<<uint(i))
+			for _, x := range ms[min(1, len(ms)):] {
+				leaves[i].n = b.filter(leaves[i].n, b.imp(sel, eqExpr(colOf[ms[0]], colOf[x]), leaves[i].layout))
+			}
+		}
+	}
 	full := uint64(1)<<uint(n) - 1
 	// join joins two subplans under the conditions that connect them.
 	join := func(a, c *subplan, am, cm uint64) *subplan {
 		var lk, rk []*Expr
 		var residual []*Expr
+		for _, cl := range classes {
+			if cl.mask&am == 0 || cl.mask&cm == 0 {
+				continue
+			}
+			l, r := pickMember(cl.in(is, am), a), pickMember(cl.in(is, cm), c)
+			lk = append(lk, b.imp(sel, colOf[l], a.layout))
+			rk = append(rk, b.imp(sel, colOf[r], c.layout))
+		}
 		for _, p := range preds {
 			if p.mask&^(am|cm) != 0 || p.mask&^am == 0 || p.mask&^cm == 0 {
 				continue // not between a and c alone
@@ -296,6 +317,11 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 		return &subplan{n: n, layout: layoutAt(lw)}
 	}
 	connected := func(am, cm uint64) bool {
+		for _, cl := range classes {
+			if cl.mask&am != 0 && cl.mask&cm != 0 {
+				return true
+			}
+		}
 		for _, p := range preds {
 			if p.mask&am != 0 && p.mask&cm != 0 && p.mask&^(am|cm) == 0 {
 				return true

@@ -15,17 +15,8 @@ import (
 // over one row (a block's FROM row), so every derived condition holds
 // wherever the originals do.
 func withClosure(conds []*Expr) []*Expr {
-	parent := map[int32]int32{}
-	var find func(int32) int32
-	find = func(c int32) int32 {
-		p, ok := parent[c]
-		if !ok || p == c {
-			return c
-		}
-		r := find(p)
-		parent[c] = r
-		return r
-	}
+	sets := DisjointSets[int32]{}
+	find := sets.Find
 	colType := map[int32]types.Type{}
 	edges := 0
 	for _, c := range conds {
@@ -33,10 +24,8 @@ func withClosure(conds []*Expr) []*Expr {
 		if !ok {
 			continue
 		}
-		ra, rb := find(a.Index), find(b.Index)
 		colType[a.Index], colType[b.Index] = typeOf(a), typeOf(b)
-		if ra != rb {
-			parent[ra] = rb
+		if sets.Union(a.Index, b.Index) {
 			edges++
 		}
 	}
@@ -131,4 +120,28 @@ func pinExpr(col int32, t types.Type, vals []*Expr) *Expr {
 		args = append(args, cloneExpr(v))
 	}
 	return boolExpr(kIn, args...)
+}
+
+// DisjointSets is a union-find forest (columns equal to each other).
+type DisjointSets[K comparable] map[K]K
+
+// Find returns the representative of x's set.
+func (d DisjointSets[K]) Find(x K) K {
+	p, ok := d[x]
+	if !ok || p == x {
+		return x
+	}
+	r := d.Find(p)
+	d[x] = r
+	return r
+}
+
+// Union merges the sets of a and b; it reports whether they were apart.
+func (d DisjointSets[K]) Union(a, b K) bool {
+	ra, rb := d.Find(a), d.Find(b)
+	if ra == rb {
+		return false
+	}
+	d[ra] = rb
+	return true
 }

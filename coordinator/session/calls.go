@@ -134,7 +134,6 @@ func (p *callPool) dropIdle() {
 	}
 }
 
-
 // do runs one call.
 func (p *callPool) do(ctx context.Context, req *meridianpb.CallRequest) (*meridianpb.CallResponse, error) {
 	if err := ctx.Err(); err != nil {
