@@ -757,6 +757,9 @@ func (b *builder) rel(sel *planner.Select, r planner.Rel, need []bool) (*built, 
 		return &built{n: b.project(n, exprs, names), layout: layout}, nil
 	case *planner.JoinRel:
 		if r.Kind == planner.JoinSemi || r.Kind == planner.JoinAnti {
+			if is, semis, ok := semiIsland(r); ok {
+				return b.joinIslandSemis(sel, is, semis, need)
+			}
 			if pushed := pushSemiJoins(r); pushed != planner.Rel(r) {
 				// Filtering a leaf early pays when the inner joins would
 				// multiply its rows; it loses when they cut them (TPC-H

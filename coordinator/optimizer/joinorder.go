@@ -25,10 +25,15 @@ import (
 // until one plan is left.
 //
 // Semi and anti joins that the planner put on top of an island (EXISTS,
-// IN) are planned both ways: pushed down onto the leaf whose columns their
-// conditions read, so that they filter before the inner joins grow the
-// rows, and left on top, so that they probe only the rows the inner joins
-// keep; the cheaper plan wins.
+// IN) join the search as well (semiIsland): each is a pseudo-leaf that a
+// subset may take once it holds the leaves the semi join's conditions
+// read, so that it filters where that pays — on its leaf before the inner
+// joins multiply the rows, after the joins that cut them, or in between
+// (TPC-H Q21: the NOT EXISTS on lineitem l1 after l1 met the Saudi
+// suppliers, before orders). Where the search cannot take them (beyond
+// dpLimit, correlated subqueries in their conditions) they are planned
+// both ways: pushed down onto the leaf whose columns their conditions
+// read, and left on top; the cheaper plan wins.
 
 // dpLimit is the most leaves planned exhaustively.
 const dpLimit = 10
@@ -202,9 +207,55 @@ type subplan struct {
 	layout []int
 }
 
+// semiIsland collects the semi and anti joins stacked on an island, top
+// first; ok when the search can take them (see above).
+func semiIsland(r planner.Rel) (is *island, semis []*planner.JoinRel, ok bool) {
+	for {
+		j, isJoin := r.(*planner.JoinRel)
+		if !isJoin || (j.Kind != planner.JoinSemi && j.Kind != planner.JoinAnti) {
+			break
+		}
+		for _, e := range append(append([]*Expr{j.Cond}, j.LeftKeys...), j.RightKeys...) {
+			sub := false
+			walk(e, func(x *Expr) { sub = sub || x.Kind == kSubq })
+			if sub {
+				return nil, nil, false
+			}
+		}
+		semis = append(semis, j)
+		r = j.Left
+	}
+	if len(semis) == 0 {
+		return nil, nil, false
+	}
+	is, ok = flattenIsland(r)
+	if !ok || len(is.leaves)+len(semis) > dpLimit {
+		return nil, nil, false
+	}
+	return is, semis, true
+}
+
+// semiLeaf is a semi or anti join in the search: its right input, planned
+// once, and its conditions over the island's flat row (left keys) and
+// over the flat row followed by the right input's row (cond).
+type semiLeaf struct {
+	jt     meridianpb.JoinType
+	right  *built
+	lk, rk []*Expr
+	cond   *Expr
+	req    uint64 // the leaves the left side reads
+	cnOnly bool
+}
+
 // joinIsland plans an island of inner joins; need says which of its
 // output columns are read above it.
 func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*built, error) {
+	return b.joinIslandSemis(sel, is, nil, need)
+}
+
+// joinIslandSemis plans an island with semi and anti joins stacked on it
+// (semiIsland); their output is the island's.
+func (b *builder) joinIslandSemis(sel *planner.Select, is *island, semiJoins []*planner.JoinRel, need []bool) (*built, error) {
 	// What the leaves must provide: the needed output columns and every
 	// column a condition reads.
 	flatNeed := make([]bool, is.width)
@@ -220,6 +271,48 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 	}
 	for _, p := range is.preds {
 		b.mark(sel, flatNeed, p)
+	}
+	// The semi joins' left columns are island output columns.
+	flatOf := func(c int32) int32 {
+		if is.out != nil && int(c) < len(is.out) {
+			return int32(is.out[c])
+		}
+		return c
+	}
+	semis := make([]*semiLeaf, len(semiJoins))
+	for k, j := range semiJoins {
+		lw, rw := j.Left.Width(), j.Right.Width()
+		toFlat := func(c int32) int32 {
+			if int(c) < lw {
+				return flatOf(c)
+			}
+			return int32(is.width) + c - int32(lw)
+		}
+		sl := &semiLeaf{jt: joinTypes[j.Kind], rk: j.RightKeys, cond: rewrite(j.Cond, toFlat, nil)}
+		for _, k := range j.LeftKeys {
+			sl.lk = append(sl.lk, rewrite(k, flatOf, nil))
+		}
+		rneed := make([]bool, rw)
+		mark(rneed, j.RightKeys...)
+		use := func(c int) {
+			if c < is.width {
+				flatNeed[c] = true
+				sl.req |= 1 << uint(is.leafOf(c))
+			} else if c-is.width < rw {
+				rneed[c-is.width] = true
+			}
+		}
+		for _, e := range sl.lk {
+			refs(e, use)
+		}
+		refs(sl.cond, use)
+		r, err := b.rel(sel, j.Right, rneed)
+		if err != nil {
+			return nil, err
+		}
+		sl.right = r
+		sl.cnOnly = b.cnOnly(b.imp(sel, sl.cond, nil)) || b.cnOnly(b.impAll(sel, sl.lk, nil)...) || b.cnOnly(b.impAll(sel, sl.rk, r.layout)...)
+		semis[k] = sl
 	}
 	n := len(is.leaves)
 	leaves := make([]*subplan, n)
@@ -270,7 +363,37 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 			}
 		}
 	}
-	full := uint64(1)<<uint(n) - 1
+	real := uint64(1)<<uint(n) - 1
+	full := uint64(1)<<uint(n+len(semis)) - 1
+	// semi applies semi join k to a subplan that holds its left columns.
+	semi := func(a *subplan, k int) *subplan {
+		sl := semis[k]
+		lk := b.impAll(sel, sl.lk, a.layout)
+		rk := b.impAll(sel, sl.rk, sl.right.layout)
+		nd, _ := b.bestJoin(sl.jt, a.n, sl.right.n, lk, rk, sl.cnOnly, func(lpw int) *Expr {
+			layout := make([]int, is.width+len(sl.right.layout))
+			copy(layout, a.layout)
+			for i, p := range sl.right.layout {
+				layout[is.width+i] = -1
+				if p >= 0 {
+					layout[is.width+i] = p + lpw
+				}
+			}
+			return b.imp(sel, sl.cond, layout)
+		})
+		return &subplan{n: nd, layout: a.layout}
+	}
+	// A semi pseudo-leaf alone: c is one of them, a holds what it reads.
+	semiOf := func(a, c uint64) int {
+		if c&real != 0 || bits.OnesCount64(c) != 1 || a&real == 0 {
+			return -1
+		}
+		k := bits.TrailingZeros64(c) - n
+		if semis[k].req&^a != 0 {
+			return -1
+		}
+		return k
+	}
 	// join joins two subplans under the conditions that connect them.
 	join := func(a, c *subplan, am, cm uint64) *subplan {
 		var lk, rk []*Expr
@@ -332,7 +455,7 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 	better := func(x, y *subplan) bool { return y == nil || x.n.cost < y.n.cost }
 
 	var top *subplan
-	if n <= dpLimit {
+	if n+len(semis) <= dpLimit {
 		// best[s]: the cheapest plans of leaf set s, at most one per
 		// distribution of their rows (an interesting distribution, like
 		// PostgreSQL's interesting orders: a dearer plan hashed on a key a
@@ -349,6 +472,18 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 				// Every split of s into two non-empty parts, both orders.
 				for a := (s - 1) & s; a > 0; a = (a - 1) & s {
 					c := s &^ a
+					if k := semiOf(a, c); k >= 0 {
+						for _, pa := range best[a] {
+							if best[s].full() && pa.n.cost >= best[s].worst() {
+								continue
+							}
+							best[s] = best[s].add(semi(pa, k), is.width)
+						}
+						continue
+					}
+					if c&real == 0 || a&real == 0 {
+						continue // a semi pseudo-leaf joins only as above
+					}
 					if len(best[a]) == 0 || len(best[c]) == 0 || (!crossOK && !connected(a, c)) {
 						continue
 					}
@@ -373,6 +508,9 @@ func (b *builder) joinIsland(sel *planner.Select, is *island, need []bool) (*bui
 		}
 		top = best[full][0]
 	} else {
+		if len(semis) > 0 {
+			return nil, fmt.Errorf("optimizer: %d semi joins on an island of %d relations", len(semis), n)
+		}
 		// Greedy: join the pair with the cheapest result, connected pairs
 		// first.
 		parts := append([]*subplan(nil), leaves...)
