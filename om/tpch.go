@@ -135,6 +135,7 @@ type runFlags struct {
 	queries        *string
 	warmup, repeat *int
 	timeout        *time.Duration
+	peakRSS        *string
 }
 
 func addRunFlags(fs *flag.FlagSet, warmup int) runFlags {
@@ -143,11 +144,21 @@ func addRunFlags(fs *flag.FlagSet, warmup int) runFlags {
 		warmup:  fs.Int("warmup", warmup, "untimed runs of each query first"),
 		repeat:  fs.Int("repeat", 1, "timed runs of each query; the fastest is reported"),
 		timeout: fs.Duration("timeout", 30*time.Minute, "statement_timeout of each query"),
+		peakRSS: fs.String("peak-rss-pids", "", "comma-separated process ids (the first server's datanodes): report each one's peak resident memory per query (Linux)"),
 	}
 }
 
 func (f runFlags) options() (tpch.RunOptions, error) {
 	opts := tpch.RunOptions{Warmup: *f.warmup, Repeat: *f.repeat, Timeout: *f.timeout}
+	if *f.peakRSS != "" {
+		for _, s := range strings.Split(*f.peakRSS, ",") {
+			pid, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || pid <= 0 {
+				return opts, fmt.Errorf("--peak-rss-pids: %q is not a process id", s)
+			}
+			opts.PeakRSS = append(opts.PeakRSS, pid)
+		}
+	}
 	if *f.queries != "" {
 		for _, s := range strings.Split(*f.queries, ",") {
 			n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(s), "Q"))

@@ -35,7 +35,11 @@ for b in gtm cm datanode coordinator; do go build -o "$work/bin/$b" "./$b"; done
 # page cache: with a small cache every random read of an index join copies
 # and decompresses a block from the page cache (Q5 and Q21 ran 3-4x slower
 # with 64 MB).
-"$work/om" demo --dir "$work/demo" --base-port 0 --pg-port 0 --bin-dir "$work/bin" --cache-mb "${MERIDIAN_CACHE_MB:-1024}" > "$work/demo.log" 2>&1 &
+# The datanodes' Go heap (query operators; the block cache is apart) is
+# bounded by GOMEMLIMIT (MERIDIAN_GOMEMLIMIT, default 320MiB; see
+# docs/operations.md).
+GOMEMLIMIT=${MERIDIAN_GOMEMLIMIT:-320MiB} \
+  "$work/om" demo --dir "$work/demo" --base-port 0 --pg-port 0 --bin-dir "$work/bin" --cache-mb "${MERIDIAN_CACHE_MB:-1024}" > "$work/demo.log" 2>&1 &
 demo_pid=$!
 for _ in $(seq 120); do grep -q "^ready" "$work/demo.log" && break; sleep 0.5; done
 grep -q "^ready" "$work/demo.log" || { cat "$work/demo.log"; exit 1; }
@@ -44,8 +48,11 @@ MPORT=$(sed -n 's/^ *psql -h 127.0.0.1 -p \([0-9]*\) .*/\1/p' "$work/demo.log" |
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 echo "machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u +%Y-%m-%d)"
 status=0
+# Each datanode's peak resident memory per query, and its growth during the
+# query, are columns of the table.
+dn_pids=$(pgrep -d, -f "$work/bin/datanode")
 "$work/om" tpch bench --url "postgres://meridian@127.0.0.1:$MPORT/meridian?sslmode=disable" \
-  --sf "$SF" --warmup 1 --repeat "$REPEAT" --timeout 30m || status=$?
+  --sf "$SF" --warmup 1 --repeat "$REPEAT" --timeout 30m --peak-rss-pids "$dn_pids" || status=$?
 # Peak resident memory of each datanode process over the whole run
 # (loading and queries), against its per-operator budget (work_mem 64MB).
 for pid in $(pgrep -f "$work/bin/datanode"); do

@@ -24,6 +24,13 @@ func WriteReport(w io.Writer, targets []Target, outs []Outcome, markdown bool) {
 	} else {
 		head = append(head, "rows")
 	}
+	rss := false
+	for _, o := range outs {
+		rss = rss || o.PeakRSS != nil || o.RSSErr != nil
+	}
+	if rss {
+		head = append(head, "peak RSS (MB)", "growth (MB)")
+	}
 	rows := [][]string{head}
 	totals := make([]time.Duration, len(targets))
 	counted := 0
@@ -50,6 +57,18 @@ func WriteReport(w io.Writer, targets []Target, outs []Outcome, markdown bool) {
 		default:
 			row = append(row, "")
 		}
+		if rss {
+			var growth []int64
+			if len(o.StartRSS) == len(o.PeakRSS) {
+				for j := range o.PeakRSS {
+					growth = append(growth, o.PeakRSS[j]-o.StartRSS[j])
+				}
+			}
+			row = append(row, formatRSS(o.PeakRSS), formatRSS(growth))
+			if o.RSSErr != nil {
+				notes = append(notes, fmt.Sprintf("%v: %v", o.Query, o.RSSErr))
+			}
+		}
 		if o.Diff != nil {
 			notes = append(notes, fmt.Sprintf("%v: %s and %s differ: %s", o.Query, targets[0].Name, targets[1].Name,
 				strings.TrimPrefix(o.Diff.Error(), o.Query.String()+": ")))
@@ -70,6 +89,18 @@ func WriteReport(w io.Writer, targets []Target, outs []Outcome, markdown bool) {
 		total = append(total, ratio(totals[0], totals[1]), "")
 	} else {
 		total = append(total, "")
+	}
+	if rss {
+		var peak []int64
+		for _, o := range outs {
+			for j, v := range o.PeakRSS {
+				if j >= len(peak) {
+					peak = append(peak, 0)
+				}
+				peak[j] = max(peak[j], v)
+			}
+		}
+		total = append(total, formatRSS(peak), "")
 	}
 	rows = append(rows, total)
 

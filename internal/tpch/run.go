@@ -25,6 +25,10 @@ type RunOptions struct {
 	// Timeout is each statement's statement_timeout (0: none). The client
 	// gives up 30 s after it, should the server not cancel.
 	Timeout time.Duration
+	// PeakRSS lists processes of the first target (its datanodes) whose
+	// peak resident memory during each query's timed runs is reported
+	// (Linux; see rss.go).
+	PeakRSS []int
 }
 
 // Outcome is what one query did on every target, indexed like targets.
@@ -36,6 +40,11 @@ type Outcome struct {
 	// Diff compares the first target's result against the second's, when
 	// there are two targets and both ran the query.
 	Diff error
+	// PeakRSS is the peak resident memory, in bytes, of each process of
+	// RunOptions.PeakRSS during the first target's timed runs, StartRSS
+	// its resident memory before them; RSSErr says why they are missing.
+	PeakRSS, StartRSS []int64
+	RSSErr            error
 }
 
 // Failed reports whether the query failed anywhere or the results differ.
@@ -124,12 +133,26 @@ func Run(ctx context.Context, targets []Target, opts RunOptions, report func(Out
 				}
 			}
 		}
+		watch := rssWatch(opts.PeakRSS)
+		if len(watch) > 0 {
+			if o.RSSErr = watch.reset(); o.RSSErr == nil {
+				// Right after a reset the peak is the current size.
+				o.StartRSS, o.RSSErr = watch.read()
+			}
+		}
 		for range opts.Repeat {
 			for i, s := range sessions {
 				if o.Errs[i] != nil {
 					continue
 				}
 				res, d, err := s.run(ctx, q)
+				if i == 0 && len(watch) > 0 && o.RSSErr == nil {
+					// Read before the other targets run: their load is
+					// not this one's.
+					// The peaks only grow until the next reset: the last
+					// read is the query's.
+					o.PeakRSS, o.RSSErr = watch.read()
+				}
 				if err != nil {
 					o.Errs[i], o.Times[i] = err, 0
 					continue
