@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"hash/maphash"
+	"unsafe"
 
 	"github.com/meridian-db/meridian/sql/agg"
 	"github.com/meridian-db/meridian/sql/expr"
@@ -56,6 +57,10 @@ type HashAgg struct {
 	out    *Rows
 	child  *HashAgg
 	closed bool
+	// Slabs the groups are carved from (groupSlab): a table of a million
+	// groups is a few thousand allocations, not several million, and the
+	// keys of its map live in pointer-free chunks.
+	slab groupSlab
 }
 
 var _ Operator = (*HashAgg)(nil)
@@ -90,25 +95,68 @@ type group struct {
 }
 
 func (h *HashAgg) newGroup(keys []types.Datum) *group {
-	g := &group{keys: append([]types.Datum(nil), keys...)}
+	sl := &h.slab
+	g := take(&sl.groups, 1)
+	g[0].keys = take(&sl.datums, len(keys))
+	copy(g[0].keys, keys)
 	switch h.phase {
 	case AggFull:
-		g.accs = make([]agg.Acc, len(h.calls))
+		g[0].accs = take(&sl.accs, len(h.calls))
 		for i, c := range h.calls {
-			g.accs[i] = agg.New(c.Spec)
+			g[0].accs[i] = agg.New(c.Spec)
 		}
 	case AggPartial:
-		g.parts = make([]agg.Partial, len(h.calls))
+		g[0].parts = take(&sl.parts, len(h.calls))
 		for i, c := range h.calls {
-			g.parts[i] = agg.NewPartial(c.Spec)
+			g[0].parts[i] = agg.NewPartial(c.Spec)
 		}
 	case AggFinal:
-		g.finals = make([]agg.Final, len(h.calls))
+		g[0].finals = take(&sl.finals, len(h.calls))
 		for i, c := range h.calls {
-			g.finals[i] = agg.NewFinal(c.Spec)
+			g[0].finals[i] = agg.NewFinal(c.Spec)
 		}
 	}
-	return g
+	return &g[0]
+}
+
+// groupSlab hands out groups, their slices and their map keys from
+// chunks.
+type groupSlab struct {
+	groups []group
+	datums []types.Datum
+	accs   []agg.Acc
+	parts  []agg.Partial
+	finals []agg.Final
+	keys   []byte
+}
+
+// slabLen is how many elements a chunk holds (more for a larger need).
+const slabLen = 512
+
+// take returns n elements of the chunk *sl (a new chunk when it has too
+// few left), capped so that appending to them cannot reach the next.
+func take[T any](sl *[]T, n int) []T {
+	if len(*sl) < n {
+		*sl = make([]T, max(slabLen, n))
+	}
+	out := (*sl)[:n:n]
+	*sl = (*sl)[n:]
+	return out
+}
+
+// key returns k as a string in the slab's pointer-free key chunks, for
+// use as a map key that lives as long as the table.
+func (sl *groupSlab) key(k []byte) string {
+	if len(k) == 0 {
+		return ""
+	}
+	if len(sl.keys) < len(k) {
+		sl.keys = make([]byte, max(64<<10, len(k)))
+	}
+	b := sl.keys[:len(k):len(k)]
+	copy(b, k)
+	sl.keys = sl.keys[len(k):]
+	return unsafe.String(&b[0], len(b))
 }
 
 func (h *HashAgg) update(g *group, row Row) error {
@@ -202,7 +250,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 			nulls := make([]types.Datum, len(h.groupBy))
 			k, _ := appendRowKey(nil, nulls)
 			g := h.newGroup(nulls)
-			tables[i].m[string(k)] = g
+			tables[i].m[h.slab.key(k)] = g
 			tables[i].order = append(tables[i].order, g)
 		}
 	}
@@ -238,7 +286,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 						continue
 					}
 					g = h.newGroup(keys)
-					t.m[string(kbuf)] = g
+					t.m[h.slab.key(kbuf)] = g
 					t.order = append(t.order, g)
 					if !h.mem.grow(rowSize(keys)+int64(64*len(h.calls))+64) && !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0 {
 						spilling = true
@@ -252,7 +300,11 @@ func (h *HashAgg) Open(ctx context.Context) error {
 	}
 	h.input.Close()
 	h.input = nil
-	var out []Row
+	n := 0
+	for _, t := range tables {
+		n += len(t.order)
+	}
+	out := make([]Row, 0, n)
 	for _, t := range tables {
 		for _, g := range t.order {
 			r, err := h.result(g)
