@@ -3,7 +3,11 @@
 # coordinator) and against PostgreSQL 15 on the same machine, in one run, and
 # prints a Markdown table for docs/benchmarks.md.
 #
-#   scripts/bench-pgbench.sh [seconds per run (default 30)] [clients (default 4)]
+#   scripts/bench-pgbench.sh [seconds per run (default 30)] [clients (default 4)] [rounds (default 3)]
+#
+# Each round runs each workload on PostgreSQL, then on Meridian, so that
+# both see the same load from other tenants; the table lists every round
+# and the median of the rounds' ratios.
 #
 # Needs Debian's postgresql-15 (pgbench, initdb, pg_ctl); run as root (the
 # PostgreSQL server runs as the postgres user) or as a user that may run initdb.
@@ -11,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-30}
 C=${2:-4}
+ROUNDS=${3:-3}
 PGBIN=/usr/lib/postgresql/15/bin
 work=$(mktemp -d /tmp/meridian-bench.XXXXXX)
 chmod 755 "$work"
@@ -46,21 +51,38 @@ for _ in $(seq 120); do grep -q "^ready" "$work/demo.log" && break; sleep 0.5; d
 grep -q "^ready" "$work/demo.log" || { cat "$work/demo.log"; exit 1; }
 
 tps() { sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1; }
-run() { # name host port user db
-  pgbench -i -s 1 -q -h 127.0.0.1 -p "$2" -U "$3" "$4" >/dev/null 2>&1
-  s=$(pgbench -S -c "$C" -j 2 -T "$T" -h 127.0.0.1 -p "$2" -U "$3" "$4" 2>&1 | tps)
-  b=$(pgbench -c "$C" -j 2 -T "$T" -h 127.0.0.1 -p "$2" -U "$3" "$4" 2>&1 | tps)
-  echo "$1 $s $b"
+bench() { # port user db [pgbench args]
+  local port=$1 user=$2 db=$3; shift 3
+  pgbench "$@" -c "$C" -j 2 -T "$T" -h 127.0.0.1 -p "$port" -U "$user" "$db" 2>&1 | tps
 }
-pgres=$(run postgres $PGPORT $PGUSER postgres)
-mres=$(run meridian $MPORT meridian meridian)
-read -r _ ps pb <<<"$pgres"
-read -r _ ms mb <<<"$mres"
+pgbench -i -s 1 -q -h 127.0.0.1 -p $PGPORT -U $PGUSER postgres >/dev/null 2>&1
+pgbench -i -s 1 -q -h 127.0.0.1 -p $MPORT -U meridian meridian >/dev/null 2>&1
+rows=()
+for r in $(seq "$ROUNDS"); do
+  for w in S B; do
+    args=(); name="pgbench default (TPC-B)"
+    if [ $w = S ]; then args=(-S); name="pgbench -S (select only)"; fi
+    p=$(bench $PGPORT $PGUSER postgres "${args[@]}")
+    m=$(bench $MPORT meridian meridian "${args[@]}")
+    rows+=("$w|$name|$r|$p|$m")
+  done
+done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 echo "machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/{print $2}') GiB; $(date -u +%Y-%m-%d)"
-echo "pgbench -s 1, $C clients, -j 2, ${T}s per run, through one coordinator"
+echo "pgbench -s 1, $C clients, -j 2, ${T}s per run, through one coordinator; $ROUNDS rounds, PostgreSQL then Meridian in each"
 echo
-echo "| workload | PostgreSQL 15 TPS | Meridian (om demo) TPS | Meridian / PostgreSQL |"
-echo "|---|---|---|---|"
-awk -v a="$ps" -v b="$ms" 'BEGIN{printf "| pgbench -S (select only) | %.0f | %.0f | %.0f%% |\n", a, b, 100*b/a}'
-awk -v a="$pb" -v b="$mb" 'BEGIN{printf "| pgbench default (TPC-B) | %.0f | %.0f | %.0f%% |\n", a, b, 100*b/a}'
+echo "| workload | round | PostgreSQL 15 TPS | Meridian (om demo) TPS | Meridian / PostgreSQL |"
+echo "|---|---|---|---|---|"
+for w in S B; do
+  ratios=()
+  wname=
+  for row in "${rows[@]}"; do
+    IFS='|' read -r rw name r p m <<<"$row"
+    [ "$rw" = $w ] || continue
+    wname=$name
+    awk -v n="$name" -v r="$r" -v a="$p" -v b="$m" 'BEGIN{printf "| %s | %s | %.0f | %.0f | %.0f%% |\n", n, r, a, b, 100*b/a}'
+    ratios+=("$(awk -v a="$p" -v b="$m" 'BEGIN{printf "%.4f", b/a}')")
+  done
+  med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END{if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}')
+  awk -v n="$wname" -v m="$med" 'BEGIN{printf "| %s | median | | | %.0f%% |\n", n, 100*m}'
+done

@@ -127,7 +127,7 @@ type groupSlab struct {
 	accs   []agg.Acc
 	parts  []agg.Partial
 	finals []agg.Final
-	keys   []byte
+	keys   keyArena
 }
 
 // slabLen is how many elements a chunk holds (more for a larger need).
@@ -144,18 +144,21 @@ func take[T any](sl *[]T, n int) []T {
 	return out
 }
 
-// key returns k as a string in the slab's pointer-free key chunks, for
-// use as a map key that lives as long as the table.
-func (sl *groupSlab) key(k []byte) string {
+// keyArena keeps hash table keys in pointer-free chunks: a key is a
+// string into a chunk, which lives as long as a key in it does.
+type keyArena struct{ buf []byte }
+
+// key returns a copy of k as a string in the arena.
+func (a *keyArena) key(k []byte) string {
 	if len(k) == 0 {
 		return ""
 	}
-	if len(sl.keys) < len(k) {
-		sl.keys = make([]byte, max(64<<10, len(k)))
+	if len(a.buf) < len(k) {
+		a.buf = make([]byte, max(64<<10, len(k)))
 	}
-	b := sl.keys[:len(k):len(k)]
+	b := a.buf[:len(k):len(k)]
 	copy(b, k)
-	sl.keys = sl.keys[len(k):]
+	a.buf = a.buf[len(k):]
 	return unsafe.String(&b[0], len(b))
 }
 
@@ -250,7 +253,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 			nulls := make([]types.Datum, len(h.groupBy))
 			k, _ := appendRowKey(nil, nulls)
 			g := h.newGroup(nulls)
-			tables[i].m[h.slab.key(k)] = g
+			tables[i].m[h.slab.keys.key(k)] = g
 			tables[i].order = append(tables[i].order, g)
 		}
 	}
@@ -286,7 +289,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 						continue
 					}
 					g = h.newGroup(keys)
-					t.m[h.slab.key(kbuf)] = g
+					t.m[h.slab.keys.key(kbuf)] = g
 					t.order = append(t.order, g)
 					if !h.mem.grow(rowSize(keys)+int64(64*len(h.calls))+64) && !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0 {
 						spilling = true

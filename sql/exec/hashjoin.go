@@ -57,18 +57,27 @@ type HashJoin struct {
 	st          *Stats
 	level       int
 
-	lw, rw  int
-	mem     *memory
-	seed    maphash.Seed
-	build   []Row
-	table   map[string][]int32
+	lw, rw int
+	mem    *memory
+	seed   maphash.Seed
+	build  []Row
+	// The hash table: the first and last build row of each key, and for
+	// each build row the next one with its key (-1: none), in build
+	// order; keys in a pointer-free arena. No slice per key: a table of
+	// a million rows is a few allocations for the garbage collector to
+	// skip, not a million to scan.
+	table   map[string][2]int32
+	next    []int32
+	keys    keyArena
+	all     []int32 // every build row (a join without keys)
 	nullRow []int32 // build rows with a NULL key (right/full joins emit them)
 	matched []bool
 
 	// Probing state.
 	probe    []Row
 	pos      int
-	cands    []int32
+	cands    []int32 // the current probe row's candidates (nil: not looked up)
+	candBuf  []int32
 	cand     int
 	found    bool
 	leftDone bool
@@ -113,7 +122,7 @@ func (j *HashJoin) Open(ctx context.Context) error {
 	j.opened = true
 	j.mem = newMemory(j.env, j.st)
 	j.seed = maphash.MakeSeed()
-	j.table = map[string][]int32{}
+	j.table = map[string][2]int32{}
 	if err := j.right.Open(ctx); err != nil {
 		return err
 	}
@@ -146,13 +155,19 @@ func (j *HashJoin) Open(ctx context.Context) error {
 			}
 			idx := int32(len(j.build))
 			j.build = append(j.build, r)
+			j.next = append(j.next, -1)
 			if !ok {
 				if j.keepUnmatchedBuild() {
 					j.nullRow = append(j.nullRow, idx)
 				}
 				continue
 			}
-			j.table[string(k)] = append(j.table[string(k)], idx)
+			if ht, found := j.table[string(k)]; found {
+				j.next[ht[1]] = idx
+				j.table[string(k)] = [2]int32{ht[0], idx}
+			} else {
+				j.table[j.keys.key(k)] = [2]int32{idx, idx}
+			}
 			if !j.mem.grow(rowSize(r)+int64(len(k))+48) && j.keyed() && j.level < maxSpillLevel {
 				if err := j.startPartitioning(); err != nil {
 					return err
@@ -205,8 +220,8 @@ func (j *HashJoin) keepUnmatchedProbe() bool {
 func (j *HashJoin) startPartitioning() error {
 	var kbuf []byte
 	keep := j.build[:0:0]
-	for _, idxs := range j.table {
-		for _, i := range idxs {
+	for _, ht := range j.table {
+		for i := ht[0]; i >= 0; i = j.next[i] {
 			r := j.build[i]
 			k, _, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
 			if err != nil {
@@ -223,7 +238,7 @@ func (j *HashJoin) startPartitioning() error {
 		nulls = append(nulls, int32(len(keep)))
 		keep = append(keep, j.build[i])
 	}
-	j.build, j.nullRow, j.table = keep, nulls, nil
+	j.build, j.nullRow, j.table, j.next, j.keys = keep, nulls, nil, nil, keyArena{}
 	j.mem.release()
 	return nil
 }
@@ -340,9 +355,15 @@ func (j *HashJoin) probeRow() error {
 				return err
 			}
 			j.kbuf = k
+			j.cands = j.candBuf[:0]
 			if ok {
-				j.cands = j.table[string(k)]
+				if ht, found := j.table[string(k)]; found {
+					for i := ht[0]; i >= 0; i = j.next[i] {
+						j.cands = append(j.cands, i)
+					}
+				}
 			}
+			j.candBuf = j.cands
 		} else {
 			j.cands = j.allBuild()
 		}
@@ -402,17 +423,13 @@ func (j *HashJoin) probeRow() error {
 }
 
 func (j *HashJoin) allBuild() []int32 {
-	if j.table[""] == nil {
-		idx := make([]int32, 0, len(j.build))
+	if j.all == nil {
+		j.all = make([]int32, 0, len(j.build))
 		for i := range j.build {
-			idx = append(idx, int32(i))
+			j.all = append(j.all, int32(i))
 		}
-		if len(idx) == 0 {
-			idx = []int32{}
-		}
-		j.table[""] = idx
 	}
-	return j.table[""]
+	return j.all
 }
 
 // emitUnmatchedBuild emits right/full joins' unmatched build rows; false
@@ -511,7 +528,7 @@ func (j *HashJoin) Close() {
 			f.close()
 		}
 	}
-	j.build, j.table = nil, nil
+	j.build, j.table, j.next, j.all, j.keys = nil, nil, nil, nil, keyArena{}
 }
 
 // appendKeyDatum appends one join key value's encoding.
