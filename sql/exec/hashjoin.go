@@ -6,6 +6,7 @@ import (
 
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -66,7 +67,13 @@ type HashJoin struct {
 	// order; keys in a pointer-free arena. No slice per key: a table of
 	// a million rows is a few allocations for the garbage collector to
 	// skip, not a million to scan.
-	table   map[string][2]int32
+	table map[string][2]int32
+	// ints is the table instead when the join has one key and its values
+	// are integers (int64 Datums: int2, int4, int8), the usual join key:
+	// no key encoding and a faster map. intKeys says which table is in
+	// use: 0 until the first non-NULL build key, then 1 (ints) or -1.
+	ints    map[int64][2]int32
+	intKeys int8
 	next    []int32
 	keys    keyArena
 	all     []int32 // every build row (a join without keys)
@@ -104,6 +111,31 @@ func NewHashJoin(env *Env, st *Stats, left, right Operator, spec JoinSpec) *Hash
 
 func (j *HashJoin) keyed() bool { return len(j.spec.LeftKeys) > 0 }
 
+// intKey evaluates a one-key join's key for the integer table: isInt when
+// the key is a non-NULL int64 and the table is (or now becomes) the
+// integer one. A NULL key, or any key once the table holds encoded keys,
+// is not: the caller takes the general path (keyOf). A one-key join's
+// values have one type, so a table never sees both kinds.
+func (j *HashJoin) intKey(evals []expr.Eval, row Row) (v int64, isInt bool, err error) {
+	if len(evals) != 1 || j.intKeys < 0 {
+		return 0, false, nil
+	}
+	d, err := evals[0](row)
+	if err != nil || d == nil {
+		return 0, false, err
+	}
+	v, isInt = d.(int64)
+	switch {
+	case isInt && j.intKeys == 0:
+		j.intKeys, j.ints = 1, map[int64][2]int32{}
+	case !isInt && j.intKeys == 1:
+		return 0, false, pgerr.New(pgerr.InternalError, "hash join key of type %T after integer keys", d)
+	case !isInt:
+		j.intKeys = -1
+	}
+	return v, isInt, nil
+}
+
 func keyOf(buf []byte, evals []expr.Eval, row Row) ([]byte, bool, error) {
 	for _, e := range evals {
 		v, err := e(row)
@@ -137,6 +169,28 @@ func (j *HashJoin) Open(ctx context.Context) error {
 			break
 		}
 		for _, r := range b.Rows {
+			iv, isInt, err := j.intKey(j.spec.RightKeys, r)
+			if err != nil {
+				return err
+			}
+			if isInt && !partitioned {
+				idx := int32(len(j.build))
+				j.build = append(j.build, r)
+				j.next = append(j.next, -1)
+				if ht, found := j.ints[iv]; found {
+					j.next[ht[1]] = idx
+					j.ints[iv] = [2]int32{ht[0], idx}
+				} else {
+					j.ints[iv] = [2]int32{idx, idx}
+				}
+				if !j.mem.grow(rowSize(r)+8+48) && j.level < maxSpillLevel {
+					if err := j.startPartitioning(); err != nil {
+						return err
+					}
+					partitioned = true
+				}
+				continue
+			}
 			k, ok, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
 			if err != nil {
 				return err
@@ -220,17 +274,17 @@ func (j *HashJoin) keepUnmatchedProbe() bool {
 func (j *HashJoin) startPartitioning() error {
 	var kbuf []byte
 	keep := j.build[:0:0]
-	for _, ht := range j.table {
-		for i := ht[0]; i >= 0; i = j.next[i] {
-			r := j.build[i]
-			k, _, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
-			if err != nil {
-				return err
-			}
-			kbuf = k
-			if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
-				return err
-			}
+	for _, r := range j.build {
+		k, ok, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
+		if err != nil {
+			return err
+		}
+		kbuf = k
+		if !ok {
+			continue // a NULL key: in nullRow when the join emits it
+		}
+		if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
+			return err
 		}
 	}
 	nulls := make([]int32, 0, len(j.nullRow))
@@ -238,7 +292,7 @@ func (j *HashJoin) startPartitioning() error {
 		nulls = append(nulls, int32(len(keep)))
 		keep = append(keep, j.build[i])
 	}
-	j.build, j.nullRow, j.table, j.next, j.keys = keep, nulls, nil, nil, keyArena{}
+	j.build, j.nullRow, j.table, j.ints, j.next, j.keys = keep, nulls, nil, nil, nil, keyArena{}
 	j.mem.release()
 	return nil
 }
@@ -350,17 +404,14 @@ func (j *HashJoin) probeRow() error {
 	if j.cands == nil {
 		j.cand, j.found = 0, false
 		if j.keyed() {
-			k, ok, err := keyOf(j.kbuf[:0], j.spec.LeftKeys, l)
+			j.cands = j.candBuf[:0]
+			ht, found, err := j.lookup(l)
 			if err != nil {
 				return err
 			}
-			j.kbuf = k
-			j.cands = j.candBuf[:0]
-			if ok {
-				if ht, found := j.table[string(k)]; found {
-					for i := ht[0]; i >= 0; i = j.next[i] {
-						j.cands = append(j.cands, i)
-					}
+			if found {
+				for i := ht[0]; i >= 0; i = j.next[i] {
+					j.cands = append(j.cands, i)
 				}
 			}
 			j.candBuf = j.cands
@@ -420,6 +471,30 @@ func (j *HashJoin) probeRow() error {
 	j.pos++
 	j.cands = nil
 	return nil
+}
+
+// lookup finds a probe row's key in the table: its first and last build
+// row.
+func (j *HashJoin) lookup(l Row) ([2]int32, bool, error) {
+	if j.intKeys == 1 {
+		d, err := j.spec.LeftKeys[0](l)
+		if err != nil || d == nil {
+			return [2]int32{}, false, err
+		}
+		v, ok := d.(int64)
+		if !ok {
+			return [2]int32{}, false, pgerr.New(pgerr.InternalError, "hash join probe key of type %T against integer keys", d)
+		}
+		ht, found := j.ints[v]
+		return ht, found, nil
+	}
+	k, ok, err := keyOf(j.kbuf[:0], j.spec.LeftKeys, l)
+	if err != nil || !ok {
+		return [2]int32{}, false, err
+	}
+	j.kbuf = k
+	ht, found := j.table[string(k)]
+	return ht, found, nil
 }
 
 func (j *HashJoin) allBuild() []int32 {
@@ -528,7 +603,7 @@ func (j *HashJoin) Close() {
 			f.close()
 		}
 	}
-	j.build, j.table, j.next, j.all, j.keys = nil, nil, nil, nil, keyArena{}
+	j.build, j.table, j.ints, j.next, j.all, j.keys = nil, nil, nil, nil, nil, keyArena{}
 }
 
 // appendKeyDatum appends one join key value's encoding.

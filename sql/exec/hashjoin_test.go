@@ -175,14 +175,15 @@ func TestHashJoinEqualValuesOfOtherRepresentations(t *testing.T) {
 }
 
 // Randomized joins of every type against the nested-loop reference,
-// with and without a residual, one, two or no keys, empty sides, and a
-// budget that forces the partitioned mode.
+// with and without a residual, one (integer: the integer table; text),
+// two or no keys, empty sides, and a budget that forces the partitioned
+// mode.
 func TestHashJoinRandom(t *testing.T) {
 	sizes := []struct{ l, r int }{{0, 0}, {0, 40}, {40, 0}, {1, 1}, {150, 120}, {90, 300}}
 	keySets := []struct {
 		name   string
 		lk, rk []int
-	}{{"k1", []int{0}, []int{0}}, {"k1k2", []int{0, 1}, []int{0, 1}}, {"k2k1", []int{1, 0}, []int{1, 0}}, {"nokeys", nil, nil}}
+	}{{"k1", []int{0}, []int{0}}, {"k2", []int{1}, []int{1}}, {"k1k2", []int{0, 1}, []int{0, 1}}, {"k2k1", []int{1, 0}, []int{1, 0}}, {"nokeys", nil, nil}}
 	seed := uint64(1)
 	for _, typ := range joinTypes {
 		for _, ks := range keySets {
