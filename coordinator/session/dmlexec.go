@@ -60,7 +60,7 @@ func (s *Session) writeWith(ctx context.Context, snap *routing.Snapshot, tc *mer
 	s.noteWriters(targets)
 	var mu sync.Mutex
 	var total int64
-	var rows [][]types.Datum
+	perGroup := map[uint32][][]types.Datum{}
 	var indexOps []*meridianpb.GlobalIndexOp
 	groups := make([]uint32, len(targets))
 	byGroup := map[uint32]target{}
@@ -81,7 +81,7 @@ func (s *Session) writeWith(ctx context.Context, snap *routing.Snapshot, tc *mer
 		}
 		mu.Lock()
 		total += resp.RowsAffected
-		rows = append(rows, local...)
+		perGroup[g] = local
 		indexOps = append(indexOps, resp.IndexOps...)
 		mu.Unlock()
 		return nil
@@ -100,6 +100,13 @@ func (s *Session) writeWith(ctx context.Context, snap *routing.Snapshot, tc *mer
 	}
 	if err != nil {
 		return groups, 0, nil, errTimeout(ctx, err)
+	}
+	// Returned rows in the targets' order, each target's in its own
+	// order, whatever order the datanodes answered in (insertRows puts
+	// them back in the VALUES order from there).
+	var rows [][]types.Datum
+	for _, t := range targets {
+		rows = append(rows, perGroup[t.group]...)
 	}
 	return groups, total, rows, nil
 }
@@ -132,6 +139,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 	type part struct {
 		rows    [][]byte
 		buckets []uint32
+		idx     []int // each row's place in rows
 	}
 	parts := map[uint32]*part{}
 	groups := snap.Groups()
@@ -139,7 +147,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		return 0, nil, pgerr.New(pgerr.ConnectionFailure, "no datanodes in the cluster")
 	}
 	size := 0
-	for _, r := range rows {
+	for i, r := range rows {
 		enc := codec.EncodeRow(nil, r)
 		size += len(enc)
 		if t.Dist == meridianpb.DistKind_DIST_REPLICATION {
@@ -151,6 +159,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 				}
 				p.rows = append(p.rows, enc)
 				p.buckets = append(p.buckets, 0)
+				p.idx = append(p.idx, i)
 			}
 			continue
 		}
@@ -167,6 +176,7 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 		}
 		p.rows = append(p.rows, enc)
 		p.buckets = append(p.buckets, b)
+		p.idx = append(p.idx, i)
 	}
 	var targets []target
 	for g := range parts {
@@ -194,8 +204,21 @@ func (s *Session) insertRows(ctx context.Context, t *meridianpb.TableDesc, rows 
 	if t.Dist == meridianpb.DistKind_DIST_REPLICATION && len(groups) > 0 {
 		n /= int64(len(groups))
 		if len(ret) > 0 {
-			out = out[:len(out)/len(groups)]
+			out = out[:len(out)/len(groups)] // the first target's: all rows, in order
 		}
+	} else if err == nil && len(out) == len(rows) {
+		// RETURNING in the order of the rows, as PostgreSQL (ORMs map
+		// returned ids back to the objects by position): out holds each
+		// target's rows in the order they were sent.
+		ordered := make([][]types.Datum, len(rows))
+		pos := 0
+		for _, tg := range targets {
+			for _, i := range parts[tg.group].idx {
+				ordered[i] = out[pos]
+				pos++
+			}
+		}
+		out = ordered
 	}
 	return n, out, err
 }
