@@ -33,24 +33,28 @@ func peakRSS(pid int) (int64, error) {
 }
 
 // parseVmHWM reads the VmHWM line of a /proc/PID/status file.
-func parseVmHWM(status []byte) (int64, error) {
+func parseVmHWM(status []byte) (int64, error) { return parseStatusKB(status, "VmHWM:") }
+
+// parseStatusKB reads a "<field> N kB" line of a /proc/PID/status file, in
+// bytes.
+func parseStatusKB(status []byte, field string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		rest, ok := strings.CutPrefix(sc.Text(), field)
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", sc.Text())
+			return 0, fmt.Errorf("unexpected %s line %q", field, sc.Text())
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("unexpected VmHWM line %q", sc.Text())
+			return 0, fmt.Errorf("unexpected %s line %q", field, sc.Text())
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no VmHWM in the process status")
+	return 0, fmt.Errorf("no %s in the process status", field)
 }
 
 // rssWatch resets the watched processes' peaks; done reads them.
