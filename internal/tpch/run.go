@@ -147,10 +147,10 @@ func Run(ctx context.Context, targets []Target, opts RunOptions, report func(Out
 				}
 				res, d, err := s.run(ctx, q)
 				if i == 0 && len(watch) > 0 && o.RSSErr == nil {
-					// Read before the other targets run: their load is
-					// not this one's.
-					// The peaks only grow until the next reset: the last
-					// read is the query's.
+					// Read right after each of this target's runs,
+					// before the other targets' runs; the peaks only grow
+					// until the next query's reset, so the last read is
+					// this query's.
 					o.PeakRSS, o.RSSErr = watch.read()
 				}
 				if err != nil {
