@@ -136,6 +136,23 @@ func (j *HashJoin) intKey(evals []expr.Eval, row Row) (v int64, isInt bool, err 
 	return v, isInt, nil
 }
 
+// addBuild appends a build row, with no next row of its key yet.
+func (j *HashJoin) addBuild(r Row) int32 {
+	j.build = append(j.build, r)
+	j.next = append(j.next, -1)
+	return int32(len(j.build) - 1)
+}
+
+// link adds build row idx to the end of its key's chain, whose first and
+// last rows are ht when found, and returns the key's new first and last.
+func (j *HashJoin) link(ht [2]int32, found bool, idx int32) [2]int32 {
+	if !found {
+		return [2]int32{idx, idx}
+	}
+	j.next[ht[1]] = idx
+	return [2]int32{ht[0], idx}
+}
+
 func keyOf(buf []byte, evals []expr.Eval, row Row) ([]byte, bool, error) {
 	for _, e := range evals {
 		v, err := e(row)
@@ -169,60 +186,50 @@ func (j *HashJoin) Open(ctx context.Context) error {
 			break
 		}
 		for _, r := range b.Rows {
-			iv, isInt, err := j.intKey(j.spec.RightKeys, r)
-			if err != nil {
-				return err
-			}
-			if isInt && !partitioned {
-				idx := int32(len(j.build))
-				j.build = append(j.build, r)
-				j.next = append(j.next, -1)
-				if ht, found := j.ints[iv]; found {
-					j.next[ht[1]] = idx
-					j.ints[iv] = [2]int32{ht[0], idx}
-				} else {
-					j.ints[iv] = [2]int32{idx, idx}
+			var iv int64
+			isInt := false
+			if !partitioned {
+				if iv, isInt, err = j.intKey(j.spec.RightKeys, r); err != nil {
+					return err
 				}
-				if !j.mem.grow(rowSize(r)+8+48) && j.level < maxSpillLevel {
-					if err := j.startPartitioning(); err != nil {
-						return err
-					}
-					partitioned = true
-				}
-				continue
 			}
-			k, ok, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
-			if err != nil {
-				return err
-			}
-			kbuf = k
-			if partitioned {
-				if ok {
-					if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
-						return err
-					}
-				} else if j.keepUnmatchedBuild() {
-					j.nullRow = append(j.nullRow, int32(len(j.build)))
-					j.build = append(j.build, r)
-				}
-				continue
-			}
-			idx := int32(len(j.build))
-			j.build = append(j.build, r)
-			j.next = append(j.next, -1)
-			if !ok {
-				if j.keepUnmatchedBuild() {
-					j.nullRow = append(j.nullRow, idx)
-				}
-				continue
-			}
-			if ht, found := j.table[string(k)]; found {
-				j.next[ht[1]] = idx
-				j.table[string(k)] = [2]int32{ht[0], idx}
+			var keySize int
+			if isInt {
+				idx := j.addBuild(r)
+				ht, found := j.ints[iv]
+				j.ints[iv] = j.link(ht, found, idx)
+				keySize = 8
 			} else {
-				j.table[j.keys.key(k)] = [2]int32{idx, idx}
+				k, ok, err := keyOf(kbuf[:0], j.spec.RightKeys, r)
+				if err != nil {
+					return err
+				}
+				kbuf = k
+				if partitioned {
+					if ok {
+						if err := j.writePart(&j.bparts, j.spec.RightTypes, k, r); err != nil {
+							return err
+						}
+					} else if j.keepUnmatchedBuild() {
+						j.nullRow = append(j.nullRow, j.addBuild(r))
+					}
+					continue
+				}
+				idx := j.addBuild(r)
+				if !ok {
+					if j.keepUnmatchedBuild() {
+						j.nullRow = append(j.nullRow, idx)
+					}
+					continue
+				}
+				if ht, found := j.table[string(k)]; found {
+					j.table[string(k)] = j.link(ht, true, idx)
+				} else {
+					j.table[j.keys.key(k)] = j.link(ht, false, idx)
+				}
+				keySize = len(k)
 			}
-			if !j.mem.grow(rowSize(r)+int64(len(k))+48) && j.keyed() && j.level < maxSpillLevel {
+			if !j.mem.grow(rowSize(r)+int64(keySize)+48) && j.keyed() && j.level < maxSpillLevel {
 				if err := j.startPartitioning(); err != nil {
 					return err
 				}
@@ -292,7 +299,11 @@ func (j *HashJoin) startPartitioning() error {
 		nulls = append(nulls, int32(len(keep)))
 		keep = append(keep, j.build[i])
 	}
-	j.build, j.nullRow, j.table, j.ints, j.next, j.keys = keep, nulls, nil, nil, nil, keyArena{}
+	next := make([]int32, len(keep))
+	for i := range next {
+		next[i] = -1
+	}
+	j.build, j.nullRow, j.table, j.ints, j.next, j.keys = keep, nulls, nil, nil, next, keyArena{}
 	j.mem.release()
 	return nil
 }
