@@ -57,7 +57,8 @@ func parseStatusKB(status []byte, field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in the process status", field)
 }
 
-// rssWatch resets the watched processes' peaks; done reads them.
+// rssWatch is the processes watched: reset resets their peaks, read
+// reads them.
 type rssWatch []int
 
 func (w rssWatch) reset() error {
