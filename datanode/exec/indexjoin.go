@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -59,7 +60,8 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	if err != nil {
 		return nil, nil, storageErr(err)
 	}
-	var buf []byte
+	var buf, rkBuf []byte
+	keyOut := slices.Contains(cols, codec.RowKeyColumn)
 	out := make(sqlexec.Row, len(cols))
 	return func(ctx context.Context, keys []types.Datum, emit func(sqlexec.Row) error) error {
 		buf = append(buf[:0], prefix...)
@@ -72,8 +74,15 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			if err != nil {
 				return err
 			}
-			rk := codec.RowKey(ti.desc.Id, bucket, rowID)
-			rv, _, found, err := rd.Get(ctx, rk)
+			var rk []byte
+			if keyOut {
+				rk = codec.RowKey(ti.desc.Id, bucket, rowID) // emitted: a key of its own
+			} else {
+				rkBuf = codec.AppendRowKey(rkBuf[:0], ti.desc.Id, bucket, rowID)
+				rk = rkBuf
+			}
+			// The decoder copies what it keeps, so the value need not be.
+			rv, _, found, err := rd.GetView(ctx, rk)
 			if err != nil || !found {
 				return err
 			}
@@ -87,6 +96,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 					return err
 				}
 				if !expr.IsTrue(v) {
+					dec.Unread() // nothing references the rejected row
 					return nil
 				}
 			}

@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -50,6 +51,7 @@ var (
 
 // appendEscaped appends escape(k) to dst.
 func appendEscaped(dst, k []byte) []byte {
+	dst = slices.Grow(dst, len(k)+8)
 	for _, b := range k {
 		if b == escByte {
 			dst = append(dst, escByte, escFF)
@@ -102,17 +104,25 @@ func appendUnescaped(dst, p []byte) ([]byte, error) {
 	if n < 0 {
 		return nil, corrupt("malformed key prefix %x", p)
 	}
-	for i := 0; i < n; i++ {
+	p = p[:n]
+	// Written by index into grown space, not byte by byte with append:
+	// a scan unescapes every key it returns.
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out := dst[start:]
+	j := 0
+	for i := 0; i < len(p); i++ {
 		b := p[i]
 		if b == escByte {
-			if i+1 >= n || p[i+1] != escFF {
+			if i+1 >= len(p) || p[i+1] != escFF {
 				return nil, corrupt("malformed escape in key prefix %x", p)
 			}
 			i++
 		}
-		dst = append(dst, b)
+		out[j] = b
+		j++
 	}
-	return dst, nil
+	return dst[:start+j], nil
 }
 
 // rangeBounds returns the physical bounds [lo, hi) of the logical range

@@ -74,13 +74,13 @@ func (e *Engine) Get(ctx context.Context, snap Snapshot, key []byte) (value []by
 		return nil, 0, false, err
 	}
 	defer it.Close()
-	return e.get(ctx, it, snap, prefix)
+	return e.get(ctx, it, snap, prefix, true)
 }
 
 // get is Get over an iterator bounded to the key's versions. It seeks
 // by prefix, so that Pebble's bloom filters skip the sstables that hold
 // no version of the key.
-func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot, prefix []byte) (value []byte, seq uint64, found bool, err error) {
+func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot, prefix []byte, clone bool) (value []byte, seq uint64, found bool, err error) {
 	var cache statusCache
 	for ok := it.SeekPrefixGE(prefix); ok; ok = it.Next() {
 		v, err := readVersion(it)
@@ -97,7 +97,10 @@ func (e *Engine) get(ctx context.Context, it *pebble.Iterator, snap Snapshot, pr
 		if v.hdr.tombstone {
 			return nil, 0, false, nil
 		}
-		return bytes.Clone(v.payload), v.seq, true, nil
+		if clone {
+			return bytes.Clone(v.payload), v.seq, true, nil
+		}
+		return v.payload, v.seq, true, nil
 	}
 	if err := it.Error(); err != nil {
 		return nil, 0, false, ioError(err, "get")
@@ -300,6 +303,7 @@ type Reader struct {
 	snap   Snapshot
 	scanIt *pebble.Iterator
 	getIt  *pebble.Iterator
+	getKey []byte // Get's seek key, reused
 	closed bool
 }
 
@@ -318,6 +322,17 @@ func (e *Engine) NewReader(snap Snapshot) (*Reader, error) {
 // last by stepping forward (TrySeekUsingNext), which makes the row reads
 // of an index lookup — row ids mostly ascending — cheaper.
 func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64, found bool, err error) {
+	return r.get(ctx, key, true)
+}
+
+// GetView is Get without the copy of the value, which is valid only until
+// the reader's next Get or GetView (its Scan has an iterator of its own,
+// so a Scan callback may read the value of a GetView it made).
+func (r *Reader) GetView(ctx context.Context, key []byte) (value []byte, seq uint64, found bool, err error) {
+	return r.get(ctx, key, false)
+}
+
+func (r *Reader) get(ctx context.Context, key []byte, clone bool) (value []byte, seq uint64, found bool, err error) {
 	r.e.metrics.Reads.Inc()
 	if r.getIt == nil {
 		it, err := r.e.newIter(nil, nil)
@@ -326,7 +341,9 @@ func (r *Reader) Get(ctx context.Context, key []byte) (value []byte, seq uint64,
 		}
 		r.getIt = it
 	}
-	return r.e.get(ctx, r.getIt, r.snap, appendPrefix(nil, key))
+	// SeekPrefixGE keeps a copy of the prefix, so the buffer is reused.
+	r.getKey = appendPrefix(r.getKey[:0], key)
+	return r.e.get(ctx, r.getIt, r.snap, r.getKey, clone)
 }
 
 // Scan is Engine.Scan in the reader's snapshot. Its iterator has no

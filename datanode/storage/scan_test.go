@@ -261,3 +261,45 @@ func TestDeleteRange(t *testing.T) {
 		t.Fatalf("z = %q", got)
 	}
 }
+
+// A Reader's Get and GetView read the visible version of a key (GetView
+// without copying it), and a GetView's value stays intact while the
+// reader's Scan, on its own iterator, runs.
+func TestReaderGetView(t *testing.T) {
+	e := openDir(t, t.TempDir())
+	defer e.Close()
+	ctx := context.Background()
+	keys := [][]byte{[]byte("a\x00b"), []byte("a\x00c"), []byte("z")}
+	txn := e.Txn(1)
+	for i, k := range keys {
+		if err := txn.Insert(ctx, k, []byte{byte('A' + i)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitAt(t, txn, 10)
+	rd, err := e.NewReader(at(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for i, k := range keys {
+		got, _, found, err := rd.GetView(ctx, k)
+		if err != nil || !found || string(got) != string(rune('A'+i)) {
+			t.Fatalf("GetView(%q) = %q, %v, %v", k, got, found, err)
+		}
+		scanned := 0
+		if err := rd.Scan(ctx, []byte("a"), []byte("b"), func(_, _ []byte, _ uint64) error { scanned++; return nil }); err != nil || scanned != 2 {
+			t.Fatalf("scan: %d rows, %v", scanned, err)
+		}
+		if string(got) != string(rune('A'+i)) {
+			t.Fatalf("GetView(%q)'s value changed to %q by a scan", k, got)
+		}
+		copied, _, _, _ := rd.Get(ctx, k)
+		if string(copied) != string(got) {
+			t.Fatalf("Get(%q) = %q, GetView %q", k, copied, got)
+		}
+	}
+	if _, _, found, err := rd.GetView(ctx, []byte("a")); err != nil || found {
+		t.Fatalf("GetView of a missing key: found %v, %v", found, err)
+	}
+}

@@ -174,7 +174,7 @@ func box(typ, p unsafe.Pointer) types.Datum {
 
 // Decode decodes one encoded row.
 func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
-	n, k := binary.Uvarint(b)
+	n, k := uvarint(b)
 	if k <= 0 || n > uint64(len(d.oids)) {
 		return nil, ErrCorrupt
 	}
@@ -225,7 +225,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 	b = b[1:]
 	switch oid {
 	case types.Int2, types.Int4, types.Int8, types.OID:
-		v, k := binary.Varint(b)
+		v, k := varint(b)
 		if k <= 0 {
 			return nil, nil, ErrCorrupt
 		}
@@ -259,7 +259,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 		}
 		return dec, rest, nil
 	case types.Text, types.Varchar, types.Bpchar, types.Name, types.Unknown:
-		l, k := binary.Uvarint(b)
+		l, k := uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < l {
 			return nil, nil, ErrCorrupt
 		}
@@ -278,7 +278,7 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 		d.strs = d.strs[1:]
 		return box(stringType, p), b[k+int(l):], nil
 	case types.Date:
-		v, k := binary.Varint(b)
+		v, k := varint(b)
 		if k <= 0 {
 			return nil, nil, ErrCorrupt
 		}
@@ -307,29 +307,30 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 	return DecodeDatum(oid, append([]byte{tagValue}, b...))
 }
 
-// skipDatum steps over one encoded datum.
+// skipDatum steps over one encoded datum. It checks the framing (tags,
+// varint and length bounds) but not the values, which it does not read.
 func skipDatum(oid uint32, b []byte) ([]byte, error) {
-	if len(b) == 0 {
+	if len(b) < 2 {
+		if len(b) == 1 && b[0] == tagNull {
+			return b[1:], nil
+		}
 		return nil, ErrCorrupt
 	}
-	if b[0] == tagNull {
+	switch b[0] {
+	case tagNull:
 		return b[1:], nil
-	}
-	if b[0] != tagValue {
+	case tagValue:
+	default:
 		return nil, ErrCorrupt
 	}
 	b = b[1:]
-	varint := func() error {
-		_, k := binary.Varint(b)
-		if k <= 0 {
-			return ErrCorrupt
-		}
-		b = b[k:]
-		return nil
-	}
 	switch oid {
 	case types.Int2, types.Int4, types.Int8, types.OID, types.Date, types.Timestamp, types.TimestampTZ:
-		return b, varint()
+		k := varintLen(b)
+		if k == 0 {
+			return nil, ErrCorrupt
+		}
+		return b[k:], nil
 	case types.Float4, types.Float8:
 		if len(b) < 8 {
 			return nil, ErrCorrupt
@@ -338,24 +339,56 @@ func skipDatum(oid uint32, b []byte) ([]byte, error) {
 	case types.Numeric:
 		return skipDecimal(b)
 	case types.Text, types.Varchar, types.Bpchar, types.Name, types.Unknown, types.Bytea:
-		l, k := binary.Uvarint(b)
+		l, k := uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < l {
 			return nil, ErrCorrupt
 		}
 		return b[k+int(l):], nil
 	case types.Bool:
-		if len(b) < 1 {
-			return nil, ErrCorrupt
-		}
 		return b[1:], nil
 	case types.Interval:
 		for i := 0; i < 3; i++ {
-			if err := varint(); err != nil {
-				return nil, err
+			k := varintLen(b)
+			if k == 0 {
+				return nil, ErrCorrupt
 			}
+			b = b[k:]
 		}
 		return b, nil
 	}
 	_, rest, err := DecodeDatum(oid, append([]byte{tagValue}, b...))
 	return rest, err
+}
+
+// varintLen returns the length of the varint at the front of b, or 0 when
+// there is none (b ends inside it, or it is longer than a 64-bit one).
+func varintLen(b []byte) int {
+	for i, c := range b {
+		if c < 0x80 {
+			if i == binary.MaxVarintLen64-1 && c > 1 {
+				return 0
+			}
+			return i + 1
+		}
+		if i == binary.MaxVarintLen64-1 {
+			return 0
+		}
+	}
+	return 0
+}
+
+// uvarint is binary.Uvarint with the one-byte case inline.
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
+}
+
+// varint is binary.Varint with the one-byte case inline.
+func varint(b []byte) (int64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return int64(b[0]>>1) ^ -int64(b[0]&1), 1
+	}
+	return binary.Varint(b)
 }

@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -85,6 +86,34 @@ func TestRowDecoderMissingAndCorrupt(t *testing.T) {
 	}
 }
 
+// A row cut anywhere before its last column fails even when every column
+// before it is skipped, not decoded: skipping checks the framing of each
+// type (tags, varints, lengths).
+func TestRowDecoderSkipCorrupt(t *testing.T) {
+	g := newGen(7)
+	oids := append(append([]uint32(nil), typeOIDs...), types.Int8)
+	dec := NewRowDecoder(oids, nil, []int{len(oids) - 1})
+	for i := 0; i < 200; i++ {
+		row := g.row(oids)
+		row[len(row)-1] = int64(1) << 40 // a varint of several bytes
+		enc := EncodeRow(nil, row)
+		if _, err := dec.Decode(enc); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		for cut := 0; cut < len(enc); cut++ {
+			if _, err := dec.Decode(enc[:cut]); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("row %d cut at %d of %d: %v, want ErrCorrupt", i, cut, len(enc), err)
+			}
+		}
+	}
+	// A varint longer than 64 bits is corrupt, skipped or not.
+	long := append([]byte{2, tagValue}, bytes.Repeat([]byte{0xff}, 10)...)
+	long = append(long, 0x01, tagValue, 0)
+	if _, err := NewRowDecoder([]uint32{types.Int8, types.Int8}, nil, []int{1}).Decode(long); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("skipping an 11-byte varint: %v, want ErrCorrupt", err)
+	}
+}
+
 // Unread gives a rejected row's memory to the next row, and leaves the
 // rows kept before it intact; decoding and unreading allocates nothing
 // once the slabs exist.
@@ -155,6 +184,17 @@ func BenchmarkRowDecoder(b *testing.B) {
 			if _, err := d.Decode(enc); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	// A selective scan's case: four columns of the first eleven decoded,
+	// the rest skipped, the row given back (its filter rejected it).
+	b.Run("RowDecoder/4cols-unread", func(b *testing.B) {
+		d := NewRowDecoder(oids, nil, []int{4, 5, 6, 10})
+		for b.Loop() {
+			if _, err := d.Decode(enc); err != nil {
+				b.Fatal(err)
+			}
+			d.Unread()
 		}
 	})
 	b.Run("RowDecoder/7cols", func(b *testing.B) {

@@ -145,7 +145,11 @@ func BucketPrefix(table uint32, bucket uint32) []byte {
 
 // RowKey is the logical key of a row.
 func RowKey(table, bucket uint32, rowID uint64) []byte {
-	b := make([]byte, 0, 15)
+	return AppendRowKey(make([]byte, 0, 15), table, bucket, rowID)
+}
+
+// AppendRowKey appends the logical key of a row to b.
+func AppendRowKey(b []byte, table, bucket uint32, rowID uint64) []byte {
 	b = append(b, 'r')
 	b = binary.BigEndian.AppendUint32(b, table)
 	b = binary.BigEndian.AppendUint16(b, uint16(bucket))

@@ -394,13 +394,35 @@ func arith2(op string) func(at []types.Type, r types.Type) fn2 {
 				return z, nil
 			}
 		case r.OID == types.Numeric:
+			// Results of the fast path come from chunks: one allocation
+			// per decSlabLen values instead of one each (a compiled
+			// expression is evaluated by one goroutine at a time).
+			var slab []apd.Decimal
 			return func(a, b types.Datum) (types.Datum, error) {
-				return NumericArith(op, toDecimal(a), toDecimal(b))
+				x, y := toDecimal(a), toDecimal(b)
+				if x.Form == apd.Finite && y.Form == apd.Finite {
+					if c, exp, ok := smallArithParts(op, x, y); ok {
+						if len(slab) == 0 {
+							slab = make([]apd.Decimal, decSlabLen)
+						}
+						z := &slab[0]
+						slab = slab[1:]
+						z.Exponent, z.Negative = exp, c < 0
+						z.Coeff.SetInt64(absInt64(c))
+						return z, nil
+					}
+				}
+				return NumericArith(op, x, y)
 			}
 		}
 		return nil
 	}
 }
+
+// decSlabLen is the number of decimals a chunk of numeric arithmetic
+// results holds: a value kept alive keeps its chunk (at most that many
+// times its size), so chunks stay small.
+const decSlabLen = 32
 
 func intArith(op string, r uint32) fn2 {
 	return func(a, b types.Datum) (types.Datum, error) {
@@ -522,9 +544,21 @@ var pow10 = func() (p [19]int64) {
 // (another operator, a big or non-finite operand, an overflow, a product
 // beyond the maximum scale): the caller computes with apd.
 func smallArith(op string, x, y *apd.Decimal) (z *apd.Decimal, ok bool) {
+	c, exp, ok := smallArithParts(op, x, y)
+	if !ok {
+		return nil, false
+	}
+	z = &apd.Decimal{Exponent: exp, Negative: c < 0}
+	z.Coeff.SetInt64(absInt64(c))
+	return z, true
+}
+
+// smallArithParts is smallArith's result as a signed coefficient and an
+// exponent.
+func smallArithParts(op string, x, y *apd.Decimal) (c int64, exp int32, ok bool) {
 	if x.Form != apd.Finite || y.Form != apd.Finite || !x.Coeff.IsInt64() || !y.Coeff.IsInt64() ||
 		x.Exponent > 0 || y.Exponent > 0 {
-		return nil, false
+		return 0, 0, false
 	}
 	a, b := x.Coeff.Int64(), y.Coeff.Int64()
 	if x.Negative {
@@ -533,17 +567,15 @@ func smallArith(op string, x, y *apd.Decimal) (z *apd.Decimal, ok bool) {
 	if y.Negative {
 		b = -b
 	}
-	var c int64
-	var exp int32
 	switch op {
 	case "*":
 		hi, lo := bits.Mul64(uint64(absInt64(a)), uint64(absInt64(b)))
 		if hi != 0 || lo > math.MaxInt64 {
-			return nil, false
+			return 0, 0, false
 		}
 		exp = x.Exponent + y.Exponent
 		if -int64(exp) > types.NumericMaxScale {
-			return nil, false
+			return 0, 0, false
 		}
 		c = int64(lo)
 		if (a < 0) != (b < 0) {
@@ -556,24 +588,22 @@ func smallArith(op string, x, y *apd.Decimal) (z *apd.Decimal, ok bool) {
 		exp = min(x.Exponent, y.Exponent)
 		var okA, okB bool
 		if a, okA = scaleInt64(a, x.Exponent-exp); !okA {
-			return nil, false
+			return 0, 0, false
 		}
 		if b, okB = scaleInt64(b, y.Exponent-exp); !okB {
-			return nil, false
+			return 0, 0, false
 		}
 		c = a + b
 		if (b >= 0) != (c >= a) {
-			return nil, false // overflow
+			return 0, 0, false // overflow
 		}
 	default:
-		return nil, false
+		return 0, 0, false
 	}
 	if c == math.MinInt64 {
-		return nil, false
+		return 0, 0, false
 	}
-	z = &apd.Decimal{Exponent: exp, Negative: c < 0}
-	z.Coeff.SetInt64(absInt64(c))
-	return z, true
+	return c, exp, true
 }
 
 // absInt64 is |v| for v > MinInt64.
