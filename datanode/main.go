@@ -27,6 +27,7 @@ func main() {
 	data := fs.String("data", cfg.DataDir, "data directory")
 	cache := fs.Int64("cache-bytes", cfg.CacheBytes, "Pebble block cache size")
 	workMem := fs.Int64("work-mem", cfg.WorkMem, "memory budget of each query operator that holds rows, in bytes, before it spills to disk")
+	queryMem := fs.Int64("query-mem", cfg.QueryMem, "memory, in bytes, that all the queries running here share for the rows their operators hold: beyond it operators spill to disk, or fail with 53200 when they cannot")
 	cleanEvery := fs.Duration("clean-interval", server.DefaultCleanInterval, "how often the old versions cleaner passes over all the data (negative: never; VACUUM still cleans)")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {
@@ -51,6 +52,8 @@ func main() {
 			cfg.CacheBytes = *cache
 		case "work-mem":
 			cfg.WorkMem = *workMem
+		case "query-mem":
+			cfg.QueryMem = *queryMem
 		case "clean-interval":
 			cfg.CleanInterval = *cleanEvery
 		}
@@ -60,6 +63,16 @@ func main() {
 		log.Error("datanode", "err", err)
 		os.Exit(2)
 	}
+	// The Go heap holds the queries' rows (bounded by the query memory)
+	// and what passes through: its soft limit is 2.25 times the query
+	// memory (CockroachDB's ratio of --max-go-memory to --max-sql-memory),
+	// so the collector works harder before the heap outgrows that.
+	queryMemory := cfg.QueryMem
+	if queryMemory == 0 {
+		queryMemory = server.DefaultQueryMem
+	}
+	heap := cmdutil.LimitHeap(queryMemory * 9 / 4)
+	log.Info("memory", "cache_bytes", cfg.CacheBytes, "query_mem", queryMemory, "go_memory_limit", heap)
 	ctx, stop := cmdutil.SignalContext()
 	defer stop()
 	cli, err := cmdutil.Etcd(*etcd, log)

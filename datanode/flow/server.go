@@ -39,7 +39,9 @@ type Config struct {
 	TempDir string
 	// WorkMem is the default memory budget of an operator (bytes).
 	WorkMem int64
-	Log     *slog.Logger
+	// Pool is the memory the datanode's queries share (nil: no bound).
+	Pool *sqlexec.MemPool
+	Log  *slog.Logger
 }
 
 // Server serves the Flow service.
@@ -319,6 +321,7 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 	}
 	env := &sqlexec.Env{
 		WorkMem: f.req.WorkMem,
+		Pool:    f.s.cfg.Pool,
 		TempDir: f.s.cfg.TempDir,
 		Scan: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
 			return f.s.cfg.Exec.ScanOperator(snap, n, f.owns)

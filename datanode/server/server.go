@@ -28,6 +28,7 @@ import (
 	"github.com/meridian-db/meridian/internal/serve"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
@@ -46,6 +47,11 @@ type Config struct {
 	// WorkMem is the memory budget of each query operator that holds rows
 	// (hash tables, sorts) before it spills to DataDir/tmp.
 	WorkMem int64
+	// QueryMem is the memory all the queries running on the datanode share
+	// for rows operators hold (sql/exec.MemPool): beyond it operators
+	// spill, and those that cannot fail with 53200. 0 means
+	// DefaultQueryMem.
+	QueryMem int64
 	// CleanInterval is how often the old versions cleaner passes over all
 	// the data at the cluster's snapshot horizon (cleaner.go); 0 means
 	// DefaultCleanInterval, negative turns it off (VACUUM still cleans).
@@ -53,12 +59,15 @@ type Config struct {
 	Log           *slog.Logger
 }
 
+// DefaultQueryMem is the default Config.QueryMem.
+const DefaultQueryMem = 1 << 30
+
 // DefaultCleanInterval is the default Config.CleanInterval.
 const DefaultCleanInterval = 10 * time.Second
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
-	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20, InDoubtAfter: 3 * time.Second, WorkMem: 64 << 20}
+	return Config{Name: "dn1", Num: 1, Cluster: "meridian", ListenAddr: "127.0.0.1:7001", HTTPAddr: "127.0.0.1:8101", DataDir: "data/dn1", CacheBytes: 256 << 20, InDoubtAfter: 3 * time.Second, WorkMem: 64 << 20, QueryMem: DefaultQueryMem}
 }
 
 // Validate checks the configuration without side effects.
@@ -72,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cluster == "" {
 		errs = append(errs, "cluster is empty")
+	}
+	if c.QueryMem < 0 {
+		errs = append(errs, "query memory is negative")
 	}
 	if c.DataDir == "" {
 		errs = append(errs, "data dir is empty")
@@ -250,7 +262,18 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_dn_exec_errors_total", Help: "Statements that failed."}),
 		rowsOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "meridian_dn_rows_sent_total", Help: "Rows streamed to coordinators."}),
 	}
-	reg.MustRegister(s.m.execs, s.m.errors, s.m.rowsOut)
+	queryMem := cfg.QueryMem
+	if queryMem <= 0 {
+		queryMem = DefaultQueryMem
+	}
+	pool := sqlexec.NewMemPool(queryMem)
+	reg.MustRegister(s.m.execs, s.m.errors, s.m.rowsOut,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meridian_dn_query_memory_bytes", Help: "Memory query operators hold reserved (of --query-mem)."},
+			func() float64 { return float64(pool.Used()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meridian_dn_query_memory_peak_bytes", Help: "The most query operators held reserved at once."},
+			func() float64 { return float64(pool.Peak()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meridian_dn_query_memory_limit_bytes", Help: "The query memory (--query-mem)."},
+			func() float64 { return float64(pool.Limit()) }))
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		s.closeStorage()
@@ -261,7 +284,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		grpc.ChainUnaryInterceptor(serve.RecoverUnary(log)), grpc.ChainStreamInterceptor(serve.RecoverStream(log)),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 	meridianpb.RegisterDataNodeServer(s.grpc, s)
-	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Log: log,
+	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Pool: pool, Log: log,
 		Peer: func(addr string) (meridianpb.FlowClient, error) {
 			c, err := s.peerConn(addr)
 			if err != nil {

@@ -68,3 +68,13 @@ func TuneGC() {
 		debug.SetGCPercent(200)
 	}
 }
+
+// LimitHeap sets Go's soft memory limit to limit bytes unless GOMEMLIMIT
+// is set (which wins), and returns the limit in force (math.MaxInt64:
+// none).
+func LimitHeap(limit int64) int64 {
+	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
+	return debug.SetMemoryLimit(-1)
+}

@@ -62,6 +62,9 @@ type Options struct {
 	GTMs int
 	// CacheBytes is each datanode's Pebble block cache (default 64 MiB).
 	CacheBytes int64
+	// QueryMem is each datanode's query memory (0: the datanode's
+	// default, dnserver.DefaultQueryMem).
+	QueryMem int64
 	// CNKnobs, in-process mode only, returns the testing knobs of a
 	// coordinator by name (nil: none).
 	CNKnobs func(name string) *session.TestingKnobs
@@ -439,6 +442,9 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 		cfg.Name, cfg.Num, cfg.Cluster, cfg.ListenAddr, cfg.HTTPAddr = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP
 		cfg.DataDir, cfg.Log, cfg.CacheBytes = filepath.Join(o.Dir, n.Name), c.log, o.CacheBytes
 		cfg.CleanInterval = o.CleanInterval
+		if o.QueryMem > 0 {
+			cfg.QueryMem = o.QueryMem
+		}
 		s, err := dnserver.Start(ctx, cfg, c.Cli)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)

@@ -55,6 +55,9 @@ func (c *Cluster) args(n *Node) (string, []string) {
 		if o.CleanInterval != 0 {
 			args = append(args, "--clean-interval", o.CleanInterval.String())
 		}
+		if o.QueryMem > 0 {
+			args = append(args, "--query-mem", fmt.Sprint(o.QueryMem))
+		}
 		return "datanode", args
 	case "coordinator":
 		return "coordinator", []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--pg", n.Addr, "--http", n.HTTP,

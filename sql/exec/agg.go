@@ -291,8 +291,13 @@ func (h *HashAgg) Open(ctx context.Context) error {
 					g = h.newGroup(keys)
 					t.m[h.slab.keys.key(kbuf)] = g
 					t.order = append(t.order, g)
-					if !h.mem.grow(rowSize(keys)+int64(64*len(h.calls))+64) && !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0 {
-						spilling = true
+					if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
+						switch {
+						case !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0:
+							spilling = true
+						case h.mem.short:
+							return h.mem.outOfMemory("an aggregation's groups")
+						}
 					}
 				}
 				if err := h.update(g, row); err != nil {
@@ -377,6 +382,7 @@ func (h *HashAgg) Close() {
 		return
 	}
 	h.closed = true
+	h.mem.release()
 	if h.input != nil {
 		h.input.Close()
 	}

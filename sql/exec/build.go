@@ -14,6 +14,9 @@ type Env struct {
 	// WorkMem is the memory budget, in bytes, of each operator that holds
 	// rows (0: DefaultWorkMem).
 	WorkMem int64
+	// Pool, when not nil, is the memory all the queries of the process
+	// share (see MemPool).
+	Pool *MemPool
 	// TempDir receives spill files ("": the system's temporary directory).
 	TempDir string
 	// Compile compiles an expression (nil: expr.Compile). The coordinator

@@ -229,11 +229,16 @@ func (j *HashJoin) Open(ctx context.Context) error {
 				}
 				keySize = len(k)
 			}
-			if !j.mem.grow(rowSize(r)+int64(keySize)+48) && j.keyed() && j.level < maxSpillLevel {
-				if err := j.startPartitioning(); err != nil {
-					return err
+			if !j.mem.grow(rowSize(r) + int64(keySize) + 48) {
+				switch {
+				case j.keyed() && j.level < maxSpillLevel:
+					if err := j.startPartitioning(); err != nil {
+						return err
+					}
+					partitioned = true
+				case j.mem.short:
+					return j.mem.outOfMemory("a hash join's build side")
 				}
-				partitioned = true
 			}
 		}
 	}
@@ -595,6 +600,7 @@ func (j *HashJoin) Close() {
 		return
 	}
 	j.closed = true
+	j.mem.release()
 	if j.left != nil {
 		j.left.Close()
 	}

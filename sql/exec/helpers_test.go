@@ -65,9 +65,10 @@ func colEvals(idx ...int) []expr.Eval {
 }
 
 // testEnv is an Env that spills to a fresh directory with a budget of
-// workMem bytes (0: the default), and the stats its operators share.
+// workMem bytes (0: the default), and the stats its operators share. Its
+// pool is too large to matter; released checks it is given back.
 func testEnv(t testing.TB, workMem int64) (*Env, *Stats) {
-	return &Env{WorkMem: workMem, TempDir: t.TempDir()}, &Stats{}
+	return &Env{WorkMem: workMem, TempDir: t.TempDir(), Pool: NewMemPool(1 << 40)}, &Stats{}
 }
 
 // maxBatch bounds the batches operators return: they aim at BatchSize
@@ -292,6 +293,9 @@ func openFiles(t testing.TB, dir string) int {
 // released fails unless no spill file of env is left open or on disk.
 func released(t testing.TB, env *Env) {
 	t.Helper()
+	if env.Pool != nil && env.Pool.Used() != 0 {
+		t.Errorf("%d bytes of the memory pool still reserved after Close", env.Pool.Used())
+	}
 	if n := openFiles(t, env.TempDir); n != 0 {
 		t.Errorf("%d spill files still open after Close", n)
 	}

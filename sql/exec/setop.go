@@ -44,7 +44,9 @@ func (s *SetOp) Open(ctx context.Context) error {
 		for _, r := range b.Rows {
 			s.kbuf, _ = appendRowKey(s.kbuf[:0], r)
 			if _, ok := s.counts[string(s.kbuf)]; !ok {
-				s.mem.grow(int64(len(s.kbuf)) + 48)
+				if !s.mem.grow(int64(len(s.kbuf))+48) && s.mem.short {
+					return s.mem.outOfMemory("a set operation's rows")
+				}
 			}
 			s.counts[string(s.kbuf)]++
 		}
@@ -89,6 +91,7 @@ func (s *SetOp) Next(ctx context.Context) (*Batch, error) {
 }
 
 func (s *SetOp) Close() {
+	s.mem.release()
 	if s.right != nil {
 		s.right.Close()
 	}

@@ -201,6 +201,7 @@ func (s *Sort) Close() {
 		return
 	}
 	s.closed = true
+	s.mem.release()
 	if s.input != nil {
 		s.input.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -20,11 +21,67 @@ import (
 // when the caller sets none.
 const DefaultWorkMem = 64 << 20
 
-// memory tracks the bytes an operator holds against its budget.
+// MemPool is the memory the row-holding operators of every query of a
+// process share (a datanode's --query-mem), on top of each operator's own
+// budget (work_mem): an operator reserves from the pool in chunks as it
+// grows and gives its reservation back when it frees its rows or closes.
+// When the pool is used up, an operator that can spill spills as if over
+// its own budget, and one that cannot fails with 53200 (out_of_memory)
+// rather than growing the process without bound. Safe for concurrent use.
+type MemPool struct {
+	limit int64
+	used  atomic.Int64
+	peak  atomic.Int64
+}
+
+// poolChunk is the least an operator reserves from the pool at a time.
+const poolChunk = 1 << 20
+
+// poolFloor is what an operator may hold whatever the pool's state: with
+// the pool used up by others, an operator still works (and a spilled
+// partition is processed) with this much before it spills again, instead
+// of spilling at once at every level. The pool can so be passed by this
+// much per running operator.
+const poolFloor = 4 << 20
+
+// NewMemPool returns a pool of limit bytes.
+func NewMemPool(limit int64) *MemPool { return &MemPool{limit: limit} }
+
+// Limit is the pool's size in bytes.
+func (p *MemPool) Limit() int64 { return p.limit }
+
+// Used is the bytes operators hold reserved now.
+func (p *MemPool) Used() int64 { return p.used.Load() }
+
+// Peak is the most ever reserved at once.
+func (p *MemPool) Peak() int64 { return p.peak.Load() }
+
+// take reserves n bytes, even beyond the limit (the rows are in memory
+// already), and reports whether the pool is still within it.
+func (p *MemPool) take(n int64) bool {
+	u := p.used.Add(n)
+	for {
+		pk := p.peak.Load()
+		if u <= pk || p.peak.CompareAndSwap(pk, u) {
+			break
+		}
+	}
+	return u <= p.limit
+}
+
+func (p *MemPool) give(n int64) { p.used.Add(-n) }
+
+// memory tracks the bytes an operator holds against its budget and the
+// process's pool.
 type memory struct {
 	limit int64
 	used  int64
 	st    *Stats
+	pool  *MemPool
+	held  int64 // reserved from pool
+	// short: the pool was over its limit when the operator last grew
+	// past its reservation.
+	short bool
 }
 
 func newMemory(env *Env, st *Stats) *memory {
@@ -32,20 +89,44 @@ func newMemory(env *Env, st *Stats) *memory {
 	if limit <= 0 {
 		limit = DefaultWorkMem
 	}
-	return &memory{limit: limit, st: st}
+	return &memory{limit: limit, st: st, pool: env.Pool}
 }
 
 // grow adds n bytes and reports whether the operator is still within its
-// budget.
+// budget and the pool within its own.
 func (m *memory) grow(n int64) bool {
 	m.used += n
 	if m.st != nil && m.used > m.st.PeakMemory {
 		m.st.PeakMemory = m.used
 	}
-	return m.used <= m.limit
+	if m.pool != nil && m.used > m.held {
+		chunk := max(m.used-m.held, poolChunk)
+		over := !m.pool.take(chunk)
+		m.held += chunk
+		m.short = over && m.held > poolFloor
+	}
+	return m.used <= m.limit && !m.short
 }
 
-func (m *memory) release() { m.used = 0 }
+// outOfMemory is the error of an operator that cannot spill when the
+// pool is used up.
+func (m *memory) outOfMemory(what string) error {
+	return pgerr.New(pgerr.OutOfMemory, "out of memory: %s holds %d kB and cannot spill, and the query memory of this node (%d MB) is in use",
+		what, m.used>>10, m.pool.limit>>20)
+}
+
+// release frees the operator's rows: its count and its reservation. It
+// may be called more than once (a spill, then Close).
+func (m *memory) release() {
+	if m == nil {
+		return
+	}
+	m.used = 0
+	if m.pool != nil && m.held > 0 {
+		m.pool.give(m.held)
+	}
+	m.held, m.short = 0, false
+}
 
 // rowSize estimates the bytes a row holds in memory.
 func rowSize(r Row) int64 {

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
@@ -110,4 +111,57 @@ func TestMemory(t *testing.T) {
 	if big-small != 999 {
 		t.Errorf("a string 999 bytes longer counts %d bytes more", big-small)
 	}
+}
+
+// Operators share the process's memory pool on top of their own budget:
+// with work_mem far away, an aggregation spills once the pool is used up
+// (by itself or by another query's operators) and gives the same result;
+// a window, which cannot spill, fails with 53200; every reservation is
+// given back on Close.
+func TestMemPool(t *testing.T) {
+	rows := aggInput(5, 20000, 20000)
+	groupCols := []int{0, 1}
+	want := refGroupBy(rows, groupCols, []int{0, 1}, splitAggs, true)
+	run := func(pool *MemPool) *Stats {
+		t.Helper()
+		env, st := testEnv(t, 0) // work_mem: the default 64 MB
+		env.Pool = pool
+		before := pool.Used()
+		sameMultiset(t, mustCollect(t, NewHashAgg(env, st, &testOp{rows: rows, batch: 100}, aggInTypes, AggFull,
+			colEvals(groupCols...), calls(splitAggs, AggFull), nil)), want)
+		if pool.Used() != before {
+			t.Errorf("the pool holds %d bytes after the aggregation closed, %d before", pool.Used(), before)
+		}
+		released(t, &Env{TempDir: env.TempDir})
+		return st
+	}
+	if st := run(NewMemPool(1 << 30)); st.SpilledBytes != 0 {
+		t.Fatalf("the aggregation spilled %d bytes within its budget and a large pool", st.SpilledBytes)
+	}
+	small := NewMemPool(256 << 10)
+	if st := run(small); st.SpilledBytes == 0 {
+		t.Errorf("the aggregation did not spill with the pool used up")
+	}
+	if small.Peak() < small.Limit() {
+		t.Errorf("pool peak %d, below its limit %d", small.Peak(), small.Limit())
+	}
+	shared := NewMemPool(64 << 20)
+	if !shared.take(63 << 20) { // another query's operators
+		t.Fatal("63 MB of 64 did not fit")
+	}
+	if st := run(shared); st.SpilledBytes == 0 {
+		t.Errorf("the aggregation did not spill with the pool held by another query")
+	}
+	shared.give(63 << 20)
+	if shared.Used() != 0 {
+		t.Errorf("%d bytes reserved after everything was given back", shared.Used())
+	}
+
+	env, st := testEnv(t, 0)
+	env.Pool = NewMemPool(1 << 20)
+	many := aggInput(6, 100000, 10) // beyond the floor an operator always has
+	w := NewWindow(env, st, &testOp{rows: many, batch: 100}, []WindowFn{{Func: "row_number"}})
+	_, err := collect(context.Background(), w)
+	wantCode(t, err, pgerr.OutOfMemory)
+	released(t, env)
 }

@@ -49,6 +49,7 @@ type Window struct {
 	env   *Env
 	st    *Stats
 	out   *Rows
+	mem   *memory
 }
 
 var _ Operator = (*Window)(nil)
@@ -62,7 +63,8 @@ func (w *Window) Open(ctx context.Context) error {
 	if err := w.input.Open(ctx); err != nil {
 		return err
 	}
-	mem := newMemory(w.env, w.st)
+	w.mem = newMemory(w.env, w.st)
+	mem := w.mem
 	var rows []Row
 	for {
 		b, err := w.input.Next(ctx)
@@ -73,7 +75,9 @@ func (w *Window) Open(ctx context.Context) error {
 			break
 		}
 		for _, r := range b.Rows {
-			mem.grow(rowSize(r))
+			if !mem.grow(rowSize(r)) && mem.short {
+				return mem.outOfMemory("a window function's rows")
+			}
 			rows = append(rows, r)
 		}
 	}
@@ -101,6 +105,7 @@ func (w *Window) Open(ctx context.Context) error {
 func (w *Window) Next(ctx context.Context) (*Batch, error) { return w.out.Next(ctx) }
 
 func (w *Window) Close() {
+	w.mem.release()
 	if w.input != nil {
 		w.input.Close()
 	}
