@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/meridian-db/meridian/om/cluster"
+)
+
+// TestQueryMemory: datanodes with a small query memory (--query-mem
+// 4 MiB, far under each operator's 64 MB work_mem) answer a GROUP BY of
+// many groups right — its aggregation spills once the shared memory is
+// used up — and fail a window function, which cannot spill, with 53200
+// while staying up; the metrics show the memory reserved, and given back
+// once the queries end.
+func TestQueryMemory(t *testing.T) {
+	tc := startClusterWith(t, cluster.Options{CNs: 1, DNs: 2, QueryMem: 4 << 20})
+	conn := tc.connect(t, 0)
+	mustExec(t, conn, "CREATE TABLE digits (d int PRIMARY KEY) DISTRIBUTE BY REPLICATION")
+	mustExec(t, conn, "INSERT INTO digits VALUES (0),(1),(2),(3),(4),(5),(6),(7),(8),(9)")
+	mustExec(t, conn, "CREATE TABLE qm (id int PRIMARY KEY, g int, pad text) DISTRIBUTE BY HASH(id)")
+	mustExec(t, conn, `INSERT INTO qm SELECT n, n % 3, 'padding padding padding padding padding padding padding padding'
+		FROM (SELECT a.d*10000 + b.d*1000 + c.d*100 + e.d*10 + f.d AS n FROM digits a, digits b, digits c, digits e, digits f) s`)
+
+	ctx, cancel := queryCtx()
+	defer cancel()
+	// Grouped by a column that is not the distribution key: the groups
+	// are redistributed and aggregated on the datanodes, 100,000 of them.
+	const grouped = "SELECT count(*), sum(c), min(c), max(c) FROM (SELECT g*100000 + id AS k, count(*) AS c FROM qm GROUP BY g*100000 + id) s"
+	var n, sum, lo, hi int64
+	if err := conn.QueryRow(ctx, grouped).Scan(&n, &sum, &lo, &hi); err != nil {
+		t.Fatalf("GROUP BY under a small query memory: %v", describe(err))
+	}
+	if n != 100000 || sum != 100000 || lo != 1 || hi != 1 {
+		t.Fatalf("GROUP BY: %d groups, sum %d, min %d, max %d; want 100000, 100000, 1, 1", n, sum, lo, hi)
+	}
+	var plan strings.Builder
+	rows, err := conn.Query(ctx, "EXPLAIN ANALYZE "+grouped)
+	if err != nil {
+		t.Fatal(describe(err))
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if rows.Err() != nil {
+		t.Fatal(describe(rows.Err()))
+	}
+	if !strings.Contains(plan.String(), "spilled=") {
+		t.Errorf("no operator spilled with the query memory used up:\n%s", plan.String())
+	}
+
+	_, err = conn.Exec(ctx, "SELECT id, row_number() OVER (PARTITION BY g ORDER BY id) FROM qm")
+	if sqlState(err) != "53200" {
+		t.Fatalf("window function past the query memory: %v, want 53200", errText(err))
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM qm").Scan(&n); err != nil || n != 100000 {
+		t.Fatalf("count after the 53200: %d, %v", n, describe(err))
+	}
+
+	for _, node := range tc.Nodes {
+		if node.Role != "datanode" {
+			continue
+		}
+		m := scrape(t, "http://"+node.HTTP+"/metrics")
+		if m["meridian_dn_query_memory_limit_bytes"] != 4<<20 {
+			t.Errorf("%s: query memory limit %v, want %d", node.Name, m["meridian_dn_query_memory_limit_bytes"], 4<<20)
+		}
+		if m["meridian_dn_query_memory_peak_bytes"] <= 4<<20 {
+			t.Errorf("%s: query memory peak %v, not past the 4 MiB limit", node.Name, m["meridian_dn_query_memory_peak_bytes"])
+		}
+		if m["meridian_dn_query_memory_bytes"] != 0 {
+			t.Errorf("%s: %v bytes of query memory still reserved after the queries", node.Name, m["meridian_dn_query_memory_bytes"])
+		}
+	}
+}
+
+// scrape reads the unlabelled samples of a Prometheus text endpoint.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || strings.HasPrefix(line, "#") || strings.Contains(f[0], "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			out[f[0]] = v
+		}
+	}
+	return out
+}
