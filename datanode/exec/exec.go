@@ -158,6 +158,37 @@ type matcher struct {
 	// (one the filter rejected).
 	decode func([]byte) ([]types.Datum, error)
 	unread func()
+	// keys are a join's runtime filters (sqlexec.KeyFilterer), checked
+	// before filter.
+	keys []keyFilter
+}
+
+// keyFilter keeps the rows whose integer column col holds a value keep
+// accepts. One that drops under a tenth of the first keyFilterProbe rows
+// it sees is turned off: it would cost a lookup per row for little (the
+// join looks each row up again).
+type keyFilter struct {
+	col           int
+	keep          func(int64) bool
+	seen, dropped int
+	off           bool
+}
+
+const keyFilterProbe = 8192
+
+// pass reports whether v passes the filter.
+func (k *keyFilter) pass(v int64) bool {
+	if k.off {
+		return true
+	}
+	ok := k.keep(v)
+	if k.seen++; !ok {
+		k.dropped++
+	}
+	if k.seen == keyFilterProbe && k.dropped < keyFilterProbe/10 {
+		k.off = true
+	}
+	return ok
 }
 
 func newMatcher(spec *meridianpb.ScanSpec) (*matcher, error) {
@@ -181,6 +212,17 @@ func newMatcher(spec *meridianpb.ScanSpec) (*matcher, error) {
 }
 
 func (m *matcher) match(row []types.Datum) (bool, error) {
+	for i := range m.keys {
+		k := &m.keys[i]
+		switch v := row[k.col].(type) {
+		case nil:
+			return false, nil
+		case int64:
+			if !k.pass(v) {
+				return false, nil
+			}
+		}
+	}
 	if m.filter == nil {
 		return true, nil
 	}

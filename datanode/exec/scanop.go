@@ -96,7 +96,21 @@ type scanOp struct {
 	done   bool
 }
 
-var _ sqlexec.Operator = (*scanOp)(nil)
+var (
+	_ sqlexec.Operator    = (*scanOp)(nil)
+	_ sqlexec.KeyFilterer = (*scanOp)(nil)
+)
+
+// FilterKeys makes the scan drop the rows whose output column col holds
+// NULL or an integer keep rejects (a hash join's build keys), before they
+// are batched. Called before Open.
+func (s *scanOp) FilterKeys(col int, keep func(int64) bool) bool {
+	if s.ch != nil || s.limit > 0 || col < 0 || col >= len(s.cols) || s.cols[col] == codec.RowKeyColumn {
+		return false
+	}
+	s.m.keys = append(s.m.keys, keyFilter{col: s.cols[col], keep: keep})
+	return true
+}
 
 func (s *scanOp) Open(ctx context.Context) error {
 	ctx, s.cancel = context.WithCancel(ctx)

@@ -91,3 +91,21 @@ func benchScanSelective(b *testing.B, block int, flush bool) {
 		}
 	}
 }
+
+// A key filter drops what keep rejects; one that drops little in its
+// first keyFilterProbe rows turns itself off.
+func TestKeyFilterPass(t *testing.T) {
+	odd := keyFilter{keep: func(v int64) bool { return v%2 == 1 }}
+	for v := int64(0); v < 3*keyFilterProbe; v++ {
+		if got := odd.pass(v); got != (v%2 == 1) {
+			t.Fatalf("filter of odd values: pass(%d) = %v", v, got)
+		}
+	}
+	rare := keyFilter{keep: func(v int64) bool { return v%100 != 0 }}
+	for v := int64(0); v < keyFilterProbe; v++ {
+		rare.pass(v)
+	}
+	if !rare.off || !rare.pass(0) {
+		t.Fatalf("a filter that dropped %d of %d rows is still on", rare.dropped, rare.seen)
+	}
+}

@@ -301,6 +301,19 @@ func (env *Env) sortKeys(keys []*meridianpb.SortKey) ([]SortKey, error) {
 	return out, nil
 }
 
+// columnsOf returns, for each expression that is a plain column, its
+// index, and -1 for the others.
+func columnsOf(es []*meridianpb.Expr) []int {
+	out := make([]int, len(es))
+	for i, e := range es {
+		out[i] = -1
+		if e.GetKind() == meridianpb.ExprKind_EXPR_COLUMN {
+			out[i] = int(e.Index)
+		}
+	}
+	return out
+}
+
 func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (Operator, error) {
 	if JoinType(j.Type) < JoinInner || JoinType(j.Type) > JoinAnti {
 		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type)
@@ -325,6 +338,7 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 		return nil, err
 	}
 	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
+		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys),
 		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}
 	if j.Algo == meridianpb.JoinAlgo_JOIN_MERGE {
 		if len(lk) == 0 {

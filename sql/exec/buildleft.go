@@ -19,6 +19,7 @@ import (
 func NewJoinBuildLeft(env *Env, st *Stats, left, right Operator, spec JoinSpec) Operator {
 	lw, rw := len(spec.LeftTypes), len(spec.RightTypes)
 	swapped := JoinSpec{LeftKeys: spec.RightKeys, RightKeys: spec.LeftKeys,
+		LeftKeyCols: spec.RightKeyCols, RightKeyCols: spec.LeftKeyCols,
 		LeftTypes: spec.RightTypes, RightTypes: spec.LeftTypes}
 	switch spec.Type {
 	case JoinLeft:

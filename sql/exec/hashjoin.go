@@ -36,9 +36,14 @@ type JoinSpec struct {
 	// and Residual (over left ++ right; nil: true) holds. Without keys
 	// every pair is a candidate (a nested loop).
 	LeftKeys, RightKeys []expr.Eval
-	Residual            expr.Eval
-	LeftTypes           []uint32
-	RightTypes          []uint32
+	// LeftKeyCols and RightKeyCols give, for each key that is a plain
+	// column of its input, that column (-1 for another expression; nil:
+	// not known). A hash join hands its build keys to a probe input that
+	// filters on them (KeyFilterer).
+	LeftKeyCols, RightKeyCols []int
+	Residual                  expr.Eval
+	LeftTypes                 []uint32
+	RightTypes                []uint32
 }
 
 // HashJoin builds a hash table of its right input and probes it with the
@@ -247,6 +252,9 @@ func (j *HashJoin) Open(ctx context.Context) error {
 	if j.tracksBuild() {
 		j.matched = make([]bool, len(j.build))
 	}
+	if !partitioned {
+		j.filterProbe()
+	}
 	if err := j.left.Open(ctx); err != nil {
 		return err
 	}
@@ -257,6 +265,38 @@ func (j *HashJoin) Open(ctx context.Context) error {
 		j.leftDone = true // nothing can match
 	}
 	return nil
+}
+
+// KeyFilterer is an input (a datanode's table scan) that can drop the rows
+// a join would drop anyway, before they are batched and sent up: those
+// whose integer column col holds a value keep rejects, or NULL.
+// FilterKeys is called before Open; it reports whether the input took the
+// filter.
+type KeyFilterer interface {
+	FilterKeys(col int, keep func(v int64) bool) bool
+}
+
+// filterProbe hands the build side's keys to the probe input when it can
+// filter on them (a runtime filter, as GaussDB's and other MPP engines'):
+// a join with one integer key whose probe rows without a match are
+// dropped — inner, semi, right and the build-left semi and anti joins (a
+// probe row that matches nothing changes nothing) — over a plain column
+// of its probe input. The scan then drops most rows of a large table
+// joined with a small, filtered one (TPC-H Q21's lineitem with the
+// suppliers of one nation) right after decoding them.
+func (j *HashJoin) filterProbe() {
+	if j.keepUnmatchedProbe() || j.intKeys != 1 || len(j.spec.LeftKeyCols) != 1 || j.spec.LeftKeyCols[0] < 0 {
+		return
+	}
+	f, ok := j.left.(KeyFilterer)
+	if !ok {
+		return
+	}
+	ints := j.ints // read-only from now on: the scan reads it from its goroutine
+	f.FilterKeys(j.spec.LeftKeyCols[0], func(v int64) bool {
+		_, ok := ints[v]
+		return ok
+	})
 }
 
 func (j *HashJoin) keepUnmatchedBuild() bool {

@@ -108,19 +108,52 @@ type joinRun struct {
 func (j joinRun) run(t *testing.T) *Stats {
 	t.Helper()
 	env, st := testEnv(t, j.workMem)
-	l := &testOp{rows: j.left, batch: j.probeBatch}
-	r := &testOp{rows: j.right}
+	// Both inputs take key filters as a table scan does: the probe side's
+	// filter must not change the result.
+	l := &filterOp{testOp: &testOp{rows: j.left, batch: j.probeBatch}}
+	r := &filterOp{testOp: &testOp{rows: j.right}}
 	spec := JoinSpec{Type: j.typ, LeftKeys: colEvals(j.lk...), RightKeys: colEvals(j.rk...),
-		Residual: j.residual, LeftTypes: j.lt, RightTypes: j.rt}
+		LeftKeyCols: j.lk, RightKeyCols: j.rk, Residual: j.residual, LeftTypes: j.lt, RightTypes: j.rt}
 	var op Operator = NewHashJoin(env, st, l, r, spec)
+	probe, build := l, r
 	if j.buildLeft {
 		op = NewJoinBuildLeft(env, st, l, r, spec)
+		probe, build = r, l
 	}
 	got := mustCollect(t, op)
 	sameMultiset(t, got, refJoin(j.typ, j.left, j.right, j.lk, j.rk, len(j.lt), len(j.rt), j.residual))
-	closedOnce(t, l, r)
+	closedOnce(t, l.testOp, r.testOp)
 	released(t, env)
+	if build.took > 0 {
+		t.Errorf("the build input was given a key filter")
+	}
+	// The probe input filters when the join drops its unmatched rows (a
+	// build-left LEFT, SEMI or ANTI join's probe is its right input), the
+	// one key is an integer column and the build side stayed in memory
+	// with a key that is not NULL.
+	drops := j.buildLeft || j.typ == JoinInner || j.typ == JoinRight || j.typ == JoinSemi
+	wantFilter := drops && len(j.lk) == 1 && j.lt[j.lk[0]] == types.Int8 && st.SpilledBytes == 0 && hasNonNull(build.rows, buildKey(j))
+	if wantFilter != (probe.took > 0) {
+		t.Errorf("probe input given a key filter %d times, want it %v", probe.took, wantFilter)
+	}
 	return st
+}
+
+// buildKey is the key column of a one-key join's build input.
+func buildKey(j joinRun) int {
+	if j.buildLeft {
+		return j.lk[0]
+	}
+	return j.rk[0]
+}
+
+func hasNonNull(rows []Row, col int) bool {
+	for _, r := range rows {
+		if r[col] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func TestHashJoinHandCases(t *testing.T) {

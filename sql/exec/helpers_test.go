@@ -491,3 +491,40 @@ func benchRun(b *testing.B, inputRows int, env *Env, st *Stats, mk func() Operat
 		b.Fatalf("budget %d bytes: spilled %d bytes", env.WorkMem, st.SpilledBytes)
 	}
 }
+
+// filterOp is a testOp that takes a join's key filter (KeyFilterer) as a
+// datanode's table scan does, and drops the rows it rejects.
+type filterOp struct {
+	*testOp
+	col  int
+	keep func(int64) bool
+	took int
+}
+
+func (f *filterOp) FilterKeys(col int, keep func(int64) bool) bool {
+	if f.opens > 0 {
+		f.misuse = append(f.misuse, "FilterKeys after Open")
+	}
+	f.col, f.keep = col, keep
+	f.took++
+	return true
+}
+
+func (f *filterOp) Next(ctx context.Context) (*Batch, error) {
+	for {
+		b, err := f.testOp.Next(ctx)
+		if b == nil || err != nil || f.keep == nil {
+			return b, err
+		}
+		out := b.Rows[:0:0]
+		for _, r := range b.Rows {
+			if v, ok := r[f.col].(int64); r[f.col] == nil || (ok && !f.keep(v)) {
+				continue
+			}
+			out = append(out, r)
+		}
+		if len(out) > 0 {
+			return &Batch{Rows: out}, nil
+		}
+	}
+}
