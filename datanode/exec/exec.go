@@ -158,6 +158,9 @@ type matcher struct {
 	// (one the filter rejected).
 	decode func([]byte) ([]types.Datum, error)
 	unread func()
+	// finish, when set, completes a row the filter kept (the decoder's
+	// late columns).
+	finish func() error
 	// keys are a join's runtime filters (sqlexec.KeyFilterer), checked
 	// before filter.
 	keys []keyFilter
@@ -269,6 +272,11 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 				m.unread()
 			}
 			return err
+		}
+		if m.finish != nil {
+			if err := m.finish(); err != nil {
+				return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
+			}
 		}
 		return fn(key, seq, row)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/meridian-db/meridian/datanode/storage"
@@ -72,10 +73,22 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 			want[c] = true
 		}
 	}
+	out := slices.Clone(want)
 	markColumns(sn.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
+	if sn.Filter != nil {
+		// The columns only the output reads are decoded once the filter
+		// keeps a row.
+		read := make([]bool, len(ti.oids))
+		markColumns(sn.Filter, read)
+		for c := range out {
+			out[c] = out[c] && !read[c]
+		}
+		dec.SetLate(out)
+		m.finish = dec.Finish
+	}
 	m.decode, m.unread = dec.Decode, dec.Unread
-	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, cols: cols, limit: sn.Limit}, nil
+	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, dec: dec, cols: cols, limit: sn.Limit}, nil
 }
 
 // scanOp runs a storage scan in its own goroutine, which decodes and
@@ -86,6 +99,7 @@ type scanOp struct {
 	spec  *meridianpb.ScanSpec
 	ti    *tableInfo
 	m     *matcher
+	dec   *codec.RowDecoder
 	cols  []int
 	limit int64
 
@@ -109,6 +123,7 @@ func (s *scanOp) FilterKeys(col int, keep func(int64) bool) bool {
 		return false
 	}
 	s.m.keys = append(s.m.keys, keyFilter{col: s.cols[col], keep: keep})
+	s.dec.Early(s.cols[col])
 	return true
 }
 

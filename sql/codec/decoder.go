@@ -41,7 +41,25 @@ type RowDecoder struct {
 	// mark: the slabs as they were before the last Decode (Unread).
 	mark slabs
 	row  []types.Datum // the last row decoded
+
+	// Late decoding (SetLate): the columns of late are only stepped over
+	// by Decode, their offsets kept; Finish decodes them once the caller
+	// (a scan's filter) keeps the row. Rows a selective filter rejects so
+	// cost a skip, not a decode, for the columns only the output reads.
+	late    []bool
+	lateOn  bool
+	lateAt  []int // offsets of the late columns in cur, in column order
+	lateCol []int
+	cur     []byte
+	// seen and kept count rows since the last look at the share kept:
+	// late decoding turns off while most rows are kept (each would be
+	// stepped over, then decoded).
+	seen, kept int
 }
+
+// lateWindow is how many rows the decoder looks at before it decides
+// again whether late decoding pays.
+const lateWindow = 4096
 
 // slabs are the decoder's free slab space.
 type slabs struct {
@@ -172,11 +190,45 @@ func box(typ, p unsafe.Pointer) types.Datum {
 	return v
 }
 
-// Decode decodes one encoded row.
+// SetLate makes the columns marked in late (of those decoded) decoded only
+// by Finish, after Decode. Columns a filter reads must not be late.
+func (d *RowDecoder) SetLate(late []bool) {
+	d.late = make([]bool, len(d.oids))
+	any := false
+	for i := range d.late {
+		d.late[i] = i < len(late) && late[i] && d.want[i]
+		any = any || d.late[i]
+	}
+	if !any {
+		d.late = nil
+	}
+	d.lateOn = d.late != nil
+}
+
+// Early makes column c decoded by Decode again (a filter added later
+// reads it).
+func (d *RowDecoder) Early(c int) {
+	if c >= 0 && c < len(d.late) {
+		d.late[c] = false
+	}
+}
+
+// Decode decodes one encoded row; with SetLate, Finish must be called
+// (while b is still valid) before the row's late columns are read.
 func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 	n, k := uvarint(b)
 	if k <= 0 || n > uint64(len(d.oids)) {
 		return nil, ErrCorrupt
+	}
+	late := d.late != nil && d.lateOn
+	if d.late != nil {
+		d.lateAt, d.lateCol = d.lateAt[:0], d.lateCol[:0]
+		d.cur = b
+		if d.seen++; d.seen == lateWindow {
+			// Late decoding pays while most rows are rejected.
+			d.lateOn = d.kept*2 < d.seen
+			d.seen, d.kept = 0, 0
+		}
 	}
 	b = b[k:]
 	d.mark = d.slabs
@@ -188,7 +240,11 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 	d.row = row
 	stop := min(int(n), d.last)
 	for i := 0; i < stop; i++ {
-		if !d.want[i] {
+		if !d.want[i] || (late && d.late[i]) {
+			if d.want[i] {
+				d.lateAt = append(d.lateAt, len(d.cur)-len(b))
+				d.lateCol = append(d.lateCol, i)
+			}
 			var err error
 			if b, err = skipDatum(d.oids[i], b); err != nil {
 				return nil, err
@@ -210,6 +266,25 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 		}
 	}
 	return row, nil
+}
+
+// Finish decodes the late columns of the row the last Decode returned
+// (from the bytes it was given, which must still be valid).
+func (d *RowDecoder) Finish() error {
+	if d.late == nil {
+		return nil
+	}
+	d.kept++
+	for j, at := range d.lateAt {
+		i := d.lateCol[j]
+		v, _, err := d.datum(d.oids[i], d.cur[at:])
+		if err != nil {
+			return err
+		}
+		d.row[d.out[i]] = v
+	}
+	d.lateAt, d.lateCol = d.lateAt[:0], d.lateCol[:0]
+	return nil
 }
 
 func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {

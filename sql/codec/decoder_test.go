@@ -52,6 +52,62 @@ func TestRowDecoderMatchesDecodeRow(t *testing.T) {
 	}
 }
 
+// Late columns, decoded by Finish for the rows a caller keeps, give the
+// rows DecodeRow gives, whether most rows are kept (late decoding turns
+// itself off) or few are, and rows given back (Unread) between them leave
+// the kept ones intact.
+func TestRowDecoderLate(t *testing.T) {
+	g := newGen(11)
+	oids := append(append([]uint32(nil), typeOIDs...), typeOIDs...)
+	want := make([]bool, len(oids))
+	late := make([]bool, len(oids))
+	for c := range oids {
+		want[c] = c%3 != 1
+		late[c] = c%2 == 0
+	}
+	for _, keepEvery := range []int{10, 1} { // 10%, then every row
+		dec := NewSparseRowDecoder(oids, nil, want)
+		dec.SetLate(late)
+		type kept struct{ got, want []types.Datum }
+		var rows []kept
+		for i := 0; i < 3*lateWindow; i++ {
+			row := g.row(oids)
+			enc := EncodeRow(nil, row)
+			got, err := dec.Decode(enc)
+			if err != nil {
+				t.Fatalf("row %d: %v", i, err)
+			}
+			if i%keepEvery != 0 {
+				dec.Unread()
+				continue
+			}
+			if err := dec.Finish(); err != nil {
+				t.Fatalf("finish row %d: %v", i, err)
+			}
+			ref, err := DecodeRow(oids, nil, enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, kept{got, ref})
+		}
+		for i, r := range rows {
+			for c := range oids {
+				w := r.want[c]
+				if !want[c] {
+					w = nil
+				}
+				if !same(r.got[c], w) {
+					t.Fatalf("keep 1 in %d: kept row %d column %d (%s, late %v): got %v, want %v",
+						keepEvery, i, c, types.InfoOf(oids[c]).Name, late[c], r.got[c], w)
+				}
+			}
+		}
+		if on := keepEvery > 1; dec.lateOn != on {
+			t.Errorf("keep 1 in %d: late decoding on = %v, want %v", keepEvery, dec.lateOn, on)
+		}
+	}
+}
+
 // Short rows take the missing values; corrupt rows fail.
 func TestRowDecoderMissingAndCorrupt(t *testing.T) {
 	oids := []uint32{types.Int8, types.Text, types.Numeric}
