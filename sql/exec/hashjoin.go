@@ -299,6 +299,22 @@ func (j *HashJoin) filterProbe() {
 	})
 }
 
+var _ KeyFilterer = (*HashJoin)(nil)
+
+// FilterKeys passes a key filter on one of the join's probe columns down
+// to its probe input (before Open): an output row takes such a column's
+// value from the probe row it was made of, or NULL (a build row no probe
+// row matched, whose extra rows the filter drops anyway), so a probe row
+// the filter rejects only makes rows it would reject. Joins whose rows
+// are the build side's (the build-left semi and anti joins) take none.
+func (j *HashJoin) FilterKeys(col int, keep func(int64) bool) bool {
+	if j.opened || col < 0 || col >= j.lw || j.spec.Type == joinRightSemi || j.spec.Type == joinRightAnti {
+		return false
+	}
+	f, ok := j.left.(KeyFilterer)
+	return ok && f.FilterKeys(col, keep)
+}
+
 func (j *HashJoin) keepUnmatchedBuild() bool {
 	return j.spec.Type == JoinRight || j.spec.Type == JoinFull || j.spec.Type == joinRightAnti
 }

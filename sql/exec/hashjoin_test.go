@@ -407,3 +407,40 @@ func BenchmarkHashJoin(b *testing.B) {
 		})
 	}
 }
+
+// A join's key filter on a probe column passes through a hash join below
+// it to that join's probe input, and the result is the one without it,
+// whatever the lower join's type.
+func TestHashJoinForwardsKeyFilter(t *testing.T) {
+	seed := uint64(900)
+	for _, inner := range joinTypes {
+		for _, outer := range []JoinType{JoinInner, JoinSemi} {
+			seed++
+			t.Run(joinNames[inner]+"/"+joinNames[outer], func(t *testing.T) {
+				a := joinSide(seed, 300, 40, 0.1, 0)
+				b := joinSide(seed+1, 200, 40, 0.1, 1000)
+				c := joinSide(seed+2, 30, 80, 0.1, 2000) // keys the filter keeps: some of a's
+				env, st := testEnv(t, 0)
+				fa := &filterOp{testOp: &testOp{rows: a, batch: 17}}
+				tb, tc := &testOp{rows: b}, &testOp{rows: c}
+				innerTypes := joinSideTypes
+				if inner != JoinSemi && inner != JoinAnti {
+					innerTypes = append(append([]uint32(nil), joinSideTypes...), joinSideTypes...)
+				}
+				lower := NewHashJoin(env, st, fa, tb, JoinSpec{Type: inner, LeftKeys: colEvals(0), RightKeys: colEvals(0),
+					LeftKeyCols: []int{0}, RightKeyCols: []int{0}, LeftTypes: joinSideTypes, RightTypes: joinSideTypes})
+				upper := NewHashJoin(env, st, lower, tc, JoinSpec{Type: outer, LeftKeys: colEvals(0), RightKeys: colEvals(0),
+					LeftKeyCols: []int{0}, RightKeyCols: []int{0}, LeftTypes: innerTypes, RightTypes: joinSideTypes})
+				got := mustCollect(t, upper)
+				mid := refJoin(inner, a, b, []int{0}, []int{0}, len(joinSideTypes), len(joinSideTypes), nil)
+				want := refJoin(outer, mid, c, []int{0}, []int{0}, len(innerTypes), len(joinSideTypes), nil)
+				sameMultiset(t, got, want)
+				closedOnce(t, fa.testOp, tb, tc)
+				released(t, env)
+				if fa.took == 0 {
+					t.Errorf("the lower join's probe input got no key filter")
+				}
+			})
+		}
+	}
+}
