@@ -66,12 +66,14 @@ func main() {
 	// The Go heap holds the queries' rows (bounded by the query memory)
 	// and what passes through: its soft limit is 2.25 times the query
 	// memory (CockroachDB's ratio of --max-go-memory to --max-sql-memory),
-	// so the collector works harder before the heap outgrows that.
+	// so the collector works harder before the heap outgrows that — and at
+	// least 256 MiB, room for the rest (connections, buffers, metadata)
+	// when the query memory is small.
 	queryMemory := cfg.QueryMem
 	if queryMemory == 0 {
 		queryMemory = server.DefaultQueryMem
 	}
-	heap := cmdutil.LimitHeap(queryMemory * 9 / 4)
+	heap := cmdutil.LimitHeap(max(queryMemory*9/4, 256<<20))
 	log.Info("memory", "cache_bytes", cfg.CacheBytes, "query_mem", queryMemory, "go_memory_limit", heap)
 	ctx, stop := cmdutil.SignalContext()
 	defer stop()
