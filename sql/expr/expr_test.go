@@ -423,6 +423,56 @@ func TestComparisons(t *testing.T) {
 	})
 }
 
+// Comparisons of integers and of dates (their own fast path) agree with
+// types.Compare for every operator, and values of another type than the
+// arguments' (which the fast path does not expect) still compare.
+func TestOrderedComparisons(t *testing.T) {
+	ops := map[string]func(c int) bool{
+		"=": func(c int) bool { return c == 0 }, "<>": func(c int) bool { return c != 0 },
+		"<": func(c int) bool { return c < 0 }, "<=": func(c int) bool { return c <= 0 },
+		">": func(c int) bool { return c > 0 }, ">=": func(c int) bool { return c >= 0 },
+	}
+	vals := []int64{math.MinInt64, -5, -1, 0, 1, 5, math.MaxInt64}
+	for op, want := range ops {
+		ints, err := Compile(call(op, tBool, Column(0, tInt8), Column(1, tInt4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dates, err := Compile(call(op, tBool, Column(0, tDate), Column(1, tDate)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range vals {
+			for _, y := range vals {
+				if got, err := ints([]types.Datum{x, y}); err != nil || got != want(types.Compare(x, y)) {
+					t.Errorf("%d %s %d = %v, %v", x, op, y, got, err)
+				}
+				dx, dy := types.DateVal(x), types.DateVal(y)
+				if got, err := dates([]types.Datum{dx, dy}); err != nil || got != want(types.Compare(dx, dy)) {
+					t.Errorf("date %d %s date %d = %v, %v", x, op, y, got, err)
+				}
+			}
+		}
+		one, _, _ := apd.NewFromString("1.5")
+		if got, err := ints([]types.Datum{int64(1), one}); err != nil || got != want(-1) {
+			t.Errorf("1 %s 1.5 (a numeric under an integer type) = %v, %v", op, got, err)
+		}
+		nums, err := Compile(call(op, tBool, Column(0, tNum), Column(1, tNum)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range []string{"-1e100", "-1.5", "0", "0.00", "1.5", "1e100", "NaN"} {
+			for _, y := range []string{"-1.5", "0", "1.50", "NaN"} {
+				dx, _, _ := apd.NewFromString(x)
+				dy, _, _ := apd.NewFromString(y)
+				if got, err := nums([]types.Datum{dx, dy}); err != nil || got != want(types.CompareNumeric(dx, dy)) {
+					t.Errorf("%s %s %s = %v, %v", x, op, y, got, err)
+				}
+			}
+		}
+	}
+}
+
 func TestLike(t *testing.T) {
 	like := func(op, s, p string) *E { return call(op, tBool, txt(s), txt(p)) }
 	run(t, []exprCase{

@@ -899,12 +899,61 @@ func compare2(op string) func(at []types.Type, r types.Type) fn2 {
 			">": func(c int) bool { return c > 0 }, ">=": func(c int) bool { return c >= 0 },
 		}[op]
 		bpchar := at[0].OID == types.Bpchar && at[1].OID == types.Bpchar
-		return func(a, b types.Datum) (types.Datum, error) {
+		general := func(a, b types.Datum) (types.Datum, error) {
 			if bpchar {
 				a, b = strings.TrimRight(a.(string), " "), strings.TrimRight(b.(string), " ")
 			}
 			return test(types.Compare(a, b)), nil
 		}
+		// Integers, dates and numerics, the usual filter and join columns,
+		// compare without types.Compare's switch over both values' types
+		// (any other pair of values takes the general path).
+		switch x, y := at[0].OID, at[1].OID; {
+		case types.IsInteger(x) && types.IsInteger(y):
+			return orderedCompare[int64](op, general)
+		case x == types.Date && y == types.Date:
+			return orderedCompare[types.DateVal](op, general)
+		case x == types.Numeric && y == types.Numeric:
+			return func(a, b types.Datum) (types.Datum, error) {
+				dx, ok1 := a.(*apd.Decimal)
+				dy, ok2 := b.(*apd.Decimal)
+				if !ok1 || !ok2 {
+					return general(a, b)
+				}
+				return test(types.CompareNumeric(dx, dy)), nil
+			}
+		}
+		return general
+	}
+}
+
+// orderedCompare is comparison op of two values of type T, or general's
+// for other values.
+func orderedCompare[T int64 | types.DateVal](op string, general fn2) fn2 {
+	var test func(x, y T) bool
+	switch op {
+	case "=":
+		test = func(x, y T) bool { return x == y }
+	case "<>":
+		test = func(x, y T) bool { return x != y }
+	case "<":
+		test = func(x, y T) bool { return x < y }
+	case "<=":
+		test = func(x, y T) bool { return x <= y }
+	case ">":
+		test = func(x, y T) bool { return x > y }
+	case ">=":
+		test = func(x, y T) bool { return x >= y }
+	default:
+		return general
+	}
+	return func(a, b types.Datum) (types.Datum, error) {
+		x, ok1 := a.(T)
+		y, ok2 := b.(T)
+		if !ok1 || !ok2 {
+			return general(a, b)
+		}
+		return test(x, y), nil
 	}
 }
 
