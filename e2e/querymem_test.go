@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -79,29 +76,4 @@ func TestQueryMemory(t *testing.T) {
 			t.Errorf("%s: %v bytes of query memory still reserved after the queries", node.Name, m["meridian_dn_query_memory_bytes"])
 		}
 	}
-}
-
-// scrape reads the unlabelled samples of a Prometheus text endpoint.
-func scrape(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 || strings.HasPrefix(line, "#") || strings.Contains(f[0], "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-			out[f[0]] = v
-		}
-	}
-	return out
 }

@@ -3,11 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,24 +264,9 @@ func returnedIDs(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (
 // handed out, from its /metrics.
 func gtmGrants(t *testing.T, tc *testCluster) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + tc.Node("gtm1").HTTP + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	v, ok := scrape(t, "http://"+tc.Node("gtm1").HTTP+"/metrics")["meridian_gtm_sequence_grants_total"]
+	if !ok {
+		t.Fatal("gtm1's /metrics has no meridian_gtm_sequence_grants_total")
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "meridian_gtm_sequence_grants_total "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	t.Fatal("gtm1's /metrics has no meridian_gtm_sequence_grants_total")
-	return 0
+	return v
 }

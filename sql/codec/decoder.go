@@ -283,7 +283,6 @@ func (d *RowDecoder) Finish() error {
 		}
 		d.row[d.out[i]] = v
 	}
-	d.lateAt, d.lateCol = d.lateAt[:0], d.lateCol[:0]
 	return nil
 }
 
