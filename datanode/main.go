@@ -28,6 +28,7 @@ func main() {
 	cache := fs.Int64("cache-bytes", cfg.CacheBytes, "Pebble block cache size")
 	workMem := fs.Int64("work-mem", cfg.WorkMem, "memory budget of each query operator that holds rows, in bytes, before it spills to disk")
 	queryMem := fs.Int64("query-mem", cfg.QueryMem, "memory, in bytes, that all the queries running here share for the rows their operators hold: beyond it operators spill to disk, or fail with 53200 when they cannot")
+	rowEngine := fs.Bool("row-engine", false, "run every query operator on batches of rows: the vectorized (column batch) operators off")
 	cleanEvery := fs.Duration("clean-interval", server.DefaultCleanInterval, "how often the old versions cleaner passes over all the data (negative: never; VACUUM still cleans)")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {
@@ -54,6 +55,8 @@ func main() {
 			cfg.WorkMem = *workMem
 		case "query-mem":
 			cfg.QueryMem = *queryMem
+		case "row-engine":
+			cfg.RowEngine = *rowEngine
 		case "clean-interval":
 			cfg.CleanInterval = *cleanEvery
 		}

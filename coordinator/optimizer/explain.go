@@ -101,8 +101,10 @@ func analyzed(per map[uint32]*meridianpb.OperatorStats) string {
 		return "  (never executed)"
 	}
 	var rows, nanos, sent, spilled, peak int64
+	vectorized := false
 	groups := make([]uint32, 0, len(per))
 	for g, s := range per {
+		vectorized = vectorized || s.Vectorized
 		rows += s.Rows
 		nanos = max(nanos, s.Nanos)
 		sent += s.BytesSent
@@ -120,6 +122,9 @@ func analyzed(per map[uint32]*meridianpb.OperatorStats) string {
 	}
 	if peak > 0 {
 		out += fmt.Sprintf(" memory=%s", fmtBytes(peak))
+	}
+	if vectorized {
+		out += " vectorized"
 	}
 	out += ")"
 	if len(groups) > 1 || (len(groups) == 1 && groups[0] != 0) {

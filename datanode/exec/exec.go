@@ -317,13 +317,20 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 		}
 		return x.st.Scan(ctx, snap, prefix, codec.PrefixEnd(prefix), entry)
 	}
+	return x.scanRows(ctx, snap, spec, ti, onRow)
+}
+
+// scanRows calls fn with the encoded value of every row of the scan's
+// buckets (of the whole table when it lists none) that snap sees.
+func (x *Executor) scanRows(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, ti *tableInfo,
+	fn func(key, value []byte, seq uint64) error) error {
 	if len(spec.Buckets) == 0 || ti.desc.Dist == meridianpb.DistKind_DIST_REPLICATION {
 		p := codec.RowKeyPrefix(ti.desc.Id)
-		return x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), onRow)
+		return x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), fn)
 	}
 	for _, b := range spec.Buckets {
 		p := codec.BucketPrefix(ti.desc.Id, b)
-		if err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), onRow); err != nil {
+		if err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), fn); err != nil {
 			return err
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -33,30 +32,12 @@ func (x *Executor) Snapshot(tc *meridianpb.TxnContext) storage.Snapshot {
 // datanode: of the node's buckets, those owns reports (every row of the
 // table stored here when the node lists no buckets).
 func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, owns func(bucket uint32) bool) (sqlexec.Operator, error) {
-	sn := n.GetScan()
-	if sn == nil || sn.Table == nil {
-		return nil, pgerr.New(pgerr.InternalError, "plan node %d is not a table scan", n.Id)
-	}
-	ti, err := x.tables.get(sn.Table)
+	sn, ti, spec, err := x.scanSpec(n, owns)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range sn.Columns {
-		if c < codec.RowKeyColumn || int(c) >= len(ti.oids) {
-			return nil, pgerr.New(pgerr.InternalError, "scan of %s: column %d out of range", sn.Table.Name, c)
-		}
-	}
-	spec := &meridianpb.ScanSpec{Table: sn.Table, IndexId: sn.IndexId, IndexEq: sn.IndexEq, Filter: sn.Filter}
-	if len(sn.Buckets) > 0 && sn.Table.Dist != meridianpb.DistKind_DIST_REPLICATION {
-		spec.Buckets = make([]uint32, 0, len(sn.Buckets))
-		for _, b := range sn.Buckets {
-			if owns(b) {
-				spec.Buckets = append(spec.Buckets, b)
-			}
-		}
-		if len(spec.Buckets) == 0 {
-			return sqlexec.NewRows(nil), nil
-		}
+	if spec == nil {
+		return sqlexec.NewRows(nil), nil
 	}
 	m, err := newMatcher(spec)
 	if err != nil {
@@ -91,6 +72,37 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 	return &scanOp{x: x, snap: snap, spec: spec, ti: ti, m: m, dec: dec, cols: cols, limit: sn.Limit}, nil
 }
 
+// scanSpec checks a plan's table scan and returns what the datanode
+// reads of it: a nil spec when it owns none of the scan's buckets.
+func (x *Executor) scanSpec(n *meridianpb.PlanNode, owns func(bucket uint32) bool) (*meridianpb.ScanNode, *tableInfo, *meridianpb.ScanSpec, error) {
+	sn := n.GetScan()
+	if sn == nil || sn.Table == nil {
+		return nil, nil, nil, pgerr.New(pgerr.InternalError, "plan node %d is not a table scan", n.Id)
+	}
+	ti, err := x.tables.get(sn.Table)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, c := range sn.Columns {
+		if c < codec.RowKeyColumn || int(c) >= len(ti.oids) {
+			return nil, nil, nil, pgerr.New(pgerr.InternalError, "scan of %s: column %d out of range", sn.Table.Name, c)
+		}
+	}
+	spec := &meridianpb.ScanSpec{Table: sn.Table, IndexId: sn.IndexId, IndexEq: sn.IndexEq, Filter: sn.Filter}
+	if len(sn.Buckets) > 0 && sn.Table.Dist != meridianpb.DistKind_DIST_REPLICATION {
+		spec.Buckets = make([]uint32, 0, len(sn.Buckets))
+		for _, b := range sn.Buckets {
+			if owns(b) {
+				spec.Buckets = append(spec.Buckets, b)
+			}
+		}
+		if len(spec.Buckets) == 0 {
+			return sn, ti, nil, nil
+		}
+	}
+	return sn, ti, spec, nil
+}
+
 // scanOp runs a storage scan in its own goroutine, which decodes and
 // filters rows and hands them over in batches.
 type scanOp struct {
@@ -103,11 +115,7 @@ type scanOp struct {
 	cols  []int
 	limit int64
 
-	cancel context.CancelFunc
-	ch     chan *sqlexec.Batch
-	errc   chan error
-	wg     sync.WaitGroup
-	done   bool
+	p producer[*sqlexec.Batch]
 }
 
 var (
@@ -119,7 +127,7 @@ var (
 // NULL or an integer keep rejects (a hash join's build keys), before they
 // are batched. Called before Open.
 func (s *scanOp) FilterKeys(col int, keep func(int64) bool) bool {
-	if s.ch != nil || s.limit > 0 || col < 0 || col >= len(s.cols) || s.cols[col] == codec.RowKeyColumn {
+	if s.p.started() || s.limit > 0 || col < 0 || col >= len(s.cols) || s.cols[col] == codec.RowKeyColumn {
 		return false
 	}
 	s.m.keys = append(s.m.keys, keyFilter{col: s.cols[col], keep: keep})
@@ -128,25 +136,11 @@ func (s *scanOp) FilterKeys(col int, keep func(int64) bool) bool {
 }
 
 func (s *scanOp) Open(ctx context.Context) error {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.ch = make(chan *sqlexec.Batch, 2)
-	s.errc = make(chan error, 1)
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(s.ch)
-		defer func() {
-			if v := recover(); v != nil {
-				// A bug in a filter fails the scan, not the datanode.
-				s.errc <- pgerr.New(pgerr.InternalError, "internal error in a scan of %s: %v", s.ti.desc.Name, v)
-			}
-		}()
-		s.errc <- s.run(ctx)
-	}()
+	s.p.start(ctx, 2, "a scan of "+s.ti.desc.Name, s.run)
 	return nil
 }
 
-func (s *scanOp) run(ctx context.Context) error {
+func (s *scanOp) run(ctx context.Context, send func(*sqlexec.Batch) error) error {
 	// The first batch starts small (a point lookup returns a row or two)
 	// and grows by append; later ones are allocated whole.
 	rows := make([]sqlexec.Row, 0, 8)
@@ -156,10 +150,8 @@ func (s *scanOp) run(ctx context.Context) error {
 		if len(rows) == 0 {
 			return nil
 		}
-		select {
-		case s.ch <- &sqlexec.Batch{Rows: rows}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := send(&sqlexec.Batch{Rows: rows}); err != nil {
+			return err
 		}
 		rows = nil // the next batch allocates when its first row comes
 		return nil
@@ -229,31 +221,8 @@ func identity(cols []int) bool {
 }
 
 func (s *scanOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
-	if s.done {
-		return nil, nil
-	}
-	select {
-	case b, ok := <-s.ch:
-		if ok {
-			return b, nil
-		}
-		s.done = true
-		if err := <-s.errc; err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case <-ctx.Done():
-		return nil, storageErr(ctx.Err())
-	}
+	b, _, err := s.p.next(ctx)
+	return b, err
 }
 
-func (s *scanOp) Close() {
-	if s.cancel == nil {
-		return
-	}
-	s.cancel()
-	for range s.ch {
-	}
-	s.wg.Wait()
-	s.cancel = nil
-}
+func (s *scanOp) Close() { s.p.stop() }

@@ -42,6 +42,8 @@ type Config struct {
 	// Pool is the memory the datanode's queries share (nil: no bound).
 	Pool *sqlexec.MemPool
 	Log  *slog.Logger
+	// RowEngine turns the vectorized operators off.
+	RowEngine bool
 }
 
 // Server serves the Flow service.
@@ -333,6 +335,11 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 			return &recvOp{ib: f.inboxes[n.GetRecv().Fragment], types: n.Types}, nil
 		},
 	}
+	if !f.s.cfg.RowEngine {
+		env.ColScan = func(n *meridianpb.PlanNode) (sqlexec.ColSource, error) {
+			return f.s.cfg.Exec.ColScan(snap, n, f.owns)
+		}
+	}
 	if env.WorkMem == 0 {
 		env.WorkMem = f.s.cfg.WorkMem
 	}
@@ -379,7 +386,7 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 	var res []*meridianpb.OperatorStats
 	for id, st := range env.Stats {
 		os := &meridianpb.OperatorStats{NodeId: id, Group: f.group, Rows: st.Rows, Nanos: st.Nanos,
-			SpilledBytes: st.SpilledBytes, PeakMemory: st.PeakMemory}
+			SpilledBytes: st.SpilledBytes, PeakMemory: st.PeakMemory, Vectorized: st.Vectorized}
 		if id == fr.Root.Id {
 			os.BytesSent = outStats.BytesSent
 		}

@@ -52,6 +52,9 @@ type Config struct {
 	// spill, and those that cannot fail with 53200. 0 means
 	// DefaultQueryMem.
 	QueryMem int64
+	// RowEngine turns the vectorized operators off: every query runs on
+	// batches of rows (for comparisons; see docs/architecture.md).
+	RowEngine bool
 	// CleanInterval is how often the old versions cleaner passes over all
 	// the data at the cluster's snapshot horizon (cleaner.go); 0 means
 	// DefaultCleanInterval, negative turns it off (VACUUM still cleans).
@@ -284,7 +287,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 		grpc.ChainUnaryInterceptor(serve.RecoverUnary(log)), grpc.ChainStreamInterceptor(serve.RecoverStream(log)),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 	meridianpb.RegisterDataNodeServer(s.grpc, s)
-	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Pool: pool, Log: log,
+	s.flows = flow.NewServer(flow.Config{Group: cfg.Num, Exec: s.x, TempDir: filepath.Join(cfg.DataDir, "tmp"), WorkMem: cfg.WorkMem, Pool: pool, Log: log, RowEngine: cfg.RowEngine,
 		Peer: func(addr string) (meridianpb.FlowClient, error) {
 			c, err := s.peerConn(addr)
 			if err != nil {

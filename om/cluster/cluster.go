@@ -65,6 +65,8 @@ type Options struct {
 	// QueryMem is each datanode's query memory (0: the datanode's
 	// default, dnserver.DefaultQueryMem).
 	QueryMem int64
+	// RowEngine turns the datanodes' vectorized operators off.
+	RowEngine bool
 	// CNKnobs, in-process mode only, returns the testing knobs of a
 	// coordinator by name (nil: none).
 	CNKnobs func(name string) *session.TestingKnobs
@@ -445,6 +447,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 		if o.QueryMem > 0 {
 			cfg.QueryMem = o.QueryMem
 		}
+		cfg.RowEngine = o.RowEngine
 		s, err := dnserver.Start(ctx, cfg, c.Cli)
 		if err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)

@@ -58,6 +58,9 @@ func (c *Cluster) args(n *Node) (string, []string) {
 		if o.QueryMem > 0 {
 			args = append(args, "--query-mem", fmt.Sprint(o.QueryMem))
 		}
+		if o.RowEngine {
+			args = append(args, "--row-engine")
+		}
 		return "datanode", args
 	case "coordinator":
 		return "coordinator", []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--pg", n.Addr, "--http", n.HTTP,

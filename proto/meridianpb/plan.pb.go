@@ -2339,7 +2339,9 @@ type OperatorStats struct {
 	// Bytes written to spill files.
 	SpilledBytes int64 `protobuf:"varint,6,opt,name=spilled_bytes,json=spilledBytes,proto3" json:"spilled_bytes,omitempty"`
 	// Most memory the operator held, in bytes.
-	PeakMemory    int64 `protobuf:"varint,7,opt,name=peak_memory,json=peakMemory,proto3" json:"peak_memory,omitempty"`
+	PeakMemory int64 `protobuf:"varint,7,opt,name=peak_memory,json=peakMemory,proto3" json:"peak_memory,omitempty"`
+	// The operator ran on column batches (the vectorized engine).
+	Vectorized    bool `protobuf:"varint,8,opt,name=vectorized,proto3" json:"vectorized,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2421,6 +2423,13 @@ func (x *OperatorStats) GetPeakMemory() int64 {
 		return x.PeakMemory
 	}
 	return 0
+}
+
+func (x *OperatorStats) GetVectorized() bool {
+	if x != nil {
+		return x.Vectorized
+	}
+	return false
 }
 
 // ExchangeMessage carries one producer instance's rows to one consumer
@@ -3272,7 +3281,7 @@ const file_plan_proto_rawDesc = "" +
 	"\x04rows\x18\x02 \x03(\fR\x04rows\x12\x12\n" +
 	"\x04done\x18\x03 \x01(\bR\x04done\x12-\n" +
 	"\x05stats\x18\x04 \x03(\v2\x17.meridian.OperatorStatsR\x05stats\x12\x10\n" +
-	"\x03eos\x18\x05 \x01(\bR\x03eos\"\xcd\x01\n" +
+	"\x03eos\x18\x05 \x01(\bR\x03eos\"\xed\x01\n" +
 	"\rOperatorStats\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x05R\x06nodeId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\rR\x05group\x12\x12\n" +
@@ -3282,7 +3291,10 @@ const file_plan_proto_rawDesc = "" +
 	"bytes_sent\x18\x05 \x01(\x03R\tbytesSent\x12#\n" +
 	"\rspilled_bytes\x18\x06 \x01(\x03R\fspilledBytes\x12\x1f\n" +
 	"\vpeak_memory\x18\a \x01(\x03R\n" +
-	"peakMemory\"\x8d\x01\n" +
+	"peakMemory\x12\x1e\n" +
+	"\n" +
+	"vectorized\x18\b \x01(\bR\n" +
+	"vectorized\"\x8d\x01\n" +
 	"\x0fExchangeMessage\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\x04R\aqueryId\x12\x1a\n" +
 	"\bfragment\x18\x02 \x01(\x05R\bfragment\x12\x1d\n" +

@@ -100,17 +100,7 @@ func (a *sumAcc) Add(d types.Datum) error {
 			if v.Negative {
 				c = -c
 			}
-			if a.hasScaled && v.Exponent == a.scaledExp {
-				if s := a.scaled + c; (c >= 0) == (s >= a.scaled) {
-					a.scaled = s
-					return nil
-				}
-			}
-			if err := a.flushScaled(); err != nil {
-				return err
-			}
-			a.scaled, a.scaledExp, a.hasScaled = c, v.Exponent, true
-			return nil
+			return a.addScaled(c, v.Exponent)
 		}
 		_, err := types.DecimalCtx.Add(a.decimal(), a.decimal(), v)
 		return err
@@ -124,6 +114,21 @@ func (a *sumAcc) Add(d types.Datum) error {
 		a.iv.Days += v.Days
 		a.iv.Micros += v.Micros
 	}
+	return nil
+}
+
+// addScaled adds the numeric c×10^exp to the int64 sum of its exponent.
+func (a *sumAcc) addScaled(c int64, exp int32) error {
+	if a.hasScaled && exp == a.scaledExp {
+		if s := a.scaled + c; (c >= 0) == (s >= a.scaled) {
+			a.scaled = s
+			return nil
+		}
+	}
+	if err := a.flushScaled(); err != nil {
+		return err
+	}
+	a.scaled, a.scaledExp, a.hasScaled = c, exp, true
 	return nil
 }
 
@@ -306,7 +311,28 @@ func NewPartial(spec Spec) Partial {
 	return &onePartial{acc: New(spec)}
 }
 
+// DecAdder is implemented by the partial states of sum and avg of
+// numerics: AddDec(c, exp) is Add of the numeric c×10^exp (the
+// vectorized aggregation's values, which it so does not build).
+type DecAdder interface {
+	AddDec(c int64, exp int32) error
+}
+
 type onePartial struct{ acc Acc }
+
+// AddDec is DecAdder's, for sum only.
+func (p *onePartial) AddDec(c int64, exp int32) error {
+	s := p.acc.(*sumAcc)
+	s.n++
+	return s.addScaled(c, exp)
+}
+
+// AddDec is DecAdder's.
+func (p *avgPartial) AddDec(c int64, exp int32) error {
+	p.n++
+	p.sum.n++
+	return p.sum.addScaled(c, exp)
+}
 
 func (p *onePartial) Add(d types.Datum) error { return p.acc.Add(d) }
 func (p *onePartial) State() ([]types.Datum, error) {

@@ -24,6 +24,11 @@ type Env struct {
 	Compile func(*meridianpb.Expr) (expr.Eval, error)
 	// Scan builds a table scan (datanodes only).
 	Scan func(n *meridianpb.PlanNode) (Operator, error)
+	// ColScan, when set, builds a table scan into column batches, or
+	// returns nil when it cannot read that scan so (datanodes only): an
+	// aggregation's partial phase over it then runs vectorized
+	// (ColHashAgg).
+	ColScan func(n *meridianpb.PlanNode) (ColSource, error)
 	// Recv builds the reader of a producer fragment's stream.
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
 	// RowsRef builds the reader of rows the coordinator computed.
@@ -425,6 +430,9 @@ func AggSpecOf(a *meridianpb.AggFunc) agg.Spec {
 }
 
 func (env *Env) buildAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
+	if op, err := env.buildColAgg(n, a, st); op != nil || err != nil {
+		return op, err
+	}
 	groupBy, err := env.compileAll(a.GroupBy)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,8 @@ type Stats struct {
 	BytesSent    int64
 	SpilledBytes int64
 	PeakMemory   int64
+	// Vectorized: the operator ran on column batches.
+	Vectorized bool
 }
 
 // instrumented counts an operator's rows and time.

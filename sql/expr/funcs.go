@@ -556,8 +556,7 @@ func smallArith(op string, x, y *apd.Decimal) (z *apd.Decimal, ok bool) {
 // smallArithParts is smallArith's result as a signed coefficient and an
 // exponent.
 func smallArithParts(op string, x, y *apd.Decimal) (c int64, exp int32, ok bool) {
-	if x.Form != apd.Finite || y.Form != apd.Finite || !x.Coeff.IsInt64() || !y.Coeff.IsInt64() ||
-		x.Exponent > 0 || y.Exponent > 0 {
+	if x.Form != apd.Finite || y.Form != apd.Finite || !x.Coeff.IsInt64() || !y.Coeff.IsInt64() {
 		return 0, 0, false
 	}
 	a, b := x.Coeff.Int64(), y.Coeff.Int64()
@@ -567,13 +566,25 @@ func smallArithParts(op string, x, y *apd.Decimal) (c int64, exp int32, ok bool)
 	if y.Negative {
 		b = -b
 	}
+	return SmallDecArith(op, a, x.Exponent, b, y.Exponent)
+}
+
+// SmallDecArith is + - or * of the numerics a×10^ea and b×10^eb whose
+// coefficients fit an int64, as a coefficient and exponent: what
+// NumericArith returns for them, or ok false when the result does not fit
+// (or the operator or an exponent above 0 needs the general path). The
+// vectorized operators (sql/colexpr) compute numerics with it.
+func SmallDecArith(op string, a int64, ea int32, b int64, eb int32) (c int64, exp int32, ok bool) {
+	if ea > 0 || eb > 0 || a == math.MinInt64 || b == math.MinInt64 {
+		return 0, 0, false
+	}
 	switch op {
 	case "*":
 		hi, lo := bits.Mul64(uint64(absInt64(a)), uint64(absInt64(b)))
 		if hi != 0 || lo > math.MaxInt64 {
 			return 0, 0, false
 		}
-		exp = x.Exponent + y.Exponent
+		exp = ea + eb
 		if -int64(exp) > types.NumericMaxScale {
 			return 0, 0, false
 		}
@@ -585,12 +596,12 @@ func smallArithParts(op string, x, y *apd.Decimal) (c int64, exp int32, ok bool)
 		if op == "-" {
 			b = -b
 		}
-		exp = min(x.Exponent, y.Exponent)
+		exp = min(ea, eb)
 		var okA, okB bool
-		if a, okA = scaleInt64(a, x.Exponent-exp); !okA {
+		if a, okA = scaleInt64(a, ea-exp); !okA {
 			return 0, 0, false
 		}
-		if b, okB = scaleInt64(b, y.Exponent-exp); !okB {
+		if b, okB = scaleInt64(b, eb-exp); !okB {
 			return 0, 0, false
 		}
 		c = a + b
@@ -614,7 +625,9 @@ func absInt64(v int64) int64 {
 	return v
 }
 
-// scaleInt64 returns v * 10^k (0 <= k), false on overflow.
+// ScaleInt64 returns v * 10^k (0 <= k), false on overflow.
+func ScaleInt64(v int64, k int32) (int64, bool) { return scaleInt64(v, k) }
+
 func scaleInt64(v int64, k int32) (int64, bool) {
 	if k == 0 {
 		return v, true

@@ -172,6 +172,10 @@ func numericToFloat(d *apd.Decimal) float64 {
 
 // cmpFloat orders floats as PostgreSQL does: NaN is greater than
 // everything and equal to itself.
+// CompareFloat orders floats as PostgreSQL does: NaN equals NaN and is
+// greater than every other value.
+func CompareFloat(x, y float64) int { return cmpFloat(x, y) }
+
 func cmpFloat(x, y float64) int {
 	xn, yn := math.IsNaN(x), math.IsNaN(y)
 	switch {

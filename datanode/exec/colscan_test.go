@@ -1,0 +1,103 @@
+package exec
+
+import (
+	"context"
+	"testing"
+
+	"github.com/meridian-db/meridian/datanode/storage"
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	sqlexec "github.com/meridian-db/meridian/sql/exec"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// A column scan of stored rows yields, batch after batch (the batches
+// cycle between its goroutine and the reader), exactly the rows its
+// filter keeps with the values of its output columns, in key order; a
+// reader that stops early closes it cleanly.
+func TestColScan(t *testing.T) {
+	const n = 20000
+	x, table, rows := lineitemLike(t, n, 0, true)
+	date, num := types.T(types.Date), types.T(types.Numeric)
+	snap := storage.Snapshot{CSN: storage.Latest}
+	all := func(uint32) bool { return true }
+	for _, cut := range []int{9050, 11400} { // 2% of the rows, then 96%
+		filter := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_AND, TypeOid: types.Bool, Typmod: -1, Args: []*meridianpb.Expr{
+			{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "<", TypeOid: types.Bool, Typmod: -1,
+				Args: []*meridianpb.Expr{expr.Column(10, date), expr.Const(date, types.DateVal(cut))}},
+			{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: ">=", TypeOid: types.Bool, Typmod: -1,
+				Args: []*meridianpb.Expr{expr.Column(6, num), expr.Column(7, num)}},
+		}}
+		node := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{
+			Table: table, Columns: []int32{15, 1, 5}, Filter: filter}}}
+		src, err := x.ColScan(snap, node, all)
+		if err != nil || src == nil {
+			t.Fatalf("column scan: %v, %v", src, err)
+		}
+		if got := src.Types(); len(got) != 3 || got[0] != types.Varchar || got[1] != types.Int8 || got[2] != types.Numeric {
+			t.Fatalf("types %v", got)
+		}
+		ctx := context.Background()
+		if err := src.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got [][]types.Datum
+		for {
+			b, err := src.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b == nil {
+				break
+			}
+			for _, i := range b.Sel {
+				got = append(got, b.Row(i))
+			}
+		}
+		src.Close()
+		var want [][]types.Datum
+		for _, r := range rows {
+			if int(r[10].(types.DateVal)) < cut && types.Compare(r[6], r[7]) >= 0 {
+				want = append(want, []types.Datum{r[15], r[1], r[5]})
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("date < %d: %d rows, want %d", cut, len(got), len(want))
+		}
+		for i := range want {
+			for c := range want[i] {
+				if types.Compare(got[i][c], want[i][c]) != 0 {
+					t.Fatalf("date < %d: row %d column %d = %v, want %v", cut, i, c, got[i][c], want[i][c])
+				}
+			}
+		}
+	}
+
+	// Stopping after the first batch.
+	node := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{Table: table, Columns: []int32{0}}}}
+	src, err := x.ColScan(snap, node, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := src.Next(context.Background()); err != nil || b == nil || len(b.Sel) == 0 {
+		t.Fatalf("first batch: %v, %v", b, err)
+	}
+	src.Close()
+
+	// Scans a column scan does not read: by index, with a limit, of row
+	// keys.
+	for _, sn := range []*meridianpb.ScanNode{
+		{Table: table, Columns: []int32{0}, IndexId: 1},
+		{Table: table, Columns: []int32{0}, Limit: 5},
+		{Table: table, Columns: []int32{-1}},
+	} {
+		src, err := x.ColScan(snap, &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Scan{Scan: sn}}, all)
+		if src != nil || err != nil {
+			t.Errorf("column scan of %v: %v, %v; want none", sn, src, err)
+		}
+	}
+	var _ sqlexec.ColSource = (*colScan)(nil)
+}

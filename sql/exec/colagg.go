@@ -1,0 +1,307 @@
+package exec
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/coldata"
+	"github.com/meridian-db/meridian/sql/colexpr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// ColSource produces column batches: a datanode's vectorized table scan
+// (its filter applied). A batch stays valid until the next call to Next.
+type ColSource interface {
+	Open(ctx context.Context) error
+	Next(ctx context.Context) (*coldata.Batch, error)
+	Close()
+	// Types are the column types of the batches.
+	Types() []uint32
+}
+
+// ColHashAgg is the partial phase of a hash aggregation over column
+// batches (the vectorized form of HashAgg with AggPartial): group keys
+// and aggregate arguments are computed a batch at a time by sql/colexpr,
+// and the groups' partial states are those of sql/agg, so its rows equal
+// HashAgg's.
+//
+// A partial aggregation need not hold every group: past its memory
+// budget it emits the groups it holds and starts again (the final phase
+// merges the partial rows of a group, however many), so it never spills.
+type ColHashAgg struct {
+	src     ColSource
+	env     *Env
+	st      *Stats
+	srcSt   *Stats // the scan's statistics (EXPLAIN ANALYZE)
+	groupBy []colexpr.Expr
+	calls   []AggCall
+	args    []colexpr.Expr // per call; nil for count(*)
+
+	mem    *memory
+	table  map[string]*group
+	order  []*group
+	slab   groupSlab
+	kbuf   []byte
+	keys   []*coldata.Vec
+	vals   []*coldata.Vec
+	dec    apd.Decimal
+	done   bool
+	out    *Rows
+	closed bool
+}
+
+var _ Operator = (*ColHashAgg)(nil)
+
+// buildColAgg returns the vectorized partial aggregation of a plan's
+// aggregation node, or nil when it does not apply: a hash aggregation's
+// partial phase without grouping sets directly over a table scan the
+// datanode can read into column batches (env.ColScan).
+func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
+	if env.ColScan == nil || AggPhase(a.Phase) != AggPartial || a.Sorted || len(a.Sets) > 0 ||
+		len(n.Inputs) != 1 || n.Inputs[0].GetScan() == nil {
+		return nil, nil
+	}
+	for _, f := range a.Aggs {
+		if !knownAgg(f.Func) || f.Distinct {
+			return nil, nil
+		}
+	}
+	src, err := env.ColScan(n.Inputs[0])
+	if src == nil || err != nil {
+		return nil, err
+	}
+	h := &ColHashAgg{src: src, env: env, st: st, srcSt: env.stats(n.Inputs[0].Id)}
+	for _, s := range []*Stats{h.st, h.srcSt} {
+		if s != nil {
+			s.Vectorized = true
+		}
+	}
+	c := &colexpr.Compiler{In: src.Types(), Row: env.Compile}
+	fail := func(err error) (Operator, error) {
+		src.Close()
+		return nil, err
+	}
+	for _, g := range a.GroupBy {
+		x, err := c.Compile(g)
+		if err != nil {
+			return fail(err)
+		}
+		h.groupBy = append(h.groupBy, x)
+	}
+	h.calls = make([]AggCall, len(a.Aggs))
+	h.args = make([]colexpr.Expr, len(a.Aggs))
+	for i, f := range a.Aggs {
+		h.calls[i].Spec = AggSpecOf(f)
+		if f.Arg != nil {
+			if h.args[i], err = c.Compile(f.Arg); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	h.keys = make([]*coldata.Vec, len(h.groupBy))
+	h.vals = make([]*coldata.Vec, len(h.args))
+	return h, nil
+}
+
+func (h *ColHashAgg) Open(ctx context.Context) error {
+	h.mem = newMemory(h.env, h.st)
+	h.table = map[string]*group{}
+	return h.src.Open(ctx)
+}
+
+func (h *ColHashAgg) Next(ctx context.Context) (*Batch, error) {
+	for {
+		if h.out != nil {
+			b, err := h.out.Next(ctx)
+			if err != nil || b != nil {
+				return b, err
+			}
+			h.out = nil
+		}
+		if h.done {
+			return nil, nil
+		}
+		full := false
+		for !full {
+			start := time.Now()
+			b, err := h.src.Next(ctx)
+			if h.srcSt != nil {
+				h.srcSt.Nanos += int64(time.Since(start))
+			}
+			if err != nil {
+				return nil, err
+			}
+			if b == nil {
+				h.done = true
+				break
+			}
+			if h.srcSt != nil {
+				h.srcSt.Rows += int64(len(b.Sel))
+			}
+			if full, err = h.add(b); err != nil {
+				return nil, err
+			}
+		}
+		if err := h.flush(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// add aggregates the live rows of b; full reports the memory budget
+// reached.
+func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
+	if len(b.Sel) == 0 {
+		return false, nil
+	}
+	for i, g := range h.groupBy {
+		if h.keys[i], err = g.Eval(b); err != nil {
+			return false, err
+		}
+	}
+	for i, a := range h.args {
+		if a == nil {
+			continue
+		}
+		if h.vals[i], err = a.Eval(b); err != nil {
+			return false, err
+		}
+	}
+	var keys []types.Datum
+	for _, r := range b.Sel {
+		h.kbuf = h.appendKey(h.kbuf[:0], r)
+		g, ok := h.table[string(h.kbuf)]
+		if !ok {
+			if keys == nil {
+				keys = make([]types.Datum, len(h.keys))
+			}
+			for i, v := range h.keys {
+				keys[i] = v.Datum(r)
+			}
+			g = h.newGroup(keys)
+			h.table[h.slab.keys.key(h.kbuf)] = g
+			h.order = append(h.order, g)
+			if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
+				full = true
+			}
+		}
+		for i, v := range h.vals {
+			if err := h.update(g.parts[i], h.calls[i].Spec.Func, v, r); err != nil {
+				return false, err
+			}
+		}
+	}
+	return full, nil
+}
+
+// update adds row r of v (nil for count(*)) to the partial state p of
+// the aggregate fn without boxing what it need not: count sees whether
+// the value is NULL, sum and avg take a numeric's coefficient and
+// exponent; min and max keep a value of their own.
+func (h *ColHashAgg) update(p agg.Partial, fn string, v *coldata.Vec, r int) error {
+	switch {
+	case v == nil:
+		return p.Add(true) // count(*)
+	case v.IsNull(r):
+		return nil // every aggregate skips NULL
+	case fn == "count":
+		return p.Add(true)
+	case v.Kind == coldata.Dec && (fn == "sum" || fn == "avg"):
+		if v.IsBig(r) {
+			return p.Add(&v.D[r]) // not kept
+		}
+		return p.(agg.DecAdder).AddDec(v.I[r], v.E[r])
+	}
+	return p.Add(v.Datum(r))
+}
+
+// appendKey appends the group key of row r: equal for the rows SQL
+// groups together (a numeric's is its normalized key encoding).
+func (h *ColHashAgg) appendKey(buf []byte, r int) []byte {
+	for _, v := range h.keys {
+		if v.IsNull(r) {
+			buf = append(buf, 0)
+			continue
+		}
+		switch v.Kind {
+		case coldata.Int, coldata.Date:
+			buf = binary.BigEndian.AppendUint64(append(buf, 1), uint64(v.I[r]))
+		case coldata.Str:
+			buf = binary.AppendUvarint(append(buf, 1), uint64(len(v.S[r])))
+			buf = append(buf, v.S[r]...)
+		case coldata.Bool:
+			b := byte(2)
+			if v.B[r] {
+				b = 3
+			}
+			buf = append(buf, b)
+		case coldata.Dec:
+			buf = codec.AppendKey(append(buf, 1), v.DecAt(r, &h.dec))
+		case coldata.Float:
+			f := v.F[r]
+			if f == 0 {
+				f = 0 // -0 groups with 0
+			}
+			if math.IsNaN(f) {
+				f = math.NaN()
+			}
+			buf = binary.BigEndian.AppendUint64(append(buf, 1), math.Float64bits(f))
+		default:
+			buf = codec.AppendKey(append(buf, 1), v.A[r])
+		}
+	}
+	return buf
+}
+
+func (h *ColHashAgg) newGroup(keys []types.Datum) *group {
+	sl := &h.slab
+	g := take(&sl.groups, 1)
+	g[0].keys = take(&sl.datums, len(keys))
+	copy(g[0].keys, keys)
+	g[0].parts = take(&sl.parts, len(h.calls))
+	for i, c := range h.calls {
+		g[0].parts[i] = agg.NewPartial(c.Spec)
+	}
+	return &g[0]
+}
+
+// flush turns the groups held into output rows and empties the table.
+func (h *ColHashAgg) flush() error {
+	out := make([]Row, 0, len(h.order))
+	for _, g := range h.order {
+		r := append(make(Row, 0, len(g.keys)+len(h.calls)), g.keys...)
+		for i := range h.calls {
+			st, err := g.parts[i].State()
+			if err != nil {
+				return err
+			}
+			r = append(r, st...)
+		}
+		out = append(out, r)
+	}
+	clear(h.table)
+	h.order = nil
+	h.slab = groupSlab{}
+	h.mem.release()
+	if len(out) > 0 {
+		h.out = NewRows(out)
+	}
+	return nil
+}
+
+func (h *ColHashAgg) Close() {
+	if h.closed {
+		return
+	}
+	h.closed = true
+	h.mem.release()
+	h.src.Close()
+	h.out = nil
+}

@@ -1,0 +1,213 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/coldata"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// rowsColSource yields rows in column batches of random sizes, each with
+// a random selection (a scan's filter); selected records the rows
+// selected, in order.
+type rowsColSource struct {
+	types    []uint32
+	rows     []Row
+	rng      *rand.Rand
+	b        *coldata.Batch
+	pos      int
+	selected []Row
+	opens    int
+	closes   int
+}
+
+func (s *rowsColSource) Types() []uint32 { return s.types }
+
+func (s *rowsColSource) Open(context.Context) error {
+	s.opens++
+	s.b = coldata.NewBatch(s.types)
+	return nil
+}
+
+func (s *rowsColSource) Next(ctx context.Context) (*coldata.Batch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.pos >= len(s.rows) {
+		return nil, nil
+	}
+	n := min(1+s.rng.IntN(coldata.BatchSize), len(s.rows)-s.pos)
+	b := s.b
+	b.Reset()
+	for i := 0; i < n; i++ {
+		for c, d := range s.rows[s.pos+i] {
+			b.Vecs[c].Set(i, d)
+		}
+	}
+	b.SelectAll(n)
+	if s.rng.IntN(2) == 0 {
+		sel := b.Sel[:0]
+		for _, i := range b.Sel {
+			if s.rng.IntN(4) > 0 {
+				sel = append(sel, i)
+			}
+		}
+		b.Sel = sel
+	}
+	for _, i := range b.Sel {
+		s.selected = append(s.selected, s.rows[s.pos+i])
+	}
+	s.pos += n
+	return b, nil
+}
+
+func (s *rowsColSource) Close() { s.closes++ }
+
+// colAggPlan is the plan of a partial aggregation of defs over a scan of
+// aggInTypes rows, grouped by groupCols.
+func colAggPlan(groupCols []int, defs []aggDef) *meridianpb.PlanNode {
+	a := &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL}
+	for _, c := range groupCols {
+		a.GroupBy = append(a.GroupBy, expr.Column(c, types.T(aggInTypes[c])))
+	}
+	for _, d := range defs {
+		f := &meridianpb.AggFunc{Func: d.spec.Func, TypeOid: d.spec.Type.OID, Typmod: d.spec.Type.Typmod, ArgTypeOid: d.spec.ArgType}
+		if d.col >= 0 {
+			f.Arg = expr.Column(d.col, types.T(aggInTypes[d.col]))
+		}
+		a.Aggs = append(a.Aggs, f)
+	}
+	scan := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{}}, Types: aggInTypes}
+	return &meridianpb.PlanNode{Id: 1, Op: &meridianpb.PlanNode_Agg{Agg: a}, Inputs: []*meridianpb.PlanNode{scan}}
+}
+
+// bigNumerics puts numerics beyond an int64 and NaN among the rows'
+// numeric column (vectors hold them apart from the small ones).
+func bigNumerics(rows []Row) []Row {
+	for i, r := range rows {
+		switch i % 7 {
+		case 0:
+			d, _, _ := apd.NewFromString("123456789012345678901234.5")
+			r[3] = d
+		case 3:
+			r[3] = apd.New(math.MaxInt64, -2)
+		}
+		if i == 100 {
+			r[3] = &apd.Decimal{Form: apd.NaN}
+		}
+	}
+	return rows
+}
+
+// The vectorized partial aggregation's rows, merged by the final phase,
+// equal the row engine's full aggregation of the rows its input selected;
+// with the default budget its rows equal HashAgg's partial rows; past a
+// small budget it emits groups more than once instead of spilling; it
+// gives back its memory and closes its input once.
+func TestColHashAgg(t *testing.T) {
+	for _, tc := range []aggCase{
+		{"empty/global", nil, nil},
+		{"empty/grouped", nil, []int{0, 1}},
+		{"global", aggInput(32, 5000, 5), nil},
+		{"g1", aggInput(33, 5000, 40), []int{0}},
+		{"g2g1", aggInput(34, 5000, 40), []int{1, 0}},
+		{"numeric key", aggInput(35, 3000, 40), []int{3}},
+		{"float key", aggInput(36, 3000, 40), []int{4}},
+		{"many groups", aggInput(37, 5000, 3000), []int{0, 1}},
+		{"big numerics", bigNumerics(aggInput(38, 3000, 20)), []int{0}},
+	} {
+		for _, mem := range []int64{0, 1 << 10} {
+			t.Run(fmt.Sprintf("%s/mem=%d", tc.name, mem), func(t *testing.T) {
+				env, st := testEnv(t, mem)
+				src := &rowsColSource{types: aggInTypes, rows: tc.rows, rng: rand.New(rand.NewPCG(uint64(len(tc.rows)), 5))}
+				env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+				env.Stats = map[int32]*Stats{}
+				op, err := env.Build(colAggPlan(tc.groupCols, splitAggs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := op.(*instrumented).op.(*ColHashAgg); !ok {
+					t.Fatalf("built %T, not the vectorized aggregation", op.(*instrumented).op)
+				}
+				partial := mustCollect(t, op)
+				released(t, env)
+				if src.opens != 1 || src.closes != 1 {
+					t.Errorf("input opened %d and closed %d times", src.opens, src.closes)
+				}
+				if got := env.Stats[2].Rows; got != int64(len(src.selected)) {
+					t.Errorf("scan statistics count %d rows, the input selected %d", got, len(src.selected))
+				}
+				_ = st
+				if !env.Stats[1].Vectorized || !env.Stats[2].Vectorized {
+					t.Error("the aggregation's and the scan's statistics do not say vectorized")
+				}
+				finalTypes := make([]uint32, len(tc.groupCols))
+				for i, c := range tc.groupCols {
+					finalTypes[i] = aggInTypes[c]
+				}
+				for _, d := range splitAggs {
+					finalTypes = append(finalTypes, agg.PartialTypes(d.spec)...)
+				}
+				final, _ := aggRun(t, 0, partial, finalTypes, AggFinal, colEvals(upTo(len(tc.groupCols))...), calls(splitAggs, AggFinal), nil)
+				full, _ := aggRun(t, 0, src.selected, aggInTypes, AggFull, colEvals(tc.groupCols...), calls(splitAggs, AggFull), nil)
+				sameMultiset(t, final, full)
+				if mem == 0 {
+					rowPartial, _ := aggRun(t, 0, src.selected, aggInTypes, AggPartial, colEvals(tc.groupCols...), calls(splitAggs, AggPartial), nil)
+					sameMultiset(t, partial, rowPartial)
+				} else if len(full) > 1000 && len(partial) <= len(full) {
+					t.Errorf("%d groups in %d partial rows with a budget of %d bytes: no group emitted early", len(full), len(partial), mem)
+				}
+			})
+		}
+	}
+}
+
+// The vectorized aggregation is only built for a partial phase without
+// grouping sets or DISTINCT, over a scan the datanode reads by column.
+func TestColHashAggChosen(t *testing.T) {
+	env, _ := testEnv(t, 0)
+	var asked int
+	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
+		asked++
+		return &rowsColSource{types: aggInTypes, rng: rand.New(rand.NewPCG(1, 1))}, nil
+	}
+	env.Scan = func(*meridianpb.PlanNode) (Operator, error) { return NewRows(nil), nil }
+	for _, tc := range []struct {
+		name string
+		edit func(n *meridianpb.PlanNode)
+		want bool
+	}{
+		{"partial", func(*meridianpb.PlanNode) {}, true},
+		{"full", func(n *meridianpb.PlanNode) { n.GetAgg().Phase = meridianpb.AggPhase_AGG_FULL }, false},
+		{"sorted", func(n *meridianpb.PlanNode) { n.GetAgg().Sorted = true }, false},
+		{"sets", func(n *meridianpb.PlanNode) {
+			n.GetAgg().Sets = []*meridianpb.GroupingSet{{Columns: []int32{0}}}
+		}, false},
+		{"distinct", func(n *meridianpb.PlanNode) { n.GetAgg().Aggs[0].Distinct = true }, false},
+	} {
+		n := colAggPlan([]int{0}, splitAggs)
+		tc.edit(n)
+		asked = 0
+		op, err := env.Build(n)
+		if err != nil {
+			if tc.want {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		_, vec := op.(*ColHashAgg)
+		if vec != tc.want || (asked > 0) != tc.want {
+			t.Errorf("%s: built %T (column scan asked %d times), want vectorized %v", tc.name, op, asked, tc.want)
+		}
+		op.Close()
+	}
+}
