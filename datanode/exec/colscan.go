@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -59,8 +60,74 @@ func (x *Executor) ColScan(snap storage.Snapshot, n *meridianpb.PlanNode, owns f
 		if s.filter, err = c.CompileFilter(sn.Filter); err != nil {
 			return nil, err
 		}
+		// The columns only the output reads are decoded for the rows the
+		// filter keeps.
+		read := make([]bool, len(ti.oids))
+		markColumns(sn.Filter, read)
+		late := make([]bool, len(ti.oids))
+		for _, c := range s.cols {
+			late[c] = !read[c]
+		}
+		s.dec.SetLate(late)
+		s.late = slices.Contains(late, true)
 	}
 	return s, nil
+}
+
+// ColScanRows returns the vectorized scan of a plan's table scan with a
+// filter, as an operator of rows: the filter runs on column batches (and
+// the columns only the output reads are decoded for the rows it keeps),
+// then the rows kept become rows of datums for the row operators above.
+// It returns nil for the scans ColScan does not read and for scans
+// without a filter (the row scan decodes those straight into rows).
+func (x *Executor) ColScanRows(snap storage.Snapshot, n *meridianpb.PlanNode, owns func(bucket uint32) bool) (sqlexec.Operator, error) {
+	if sn := n.GetScan(); sn == nil || sn.Filter == nil {
+		return nil, nil
+	}
+	src, err := x.ColScan(snap, n, owns)
+	if src == nil || err != nil {
+		return nil, err
+	}
+	return &colRows{s: src.(*colScan)}, nil
+}
+
+// colRows is a column scan read as rows.
+type colRows struct{ s *colScan }
+
+var (
+	_ sqlexec.Operator    = (*colRows)(nil)
+	_ sqlexec.KeyFilterer = (*colRows)(nil)
+)
+
+func (r *colRows) Open(ctx context.Context) error { return r.s.Open(ctx) }
+
+func (r *colRows) Next(ctx context.Context) (*sqlexec.Batch, error) {
+	b, err := r.s.Next(ctx)
+	if b == nil || err != nil {
+		return nil, err
+	}
+	return &sqlexec.Batch{Rows: codec.AppendRows(make([]sqlexec.Row, 0, len(b.Sel)), b)}, nil
+}
+
+func (r *colRows) Close() { r.s.Close() }
+
+// Vectorized reports the scan running on column batches (EXPLAIN
+// ANALYZE).
+func (r *colRows) Vectorized() bool { return true }
+
+// FilterKeys is scanOp's: the scan drops the rows whose output column col
+// holds NULL or an integer keep rejects, after its filter.
+func (r *colRows) FilterKeys(col int, keep func(int64) bool) bool {
+	s := r.s
+	if s.p.started() || col < 0 || col >= len(s.cols) || coldata.KindOf(s.out[col]) != coldata.Int {
+		return false
+	}
+	if s.spec == nil {
+		return true // no rows
+	}
+	s.keys = append(s.keys, keyFilter{col: s.cols[col], keep: keep})
+	s.dec.Early(s.cols[col])
+	return true
 }
 
 // colScan reads a table scan into column batches in its own goroutine,
@@ -76,6 +143,12 @@ type colScan struct {
 	decoded []int    // table columns decoded, ascending
 	dec     *codec.ColDecoder
 	filter  colexpr.Filter
+	keys    []keyFilter // a join's runtime filters, on table columns
+	// late: the decoder has late columns; lateOff: the last batch's
+	// filter kept most of its rows, so this one decodes every column at
+	// once (late decoding pays while most rows are rejected).
+	late    bool
+	lateOff bool
 
 	p    producer[*scanBatch]
 	free chan *scanBatch
@@ -87,6 +160,10 @@ type colScan struct {
 type scanBatch struct {
 	table, view coldata.Batch
 	vecs        []*coldata.Vec // the decoded columns, in decoded's order
+	// raw holds the encoded rows of a batch decoded late, row r at
+	// raw[at[r]:at[r+1]].
+	raw []byte
+	at  []int
 }
 
 // scanBatches is how many batches cycle: one filled, one consumed, one
@@ -127,6 +204,7 @@ func (s *colScan) Open(ctx context.Context) error {
 
 func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 	var sb *scanBatch
+	late := false
 	take := func() error {
 		select {
 		case sb = <-s.free:
@@ -134,9 +212,12 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 			return ctx.Err()
 		}
 		sb.table.Reset()
+		late = s.late && !s.lateOff
+		sb.raw, sb.at = sb.raw[:0], append(sb.at[:0], 0)
 		return nil
 	}
-	// flush filters the batch and hands it over when rows are left.
+	// flush filters the batch, decodes its late columns for the rows
+	// kept and hands it over when rows are left.
 	flush := func() error {
 		t := &sb.table
 		t.SelectAll(t.N)
@@ -145,8 +226,23 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 				return err
 			}
 		}
+		for i := range s.keys {
+			t.Sel = s.keys[i].filter(t.Vecs[s.keys[i].col], t.Sel)
+		}
+		if s.late {
+			s.lateOff = len(t.Sel)*2 > t.N
+		}
+		if late {
+			for _, r := range t.Sel {
+				if err := s.dec.DecodeLate(sb.raw[sb.at[r]:sb.at[r+1]], sb.vecs, r); err != nil {
+					return fmt.Errorf("decode row: %w", err)
+				}
+			}
+		}
 		if len(t.Sel) == 0 {
 			t.Reset()
+			late = s.late && !s.lateOff
+			sb.raw, sb.at = sb.raw[:0], sb.at[:1]
 			return nil
 		}
 		sb.view.N, sb.view.Sel = t.N, t.Sel
@@ -159,8 +255,12 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 		return err
 	}
 	err := s.x.scanRows(ctx, s.snap, s.spec, s.ti, func(key, value []byte, _ uint64) error {
-		if err := s.dec.Decode(value, sb.vecs, sb.table.N); err != nil {
+		if err := s.dec.Decode(value, sb.vecs, sb.table.N, late); err != nil {
 			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
+		}
+		if late {
+			sb.raw = append(sb.raw, value...)
+			sb.at = append(sb.at, len(sb.raw))
 		}
 		if sb.table.N++; sb.table.N == coldata.BatchSize {
 			return flush()

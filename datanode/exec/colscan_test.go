@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/meridian-db/meridian/datanode/storage"
@@ -64,13 +65,29 @@ func TestColScan(t *testing.T) {
 		if len(got) != len(want) {
 			t.Fatalf("date < %d: %d rows, want %d", cut, len(got), len(want))
 		}
-		for i := range want {
-			for c := range want[i] {
-				if types.Compare(got[i][c], want[i][c]) != 0 {
-					t.Fatalf("date < %d: row %d column %d = %v, want %v", cut, i, c, got[i][c], want[i][c])
-				}
+		sameRows(t, fmt.Sprintf("date < %d", cut), got, want)
+
+		// As rows, with a join's key filter on column c1 (late decoding
+		// of c15 and c5 for the rows kept when few are).
+		op, err := x.ColScanRows(snap, node, all)
+		if err != nil || op == nil {
+			t.Fatalf("column scan as rows: %v, %v", op, err)
+		}
+		even := func(v int64) bool { return v%2 == 0 }
+		if !op.(sqlexec.KeyFilterer).FilterKeys(1, even) || op.(sqlexec.KeyFilterer).FilterKeys(0, even) {
+			t.Fatal("key filters: want one on the integer column c1, none on the text column c15")
+		}
+		rowsGot, err := sqlexec.Run(ctx, op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantEven [][]types.Datum
+		for _, r := range want {
+			if even(r[1].(int64)) {
+				wantEven = append(wantEven, r)
 			}
 		}
+		sameRows(t, fmt.Sprintf("rows of date < %d with even c1", cut), rowsGot, wantEven)
 	}
 
 	// Stopping after the first batch.
@@ -99,5 +116,21 @@ func TestColScan(t *testing.T) {
 			t.Errorf("column scan of %v: %v, %v; want none", sn, src, err)
 		}
 	}
-	var _ sqlexec.ColSource = (*colScan)(nil)
+	if op, err := x.ColScanRows(snap, node, all); op != nil || err != nil {
+		t.Errorf("column scan as rows without a filter: %v, %v; want none", op, err)
+	}
+}
+
+func sameRows(t *testing.T, what string, got, want [][]types.Datum) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
+	}
+	for i := range want { // one bucket: key (insertion) order
+		for c := range want[i] {
+			if types.Compare(got[i][c], want[i][c]) != 0 {
+				t.Fatalf("%s: row %d column %d = %v, want %v", what, i, c, got[i][c], want[i][c])
+			}
+		}
+	}
 }

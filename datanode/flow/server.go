@@ -326,6 +326,11 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		Pool:    f.s.cfg.Pool,
 		TempDir: f.s.cfg.TempDir,
 		Scan: func(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
+			if !f.s.cfg.RowEngine {
+				if op, err := f.s.cfg.Exec.ColScanRows(snap, n, f.owns); op != nil || err != nil {
+					return op, err
+				}
+			}
 			return f.s.cfg.Exec.ScanOperator(snap, n, f.owns)
 		},
 		Lookup: func(n *meridianpb.PlanNode) (sqlexec.IndexLookup, func(), error) {

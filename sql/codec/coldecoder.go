@@ -5,6 +5,8 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/cockroachdb/apd/v3"
+
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -20,6 +22,11 @@ type ColDecoder struct {
 	vec     []int // vec[c]: the vector column c goes to, -1 when not decoded
 	last    int   // one past the last column decoded
 	bytes   []byte
+	// late[c]: column c is decoded by DecodeLate, not by Decode with
+	// late on (SetLate); lastEarly is one past the last column Decode
+	// then decodes.
+	late      []bool
+	lastEarly int
 }
 
 // NewColDecoder returns a decoder of rows with the given column types
@@ -37,17 +44,57 @@ func NewColDecoder(oids []uint32, missing []types.Datum, cols []int) *ColDecoder
 	return d
 }
 
-// Decode decodes one encoded row into row r of vecs.
-func (d *ColDecoder) Decode(b []byte, vecs []*coldata.Vec, r int) error {
+// SetLate makes the columns marked in late (of those decoded) decoded by
+// DecodeLate instead of Decode when Decode is asked to leave them (a scan
+// decodes the columns only its output reads for the rows its filter
+// keeps).
+func (d *ColDecoder) SetLate(late []bool) {
+	d.late = make([]bool, len(d.oids))
+	d.lastEarly = 0
+	for c := range d.late {
+		d.late[c] = c < len(late) && late[c] && d.vec[c] >= 0
+		if d.vec[c] >= 0 && !d.late[c] {
+			d.lastEarly = c + 1
+		}
+	}
+}
+
+// Early makes column c decoded by Decode again (a filter added later
+// reads it).
+func (d *ColDecoder) Early(c int) {
+	if c >= 0 && c < len(d.late) && d.late[c] {
+		d.late[c] = false
+		d.lastEarly = max(d.lastEarly, c+1)
+	}
+}
+
+// Decode decodes one encoded row into row r of vecs: every column, or
+// with late, the columns SetLate did not mark (DecodeLate decodes those).
+func (d *ColDecoder) Decode(b []byte, vecs []*coldata.Vec, r int, late bool) error {
+	return d.decode(b, vecs, r, late, false)
+}
+
+// DecodeLate decodes the columns SetLate marked of an encoded row into
+// row r of vecs.
+func (d *ColDecoder) DecodeLate(b []byte, vecs []*coldata.Vec, r int) error {
+	return d.decode(b, vecs, r, true, true)
+}
+
+func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, late, lateOnly bool) error {
 	n, k := uvarint(b)
 	if k <= 0 || n > uint64(len(d.oids)) {
 		return ErrCorrupt
 	}
 	b = b[k:]
-	stop := min(int(n), d.last)
+	last := d.last
+	if late && d.late != nil && !lateOnly {
+		last = d.lastEarly
+	}
+	late = late && d.late != nil
+	stop := min(int(n), last)
 	for i := 0; i < stop; i++ {
 		var err error
-		if d.vec[i] < 0 {
+		if d.vec[i] < 0 || (late && d.late[i] != lateOnly) {
 			if b, err = skipDatum(d.oids[i], b); err != nil {
 				return err
 			}
@@ -60,8 +107,8 @@ func (d *ColDecoder) Decode(b []byte, vecs []*coldata.Vec, r int) error {
 	if stop == int(n) && len(b) != 0 {
 		return ErrCorrupt
 	}
-	for i := int(n); i < d.last; i++ {
-		if d.vec[i] >= 0 {
+	for i := int(n); i < last; i++ {
+		if d.vec[i] >= 0 && (!late || d.late[i] == lateOnly) {
 			var m types.Datum
 			if i < len(d.missing) {
 				m = d.missing[i]
@@ -140,4 +187,74 @@ func (d *ColDecoder) datum(oid uint32, b []byte, v *coldata.Vec, r int) ([]byte,
 	}
 	v.Set(r, x)
 	return rest, nil
+}
+
+// AppendRows appends the live rows of b to rows, as rows of datums of
+// their own: their values are put in slabs allocated for the batch and
+// never reused (one allocation per type and batch, not one per value),
+// so the rows stay valid after the batch is reused.
+func AppendRows(rows [][]types.Datum, b *coldata.Batch) [][]types.Datum {
+	n, w := len(b.Sel), len(b.Vecs)
+	if n == 0 {
+		return rows
+	}
+	vals := make([]types.Datum, n*w)
+	for c, v := range b.Vecs {
+		switch v.Kind {
+		case coldata.Int:
+			slab := make([]int64, n)
+			for j, i := range b.Sel {
+				if !v.IsNull(i) {
+					slab[j] = v.I[i]
+					vals[j*w+c] = box(int64Type, unsafe.Pointer(&slab[j]))
+				}
+			}
+		case coldata.Date:
+			slab := make([]types.DateVal, n)
+			for j, i := range b.Sel {
+				if !v.IsNull(i) {
+					slab[j] = types.DateVal(v.I[i])
+					vals[j*w+c] = box(dateType, unsafe.Pointer(&slab[j]))
+				}
+			}
+		case coldata.Float:
+			slab := make([]float64, n)
+			for j, i := range b.Sel {
+				if !v.IsNull(i) {
+					slab[j] = v.F[i]
+					vals[j*w+c] = box(floatType, unsafe.Pointer(&slab[j]))
+				}
+			}
+		case coldata.Str:
+			slab := make([]string, n)
+			for j, i := range b.Sel {
+				if !v.IsNull(i) {
+					slab[j] = v.S[i]
+					vals[j*w+c] = box(stringType, unsafe.Pointer(&slab[j]))
+				}
+			}
+		case coldata.Dec:
+			slab := make([]apd.Decimal, n)
+			for j, i := range b.Sel {
+				if v.IsNull(i) {
+					continue
+				}
+				d := &slab[j]
+				if v.IsBig(i) {
+					d.Set(&v.D[i])
+				} else {
+					v.DecAt(i, d)
+				}
+				vals[j*w+c] = d
+			}
+		default:
+			for j, i := range b.Sel {
+				vals[j*w+c] = v.Datum(i)
+			}
+		}
+	}
+	for j := 0; j < n; j++ {
+		rows = append(rows, vals[j*w:(j+1)*w:(j+1)*w])
+	}
+	return rows
 }

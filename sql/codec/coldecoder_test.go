@@ -28,7 +28,7 @@ func TestColDecoderMatchesDecodeRow(t *testing.T) {
 			rows := make([][]types.Datum, 300)
 			for r := range rows {
 				rows[r] = g.row(oids)
-				if err := dec.Decode(EncodeRow(nil, rows[r]), vecs, r); err != nil {
+				if err := dec.Decode(EncodeRow(nil, rows[r]), vecs, r, false); err != nil {
 					t.Fatalf("decode row %d: %v", r, err)
 				}
 			}
@@ -62,7 +62,7 @@ func TestColDecoderMissingAndCorrupt(t *testing.T) {
 	missing := []types.Datum{nil, nil, decimal("2.50")}
 	dec := NewColDecoder(oids, missing, []int{2, 0})
 	vecs := []*coldata.Vec{coldata.NewVec(types.Numeric, 4), coldata.NewVec(types.Int8, 4)}
-	if err := dec.Decode(EncodeRow(nil, []types.Datum{int64(7)}), vecs, 1); err != nil {
+	if err := dec.Decode(EncodeRow(nil, []types.Datum{int64(7)}), vecs, 1, false); err != nil {
 		t.Fatal(err)
 	}
 	if !same(vecs[0].Datum(1), missing[2]) || vecs[1].Datum(1) != int64(7) {
@@ -70,11 +70,11 @@ func TestColDecoderMissingAndCorrupt(t *testing.T) {
 	}
 	full := EncodeRow(nil, []types.Datum{int64(7), "abc", decimal("1.5")})
 	for i := 0; i < len(full); i++ {
-		if err := dec.Decode(full[:i], vecs, 0); !errors.Is(err, ErrCorrupt) {
+		if err := dec.Decode(full[:i], vecs, 0, false); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("row cut at %d: %v, want ErrCorrupt", i, err)
 		}
 	}
-	if err := dec.Decode(append(full, 0), vecs, 0); !errors.Is(err, ErrCorrupt) {
+	if err := dec.Decode(append(full, 0), vecs, 0, false); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("trailing byte: %v, want ErrCorrupt", err)
 	}
 }

@@ -168,6 +168,26 @@ func (c *Compiler) vec(e *meridianpb.Expr) (Expr, error) {
 		}
 		k0, k1 := coldata.KindOf(e.Args[0].TypeOid), coldata.KindOf(e.Args[1].TypeOid)
 		switch e.Name {
+		case "like", "not like":
+			// A constant simple pattern (no _, no escape) over text.
+			p := e.Args[1]
+			if k0 != coldata.Str || p.Kind != meridianpb.ExprKind_EXPR_CONST {
+				return nil, nil
+			}
+			pv, err := expr.ConstValue(p)
+			ps, isStr := pv.(string)
+			if err != nil || !isStr {
+				return nil, err
+			}
+			runs, simple := expr.LikeRuns(ps)
+			if !simple {
+				return nil, nil
+			}
+			args, err := c.vecAll(e.Args, coldata.Str)
+			if args == nil || err != nil {
+				return nil, err
+			}
+			return newLike(runs, e.Name == "not like", args[0], args[1]), nil
 		case "=", "<>", "<", "<=", ">", ">=":
 			if k0 != k1 || k0 == coldata.Any || k0 == coldata.Bool {
 				return nil, nil
@@ -555,6 +575,21 @@ func newCompare(op string, k coldata.Kind, bpchar bool, x, y Expr) *compare {
 			}
 			return out
 		}
+	}
+	return c
+}
+
+// newLike is x [NOT] LIKE a constant simple pattern, as a comparison
+// whose kernel matches the pattern's runs.
+func newLike(runs []string, negate bool, x, pattern Expr) *compare {
+	c := &compare{x: x, y: pattern, out: coldata.NewVec(types.Bool, coldata.BatchSize), sel: make([]int, 0, coldata.BatchSize)}
+	c.kernel = func(x, _ *coldata.Vec, in, out []int) []int {
+		for _, i := range in {
+			if !x.IsNull(i) && expr.MatchRuns(x.S[i], runs) != negate {
+				out = append(out, i)
+			}
+		}
+		return out
 	}
 	return c
 }

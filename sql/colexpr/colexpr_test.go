@@ -203,6 +203,13 @@ func testExprs() []*E {
 			call(op, num, call(op, num, colRef(cNum), expr.Const(num, dec("0.01"))), colRef(cNumB)),
 		)
 	}
+	for _, p := range []string{"a%", "%b", "%a%", "a", "", "%", "a%b", "a_", "\\%"} {
+		for _, op := range []string{"like", "not like", "ilike"} {
+			out = append(out, call(op, tBool, colRef(cText), expr.Const(types.T(types.Text), p)),
+				call(op, tBool, colRef(cChar), expr.Const(types.T(types.Text), p)))
+		}
+	}
+	out = append(out, call("like", tBool, colRef(cText), colRef(cTextB)))
 	cmp1 := call("<", tBool, colRef(cI8), colRef(cI8b))
 	cmp2 := call("=", tBool, colRef(cText), colRef(cTextB))
 	out = append(out,
@@ -339,6 +346,7 @@ func TestKernelsChosen(t *testing.T) {
 		call("<=", tBool, colRef(cDate), expr.Const(types.T(types.Date), types.DateVal(9000))),
 		call("*", num, colRef(cNum), call("-", num, expr.Const(num, dec("1")), colRef(cNumB))),
 		node(meridianpb.ExprKind_EXPR_AND, tBool, call("<", tBool, colRef(cI8), colRef(cI8b)), colRef(cBool)),
+		call("not like", tBool, colRef(cText), expr.Const(types.T(types.Text), "%special%requests%")),
 	} {
 		x, err := c.vec(e)
 		if err != nil || x == nil {

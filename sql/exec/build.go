@@ -121,6 +121,9 @@ func (env *Env) Build(n *meridianpb.PlanNode) (Operator, error) {
 		return nil, err
 	}
 	if st := env.stats(n.Id); st != nil {
+		if v, ok := op.(interface{ Vectorized() bool }); ok && v.Vectorized() {
+			st.Vectorized = true
+		}
 		return &instrumented{op: op, st: st}, nil
 	}
 	return op, nil

@@ -52,6 +52,17 @@ func newLikePattern(p string) *likePattern {
 	return &likePattern{p: p, simple: true, runs: strings.Split(p, "%")}
 }
 
+// LikeRuns returns a LIKE pattern split at its %s when it is simple (no
+// _ and no escape): then MatchRuns(s, runs) is s LIKE p, and never an
+// error.
+func LikeRuns(p string) (runs []string, ok bool) {
+	lp := newLikePattern(p)
+	return lp.runs, lp.simple
+}
+
+// MatchRuns is s LIKE p for the runs LikeRuns returned for p.
+func MatchRuns(s string, runs []string) bool { return matchRuns(s, runs) }
+
 // matchRuns matches s against a simple pattern split at its %s (Like's
 // result for it): the first run is a prefix, the last a suffix, and the
 // ones between are found in order, each at its leftmost place after the

@@ -70,13 +70,17 @@ func filterFiles(t *testing.T, paths []string) []string {
 }
 
 // startCluster starts an in-process cluster with one coordinator.
-func startCluster(t *testing.T, dns int) string {
+func startCluster(t *testing.T, dns int) string { return startClusterOf(t, dns, false) }
+
+// startClusterOf is startCluster, with the datanodes' vectorized
+// operators off when rowEngine.
+func startClusterOf(t *testing.T, dns int, rowEngine bool) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	c, err := cluster.Start(ctx, cluster.Options{Dir: t.TempDir(), CNs: 1, DNs: dns, Log: log})
+	c, err := cluster.Start(ctx, cluster.Options{Dir: t.TempDir(), CNs: 1, DNs: dns, Log: log, RowEngine: rowEngine})
 	if err != nil {
 		t.Fatalf("start cluster: %v", err)
 	}
@@ -156,9 +160,19 @@ func TestLogic(t *testing.T) {
 		}
 		return
 	}
-	for _, dns := range []int{1, 3} {
-		t.Run(fmt.Sprintf("dn=%d", dns), func(t *testing.T) {
-			dsn := startCluster(t, dns)
+	// The suites run on one and three datanodes, and on three with the
+	// vectorized operators off (the row engine's scans and aggregations
+	// must give the same answers).
+	for _, cfg := range []struct {
+		dns       int
+		rowEngine bool
+	}{{1, false}, {3, false}, {3, true}} {
+		name := fmt.Sprintf("dn=%d", cfg.dns)
+		if cfg.rowEngine {
+			name += "/row-engine"
+		}
+		t.Run(name, func(t *testing.T) {
+			dsn := startClusterOf(t, cfg.dns, cfg.rowEngine)
 			r := NewRunner(Config{Engines: []string{"postgresql", "meridian"}}, Connector(dsn))
 			for _, p := range paths {
 				t.Run(filepath.Base(p), func(t *testing.T) {
