@@ -311,8 +311,8 @@ func NewPartial(spec Spec) Partial {
 	return &onePartial{acc: New(spec)}
 }
 
-// DecAdder is implemented by the partial states of sum and avg of
-// numerics: AddDec(c, exp) is Add of the numeric c×10^exp (the
+// DecAdder is implemented by the states (full and partial) of sum and
+// avg of numerics: AddDec(c, exp) is Add of the numeric c×10^exp (the
 // vectorized aggregation's values, which it so does not build).
 type DecAdder interface {
 	AddDec(c int64, exp int32) error
@@ -321,17 +321,18 @@ type DecAdder interface {
 type onePartial struct{ acc Acc }
 
 // AddDec is DecAdder's, for sum only.
-func (p *onePartial) AddDec(c int64, exp int32) error {
-	s := p.acc.(*sumAcc)
-	s.n++
-	return s.addScaled(c, exp)
-}
+func (p *onePartial) AddDec(c int64, exp int32) error { return p.acc.(*sumAcc).AddDec(c, exp) }
 
 // AddDec is DecAdder's.
 func (p *avgPartial) AddDec(c int64, exp int32) error {
 	p.n++
-	p.sum.n++
-	return p.sum.addScaled(c, exp)
+	return p.sum.AddDec(c, exp)
+}
+
+// AddDec is DecAdder's.
+func (a *sumAcc) AddDec(c int64, exp int32) error {
+	a.n++
+	return a.addScaled(c, exp)
 }
 
 func (p *onePartial) Add(d types.Datum) error { return p.acc.Add(d) }

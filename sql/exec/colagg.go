@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"encoding/binary"
+	"hash/maphash"
 	"math"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/colexpr"
+	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -26,22 +28,26 @@ type ColSource interface {
 	Types() []uint32
 }
 
-// ColHashAgg is the partial phase of a hash aggregation over column
-// batches (the vectorized form of HashAgg with AggPartial): group keys
-// and aggregate arguments are computed a batch at a time by sql/colexpr,
-// and the groups' partial states are those of sql/agg, so its rows equal
-// HashAgg's.
+// ColHashAgg is a hash aggregation over column batches (the vectorized
+// form of HashAgg, for its full and partial phases): group keys and
+// aggregate arguments are computed a batch at a time by sql/colexpr, and
+// the groups' states are those of sql/agg, so its rows equal HashAgg's.
 //
-// A partial aggregation need not hold every group: past its memory
-// budget it emits the groups it holds and starts again (the final phase
-// merges the partial rows of a group, however many), so it never spills.
+// The partial phase need not hold every group: past its memory budget it
+// emits the groups it holds and starts again (the final phase merges the
+// partial rows of a group, however many). The full phase spills as
+// HashAgg does: past its budget it keeps aggregating the groups it holds
+// and writes the rows of new groups to partition files, which a row
+// HashAgg then aggregates one at a time.
 type ColHashAgg struct {
 	src     ColSource
 	env     *Env
 	st      *Stats
 	srcSt   *Stats // the scan's statistics (EXPLAIN ANALYZE)
+	phase   AggPhase
 	groupBy []colexpr.Expr
-	calls   []AggCall
+	calls   []AggCall // with arguments compiled row by row, for spilled rows
+	rowKeys []expr.Eval
 	args    []colexpr.Expr // per call; nil for count(*)
 
 	mem    *memory
@@ -51,20 +57,21 @@ type ColHashAgg struct {
 	kbuf   []byte
 	keys   []*coldata.Vec
 	vals   []*coldata.Vec
-	dec    apd.Decimal
 	done   bool
 	out    *Rows
+	spill  *HashAgg // the full phase's spilled rows, aggregated after the groups held
 	closed bool
 }
 
 var _ Operator = (*ColHashAgg)(nil)
 
-// buildColAgg returns the vectorized partial aggregation of a plan's
-// aggregation node, or nil when it does not apply: a hash aggregation's
-// partial phase without grouping sets directly over a table scan the
-// datanode can read into column batches (env.ColScan).
+// buildColAgg returns the vectorized aggregation of a plan's aggregation
+// node, or nil when it does not apply: the full or partial phase of a
+// hash aggregation without grouping sets or DISTINCT directly over a table
+// scan the datanode can read into column batches (env.ColScan).
 func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
-	if env.ColScan == nil || AggPhase(a.Phase) != AggPartial || a.Sorted || len(a.Sets) > 0 ||
+	phase := AggPhase(a.Phase)
+	if env.ColScan == nil || (phase != AggPartial && phase != AggFull) || a.Sorted || len(a.Sets) > 0 ||
 		len(n.Inputs) != 1 || n.Inputs[0].GetScan() == nil {
 		return nil, nil
 	}
@@ -77,7 +84,7 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	if src == nil || err != nil {
 		return nil, err
 	}
-	h := &ColHashAgg{src: src, env: env, st: st, srcSt: env.stats(n.Inputs[0].Id)}
+	h := &ColHashAgg{src: src, env: env, st: st, srcSt: env.stats(n.Inputs[0].Id), phase: phase}
 	for _, s := range []*Stats{h.st, h.srcSt} {
 		if s != nil {
 			s.Vectorized = true
@@ -95,12 +102,18 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 		}
 		h.groupBy = append(h.groupBy, x)
 	}
+	if h.rowKeys, err = env.compileAll(a.GroupBy); err != nil {
+		return fail(err)
+	}
 	h.calls = make([]AggCall, len(a.Aggs))
 	h.args = make([]colexpr.Expr, len(a.Aggs))
 	for i, f := range a.Aggs {
 		h.calls[i].Spec = AggSpecOf(f)
 		if f.Arg != nil {
 			if h.args[i], err = c.Compile(f.Arg); err != nil {
+				return fail(err)
+			}
+			if h.calls[i].Arg, err = env.compile(f.Arg); err != nil {
 				return fail(err)
 			}
 		}
@@ -113,6 +126,12 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 func (h *ColHashAgg) Open(ctx context.Context) error {
 	h.mem = newMemory(h.env, h.st)
 	h.table = map[string]*group{}
+	if h.phase == AggFull && len(h.groupBy) == 0 {
+		// An aggregate over no group keys yields one row even without
+		// input (not its partial phase: the final phase makes that row).
+		h.table[""] = h.newGroup(nil)
+		h.order = append(h.order, h.table[""])
+	}
 	return h.src.Open(ctx)
 }
 
@@ -124,8 +143,12 @@ func (h *ColHashAgg) Next(ctx context.Context) (*Batch, error) {
 				return b, err
 			}
 			h.out = nil
+			h.mem.release()
 		}
 		if h.done {
+			if h.spill != nil {
+				return h.spill.Next(ctx)
+			}
 			return nil, nil
 		}
 		full := false
@@ -155,8 +178,8 @@ func (h *ColHashAgg) Next(ctx context.Context) (*Batch, error) {
 	}
 }
 
-// add aggregates the live rows of b; full reports the memory budget
-// reached.
+// add aggregates the live rows of b; full reports the partial phase's
+// memory budget reached.
 func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 	if len(b.Sel) == 0 {
 		return false, nil
@@ -179,6 +202,12 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 		h.kbuf = h.appendKey(h.kbuf[:0], r)
 		g, ok := h.table[string(h.kbuf)]
 		if !ok {
+			if h.spill != nil {
+				if err := h.spill.spillRow(h.kbuf, b.Row(r)); err != nil {
+					return false, err
+				}
+				continue
+			}
 			if keys == nil {
 				keys = make([]types.Datum, len(h.keys))
 			}
@@ -189,11 +218,26 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			h.table[h.slab.keys.key(h.kbuf)] = g
 			h.order = append(h.order, g)
 			if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
-				full = true
+				switch {
+				case h.phase == AggPartial:
+					full = true
+				case len(h.groupBy) > 0:
+					// The rows of groups not held go to partitions.
+					h.spill = &HashAgg{env: h.env, st: h.st, phase: AggFull, groupBy: h.rowKeys, calls: h.calls,
+						inTypes: h.src.Types(), seed: maphash.MakeSeed()}
+				case h.mem.short:
+					return false, h.mem.outOfMemory("an aggregation's groups")
+				}
 			}
 		}
 		for i, v := range h.vals {
-			if err := h.update(g.parts[i], h.calls[i].Spec.Func, v, r); err != nil {
+			var acc adder
+			if h.phase == AggFull {
+				acc = g.accs[i]
+			} else {
+				acc = g.parts[i]
+			}
+			if err := h.update(acc, h.calls[i].Spec.Func, v, r); err != nil {
 				return false, err
 			}
 		}
@@ -201,11 +245,14 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 	return full, nil
 }
 
-// update adds row r of v (nil for count(*)) to the partial state p of
+// adder is an aggregate's state: agg.Acc or agg.Partial.
+type adder interface{ Add(types.Datum) error }
+
+// update adds row r of v (nil for count(*)) to the aggregate state p of
 // the aggregate fn without boxing what it need not: count sees whether
 // the value is NULL, sum and avg take a numeric's coefficient and
 // exponent; min and max keep a value of their own.
-func (h *ColHashAgg) update(p agg.Partial, fn string, v *coldata.Vec, r int) error {
+func (h *ColHashAgg) update(p adder, fn string, v *coldata.Vec, r int) error {
 	switch {
 	case v == nil:
 		return p.Add(true) // count(*)
@@ -225,6 +272,7 @@ func (h *ColHashAgg) update(p agg.Partial, fn string, v *coldata.Vec, r int) err
 // appendKey appends the group key of row r: equal for the rows SQL
 // groups together (a numeric's is its normalized key encoding).
 func (h *ColHashAgg) appendKey(buf []byte, r int) []byte {
+	var dec apd.Decimal
 	for _, v := range h.keys {
 		if v.IsNull(r) {
 			buf = append(buf, 0)
@@ -243,7 +291,7 @@ func (h *ColHashAgg) appendKey(buf []byte, r int) []byte {
 			}
 			buf = append(buf, b)
 		case coldata.Dec:
-			buf = codec.AppendKey(append(buf, 1), v.DecAt(r, &h.dec))
+			buf = codec.AppendKey(append(buf, 1), v.DecAt(r, &dec))
 		case coldata.Float:
 			f := v.F[r]
 			if f == 0 {
@@ -265,6 +313,13 @@ func (h *ColHashAgg) newGroup(keys []types.Datum) *group {
 	g := take(&sl.groups, 1)
 	g[0].keys = take(&sl.datums, len(keys))
 	copy(g[0].keys, keys)
+	if h.phase == AggFull {
+		g[0].accs = take(&sl.accs, len(h.calls))
+		for i, c := range h.calls {
+			g[0].accs[i] = agg.New(c.Spec)
+		}
+		return &g[0]
+	}
 	g[0].parts = take(&sl.parts, len(h.calls))
 	for i, c := range h.calls {
 		g[0].parts[i] = agg.NewPartial(c.Spec)
@@ -278,6 +333,14 @@ func (h *ColHashAgg) flush() error {
 	for _, g := range h.order {
 		r := append(make(Row, 0, len(g.keys)+len(h.calls)), g.keys...)
 		for i := range h.calls {
+			if h.phase == AggFull {
+				v, err := g.accs[i].Result()
+				if err != nil {
+					return err
+				}
+				r = append(r, v)
+				continue
+			}
 			st, err := g.parts[i].State()
 			if err != nil {
 				return err
@@ -289,9 +352,10 @@ func (h *ColHashAgg) flush() error {
 	clear(h.table)
 	h.order = nil
 	h.slab = groupSlab{}
-	h.mem.release()
 	if len(out) > 0 {
 		h.out = NewRows(out)
+	} else {
+		h.mem.release()
 	}
 	return nil
 }
@@ -303,5 +367,8 @@ func (h *ColHashAgg) Close() {
 	h.closed = true
 	h.mem.release()
 	h.src.Close()
+	if h.spill != nil {
+		h.spill.Close()
+	}
 	h.out = nil
 }

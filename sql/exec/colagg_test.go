@@ -111,8 +111,10 @@ func bigNumerics(rows []Row) []Row {
 // The vectorized partial aggregation's rows, merged by the final phase,
 // equal the row engine's full aggregation of the rows its input selected;
 // with the default budget its rows equal HashAgg's partial rows; past a
-// small budget it emits groups more than once instead of spilling; it
-// gives back its memory and closes its input once.
+// small budget it emits groups more than once instead of spilling. The
+// vectorized full aggregation's rows equal the row engine's, also past a
+// small budget, where it spills. Both give back their memory and spill
+// files and close their input once.
 func TestColHashAgg(t *testing.T) {
 	for _, tc := range []aggCase{
 		{"empty/global", nil, nil},
@@ -125,54 +127,69 @@ func TestColHashAgg(t *testing.T) {
 		{"many groups", aggInput(37, 5000, 3000), []int{0, 1}},
 		{"big numerics", bigNumerics(aggInput(38, 3000, 20)), []int{0}},
 	} {
-		for _, mem := range []int64{0, 1 << 10} {
-			t.Run(fmt.Sprintf("%s/mem=%d", tc.name, mem), func(t *testing.T) {
-				env, st := testEnv(t, mem)
-				src := &rowsColSource{types: aggInTypes, rows: tc.rows, rng: rand.New(rand.NewPCG(uint64(len(tc.rows)), 5))}
-				env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
-				env.Stats = map[int32]*Stats{}
-				op, err := env.Build(colAggPlan(tc.groupCols, splitAggs))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, ok := op.(*instrumented).op.(*ColHashAgg); !ok {
-					t.Fatalf("built %T, not the vectorized aggregation", op.(*instrumented).op)
-				}
-				partial := mustCollect(t, op)
-				released(t, env)
-				if src.opens != 1 || src.closes != 1 {
-					t.Errorf("input opened %d and closed %d times", src.opens, src.closes)
-				}
-				if got := env.Stats[2].Rows; got != int64(len(src.selected)) {
-					t.Errorf("scan statistics count %d rows, the input selected %d", got, len(src.selected))
-				}
-				_ = st
-				if !env.Stats[1].Vectorized || !env.Stats[2].Vectorized {
-					t.Error("the aggregation's and the scan's statistics do not say vectorized")
-				}
-				finalTypes := make([]uint32, len(tc.groupCols))
-				for i, c := range tc.groupCols {
-					finalTypes[i] = aggInTypes[c]
-				}
-				for _, d := range splitAggs {
-					finalTypes = append(finalTypes, agg.PartialTypes(d.spec)...)
-				}
-				final, _ := aggRun(t, 0, partial, finalTypes, AggFinal, colEvals(upTo(len(tc.groupCols))...), calls(splitAggs, AggFinal), nil)
-				full, _ := aggRun(t, 0, src.selected, aggInTypes, AggFull, colEvals(tc.groupCols...), calls(splitAggs, AggFull), nil)
-				sameMultiset(t, final, full)
-				if mem == 0 {
-					rowPartial, _ := aggRun(t, 0, src.selected, aggInTypes, AggPartial, colEvals(tc.groupCols...), calls(splitAggs, AggPartial), nil)
-					sameMultiset(t, partial, rowPartial)
-				} else if len(full) > 1000 && len(partial) <= len(full) {
-					t.Errorf("%d groups in %d partial rows with a budget of %d bytes: no group emitted early", len(full), len(partial), mem)
-				}
-			})
+		for _, phase := range []AggPhase{AggPartial, AggFull} {
+			for _, mem := range []int64{0, 1 << 10} {
+				t.Run(fmt.Sprintf("%s/phase=%d/mem=%d", tc.name, phase, mem), func(t *testing.T) {
+					testColHashAgg(t, tc, phase, mem)
+				})
+			}
 		}
 	}
 }
 
-// The vectorized aggregation is only built for a partial phase without
-// grouping sets or DISTINCT, over a scan the datanode reads by column.
+func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
+	env, _ := testEnv(t, mem)
+	src := &rowsColSource{types: aggInTypes, rows: tc.rows, rng: rand.New(rand.NewPCG(uint64(len(tc.rows)), 5))}
+	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+	env.Stats = map[int32]*Stats{}
+	plan := colAggPlan(tc.groupCols, splitAggs)
+	plan.GetAgg().Phase = meridianpb.AggPhase(phase)
+	op, err := env.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := op.(*instrumented).op.(*ColHashAgg); !ok {
+		t.Fatalf("built %T, not the vectorized aggregation", op.(*instrumented).op)
+	}
+	got := mustCollect(t, op)
+	released(t, env)
+	if src.opens != 1 || src.closes != 1 {
+		t.Errorf("input opened %d and closed %d times", src.opens, src.closes)
+	}
+	if n := env.Stats[2].Rows; n != int64(len(src.selected)) {
+		t.Errorf("scan statistics count %d rows, the input selected %d", n, len(src.selected))
+	}
+	if !env.Stats[1].Vectorized || !env.Stats[2].Vectorized {
+		t.Error("the aggregation's and the scan's statistics do not say vectorized")
+	}
+	full, _ := aggRun(t, 0, src.selected, aggInTypes, AggFull, colEvals(tc.groupCols...), calls(splitAggs, AggFull), nil)
+	if phase == AggFull {
+		sameMultiset(t, got, full)
+		if mem > 0 && len(full) > 1000 && env.Stats[1].SpilledBytes == 0 {
+			t.Errorf("%d groups did not spill with a budget of %d bytes", len(full), mem)
+		}
+		return
+	}
+	finalTypes := make([]uint32, len(tc.groupCols))
+	for i, c := range tc.groupCols {
+		finalTypes[i] = aggInTypes[c]
+	}
+	for _, d := range splitAggs {
+		finalTypes = append(finalTypes, agg.PartialTypes(d.spec)...)
+	}
+	final, _ := aggRun(t, 0, got, finalTypes, AggFinal, colEvals(upTo(len(tc.groupCols))...), calls(splitAggs, AggFinal), nil)
+	sameMultiset(t, final, full)
+	if mem == 0 {
+		rowPartial, _ := aggRun(t, 0, src.selected, aggInTypes, AggPartial, colEvals(tc.groupCols...), calls(splitAggs, AggPartial), nil)
+		sameMultiset(t, got, rowPartial)
+	} else if len(full) > 1000 && len(got) <= len(full) {
+		t.Errorf("%d groups in %d partial rows with a budget of %d bytes: no group emitted early", len(full), len(got), mem)
+	}
+}
+
+// The vectorized aggregation is only built for a full or partial phase
+// without grouping sets or DISTINCT, over a scan the datanode reads by
+// column.
 func TestColHashAggChosen(t *testing.T) {
 	env, _ := testEnv(t, 0)
 	var asked int
@@ -187,7 +204,8 @@ func TestColHashAggChosen(t *testing.T) {
 		want bool
 	}{
 		{"partial", func(*meridianpb.PlanNode) {}, true},
-		{"full", func(n *meridianpb.PlanNode) { n.GetAgg().Phase = meridianpb.AggPhase_AGG_FULL }, false},
+		{"full", func(n *meridianpb.PlanNode) { n.GetAgg().Phase = meridianpb.AggPhase_AGG_FULL }, true},
+		{"final", func(n *meridianpb.PlanNode) { n.GetAgg().Phase = meridianpb.AggPhase_AGG_FINAL }, false},
 		{"sorted", func(n *meridianpb.PlanNode) { n.GetAgg().Sorted = true }, false},
 		{"sets", func(n *meridianpb.PlanNode) {
 			n.GetAgg().Sets = []*meridianpb.GroupingSet{{Columns: []int32{0}}}
