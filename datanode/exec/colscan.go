@@ -91,8 +91,12 @@ func (x *Executor) ColScanRows(snap storage.Snapshot, n *meridianpb.PlanNode, ow
 	return &colRows{s: src.(*colScan)}, nil
 }
 
-// colRows is a column scan read as rows.
-type colRows struct{ s *colScan }
+// colRows is a column scan read as rows, in batches of BatchSize rows
+// (the rows a selective filter leaves of several column batches).
+type colRows struct {
+	s       *colScan
+	pending []sqlexec.Row
+}
 
 var (
 	_ sqlexec.Operator    = (*colRows)(nil)
@@ -102,11 +106,28 @@ var (
 func (r *colRows) Open(ctx context.Context) error { return r.s.Open(ctx) }
 
 func (r *colRows) Next(ctx context.Context) (*sqlexec.Batch, error) {
-	b, err := r.s.Next(ctx)
-	if b == nil || err != nil {
-		return nil, err
+	for len(r.pending) < sqlexec.BatchSize {
+		b, err := r.s.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil {
+			break
+		}
+		if r.pending == nil {
+			r.pending = make([]sqlexec.Row, 0, 2*sqlexec.BatchSize)
+		}
+		r.pending = codec.AppendRows(r.pending, b)
 	}
-	return &sqlexec.Batch{Rows: codec.AppendRows(make([]sqlexec.Row, 0, len(b.Sel)), b)}, nil
+	if len(r.pending) == 0 {
+		return nil, nil
+	}
+	n := min(len(r.pending), sqlexec.BatchSize)
+	out := r.pending[:n:n]
+	if r.pending = r.pending[n:]; len(r.pending) == 0 {
+		r.pending = nil // the next rows start a slice of their own
+	}
+	return &sqlexec.Batch{Rows: out}, nil
 }
 
 func (r *colRows) Close() { r.s.Close() }
