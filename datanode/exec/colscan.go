@@ -181,8 +181,8 @@ type colScan struct {
 type scanBatch struct {
 	table, view coldata.Batch
 	vecs        []*coldata.Vec // the decoded columns, in decoded's order
-	// raw holds the encoded rows of a batch decoded late, row r at
-	// raw[at[r]:at[r+1]].
+	// raw holds the encoded values of the late columns of a batch decoded
+	// late (ColDecoder.DecodeEarly), row r's at raw[at[r]:at[r+1]].
 	raw []byte
 	at  []int
 }
@@ -276,12 +276,15 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 		return err
 	}
 	err := s.x.scanRows(ctx, s.snap, s.spec, s.ti, func(key, value []byte, _ uint64) error {
-		if err := s.dec.Decode(value, sb.vecs, sb.table.N, late); err != nil {
-			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
-		}
+		var err error
 		if late {
-			sb.raw = append(sb.raw, value...)
+			sb.raw, err = s.dec.DecodeEarly(value, sb.vecs, sb.table.N, sb.raw)
 			sb.at = append(sb.at, len(sb.raw))
+		} else {
+			err = s.dec.Decode(value, sb.vecs, sb.table.N)
+		}
+		if err != nil {
+			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
 		}
 		if sb.table.N++; sb.table.N == coldata.BatchSize {
 			return flush()

@@ -22,11 +22,8 @@ type ColDecoder struct {
 	vec     []int // vec[c]: the vector column c goes to, -1 when not decoded
 	last    int   // one past the last column decoded
 	bytes   []byte
-	// late[c]: column c is decoded by DecodeLate, not by Decode with
-	// late on (SetLate); lastEarly is one past the last column Decode
-	// then decodes.
-	late      []bool
-	lastEarly int
+	// late[c]: column c is left by DecodeEarly to DecodeLate (SetLate).
+	late []bool
 }
 
 // NewColDecoder returns a decoder of rows with the given column types
@@ -44,71 +41,83 @@ func NewColDecoder(oids []uint32, missing []types.Datum, cols []int) *ColDecoder
 	return d
 }
 
-// SetLate makes the columns marked in late (of those decoded) decoded by
-// DecodeLate instead of Decode when Decode is asked to leave them (a scan
-// decodes the columns only its output reads for the rows its filter
-// keeps).
+// SetLate marks the columns (of those decoded) that DecodeEarly leaves
+// to DecodeLate: a scan decodes the columns only its output reads for the
+// rows its filter keeps.
 func (d *ColDecoder) SetLate(late []bool) {
 	d.late = make([]bool, len(d.oids))
-	d.lastEarly = 0
 	for c := range d.late {
 		d.late[c] = c < len(late) && late[c] && d.vec[c] >= 0
-		if d.vec[c] >= 0 && !d.late[c] {
-			d.lastEarly = c + 1
-		}
 	}
 }
 
-// Early makes column c decoded by Decode again (a filter added later
+// Early makes DecodeEarly decode column c again (a filter added later
 // reads it).
 func (d *ColDecoder) Early(c int) {
-	if c >= 0 && c < len(d.late) && d.late[c] {
+	if c >= 0 && c < len(d.late) {
 		d.late[c] = false
-		d.lastEarly = max(d.lastEarly, c+1)
 	}
 }
 
-// Decode decodes one encoded row into row r of vecs: every column, or
-// with late, the columns SetLate did not mark (DecodeLate decodes those).
-func (d *ColDecoder) Decode(b []byte, vecs []*coldata.Vec, r int, late bool) error {
-	return d.decode(b, vecs, r, late, false)
+// Decode decodes one encoded row into row r of vecs.
+func (d *ColDecoder) Decode(b []byte, vecs []*coldata.Vec, r int) error {
+	_, err := d.decode(b, vecs, r, nil, false)
+	return err
 }
 
-// DecodeLate decodes the columns SetLate marked of an encoded row into
-// row r of vecs.
-func (d *ColDecoder) DecodeLate(b []byte, vecs []*coldata.Vec, r int) error {
-	return d.decode(b, vecs, r, true, true)
+// DecodeEarly decodes the columns of an encoded row that SetLate did not
+// mark into row r of vecs, and appends the encoded values of the marked
+// ones to buf — a few bytes, not the row — for DecodeLate.
+func (d *ColDecoder) DecodeEarly(b []byte, vecs []*coldata.Vec, r int, buf []byte) ([]byte, error) {
+	return d.decode(b, vecs, r, buf, d.late != nil)
 }
 
-func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, late, lateOnly bool) error {
-	n, k := uvarint(b)
-	if k <= 0 || n > uint64(len(d.oids)) {
-		return ErrCorrupt
-	}
-	b = b[k:]
-	last := d.last
-	if late && d.late != nil && !lateOnly {
-		last = d.lastEarly
-	}
-	late = late && d.late != nil
-	stop := min(int(n), last)
-	for i := 0; i < stop; i++ {
-		var err error
-		if d.vec[i] < 0 || (late && d.late[i] != lateOnly) {
-			if b, err = skipDatum(d.oids[i], b); err != nil {
-				return err
-			}
+// DecodeLate decodes into row r of vecs the late columns whose encoded
+// values DecodeEarly appended to buf (those of a row too old to have
+// them were set by DecodeEarly).
+func (d *ColDecoder) DecodeLate(buf []byte, vecs []*coldata.Vec, r int) error {
+	for c := 0; c < d.last && len(buf) > 0; c++ {
+		if d.late == nil || !d.late[c] {
 			continue
 		}
-		if b, err = d.datum(d.oids[i], b, vecs[d.vec[i]], r); err != nil {
+		var err error
+		if buf, err = d.datum(d.oids[c], buf, vecs[d.vec[c]], r); err != nil {
 			return err
 		}
 	}
-	if stop == int(n) && len(b) != 0 {
+	if len(buf) != 0 {
 		return ErrCorrupt
 	}
-	for i := int(n); i < last; i++ {
-		if d.vec[i] >= 0 && (!late || d.late[i] == lateOnly) {
+	return nil
+}
+
+func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, buf []byte, late bool) ([]byte, error) {
+	n, k := uvarint(b)
+	if k <= 0 || n > uint64(len(d.oids)) {
+		return buf, ErrCorrupt
+	}
+	b = b[k:]
+	stop := min(int(n), d.last)
+	for i := 0; i < stop; i++ {
+		var err error
+		switch {
+		case d.vec[i] < 0:
+			b, err = skipDatum(d.oids[i], b)
+		case late && d.late[i]:
+			rest, err2 := skipDatum(d.oids[i], b)
+			buf, b, err = append(buf, b[:len(b)-len(rest)]...), rest, err2
+		default:
+			b, err = d.datum(d.oids[i], b, vecs[d.vec[i]], r)
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	if stop == int(n) && len(b) != 0 {
+		return buf, ErrCorrupt
+	}
+	for i := int(n); i < d.last; i++ {
+		if d.vec[i] >= 0 {
 			var m types.Datum
 			if i < len(d.missing) {
 				m = d.missing[i]
@@ -116,7 +125,7 @@ func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, late, lateOnly
 			vecs[d.vec[i]].Set(r, m)
 		}
 	}
-	return nil
+	return buf, nil
 }
 
 func (d *ColDecoder) datum(oid uint32, b []byte, v *coldata.Vec, r int) ([]byte, error) {

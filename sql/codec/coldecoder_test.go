@@ -28,7 +28,7 @@ func TestColDecoderMatchesDecodeRow(t *testing.T) {
 			rows := make([][]types.Datum, 300)
 			for r := range rows {
 				rows[r] = g.row(oids)
-				if err := dec.Decode(EncodeRow(nil, rows[r]), vecs, r, false); err != nil {
+				if err := dec.Decode(EncodeRow(nil, rows[r]), vecs, r); err != nil {
 					t.Fatalf("decode row %d: %v", r, err)
 				}
 			}
@@ -62,7 +62,7 @@ func TestColDecoderMissingAndCorrupt(t *testing.T) {
 	missing := []types.Datum{nil, nil, decimal("2.50")}
 	dec := NewColDecoder(oids, missing, []int{2, 0})
 	vecs := []*coldata.Vec{coldata.NewVec(types.Numeric, 4), coldata.NewVec(types.Int8, 4)}
-	if err := dec.Decode(EncodeRow(nil, []types.Datum{int64(7)}), vecs, 1, false); err != nil {
+	if err := dec.Decode(EncodeRow(nil, []types.Datum{int64(7)}), vecs, 1); err != nil {
 		t.Fatal(err)
 	}
 	if !same(vecs[0].Datum(1), missing[2]) || vecs[1].Datum(1) != int64(7) {
@@ -70,11 +70,63 @@ func TestColDecoderMissingAndCorrupt(t *testing.T) {
 	}
 	full := EncodeRow(nil, []types.Datum{int64(7), "abc", decimal("1.5")})
 	for i := 0; i < len(full); i++ {
-		if err := dec.Decode(full[:i], vecs, 0, false); !errors.Is(err, ErrCorrupt) {
+		if err := dec.Decode(full[:i], vecs, 0); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("row cut at %d: %v, want ErrCorrupt", i, err)
 		}
 	}
-	if err := dec.Decode(append(full, 0), vecs, 0, false); !errors.Is(err, ErrCorrupt) {
+	if err := dec.Decode(append(full, 0), vecs, 0); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("trailing byte: %v, want ErrCorrupt", err)
+	}
+}
+
+// DecodeEarly then DecodeLate give the rows Decode gives, for rows of
+// every type and rows older than the table (missing columns take their
+// defaults), and DecodeEarly keeps only the late columns' bytes.
+func TestColDecoderLate(t *testing.T) {
+	g := newGen(44)
+	oids := append([]uint32(nil), typeOIDs...)
+	missing := make([]types.Datum, len(oids))
+	missing[len(oids)-1] = decimal("7.25")
+	oids[len(oids)-1] = types.Numeric
+	cols := allColumns(len(oids))
+	late := make([]bool, len(oids))
+	for c := range late {
+		late[c] = c%3 != 0
+	}
+	full := NewColDecoder(oids, missing, cols)
+	split := NewColDecoder(oids, missing, cols)
+	split.SetLate(late)
+	want := make([]*coldata.Vec, len(oids))
+	got := make([]*coldata.Vec, len(oids))
+	for i, o := range oids {
+		want[i], got[i] = coldata.NewVec(o, coldata.BatchSize), coldata.NewVec(o, coldata.BatchSize)
+	}
+	for r := 0; r < 500; r++ {
+		row := g.row(oids)
+		if r%5 == 0 {
+			row = row[:len(row)-1-r%4] // an older row
+		}
+		enc := EncodeRow(nil, row)
+		if err := full.Decode(enc, want, r); err != nil {
+			t.Fatal(err)
+		}
+		buf, err := split.DecodeEarly(enc, got, r, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(buf) >= len(enc) {
+			t.Fatalf("row %d: %d bytes kept of a %d-byte row", r, len(buf), len(enc))
+		}
+		if err := split.DecodeLate(buf, got, r); err != nil {
+			t.Fatal(err)
+		}
+		for c := range oids {
+			if !same(got[c].Datum(r), want[c].Datum(r)) {
+				t.Fatalf("row %d column %d: got %v, want %v", r, c, got[c].Datum(r), want[c].Datum(r))
+			}
+		}
+	}
+	if err := split.DecodeLate([]byte{0xff}, got, 0); err == nil {
+		t.Error("corrupt late bytes decoded")
 	}
 }

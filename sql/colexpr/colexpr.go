@@ -54,17 +54,25 @@ func (c *Compiler) Compile(e *meridianpb.Expr) (Expr, error) {
 	return c.rowwise(e)
 }
 
-// CompileFilter compiles the condition e.
+// CompileFilter compiles the condition e. The conjuncts of an AND narrow
+// the selection one after the other, those with vector kernels first (SQL
+// leaves the order of evaluation open; the ones evaluated a row at a time
+// so see the fewest rows).
 func (c *Compiler) CompileFilter(e *meridianpb.Expr) (Filter, error) {
 	if e.Kind == meridianpb.ExprKind_EXPR_AND {
-		fs := make([]Filter, len(e.Args))
-		for i, a := range e.Args {
-			f, err := c.CompileFilter(a)
+		var vec, rows []Filter
+		for _, a := range conjuncts(e, nil) {
+			x, err := c.Compile(a)
 			if err != nil {
 				return nil, err
 			}
-			fs[i] = f
+			if _, slow := x.(*rowExpr); slow {
+				rows = append(rows, filterOf(x))
+			} else {
+				vec = append(vec, filterOf(x))
+			}
 		}
+		fs := append(vec, rows...)
 		return func(b *coldata.Batch) error {
 			for _, f := range fs {
 				if len(b.Sel) == 0 {
@@ -81,6 +89,22 @@ func (c *Compiler) CompileFilter(e *meridianpb.Expr) (Filter, error) {
 	if err != nil {
 		return nil, err
 	}
+	return filterOf(x), nil
+}
+
+// conjuncts appends the conjuncts of e, through nested ANDs.
+func conjuncts(e *meridianpb.Expr, out []*meridianpb.Expr) []*meridianpb.Expr {
+	if e.Kind != meridianpb.ExprKind_EXPR_AND {
+		return append(out, e)
+	}
+	for _, a := range e.Args {
+		out = conjuncts(a, out)
+	}
+	return out
+}
+
+// filterOf is the filter of the boolean expression x.
+func filterOf(x Expr) Filter {
 	if cm, ok := x.(*compare); ok {
 		return func(b *coldata.Batch) error {
 			xv, yv, err := cm.args(b)
@@ -89,7 +113,7 @@ func (c *Compiler) CompileFilter(e *meridianpb.Expr) (Filter, error) {
 			}
 			b.Sel = cm.kernel(xv, yv, b.Sel, b.Sel[:0])
 			return nil
-		}, nil
+		}
 	}
 	return func(b *coldata.Batch) error {
 		v, err := x.Eval(b)
@@ -98,7 +122,7 @@ func (c *Compiler) CompileFilter(e *meridianpb.Expr) (Filter, error) {
 		}
 		b.Sel = keepTrue(v, b.Sel, b.Sel[:0])
 		return nil
-	}, nil
+	}
 }
 
 // keepTrue appends to out the rows of in where v is true (not NULL).
@@ -162,6 +186,8 @@ func (c *Compiler) vec(e *meridianpb.Expr) (Expr, error) {
 			return nil, err
 		}
 		return &isNull{arg: a, want: e.Kind == meridianpb.ExprKind_EXPR_IS_NULL, out: coldata.NewVec(types.Bool, coldata.BatchSize)}, nil
+	case meridianpb.ExprKind_EXPR_IN:
+		return c.in(e)
 	case meridianpb.ExprKind_EXPR_FUNC:
 		if len(e.Args) != 2 {
 			return nil, nil
@@ -577,6 +603,89 @@ func newCompare(op string, k coldata.Kind, bpchar bool, x, y Expr) *compare {
 		}
 	}
 	return c
+}
+
+// in compiles x IN (constants) when x has a vector kernel and the
+// constants are of its kind and not NULL.
+func (c *Compiler) in(e *meridianpb.Expr) (Expr, error) {
+	if len(e.Args) < 2 {
+		return nil, nil
+	}
+	k := coldata.KindOf(e.Args[0].TypeOid)
+	if k != coldata.Int && k != coldata.Date && k != coldata.Str && k != coldata.Dec {
+		return nil, nil
+	}
+	bpchar := e.Args[0].TypeOid == types.Bpchar
+	var items []types.Datum
+	for _, a := range e.Args[1:] {
+		if a.Kind != meridianpb.ExprKind_EXPR_CONST || coldata.KindOf(a.TypeOid) != k {
+			return nil, nil
+		}
+		bpchar = bpchar && a.TypeOid == types.Bpchar
+		d, err := expr.ConstValue(a)
+		if err != nil || d == nil || !fits(k, d) {
+			return nil, err
+		}
+		items = append(items, d)
+	}
+	args, err := c.vecAll(e.Args[:1], k)
+	if args == nil || err != nil {
+		return nil, err
+	}
+	cm := &compare{x: args[0], y: args[0], out: coldata.NewVec(types.Bool, coldata.BatchSize), sel: make([]int, 0, coldata.BatchSize)}
+	switch k {
+	case coldata.Int, coldata.Date:
+		set := map[int64]bool{}
+		for _, d := range items {
+			if k == coldata.Date {
+				set[int64(d.(types.DateVal))] = true
+			} else {
+				set[d.(int64)] = true
+			}
+		}
+		cm.kernel = func(x, _ *coldata.Vec, in, out []int) []int {
+			for _, i := range in {
+				if !x.IsNull(i) && set[x.I[i]] {
+					out = append(out, i)
+				}
+			}
+			return out
+		}
+	case coldata.Str:
+		trim := func(s string) string { return s }
+		if bpchar {
+			trim = func(s string) string { return strings.TrimRight(s, " ") }
+		}
+		set := map[string]bool{}
+		for _, d := range items {
+			set[trim(d.(string))] = true
+		}
+		cm.kernel = func(x, _ *coldata.Vec, in, out []int) []int {
+			for _, i := range in {
+				if !x.IsNull(i) && set[trim(x.S[i])] {
+					out = append(out, i)
+				}
+			}
+			return out
+		}
+	case coldata.Dec:
+		var dx apd.Decimal
+		cm.kernel = func(x, _ *coldata.Vec, in, out []int) []int {
+			for _, i := range in {
+				if x.IsNull(i) {
+					continue
+				}
+				for _, d := range items {
+					if types.CompareNumeric(x.DecAt(i, &dx), d.(*apd.Decimal)) == 0 {
+						out = append(out, i)
+						break
+					}
+				}
+			}
+			return out
+		}
+	}
+	return cm, nil
 }
 
 // newLike is x [NOT] LIKE a constant simple pattern, as a comparison

@@ -178,6 +178,7 @@ func batchOf(rng *rand.Rand, rows [][]types.Datum) *coldata.Batch {
 // fallback.
 func testExprs() []*E {
 	var out []*E
+	i8, num := types.T(types.Int8), types.T(types.Numeric)
 	pairs := [][2]int{{cI8, cI8b}, {cI4, cI8}, {cI2, cI4}, {cNum, cNumB}, {cF8, cF8b}, {cText, cTextB}, {cChar, cCharB}, {cDate, cDateB}}
 	consts := map[int]*E{
 		cI8: expr.Const(types.T(types.Int8), int64(3)), cNum: expr.Const(types.T(types.Numeric), dec("1.5")),
@@ -192,7 +193,7 @@ func testExprs() []*E {
 			}
 		}
 	}
-	i8, i4, i2, num := types.T(types.Int8), types.T(types.Int4), types.T(types.Int2), types.T(types.Numeric)
+	i4, i2 := types.T(types.Int4), types.T(types.Int2)
 	for _, op := range []string{"+", "-", "*"} {
 		out = append(out,
 			call(op, i8, colRef(cI8), colRef(cI8b)),
@@ -210,6 +211,21 @@ func testExprs() []*E {
 		}
 	}
 	out = append(out, call("like", tBool, colRef(cText), colRef(cTextB)))
+	in := func(args ...*E) *E { return node(meridianpb.ExprKind_EXPR_IN, tBool, args...) }
+	txt := func(s string) *E { return expr.Const(types.T(types.Text), s) }
+	chr := func(s string) *E { return expr.Const(colTypes[cChar], s) }
+	out = append(out,
+		in(colRef(cI8), expr.Const(i8, int64(3)), expr.Const(i8, int64(-4)), expr.Const(i8, int64(math.MaxInt64))),
+		in(colRef(cText), txt("a"), txt("ab"), txt("")),
+		in(colRef(cChar), chr("a   "), chr("b")),
+		in(colRef(cDate), expr.Const(types.T(types.Date), types.DateVal(9001)), expr.Const(types.T(types.Date), types.DateVal(9004))),
+		in(colRef(cNum), expr.Const(num, dec("1.50")), expr.Const(num, dec("-3")), expr.Const(num, dec("NaN"))),
+		in(colRef(cI8), expr.Const(i8, int64(3)), expr.Const(i8, nil)),
+		in(colRef(cNum), colRef(cNumB), expr.Const(num, dec("2"))),
+		node(meridianpb.ExprKind_EXPR_AND, tBool, in(colRef(cText), txt("a"), txt("b")),
+			node(meridianpb.ExprKind_EXPR_CAST, tBool, node(meridianpb.ExprKind_EXPR_CAST, types.T(types.Text), colRef(cBool))),
+			node(meridianpb.ExprKind_EXPR_AND, tBool, call("<", tBool, colRef(cI8), colRef(cI8b)), colRef(cBoolB))),
+	)
 	cmp1 := call("<", tBool, colRef(cI8), colRef(cI8b))
 	cmp2 := call("=", tBool, colRef(cText), colRef(cTextB))
 	out = append(out,
