@@ -73,6 +73,13 @@ func (i *instrumented) Next(ctx context.Context) (*Batch, error) {
 
 func (i *instrumented) Close() { i.op.Close() }
 
+// FilterKeys passes a join's runtime filter to the operator measured
+// (EXPLAIN ANALYZE runs the plan the query runs).
+func (i *instrumented) FilterKeys(col int, keep func(int64) bool) bool {
+	f, ok := i.op.(KeyFilterer)
+	return ok && f.FilterKeys(col, keep)
+}
+
 // canceled turns a done context into the statement's error.
 func canceled(ctx context.Context) error { return pgerr.FromContext(ctx) }
 
