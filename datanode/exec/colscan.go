@@ -74,14 +74,15 @@ func (x *Executor) ColScan(snap storage.Snapshot, n *meridianpb.PlanNode, owns f
 	return s, nil
 }
 
-// ColScanRows returns the vectorized scan of a plan's table scan with a
-// filter, as an operator of rows: the filter runs on column batches (and
-// the columns only the output reads are decoded for the rows it keeps),
-// then the rows kept become rows of datums for the row operators above.
-// It returns nil for the scans ColScan does not read and for scans
-// without a filter (the row scan decodes those straight into rows).
+// ColScanRows returns the vectorized scan of a plan's table scan as an
+// operator of rows: the filter runs on column batches (and the columns
+// only the output reads are decoded for the rows it keeps), then the rows
+// kept become rows of datums for the row operators above. It returns nil
+// for the scans ColScan does not read. Even without a filter it is faster
+// than the row scan (BenchmarkScanRows: decoding into vectors, then rows
+// from per-batch slabs of each type, allocates half as much).
 func (x *Executor) ColScanRows(snap storage.Snapshot, n *meridianpb.PlanNode, owns func(bucket uint32) bool) (sqlexec.Operator, error) {
-	if sn := n.GetScan(); sn == nil || sn.Filter == nil {
+	if sn := n.GetScan(); sn == nil {
 		return nil, nil
 	}
 	src, err := x.ColScan(snap, n, owns)
