@@ -13,6 +13,8 @@
 package coldata
 
 import (
+	"fmt"
+
 	"github.com/cockroachdb/apd/v3"
 
 	"github.com/meridian-db/meridian/sql/types"
@@ -191,32 +193,65 @@ func (v *Vec) Datum(i int) types.Datum {
 	return v.A[i]
 }
 
-// Set stores the datum d (nil: NULL) at row i, converting it to the
-// vector's kind.
+// Set stores the datum d (nil: NULL) at row i; it must be of the Go type
+// of the vector's kind (Put reports one that is not).
 func (v *Vec) Set(i int, d types.Datum) {
+	if !v.Put(i, d) {
+		panic(fmt.Sprintf("coldata: a %T in a vector of type %d", d, v.Oid))
+	}
+}
+
+// Put stores the datum d (nil: NULL) at row i, or reports false when it
+// is not of the Go type of the vector's kind.
+func (v *Vec) Put(i int, d types.Datum) bool {
 	if d == nil {
 		v.SetNull(i)
-		return
+		return true
+	}
+	switch v.Kind {
+	case Int:
+		x, ok := d.(int64)
+		if !ok {
+			return false
+		}
+		v.I[i] = x
+	case Date:
+		x, ok := d.(types.DateVal)
+		if !ok {
+			return false
+		}
+		v.I[i] = int64(x)
+	case Float:
+		x, ok := d.(float64)
+		if !ok {
+			return false
+		}
+		v.F[i] = x
+	case Dec:
+		x, ok := d.(*apd.Decimal)
+		if !ok {
+			return false
+		}
+		v.SetDec(i, x)
+	case Str:
+		x, ok := d.(string)
+		if !ok {
+			return false
+		}
+		v.S[i] = x
+	case Bool:
+		x, ok := d.(bool)
+		if !ok {
+			return false
+		}
+		v.B[i] = x
+	default:
+		v.A[i] = d
 	}
 	if v.HasNull {
 		v.Null[i] = false
 	}
-	switch v.Kind {
-	case Int:
-		v.I[i] = d.(int64)
-	case Date:
-		v.I[i] = int64(d.(types.DateVal))
-	case Float:
-		v.F[i] = d.(float64)
-	case Dec:
-		v.SetDec(i, d.(*apd.Decimal))
-	case Str:
-		v.S[i] = d.(string)
-	case Bool:
-		v.B[i] = d.(bool)
-	default:
-		v.A[i] = d
-	}
+	return true
 }
 
 // Batch is a group of rows stored by column.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
-	"time"
 
 	"github.com/cockroachdb/apd/v3"
 
@@ -43,7 +42,6 @@ type ColHashAgg struct {
 	src     ColSource
 	env     *Env
 	st      *Stats
-	srcSt   *Stats // the scan's statistics (EXPLAIN ANALYZE)
 	phase   AggPhase
 	groupBy []colexpr.Expr
 	calls   []AggCall // with arguments compiled row by row, for spilled rows
@@ -71,8 +69,7 @@ var _ Operator = (*ColHashAgg)(nil)
 // scan the datanode can read into column batches (env.ColScan).
 func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
 	phase := AggPhase(a.Phase)
-	if env.ColScan == nil || (phase != AggPartial && phase != AggFull) || a.Sorted || len(a.Sets) > 0 ||
-		len(n.Inputs) != 1 || n.Inputs[0].GetScan() == nil {
+	if env.ColScan == nil || (phase != AggPartial && phase != AggFull) || a.Sorted || len(a.Sets) > 0 || len(n.Inputs) != 1 {
 		return nil, nil
 	}
 	for _, f := range a.Aggs {
@@ -80,16 +77,11 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 			return nil, nil
 		}
 	}
-	src, err := env.ColScan(n.Inputs[0])
-	if src == nil || err != nil {
+	src, rowOnly, err := env.buildCols(n.Inputs[0])
+	if err != nil {
 		return nil, err
 	}
-	h := &ColHashAgg{src: src, env: env, st: st, srcSt: env.stats(n.Inputs[0].Id), phase: phase}
-	for _, s := range []*Stats{h.st, h.srcSt} {
-		if s != nil {
-			s.Vectorized = true
-		}
-	}
+	h := &ColHashAgg{src: src, env: env, st: st, phase: phase}
 	c := &colexpr.Compiler{In: src.Types(), Row: env.Compile}
 	fail := func(err error) (Operator, error) {
 		src.Close()
@@ -118,9 +110,33 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 			}
 		}
 	}
+	if rowOnly && !computes(a) {
+		// Rows in, nothing to compute a batch at a time: the row
+		// aggregation, over the input already built.
+		return NewHashAgg(env, st, src.(*columnarizer).in, n.Inputs[0].Types, phase, h.rowKeys, h.calls, nil), nil
+	}
+	if st != nil {
+		st.Vectorized = true
+	}
 	h.keys = make([]*coldata.Vec, len(h.groupBy))
 	h.vals = make([]*coldata.Vec, len(h.args))
 	return h, nil
+}
+
+// computes reports an aggregation with a group key or an argument that
+// is more than a column.
+func computes(a *meridianpb.AggNode) bool {
+	for _, g := range a.GroupBy {
+		if g.Kind != meridianpb.ExprKind_EXPR_COLUMN {
+			return true
+		}
+	}
+	for _, f := range a.Aggs {
+		if f.Arg != nil && f.Arg.Kind != meridianpb.ExprKind_EXPR_COLUMN {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *ColHashAgg) Open(ctx context.Context) error {
@@ -153,20 +169,13 @@ func (h *ColHashAgg) Next(ctx context.Context) (*Batch, error) {
 		}
 		full := false
 		for !full {
-			start := time.Now()
 			b, err := h.src.Next(ctx)
-			if h.srcSt != nil {
-				h.srcSt.Nanos += int64(time.Since(start))
-			}
 			if err != nil {
 				return nil, err
 			}
 			if b == nil {
 				h.done = true
 				break
-			}
-			if h.srcSt != nil {
-				h.srcSt.Rows += int64(len(b.Sel))
 			}
 			if full, err = h.add(b); err != nil {
 				return nil, err

@@ -229,3 +229,78 @@ func TestColHashAggChosen(t *testing.T) {
 		op.Close()
 	}
 }
+
+// An aggregation over a projection and a filter over any row input (here
+// a stream) runs them on column batches (the rows stored by column first)
+// and gives the row engine's rows, for both phases and over rows with
+// NULLs, numerics of several scales and numerics beyond an int64; over
+// plain columns of a row input it stays the row aggregation.
+func TestColPipelineOverRows(t *testing.T) {
+	num, i8, boolT := types.T(types.Numeric), types.T(types.Int8), types.T(types.Bool)
+	rows := bigNumerics(aggInput(41, 4000, 30))
+	fn := func(name string, r types.Type, args ...*meridianpb.Expr) *meridianpb.Expr {
+		return &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: name, TypeOid: r.OID, Typmod: r.Typmod, Args: args}
+	}
+	colOf := func(i int) *meridianpb.Expr { return expr.Column(i, types.T(aggInTypes[i])) }
+	recv := &meridianpb.PlanNode{Id: 4, Op: &meridianpb.PlanNode_Recv{Recv: &meridianpb.RecvNode{}}, Types: aggInTypes}
+	filter := &meridianpb.PlanNode{Id: 3, Op: &meridianpb.PlanNode_Filter{Filter: &meridianpb.FilterNode{
+		Cond: fn("<>", boolT, colOf(2), expr.Const(i8, int64(7)))}}, Types: aggInTypes, Inputs: []*meridianpb.PlanNode{recv}}
+	project := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Project{Project: &meridianpb.ProjectNode{Exprs: []*meridianpb.Expr{
+		colOf(0),
+		fn("*", num, colOf(3), fn("-", num, expr.Const(num, apd.New(1, 0)), colOf(3))),
+		fn("+", i8, colOf(2), colOf(0)),
+		colOf(1),
+	}}}, Types: []uint32{types.Int8, types.Numeric, types.Int8, types.Text}, Inputs: []*meridianpb.PlanNode{filter}}
+	defs := []aggDef{
+		{agg.Spec{Func: "count", Type: types.T(types.Int8)}, -1},
+		aggOf("sum", 1, types.Numeric, types.Numeric),
+		aggOf("avg", 1, types.Numeric, types.Numeric),
+		aggOf("max", 1, types.Numeric, types.Numeric),
+		aggOf("sum", 2, types.Int8, types.Numeric),
+		aggOf("min", 3, types.Text, types.Text),
+	}
+	plan := func(phase meridianpb.AggPhase, input *meridianpb.PlanNode, groupCols ...int) *meridianpb.PlanNode {
+		a := &meridianpb.AggNode{Phase: phase}
+		for _, c := range groupCols {
+			a.GroupBy = append(a.GroupBy, expr.Column(c, types.T(input.Types[c])))
+		}
+		for _, d := range defs {
+			f := &meridianpb.AggFunc{Func: d.spec.Func, TypeOid: d.spec.Type.OID, Typmod: d.spec.Type.Typmod, ArgTypeOid: d.spec.ArgType}
+			if d.col >= 0 {
+				f.Arg = expr.Column(d.col, types.T(input.Types[d.col]))
+			}
+			a.Aggs = append(a.Aggs, f)
+		}
+		return &meridianpb.PlanNode{Id: 1, Op: &meridianpb.PlanNode_Agg{Agg: a}, Inputs: []*meridianpb.PlanNode{input}}
+	}
+	run := func(vectorized bool, n *meridianpb.PlanNode) ([]Row, Operator) {
+		env, _ := testEnv(t, 0)
+		env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: rows, batch: 700}, nil }
+		if vectorized {
+			env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return nil, nil }
+		}
+		op, err := env.Build(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := op
+		got := mustCollect(t, op)
+		released(t, env)
+		return got, built
+	}
+	for _, phase := range []meridianpb.AggPhase{meridianpb.AggPhase_AGG_PARTIAL, meridianpb.AggPhase_AGG_FULL} {
+		for _, groups := range [][]int{nil, {0}, {3, 0}} {
+			n := plan(phase, project, groups...)
+			want, _ := run(false, n)
+			got, op := run(true, n)
+			if _, ok := op.(*ColHashAgg); !ok {
+				t.Fatalf("phase %v groups %v: built %T, not the vectorized aggregation", phase, groups, op)
+			}
+			sameMultiset(t, got, want)
+		}
+	}
+	// Plain columns of rows: nothing to compute by column.
+	if _, op := run(true, plan(meridianpb.AggPhase_AGG_PARTIAL, recv, 0)); func() bool { _, ok := op.(*HashAgg); return !ok }() {
+		t.Errorf("an aggregation of plain columns of rows built %T, want the row HashAgg", op)
+	}
+}

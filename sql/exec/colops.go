@@ -1,0 +1,208 @@
+package exec
+
+import (
+	"context"
+	"time"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/coldata"
+	"github.com/meridian-db/meridian/sql/colexpr"
+	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// buildCols returns the operators of a plan node as a source of column
+// batches: a table scan the datanode reads by column (env.ColScan), and
+// projections and filters over such a source, run on the batches; any
+// other node is built as row operators whose rows are then stored by
+// column (a columnarizer), so that a vectorized aggregation can sit on
+// any input. rowOnly reports a source that is a columnarizer alone (no
+// vector work below the aggregation but its own).
+func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, err error) {
+	st := env.stats(n.Id)
+	switch op := n.Op.(type) {
+	case *meridianpb.PlanNode_Scan:
+		if env.ColScan != nil {
+			if src, err = env.ColScan(n); src != nil || err != nil {
+				return colInstrument(src, st), false, err
+			}
+		}
+	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter:
+		if len(n.Inputs) != 1 {
+			break
+		}
+		in, _, err := env.buildCols(n.Inputs[0])
+		if err != nil {
+			return nil, false, err
+		}
+		c := &colexpr.Compiler{In: in.Types(), Row: env.Compile}
+		if p, ok := op.(*meridianpb.PlanNode_Project); ok {
+			cp := &colProject{in: in, types: n.Types}
+			for _, e := range p.Project.Exprs {
+				x, err := c.Compile(e)
+				if err != nil {
+					in.Close()
+					return nil, false, err
+				}
+				cp.exprs = append(cp.exprs, x)
+			}
+			if len(cp.types) != len(cp.exprs) {
+				in.Close()
+				return nil, false, pgerr.New(pgerr.InternalError, "plan node %d: %d types for %d expressions", n.Id, len(cp.types), len(cp.exprs))
+			}
+			cp.out.Vecs = make([]*coldata.Vec, len(cp.exprs))
+			return colInstrument(cp, st), false, nil
+		}
+		cond := op.(*meridianpb.PlanNode_Filter).Filter.Cond
+		if cond == nil {
+			in.Close()
+			return nil, false, pgerr.New(pgerr.InternalError, "plan node %d: filter without a condition", n.Id)
+		}
+		f, err := c.CompileFilter(cond)
+		if err != nil {
+			in.Close()
+			return nil, false, err
+		}
+		return colInstrument(&colFilter{in: in, filter: f}, st), false, nil
+	}
+	op, err := env.Build(n)
+	if err != nil {
+		return nil, false, err
+	}
+	return &columnarizer{in: op, types: n.Types}, true, nil
+}
+
+// columnarizer stores the rows of a row operator by column.
+type columnarizer struct {
+	in    Operator
+	types []uint32
+	b     *coldata.Batch
+	rows  []Row // rows of the input's last batch not yet stored
+}
+
+func (c *columnarizer) Types() []uint32 { return c.types }
+
+func (c *columnarizer) Open(ctx context.Context) error {
+	c.b = coldata.NewBatch(c.types)
+	return c.in.Open(ctx)
+}
+
+func (c *columnarizer) Next(ctx context.Context) (*coldata.Batch, error) {
+	b := c.b
+	b.Reset()
+	for b.N < coldata.BatchSize {
+		if len(c.rows) == 0 {
+			in, err := c.in.Next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if in == nil {
+				break
+			}
+			c.rows = in.Rows
+		}
+		n := min(len(c.rows), coldata.BatchSize-b.N)
+		for _, r := range c.rows[:n] {
+			if len(r) != len(b.Vecs) {
+				return nil, pgerr.New(pgerr.InternalError, "a row of %d columns where %d were planned", len(r), len(b.Vecs))
+			}
+			for j, d := range r {
+				if !b.Vecs[j].Put(b.N, d) {
+					return nil, pgerr.New(pgerr.InternalError, "a %T in a column of type %s", d, types.InfoOf(c.types[j]).Name)
+				}
+			}
+			b.N++
+		}
+		c.rows = c.rows[n:]
+	}
+	if b.N == 0 {
+		return nil, nil
+	}
+	b.SelectAll(b.N)
+	return b, nil
+}
+
+func (c *columnarizer) Close() { c.in.Close() }
+
+// colProject computes expressions over column batches.
+type colProject struct {
+	in    ColSource
+	exprs []colexpr.Expr
+	types []uint32
+	out   coldata.Batch
+}
+
+func (p *colProject) Types() []uint32                { return p.types }
+func (p *colProject) Open(ctx context.Context) error { return p.in.Open(ctx) }
+func (p *colProject) Close()                         { p.in.Close() }
+
+func (p *colProject) Next(ctx context.Context) (*coldata.Batch, error) {
+	b, err := p.in.Next(ctx)
+	if b == nil || err != nil {
+		return nil, err
+	}
+	for i, e := range p.exprs {
+		if p.out.Vecs[i], err = e.Eval(b); err != nil {
+			return nil, err
+		}
+	}
+	p.out.N, p.out.Sel = b.N, b.Sel
+	return &p.out, nil
+}
+
+// colFilter narrows the selection of column batches.
+type colFilter struct {
+	in     ColSource
+	filter colexpr.Filter
+}
+
+func (f *colFilter) Types() []uint32                { return f.in.Types() }
+func (f *colFilter) Open(ctx context.Context) error { return f.in.Open(ctx) }
+func (f *colFilter) Close()                         { f.in.Close() }
+
+func (f *colFilter) Next(ctx context.Context) (*coldata.Batch, error) {
+	for {
+		b, err := f.in.Next(ctx)
+		if b == nil || err != nil {
+			return nil, err
+		}
+		if err := f.filter(b); err != nil {
+			return nil, err
+		}
+		if len(b.Sel) > 0 {
+			return b, nil
+		}
+	}
+}
+
+// colInstrument counts a column source's rows and time in st (EXPLAIN
+// ANALYZE), marked vectorized; src itself when st is nil.
+func colInstrument(src ColSource, st *Stats) ColSource {
+	if st == nil || src == nil {
+		return src
+	}
+	st.Vectorized = true
+	return &colInstrumented{ColSource: src, st: st}
+}
+
+type colInstrumented struct {
+	ColSource
+	st *Stats
+}
+
+func (c *colInstrumented) Open(ctx context.Context) error {
+	start := time.Now()
+	err := c.ColSource.Open(ctx)
+	c.st.Nanos += int64(time.Since(start))
+	return err
+}
+
+func (c *colInstrumented) Next(ctx context.Context) (*coldata.Batch, error) {
+	start := time.Now()
+	b, err := c.ColSource.Next(ctx)
+	c.st.Nanos += int64(time.Since(start))
+	if b != nil {
+		c.st.Rows += int64(len(b.Sel))
+	}
+	return b, err
+}
