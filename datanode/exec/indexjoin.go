@@ -1,7 +1,9 @@
 package exec
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -60,31 +62,67 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	if err != nil {
 		return nil, nil, storageErr(err)
 	}
-	var buf, rkBuf []byte
-	keyOut := slices.Contains(cols, codec.RowKeyColumn)
+	var buf []byte
 	out := make(sqlexec.Row, len(cols))
-	return func(ctx context.Context, keys []types.Datum, emit func(sqlexec.Row) error) error {
-		buf = append(buf[:0], prefix...)
-		for _, k := range keys {
-			buf = codec.AppendKey(buf, k)
-		}
-		p := append([]byte(nil), buf...)
-		entry := func(_, value []byte, _ uint64) error {
-			bucket, rowID, err := codec.DecodeIndexValue(value)
-			if err != nil {
-				return err
+	// A batch's lookups read the index entries of its keys first, then the
+	// rows they point to in the order of their row keys: the rows of one
+	// key are near each other, and the rows of a batch so are read in one
+	// forward pass over the table, each file and block loaded once, rather
+	// than in the order of the index (random in the table's bucket order).
+	type entry struct {
+		k       int // the key's index in the batch
+		at, end int // its row key in keys
+	}
+	var (
+		ents []entry
+		rks  []byte
+		done []bool
+	)
+	return func(ctx context.Context, keys [][]types.Datum, emit func(int, sqlexec.Row) error) error {
+		ents, rks = ents[:0], rks[:0]
+		for k, vals := range keys {
+			buf = append(buf[:0], prefix...)
+			for _, v := range vals {
+				buf = codec.AppendKey(buf, v)
 			}
-			var rk []byte
-			if keyOut {
-				rk = codec.RowKey(ti.desc.Id, bucket, rowID) // emitted: a key of its own
+			add := func(_, value []byte, _ uint64) error {
+				bucket, rowID, err := codec.DecodeIndexValue(value)
+				if err != nil {
+					return err
+				}
+				at := len(rks)
+				rks = codec.AppendRowKey(rks, ti.desc.Id, bucket, rowID)
+				ents = append(ents, entry{k: k, at: at, end: len(rks)})
+				return nil
+			}
+			var err error
+			if point {
+				var value []byte
+				var found bool
+				if value, _, found, err = rd.GetView(ctx, buf); err == nil && found {
+					err = add(nil, value, 0)
+				}
 			} else {
-				rkBuf = codec.AppendRowKey(rkBuf[:0], ti.desc.Id, bucket, rowID)
-				rk = rkBuf
+				err = rd.Scan(ctx, buf, codec.PrefixEnd(buf), add)
 			}
+			if err != nil {
+				return storageErr(err)
+			}
+		}
+		slices.SortFunc(ents, func(a, b entry) int { return bytes.Compare(rks[a.at:a.end], rks[b.at:b.end]) })
+		done = append(done[:0], make([]bool, len(keys))...)
+		for _, e := range ents {
+			if done[e.k] {
+				continue
+			}
+			rk := rks[e.at:e.end]
 			// The decoder copies what it keeps, so the value need not be.
 			rv, _, found, err := rd.GetView(ctx, rk)
-			if err != nil || !found {
-				return err
+			if err != nil {
+				return storageErr(err)
+			}
+			if !found {
+				continue
 			}
 			row, err := dec.Decode(rv)
 			if err != nil {
@@ -97,26 +135,24 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 				}
 				if !expr.IsTrue(v) {
 					dec.Unread() // nothing references the rejected row
-					return nil
+					continue
 				}
 			}
 			for i, c := range cols {
 				if c == codec.RowKeyColumn {
-					out[i] = rk
+					out[i] = append([]byte(nil), rk...) // emitted: a key of its own
 					continue
 				}
 				out[i] = row[c]
 			}
-			return emit(out)
-		}
-		if point {
-			// Get copies the value, so the row read may reuse the iterator.
-			value, seq, found, err := rd.Get(ctx, p)
-			if err != nil || !found {
-				return storageErr(err)
+			if err := emit(e.k, out); err != nil {
+				if errors.Is(err, sqlexec.ErrLookupDone) {
+					done[e.k] = true
+					continue
+				}
+				return err
 			}
-			return storageErr(entry(p, value, seq))
 		}
-		return storageErr(rd.Scan(ctx, p, codec.PrefixEnd(p), entry))
+		return nil
 	}, rd.Close, nil
 }

@@ -9,16 +9,19 @@ import (
 	"github.com/meridian-db/meridian/sql/types"
 )
 
-// IndexLookup finds the inner rows whose index key equals keys (no key
-// is NULL) and calls emit for each; emit may not keep the row's slice
-// beyond the call unless it copies it. When emit returns an error the
-// lookup stops and returns it as is (ErrLookupDone: the join has the rows
-// it needs).
-type IndexLookup func(ctx context.Context, keys []types.Datum, emit func(Row) error) error
+// IndexLookup finds, for each i, the inner rows whose index key equals
+// keys[i] (no key is NULL) and calls emit(i, row) for each — the rows of
+// all the keys in any order (a datanode reads them in the order of their
+// row keys, so that one pass reads each block once). emit may not keep the
+// row's slice beyond the call unless it copies it. When emit returns
+// ErrLookupDone the lookup reads no more rows of key i; another error
+// stops it and is returned as is.
+type IndexLookup func(ctx context.Context, keys [][]types.Datum, emit func(i int, row Row) error) error
 
-// ErrLookupDone is what a semi or anti join's emit returns once a row
-// matched: the outer row's fate is decided, the rest is not read.
-var ErrLookupDone = errors.New("index lookup: the join needs no more rows")
+// ErrLookupDone is what a semi or anti join's emit returns once a row of
+// a key matched: the outer row's fate is decided, its other rows are not
+// read.
+var ErrLookupDone = errors.New("index lookup: the join needs no more rows of this key")
 
 // IndexJoin is a nested loop whose inner side is an index: for each
 // outer row it looks up the matching inner rows (Lookup), so only the
@@ -33,6 +36,9 @@ type IndexJoin struct {
 
 	keyBuf  []types.Datum // the batch's key values, len(keys) per outer row
 	order   []int         // the batch's rows in key order
+	lkeys   [][]types.Datum
+	lrow    []int  // lkeys[k] is the key of outer row lrow[k]
+	found   []bool // per outer row of the batch
 	out     rowBuffer
 	release func() // frees the lookup's resources (nil: none)
 	// pending: output rows of the current outer row beyond a full batch.
@@ -100,64 +106,66 @@ func (j *IndexJoin) probeBatch(ctx context.Context, rows []Row) error {
 		}
 		return 0
 	})
+	// One lookup of the keys without a NULL, in key order.
+	j.lkeys, j.lrow = j.lkeys[:0], j.lrow[:0]
 	for _, i := range j.order {
-		if err := j.probe(ctx, rows[i], keysOf(i)); err != nil {
-			return err
+		vals := keysOf(i)
+		if !slices.Contains(vals, nil) {
+			j.lkeys = append(j.lkeys, vals)
+			j.lrow = append(j.lrow, i)
 		}
 	}
-	return nil
-}
-
-// probe joins one outer row whose key values are vals.
-func (j *IndexJoin) probe(ctx context.Context, o Row, vals []types.Datum) error {
-	null := false
-	for _, v := range vals {
-		null = null || v == nil
-	}
-	found := false
-	if !null {
-		err := j.lookup(ctx, vals, func(in Row) error {
-			var row Row
-			if j.typ == JoinSemi || j.typ == JoinAnti {
-				// Only the residual reads the joined row: one scratch row.
-				if j.scratch == nil {
-					j.scratch = make(Row, j.ow+j.iw)
-				}
-				row = j.scratch
-			} else {
-				row = make(Row, j.ow+j.iw)
-			}
-			copy(row, o)
-			copy(row[j.ow:], in)
-			if j.residual != nil {
-				v, err := j.residual(row)
-				if err != nil {
-					return err
-				}
-				if !expr.IsTrue(v) {
-					return nil
-				}
-			}
-			found = true
-			if j.typ == JoinSemi || j.typ == JoinAnti {
-				return ErrLookupDone
-			}
-			j.pending = append(j.pending, row)
-			return nil
-		})
-		if err != nil && !errors.Is(err, ErrLookupDone) {
-			return err
+	j.found = append(j.found[:0], make([]bool, len(rows))...)
+	semi := j.typ == JoinSemi || j.typ == JoinAnti
+	err := j.lookup(ctx, j.lkeys, func(k int, in Row) error {
+		i := j.lrow[k]
+		if semi && j.found[i] {
+			return ErrLookupDone
 		}
-	}
-	switch {
-	case j.typ == JoinSemi && found:
-		j.pending = append(j.pending, o)
-	case j.typ == JoinAnti && !found:
-		j.pending = append(j.pending, o)
-	case j.typ == JoinLeft && !found:
-		row := make(Row, j.ow+j.iw)
+		o := rows[i]
+		var row Row
+		if semi {
+			// Only the residual reads the joined row: one scratch row.
+			if j.scratch == nil {
+				j.scratch = make(Row, j.ow+j.iw)
+			}
+			row = j.scratch
+		} else {
+			row = make(Row, j.ow+j.iw)
+		}
 		copy(row, o)
+		copy(row[j.ow:], in)
+		if j.residual != nil {
+			v, err := j.residual(row)
+			if err != nil {
+				return err
+			}
+			if !expr.IsTrue(v) {
+				return nil
+			}
+		}
+		j.found[i] = true
+		if semi {
+			return ErrLookupDone
+		}
 		j.pending = append(j.pending, row)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, i := range j.order {
+		o, found := rows[i], j.found[i]
+		switch {
+		case j.typ == JoinSemi && found:
+			j.pending = append(j.pending, o)
+		case j.typ == JoinAnti && !found:
+			j.pending = append(j.pending, o)
+		case j.typ == JoinLeft && !found:
+			row := make(Row, j.ow+j.iw)
+			copy(row, o)
+			j.pending = append(j.pending, row)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -31,12 +32,34 @@ func TestIndexJoinMatchesNestedLoop(t *testing.T) {
 		byKey[k] = append(byKey[k], row)
 	}
 	lookups, emits := 0, 0
-	lookup := func(_ context.Context, keys []types.Datum, emit func(Row) error) error {
+	// The lookup emits the rows of all keys interleaved, as a datanode's
+	// does (in row key order), and skips the rest of a key's rows when the
+	// join says it is done with it.
+	lookup := func(_ context.Context, keys [][]types.Datum, emit func(int, Row) error) error {
 		lookups++
-		for _, row := range byKey[keys[0].(int64)] {
-			scratch := append(Row(nil), row...) // the callee may reuse its slice
+		type hit struct {
+			k   int
+			row Row
+		}
+		var hits []hit
+		for k, key := range keys {
+			for _, row := range byKey[key[0].(int64)] {
+				hits = append(hits, hit{k, row})
+			}
+		}
+		r.Shuffle(len(hits), func(a, b int) { hits[a], hits[b] = hits[b], hits[a] })
+		done := make([]bool, len(keys))
+		for _, h := range hits {
+			if done[h.k] {
+				continue
+			}
+			scratch := append(Row(nil), h.row...) // the callee may reuse its slice
 			emits++
-			if err := emit(scratch); err != nil {
+			if err := emit(h.k, scratch); err != nil {
+				if errors.Is(err, ErrLookupDone) {
+					done[h.k] = true
+					continue
+				}
 				return err
 			}
 		}
@@ -77,7 +100,7 @@ func TestIndexJoinMatchesNestedLoop(t *testing.T) {
 func TestIndexJoinLookupError(t *testing.T) {
 	boom := fmt.Errorf("boom")
 	ij := NewIndexJoin(NewRows([]Row{{int64(1)}}), JoinInner, colEvals(0),
-		func(context.Context, []types.Datum, func(Row) error) error { return boom }, nil, 1, 1)
+		func(context.Context, [][]types.Datum, func(int, Row) error) error { return boom }, nil, 1, 1)
 	if _, err := collect(context.Background(), ij); err != boom {
 		t.Fatalf("got %v, want the lookup's error", err)
 	}
