@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -102,6 +104,26 @@ var operators = map[string]func(env *Env, st *Stats, ins []*testOp) Operator{
 	},
 	"window": func(env *Env, st *Stats, ins []*testOp) Operator {
 		return NewWindow(env, st, ins[0], []WindowFn{{Func: "row_number", OrderBy: []SortKey{asc(3)}}})
+	},
+	// The vectorized aggregation, over the rows stored by column (the
+	// datanode's build of an aggregation with a computed argument).
+	"vectorized hash agg": func(env *Env, st *Stats, ins []*testOp) Operator {
+		i8 := types.T(types.Int8)
+		env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return nil, nil }
+		env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return ins[0], nil }
+		recv := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Recv{Recv: &meridianpb.RecvNode{}}, Types: sortTypes}
+		sum := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "+", TypeOid: types.Int8, Typmod: -1,
+			Args: []*meridianpb.Expr{expr.Column(0, i8), expr.Column(3, i8)}}
+		op, err := env.Build(&meridianpb.PlanNode{Id: 1, Inputs: []*meridianpb.PlanNode{recv}, Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{
+			Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: []*meridianpb.Expr{expr.Column(3, i8)},
+			Aggs: []*meridianpb.AggFunc{{Func: "sum", Arg: sum, TypeOid: types.Numeric, Typmod: -1}}}}})
+		if err != nil {
+			panic(err)
+		}
+		if _, ok := op.(*ColHashAgg); !ok {
+			panic(fmt.Sprintf("built %T", op))
+		}
+		return op
 	},
 }
 
