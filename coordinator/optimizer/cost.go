@@ -2,6 +2,7 @@ package optimizer
 
 import (
 	"math"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -105,12 +106,83 @@ func (b *builder) scanEstimate(t *meridianpb.TableDesc, filter *Expr, indexed bo
 // selectivity estimates the fraction of rows a condition keeps, from
 // the columns' statistics where they apply, else with PostgreSQL's
 // default guesses.
+//
+// As PostgreSQL's clauselist_selectivity, a lower and an upper bound on
+// one column (`d >= x AND d < y`) are estimated together, as the share
+// of rows between them (lo + hi - 1), not as two independent conditions
+// (lo × hi, which takes a month of seven years for a quarter of them).
 func selectivity(cond *Expr, cols []colStat) float64 {
 	s := 1.0
+	type bounds struct{ lo, hi float64 }
+	var ranges map[int32]*bounds
+	var order []int32
 	for _, c := range conjuncts(cond) {
-		s *= clauseSelectivity(c, cols)
+		col, upper, ok := rangeBound(c)
+		if !ok {
+			s *= clauseSelectivity(c, cols)
+			continue
+		}
+		if ranges == nil {
+			ranges = map[int32]*bounds{}
+		}
+		b := ranges[col]
+		if b == nil {
+			b = &bounds{lo: 1, hi: 1}
+			ranges[col] = b
+			order = append(order, col)
+		}
+		x := clauseSelectivity(c, cols)
+		if upper {
+			b.hi = min(b.hi, x)
+		} else {
+			b.lo = min(b.lo, x)
+		}
+	}
+	for _, col := range order {
+		b := ranges[col]
+		switch {
+		case b.lo == 1 || b.hi == 1:
+			s *= b.lo * b.hi // one side only
+		default:
+			// Both bounds left out the NULLs: add them back once.
+			between := b.lo + b.hi - 1
+			if int(col) < len(cols) && col >= 0 && cols[col].base != nil {
+				between += cols[col].nullFrac
+			}
+			if between <= 0 {
+				between = defaultRange // the statistics cannot tell (or the range is empty)
+			}
+			s *= between
+		}
 	}
 	return min(max(s, 1e-7), 1)
+}
+
+// defaultRange is PostgreSQL's DEFAULT_RANGE_INEQ_SEL.
+const defaultRange = 0.005
+
+// rangeBound reports a comparison of a bare column with a constant:
+// the column and whether it bounds the column from above.
+func rangeBound(c *Expr) (col int32, upper, ok bool) {
+	if c.Kind != kFunc || len(c.Args) != 2 {
+		return 0, false, false
+	}
+	l, r := c.Args[0], c.Args[1]
+	op := c.Name
+	if l.Kind != kColumn {
+		l, r = r, l
+		op = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+	}
+	if l.Kind != kColumn || op == "" {
+		return 0, false, false
+	}
+	if op != "<" && op != "<=" && op != ">" && op != ">=" {
+		return 0, false, false
+	}
+	if _, isConst := constValue(r); !isConst {
+		return 0, false, false
+	}
+	return l.Index, op == "<" || op == "<=", true
 }
 
 // Default selectivities (PostgreSQL's selfuncs.h).
@@ -309,6 +381,9 @@ func eqSelectivity(col, val *Expr, cols []colStat) float64 {
 func rangeSelectivity(col *Expr, op string, val *Expr, cols []colStat) float64 {
 	cs := colOf(col, cols)
 	v, ok := constValue(val)
+	if ok {
+		v = onColumnScale(col, v)
+	}
 	if cs == nil || cs.base == nil || !ok || !comparable(col, v) {
 		return defaultIneq
 	}
@@ -376,6 +451,25 @@ func rangeSelectivity(col *Expr, op string, val *Expr, cols []colStat) float64 {
 		return sel + rest*below
 	}
 	return sel + rest*(1-below)
+}
+
+// onColumnScale converts a constant a range compares with a date column
+// from a timestamp (`date '1995-09-01' + interval '1' month` is one) to
+// its date, and one compared with a timestamp column from a date to its
+// midnight, so that the column's statistics apply (for an estimate: a
+// time of day is dropped).
+func onColumnScale(col *Expr, v types.Datum) types.Datum {
+	switch x := v.(type) {
+	case time.Time:
+		if col.TypeOid == types.Date {
+			return types.DateOf(x)
+		}
+	case types.DateVal:
+		if col.TypeOid == types.Timestamp || col.TypeOid == types.TimestampTZ {
+			return x.Time()
+		}
+	}
+	return v
 }
 
 // numeric3 maps three comparable values to float64s when their type has
