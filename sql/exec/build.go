@@ -25,9 +25,10 @@ type Env struct {
 	// Scan builds a table scan (datanodes only).
 	Scan func(n *meridianpb.PlanNode) (Operator, error)
 	// ColScan, when set, builds a table scan into column batches, or
-	// returns nil when it cannot read that scan so (datanodes only): an
-	// aggregation's partial phase over it then runs vectorized
-	// (ColHashAgg).
+	// returns nil when it cannot read that scan so (datanodes only). When
+	// it is set, hash aggregations other than final ones run vectorized
+	// (ColHashAgg), with the projections and filters under them, over it
+	// or over their input's rows stored by column (buildCols).
 	ColScan func(n *meridianpb.PlanNode) (ColSource, error)
 	// Recv builds the reader of a producer fragment's stream.
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
