@@ -138,7 +138,9 @@ func (r *colRows) Close() { r.s.Close() }
 func (r *colRows) Vectorized() bool { return true }
 
 // FilterKeys is scanOp's: the scan drops the rows whose output column col
-// holds NULL or an integer keep rejects, after its filter.
+// holds NULL or an integer keep rejects as soon as it has decoded that
+// column (a gate of its decoder): the columns after it are not read, and
+// its filter does not see the row.
 func (r *colRows) FilterKeys(col int, keep func(int64) bool) bool {
 	s := r.s
 	if s.p.started() || col < 0 || col >= len(s.cols) || coldata.KindOf(s.out[col]) != coldata.Int {
@@ -147,8 +149,9 @@ func (r *colRows) FilterKeys(col int, keep func(int64) bool) bool {
 	if s.spec == nil {
 		return true // no rows
 	}
-	s.keys = append(s.keys, keyFilter{col: s.cols[col], keep: keep})
-	s.dec.Early(s.cols[col])
+	k := &keyFilter{col: s.cols[col], keep: keep}
+	s.dec.Early(k.col)
+	s.dec.SetGate(k.col, k.pass)
 	return true
 }
 
@@ -165,7 +168,6 @@ type colScan struct {
 	decoded []int    // table columns decoded, ascending
 	dec     *codec.ColDecoder
 	filter  colexpr.Filter
-	keys    []keyFilter // a join's runtime filters, on table columns
 	// late: the decoder has late columns; lateOff: the last batch's
 	// filter kept most of its rows, so this one decodes every column at
 	// once (late decoding pays while most rows are rejected).
@@ -248,9 +250,6 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 				return err
 			}
 		}
-		for i := range s.keys {
-			t.Sel = s.keys[i].filter(t.Vecs[s.keys[i].col], t.Sel)
-		}
 		if s.late {
 			s.lateOff = len(t.Sel)*2 > t.N
 		}
@@ -279,10 +278,17 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 	err := s.x.scanRows(ctx, s.snap, s.spec, s.ti, func(key, value []byte, _ uint64) error {
 		var err error
 		if late {
-			sb.raw, err = s.dec.DecodeEarly(value, sb.vecs, sb.table.N, sb.raw)
-			sb.at = append(sb.at, len(sb.raw))
+			start := len(sb.raw)
+			if sb.raw, err = s.dec.DecodeEarly(value, sb.vecs, sb.table.N, sb.raw); err == nil {
+				sb.at = append(sb.at, len(sb.raw))
+			} else {
+				sb.raw = sb.raw[:start]
+			}
 		} else {
 			err = s.dec.Decode(value, sb.vecs, sb.table.N)
+		}
+		if err == codec.ErrRejected {
+			return nil // a join's runtime filter: its vector row is decoded into again
 		}
 		if err != nil {
 			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)

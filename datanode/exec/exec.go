@@ -10,7 +10,6 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
-	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -179,18 +178,6 @@ type keyFilter struct {
 }
 
 const keyFilterProbe = 8192
-
-// filter returns the rows of sel whose value in the integer vector v
-// passes (not NULL), in place.
-func (k *keyFilter) filter(v *coldata.Vec, sel []int) []int {
-	out := sel[:0]
-	for _, i := range sel {
-		if !v.IsNull(i) && k.pass(v.I[i]) {
-			out = append(out, i)
-		}
-	}
-	return out
-}
 
 // pass reports whether v passes the filter.
 func (k *keyFilter) pass(v int64) bool {

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"unsafe"
 
@@ -24,6 +25,33 @@ type ColDecoder struct {
 	bytes   []byte
 	// late[c]: column c is left by DecodeEarly to DecodeLate (SetLate).
 	late []bool
+	// gate[c], when set, rejects rows by column c's value (SetGate).
+	gate []func(int64) bool
+}
+
+// ErrRejected is what decoding a row returns when a gate rejected it
+// (SetGate): the row is not to be kept, and the vectors' row it was
+// decoded into is free for the next.
+var ErrRejected = errors.New("codec: row rejected by a gate")
+
+// SetGate makes decoding stop with ErrRejected as soon as column c of a
+// row holds NULL or an integer keep rejects (a join's runtime filter):
+// the columns after it are then not read. Column c must be decoded (and
+// not late) and of an integer type.
+func (d *ColDecoder) SetGate(c int, keep func(int64) bool) {
+	if d.gate == nil {
+		d.gate = make([]func(int64) bool, len(d.oids))
+	}
+	d.gate[c] = keep
+}
+
+// passes reports row r of column i's vector through column i's gate.
+func (d *ColDecoder) passes(i int, vecs []*coldata.Vec, r int) bool {
+	if d.gate == nil || d.gate[i] == nil {
+		return true
+	}
+	v := vecs[d.vec[i]]
+	return !v.IsNull(r) && d.gate[i](v.I[r])
 }
 
 // NewColDecoder returns a decoder of rows with the given column types
@@ -108,6 +136,9 @@ func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, buf []byte, la
 			buf, b, err = append(buf, b[:len(b)-len(rest)]...), rest, err2
 		default:
 			b, err = d.datum(d.oids[i], b, vecs[d.vec[i]], r)
+			if err == nil && !d.passes(i, vecs, r) {
+				return buf, ErrRejected
+			}
 		}
 		if err != nil {
 			return buf, err
@@ -123,6 +154,9 @@ func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, buf []byte, la
 				m = d.missing[i]
 			}
 			vecs[d.vec[i]].Set(r, m)
+			if !(late && d.late[i]) && !d.passes(i, vecs, r) {
+				return buf, ErrRejected
+			}
 		}
 	}
 	return buf, nil

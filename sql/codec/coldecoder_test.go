@@ -130,3 +130,64 @@ func TestColDecoderLate(t *testing.T) {
 		t.Error("corrupt late bytes decoded")
 	}
 }
+
+// A gate stops a row at its column with ErrRejected when the value is NULL
+// or rejected, and a rejected row's slot decodes the next row as if it
+// had not been used; a row too old to have the column takes its default
+// through the gate.
+func TestColDecoderGate(t *testing.T) {
+	oids := []uint32{types.Text, types.Int8, types.Numeric, types.Int8}
+	missing := []types.Datum{nil, nil, nil, int64(4)}
+	cols := []int{0, 1, 2, 3}
+	for _, late := range []bool{false, true} {
+		d := NewColDecoder(oids, missing, cols)
+		if late {
+			d.SetLate([]bool{true, false, true, false})
+		}
+		d.SetGate(3, func(v int64) bool { return v%2 == 0 })
+		vecs := make([]*coldata.Vec, len(oids))
+		for i, o := range oids {
+			vecs[i] = coldata.NewVec(o, 8)
+		}
+		rows := [][]types.Datum{
+			{"a", nil, decimal("1.5"), int64(3)},                      // rejected
+			{nil, int64(7), decimal("123456789012345678901234"), nil}, // NULL: rejected
+			{"b", int64(8), decimal("2.25"), int64(6)},                // kept
+			{"c", int64(9)}, // old row: default 4, kept
+		}
+		var want [][]types.Datum
+		r := 0
+		for _, row := range rows {
+			enc := EncodeRow(nil, row)
+			var err error
+			var buf []byte
+			if late {
+				buf, err = d.DecodeEarly(enc, vecs, r, nil)
+				if err == nil {
+					err = d.DecodeLate(buf, vecs, r)
+				}
+			} else {
+				err = d.Decode(enc, vecs, r)
+			}
+			full, _ := DecodeRow(oids, missing, enc)
+			if k, _ := full[3].(int64); full[3] == nil || k%2 != 0 {
+				if err != ErrRejected {
+					t.Fatalf("late %v: row %v: %v, want ErrRejected", late, row, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, full)
+			r++
+		}
+		for i, w := range want {
+			for c := range oids {
+				if !same(vecs[c].Datum(i), w[c]) {
+					t.Errorf("late %v: kept row %d column %d: %v, want %v", late, i, c, vecs[c].Datum(i), w[c])
+				}
+			}
+		}
+	}
+}
