@@ -44,7 +44,7 @@ func (x *Executor) ColScan(snap storage.Snapshot, n *meridianpb.PlanNode, owns f
 	for _, c := range sn.Columns {
 		want[c] = true
 	}
-	markColumns(sn.Filter, want)
+	colexpr.MarkColumns(sn.Filter, want)
 	for c, w := range want {
 		if w {
 			s.decoded = append(s.decoded, c)
@@ -63,7 +63,7 @@ func (x *Executor) ColScan(snap storage.Snapshot, n *meridianpb.PlanNode, owns f
 		// The columns only the output reads are decoded for the rows the
 		// filter keeps.
 		read := make([]bool, len(ti.oids))
-		markColumns(sn.Filter, read)
+		colexpr.MarkColumns(sn.Filter, read)
 		late := make([]bool, len(ti.oids))
 		for _, c := range s.cols {
 			late[c] = !read[c]

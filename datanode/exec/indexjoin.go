@@ -10,6 +10,7 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/colexpr"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -53,7 +54,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 			want[c] = true
 		}
 	}
-	markColumns(ij.Filter, want)
+	colexpr.MarkColumns(ij.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
 	prefix := codec.IndexPrefix(ix.Id)
 	point := uniqueKeyed(ix, len(ij.LookupKeys))

@@ -9,6 +9,7 @@ import (
 	"github.com/meridian-db/meridian/datanode/storage"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/colexpr"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -55,13 +56,13 @@ func (x *Executor) ScanOperator(snap storage.Snapshot, n *meridianpb.PlanNode, o
 		}
 	}
 	out := slices.Clone(want)
-	markColumns(sn.Filter, want)
+	colexpr.MarkColumns(sn.Filter, want)
 	dec := codec.NewSparseRowDecoder(ti.oids, ti.missing, want)
 	if sn.Filter != nil {
 		// The columns only the output reads are decoded once the filter
 		// keeps a row.
 		read := make([]bool, len(ti.oids))
-		markColumns(sn.Filter, read)
+		colexpr.MarkColumns(sn.Filter, read)
 		for c := range out {
 			out[c] = out[c] && !read[c]
 		}
@@ -196,19 +197,6 @@ func (s *scanOp) run(ctx context.Context, send func(*sqlexec.Batch) error) error
 		return storageErr(err)
 	}
 	return flush()
-}
-
-// markColumns marks the columns an expression reads.
-func markColumns(e *meridianpb.Expr, want []bool) {
-	if e == nil {
-		return
-	}
-	if e.Kind == meridianpb.ExprKind_EXPR_COLUMN && int(e.Index) < len(want) && e.Index >= 0 {
-		want[e.Index] = true
-	}
-	for _, a := range e.Args {
-		markColumns(a, want)
-	}
 }
 
 func identity(cols []int) bool {

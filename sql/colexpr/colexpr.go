@@ -290,7 +290,7 @@ func (c *Compiler) rowwise(e *meridianpb.Expr) (Expr, error) {
 		return nil, err
 	}
 	used := make([]bool, len(c.In))
-	markColumns(e, used)
+	MarkColumns(e, used)
 	var cols []int
 	for i, u := range used {
 		if u {
@@ -300,7 +300,8 @@ func (c *Compiler) rowwise(e *meridianpb.Expr) (Expr, error) {
 	return &rowExpr{ev: ev, cols: cols, row: make([]types.Datum, len(c.In)), out: coldata.NewVec(0, coldata.BatchSize)}, nil
 }
 
-func markColumns(e *meridianpb.Expr, used []bool) {
+// MarkColumns marks in used the columns e reads.
+func MarkColumns(e *meridianpb.Expr, used []bool) {
 	if e == nil {
 		return
 	}
@@ -308,7 +309,7 @@ func markColumns(e *meridianpb.Expr, used []bool) {
 		used[e.Index] = true
 	}
 	for _, a := range e.Args {
-		markColumns(a, used)
+		MarkColumns(a, used)
 	}
 }
 

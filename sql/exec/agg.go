@@ -94,25 +94,28 @@ type group struct {
 	finals []agg.Final
 }
 
-func (h *HashAgg) newGroup(keys []types.Datum) *group {
-	sl := &h.slab
+func (h *HashAgg) newGroup(keys []types.Datum) *group { return h.slab.newGroup(keys, h.phase, h.calls) }
+
+// newGroup returns a group of the key values keys (copied) with fresh
+// states of calls for phase (HashAgg's and ColHashAgg's).
+func (sl *groupSlab) newGroup(keys []types.Datum, phase AggPhase, calls []AggCall) *group {
 	g := take(&sl.groups, 1)
 	g[0].keys = take(&sl.datums, len(keys))
 	copy(g[0].keys, keys)
-	switch h.phase {
+	switch phase {
 	case AggFull:
-		g[0].accs = take(&sl.accs, len(h.calls))
-		for i, c := range h.calls {
+		g[0].accs = take(&sl.accs, len(calls))
+		for i, c := range calls {
 			g[0].accs[i] = agg.New(c.Spec)
 		}
 	case AggPartial:
-		g[0].parts = take(&sl.parts, len(h.calls))
-		for i, c := range h.calls {
+		g[0].parts = take(&sl.parts, len(calls))
+		for i, c := range calls {
 			g[0].parts[i] = agg.NewPartial(c.Spec)
 		}
 	case AggFinal:
-		g[0].finals = take(&sl.finals, len(h.calls))
-		for i, c := range h.calls {
+		g[0].finals = take(&sl.finals, len(calls))
+		for i, c := range calls {
 			g[0].finals[i] = agg.NewFinal(c.Spec)
 		}
 	}
@@ -191,10 +194,14 @@ func (h *HashAgg) update(g *group, row Row) error {
 	return nil
 }
 
-func (h *HashAgg) result(g *group) (Row, error) {
-	out := append(make(Row, 0, len(g.keys)+len(h.calls)), g.keys...)
-	for i := range h.calls {
-		switch h.phase {
+func (h *HashAgg) result(g *group) (Row, error) { return g.result(h.phase, len(h.calls)) }
+
+// result is the output row of a group of phase with n aggregates: its key
+// values, then each aggregate's result or partial state columns.
+func (g *group) result(phase AggPhase, n int) (Row, error) {
+	out := append(make(Row, 0, len(g.keys)+n), g.keys...)
+	for i := 0; i < n; i++ {
+		switch phase {
 		case AggFull:
 			v, err := g.accs[i].Result()
 			if err != nil {

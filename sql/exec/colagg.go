@@ -47,6 +47,7 @@ type ColHashAgg struct {
 	calls   []AggCall // with arguments compiled row by row, for spilled rows
 	rowKeys []expr.Eval
 	args    []colexpr.Expr // per call; nil for count(*)
+	modes   []int          // per call: how update hands it a value
 
 	mem    *memory
 	table  map[string]*group
@@ -99,8 +100,10 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	}
 	h.calls = make([]AggCall, len(a.Aggs))
 	h.args = make([]colexpr.Expr, len(a.Aggs))
+	h.modes = make([]int, len(a.Aggs))
 	for i, f := range a.Aggs {
 		h.calls[i].Spec = AggSpecOf(f)
+		h.modes[i] = updateMode(f.Func)
 		if f.Arg != nil {
 			if h.args[i], err = c.Compile(f.Arg); err != nil {
 				return fail(err)
@@ -246,7 +249,7 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			} else {
 				acc = g.parts[i]
 			}
-			if err := h.update(acc, h.calls[i].Spec.Func, v, r); err != nil {
+			if err := h.update(acc, h.modes[i], v, r); err != nil {
 				return false, err
 			}
 		}
@@ -257,19 +260,37 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 // adder is an aggregate's state: agg.Acc or agg.Partial.
 type adder interface{ Add(types.Datum) error }
 
-// update adds row r of v (nil for count(*)) to the aggregate state p of
-// the aggregate fn without boxing what it need not: count sees whether
-// the value is NULL, sum and avg take a numeric's coefficient and
-// exponent; min and max keep a value of their own.
-func (h *ColHashAgg) update(p adder, fn string, v *coldata.Vec, r int) error {
+// How update hands a value to an aggregate's state (by its function,
+// decided once per call, not per row).
+const (
+	addDatum = iota // a datum of its own (min and max keep it)
+	addCount        // only whether it is NULL
+	addSum          // a numeric as its coefficient and exponent (sum, avg)
+)
+
+func updateMode(fn string) int {
+	switch fn {
+	case "count":
+		return addCount
+	case "sum", "avg":
+		return addSum
+	}
+	return addDatum
+}
+
+// update adds row r of v (nil for count(*)) to the aggregate state p
+// without boxing what it need not: count sees whether the value is NULL,
+// sum and avg take a numeric's coefficient and exponent; min and max
+// keep a value of their own.
+func (h *ColHashAgg) update(p adder, mode int, v *coldata.Vec, r int) error {
 	switch {
 	case v == nil:
 		return p.Add(true) // count(*)
 	case v.IsNull(r):
 		return nil // every aggregate skips NULL
-	case fn == "count":
+	case mode == addCount:
 		return p.Add(true)
-	case v.Kind == coldata.Dec && (fn == "sum" || fn == "avg"):
+	case mode == addSum && v.Kind == coldata.Dec:
 		if v.IsBig(r) {
 			return p.Add(&v.D[r]) // not kept
 		}
@@ -318,43 +339,16 @@ func (h *ColHashAgg) appendKey(buf []byte, r int) []byte {
 }
 
 func (h *ColHashAgg) newGroup(keys []types.Datum) *group {
-	sl := &h.slab
-	g := take(&sl.groups, 1)
-	g[0].keys = take(&sl.datums, len(keys))
-	copy(g[0].keys, keys)
-	if h.phase == AggFull {
-		g[0].accs = take(&sl.accs, len(h.calls))
-		for i, c := range h.calls {
-			g[0].accs[i] = agg.New(c.Spec)
-		}
-		return &g[0]
-	}
-	g[0].parts = take(&sl.parts, len(h.calls))
-	for i, c := range h.calls {
-		g[0].parts[i] = agg.NewPartial(c.Spec)
-	}
-	return &g[0]
+	return h.slab.newGroup(keys, h.phase, h.calls)
 }
 
 // flush turns the groups held into output rows and empties the table.
 func (h *ColHashAgg) flush() error {
 	out := make([]Row, 0, len(h.order))
 	for _, g := range h.order {
-		r := append(make(Row, 0, len(g.keys)+len(h.calls)), g.keys...)
-		for i := range h.calls {
-			if h.phase == AggFull {
-				v, err := g.accs[i].Result()
-				if err != nil {
-					return err
-				}
-				r = append(r, v)
-				continue
-			}
-			st, err := g.parts[i].State()
-			if err != nil {
-				return err
-			}
-			r = append(r, st...)
+		r, err := g.result(h.phase, len(h.calls))
+		if err != nil {
+			return err
 		}
 		out = append(out, r)
 	}
