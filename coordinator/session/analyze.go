@@ -22,7 +22,7 @@ import (
 func (s *Session) runVacuum(ctx context.Context, vs *pg_query.VacuumStmt, w pgwire.ResultWriter) (string, error) {
 	tag := "ANALYZE"
 	analyze := !vs.IsVacuumcmd
-	verbose := false
+	verbose, full := false, false
 	if vs.IsVacuumcmd {
 		tag = "VACUUM"
 		for _, o := range vs.Options {
@@ -32,6 +32,8 @@ func (s *Session) runVacuum(ctx context.Context, vs *pg_query.VacuumStmt, w pgwi
 					analyze = true
 				case "verbose":
 					verbose = true
+				case "full":
+					full = true
 				}
 			}
 		}
@@ -52,7 +54,7 @@ func (s *Session) runVacuum(ctx context.Context, vs *pg_query.VacuumStmt, w pgwi
 		if s.txn != nil {
 			return "", pgerr.New(pgerr.ActiveSQLTransaction, "VACUUM cannot run inside a transaction block")
 		}
-		res, err := s.vacuum(ctx, tables)
+		res, err := s.vacuum(ctx, tables, full)
 		if err != nil {
 			return "", err
 		}
@@ -77,8 +79,8 @@ func (s *Session) runVacuum(ctx context.Context, vs *pg_query.VacuumStmt, w pgwi
 
 // vacuum has every datanode clean the old row versions of tables (their
 // rows and indexes; none: all the data) at the cluster's snapshot horizon,
-// and returns when they are done.
-func (s *Session) vacuum(ctx context.Context, tables []*meridianpb.TableDesc) (vacuumResult, error) {
+// and with full compact them (VACUUM FULL), and returns when they are done.
+func (s *Session) vacuum(ctx context.Context, tables []*meridianpb.TableDesc, full bool) (vacuumResult, error) {
 	var prefixes [][]byte
 	for _, t := range tables {
 		prefixes = append(prefixes, codec.RowKeyPrefix(t.Id))
@@ -105,7 +107,7 @@ func (s *Session) vacuum(ctx context.Context, tables []*meridianpb.TableDesc) (v
 		if err != nil {
 			return err
 		}
-		r, err := c.Vacuum(ctx, &meridianpb.VacuumRequest{Prefixes: prefixes})
+		r, err := c.Vacuum(ctx, &meridianpb.VacuumRequest{Prefixes: prefixes, Full: full})
 		if err != nil {
 			return pgerr.FromStatus(err)
 		}

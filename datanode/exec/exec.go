@@ -130,12 +130,22 @@ func (x *Executor) snapshotCSN(tc *meridianpb.TxnContext) uint64 {
 // none. VACUUM freezes all it may (freezeAll); the background cleaner
 // only old transactions' versions.
 func (x *Executor) Vacuum(ctx context.Context, horizon uint64, prefixes [][]byte, freezeAll bool) (storage.CleanStats, error) {
+	st, err := x.st.Clean(ctx, storage.CleanOptions{Horizon: horizon, Spans: prefixSpans(prefixes), FreezeAll: freezeAll})
+	return st, storageErr(err)
+}
+
+// Compact rewrites the data under prefixes (none: all) into the bottom
+// level of the storage's LSM tree (VACUUM FULL).
+func (x *Executor) Compact(ctx context.Context, prefixes [][]byte) error {
+	return storageErr(x.st.Compact(ctx, prefixSpans(prefixes)))
+}
+
+func prefixSpans(prefixes [][]byte) []storage.Span {
 	spans := make([]storage.Span, len(prefixes))
 	for i, p := range prefixes {
 		spans[i] = storage.Span{Start: p, End: codec.PrefixEnd(p)}
 	}
-	st, err := x.st.Clean(ctx, storage.CleanOptions{Horizon: horizon, Spans: spans, FreezeAll: freezeAll})
-	return st, storageErr(err)
+	return spans
 }
 
 // VersionsWritten counts the row versions written here since start.

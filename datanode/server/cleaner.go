@@ -60,11 +60,17 @@ func (s *Server) clean(ctx context.Context, prefixes [][]byte, freezeAll bool) (
 	return h, st, err
 }
 
-// Vacuum cleans old row versions now (VACUUM).
+// Vacuum cleans old row versions now (VACUUM), then with Full compacts
+// the cleaned keys (VACUUM FULL).
 func (s *Server) Vacuum(ctx context.Context, req *meridianpb.VacuumRequest) (*meridianpb.VacuumResponse, error) {
 	h, st, err := s.clean(ctx, req.Prefixes, true)
 	if err != nil {
 		return nil, pgerr.ToStatus(err)
+	}
+	if req.Full {
+		if err := s.x.Compact(ctx, req.Prefixes); err != nil {
+			return nil, pgerr.ToStatus(err)
+		}
 	}
 	return &meridianpb.VacuumResponse{Horizon: h, Keys: st.Keys, Removed: st.Removed, Frozen: st.Frozen, PrunedXids: st.PrunedXids}, nil
 }

@@ -174,6 +174,7 @@ func Open(cfg Config) (*Engine, error) {
 		return fail(err)
 	}
 	if cfg.Registry != nil {
+		e.metrics.lsm = newLSMCollector(cfg.NodeNum, e.lsmMetrics)
 		if err := e.metrics.register(cfg.Registry); err != nil {
 			return fail(err)
 		}

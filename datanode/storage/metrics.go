@@ -24,6 +24,8 @@ type Metrics struct {
 	CleanedVersions prometheus.Counter
 	FrozenVersions  prometheus.Counter
 	PrunedXids      prometheus.Counter
+	// The LSM tree's shape (set by Open once Pebble is open).
+	lsm *lsmCollector
 }
 
 func newMetrics(node uint32) *Metrics {
@@ -55,8 +57,12 @@ func newMetrics(node uint32) *Metrics {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.RowLocks, m.LockTimeouts, m.Commits, m.Aborts, m.Undos,
+	cs := []prometheus.Collector{m.Reads, m.Writes, m.Waits, m.Conflicts, m.Deadlocks, m.RowLocks, m.LockTimeouts, m.Commits, m.Aborts, m.Undos,
 		m.CleanedVersions, m.FrozenVersions, m.PrunedXids}
+	if m.lsm != nil {
+		cs = append(cs, m.lsm)
+	}
+	return cs
 }
 
 func (m *Metrics) register(r *prometheus.Registry) error {

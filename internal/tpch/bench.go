@@ -45,7 +45,7 @@ func Bench(ctx context.Context, opts BenchOptions, report func(Outcome)) ([]Targ
 		if err != nil {
 			return nil, nil, fmt.Errorf("load %s: %w", t.Name, err)
 		}
-		logf("loaded SF %g into %s (%s schema) in %.1f s: COPY %.1f s, indexes %.1f s, ANALYZE %.1f s",
+		logf("loaded SF %g into %s (%s schema) in %.1f s: COPY %.1f s, indexes %.1f s, VACUUM ANALYZE %.1f s",
 			opts.SF, t.Name, d, st.Elapsed.Seconds(), st.Copy.Seconds(), st.Index.Seconds(), st.Analyze.Seconds())
 	}
 	return targets, Run(ctx, targets, opts.Run, report), nil

@@ -2901,7 +2901,10 @@ type VacuumRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Logical key prefixes to clean (a table's rows, its indexes); none:
 	// all the data, after which the committed-xid table is pruned.
-	Prefixes      [][]byte `protobuf:"bytes,1,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	Prefixes [][]byte `protobuf:"bytes,1,rep,name=prefixes,proto3" json:"prefixes,omitempty"`
+	// VACUUM FULL: after cleaning, rewrite the sstables holding these keys
+	// into the bottom level of the LSM tree (storage.Engine.Compact).
+	Full          bool `protobuf:"varint,2,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2941,6 +2944,13 @@ func (x *VacuumRequest) GetPrefixes() [][]byte {
 		return x.Prefixes
 	}
 	return nil
+}
+
+func (x *VacuumRequest) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
 }
 
 type VacuumResponse struct {
@@ -4296,9 +4306,10 @@ const file_meridian_proto_rawDesc = "" +
 	"\bindex_id\x18\x02 \x01(\rR\aindexId\"&\n" +
 	"\tDropIndex\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\"\r\n" +
-	"\vDDLResponse\"+\n" +
+	"\vDDLResponse\"?\n" +
 	"\rVacuumRequest\x12\x1a\n" +
-	"\bprefixes\x18\x01 \x03(\fR\bprefixes\"\x91\x01\n" +
+	"\bprefixes\x18\x01 \x03(\fR\bprefixes\x12\x12\n" +
+	"\x04full\x18\x02 \x01(\bR\x04full\"\x91\x01\n" +
 	"\x0eVacuumResponse\x12\x18\n" +
 	"\ahorizon\x18\x01 \x01(\x04R\ahorizon\x12\x12\n" +
 	"\x04keys\x18\x02 \x01(\x03R\x04keys\x12\x18\n" +
