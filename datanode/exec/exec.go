@@ -509,6 +509,8 @@ func storageErr(err error) error {
 		return pgerr.Wrap(err, pgerr.SerializationFailure, "transaction is no longer active")
 	case errors.Is(err, storage.ErrWriteConflict):
 		return storage.SerializationFailure(err)
+	case pgerr.Code(err) == pgerr.QueryCanceled:
+		return err // the storage's own 57014 (storage.canceled): its message says why
 	case errors.Is(err, context.Canceled):
 		return pgerr.Wrap(err, pgerr.QueryCanceled, "canceling statement due to user request")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -1,7 +1,7 @@
 package exec
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,16 +71,17 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	// forward pass over the table, each file and block loaded once, rather
 	// than in the order of the index (random in the table's bucket order).
 	type entry struct {
-		k       int // the key's index in the batch
-		at, end int // its row key in keys
+		k      int // the key's index in the batch
+		bucket uint32
+		rowID  uint64
 	}
 	var (
 		ents []entry
-		rks  []byte
+		rk   []byte
 		done []bool
 	)
 	return func(ctx context.Context, keys [][]types.Datum, emit func(int, sqlexec.Row) error) error {
-		ents, rks = ents[:0], rks[:0]
+		ents = ents[:0]
 		for k, vals := range keys {
 			buf = append(buf[:0], prefix...)
 			for _, v := range vals {
@@ -91,9 +92,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 				if err != nil {
 					return err
 				}
-				at := len(rks)
-				rks = codec.AppendRowKey(rks, ti.desc.Id, bucket, rowID)
-				ents = append(ents, entry{k: k, at: at, end: len(rks)})
+				ents = append(ents, entry{k: k, bucket: bucket, rowID: rowID})
 				return nil
 			}
 			var err error
@@ -110,13 +109,19 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 				return storageErr(err)
 			}
 		}
-		slices.SortFunc(ents, func(a, b entry) int { return bytes.Compare(rks[a.at:a.end], rks[b.at:b.end]) })
+		// Row keys order by bucket, then row id (codec.AppendRowKey).
+		slices.SortFunc(ents, func(a, b entry) int {
+			if c := cmp.Compare(a.bucket, b.bucket); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.rowID, b.rowID)
+		})
 		done = append(done[:0], make([]bool, len(keys))...)
 		for _, e := range ents {
 			if done[e.k] {
 				continue
 			}
-			rk := rks[e.at:e.end]
+			rk = codec.AppendRowKey(rk[:0], ti.desc.Id, e.bucket, e.rowID)
 			// The decoder copies what it keeps, so the value need not be.
 			rv, _, found, err := rd.GetView(ctx, rk)
 			if err != nil {

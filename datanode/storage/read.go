@@ -304,6 +304,7 @@ type Reader struct {
 	scanIt *pebble.Iterator
 	getIt  *pebble.Iterator
 	getKey []byte // Get's seek key, reused
+	lo, hi []byte // Scan's bounds, reused
 	closed bool
 }
 
@@ -355,7 +356,8 @@ func (r *Reader) Scan(ctx context.Context, start, end []byte, fn func(key, value
 	if end == nil {
 		return fmt.Errorf("storage: reader scan from %q without an end", start)
 	}
-	lo, hi := rangeBounds(start, end)
+	r.lo, r.hi = appendPrefix(r.lo[:0], start), appendPrefix(r.hi[:0], end)
+	lo, hi := r.lo, r.hi
 	if r.scanIt == nil {
 		it, err := r.e.newIter(nil, nil)
 		if err != nil {
