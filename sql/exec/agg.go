@@ -7,6 +7,7 @@ import (
 
 	"github.com/meridian-db/meridian/sql/agg"
 	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -227,8 +228,60 @@ func (g *group) result(phase AggPhase, n int) (Row, error) {
 
 // groupTable is the hash table of one grouping set.
 type groupTable struct {
-	m     map[string]*group
-	order []*group
+	m map[string]*group
+	// A set of one key whose values are integers (int64 Datums), the usual
+	// group key, is kept in ints instead — no key encoding, a faster map —
+	// and its NULL key's group in null. intKeys is 0 until the first
+	// non-NULL key, then 1 (ints) or -1 (m).
+	oneKey  bool
+	intKeys int8
+	ints    map[int64]*group
+	null    *group
+	order   []*group
+}
+
+// find looks the group of keys up; in the general table it leaves the
+// keys' encoding in *kbuf (for insert, and for spilling).
+func (t *groupTable) find(keys []types.Datum, kbuf *[]byte) (*group, bool, error) {
+	if t.oneKey && t.intKeys >= 0 {
+		switch v := keys[0].(type) {
+		case nil:
+			return t.null, t.null != nil, nil
+		case int64:
+			if t.intKeys == 0 {
+				t.intKeys, t.ints = 1, map[int64]*group{}
+			}
+			g, ok := t.ints[v]
+			return g, ok, nil
+		}
+		if t.intKeys == 1 {
+			return nil, false, pgerr.New(pgerr.InternalError, "group key of type %T after integer keys", keys[0])
+		}
+		t.intKeys = -1
+		if t.null != nil {
+			// The NULL group goes to the general table with the rest.
+			k, _ := appendRowKey(nil, []types.Datum{nil})
+			t.m[string(k)], t.null = t.null, nil
+		}
+	}
+	*kbuf, _ = appendRowKey((*kbuf)[:0], keys)
+	g, ok := t.m[string(*kbuf)]
+	return g, ok, nil
+}
+
+// insert adds g, the new group of keys that find missed (kbuf: what find
+// left there).
+func (t *groupTable) insert(keys []types.Datum, kbuf []byte, g *group, arena *keyArena) {
+	switch {
+	case t.intKeys == 1 && keys[0] == nil:
+		t.null = g
+	case t.intKeys == 1:
+		t.ints[keys[0].(int64)] = g
+	case t.oneKey && t.intKeys == 0 && keys[0] == nil:
+		t.null = g // no key seen yet: NULL waits for the table's kind
+	default:
+		t.m[arena.key(kbuf)] = g
+	}
 }
 
 func (h *HashAgg) Open(ctx context.Context) error {
@@ -249,7 +302,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 	tables := make([]*groupTable, len(sets))
 	member := make([][]bool, len(sets))
 	for i, set := range sets {
-		tables[i] = &groupTable{m: map[string]*group{}}
+		tables[i] = &groupTable{m: map[string]*group{}, oneKey: !grouped && len(h.groupBy) == 1}
 		member[i] = make([]bool, len(h.groupBy))
 		for _, c := range set {
 			member[i][c] = true
@@ -285,18 +338,21 @@ func (h *HashAgg) Open(ctx context.Context) error {
 						}
 					}
 				}
-				kbuf, _ = appendRowKey(kbuf[:0], keys)
 				t := tables[si]
-				g, ok := t.m[string(kbuf)]
+				g, ok, err := t.find(keys, &kbuf)
+				if err != nil {
+					return err
+				}
 				if !ok {
 					if spilling {
+						kbuf, _ = appendRowKey(kbuf[:0], keys)
 						if err := h.spillRow(kbuf, row); err != nil {
 							return err
 						}
 						continue
 					}
 					g = h.newGroup(keys)
-					t.m[h.slab.keys.key(kbuf)] = g
+					t.insert(keys, kbuf, g, &h.slab.keys)
 					t.order = append(t.order, g)
 					if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
 						switch {

@@ -253,6 +253,22 @@ type aggCase struct {
 	groupCols []int
 }
 
+// nullsFirst moves the rows whose column c is NULL to the front.
+func nullsFirst(rows []Row, c int) []Row {
+	out := make([]Row, 0, len(rows))
+	for _, r := range rows {
+		if r[c] == nil {
+			out = append(out, r)
+		}
+	}
+	for _, r := range rows {
+		if r[c] != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // upTo lists 0 ... n-1.
 func upTo(n int) []int {
 	out := make([]int, n)
@@ -272,6 +288,12 @@ func TestHashAggFull(t *testing.T) {
 		{"g1g2", aggInput(4, 3000, 40), []int{0, 1}},
 		{"g2g1", aggInput(5, 3000, 40), []int{1, 0}},
 		{"numeric key", aggInput(6, 1000, 40), []int{3}},
+		// One key: integers go to the integer table, other types to the
+		// general one; a NULL key seen before any other waits for the
+		// table's kind.
+		{"integer key, many groups", aggInput(7, 3000, 2000), []int{0}},
+		{"integer key, NULLs first", nullsFirst(aggInput(8, 3000, 40), 0), []int{0}},
+		{"text key, NULLs first", nullsFirst(aggInput(9, 3000, 40), 1), []int{1}},
 	} {
 		for _, mem := range []int64{0, 1 << 10} {
 			t.Run(fmt.Sprintf("%s/mem=%d", tc.name, mem), func(t *testing.T) {
@@ -295,6 +317,7 @@ func TestHashAggPartialFinal(t *testing.T) {
 		{"global", aggInput(12, 2000, 5), nil},
 		{"g1g2", aggInput(13, 3000, 40), []int{0, 1}},
 		{"many groups", aggInput(14, 3000, 2000), []int{0, 1}},
+		{"many groups of an integer", aggInput(15, 3000, 2000), []int{0}},
 	} {
 		for _, mem := range []int64{0, 1 << 10} {
 			t.Run(fmt.Sprintf("%s/mem=%d", tc.name, mem), func(t *testing.T) {

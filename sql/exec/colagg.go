@@ -49,17 +49,23 @@ type ColHashAgg struct {
 	args    []colexpr.Expr // per call; nil for count(*)
 	modes   []int          // per call: how update hands it a value
 
-	mem    *memory
-	table  map[string]*group
-	order  []*group
-	slab   groupSlab
-	kbuf   []byte
-	keys   []*coldata.Vec
-	vals   []*coldata.Vec
-	done   bool
-	out    *Rows
-	spill  *HashAgg // the full phase's spilled rows, aggregated after the groups held
-	closed bool
+	mem   *memory
+	table map[string]*group
+	// ints is the table instead when the aggregation has one group key of
+	// an integer kind (integers, dates): no key encoding, a faster map;
+	// the NULL key's group is nullGroup.
+	intKey    bool
+	ints      map[int64]*group
+	nullGroup *group
+	order     []*group
+	slab      groupSlab
+	kbuf      []byte
+	keys      []*coldata.Vec
+	vals      []*coldata.Vec
+	done      bool
+	out       *Rows
+	spill     *HashAgg // the full phase's spilled rows, aggregated after the groups held
+	closed    bool
 }
 
 var _ Operator = (*ColHashAgg)(nil)
@@ -97,6 +103,10 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	}
 	if h.rowKeys, err = env.compileAll(a.GroupBy); err != nil {
 		return fail(err)
+	}
+	if len(a.GroupBy) == 1 {
+		k := coldata.KindOf(a.GroupBy[0].TypeOid)
+		h.intKey = k == coldata.Int || k == coldata.Date
 	}
 	h.calls = make([]AggCall, len(a.Aggs))
 	h.args = make([]colexpr.Expr, len(a.Aggs))
@@ -145,6 +155,9 @@ func computes(a *meridianpb.AggNode) bool {
 func (h *ColHashAgg) Open(ctx context.Context) error {
 	h.mem = newMemory(h.env, h.st)
 	h.table = map[string]*group{}
+	if h.intKey {
+		h.ints = map[int64]*group{}
+	}
 	if h.phase == AggFull && len(h.groupBy) == 0 {
 		// An aggregate over no group keys yields one row even without
 		// input (not its partial phase: the final phase makes that row).
@@ -211,10 +224,12 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 	}
 	var keys []types.Datum
 	for _, r := range b.Sel {
-		h.kbuf = h.appendKey(h.kbuf[:0], r)
-		g, ok := h.table[string(h.kbuf)]
+		g, ok := h.find(r)
 		if !ok {
 			if h.spill != nil {
+				if h.ints != nil {
+					h.kbuf = h.appendKey(h.kbuf[:0], r)
+				}
 				if err := h.spill.spillRow(h.kbuf, b.Row(r)); err != nil {
 					return false, err
 				}
@@ -227,7 +242,7 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 				keys[i] = v.Datum(r)
 			}
 			g = h.newGroup(keys)
-			h.table[h.slab.keys.key(h.kbuf)] = g
+			h.insert(r, g)
 			h.order = append(h.order, g)
 			if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
 				switch {
@@ -255,6 +270,34 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 		}
 	}
 	return full, nil
+}
+
+// find looks row r's group up: in the integer table by the key's value,
+// else by its encoding (left in kbuf for insert and spilling).
+func (h *ColHashAgg) find(r int) (*group, bool) {
+	if h.ints != nil {
+		k := h.keys[0]
+		if k.IsNull(r) {
+			return h.nullGroup, h.nullGroup != nil
+		}
+		g, ok := h.ints[k.I[r]]
+		return g, ok
+	}
+	h.kbuf = h.appendKey(h.kbuf[:0], r)
+	g, ok := h.table[string(h.kbuf)]
+	return g, ok
+}
+
+// insert adds g, the new group of row r, to the table find missed it in.
+func (h *ColHashAgg) insert(r int, g *group) {
+	switch {
+	case h.ints == nil:
+		h.table[h.slab.keys.key(h.kbuf)] = g
+	case h.keys[0].IsNull(r):
+		h.nullGroup = g
+	default:
+		h.ints[h.keys[0].I[r]] = g
+	}
 }
 
 // adder is an aggregate's state: agg.Acc or agg.Partial.
@@ -353,6 +396,8 @@ func (h *ColHashAgg) flush() error {
 		out = append(out, r)
 	}
 	clear(h.table)
+	clear(h.ints)
+	h.nullGroup = nil
 	h.order = nil
 	h.slab = groupSlab{}
 	if len(out) > 0 {

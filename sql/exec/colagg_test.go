@@ -125,6 +125,7 @@ func TestColHashAgg(t *testing.T) {
 		{"numeric key", aggInput(35, 3000, 40), []int{3}},
 		{"float key", aggInput(36, 3000, 40), []int{4}},
 		{"many groups", aggInput(37, 5000, 3000), []int{0, 1}},
+		{"many groups of an integer", aggInput(39, 5000, 3000), []int{0}},
 		{"big numerics", bigNumerics(aggInput(38, 3000, 20)), []int{0}},
 	} {
 		for _, phase := range []AggPhase{AggPartial, AggFull} {
@@ -148,8 +149,13 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := op.(*instrumented).op.(*ColHashAgg); !ok {
+	h, ok := op.(*instrumented).op.(*ColHashAgg)
+	if !ok {
 		t.Fatalf("built %T, not the vectorized aggregation", op.(*instrumented).op)
+	}
+	// One integer key: the integer table (NULL keys in their own group).
+	if want := len(tc.groupCols) == 1 && aggInTypes[tc.groupCols[0]] == types.Int8; h.intKey != want {
+		t.Errorf("integer table %v, want %v", h.intKey, want)
 	}
 	got := mustCollect(t, op)
 	released(t, env)
