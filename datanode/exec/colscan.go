@@ -89,60 +89,15 @@ func (x *Executor) ColScanRows(snap storage.Snapshot, n *meridianpb.PlanNode, ow
 	if src == nil || err != nil {
 		return nil, err
 	}
-	return &colRows{s: src.(*colScan)}, nil
+	return sqlexec.ColRows(src), nil
 }
 
-// colRows is a column scan read as rows, in batches of BatchSize rows
-// (the rows a selective filter leaves of several column batches).
-type colRows struct {
-	s       *colScan
-	pending []sqlexec.Row
-}
-
-var (
-	_ sqlexec.Operator    = (*colRows)(nil)
-	_ sqlexec.KeyFilterer = (*colRows)(nil)
-)
-
-func (r *colRows) Open(ctx context.Context) error { return r.s.Open(ctx) }
-
-func (r *colRows) Next(ctx context.Context) (*sqlexec.Batch, error) {
-	for len(r.pending) < sqlexec.BatchSize {
-		b, err := r.s.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if b == nil {
-			break
-		}
-		if r.pending == nil {
-			r.pending = make([]sqlexec.Row, 0, 2*sqlexec.BatchSize)
-		}
-		r.pending = codec.AppendRows(r.pending, b)
-	}
-	if len(r.pending) == 0 {
-		return nil, nil
-	}
-	n := min(len(r.pending), sqlexec.BatchSize)
-	out := r.pending[:n:n]
-	if r.pending = r.pending[n:]; len(r.pending) == 0 {
-		r.pending = nil // the next rows start a slice of their own
-	}
-	return &sqlexec.Batch{Rows: out}, nil
-}
-
-func (r *colRows) Close() { r.s.Close() }
-
-// Vectorized reports the scan running on column batches (EXPLAIN
-// ANALYZE).
-func (r *colRows) Vectorized() bool { return true }
-
-// FilterKeys is scanOp's: the scan drops the rows whose output column col
-// holds NULL or an integer keep rejects as soon as it has decoded that
-// column (a gate of its decoder): the columns after it are not read, and
-// its filter does not see the row.
-func (r *colRows) FilterKeys(col int, keep func(int64) bool) bool {
-	s := r.s
+// FilterKeys installs a join's runtime filter on output column col,
+// before the scan starts: the scan drops the rows whose column col holds
+// NULL or an integer keep rejects as soon as it has decoded that column
+// (a gate of its decoder): the columns after it are not read, and its
+// filter does not see the row.
+func (s *colScan) FilterKeys(col int, keep func(int64) bool) bool {
 	if s.p.started() || col < 0 || col >= len(s.cols) || coldata.KindOf(s.out[col]) != coldata.Int {
 		return false
 	}
@@ -194,7 +149,10 @@ type scanBatch struct {
 // waiting.
 const scanBatches = 3
 
-var _ sqlexec.ColSource = (*colScan)(nil)
+var (
+	_ sqlexec.ColSource   = (*colScan)(nil)
+	_ sqlexec.KeyFilterer = (*colScan)(nil)
+)
 
 func (s *colScan) Types() []uint32 { return s.out }
 

@@ -254,6 +254,40 @@ func (v *Vec) Put(i int, d types.Datum) bool {
 	return true
 }
 
+// CopyFrom stores row j of src, a vector of the same type, at row i: the
+// value unboxed, a big numeric copied.
+func (v *Vec) CopyFrom(i int, src *Vec, j int) {
+	if src.IsNull(j) {
+		v.SetNull(i)
+		return
+	}
+	if v.HasNull {
+		v.Null[i] = false
+	}
+	switch v.Kind {
+	case Int, Date:
+		v.I[i] = src.I[j]
+	case Float:
+		v.F[i] = src.F[j]
+	case Dec:
+		if src.IsBig(j) {
+			v.SetBig(i)
+			v.D[i].Set(&src.D[j])
+			return
+		}
+		v.I[i], v.E[i] = src.I[j], src.E[j]
+		if v.HasBig {
+			v.Big[i] = false
+		}
+	case Str:
+		v.S[i] = src.S[j]
+	case Bool:
+		v.B[i] = src.B[j]
+	default:
+		v.A[i] = src.A[j]
+	}
+}
+
 // Batch is a group of rows stored by column.
 type Batch struct {
 	// N is the number of rows stored; Sel lists the live ones, ascending.

@@ -221,7 +221,14 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		}
 		return NewProject(in[0], exprs), nil
 	case *meridianpb.PlanNode_Join:
-		return env.buildJoin(n, op.Join, st)
+		cj, left, err := env.buildColJoin(n, op.Join, st)
+		if err != nil || cj != nil {
+			if cj == nil {
+				return nil, err
+			}
+			return &colToRows{src: cj}, nil
+		}
+		return env.buildJoin(n, op.Join, st, left)
 	case *meridianpb.PlanNode_IndexJoin:
 		return env.buildIndexJoin(n, op.IndexJoin)
 	case *meridianpb.PlanNode_Agg:
@@ -323,26 +330,47 @@ func columnsOf(es []*meridianpb.Expr) []int {
 	return out
 }
 
-func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (Operator, error) {
+// buildJoin returns the row operator of a join node; left, when not nil,
+// is its left input already built (buildColJoin did not apply).
+func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats, left Operator) (Operator, error) {
+	fail := func(err error) (Operator, error) {
+		if left != nil {
+			left.Close()
+		}
+		return nil, err
+	}
 	if JoinType(j.Type) < JoinInner || JoinType(j.Type) > JoinAnti {
-		return nil, pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type)
+		return fail(pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type))
 	}
 	if len(j.LeftKeys) != len(j.RightKeys) {
-		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys))
+		return fail(pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys)))
 	}
 	lk, err := env.compileAll(j.LeftKeys)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	rk, err := env.compileAll(j.RightKeys)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	res, err := env.compile(j.Residual)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	in, err := env.inputs(n, 2)
+	var in []Operator
+	if left == nil {
+		in, err = env.inputs(n, 2)
+	} else {
+		var right Operator
+		if len(n.Inputs) != 2 {
+			err = pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs))
+		} else if right, err = env.Build(n.Inputs[1]); err == nil {
+			in = []Operator{left, right}
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -222,6 +222,11 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			return false, err
 		}
 	}
+	if h.ints != nil && h.keys[0].Kind != coldata.Int && h.keys[0].Kind != coldata.Date {
+		// The key is computed row by row (its vector holds datums): the
+		// general table, from its first batch on.
+		h.ints, h.intKey = nil, false
+	}
 	var keys []types.Datum
 	for _, r := range b.Sel {
 		g, ok := h.find(r)

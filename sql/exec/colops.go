@@ -65,8 +65,22 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 		}
 		return colInstrument(&colFilter{in: in, filter: f}, st), false, nil
 	}
-	op, err := env.Build(n)
-	if err != nil {
+	var op Operator
+	if j, ok := n.Op.(*meridianpb.PlanNode_Join); ok {
+		cj, left, err := env.buildColJoin(n, j.Join, st)
+		if err != nil {
+			return nil, false, err
+		}
+		if cj != nil {
+			return colInstrument(cj, st), false, nil
+		}
+		if op, err = env.buildJoin(n, j.Join, st, left); err != nil {
+			return nil, false, err
+		}
+		if st != nil {
+			op = &instrumented{op: op, st: st}
+		}
+	} else if op, err = env.Build(n); err != nil {
 		return nil, false, err
 	}
 	return &columnarizer{in: op, types: n.Types}, true, nil
@@ -188,6 +202,12 @@ func colInstrument(src ColSource, st *Stats) ColSource {
 type colInstrumented struct {
 	ColSource
 	st *Stats
+}
+
+// FilterKeys passes a join's runtime filter to the source.
+func (c *colInstrumented) FilterKeys(col int, keep func(int64) bool) bool {
+	f, ok := c.ColSource.(KeyFilterer)
+	return ok && f.FilterKeys(col, keep)
 }
 
 func (c *colInstrumented) Open(ctx context.Context) error {
