@@ -238,6 +238,11 @@ type groupTable struct {
 	ints    map[int64]*group
 	null    *group
 	order   []*group
+	// The last integer key looked up and its group (nil: absent, which it
+	// stays while spilling): rows of one key often come together.
+	lastValid bool
+	lastKey   int64
+	last      *group
 }
 
 // find looks the group of keys up; in the general table it leaves the
@@ -251,7 +256,11 @@ func (t *groupTable) find(keys []types.Datum, kbuf *[]byte) (*group, bool, error
 			if t.intKeys == 0 {
 				t.intKeys, t.ints = 1, map[int64]*group{}
 			}
+			if t.lastValid && v == t.lastKey {
+				return t.last, t.last != nil, nil
+			}
 			g, ok := t.ints[v]
+			t.lastValid, t.lastKey, t.last = true, v, g
 			return g, ok, nil
 		}
 		if t.intKeys == 1 {
@@ -276,7 +285,9 @@ func (t *groupTable) insert(keys []types.Datum, kbuf []byte, g *group, arena *ke
 	case t.intKeys == 1 && keys[0] == nil:
 		t.null = g
 	case t.intKeys == 1:
-		t.ints[keys[0].(int64)] = g
+		v := keys[0].(int64)
+		t.ints[v] = g
+		t.lastValid, t.lastKey, t.last = true, v, g
 	case t.oneKey && t.intKeys == 0 && keys[0] == nil:
 		t.null = g // no key seen yet: NULL waits for the table's kind
 	default:

@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -253,6 +254,14 @@ type aggCase struct {
 	groupCols []int
 }
 
+// keyRuns orders the rows by column c (NULLs first), so that the rows of
+// a key come together, as a table stored in key order gives them.
+func keyRuns(rows []Row, c int) []Row {
+	out := append([]Row(nil), rows...)
+	slices.SortStableFunc(out, func(a, b Row) int { return types.CompareNullsLast(a[c], b[c]) })
+	return out
+}
+
 // nullsFirst moves the rows whose column c is NULL to the front.
 func nullsFirst(rows []Row, c int) []Row {
 	out := make([]Row, 0, len(rows))
@@ -293,6 +302,7 @@ func TestHashAggFull(t *testing.T) {
 		// table's kind.
 		{"integer key, many groups", aggInput(7, 3000, 2000), []int{0}},
 		{"integer key, NULLs first", nullsFirst(aggInput(8, 3000, 40), 0), []int{0}},
+		{"integer key, rows in runs of a key", keyRuns(aggInput(10, 3000, 700), 0), []int{0}},
 		{"text key, NULLs first", nullsFirst(aggInput(9, 3000, 40), 1), []int{1}},
 	} {
 		for _, mem := range []int64{0, 1 << 10} {

@@ -57,6 +57,13 @@ type ColHashAgg struct {
 	intKey    bool
 	ints      map[int64]*group
 	nullGroup *group
+	// The last integer key looked up and its group (nil: absent, which it
+	// stays once spilling): rows of one key often come together (a table
+	// stored in key order, as TPC-H's lineitem by l_orderkey), and then
+	// skip the map.
+	lastValid bool
+	lastKey   int64
+	lastGroup *group
 	order     []*group
 	slab      groupSlab
 	kbuf      []byte
@@ -285,7 +292,12 @@ func (h *ColHashAgg) find(r int) (*group, bool) {
 		if k.IsNull(r) {
 			return h.nullGroup, h.nullGroup != nil
 		}
-		g, ok := h.ints[k.I[r]]
+		v := k.I[r]
+		if h.lastValid && v == h.lastKey {
+			return h.lastGroup, h.lastGroup != nil
+		}
+		g, ok := h.ints[v]
+		h.lastValid, h.lastKey, h.lastGroup = true, v, g
 		return g, ok
 	}
 	h.kbuf = h.appendKey(h.kbuf[:0], r)
@@ -302,6 +314,7 @@ func (h *ColHashAgg) insert(r int, g *group) {
 		h.nullGroup = g
 	default:
 		h.ints[h.keys[0].I[r]] = g
+		h.lastValid, h.lastKey, h.lastGroup = true, h.keys[0].I[r], g
 	}
 }
 
@@ -402,7 +415,7 @@ func (h *ColHashAgg) flush() error {
 	}
 	clear(h.table)
 	clear(h.ints)
-	h.nullGroup = nil
+	h.nullGroup, h.lastValid, h.lastGroup = nil, false, nil
 	h.order = nil
 	h.slab = groupSlab{}
 	if len(out) > 0 {

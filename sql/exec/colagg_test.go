@@ -126,6 +126,7 @@ func TestColHashAgg(t *testing.T) {
 		{"float key", aggInput(36, 3000, 40), []int{4}},
 		{"many groups", aggInput(37, 5000, 3000), []int{0, 1}},
 		{"many groups of an integer", aggInput(39, 5000, 3000), []int{0}},
+		{"runs of an integer key", keyRuns(aggInput(40, 5000, 1500), 0), []int{0}},
 		{"big numerics", bigNumerics(aggInput(38, 3000, 20)), []int{0}},
 	} {
 		for _, phase := range []AggPhase{AggPartial, AggFull} {
