@@ -47,20 +47,29 @@ type gatherOut struct {
 }
 
 func (g *gatherOut) send(ctx context.Context, rows []sqlexec.Row) error {
-	m := &meridianpb.FlowMessage{Fragment: g.fragment}
-	size := 0
+	m := &meridianpb.FlowMessage{Fragment: g.fragment, Rows: make([][]byte, 0, len(rows))}
+	// The message's rows are encoded into one buffer of their own (a
+	// RunFlow answer keeps its messages, so it is not reused).
+	var buf []byte
 	for _, r := range rows {
-		b := codec.EncodeRow(nil, r)
-		m.Rows = append(m.Rows, b)
-		size += len(b)
-		if size >= flushBytes {
-			if err := g.flush(m, size); err != nil {
+		buf = appendRow(&m.Rows, buf, r)
+		if len(buf) >= flushBytes {
+			if err := g.flush(m, len(buf)); err != nil {
 				return err
 			}
-			m, size = &meridianpb.FlowMessage{Fragment: g.fragment}, 0
+			m, buf = &meridianpb.FlowMessage{Fragment: g.fragment}, nil
 		}
 	}
-	return g.flush(m, size)
+	return g.flush(m, len(buf))
+}
+
+// appendRow encodes r at the end of buf and adds its bytes (a slice of
+// buf, capped) to rows: one allocation per buffer, not per row.
+func appendRow(rows *[][]byte, buf []byte, r sqlexec.Row) []byte {
+	start := len(buf)
+	buf = codec.EncodeRow(buf, r)
+	*rows = append(*rows, buf[start:len(buf):len(buf)])
+	return buf
 }
 
 func (g *gatherOut) flush(m *meridianpb.FlowMessage, size int) error {
@@ -87,10 +96,11 @@ type dest struct {
 	addr   string
 	stream meridianpb.Flow_ExchangeClient
 	cancel context.CancelFunc
-	// Buffered rows: encoded for a peer, as is for the local inbox.
+	// Buffered rows: encoded for a peer (into buf, reused once a message
+	// is sent: Send has marshaled it), as is for the local inbox.
 	enc   [][]byte
+	buf   []byte
 	rows  []sqlexec.Row
-	size  int
 	gone  bool // the local consumer stopped reading
 	first bool // the header went out
 }
@@ -171,10 +181,11 @@ func (o *exchangeOut) add(ctx context.Context, d *dest, r sqlexec.Row) error {
 		}
 		return nil
 	}
-	b := codec.EncodeRow(nil, r)
-	d.enc = append(d.enc, b)
-	d.size += len(b)
-	if len(d.enc) >= flushRows || d.size >= flushBytes {
+	if d.buf == nil {
+		d.buf = make([]byte, 0, 64<<10)
+	}
+	d.buf = appendRow(&d.enc, d.buf, r)
+	if len(d.enc) >= flushRows || len(d.buf) >= flushBytes {
 		return o.flush(ctx, d, false)
 	}
 	return nil
@@ -221,10 +232,12 @@ func (o *exchangeOut) flush(ctx context.Context, d *dest, eos bool) error {
 		d.first = true
 	}
 	if o.st != nil {
-		o.st.BytesSent += int64(d.size)
+		o.st.BytesSent += int64(len(d.buf))
 	}
-	d.enc, d.size = nil, 0
-	if err := d.stream.Send(m); err != nil {
+	err := d.stream.Send(m)
+	// Send marshaled the message: its rows' bytes may be reused.
+	d.enc, d.buf = d.enc[:0], d.buf[:0]
+	if err != nil {
 		return o.streamErr(d, err)
 	}
 	return nil

@@ -37,8 +37,8 @@ type ColHashJoin struct {
 
 	mem *memory
 	// The build side: rows by column in chunks of BatchSize, and the hash
-	// table — each key's first row and each row's next of its key (-1:
-	// none). Row i is row i%BatchSize of chunks[i/BatchSize].
+	// table — each key's last row stored, and each row's previous one of
+	// its key (-1: none). Row i is row i%BatchSize of chunks[i/BatchSize].
 	chunks []*coldata.Batch
 	rows   int
 	heads  map[int64]int32
