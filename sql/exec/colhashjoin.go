@@ -236,7 +236,14 @@ func (j *ColHashJoin) filterProbe() {
 // handOver gives the join to a row HashJoin (which partitions past its
 // budget): its build input is the rows stored so far, then rest (the
 // current batch's rows not stored), then the build input's other rows.
+//
+// The rows stored stay in memory until the row join has read them back;
+// its own budget starts from nothing, so the node briefly holds about
+// twice its budget.
 func (j *ColHashJoin) handOver(ctx context.Context, rest []Row) error {
+	if j.st != nil {
+		j.st.Vectorized = false // EXPLAIN ANALYZE: the row join ran
+	}
 	replay := &replayOp{chunks: j.chunks, rest: rest, in: j.build}
 	j.chunks, j.heads, j.next, j.build = nil, nil, nil, nil
 	j.mem.release()

@@ -86,8 +86,8 @@ func TestColHashJoin(t *testing.T) {
 					if src.opens != 1 || src.closes != 1 || build.opens != 1 || build.closes != 1 {
 						t.Errorf("probe opened %d and closed %d times, build %d and %d", src.opens, src.closes, build.opens, build.closes)
 					}
-					if !env.Stats[1].Vectorized {
-						t.Error("the join's statistics do not say vectorized")
+					if env.Stats[1].Vectorized != (mem == 0) {
+						t.Errorf("the join's statistics say vectorized %v, want %v (handed over: %v)", env.Stats[1].Vectorized, mem == 0, mem > 0)
 					}
 					if mem > 0 && env.Stats[1].SpilledBytes == 0 {
 						t.Error("a build side past the budget did not spill")
