@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/coldata"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
@@ -101,3 +102,91 @@ func (r *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 }
 
 func (r *recvOp) Close() { r.ib.close() }
+
+// recvCols reads an inbox into column batches (the vectorized form of
+// recvOp): a peer's rows are decoded straight into the vectors (the
+// stream's row encoding is the storage's, codec.EncodeRow), a local
+// producer's rows stored by column. A batch holds up to BatchSize rows;
+// one already holding rows is returned rather than waiting for the next
+// message.
+type recvCols struct {
+	ib    *inbox
+	types []uint32
+	eos   int
+	dec   *codec.ColDecoder
+	b     *coldata.Batch
+	// The rows of the message being read, not yet in a batch.
+	enc  [][]byte
+	rows []sqlexec.Row
+}
+
+var _ sqlexec.ColSource = (*recvCols)(nil)
+
+func (r *recvCols) Types() []uint32 { return r.types }
+
+func (r *recvCols) Open(context.Context) error {
+	all := make([]int, len(r.types))
+	for i := range all {
+		all[i] = i
+	}
+	r.dec = codec.NewColDecoder(r.types, nil, all)
+	r.b = coldata.NewBatch(r.types)
+	return nil
+}
+
+func (r *recvCols) Next(ctx context.Context) (*coldata.Batch, error) {
+	b := r.b
+	b.Reset()
+	for b.N < coldata.BatchSize {
+		if len(r.enc) > 0 {
+			n := min(len(r.enc), coldata.BatchSize-b.N)
+			for _, e := range r.enc[:n] {
+				if err := r.dec.Decode(e, b.Vecs, b.N); err != nil {
+					return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode stream row")
+				}
+				b.N++
+			}
+			r.enc = r.enc[n:]
+			continue
+		}
+		if len(r.rows) > 0 {
+			n := min(len(r.rows), coldata.BatchSize-b.N)
+			for _, row := range r.rows[:n] {
+				if len(row) != len(b.Vecs) {
+					return nil, pgerr.New(pgerr.InternalError, "a stream row of %d columns where %d were planned", len(row), len(b.Vecs))
+				}
+				for c, d := range row {
+					if !b.Vecs[c].Put(b.N, d) {
+						return nil, pgerr.New(pgerr.InternalError, "a %T in a stream column of type %d", d, r.types[c])
+					}
+				}
+				b.N++
+			}
+			r.rows = r.rows[n:]
+			continue
+		}
+		if b.N > 0 || r.eos >= r.ib.producers {
+			break
+		}
+		var m inboxMsg
+		select {
+		case m = <-r.ib.ch:
+		case <-ctx.Done():
+			return nil, pgerr.FromContext(ctx)
+		}
+		if m.err != nil {
+			return nil, m.err
+		}
+		if m.eos {
+			r.eos++
+		}
+		r.enc, r.rows = m.enc, m.rows
+	}
+	if b.N == 0 {
+		return nil, nil
+	}
+	b.SelectAll(b.N)
+	return b, nil
+}
+
+func (r *recvCols) Close() { r.ib.close() }

@@ -344,6 +344,9 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		env.ColScan = func(n *meridianpb.PlanNode) (sqlexec.ColSource, error) {
 			return f.s.cfg.Exec.ColScan(snap, n, f.owns)
 		}
+		env.RecvCols = func(n *meridianpb.PlanNode) (sqlexec.ColSource, error) {
+			return &recvCols{ib: f.inboxes[n.GetRecv().Fragment], types: n.Types}, nil
+		}
 	}
 	if env.WorkMem == 0 {
 		env.WorkMem = f.s.cfg.WorkMem

@@ -32,6 +32,9 @@ type Env struct {
 	ColScan func(n *meridianpb.PlanNode) (ColSource, error)
 	// Recv builds the reader of a producer fragment's stream.
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
+	// RecvCols, when set, builds it as a source of column batches instead,
+	// for the vectorized operators above it (nil: vectorization is off).
+	RecvCols func(n *meridianpb.PlanNode) (ColSource, error)
 	// RowsRef builds the reader of rows the coordinator computed.
 	RowsRef func(n *meridianpb.PlanNode) (Operator, error)
 	// Lookup returns the index lookup of an index join's inner table and

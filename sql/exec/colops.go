@@ -12,18 +12,25 @@ import (
 )
 
 // buildCols returns the operators of a plan node as a source of column
-// batches: a table scan the datanode reads by column (env.ColScan), and
-// projections and filters over such a source, run on the batches; any
-// other node is built as row operators whose rows are then stored by
-// column (a columnarizer), so that a vectorized aggregation can sit on
-// any input. rowOnly reports a source that is a columnarizer alone (no
-// vector work below the aggregation but its own).
+// batches: a table scan the datanode reads by column (env.ColScan), a
+// stream's receiver (env.RecvCols), a hash join it runs on batches
+// (buildColJoin), and projections and filters over such a source, run on
+// the batches; any other node is built as row operators whose rows are
+// then stored by column (a columnarizer), so that a vectorized
+// aggregation can sit on any input. rowOnly reports a source that is a
+// columnarizer alone (no vector work below the aggregation but its own).
 func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, err error) {
 	st := env.stats(n.Id)
 	switch op := n.Op.(type) {
 	case *meridianpb.PlanNode_Scan:
 		if env.ColScan != nil {
 			if src, err = env.ColScan(n); src != nil || err != nil {
+				return colInstrument(src, st), false, err
+			}
+		}
+	case *meridianpb.PlanNode_Recv:
+		if env.RecvCols != nil {
+			if src, err = env.RecvCols(n); src != nil || err != nil {
 				return colInstrument(src, st), false, err
 			}
 		}
