@@ -224,14 +224,14 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		}
 		return NewProject(in[0], exprs), nil
 	case *meridianpb.PlanNode_Join:
-		cj, left, err := env.buildColJoin(n, op.Join, st)
+		cj, pre, err := env.buildColJoin(n, op.Join, st)
 		if err != nil || cj != nil {
 			if cj == nil {
 				return nil, err
 			}
 			return &colToRows{src: cj}, nil
 		}
-		return env.buildJoin(n, op.Join, st, left)
+		return env.buildJoin(n, op.Join, st, pre)
 	case *meridianpb.PlanNode_IndexJoin:
 		return env.buildIndexJoin(n, op.IndexJoin)
 	case *meridianpb.PlanNode_Agg:
@@ -333,12 +333,15 @@ func columnsOf(es []*meridianpb.Expr) []int {
 	return out
 }
 
-// buildJoin returns the row operator of a join node; left, when not nil,
-// is its left input already built (buildColJoin did not apply).
-func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats, left Operator) (Operator, error) {
+// buildJoin returns the row operator of a join node; pre holds its
+// inputs (left, right) already built, nil for those not (buildColJoin did
+// not apply).
+func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats, pre [2]Operator) (Operator, error) {
 	fail := func(err error) (Operator, error) {
-		if left != nil {
-			left.Close()
+		for _, op := range pre {
+			if op != nil {
+				op.Close()
+			}
 		}
 		return nil, err
 	}
@@ -360,22 +363,17 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	if err != nil {
 		return fail(err)
 	}
-	var in []Operator
-	if left == nil {
-		in, err = env.inputs(n, 2)
-	} else {
-		var right Operator
-		if len(n.Inputs) != 2 {
-			err = pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs))
-		} else if right, err = env.Build(n.Inputs[1]); err == nil {
-			in = []Operator{left, right}
-		}
-		if err != nil {
-			return fail(err)
-		}
+	if len(n.Inputs) != 2 {
+		return fail(pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs)))
 	}
-	if err != nil {
-		return nil, err
+	in := pre[:]
+	for i := range in {
+		if in[i] == nil {
+			if in[i], err = env.Build(n.Inputs[i]); err != nil {
+				return fail(err)
+			}
+			pre[i] = in[i]
+		}
 	}
 	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
 		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys),

@@ -11,13 +11,16 @@ import (
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
-// ColHashJoin is the vectorized form of HashJoin for the joins whose
-// output follows the probe side — inner, left, semi and anti — on one
-// integer key: the build (right) side's rows are stored by column, the
-// probe (left) side is read in column batches, its keys looked up a batch
-// at a time, and the output assembled as column batches by copying the
-// probe's and the build's values (no row of datums per output row). The
-// residual is evaluated on the joined batches (sql/colexpr).
+// ColHashJoin is the vectorized form of HashJoin, on one integer key, for
+// inner, left, semi and anti joins, built on their right input or (left,
+// semi and anti) on their left one: the build side's rows are stored by
+// column, the probe side is read in column batches, its keys looked up a
+// batch at a time, and the output assembled as column batches by copying
+// the probe's and the build's values (no row of datums per output row).
+// The residual is evaluated on the joined batches (sql/colexpr). A join
+// built on its left input emits, once the probe side is done, its build
+// rows no probe row matched (a left join's, with NULL right columns; an
+// anti join's) or, a semi join, those some probe row matched.
 //
 // Past its memory budget while building, it hands the join to a row
 // HashJoin, which partitions to disk: the rows read so far first, then
@@ -33,7 +36,13 @@ type ColHashJoin struct {
 	keyCol   int // the probe key's column when it is a plain one, else -1
 	residual colexpr.Filter
 	spec     JoinSpec // for the row join it may hand over to
-	types    []uint32 // output columns
+	types    []uint32 // left ++ right
+	// buildLeft: the build side is the left input (typ is then JoinRight,
+	// joinRightSemi or joinRightAnti). Output columns: the probe's from
+	// probeOff, the build's from buildOff.
+	buildLeft          bool
+	probeW, buildW     int
+	probeOff, buildOff int
 
 	mem *memory
 	// The build side: rows by column in chunks of BatchSize, and the hash
@@ -43,6 +52,11 @@ type ColHashJoin struct {
 	rows   int
 	heads  map[int64]int32
 	next   []int32
+	// buildMatched: the build rows some probe row matched (emitsBuild).
+	buildMatched []bool
+	pairsBuild   []int32 // the build row of each pair in out
+	tailPos      int     // the next build row the tail looks at
+	view         coldata.Batch
 
 	// Probing state: the probe batch being joined, where its pairs of
 	// (probe row, build row) are up to, and which probe rows matched.
@@ -62,53 +76,76 @@ type ColHashJoin struct {
 
 var _ ColSource = (*ColHashJoin)(nil)
 
-// colJoinable reports a join ColHashJoin runs: a keyed hash join (not
-// built on its left input) of a type whose output follows the probe rows,
-// on one key of an integer type on both sides.
+// colJoinable reports a join ColHashJoin runs: a keyed hash join of a
+// type whose output follows the probe rows — inner, left, semi, anti — or
+// the build rows when it hashes its left input (a left, semi or anti join
+// built on the left, NewJoinBuildLeft's), on one key of an integer type on
+// both sides.
 func colJoinable(j *meridianpb.JoinNode) bool {
 	switch JoinType(j.Type) {
 	case JoinInner, JoinLeft, JoinSemi, JoinAnti:
 	default:
 		return false
 	}
-	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && !j.BuildLeft && len(j.LeftKeys) == 1 && len(j.RightKeys) == 1 &&
+	if j.BuildLeft && JoinType(j.Type) == JoinInner {
+		return false
+	}
+	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && len(j.LeftKeys) == 1 && len(j.RightKeys) == 1 &&
 		coldata.KindOf(j.LeftKeys[0].TypeOid) == coldata.Int && coldata.KindOf(j.RightKeys[0].TypeOid) == coldata.Int
 }
 
 // buildColJoin returns the vectorized join of a join node, or nil when it
 // does not apply: vectorization is off, the join is not one it runs
 // (colJoinable), or its probe input is not read in column batches (rows
-// stored by column would only be read back as rows). rowLeft is then the
-// left input already built (nil: not built).
-func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (cj *ColHashJoin, rowLeft Operator, err error) {
+// stored by column would only be read back as rows). pre then holds the
+// inputs already built (left, right; nil: not built).
+func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (cj *ColHashJoin, pre [2]Operator, err error) {
 	if env.ColScan == nil || !colJoinable(j) || len(n.Inputs) != 2 {
-		return nil, nil, nil
+		return nil, pre, nil
 	}
-	probe, rowOnly, err := env.buildCols(n.Inputs[0])
+	// The probe side: the left input, or the right one when the join
+	// hashes its left.
+	p, b := 0, 1
+	probeKeys, buildKeys := j.LeftKeys, j.RightKeys
+	typ := JoinType(j.Type)
+	if j.BuildLeft {
+		p, b = 1, 0
+		probeKeys, buildKeys = j.RightKeys, j.LeftKeys
+		typ = map[JoinType]JoinType{JoinLeft: JoinRight, JoinSemi: joinRightSemi, JoinAnti: joinRightAnti}[typ]
+	}
+	probe, rowOnly, err := env.buildCols(n.Inputs[p])
 	if err != nil {
-		return nil, nil, err
+		return nil, pre, err
 	}
 	if rowOnly {
-		return nil, probe.(*columnarizer).in, nil
+		pre[p] = probe.(*columnarizer).in
+		return nil, pre, nil
 	}
-	fail := func(err error) (*ColHashJoin, Operator, error) {
+	fail := func(err error) (*ColHashJoin, [2]Operator, error) {
 		probe.Close()
-		return nil, nil, err
-	}
-	c := &colexpr.Compiler{In: probe.Types(), Row: env.Compile}
-	cj = &ColHashJoin{env: env, st: st, typ: JoinType(j.Type), probe: probe, keyCol: -1}
-	if cj.probeKey, err = c.Compile(j.LeftKeys[0]); err != nil {
-		return fail(err)
-	}
-	if j.LeftKeys[0].Kind == meridianpb.ExprKind_EXPR_COLUMN {
-		cj.keyCol = int(j.LeftKeys[0].Index)
-	}
-	if cj.buildKey, err = env.compile(j.RightKeys[0]); err != nil {
-		return fail(err)
+		return nil, [2]Operator{}, err
 	}
 	lt, rt := n.Inputs[0].Types, n.Inputs[1].Types
+	cj = &ColHashJoin{env: env, st: st, typ: typ, probe: probe, keyCol: -1,
+		probeW: len(n.Inputs[p].Types), buildW: len(n.Inputs[b].Types)}
+	if j.BuildLeft {
+		cj.buildOff, cj.probeOff = 0, len(lt) // the output is left (build) ++ right (probe)
+	} else {
+		cj.probeOff, cj.buildOff = 0, len(lt)
+	}
+	c := &colexpr.Compiler{In: probe.Types(), Row: env.Compile}
+	if cj.probeKey, err = c.Compile(probeKeys[0]); err != nil {
+		return fail(err)
+	}
+	if probeKeys[0].Kind == meridianpb.ExprKind_EXPR_COLUMN {
+		cj.keyCol = int(probeKeys[0].Index)
+	}
+	if cj.buildKey, err = env.compile(buildKeys[0]); err != nil {
+		return fail(err)
+	}
 	cj.types = append(append([]uint32(nil), lt...), rt...)
 	if j.Residual != nil {
+		// Over left ++ right, the order the joined batches are assembled in.
 		rc := &colexpr.Compiler{In: cj.types, Row: env.Compile}
 		if cj.residual, err = rc.CompileFilter(j.Residual); err != nil {
 			return fail(err)
@@ -119,28 +156,40 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 	if err != nil {
 		return fail(err)
 	}
+	rk, err := env.compileAll(j.RightKeys)
+	if err != nil {
+		return fail(err)
+	}
 	res, err := env.compile(j.Residual)
 	if err != nil {
 		return fail(err)
 	}
-	cj.spec = JoinSpec{Type: cj.typ, LeftKeys: lk, RightKeys: []expr.Eval{cj.buildKey}, Residual: res,
+	cj.spec = JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
 		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys), LeftTypes: lt, RightTypes: rt}
-	if cj.build, err = env.Build(n.Inputs[1]); err != nil {
+	cj.buildLeft = j.BuildLeft
+	if cj.build, err = env.Build(n.Inputs[b]); err != nil {
 		return fail(err)
 	}
 	if st != nil {
 		st.Vectorized = true
 	}
-	return cj, nil, nil
+	return cj, pre, nil
 }
 
-// Types are the output's columns: the probe's and the build's, or the
-// probe's alone for a semi or anti join.
+// Types are the output's columns: left ++ right, or the left input's
+// alone for a semi or anti join.
 func (j *ColHashJoin) Types() []uint32 {
-	if j.typ == JoinSemi || j.typ == JoinAnti {
+	switch j.typ {
+	case JoinSemi, JoinAnti, joinRightSemi, joinRightAnti:
 		return j.types[:len(j.spec.LeftTypes)]
 	}
 	return j.types
+}
+
+// emitsBuild reports a join that emits build rows without a probe row (a
+// build-left join's unmatched or matched rows).
+func (j *ColHashJoin) emitsBuild() bool {
+	return j.typ == JoinRight || j.typ == joinRightSemi || j.typ == joinRightAnti
 }
 
 func (j *ColHashJoin) Open(ctx context.Context) error {
@@ -149,7 +198,10 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 	if err := j.build.Open(ctx); err != nil {
 		return err
 	}
-	rt := j.spec.RightTypes
+	bt := j.spec.RightTypes
+	if j.buildLeft {
+		bt = j.spec.LeftTypes
+	}
 	for {
 		b, err := j.build.Next(ctx)
 		if err != nil {
@@ -163,30 +215,37 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if k == nil {
-				continue // a NULL key matches nothing, and no build row is emitted alone
+			if k == nil && !j.emitsBuild() {
+				continue // a NULL key matches nothing, and this join emits no build row alone
 			}
-			v, ok := k.(int64)
-			if !ok {
-				return pgerr.New(pgerr.InternalError, "hash join build key of type %T", k)
+			var v int64
+			if k != nil {
+				var ok bool
+				if v, ok = k.(int64); !ok {
+					return pgerr.New(pgerr.InternalError, "hash join build key of type %T", k)
+				}
 			}
 			at := j.rows % coldata.BatchSize
 			if at == 0 {
-				j.chunks = append(j.chunks, coldata.NewBatch(rt))
+				j.chunks = append(j.chunks, coldata.NewBatch(bt))
 			}
 			ch := j.chunks[len(j.chunks)-1]
 			for c, d := range r {
 				if !ch.Vecs[c].Put(at, d) {
-					return pgerr.New(pgerr.InternalError, "a %T in a build column of type %d", d, rt[c])
+					return pgerr.New(pgerr.InternalError, "a %T in a build column of type %d", d, bt[c])
 				}
 			}
 			ch.N = at + 1
-			head, found := j.heads[v]
-			if !found {
-				head = -1
+			head := int32(-1)
+			if k != nil {
+				// A row with a NULL key is stored (to be emitted
+				// unmatched) but in no chain.
+				if h, found := j.heads[v]; found {
+					head = h
+				}
+				j.heads[v] = int32(j.rows)
 			}
 			j.next = append(j.next, head)
-			j.heads[v] = int32(j.rows)
 			j.rows++
 			if !j.mem.grow(rowSize(r) + 24) {
 				return j.handOver(ctx, b.Rows[bi+1:])
@@ -195,6 +254,9 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 	}
 	j.build.Close()
 	j.build = nil
+	if j.emitsBuild() {
+		j.buildMatched = make([]bool, j.rows)
+	}
 	j.filterProbe()
 	j.cand = -1
 	j.out = coldata.NewBatch(j.types)
@@ -208,18 +270,19 @@ var _ KeyFilterer = (*ColHashJoin)(nil)
 // row takes such a column from its probe row, or is a left join's row
 // the filter rejects anyway.
 func (j *ColHashJoin) FilterKeys(col int, keep func(int64) bool) bool {
-	if j.mem != nil || col < 0 || col >= len(j.spec.LeftTypes) {
-		return false
+	if j.mem != nil || j.buildLeft || col < 0 || col >= len(j.spec.LeftTypes) {
+		return false // a build-left join's rows are the build side's
 	}
 	f, ok := j.probe.(KeyFilterer)
 	return ok && f.FilterKeys(col, keep)
 }
 
 // filterProbe hands the build keys to the probe input when the join drops
-// the probe rows without a match (inner, semi) and its key is a plain
-// column of the probe (HashJoin.filterProbe's runtime filter).
+// the probe rows without a match (inner, semi, and every build-left join)
+// and its key is a plain column of the probe (HashJoin.filterProbe's
+// runtime filter).
 func (j *ColHashJoin) filterProbe() {
-	if (j.typ != JoinInner && j.typ != JoinSemi) || j.keyCol < 0 {
+	if (j.typ != JoinInner && j.typ != JoinSemi && !j.buildLeft) || j.keyCol < 0 {
 		return
 	}
 	f, ok := j.probe.(KeyFilterer)
@@ -247,9 +310,14 @@ func (j *ColHashJoin) handOver(ctx context.Context, rest []Row) error {
 	replay := &replayOp{chunks: j.chunks, rest: rest, in: j.build}
 	j.chunks, j.heads, j.next, j.build = nil, nil, nil, nil
 	j.mem.release()
-	hj := NewHashJoin(j.env, j.st, &colToRows{src: j.probe}, replay, j.spec)
+	var rj Operator
+	if j.buildLeft {
+		rj = NewJoinBuildLeft(j.env, j.st, replay, &colToRows{src: j.probe}, j.spec)
+	} else {
+		rj = NewHashJoin(j.env, j.st, &colToRows{src: j.probe}, replay, j.spec)
+	}
 	j.probe = nil
-	j.rowJoin = &columnarizer{in: hj, types: j.Types()}
+	j.rowJoin = &columnarizer{in: rj, types: j.Types()}
 	return j.rowJoin.Open(ctx)
 }
 
@@ -257,7 +325,10 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 	if j.rowJoin != nil {
 		return j.rowJoin.Next(ctx)
 	}
-	for !j.done {
+	for {
+		if j.done {
+			return j.buildTail(), nil
+		}
 		if j.in == nil {
 			b, err := j.probe.Next(ctx)
 			if err != nil {
@@ -265,7 +336,7 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 			}
 			if b == nil {
 				j.done = true
-				break
+				continue
 			}
 			if len(b.Sel) == 0 {
 				continue
@@ -289,7 +360,44 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 			return out, nil
 		}
 	}
-	return nil, nil
+}
+
+// buildTail returns the next batch of build rows a build-left join emits
+// once the probe side is done (nil when there are no more): a left join's
+// unmatched ones with NULL right columns, a semi join's matched ones, an
+// anti join's unmatched ones.
+func (j *ColHashJoin) buildTail() *coldata.Batch {
+	if !j.emitsBuild() {
+		return nil
+	}
+	want := j.typ == joinRightSemi
+	out := j.out
+	out.Reset()
+	n := 0
+	for n < coldata.BatchSize && j.tailPos < j.rows {
+		bi := j.tailPos
+		j.tailPos++
+		if j.buildMatched[bi] != want {
+			continue
+		}
+		ch, at := j.chunks[bi/coldata.BatchSize], bi%coldata.BatchSize
+		for c, v := range ch.Vecs {
+			out.Vecs[j.buildOff+c].CopyFrom(n, v, at)
+		}
+		if j.typ == JoinRight {
+			for c := 0; c < j.probeW; c++ {
+				out.Vecs[j.probeOff+c].SetNull(n)
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	out.SelectAll(n)
+	// A semi or anti join's rows are the left (build) input's alone.
+	j.view.N, j.view.Sel, j.view.Vecs = out.N, out.Sel, out.Vecs[:len(j.Types())]
+	return &j.view
 }
 
 // pairs returns the next batch of joined rows of the probe batch that
@@ -298,21 +406,30 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 // no joined row: the key's presence decides.
 func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 	in, keys := j.in, j.keys
-	probeOnly := j.typ == JoinSemi || j.typ == JoinAnti
-	if probeOnly && j.residual == nil {
+	// Joins that emit no joined row: they only mark what matched.
+	marksOnly := j.typ == JoinSemi || j.typ == JoinAnti || j.typ == joinRightSemi || j.typ == joinRightAnti
+	if marksOnly && j.residual == nil {
 		for _, r := range in.Sel {
-			if k, ok := intAt(keys, r); ok {
-				_, j.matched[r] = j.heads[k]
+			k, ok := intAt(keys, r)
+			if !ok {
+				continue
+			}
+			head, found := j.heads[k]
+			if !j.emitsBuild() {
+				j.matched[r] = found
+				continue
+			}
+			for bi := head; found && bi >= 0; bi = j.next[bi] {
+				j.buildMatched[bi] = true
 			}
 		}
 		j.sel = len(in.Sel)
 		return nil, nil
 	}
-	lw := len(j.spec.LeftTypes)
 	for j.sel < len(in.Sel) {
 		out := j.out
 		out.Reset()
-		j.pairsOf = j.pairsOf[:0]
+		j.pairsOf, j.pairsBuild = j.pairsOf[:0], j.pairsBuild[:0]
 		n := 0
 		for n < coldata.BatchSize && j.sel < len(in.Sel) {
 			r := in.Sel[j.sel]
@@ -327,13 +444,14 @@ func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 			}
 			bi := int(j.cand)
 			ch, at := j.chunks[bi/coldata.BatchSize], bi%coldata.BatchSize
-			for c := 0; c < lw; c++ {
-				out.Vecs[c].CopyFrom(n, in.Vecs[c], r)
+			for c := 0; c < j.probeW; c++ {
+				out.Vecs[j.probeOff+c].CopyFrom(n, in.Vecs[c], r)
 			}
 			for c, v := range ch.Vecs {
-				out.Vecs[lw+c].CopyFrom(n, v, at)
+				out.Vecs[j.buildOff+c].CopyFrom(n, v, at)
 			}
 			j.pairsOf = append(j.pairsOf, r)
+			j.pairsBuild = append(j.pairsBuild, int32(bi))
 			n++
 			if j.cand = j.next[bi]; j.cand < 0 {
 				j.sel++
@@ -350,8 +468,11 @@ func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 		}
 		for _, p := range out.Sel {
 			j.matched[j.pairsOf[p]] = true
+			if j.buildMatched != nil {
+				j.buildMatched[j.pairsBuild[p]] = true
+			}
 		}
-		if !probeOnly && len(out.Sel) > 0 {
+		if !marksOnly && len(out.Sel) > 0 {
 			return out, nil
 		}
 	}
@@ -393,17 +514,16 @@ func (j *ColHashJoin) probeOnly() *coldata.Batch {
 	case JoinLeft:
 		out := j.out
 		out.Reset()
-		lw := len(j.spec.LeftTypes)
 		n := 0
 		for _, r := range in.Sel {
 			if j.matched[r] {
 				continue
 			}
-			for c := 0; c < lw; c++ {
-				out.Vecs[c].CopyFrom(n, in.Vecs[c], r)
+			for c := 0; c < j.probeW; c++ {
+				out.Vecs[j.probeOff+c].CopyFrom(n, in.Vecs[c], r)
 			}
-			for _, v := range out.Vecs[lw:] {
-				v.SetNull(n)
+			for c := 0; c < j.buildW; c++ {
+				out.Vecs[j.buildOff+c].SetNull(n)
 			}
 			n++
 		}

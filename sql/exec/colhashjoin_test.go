@@ -30,13 +30,14 @@ func (s *filteringColSource) FilterKeys(col int, keep func(int64) bool) bool {
 	return true
 }
 
-// colJoinPlan is a hash join of a table scan (left, the probe) and a
-// stream (right, the build), both of aggInTypes, on their first columns,
-// with a residual comparing their third columns when asked.
-func colJoinPlan(typ JoinType, residual bool) *meridianpb.PlanNode {
+// colJoinPlan is a hash join of a table scan (left) and a stream
+// (right), both of aggInTypes, on their first columns, with a residual
+// comparing their third columns when asked; built on the left input when
+// buildLeft.
+func colJoinPlan(typ JoinType, residual, buildLeft bool) *meridianpb.PlanNode {
 	i8, boolT := types.T(types.Int8), types.T(types.Bool)
 	w := int32(len(aggInTypes))
-	j := &meridianpb.JoinNode{Type: meridianpb.JoinType(typ),
+	j := &meridianpb.JoinNode{Type: meridianpb.JoinType(typ), BuildLeft: buildLeft,
 		LeftKeys:  []*meridianpb.Expr{expr.Column(0, i8)},
 		RightKeys: []*meridianpb.Expr{expr.Column(0, i8)}}
 	if residual {
@@ -53,69 +54,92 @@ func colJoinPlan(typ JoinType, residual bool) *meridianpb.PlanNode {
 }
 
 // The vectorized hash join gives the row engine's rows for every type it
-// runs, with and without a residual, over keys with NULLs and duplicates
-// on both sides, also when its build side outgrows the budget and it
-// hands the join to the row join; it gives its inputs and memory back,
-// and hands the build keys to the probe scan where a probe row without a
-// match is dropped anyway.
+// runs, built on either input, with and without a residual, over keys with
+// NULLs and duplicates on both sides, also when its build side outgrows
+// the budget and it hands the join to the row join; it gives its inputs
+// and memory back, and hands the build keys to the probe input where a
+// probe row without a match is dropped anyway.
 func TestColHashJoin(t *testing.T) {
-	probeRows := bigNumerics(aggInput(51, 3000, 300))
-	buildRows := bigNumerics(aggInput(52, 2000, 400))
-	for _, typ := range []JoinType{JoinInner, JoinLeft, JoinSemi, JoinAnti} {
-		for _, residual := range []bool{false, true} {
-			for _, mem := range []int64{0, 1 << 10} {
-				name := fmt.Sprintf("%s/residual=%v/mem=%d", []string{"inner", "left", "right", "full", "semi", "anti"}[typ], residual, mem)
-				t.Run(name, func(t *testing.T) {
-					plan := colJoinPlan(typ, residual)
-					env, _ := testEnv(t, mem)
-					env.Stats = map[int32]*Stats{}
-					build := &testOp{rows: buildRows, batch: 300}
-					env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return build, nil }
-					src := &filteringColSource{rowsColSource: rowsColSource{types: aggInTypes, rows: probeRows,
-						rng: rand.New(rand.NewPCG(uint64(typ), uint64(mem)))}, filtered: -1}
-					env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
-					op, err := env.Build(plan)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if c, ok := op.(*instrumented).op.(*colToRows); !ok || func() bool { _, ok := c.src.(*ColHashJoin); return !ok }() {
-						t.Fatalf("built %T, not the vectorized join", op.(*instrumented).op)
-					}
-					got := mustCollect(t, op)
-					released(t, env)
-					if src.opens != 1 || src.closes != 1 || build.opens != 1 || build.closes != 1 {
-						t.Errorf("probe opened %d and closed %d times, build %d and %d", src.opens, src.closes, build.opens, build.closes)
-					}
-					if env.Stats[1].Vectorized != (mem == 0) {
-						t.Errorf("the join's statistics say vectorized %v, want %v (handed over: %v)", env.Stats[1].Vectorized, mem == 0, mem > 0)
-					}
-					if mem > 0 && env.Stats[1].SpilledBytes == 0 {
-						t.Error("a build side past the budget did not spill")
-					}
-					// (A row join partitioning to disk takes none.)
-					if want := (typ == JoinInner || typ == JoinSemi) && mem == 0; (src.filtered == 0) != want {
-						t.Errorf("runtime filter on column %d, want one: %v", src.filtered, want)
-					}
-					// The row join over the rows the probe selected.
-					ref, _ := testEnv(t, 0)
-					ref.Recv = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: buildRows, batch: 300}, nil }
-					ref.Scan = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: src.selected, batch: 500}, nil }
-					rop, err := ref.Build(plan)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, ok := rop.(*HashJoin); !ok {
-						t.Fatalf("the reference built %T, not the row join", rop)
-					}
-					want := mustCollect(t, rop)
-					if len(want) == 0 {
-						t.Fatal("the reference join is empty: the test proves nothing")
-					}
-					sameMultiset(t, got, want)
-				})
+	leftRows := bigNumerics(aggInput(51, 3000, 300))
+	rightRows := bigNumerics(aggInput(52, 2000, 400))
+	names := []string{"inner", "left", "right", "full", "semi", "anti"}
+	for _, buildLeft := range []bool{false, true} {
+		for _, typ := range []JoinType{JoinInner, JoinLeft, JoinSemi, JoinAnti} {
+			if buildLeft && typ == JoinInner {
+				continue
+			}
+			for _, residual := range []bool{false, true} {
+				for _, mem := range []int64{0, 1 << 10} {
+					name := fmt.Sprintf("%s/buildleft=%v/residual=%v/mem=%d", names[typ], buildLeft, residual, mem)
+					t.Run(name, func(t *testing.T) {
+						testColHashJoin(t, leftRows, rightRows, typ, buildLeft, residual, mem)
+					})
+				}
 			}
 		}
 	}
+}
+
+func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buildLeft, residual bool, mem int64) {
+	plan := colJoinPlan(typ, residual, buildLeft)
+	env, _ := testEnv(t, mem)
+	env.Stats = map[int32]*Stats{}
+	// The probe side is read by column, the build side as rows.
+	probeRows, buildRows := leftRows, rightRows
+	if buildLeft {
+		probeRows, buildRows = rightRows, leftRows
+	}
+	build := &testOp{rows: buildRows, batch: 300}
+	src := &filteringColSource{rowsColSource: rowsColSource{types: aggInTypes, rows: probeRows,
+		rng: rand.New(rand.NewPCG(uint64(typ), uint64(mem)))}, filtered: -1}
+	env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return build, nil }
+	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+	if buildLeft {
+		env.Scan = func(*meridianpb.PlanNode) (Operator, error) { return build, nil }
+		env.RecvCols = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+	}
+	op, err := env.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := op.(*instrumented).op.(*colToRows); !ok || func() bool { _, ok := c.src.(*ColHashJoin); return !ok }() {
+		t.Fatalf("built %T, not the vectorized join", op.(*instrumented).op)
+	}
+	got := mustCollect(t, op)
+	released(t, env)
+	if src.opens != 1 || src.closes != 1 || build.opens != 1 || build.closes != 1 {
+		t.Errorf("probe opened %d and closed %d times, build %d and %d", src.opens, src.closes, build.opens, build.closes)
+	}
+	if env.Stats[1].Vectorized != (mem == 0) {
+		t.Errorf("the join's statistics say vectorized %v, want %v (handed over: %v)", env.Stats[1].Vectorized, mem == 0, mem > 0)
+	}
+	if mem > 0 && env.Stats[1].SpilledBytes == 0 {
+		t.Error("a build side past the budget did not spill")
+	}
+	// (A row join partitioning to disk takes none.)
+	if want := (typ == JoinInner || typ == JoinSemi || buildLeft) && mem == 0; (src.filtered == 0) != want {
+		t.Errorf("runtime filter on column %d, want one: %v", src.filtered, want)
+	}
+	// The row join over the rows the probe selected.
+	ref, _ := testEnv(t, 0)
+	ref.Recv = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: rightRows, batch: 300}, nil }
+	ref.Scan = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: src.selected, batch: 500}, nil }
+	if buildLeft {
+		ref.Recv = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: src.selected, batch: 300}, nil }
+		ref.Scan = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: leftRows, batch: 500}, nil }
+	}
+	rop, err := ref.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rop.(*colToRows); ok {
+		t.Fatalf("the reference built %T, not the row join", rop)
+	}
+	want := mustCollect(t, rop)
+	if len(want) == 0 {
+		t.Fatal("the reference join is empty: the test proves nothing")
+	}
+	sameMultiset(t, got, want)
 }
 
 // A probe input that is rows (not a column scan) keeps the row join: its
@@ -136,7 +160,7 @@ func TestColHashJoinChosen(t *testing.T) {
 		{"probe of rows", func(n *meridianpb.PlanNode) { n.Inputs[0], n.Inputs[1] = n.Inputs[1], n.Inputs[0] }, false},
 		{"right", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinRight) }, false},
 		{"full", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinFull) }, false},
-		{"build left", func(n *meridianpb.PlanNode) {
+		{"build left, probe of rows", func(n *meridianpb.PlanNode) {
 			n.GetJoin().Type = meridianpb.JoinType(JoinLeft)
 			n.GetJoin().BuildLeft = true
 		}, false},
@@ -151,7 +175,7 @@ func TestColHashJoinChosen(t *testing.T) {
 			j.RightKeys = append(j.RightKeys, expr.Column(2, types.T(types.Int8)))
 		}, false},
 	} {
-		n := colJoinPlan(JoinInner, false)
+		n := colJoinPlan(JoinInner, false, false)
 		tc.edit(n)
 		op, err := env.Build(n)
 		if err != nil {
@@ -171,7 +195,7 @@ func TestColHashJoinChosen(t *testing.T) {
 	// Under an aggregation the join's batches go to it as they are.
 	agg := &meridianpb.PlanNode{Id: 9, Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_PARTIAL,
 		GroupBy: []*meridianpb.Expr{expr.Column(1, types.T(types.Text))},
-		Aggs:    []*meridianpb.AggFunc{{Func: "count", TypeOid: types.Int8}}}}, Inputs: []*meridianpb.PlanNode{colJoinPlan(JoinInner, false)}}
+		Aggs:    []*meridianpb.AggFunc{{Func: "count", TypeOid: types.Int8}}}}, Inputs: []*meridianpb.PlanNode{colJoinPlan(JoinInner, false, false)}}
 	op, err := env.Build(agg)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +219,7 @@ func TestColHashJoinCancel(t *testing.T) {
 	}
 	src := &rowsColSource{types: aggInTypes, rows: aggInput(62, 5000, 50), rng: rand.New(rand.NewPCG(3, 3))}
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
-	op, err := env.Build(colJoinPlan(JoinInner, true))
+	op, err := env.Build(colJoinPlan(JoinInner, true, false))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,14 +74,14 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 	}
 	var op Operator
 	if j, ok := n.Op.(*meridianpb.PlanNode_Join); ok {
-		cj, left, err := env.buildColJoin(n, j.Join, st)
+		cj, pre, err := env.buildColJoin(n, j.Join, st)
 		if err != nil {
 			return nil, false, err
 		}
 		if cj != nil {
 			return colInstrument(cj, st), false, nil
 		}
-		if op, err = env.buildJoin(n, j.Join, st, left); err != nil {
+		if op, err = env.buildJoin(n, j.Join, st, pre); err != nil {
 			return nil, false, err
 		}
 		if st != nil {
