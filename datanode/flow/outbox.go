@@ -4,8 +4,11 @@ import (
 	"context"
 	"sync"
 
+	"github.com/cockroachdb/apd/v3"
+
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/coldata"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -20,6 +23,8 @@ const (
 // outbox sends a fragment instance's rows to its consumers.
 type outbox interface {
 	send(ctx context.Context, rows []sqlexec.Row) error
+	// sendBatch sends the live rows of a column batch.
+	sendBatch(ctx context.Context, b *coldata.Batch) error
 	// finish flushes and tells every consumer the instance ended.
 	finish(ctx context.Context) error
 	// abort releases the streams after an error.
@@ -53,6 +58,23 @@ func (g *gatherOut) send(ctx context.Context, rows []sqlexec.Row) error {
 	var buf []byte
 	for _, r := range rows {
 		buf = appendRow(&m.Rows, buf, r)
+		if len(buf) >= flushBytes {
+			if err := g.flush(m, len(buf)); err != nil {
+				return err
+			}
+			m, buf = &meridianpb.FlowMessage{Fragment: g.fragment}, nil
+		}
+	}
+	return g.flush(m, len(buf))
+}
+
+func (g *gatherOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
+	m := &meridianpb.FlowMessage{Fragment: g.fragment, Rows: make([][]byte, 0, len(b.Sel))}
+	var buf []byte
+	for _, r := range b.Sel {
+		start := len(buf)
+		buf = codec.AppendBatchRow(buf, b.Vecs, r)
+		m.Rows = append(m.Rows, buf[start:len(buf):len(buf)])
 		if len(buf) >= flushBytes {
 			if err := g.flush(m, len(buf)); err != nil {
 				return err
@@ -115,6 +137,8 @@ type exchangeOut struct {
 	byGroup   map[uint32]int // consumer group → index in dests
 	st        *sqlexec.Stats
 	vals      []types.Datum
+	hashVecs  []*coldata.Vec // sendBatch's hash columns
+	dec       apd.Decimal    // scratch for hashing a numeric
 }
 
 func (f *flow) newExchangeOut(fr *meridianpb.Fragment, consumer *meridianpb.Fragment, st *sqlexec.Stats) (*exchangeOut, error) {
@@ -166,6 +190,55 @@ func (o *exchangeOut) send(ctx context.Context, rows []sqlexec.Row) error {
 		if err := o.add(ctx, o.dests[i], r); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// sendBatch is send for the live rows of a column batch: a row's bucket
+// and bytes come from the vectors (codec.BucketOfRow, AppendBatchRow, the
+// same as for its datums); only rows for this datanode's own consumer
+// become datums.
+func (o *exchangeOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
+	o.hashVecs = o.hashVecs[:0]
+	for _, c := range o.hashCols {
+		o.hashVecs = append(o.hashVecs, b.Vecs[c])
+	}
+	for _, r := range b.Sel {
+		if o.broadcast {
+			for _, d := range o.dests {
+				if err := o.addBatchRow(ctx, d, b, r); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		g := o.f.owner(codec.BucketOfRow(o.hashVecs, r, &o.dec))
+		i, ok := o.byGroup[g]
+		if !ok {
+			return pgerr.New(pgerr.InternalError, "fragment %d: bucket owner %d runs no consumer", o.fragment, g)
+		}
+		if err := o.addBatchRow(ctx, o.dests[i], b, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *exchangeOut) addBatchRow(ctx context.Context, d *dest, b *coldata.Batch, r int) error {
+	if d.gone {
+		return nil
+	}
+	if d.local != nil {
+		return o.add(ctx, d, b.Row(r))
+	}
+	if d.buf == nil {
+		d.buf = make([]byte, 0, 64<<10)
+	}
+	start := len(d.buf)
+	d.buf = codec.AppendBatchRow(d.buf, b.Vecs, r)
+	d.enc = append(d.enc, d.buf[start:len(d.buf):len(d.buf)])
+	if len(d.enc) >= flushRows || len(d.buf) >= flushBytes {
+		return o.flush(ctx, d, false)
 	}
 	return nil
 }

@@ -373,13 +373,18 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		}
 		out = o
 	}
-	op, err := env.Build(fr.Root)
+	src, op, err := env.BuildRoot(fr.Root)
 	if err != nil {
 		out.abort()
 		return nil, err
 	}
-	err = pump(ctx, op, out)
-	op.Close()
+	if src != nil {
+		err = pumpBatches(ctx, src, out)
+		src.Close()
+	} else {
+		err = pump(ctx, op, out)
+		op.Close()
+	}
 	if err != nil {
 		out.abort()
 		return nil, err
@@ -417,6 +422,27 @@ func pump(ctx context.Context, op sqlexec.Operator, out outbox) error {
 		}
 		if err := out.send(ctx, b.Rows); err != nil {
 			return err
+		}
+	}
+}
+
+// pumpBatches is pump for a root that runs on column batches.
+func pumpBatches(ctx context.Context, src sqlexec.ColSource, out outbox) error {
+	if err := src.Open(ctx); err != nil {
+		return err
+	}
+	for {
+		b, err := src.Next(ctx)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			return nil
+		}
+		if len(b.Sel) > 0 {
+			if err := out.sendBatch(ctx, b); err != nil {
+				return err
+			}
 		}
 	}
 }

@@ -93,6 +93,48 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 	return &columnarizer{in: op, types: n.Types}, true, nil
 }
 
+// BuildRoot returns the operators of a fragment's root: as a source of
+// column batches when its top runs on them (a Stream then sends the
+// batches' rows without making datums of them), else as a row operator.
+func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
+	if env.ColScan == nil || !env.batchesAtTop(n) {
+		op, err := env.Build(n)
+		return nil, op, err
+	}
+	src, rowOnly, err := env.buildCols(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rowOnly {
+		return nil, src.(*columnarizer).in, nil
+	}
+	return src, nil, nil
+}
+
+// batchesAtTop reports a node buildCols runs on column batches from the
+// bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
+// over such a probe, projections and filters over such a node — and not
+// over rows it would first store by column.
+func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
+	switch op := n.Op.(type) {
+	case *meridianpb.PlanNode_Scan:
+		return true
+	case *meridianpb.PlanNode_Recv:
+		return env.RecvCols != nil
+	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter:
+		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_Join:
+		if !colJoinable(op.Join) || len(n.Inputs) != 2 {
+			return false
+		}
+		if op.Join.BuildLeft {
+			return env.batchesAtTop(n.Inputs[1])
+		}
+		return env.batchesAtTop(n.Inputs[0])
+	}
+	return false
+}
+
 // columnarizer stores the rows of a row operator by column.
 type columnarizer struct {
 	in    Operator

@@ -1,0 +1,96 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/apd/v3"
+
+	"github.com/meridian-db/meridian/sql/coldata"
+)
+
+// AppendBatchRow appends the row encoding of row i of vecs — the bytes
+// EncodeRow gives for the row's datums — read from the vectors without
+// boxing a value (a Stream sending column batches).
+func AppendBatchRow(buf []byte, vecs []*coldata.Vec, i int) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(vecs)))
+	for _, v := range vecs {
+		if v.IsNull(i) {
+			buf = append(buf, tagNull)
+			continue
+		}
+		switch v.Kind {
+		case coldata.Int, coldata.Date:
+			buf = binary.AppendVarint(append(buf, tagValue), v.I[i])
+		case coldata.Float:
+			buf = binary.BigEndian.AppendUint64(append(buf, tagValue), math.Float64bits(v.F[i]))
+		case coldata.Dec:
+			if v.IsBig(i) {
+				buf = appendDecimal(append(buf, tagValue), &v.D[i])
+			} else {
+				buf = appendSmallDecimal(append(buf, tagValue), v.I[i], v.E[i])
+			}
+		case coldata.Str:
+			buf = binary.AppendUvarint(append(buf, tagValue), uint64(len(v.S[i])))
+			buf = append(buf, v.S[i]...)
+		case coldata.Bool:
+			b := byte(0)
+			if v.B[i] {
+				b = 1
+			}
+			buf = append(buf, tagValue, b)
+		default:
+			buf = AppendDatum(buf, v.A[i])
+		}
+	}
+	return buf
+}
+
+// appendSmallDecimal is appendDecimal of the finite numeric c×10^exp.
+func appendSmallDecimal(buf []byte, c int64, exp int32) []byte {
+	flags, mag := byte(0), uint64(c)
+	if c < 0 {
+		flags, mag = decNegative, uint64(^c)+1 // also for math.MinInt64
+	}
+	buf = binary.AppendVarint(append(buf, flags), int64(exp))
+	return binary.AppendUvarint(buf, mag)
+}
+
+// BucketOfRow is Bucket of the values in row i of vecs, read from the
+// vectors without boxing them (dec is scratch space).
+func BucketOfRow(vecs []*coldata.Vec, i int, dec *apd.Decimal) uint32 {
+	var scratch [64]byte
+	b := scratch[:0]
+	for _, v := range vecs {
+		b = appendVecKey(b, v, i, dec)
+	}
+	return uint32(xxhash.Sum64(b) % NumBuckets)
+}
+
+// appendVecKey is AppendKey of row i of v.
+func appendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
+	if v.IsNull(i) {
+		return append(buf, keyNull)
+	}
+	switch v.Kind {
+	case coldata.Int:
+		return binary.BigEndian.AppendUint64(append(buf, keyInt), uint64(v.I[i])^(1<<63))
+	case coldata.Date:
+		return binary.BigEndian.AppendUint64(append(buf, keyDate), uint64(v.I[i])^(1<<63))
+	case coldata.Dec:
+		return appendDecimalKey(buf, v.DecAt(i, dec))
+	case coldata.Str:
+		buf = append(buf, keyString)
+		s := v.S[i]
+		for j := 0; j < len(s); j++ {
+			if s[j] == 0 {
+				buf = append(buf, 0, 0xff)
+			} else {
+				buf = append(buf, s[j])
+			}
+		}
+		return append(buf, 0, 1)
+	}
+	return AppendKey(buf, v.Datum(i))
+}
