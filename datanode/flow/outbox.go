@@ -52,28 +52,22 @@ type gatherOut struct {
 }
 
 func (g *gatherOut) send(ctx context.Context, rows []sqlexec.Row) error {
-	m := &meridianpb.FlowMessage{Fragment: g.fragment, Rows: make([][]byte, 0, len(rows))}
-	// The message's rows are encoded into one buffer of their own (a
-	// RunFlow answer keeps its messages, so it is not reused).
-	var buf []byte
-	for _, r := range rows {
-		buf = appendRow(&m.Rows, buf, r)
-		if len(buf) >= flushBytes {
-			if err := g.flush(m, len(buf)); err != nil {
-				return err
-			}
-			m, buf = &meridianpb.FlowMessage{Fragment: g.fragment}, nil
-		}
-	}
-	return g.flush(m, len(buf))
+	return g.sendEach(len(rows), func(buf []byte, k int) []byte { return codec.EncodeRow(buf, rows[k]) })
 }
 
 func (g *gatherOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
-	m := &meridianpb.FlowMessage{Fragment: g.fragment, Rows: make([][]byte, 0, len(b.Sel))}
+	return g.sendEach(len(b.Sel), func(buf []byte, k int) []byte { return codec.AppendBatchRow(buf, b.Vecs, b.Sel[k]) })
+}
+
+// sendEach sends n rows, encode appending the k-th's bytes to a buffer:
+// a message's rows are encoded into one buffer of their own (a RunFlow
+// answer keeps its messages, so it is not reused), not one per row.
+func (g *gatherOut) sendEach(n int, encode func(buf []byte, k int) []byte) error {
+	m := &meridianpb.FlowMessage{Fragment: g.fragment, Rows: make([][]byte, 0, n)}
 	var buf []byte
-	for _, r := range b.Sel {
+	for k := 0; k < n; k++ {
 		start := len(buf)
-		buf = codec.AppendBatchRow(buf, b.Vecs, r)
+		buf = encode(buf, k)
 		m.Rows = append(m.Rows, buf[start:len(buf):len(buf)])
 		if len(buf) >= flushBytes {
 			if err := g.flush(m, len(buf)); err != nil {
@@ -83,15 +77,6 @@ func (g *gatherOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
 		}
 	}
 	return g.flush(m, len(buf))
-}
-
-// appendRow encodes r at the end of buf and adds its bytes (a slice of
-// buf, capped) to rows: one allocation per buffer, not per row.
-func appendRow(rows *[][]byte, buf []byte, r sqlexec.Row) []byte {
-	start := len(buf)
-	buf = codec.EncodeRow(buf, r)
-	*rows = append(*rows, buf[start:len(buf):len(buf)])
-	return buf
 }
 
 func (g *gatherOut) flush(m *meridianpb.FlowMessage, size int) error {
@@ -231,16 +216,7 @@ func (o *exchangeOut) addBatchRow(ctx context.Context, d *dest, b *coldata.Batch
 	if d.local != nil {
 		return o.add(ctx, d, b.Row(r))
 	}
-	if d.buf == nil {
-		d.buf = make([]byte, 0, 64<<10)
-	}
-	start := len(d.buf)
-	d.buf = codec.AppendBatchRow(d.buf, b.Vecs, r)
-	d.enc = append(d.enc, d.buf[start:len(d.buf):len(d.buf)])
-	if len(d.enc) >= flushRows || len(d.buf) >= flushBytes {
-		return o.flush(ctx, d, false)
-	}
-	return nil
+	return o.addEncoded(ctx, d, func(buf []byte) []byte { return codec.AppendBatchRow(buf, b.Vecs, r) })
 }
 
 func (o *exchangeOut) add(ctx context.Context, d *dest, r sqlexec.Row) error {
@@ -254,10 +230,19 @@ func (o *exchangeOut) add(ctx context.Context, d *dest, r sqlexec.Row) error {
 		}
 		return nil
 	}
+	return o.addEncoded(ctx, d, func(buf []byte) []byte { return codec.EncodeRow(buf, r) })
+}
+
+// addEncoded adds a row for a peer, encode appending its bytes to the
+// destination's buffer (reused once a message is sent: Send has marshaled
+// it), and flushes past a message's size.
+func (o *exchangeOut) addEncoded(ctx context.Context, d *dest, encode func([]byte) []byte) error {
 	if d.buf == nil {
 		d.buf = make([]byte, 0, 64<<10)
 	}
-	d.buf = appendRow(&d.enc, d.buf, r)
+	start := len(d.buf)
+	d.buf = encode(d.buf)
+	d.enc = append(d.enc, d.buf[start:len(d.buf):len(d.buf)])
 	if len(d.enc) >= flushRows || len(d.buf) >= flushBytes {
 		return o.flush(ctx, d, false)
 	}
