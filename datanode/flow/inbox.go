@@ -50,6 +50,24 @@ func (ib *inbox) put(ctx context.Context, m inboxMsg) (bool, error) {
 
 func (ib *inbox) close() { ib.doneOnce.Do(func() { close(ib.done) }) }
 
+// next is a consumer's next message: its rows, or the error that broke a
+// producer's stream; *eos counts the producers that ended.
+func (ib *inbox) next(ctx context.Context, eos *int) (inboxMsg, error) {
+	var m inboxMsg
+	select {
+	case m = <-ib.ch:
+	case <-ctx.Done():
+		return m, pgerr.FromContext(ctx)
+	}
+	if m.err != nil {
+		return m, m.err
+	}
+	if m.eos {
+		*eos++
+	}
+	return m, nil
+}
+
 // recvOp reads an inbox until every producer instance ended.
 type recvOp struct {
 	ib    *inbox
@@ -71,17 +89,9 @@ func (r *recvOp) Open(context.Context) error { return nil }
 
 func (r *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 	for r.eos < r.ib.producers {
-		var m inboxMsg
-		select {
-		case m = <-r.ib.ch:
-		case <-ctx.Done():
-			return nil, pgerr.FromContext(ctx)
-		}
-		if m.err != nil {
-			return nil, m.err
-		}
-		if m.eos {
-			r.eos++
+		m, err := r.ib.next(ctx, &r.eos)
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case len(m.rows) > 0:
@@ -152,13 +162,8 @@ func (r *recvCols) Next(ctx context.Context) (*coldata.Batch, error) {
 		if len(r.rows) > 0 {
 			n := min(len(r.rows), coldata.BatchSize-b.N)
 			for _, row := range r.rows[:n] {
-				if len(row) != len(b.Vecs) {
-					return nil, pgerr.New(pgerr.InternalError, "a stream row of %d columns where %d were planned", len(row), len(b.Vecs))
-				}
-				for c, d := range row {
-					if !b.Vecs[c].Put(b.N, d) {
-						return nil, pgerr.New(pgerr.InternalError, "a %T in a stream column of type %d", d, r.types[c])
-					}
+				if err := sqlexec.StoreRow(b, b.N, row); err != nil {
+					return nil, err
 				}
 				b.N++
 			}
@@ -168,17 +173,9 @@ func (r *recvCols) Next(ctx context.Context) (*coldata.Batch, error) {
 		if b.N > 0 || r.eos >= r.ib.producers {
 			break
 		}
-		var m inboxMsg
-		select {
-		case m = <-r.ib.ch:
-		case <-ctx.Done():
-			return nil, pgerr.FromContext(ctx)
-		}
-		if m.err != nil {
-			return nil, m.err
-		}
-		if m.eos {
-			r.eos++
+		m, err := r.ib.next(ctx, &r.eos)
+		if err != nil {
+			return nil, err
 		}
 		r.enc, r.rows = m.enc, m.rows
 	}

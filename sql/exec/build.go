@@ -333,6 +333,31 @@ func columnsOf(es []*meridianpb.Expr) []int {
 	return out
 }
 
+// joinSpec compiles a join node's keys and residual (row by row).
+func (env *Env) joinSpec(n *meridianpb.PlanNode, j *meridianpb.JoinNode) (JoinSpec, error) {
+	if len(j.LeftKeys) != len(j.RightKeys) {
+		return JoinSpec{}, pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys))
+	}
+	if len(n.Inputs) != 2 {
+		return JoinSpec{}, pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs))
+	}
+	lk, err := env.compileAll(j.LeftKeys)
+	if err != nil {
+		return JoinSpec{}, err
+	}
+	rk, err := env.compileAll(j.RightKeys)
+	if err != nil {
+		return JoinSpec{}, err
+	}
+	res, err := env.compile(j.Residual)
+	if err != nil {
+		return JoinSpec{}, err
+	}
+	return JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
+		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys),
+		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}, nil
+}
+
 // buildJoin returns the row operator of a join node; pre holds its
 // inputs (left, right) already built, nil for those not (buildColJoin did
 // not apply).
@@ -348,23 +373,9 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 	if JoinType(j.Type) < JoinInner || JoinType(j.Type) > JoinAnti {
 		return fail(pgerr.New(pgerr.InternalError, "plan node %d: unknown join type %d", n.Id, j.Type))
 	}
-	if len(j.LeftKeys) != len(j.RightKeys) {
-		return fail(pgerr.New(pgerr.InternalError, "plan node %d: %d left keys, %d right keys", n.Id, len(j.LeftKeys), len(j.RightKeys)))
-	}
-	lk, err := env.compileAll(j.LeftKeys)
+	spec, err := env.joinSpec(n, j)
 	if err != nil {
 		return fail(err)
-	}
-	rk, err := env.compileAll(j.RightKeys)
-	if err != nil {
-		return fail(err)
-	}
-	res, err := env.compile(j.Residual)
-	if err != nil {
-		return fail(err)
-	}
-	if len(n.Inputs) != 2 {
-		return fail(pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs)))
 	}
 	in := pre[:]
 	for i := range in {
@@ -375,11 +386,8 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 			pre[i] = in[i]
 		}
 	}
-	spec := JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
-		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys),
-		LeftTypes: n.Inputs[0].Types, RightTypes: n.Inputs[1].Types}
 	if j.Algo == meridianpb.JoinAlgo_JOIN_MERGE {
-		if len(lk) == 0 {
+		if len(spec.LeftKeys) == 0 {
 			in[0].Close()
 			in[1].Close()
 			return nil, pgerr.New(pgerr.InternalError, "plan node %d: merge join without keys", n.Id)
@@ -387,7 +395,7 @@ func (env *Env) buildJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *St
 		return NewMergeJoin(in[0], in[1], spec), nil
 	}
 	if j.BuildLeft {
-		if (spec.Type != JoinLeft && spec.Type != JoinSemi && spec.Type != JoinAnti) || len(lk) == 0 {
+		if (spec.Type != JoinLeft && spec.Type != JoinSemi && spec.Type != JoinAnti) || len(spec.LeftKeys) == 0 {
 			in[0].Close()
 			in[1].Close()
 			return nil, pgerr.New(pgerr.InternalError, "plan node %d: a build-left hash join must be a keyed LEFT, SEMI or ANTI join", n.Id)

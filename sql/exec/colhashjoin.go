@@ -152,20 +152,9 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 		}
 	}
 	// The row join's, should the build side outgrow the budget.
-	lk, err := env.compileAll(j.LeftKeys)
-	if err != nil {
+	if cj.spec, err = env.joinSpec(n, j); err != nil {
 		return fail(err)
 	}
-	rk, err := env.compileAll(j.RightKeys)
-	if err != nil {
-		return fail(err)
-	}
-	res, err := env.compile(j.Residual)
-	if err != nil {
-		return fail(err)
-	}
-	cj.spec = JoinSpec{Type: JoinType(j.Type), LeftKeys: lk, RightKeys: rk, Residual: res,
-		LeftKeyCols: columnsOf(j.LeftKeys), RightKeyCols: columnsOf(j.RightKeys), LeftTypes: lt, RightTypes: rt}
 	cj.buildLeft = j.BuildLeft
 	if cj.build, err = env.Build(n.Inputs[b]); err != nil {
 		return fail(err)
@@ -230,10 +219,8 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 				j.chunks = append(j.chunks, coldata.NewBatch(bt))
 			}
 			ch := j.chunks[len(j.chunks)-1]
-			for c, d := range r {
-				if !ch.Vecs[c].Put(at, d) {
-					return pgerr.New(pgerr.InternalError, "a %T in a build column of type %d", d, bt[c])
-				}
+			if err := StoreRow(ch, at, r); err != nil {
+				return err
 			}
 			ch.N = at + 1
 			head := int32(-1)

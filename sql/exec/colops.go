@@ -135,6 +135,20 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 	return false
 }
 
+// StoreRow stores row r at row i of b's vectors; a row of another width,
+// or a value not of its column's Go type, is an internal error.
+func StoreRow(b *coldata.Batch, i int, r Row) error {
+	if len(r) != len(b.Vecs) {
+		return pgerr.New(pgerr.InternalError, "a row of %d columns where %d were planned", len(r), len(b.Vecs))
+	}
+	for j, d := range r {
+		if !b.Vecs[j].Put(i, d) {
+			return pgerr.New(pgerr.InternalError, "a %T in a column of type %s", d, types.InfoOf(b.Vecs[j].Oid).Name)
+		}
+	}
+	return nil
+}
+
 // columnarizer stores the rows of a row operator by column.
 type columnarizer struct {
 	in    Operator
@@ -166,13 +180,8 @@ func (c *columnarizer) Next(ctx context.Context) (*coldata.Batch, error) {
 		}
 		n := min(len(c.rows), coldata.BatchSize-b.N)
 		for _, r := range c.rows[:n] {
-			if len(r) != len(b.Vecs) {
-				return nil, pgerr.New(pgerr.InternalError, "a row of %d columns where %d were planned", len(r), len(b.Vecs))
-			}
-			for j, d := range r {
-				if !b.Vecs[j].Put(b.N, d) {
-					return nil, pgerr.New(pgerr.InternalError, "a %T in a column of type %s", d, types.InfoOf(c.types[j]).Name)
-				}
+			if err := StoreRow(b, b.N, r); err != nil {
+				return nil, err
 			}
 			b.N++
 		}
