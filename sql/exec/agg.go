@@ -93,6 +93,7 @@ type group struct {
 	accs   []agg.Acc
 	parts  []agg.Partial
 	finals []agg.Final
+	ord    int32 // ColHashAgg: its place among the groups held (counts)
 }
 
 func (h *HashAgg) newGroup(keys []types.Datum) *group { return h.slab.newGroup(keys, h.phase, h.calls) }

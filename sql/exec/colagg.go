@@ -65,6 +65,12 @@ type ColHashAgg struct {
 	lastKey   int64
 	lastGroup *group
 	order     []*group
+	// counts[i], for a count call (modes[i] == addCount), holds the
+	// groups' counts by their place in order: counting a row increments an
+	// array entry rather than calling the group's state, and flush puts
+	// the count in the group's row (column countCol[i]).
+	counts   [][]int64
+	countCol []int
 	slab      groupSlab
 	kbuf      []byte
 	keys      []*coldata.Vec
@@ -118,9 +124,21 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	h.calls = make([]AggCall, len(a.Aggs))
 	h.args = make([]colexpr.Expr, len(a.Aggs))
 	h.modes = make([]int, len(a.Aggs))
+	h.counts = make([][]int64, len(a.Aggs))
+	h.countCol = make([]int, len(a.Aggs))
+	col := len(a.GroupBy)
 	for i, f := range a.Aggs {
 		h.calls[i].Spec = AggSpecOf(f)
 		h.modes[i] = updateMode(f.Func)
+		h.countCol[i] = col
+		if phase == AggPartial {
+			col += len(agg.PartialTypes(h.calls[i].Spec))
+		} else {
+			col++
+		}
+		if h.modes[i] == addCount {
+			h.counts[i] = []int64{}
+		}
 		if f.Arg != nil {
 			if h.args[i], err = c.Compile(f.Arg); err != nil {
 				return fail(err)
@@ -169,7 +187,7 @@ func (h *ColHashAgg) Open(ctx context.Context) error {
 		// An aggregate over no group keys yields one row even without
 		// input (not its partial phase: the final phase makes that row).
 		h.table[""] = h.newGroup(nil)
-		h.order = append(h.order, h.table[""])
+		h.hold(h.table[""])
 	}
 	return h.src.Open(ctx)
 }
@@ -255,7 +273,7 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			}
 			g = h.newGroup(keys)
 			h.insert(r, g)
-			h.order = append(h.order, g)
+			h.hold(g)
 			if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
 				switch {
 				case h.phase == AggPartial:
@@ -270,6 +288,12 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			}
 		}
 		for i, v := range h.vals {
+			if h.counts[i] != nil {
+				if v == nil || !v.IsNull(r) {
+					h.counts[i][g.ord]++
+				}
+				continue
+			}
 			var acc adder
 			if h.phase == AggFull {
 				acc = g.accs[i]
@@ -403,6 +427,17 @@ func (h *ColHashAgg) newGroup(keys []types.Datum) *group {
 	return h.slab.newGroup(keys, h.phase, h.calls)
 }
 
+// hold adds g to the groups held, with a count of 0 for each count call.
+func (h *ColHashAgg) hold(g *group) {
+	g.ord = int32(len(h.order))
+	h.order = append(h.order, g)
+	for i, c := range h.counts {
+		if c != nil {
+			h.counts[i] = append(c, 0)
+		}
+	}
+}
+
 // flush turns the groups held into output rows and empties the table.
 func (h *ColHashAgg) flush() error {
 	out := make([]Row, 0, len(h.order))
@@ -411,7 +446,17 @@ func (h *ColHashAgg) flush() error {
 		if err != nil {
 			return err
 		}
+		for i, c := range h.counts {
+			if c != nil {
+				r[h.countCol[i]] = c[g.ord]
+			}
+		}
 		out = append(out, r)
+	}
+	for i, c := range h.counts {
+		if c != nil {
+			h.counts[i] = c[:0]
+		}
 	}
 	clear(h.table)
 	clear(h.ints)
