@@ -71,14 +71,14 @@ type ColHashAgg struct {
 	// the count in the group's row (column countCol[i]).
 	counts   [][]int64
 	countCol []int
-	slab      groupSlab
-	kbuf      []byte
-	keys      []*coldata.Vec
-	vals      []*coldata.Vec
-	done      bool
-	out       *Rows
-	spill     *HashAgg // the full phase's spilled rows, aggregated after the groups held
-	closed    bool
+	slab     groupSlab
+	kbuf     []byte
+	keys     []*coldata.Vec
+	vals     []*coldata.Vec
+	done     bool
+	out      *Rows
+	spill    *HashAgg // the full phase's spilled rows, aggregated after the groups held
+	closed   bool
 }
 
 var _ Operator = (*ColHashAgg)(nil)
