@@ -123,6 +123,7 @@ type exchangeOut struct {
 	st        *sqlexec.Stats
 	vals      []types.Datum
 	hashVecs  []*coldata.Vec // sendBatch's hash columns
+	localSel  []int          // sendBatch's rows for the local consumer
 	dec       apd.Decimal    // scratch for hashing a numeric
 }
 
@@ -181,17 +182,29 @@ func (o *exchangeOut) send(ctx context.Context, rows []sqlexec.Row) error {
 
 // sendBatch is send for the live rows of a column batch: a row's bucket
 // and bytes come from the vectors (codec.BucketOfRow, AppendBatchRow, the
-// same as for its datums); only rows for this datanode's own consumer
-// become datums.
+// same as for its datums); only the rows for this datanode's own consumer
+// become datums, all of the batch's at once (codec.AppendRows' slabs).
 func (o *exchangeOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
 	o.hashVecs = o.hashVecs[:0]
 	for _, c := range o.hashCols {
 		o.hashVecs = append(o.hashVecs, b.Vecs[c])
 	}
+	var local *dest
+	o.localSel = o.localSel[:0]
+	add := func(d *dest, r int) error {
+		switch {
+		case d.gone:
+			return nil
+		case d.local != nil:
+			local, o.localSel = d, append(o.localSel, r)
+			return nil
+		}
+		return o.addEncoded(ctx, d, func(buf []byte) []byte { return codec.AppendBatchRow(buf, b.Vecs, r) })
+	}
 	for _, r := range b.Sel {
 		if o.broadcast {
 			for _, d := range o.dests {
-				if err := o.addBatchRow(ctx, d, b, r); err != nil {
+				if err := add(d, r); err != nil {
 					return err
 				}
 			}
@@ -202,21 +215,20 @@ func (o *exchangeOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
 		if !ok {
 			return pgerr.New(pgerr.InternalError, "fragment %d: bucket owner %d runs no consumer", o.fragment, g)
 		}
-		if err := o.addBatchRow(ctx, o.dests[i], b, r); err != nil {
+		if err := add(o.dests[i], r); err != nil {
+			return err
+		}
+	}
+	if local == nil {
+		return nil
+	}
+	view := coldata.Batch{N: b.N, Sel: o.localSel, Vecs: b.Vecs}
+	for _, row := range codec.AppendRows(nil, &view) {
+		if err := o.add(ctx, local, row); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (o *exchangeOut) addBatchRow(ctx context.Context, d *dest, b *coldata.Batch, r int) error {
-	if d.gone {
-		return nil
-	}
-	if d.local != nil {
-		return o.add(ctx, d, b.Row(r))
-	}
-	return o.addEncoded(ctx, d, func(buf []byte) []byte { return codec.AppendBatchRow(buf, b.Vecs, r) })
 }
 
 func (o *exchangeOut) add(ctx context.Context, d *dest, r sqlexec.Row) error {

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"slices"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
@@ -111,7 +112,14 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 	if j.BuildLeft {
 		p, b = 1, 0
 		probeKeys, buildKeys = j.RightKeys, j.LeftKeys
-		typ = map[JoinType]JoinType{JoinLeft: JoinRight, JoinSemi: joinRightSemi, JoinAnti: joinRightAnti}[typ]
+		switch typ { // the swapped join NewJoinBuildLeft runs
+		case JoinLeft:
+			typ = JoinRight
+		case JoinSemi:
+			typ = joinRightSemi
+		case JoinAnti:
+			typ = joinRightAnti
+		}
 	}
 	probe, rowOnly, err := env.buildCols(n.Inputs[p])
 	if err != nil {
@@ -332,7 +340,8 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 				return nil, err
 			}
 			j.in, j.sel, j.cand, j.tail = b, 0, -1, false
-			j.matched = append(j.matched[:0], make([]bool, b.N)...)
+			j.matched = slices.Grow(j.matched[:0], b.N)[:b.N]
+			clear(j.matched)
 		}
 		if !j.tail {
 			out, err := j.pairs()
