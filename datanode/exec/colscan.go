@@ -233,7 +233,7 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 	if err := take(); err != nil {
 		return err
 	}
-	err := s.x.scanRows(ctx, s.snap, s.spec, s.ti, func(key, value []byte, _ uint64) error {
+	err := s.x.scanRows(ctx, s.snap, s.spec, s.ti, false, func(_, value []byte, _ uint64) error {
 		var err error
 		if late {
 			start := len(sb.raw)
@@ -249,7 +249,7 @@ func (s *colScan) run(ctx context.Context, send func(*scanBatch) error) error {
 			return nil // a join's runtime filter: its vector row is decoded into again
 		}
 		if err != nil {
-			return fmt.Errorf("decode row %s: %w", codec.FormatKey(key), err)
+			return fmt.Errorf("decode row of %s: %w", s.ti.desc.Name, err)
 		}
 		if sb.table.N++; sb.table.N == coldata.BatchSize {
 			return flush()

@@ -327,20 +327,25 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 		}
 		return x.st.Scan(ctx, snap, prefix, codec.PrefixEnd(prefix), entry)
 	}
-	return x.scanRows(ctx, snap, spec, ti, onRow)
+	return x.scanRows(ctx, snap, spec, ti, true, onRow)
 }
 
 // scanRows calls fn with the encoded value of every row of the scan's
-// buckets (of the whole table when it lists none) that snap sees.
+// buckets (of the whole table when it lists none) that snap sees, and
+// with its key when keys is set (else nil).
 func (x *Executor) scanRows(ctx context.Context, snap storage.Snapshot, spec *meridianpb.ScanSpec, ti *tableInfo,
-	fn func(key, value []byte, seq uint64) error) error {
+	keys bool, fn func(key, value []byte, seq uint64) error) error {
+	scan := x.st.Scan
+	if !keys {
+		scan = x.st.ScanValues
+	}
 	if len(spec.Buckets) == 0 || ti.desc.Dist == meridianpb.DistKind_DIST_REPLICATION {
 		p := codec.RowKeyPrefix(ti.desc.Id)
-		return x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), fn)
+		return scan(ctx, snap, p, codec.PrefixEnd(p), fn)
 	}
 	for _, b := range spec.Buckets {
 		p := codec.BucketPrefix(ti.desc.Id, b)
-		if err := x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), fn); err != nil {
+		if err := scan(ctx, snap, p, codec.PrefixEnd(p), fn); err != nil {
 			return err
 		}
 	}

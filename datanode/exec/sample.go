@@ -17,7 +17,7 @@ func (x *Executor) Sample(ctx context.Context, t *meridianpb.TableDesc, n int) (
 	snap := storage.Snapshot{CSN: math.MaxUint64}
 	r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	p := codec.RowKeyPrefix(t.Id)
-	err = x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
+	err = x.st.ScanValues(ctx, snap, p, codec.PrefixEnd(p), func(_, value []byte, _ uint64) error {
 		rows++
 		switch {
 		case len(sample) < n:

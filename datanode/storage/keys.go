@@ -317,5 +317,14 @@ var mvccComparer = func() *pebble.Comparer {
 		}
 		return len(k)
 	}
+	// The smallest prefix above a data key's prefix (…0x00 0x01) is its
+	// end (…0x00 0x02): every key between them is one of its versions.
+	// Iterator.NextPrefix seeks there to step over a key's versions.
+	c.ImmediateSuccessor = func(dst, a []byte) []byte {
+		if n := len(a); n >= 2 && a[n-2] == escByte && a[n-1] == termByte {
+			return prefixEnd(dst, a)
+		}
+		return append(append(dst, a...), 0x00)
+	}
 	return &c
 }()

@@ -123,13 +123,63 @@ func scanRows(t *testing.T, e *Engine, snap Snapshot, start, end []byte) []strin
 	return rows
 }
 
+// checkOtherScans scans with ScanValues and with a Reader's Scan, which must
+// agree with Scan (rows from scanRows).
+func checkOtherScans(t *testing.T, e *Engine, snap Snapshot, rows []string) {
+	t.Helper()
+	var values []string
+	err := e.ScanValues(context.Background(), snap, nil, nil, func(key, value []byte, _ uint64) error {
+		if key != nil {
+			return fmt.Errorf("ScanValues gave key %q", key)
+		}
+		values = append(values, string(value))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, r := range rows {
+		want = append(want, r[bytes.IndexByte([]byte(r), '=')+1:])
+	}
+	if !slices.Equal(values, want) {
+		t.Fatalf("ScanValues:\n got %q\nwant %q", values, want)
+	}
+	rd, err := e.NewReader(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var got []string
+	if err := rd.Scan(context.Background(), []byte("k"), []byte("l"), func(key, value []byte, _ uint64) error {
+		got = append(got, string(key)+"="+string(value))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, rows) {
+		t.Fatalf("Reader.Scan:\n got %q\nwant %q", got, rows)
+	}
+}
+
 func TestScanManyVersions(t *testing.T) {
 	e := openMem(t, nil)
 	h, keys := buildHistory(t, e)
-	for _, csn := range []uint64{1, 10, 11, 15, 55, 125, 200, 395, 401, Latest} {
-		want := h.at(csn)
-		if got := scanRows(t, e, at(csn), nil, nil); !slices.Equal(got, want) {
-			t.Fatalf("scan at %d:\n got %q\nwant %q", csn, got, want)
+	// In the memtable, then in sstables (where NextPrefix steps over a
+	// key's versions by the blocks' prefix marks).
+	for _, flushed := range []bool{false, true} {
+		if flushed {
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, csn := range []uint64{1, 10, 11, 15, 55, 125, 200, 395, 401, Latest} {
+			want := h.at(csn)
+			got := scanRows(t, e, at(csn), nil, nil)
+			if !slices.Equal(got, want) {
+				t.Fatalf("scan at %d (flushed %v):\n got %q\nwant %q", csn, flushed, got, want)
+			}
+			checkOtherScans(t, e, at(csn), got)
 		}
 	}
 	// Sub-ranges, including bounds between and on keys.

@@ -284,11 +284,8 @@ func (j *ColHashJoin) filterProbe() {
 	if !ok {
 		return
 	}
-	heads := j.heads // read-only from now on: the scan reads it from its goroutine
-	f.FilterKeys(j.keyCol, func(v int64) bool {
-		_, ok := heads[v]
-		return ok
-	})
+	// j.heads is read-only from now on: the scan reads it from its goroutine.
+	f.FilterKeys(j.keyCol, keySetFn(j.heads))
 }
 
 // handOver gives the join to a row HashJoin (which partitions past its

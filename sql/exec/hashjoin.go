@@ -292,11 +292,8 @@ func (j *HashJoin) filterProbe() {
 	if !ok {
 		return
 	}
-	ints := j.ints // read-only from now on: the scan reads it from its goroutine
-	f.FilterKeys(j.spec.LeftKeyCols[0], func(v int64) bool {
-		_, ok := ints[v]
-		return ok
-	})
+	// j.ints is read-only from now on: the scan reads it from its goroutine.
+	f.FilterKeys(j.spec.LeftKeyCols[0], keySetFn(j.ints))
 }
 
 var _ KeyFilterer = (*HashJoin)(nil)
