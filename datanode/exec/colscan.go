@@ -95,8 +95,8 @@ func (x *Executor) ColScanRows(snap storage.Snapshot, n *meridianpb.PlanNode, ow
 // FilterKeys installs a join's runtime filter on output column col,
 // before the scan starts: the scan drops the rows whose column col holds
 // NULL or an integer keep rejects as soon as it has decoded that column
-// (a gate of its decoder): the columns after it are not read, and its
-// filter does not see the row.
+// (a gate of its decoder, which decodes it first): the row's other
+// columns are not read, and its filter does not see the row.
 func (s *colScan) FilterKeys(col int, keep func(int64) bool) bool {
 	if s.p.started() || col < 0 || col >= len(s.cols) || coldata.KindOf(s.out[col]) != coldata.Int {
 		return false

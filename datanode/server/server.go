@@ -243,6 +243,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (*Server, erro
 	scfg := storage.NewConfig()
 	scfg.Dir = filepath.Join(cfg.DataDir, "pebble")
 	scfg.NodeNum = cfg.Num
+	scfg.Format = codec.RowFormat
 	scfg.Log = log
 	if cfg.CacheBytes > 0 {
 		scfg.CacheBytes = cfg.CacheBytes

@@ -31,6 +31,11 @@ type Config struct {
 	// FreezeMinAge: a background clean freezes the versions of xids older
 	// than this many xids only (VACUUM freezes all it may).
 	FreezeMinAge uint64
+	// Format is the version of the encoding of the values the caller
+	// stores (the datanode: codec.RowFormat). Open records it in a new
+	// store and refuses a store holding data in another one (a store
+	// with data and no record is format 1). 0: not checked.
+	Format uint64
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
 }

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"cmp"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -154,6 +156,9 @@ func Open(cfg Config) (*Engine, error) {
 	fail := func(err error) (*Engine, error) {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := checkFormat(db, cfg.Format); err != nil {
+		return fail(err)
 	}
 	if e.seqs, err = loadCounter(db, seqHWMKey, seqWindow); err != nil {
 		return fail(err)
@@ -506,4 +511,50 @@ func (e *Engine) AllocIDs(n int) (uint64, error) {
 		return 0, err
 	}
 	return uint64(e.cfg.NodeNum)<<48 | (first & (1<<48 - 1)), nil
+}
+
+// ErrFormat is returned by Open for a store whose data is in another
+// format than the caller's (Config.Format).
+var ErrFormat = errors.New("storage: data directory in another format")
+
+// checkFormat compares the format recorded in db with want (see
+// Config.Format), recording it in a store without data.
+func checkFormat(db *pebble.DB, want uint64) error {
+	if want == 0 {
+		return nil
+	}
+	have := uint64(0)
+	v, closer, err := db.Get(dataFormatKey)
+	switch {
+	case err == pebble.ErrNotFound:
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: dataLowest})
+		if err != nil {
+			return ioError(err, "new iterator")
+		}
+		empty := !it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return ioError(err, "read the first data key")
+		}
+		if empty {
+			if err := db.Set(dataFormatKey, binary.BigEndian.AppendUint64(nil, want), pebble.Sync); err != nil {
+				return ioError(err, "record the data format")
+			}
+			return nil
+		}
+		have = 1 // written before formats were recorded
+	case err != nil:
+		return ioError(err, "read the data format")
+	default:
+		if len(v) == 8 {
+			have = binary.BigEndian.Uint64(v)
+		}
+		closer.Close()
+		if len(v) != 8 {
+			return corrupt("data format record of %d bytes", len(v))
+		}
+	}
+	if have != want {
+		return fmt.Errorf("%w: its rows are in format %d, this build reads format %d; load the data again into a new data directory (or run the build that wrote it to dump it)", ErrFormat, have, want)
+	}
+	return nil
 }

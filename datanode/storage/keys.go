@@ -39,14 +39,15 @@ const (
 )
 
 var (
-	sysPrefix  = []byte{0x00, 0x00}
-	seqHWMKey  = []byte{0x00, 0x00, sysMeta, 's', 'e', 'q'}
-	xidHWMKey  = []byte{0x00, 0x00, sysMeta, 'x', 'i', 'd'}
-	xidRecLo   = []byte{0x00, 0x00, sysXid}
-	xidRecHi   = []byte{0x00, 0x00, sysXid + 1}
-	lockRecLo  = []byte{0x00, 0x00, sysLock}
-	lockRecHi  = []byte{0x00, 0x00, sysLock + 1}
-	dataLowest = []byte{0x00, termByte} // prefix of the empty logical key: the smallest data key
+	sysPrefix     = []byte{0x00, 0x00}
+	seqHWMKey     = []byte{0x00, 0x00, sysMeta, 's', 'e', 'q'}
+	xidHWMKey     = []byte{0x00, 0x00, sysMeta, 'x', 'i', 'd'}
+	dataFormatKey = []byte{0x00, 0x00, sysMeta, 'f', 'm', 't'}
+	xidRecLo      = []byte{0x00, 0x00, sysXid}
+	xidRecHi      = []byte{0x00, 0x00, sysXid + 1}
+	lockRecLo     = []byte{0x00, 0x00, sysLock}
+	lockRecHi     = []byte{0x00, 0x00, sysLock + 1}
+	dataLowest    = []byte{0x00, termByte} // prefix of the empty logical key: the smallest data key
 )
 
 // appendEscaped appends escape(k) to dst.

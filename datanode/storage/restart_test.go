@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -124,5 +126,54 @@ func TestCounterWindows(t *testing.T) {
 	v, err := c2.next()
 	if err != nil || v <= last {
 		t.Fatalf("resumed at %d after %d (%v)", v, last, err)
+	}
+}
+
+// TestDataFormat: a new store records the caller's data format; a store
+// in another format, or with data and no record (format 1), is refused
+// with ErrFormat, and its data is left as it was.
+func TestDataFormat(t *testing.T) {
+	open := func(dir string, format uint64) (*Engine, error) {
+		cfg := NewConfig()
+		cfg.Dir, cfg.CacheBytes, cfg.Format = dir, 8<<20, format
+		return Open(cfg)
+	}
+	put := func(e *Engine) {
+		txn := e.Txn(1)
+		if err := txn.Write(context.Background(), []byte("k"), []byte("v"), 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		commitAt(t, txn, 10)
+	}
+	dir := t.TempDir()
+	e, err := open(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(e)
+	e.Close()
+	if e, err = open(dir, 2); err != nil {
+		t.Fatalf("reopen in the same format: %v", err)
+	}
+	e.Close()
+	if _, err = open(dir, 3); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "format 2, this build reads format 3") {
+		t.Fatalf("open in format 3: %v, want ErrFormat", err)
+	}
+	// Written without a format record: format 1.
+	old := t.TempDir()
+	if e, err = open(old, 0); err != nil {
+		t.Fatal(err)
+	}
+	put(e)
+	e.Close()
+	if _, err = open(old, 2); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "format 1") {
+		t.Fatalf("open a format-1 store: %v, want ErrFormat", err)
+	}
+	if e, err = open(old, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if v, _, found, err := e.Get(context.Background(), Snapshot{CSN: Latest}, []byte("k")); err != nil || !found || string(v) != "v" {
+		t.Fatalf("the refused store's row: %q %v %v", v, found, err)
 	}
 }

@@ -14,37 +14,42 @@ import (
 // EncodeRow gives for the row's datums — read from the vectors without
 // boxing a value (a Stream sending column batches).
 func AppendBatchRow(buf []byte, vecs []*coldata.Vec, i int) []byte {
-	buf = binary.AppendUvarint(buf, uint64(len(vecs)))
+	start := len(buf)
+	var endsBuf [32]int
+	ends := endsBuf[:0]
 	for _, v := range vecs {
-		if v.IsNull(i) {
-			buf = append(buf, tagNull)
-			continue
-		}
-		switch v.Kind {
-		case coldata.Int, coldata.Date:
-			buf = binary.AppendVarint(append(buf, tagValue), v.I[i])
-		case coldata.Float:
-			buf = binary.BigEndian.AppendUint64(append(buf, tagValue), math.Float64bits(v.F[i]))
-		case coldata.Dec:
-			if v.IsBig(i) {
-				buf = appendDecimal(append(buf, tagValue), &v.D[i])
-			} else {
-				buf = appendSmallDecimal(append(buf, tagValue), v.I[i], v.E[i])
-			}
-		case coldata.Str:
-			buf = binary.AppendUvarint(append(buf, tagValue), uint64(len(v.S[i])))
-			buf = append(buf, v.S[i]...)
-		case coldata.Bool:
-			b := byte(0)
-			if v.B[i] {
-				b = 1
-			}
-			buf = append(buf, tagValue, b)
-		default:
-			buf = AppendDatum(buf, v.A[i])
-		}
+		buf = appendVecDatum(buf, v, i)
+		ends = append(ends, len(buf)-start)
 	}
-	return buf
+	return finishRow(buf, start, ends)
+}
+
+// appendVecDatum is AppendDatum of row i of v.
+func appendVecDatum(buf []byte, v *coldata.Vec, i int) []byte {
+	if v.IsNull(i) {
+		return append(buf, tagNull)
+	}
+	switch v.Kind {
+	case coldata.Int, coldata.Date:
+		return binary.AppendVarint(append(buf, tagValue), v.I[i])
+	case coldata.Float:
+		return binary.BigEndian.AppendUint64(append(buf, tagValue), math.Float64bits(v.F[i]))
+	case coldata.Dec:
+		if v.IsBig(i) {
+			return appendDecimal(append(buf, tagValue), &v.D[i])
+		}
+		return appendSmallDecimal(append(buf, tagValue), v.I[i], v.E[i])
+	case coldata.Str:
+		buf = binary.AppendUvarint(append(buf, tagValue), uint64(len(v.S[i])))
+		return append(buf, v.S[i]...)
+	case coldata.Bool:
+		b := byte(0)
+		if v.B[i] {
+			b = 1
+		}
+		return append(buf, tagValue, b)
+	}
+	return AppendDatum(buf, v.A[i])
 }
 
 // appendSmallDecimal is appendDecimal of the finite numeric c×10^exp.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/cockroachdb/apd/v3"
@@ -21,6 +22,7 @@ type ColDecoder struct {
 	oids    []uint32
 	missing []types.Datum
 	vec     []int // vec[c]: the vector column c goes to, -1 when not decoded
+	cols    []int // the columns decoded: gated ones first, then ascending
 	last    int   // one past the last column decoded
 	bytes   []byte
 	// late[c]: column c is left by DecodeEarly to DecodeLate (SetLate).
@@ -36,13 +38,18 @@ var ErrRejected = errors.New("codec: row rejected by a gate")
 
 // SetGate makes decoding stop with ErrRejected as soon as column c of a
 // row holds NULL or an integer keep rejects (a join's runtime filter):
-// the columns after it are then not read. Column c must be decoded (and
-// not late) and of an integer type.
+// gated columns are decoded first, and a rejected row's others are not
+// read. Column c must be decoded (and not late) and of an integer type.
 func (d *ColDecoder) SetGate(c int, keep func(int64) bool) {
 	if d.gate == nil {
 		d.gate = make([]func(int64) bool, len(d.oids))
 	}
 	d.gate[c] = keep
+	// Decode it first: a rejected row costs one column.
+	if i := slices.Index(d.cols, c); i > 0 {
+		copy(d.cols[1:i+1], d.cols[:i])
+		d.cols[0] = c
+	}
 }
 
 // passes reports row r of column i's vector through column i's gate.
@@ -65,6 +72,11 @@ func NewColDecoder(oids []uint32, missing []types.Datum, cols []int) *ColDecoder
 	for i, c := range cols {
 		d.vec[c] = i
 		d.last = max(d.last, c+1)
+	}
+	for c, v := range d.vec {
+		if v >= 0 {
+			d.cols = append(d.cols, c)
+		}
 	}
 	return d
 }
@@ -120,34 +132,34 @@ func (d *ColDecoder) DecodeLate(buf []byte, vecs []*coldata.Vec, r int) error {
 }
 
 func (d *ColDecoder) decode(b []byte, vecs []*coldata.Vec, r int, buf []byte, late bool) ([]byte, error) {
-	n, k := uvarint(b)
-	if k <= 0 || n > uint64(len(d.oids)) {
-		return buf, ErrCorrupt
+	rv, err := parseRow(b, len(d.oids))
+	if err != nil {
+		return buf, err
 	}
-	b = b[k:]
-	stop := min(int(n), d.last)
-	for i := 0; i < stop; i++ {
-		var err error
-		switch {
-		case d.vec[i] < 0:
-			b, err = skipDatum(d.oids[i], b)
-		case late && d.late[i]:
-			rest, err2 := skipDatum(d.oids[i], b)
-			buf, b, err = append(buf, b[:len(b)-len(rest)]...), rest, err2
-		default:
-			b, err = d.datum(d.oids[i], b, vecs[d.vec[i]], r)
-			if err == nil && !d.passes(i, vecs, r) {
-				return buf, ErrRejected
-			}
+	for _, i := range d.cols {
+		if i >= rv.n {
+			continue // missing: below
 		}
+		c, _, err := rv.col(i)
 		if err != nil {
 			return buf, err
 		}
+		if late && d.late[i] {
+			buf = append(buf, c...)
+			continue
+		}
+		rest, err := d.datum(d.oids[i], c, vecs[d.vec[i]], r)
+		if err != nil {
+			return buf, err
+		}
+		if len(rest) != 0 {
+			return buf, ErrCorrupt
+		}
+		if !d.passes(i, vecs, r) {
+			return buf, ErrRejected
+		}
 	}
-	if stop == int(n) && len(b) != 0 {
-		return buf, ErrCorrupt
-	}
-	for i := int(n); i < d.last; i++ {
+	for i := rv.n; i < d.last; i++ {
 		if d.vec[i] >= 0 {
 			var m types.Datum
 			if i < len(d.missing) {

@@ -29,10 +29,11 @@ type RowDecoder struct {
 	want []bool
 	out  []int
 	n    int // output row width
-	// last is one past the last column decoded: the columns after it are
-	// not read (nor checked), as PostgreSQL's deforming stops at the last
-	// attribute it needs.
+	// last is one past the last column decoded; cols lists the columns
+	// decoded, ascending. The others are not read (nor checked): the
+	// row's offset table leads to the ones asked for.
 	last int
+	cols []int
 
 	slabs
 	// fills counts slab allocations: slabs start small and double up to
@@ -144,10 +145,11 @@ func NewRowDecoder(oids []uint32, missing []types.Datum, cols []int) *RowDecoder
 }
 
 func (d *RowDecoder) setLast() {
-	d.last = 0
+	d.last, d.cols = 0, d.cols[:0]
 	for i, w := range d.want {
 		if w {
 			d.last = i + 1
+			d.cols = append(d.cols, i)
 		}
 	}
 }
@@ -216,9 +218,9 @@ func (d *RowDecoder) Early(c int) {
 // Decode decodes one encoded row; with SetLate, Finish must be called
 // (while b is still valid) before the row's late columns are read.
 func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
-	n, k := uvarint(b)
-	if k <= 0 || n > uint64(len(d.oids)) {
-		return nil, ErrCorrupt
+	rv, err := parseRow(b, len(d.oids))
+	if err != nil {
+		return nil, err
 	}
 	late := d.late != nil && d.lateOn
 	if d.late != nil {
@@ -230,7 +232,6 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 			d.seen, d.kept = 0, 0
 		}
 	}
-	b = b[k:]
 	d.mark = d.slabs
 	if len(d.rows) < d.n {
 		d.rows = make([]types.Datum, d.n*d.slab())
@@ -238,29 +239,29 @@ func (d *RowDecoder) Decode(b []byte) ([]types.Datum, error) {
 	row := d.rows[:d.n:d.n]
 	d.rows = d.rows[d.n:]
 	d.row = row
-	stop := min(int(n), d.last)
-	for i := 0; i < stop; i++ {
-		if !d.want[i] || (late && d.late[i]) {
-			if d.want[i] {
-				d.lateAt = append(d.lateAt, len(d.cur)-len(b))
-				d.lateCol = append(d.lateCol, i)
-			}
-			var err error
-			if b, err = skipDatum(d.oids[i], b); err != nil {
-				return nil, err
-			}
-			continue
+	for _, i := range d.cols {
+		if i >= rv.n {
+			break
 		}
-		var err error
-		row[d.out[i]], b, err = d.datum(d.oids[i], b)
+		c, at, err := rv.col(i)
 		if err != nil {
 			return nil, err
 		}
+		if late && d.late[i] {
+			d.lateAt = append(d.lateAt, rv.hlen+at)
+			d.lateCol = append(d.lateCol, i)
+			continue
+		}
+		var rest []byte
+		row[d.out[i]], rest, err = d.datum(d.oids[i], c)
+		if err != nil {
+			return nil, err
+		}
+		if len(rest) != 0 {
+			return nil, ErrCorrupt
+		}
 	}
-	if stop == int(n) && len(b) != 0 {
-		return nil, ErrCorrupt
-	}
-	for i := int(n); i < len(d.oids); i++ {
+	for i := rv.n; i < len(d.oids); i++ {
 		if d.want[i] && i < len(d.missing) {
 			row[d.out[i]] = d.missing[i]
 		}

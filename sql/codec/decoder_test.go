@@ -142,9 +142,8 @@ func TestRowDecoderMissingAndCorrupt(t *testing.T) {
 	}
 }
 
-// A row cut anywhere before its last column fails even when every column
-// before it is skipped, not decoded: skipping checks the framing of each
-// type (tags, varints, lengths).
+// A row cut anywhere fails even when every column before the last is
+// skipped: the offset table or the last column's bytes are short.
 func TestRowDecoderSkipCorrupt(t *testing.T) {
 	g := newGen(7)
 	oids := append(append([]uint32(nil), typeOIDs...), types.Int8)
@@ -162,11 +161,16 @@ func TestRowDecoderSkipCorrupt(t *testing.T) {
 			}
 		}
 	}
-	// A varint longer than 64 bits is corrupt, skipped or not.
-	long := append([]byte{2, tagValue}, bytes.Repeat([]byte{0xff}, 10)...)
-	long = append(long, 0x01, tagValue, 0)
+	// A varint longer than 64 bits is corrupt; a column not decoded is
+	// not read. Two columns: header 2<<2, column 0 ends at 2, then the
+	// body.
+	long := append([]byte{2 << 2, 2, tagValue, 0, tagValue}, bytes.Repeat([]byte{0xff}, 10)...)
+	long = append(long, 0x01)
 	if _, err := NewRowDecoder([]uint32{types.Int8, types.Int8}, nil, []int{1}).Decode(long); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("skipping an 11-byte varint: %v, want ErrCorrupt", err)
+		t.Errorf("an 11-byte varint: %v, want ErrCorrupt", err)
+	}
+	if out, err := NewRowDecoder([]uint32{types.Int8, types.Int8}, nil, []int{0}).Decode(long); err != nil || out[0] != int64(0) {
+		t.Errorf("column 0 beside an 11-byte varint: %v, %v", out, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
@@ -138,13 +139,117 @@ func DecodeDatum(oid uint32, b []byte) (types.Datum, []byte, error) {
 	return nil, nil, fmt.Errorf("codec: cannot decode type %d", oid)
 }
 
-// EncodeRow encodes a row: the column count, then each datum.
+// RowFormat is the version of the row encoding (EncodeRow). A datanode
+// refuses a data directory whose rows are in another (see
+// storage.Config.Format): 1 had no offset table.
+const RowFormat = 2
+
+// EncodeRow encodes a row: a header, uvarint(column count<<2 | width
+// code), then the end offsets of every column but the last, relative to
+// the body, in 1, 2 or 4 bytes each (width code 0, 1, 2: the smallest
+// that holds the body's length), then the body: each datum. A reader
+// of a few columns of a wide row goes straight to them (rowView.col)
+// instead of stepping over the ones before.
 func EncodeRow(buf []byte, row []types.Datum) []byte {
-	buf = binary.AppendUvarint(buf, uint64(len(row)))
+	start := len(buf)
+	var endsBuf [32]int
+	ends := endsBuf[:0]
 	for _, d := range row {
 		buf = AppendDatum(buf, d)
+		ends = append(ends, len(buf)-start)
+	}
+	return finishRow(buf, start, ends)
+}
+
+// finishRow puts the header in front of a row's body, which starts at
+// buf[start:]; ends are the body's column end offsets.
+func finishRow(buf []byte, start int, ends []int) []byte {
+	n, body := len(ends), len(buf)-start
+	w, code := 1, uint64(0)
+	switch {
+	case body > math.MaxUint16:
+		w, code = 4, 2
+	case body > math.MaxUint8:
+		w, code = 2, 1
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(n)<<2|code)
+	hlen := h
+	if n > 1 {
+		hlen += (n - 1) * w
+	}
+	buf = slices.Grow(buf, hlen)[:len(buf)+hlen]
+	copy(buf[start+hlen:], buf[start:start+body])
+	p := start + copy(buf[start:], hdr[:h])
+	for _, e := range ends[:max(n-1, 0)] {
+		switch w {
+		case 1:
+			buf[p] = byte(e)
+		case 2:
+			binary.LittleEndian.PutUint16(buf[p:], uint16(e))
+		default:
+			binary.LittleEndian.PutUint32(buf[p:], uint32(e))
+		}
+		p += w
 	}
 	return buf
+}
+
+// rowView is a parsed row header (EncodeRow): its column count, offset
+// table and body.
+type rowView struct {
+	n    int
+	w    int
+	offs []byte
+	body []byte
+	hlen int // bytes before the body
+}
+
+// parseRow parses the header of an encoded row of at most maxCols
+// columns. The offsets are checked as columns are read (col).
+func parseRow(b []byte, maxCols int) (rowView, error) {
+	x, k := uvarint(b)
+	if k <= 0 || x>>2 > uint64(maxCols) || x&3 == 3 {
+		return rowView{}, ErrCorrupt
+	}
+	r := rowView{n: int(x >> 2), w: 1 << (x & 3)}
+	ol := 0
+	if r.n > 1 {
+		ol = (r.n - 1) * r.w
+	}
+	if len(b)-k < ol {
+		return rowView{}, ErrCorrupt
+	}
+	r.offs, r.body, r.hlen = b[k:k+ol], b[k+ol:], k+ol
+	return r, nil
+}
+
+// end is the end offset of column i (< n) in the body, unchecked.
+func (r *rowView) end(i int) int {
+	if i == r.n-1 {
+		return len(r.body)
+	}
+	switch r.w {
+	case 1:
+		return int(r.offs[i])
+	case 2:
+		return int(binary.LittleEndian.Uint16(r.offs[2*i:]))
+	}
+	return int(binary.LittleEndian.Uint32(r.offs[4*i:]))
+}
+
+// col returns the bytes of column i's datum (i < n) and their offset in
+// the body.
+func (r *rowView) col(i int) ([]byte, int, error) {
+	s := 0
+	if i > 0 {
+		s = r.end(i - 1)
+	}
+	e := r.end(i)
+	if s > e || e > len(r.body) {
+		return nil, 0, ErrCorrupt
+	}
+	return r.body[s:e:e], s, nil
 }
 
 // DecodeRow decodes a row whose columns have the given types. A row
@@ -152,23 +257,25 @@ func EncodeRow(buf []byte, row []types.Datum) []byte {
 // missing trailing columns from missing, indexed like oids (nil, a short
 // slice or nil entries give NULL). Bytes after the row are corrupt.
 func DecodeRow(oids []uint32, missing []types.Datum, b []byte) ([]types.Datum, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(oids)) {
-		return nil, ErrCorrupt
+	rv, err := parseRow(b, len(oids))
+	if err != nil {
+		return nil, err
 	}
-	b = b[k:]
 	row := make([]types.Datum, len(oids))
-	var err error
-	for i := 0; i < int(n); i++ {
-		row[i], b, err = DecodeDatum(oids[i], b)
+	for i := 0; i < rv.n; i++ {
+		c, _, err := rv.col(i)
 		if err != nil {
 			return nil, err
 		}
+		var rest []byte
+		if row[i], rest, err = DecodeDatum(oids[i], c); err != nil {
+			return nil, err
+		}
+		if len(rest) != 0 {
+			return nil, ErrCorrupt
+		}
 	}
-	if len(b) != 0 {
-		return nil, ErrCorrupt
-	}
-	for i := int(n); i < len(oids) && i < len(missing); i++ {
+	for i := rv.n; i < len(oids) && i < len(missing); i++ {
 		row[i] = missing[i]
 	}
 	return row, nil

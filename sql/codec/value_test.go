@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,4 +244,63 @@ func FuzzDecodeRow(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRowOffsetWidths: rows whose bodies need 1-, 2- and 4-byte offsets,
+// and rows of no and one column, decode whole and column by column; bad
+// offsets (decreasing, past the body) and a bad width code are corrupt,
+// never a panic.
+func TestRowOffsetWidths(t *testing.T) {
+	oids := []uint32{types.Int8, types.Text, types.Numeric, types.Text, types.Int8}
+	for _, size := range []int{0, 10, 300, 70000} {
+		row := []types.Datum{int64(-5), strings.Repeat("x", size), nil, "tail", int64(1) << 50}
+		enc := EncodeRow(nil, row)
+		wantW := 1
+		switch {
+		case size > 65000:
+			wantW = 4
+		case size > 200:
+			wantW = 2
+		}
+		rv, err := parseRow(enc, len(oids))
+		if err != nil || rv.n != len(oids) || rv.w != wantW {
+			t.Fatalf("size %d: parseRow = %+v, %v; want %d columns, width %d", size, rv, err, len(oids), wantW)
+		}
+		got, err := DecodeRow(oids, nil, enc)
+		if err != nil || !slices.EqualFunc(got, row, same) {
+			t.Fatalf("size %d: DecodeRow = %v, %v", size, got, err)
+		}
+		for c := range oids {
+			out, err := NewRowDecoder(oids, nil, []int{c}).Decode(enc)
+			if err != nil || !same(out[0], row[c]) {
+				t.Fatalf("size %d column %d: %v, %v", size, c, out, err)
+			}
+		}
+		// Column 2 ending past the body, then after column 3's end.
+		for _, bad := range []int{len(rv.body) + 1, len(rv.body)} {
+			b := slices.Clone(enc)
+			off := rv.hlen - len(rv.offs) + 2*rv.w // column 2's end
+			switch rv.w {
+			case 1:
+				b[off] = byte(bad)
+			case 2:
+				binary.LittleEndian.PutUint16(b[off:], uint16(bad))
+			default:
+				binary.LittleEndian.PutUint32(b[off:], uint32(bad))
+			}
+			if _, err := NewRowDecoder(oids, nil, []int{3}).Decode(b); !errors.Is(err, ErrCorrupt) {
+				t.Errorf("size %d, column 2 ending at %d: %v, want ErrCorrupt", size, bad, err)
+			}
+		}
+	}
+	for _, row := range [][]types.Datum{{}, {int64(3)}, {nil}} {
+		enc := EncodeRow(nil, row)
+		got, err := DecodeRow(oids[:len(row)], nil, enc)
+		if err != nil || !slices.EqualFunc(got, row, same) {
+			t.Fatalf("%v: DecodeRow(%x) = %v, %v", row, enc, got, err)
+		}
+	}
+	if _, err := DecodeRow(oids, nil, []byte{1<<2 | 3, tagNull}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("width code 3: %v, want ErrCorrupt", err)
+	}
 }
