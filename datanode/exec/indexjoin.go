@@ -103,7 +103,7 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 					err = add(nil, value, 0)
 				}
 			} else {
-				err = rd.Scan(ctx, buf, codec.PrefixEnd(buf), add)
+				err = rd.ScanValues(ctx, buf, codec.PrefixEnd(buf), add)
 			}
 			if err != nil {
 				return storageErr(err)

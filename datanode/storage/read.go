@@ -372,6 +372,15 @@ func (r *Reader) get(ctx context.Context, key []byte, clone bool) (value []byte,
 // starts in the file or block the last one ended in finds it loaded (an
 // index join's lookups come in key order, see sql/exec.IndexJoin).
 func (r *Reader) Scan(ctx context.Context, start, end []byte, fn func(key, value []byte, seq uint64) error) error {
+	return r.scan(ctx, start, end, true, fn)
+}
+
+// ScanValues is Scan for a reader of values only: fn's key is nil.
+func (r *Reader) ScanValues(ctx context.Context, start, end []byte, fn func(key, value []byte, seq uint64) error) error {
+	return r.scan(ctx, start, end, false, fn)
+}
+
+func (r *Reader) scan(ctx context.Context, start, end []byte, keys bool, fn func(key, value []byte, seq uint64) error) error {
 	r.e.metrics.Reads.Inc()
 	if end == nil {
 		return fmt.Errorf("storage: reader scan from %q without an end", start)
@@ -385,7 +394,7 @@ func (r *Reader) Scan(ctx context.Context, start, end []byte, fn func(key, value
 		}
 		r.scanIt = it
 	}
-	return r.e.scan(ctx, r.scanIt, r.snap, lo, hi, true, fn)
+	return r.e.scan(ctx, r.scanIt, r.snap, lo, hi, keys, fn)
 }
 
 // Close releases the iterators.

@@ -160,6 +160,19 @@ func checkOtherScans(t *testing.T, e *Engine, snap Snapshot, rows []string) {
 	if !slices.Equal(got, rows) {
 		t.Fatalf("Reader.Scan:\n got %q\nwant %q", got, rows)
 	}
+	values = values[:0]
+	if err := rd.ScanValues(context.Background(), []byte("k"), []byte("l"), func(key, value []byte, _ uint64) error {
+		if key != nil {
+			return fmt.Errorf("Reader.ScanValues gave key %q", key)
+		}
+		values = append(values, string(value))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(values, want) {
+		t.Fatalf("Reader.ScanValues:\n got %q\nwant %q", values, want)
+	}
 }
 
 func TestScanManyVersions(t *testing.T) {
