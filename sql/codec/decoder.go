@@ -43,10 +43,10 @@ type RowDecoder struct {
 	mark slabs
 	row  []types.Datum // the last row decoded
 
-	// Late decoding (SetLate): the columns of late are only stepped over
-	// by Decode, their offsets kept; Finish decodes them once the caller
+	// Late decoding (SetLate): the columns of late are only located by
+	// Decode, their offsets kept; Finish decodes them once the caller
 	// (a scan's filter) keeps the row. Rows a selective filter rejects so
-	// cost a skip, not a decode, for the columns only the output reads.
+	// cost no decode for the columns only the output reads.
 	late    []bool
 	lateOn  bool
 	lateAt  []int // offsets of the late columns in cur, in column order
@@ -54,7 +54,7 @@ type RowDecoder struct {
 	cur     []byte
 	// seen and kept count rows since the last look at the share kept:
 	// late decoding turns off while most rows are kept (each would be
-	// stepped over, then decoded).
+	// located, then decoded).
 	seen, kept int
 }
 
@@ -380,76 +380,6 @@ func (d *RowDecoder) datum(oid uint32, b []byte) (types.Datum, []byte, error) {
 	// The others (bool, bytea, interval) are rare in bulk: decode them as
 	// DecodeDatum does.
 	return DecodeDatum(oid, append([]byte{tagValue}, b...))
-}
-
-// skipDatum steps over one encoded datum. It checks the framing (tags,
-// varint and length bounds) but not the values, which it does not read.
-func skipDatum(oid uint32, b []byte) ([]byte, error) {
-	if len(b) < 2 {
-		if len(b) == 1 && b[0] == tagNull {
-			return b[1:], nil
-		}
-		return nil, ErrCorrupt
-	}
-	switch b[0] {
-	case tagNull:
-		return b[1:], nil
-	case tagValue:
-	default:
-		return nil, ErrCorrupt
-	}
-	b = b[1:]
-	switch oid {
-	case types.Int2, types.Int4, types.Int8, types.OID, types.Date, types.Timestamp, types.TimestampTZ:
-		k := varintLen(b)
-		if k == 0 {
-			return nil, ErrCorrupt
-		}
-		return b[k:], nil
-	case types.Float4, types.Float8:
-		if len(b) < 8 {
-			return nil, ErrCorrupt
-		}
-		return b[8:], nil
-	case types.Numeric:
-		return skipDecimal(b)
-	case types.Text, types.Varchar, types.Bpchar, types.Name, types.Unknown, types.Bytea:
-		l, k := uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < l {
-			return nil, ErrCorrupt
-		}
-		return b[k+int(l):], nil
-	case types.Bool:
-		return b[1:], nil
-	case types.Interval:
-		for i := 0; i < 3; i++ {
-			k := varintLen(b)
-			if k == 0 {
-				return nil, ErrCorrupt
-			}
-			b = b[k:]
-		}
-		return b, nil
-	}
-	_, rest, err := DecodeDatum(oid, append([]byte{tagValue}, b...))
-	return rest, err
-}
-
-// varintLen returns the length of the varint at the front of b, or 0 when
-// there is none (b ends inside it, or it is longer than a 64-bit one).
-func varintLen(b []byte) int {
-	for i, c := range b {
-		if c < 0x80 {
-			if i == binary.MaxVarintLen64-1 && c > 1 {
-				return 0
-			}
-			return i + 1
-		}
-		if i == binary.MaxVarintLen64-1 {
-			return 0
-		}
-	}
-	return 0
 }
 
 // uvarint is binary.Uvarint with the one-byte case inline.

@@ -345,34 +345,6 @@ func decimalParts(b []byte) (flags byte, exp int32, small uint64, big, rest []by
 	return flags, int32(e), 0, b[:v], b[v:], nil
 }
 
-// skipDecimal steps over an encoded decimal: decimalParts' framing checks
-// without decoding the numbers.
-func skipDecimal(b []byte) ([]byte, error) {
-	if len(b) < 2 || b[0]&^(decNegative|decNaN|decBig) != 0 {
-		return nil, ErrCorrupt
-	}
-	flags := b[0]
-	if flags&decNaN != 0 {
-		return b[2:], nil
-	}
-	k := varintLen(b[1:])
-	if k == 0 {
-		return nil, ErrCorrupt
-	}
-	b = b[1+k:]
-	if flags&decBig != 0 {
-		l, k := uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < l {
-			return nil, ErrCorrupt
-		}
-		return b[k+int(l):], nil
-	}
-	if k = varintLen(b); k == 0 {
-		return nil, ErrCorrupt
-	}
-	return b[k:], nil
-}
-
 // decodeDecimal decodes a decimal's value encoding into d.
 func decodeDecimal(d *apd.Decimal, b []byte) ([]byte, error) {
 	flags, exp, small, big, rest, err := decimalParts(b)
