@@ -482,6 +482,27 @@ func (s *scope) call(name string, args []*Expr) (*Expr, error) {
 			name = "char_length"
 		}
 		return mk(types.Int4, a), nil
+	case "repeat", "lpad", "rpad":
+		lo, hi := 2, 3
+		if name == "repeat" {
+			hi = 2
+		}
+		if err := argc(lo, hi); err != nil {
+			return nil, err
+		}
+		out := mk(types.Text)
+		for i, x := range args {
+			t := text
+			if i == 1 {
+				t = types.T(types.Int8)
+			}
+			c, err := s.coerce(x, t, "argument of "+name)
+			if err != nil {
+				return nil, err
+			}
+			out.Args = append(out.Args, c)
+		}
+		return out, nil
 	case "substr", "substring":
 		if err := argc(2, 3); err != nil {
 			return nil, err

@@ -123,6 +123,9 @@ func init() {
 		}
 		return nil, badArg("^")
 	})
+	funcs["repeat"] = simple(repeatFn)
+	funcs["lpad"] = simple(func(v []types.Datum) (types.Datum, error) { return pad(v, true) })
+	funcs["rpad"] = simple(func(v []types.Datum) (types.Datum, error) { return pad(v, false) })
 	funcs["substr"] = simple(substr)
 	funcs["substring"] = simple(substr)
 	funcs["abs"] = func(at []types.Type, r types.Type) (fn, error) {
@@ -968,6 +971,68 @@ func orderedCompare[T int64 | types.DateVal](op string, general fn2) fn2 {
 		}
 		return test(x, y), nil
 	}
+}
+
+// maxTextBytes is the longest text a function makes: PostgreSQL's limit
+// on a value (1 GB).
+const maxTextBytes = 1<<30 - 1
+
+func tooLong() error {
+	return pgerr.New(pgerr.ProgramLimitExceeded, "requested length too large")
+}
+
+// repeatFn is repeat(text, int): the text n times ('' when n <= 0).
+func repeatFn(v []types.Datum) (types.Datum, error) {
+	s, n := v[0].(string), v[1].(int64)
+	if n <= 0 || s == "" {
+		return "", nil
+	}
+	if n > maxTextBytes/int64(len(s)) {
+		return nil, tooLong()
+	}
+	return strings.Repeat(s, int(n)), nil
+}
+
+// pad is lpad/rpad(text, length [, fill]): the text cut or filled (with
+// fill, a space by default, repeated) to length characters, on the left
+// or the right; a text longer than length is cut on the right either way,
+// and an empty fill leaves a shorter text as it is.
+func pad(v []types.Datum, left bool) (types.Datum, error) {
+	s, n := v[0].(string), v[1].(int64)
+	fill := " "
+	if len(v) > 2 {
+		fill = v[2].(string)
+	}
+	if n <= 0 {
+		return "", nil
+	}
+	if n > maxTextBytes/utf8.UTFMax {
+		return nil, tooLong()
+	}
+	have := int64(utf8.RuneCountInString(s))
+	if have >= n || fill == "" {
+		if have > n {
+			r := []rune(s)
+			return string(r[:n]), nil
+		}
+		return s, nil
+	}
+	f := []rune(fill)
+	var b strings.Builder
+	b.Grow(len(s) + int(n-have)*utf8.UTFMax)
+	addFill := func() {
+		for i := int64(0); i < n-have; i++ {
+			b.WriteRune(f[i%int64(len(f))])
+		}
+	}
+	if left {
+		addFill()
+		b.WriteString(s)
+	} else {
+		b.WriteString(s)
+		addFill()
+	}
+	return b.String(), nil
 }
 
 func substr(v []types.Datum) (types.Datum, error) {
