@@ -981,7 +981,7 @@ func tooLong() error {
 	return pgerr.New(pgerr.ProgramLimitExceeded, "requested length too large")
 }
 
-// repeatFn is repeat(text, int): the text n times (” when n <= 0).
+// repeatFn is repeat(text, int): the text n times (empty when n <= 0).
 func repeatFn(v []types.Datum) (types.Datum, error) {
 	s, n := v[0].(string), v[1].(int64)
 	if n <= 0 || s == "" {
