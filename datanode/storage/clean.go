@@ -209,6 +209,14 @@ func (c *cleaner) chunk(lo, hi []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(group) == 0 && v.hdr.xid == frozenXID && !v.hdr.tombstone {
+			// A frozen row heading its key stays as it is (it is V0:
+			// the rules only remove the versions after it), so neither
+			// its key nor its value is copied — most keys of a pass.
+			group = append(group, version{seq: v.seq, hdr: v.hdr})
+			keys = append(keys, nil)
+			continue
+		}
 		v.payload = bytes.Clone(v.payload)
 		group = append(group, v)
 		keys = append(keys, bytes.Clone(it.Key()))

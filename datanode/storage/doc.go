@@ -25,6 +25,7 @@
 //	"ab"     61 62 00 01 ^8
 //
 //	00 00 01 "seq" / "xid"   counters' high-water marks
+//	00 00 01 "fmt"           format of the values stored (Config.Format)
 //	00 00 02 xid (8 B)       transaction record: state, gxid, CSN
 //	00 00 03 xid (8 B) key   row lock of a prepared transaction: mode
 //
