@@ -427,6 +427,21 @@ func drain(r io.Reader, err error) error {
 
 // splitTextLine splits a COPY text-format line, undoing backslash escapes.
 func splitTextLine(l string, o copyOpts) ([]string, []bool, error) {
+	if strings.IndexByte(l, '\\') < 0 {
+		// No escapes (most lines): the fields are the line's pieces
+		// between delimiters, taken without copying.
+		n := strings.Count(l, string(o.delim)) + 1
+		fields, nulls := make([]string, 0, n), make([]bool, 0, n)
+		for {
+			i := strings.IndexByte(l, o.delim)
+			if i < 0 {
+				break
+			}
+			fields, nulls = append(fields, l[:i]), append(nulls, l[:i] == o.null)
+			l = l[i+1:]
+		}
+		return append(fields, l), append(nulls, l == o.null), nil
+	}
 	var fields []string
 	var nulls []bool
 	var cur strings.Builder
