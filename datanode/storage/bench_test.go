@@ -15,6 +15,19 @@ func benchKey(i int) []byte {
 	return binary.BigEndian.AppendUint64([]byte("t\x00\x01"), uint64(i))
 }
 
+// insertBenchRows commits n rows of 100 bytes (benchKey 0..n-1) at CSN 10.
+func insertBenchRows(b *testing.B, e *Engine, n int) {
+	b.Helper()
+	txn := e.Txn(1)
+	value := make([]byte, 100)
+	for i := 0; i < n; i++ {
+		if err := txn.Insert(context.Background(), benchKey(i), value, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	commitAt(b, txn, 10)
+}
+
 // BenchmarkGet: point reads of 100k committed keys (flushed to sstables,
 // block cache warm), each through a fresh Pebble iterator.
 func BenchmarkGet(b *testing.B) {
@@ -22,14 +35,7 @@ func BenchmarkGet(b *testing.B) {
 	e := openDir(b, b.TempDir())
 	defer e.Close()
 	ctx := context.Background()
-	txn := e.Txn(1)
-	value := make([]byte, 100)
-	for i := 0; i < n; i++ {
-		if err := txn.Insert(ctx, benchKey(i), value, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	commitAt(b, txn, 10)
+	insertBenchRows(b, e, n)
 	if err := e.db.Flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -124,14 +130,7 @@ func BenchmarkCleanFrozen(b *testing.B) {
 	e := openDir(b, b.TempDir())
 	defer e.Close()
 	ctx := context.Background()
-	txn := e.Txn(1)
-	value := make([]byte, 100)
-	for i := 0; i < n; i++ {
-		if err := txn.Insert(ctx, benchKey(i), value, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-	commitAt(b, txn, 10)
+	insertBenchRows(b, e, n)
 	if st, err := e.Clean(ctx, CleanOptions{Horizon: 20, FreezeAll: true}); err != nil || st.Frozen != n {
 		b.Fatalf("freeze: %+v %v", st, err)
 	}
