@@ -9,6 +9,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -39,19 +40,7 @@ func AppendKey(buf []byte, d types.Datum) []byte {
 		buf = append(buf, keyInt)
 		return binary.BigEndian.AppendUint64(buf, uint64(v)^(1<<63))
 	case float64:
-		buf = append(buf, keyFloat)
-		if v == 0 {
-			v = 0 // fold -0
-		}
-		bits := math.Float64bits(v)
-		if math.IsNaN(v) {
-			bits = math.MaxUint64
-		} else if bits&(1<<63) != 0 {
-			bits = ^bits
-		} else {
-			bits |= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(buf, bits)
+		return appendFloatKey(buf, v)
 	case *apd.Decimal:
 		return appendDecimalKey(buf, v)
 	case bool:
@@ -61,8 +50,7 @@ func AppendKey(buf []byte, d types.Datum) []byte {
 		}
 		return append(buf, 0)
 	case string:
-		buf = append(buf, keyString)
-		return appendEscaped(buf, []byte(v))
+		return appendStringKey(buf, v)
 	case []byte:
 		buf = append(buf, keyBytes)
 		return appendEscaped(buf, v)
@@ -81,6 +69,64 @@ func AppendKey(buf []byte, d types.Datum) []byte {
 		return binary.BigEndian.AppendUint64(buf, lo)
 	}
 	panic("codec: cannot key-encode value")
+}
+
+func appendFloatKey(buf []byte, v float64) []byte {
+	buf = append(buf, keyFloat)
+	if v == 0 {
+		v = 0 // fold -0
+	}
+	bits := math.Float64bits(v)
+	if math.IsNaN(v) {
+		bits = math.MaxUint64
+	} else if bits&(1<<63) != 0 {
+		bits = ^bits
+	} else {
+		bits |= 1 << 63
+	}
+	return binary.BigEndian.AppendUint64(buf, bits)
+}
+
+func appendStringKey(buf []byte, s string) []byte {
+	buf = append(buf, keyString)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 {
+			buf = append(buf, 0, 0xff)
+		} else {
+			buf = append(buf, c)
+		}
+	}
+	return append(buf, 0, 1)
+}
+
+// AppendVecKey appends the key encoding of row i of v — AppendKey of
+// v.Datum(i) — without boxing the value. dec is scratch space for a
+// numeric.
+func AppendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
+	if v.IsNull(i) {
+		return append(buf, keyNull)
+	}
+	switch v.Kind {
+	case coldata.Int:
+		buf = append(buf, keyInt)
+		return binary.BigEndian.AppendUint64(buf, uint64(v.I[i])^(1<<63))
+	case coldata.Date:
+		buf = append(buf, keyDate)
+		return binary.BigEndian.AppendUint64(buf, uint64(v.I[i])^(1<<63))
+	case coldata.Float:
+		return appendFloatKey(buf, v.F[i])
+	case coldata.Dec:
+		return appendDecimalKey(buf, v.DecAt(i, dec))
+	case coldata.Str:
+		return appendStringKey(buf, v.S[i])
+	case coldata.Bool:
+		buf = append(buf, keyBool)
+		if v.B[i] {
+			return append(buf, 1)
+		}
+		return append(buf, 0)
+	}
+	return AppendKey(buf, v.A[i])
 }
 
 // appendEscaped writes b with 0x00 escaped as 0x00 0xff and a 0x00 0x01

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -258,4 +259,34 @@ func TestAppendKeyPanicsOnUnknown(t *testing.T) {
 		}
 	}()
 	AppendKey(nil, struct{}{})
+}
+
+// A vector's row encodes as its datum does, for every type (its vector
+// kind or boxed), NULL, numerics stored inline and big, NaN and -0.
+func TestAppendVecKey(t *testing.T) {
+	g := newGen(3)
+	var dec apd.Decimal
+	for _, oid := range typeOIDs {
+		const n = 300
+		v := coldata.NewVec(oid, n)
+		vals := make([]types.Datum, n)
+		for i := range vals {
+			switch {
+			case i%17 == 0:
+				vals[i] = nil
+			case oid == types.Float8 && i%17 == 1:
+				vals[i] = math.Copysign(0, -1)
+			case oid == types.Float8 && i%17 == 2:
+				vals[i] = math.NaN()
+			default:
+				vals[i] = g.datum(oid)
+			}
+			v.Set(i, vals[i])
+		}
+		for i, d := range vals {
+			if got, want := AppendVecKey([]byte{0xee}, v, i, &dec), AppendKey([]byte{0xee}, d); !bytes.Equal(got, want) {
+				t.Fatalf("%s: row %d (%v) encodes as %x, its datum as %x", types.InfoOf(oid).Name, i, d, got, want)
+			}
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 
+	"github.com/cockroachdb/apd/v3"
+
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/coldata"
@@ -12,32 +14,44 @@ import (
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
-// ColHashJoin is the vectorized form of HashJoin, on one integer key, for
-// inner, left, semi and anti joins, built on their right input or (left,
-// semi and anti) on their left one: the build side's rows are stored by
+// ColHashJoin is the vectorized form of HashJoin, for inner, left, right,
+// full, semi and anti joins on any keys, built on their right input or
+// (left, semi and anti) on their left one: the build side's rows are stored by
 // column, the probe side is read in column batches, its keys looked up a
-// batch at a time, and the output assembled as column batches by copying
+// batch at a time — one integer key in a table of int64s, other keys by
+// their key encoding (codec.AppendVecKey: equal values encode equally, as
+// in HashJoin's table) — and the output assembled as column batches by copying
 // the probe's and the build's values (no row of datums per output row).
 // The residual is evaluated on the joined batches (sql/colexpr). A join
-// built on its left input emits, once the probe side is done, its build
-// rows no probe row matched (a left join's, with NULL right columns; an
-// anti join's) or, a semi join, those some probe row matched.
+// that keeps build rows emits, once the probe side is done, the build
+// rows no probe row matched with NULL probe columns (a right or full
+// join; a left join built on its left input), or those of a semi or anti
+// join built on its left input that it keeps.
 //
 // Past its memory budget while building, it hands the join to a row
 // HashJoin, which partitions to disk: the rows read so far first, then
 // the rest of the build input.
 type ColHashJoin struct {
-	env      *Env
-	st       *Stats
-	typ      JoinType
-	probe    ColSource
-	build    Operator
-	probeKey colexpr.Expr
-	buildKey expr.Eval
-	keyCol   int // the probe key's column when it is a plain one, else -1
-	residual colexpr.Filter
-	spec     JoinSpec // for the row join it may hand over to
-	types    []uint32 // left ++ right
+	env       *Env
+	st        *Stats
+	typ       JoinType
+	probe     ColSource
+	build     Operator
+	probeKeys []colexpr.Expr
+	buildKeys []expr.Eval
+	// generic: the keys are not one integer; the table is then sheads, by
+	// the keys' encoding. keyCol is the probe column of an integer key
+	// that is a plain column (-1: none) and filterKey that key's index:
+	// the runtime filter's (ints holds its build values when generic).
+	generic   bool
+	keyCol    int
+	filterKey int
+	ints      map[int64]struct{}
+	kbuf      []byte
+	dec       apd.Decimal
+	residual  colexpr.Filter
+	spec      JoinSpec // for the row join it may hand over to
+	types     []uint32 // left ++ right
 	// buildLeft: the build side is the left input (typ is then JoinRight,
 	// joinRightSemi or joinRightAnti). Output columns: the probe's from
 	// probeOff, the build's from buildOff.
@@ -52,6 +66,7 @@ type ColHashJoin struct {
 	chunks []*coldata.Batch
 	rows   int
 	heads  map[int64]int32
+	sheads map[string]int32
 	next   []int32
 	// buildMatched: the build rows some probe row matched (emitsBuild).
 	buildMatched []bool
@@ -62,7 +77,7 @@ type ColHashJoin struct {
 	// Probing state: the probe batch being joined, where its pairs of
 	// (probe row, build row) are up to, and which probe rows matched.
 	in      *coldata.Batch
-	keys    *coldata.Vec
+	keys    []*coldata.Vec
 	sel     int   // position in in.Sel of the probe row whose candidates come next
 	cand    int32 // its next candidate (-1: look its key up)
 	matched []bool
@@ -77,22 +92,20 @@ type ColHashJoin struct {
 
 var _ ColSource = (*ColHashJoin)(nil)
 
-// colJoinable reports a join ColHashJoin runs: a keyed hash join of a
-// type whose output follows the probe rows — inner, left, semi, anti — or
-// the build rows when it hashes its left input (a left, semi or anti join
-// built on the left, NewJoinBuildLeft's), on one key of an integer type on
-// both sides.
+// colJoinable reports a join ColHashJoin runs: a keyed hash join of any
+// type built on its right input, or a left, semi or anti join built on its
+// left one (NewJoinBuildLeft's), on keys of any types.
 func colJoinable(j *meridianpb.JoinNode) bool {
 	switch JoinType(j.Type) {
-	case JoinInner, JoinLeft, JoinSemi, JoinAnti:
+	case JoinInner, JoinRight, JoinFull:
+		if j.BuildLeft {
+			return false
+		}
+	case JoinLeft, JoinSemi, JoinAnti:
 	default:
 		return false
 	}
-	if j.BuildLeft && JoinType(j.Type) == JoinInner {
-		return false
-	}
-	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && len(j.LeftKeys) == 1 && len(j.RightKeys) == 1 &&
-		coldata.KindOf(j.LeftKeys[0].TypeOid) == coldata.Int && coldata.KindOf(j.RightKeys[0].TypeOid) == coldata.Int
+	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && len(j.LeftKeys) > 0 && len(j.LeftKeys) == len(j.RightKeys)
 }
 
 // buildColJoin returns the vectorized join of a join node, or nil when it
@@ -142,14 +155,22 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 		cj.probeOff, cj.buildOff = 0, len(lt)
 	}
 	c := &colexpr.Compiler{In: probe.Types(), Row: env.Compile}
-	if cj.probeKey, err = c.Compile(probeKeys[0]); err != nil {
+	cj.probeKeys = make([]colexpr.Expr, len(probeKeys))
+	for i, k := range probeKeys {
+		if cj.probeKeys[i], err = c.Compile(k); err != nil {
+			return fail(err)
+		}
+	}
+	if cj.buildKeys, err = env.compileAll(buildKeys); err != nil {
 		return fail(err)
 	}
-	if probeKeys[0].Kind == meridianpb.ExprKind_EXPR_COLUMN {
-		cj.keyCol = int(probeKeys[0].Index)
-	}
-	if cj.buildKey, err = env.compile(buildKeys[0]); err != nil {
-		return fail(err)
+	isInt := func(e *meridianpb.Expr) bool { return coldata.KindOf(e.TypeOid) == coldata.Int }
+	cj.generic = len(probeKeys) > 1 || !isInt(probeKeys[0]) || !isInt(buildKeys[0])
+	for i, k := range probeKeys {
+		if k.Kind == meridianpb.ExprKind_EXPR_COLUMN && isInt(k) && isInt(buildKeys[i]) {
+			cj.keyCol, cj.filterKey = int(k.Index), i
+			break
+		}
 	}
 	cj.types = append(append([]uint32(nil), lt...), rt...)
 	if j.Residual != nil {
@@ -184,14 +205,22 @@ func (j *ColHashJoin) Types() []uint32 {
 }
 
 // emitsBuild reports a join that emits build rows without a probe row (a
-// build-left join's unmatched or matched rows).
+// right or full join's unmatched build rows, a build-left join's
+// unmatched or matched rows).
 func (j *ColHashJoin) emitsBuild() bool {
-	return j.typ == JoinRight || j.typ == joinRightSemi || j.typ == joinRightAnti
+	return j.typ == JoinRight || j.typ == JoinFull || j.typ == joinRightSemi || j.typ == joinRightAnti
 }
 
 func (j *ColHashJoin) Open(ctx context.Context) error {
 	j.mem = newMemory(j.env, j.st)
-	j.heads = map[int64]int32{}
+	if j.generic {
+		j.sheads = map[string]int32{}
+		if j.keyCol >= 0 {
+			j.ints = map[int64]struct{}{}
+		}
+	} else {
+		j.heads = map[int64]int32{}
+	}
 	if err := j.build.Open(ctx); err != nil {
 		return err
 	}
@@ -208,19 +237,12 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 			break
 		}
 		for bi, r := range b.Rows {
-			k, err := j.buildKey(r)
+			v, key, ok, err := j.buildKey(r)
 			if err != nil {
 				return err
 			}
-			if k == nil && !j.emitsBuild() {
+			if !ok && !j.emitsBuild() {
 				continue // a NULL key matches nothing, and this join emits no build row alone
-			}
-			var v int64
-			if k != nil {
-				var ok bool
-				if v, ok = k.(int64); !ok {
-					return pgerr.New(pgerr.InternalError, "hash join build key of type %T", k)
-				}
 			}
 			at := j.rows % coldata.BatchSize
 			if at == 0 {
@@ -232,9 +254,19 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 			}
 			ch.N = at + 1
 			head := int32(-1)
-			if k != nil {
+			switch {
+			case !ok:
 				// A row with a NULL key is stored (to be emitted
 				// unmatched) but in no chain.
+			case j.generic:
+				if h, found := j.sheads[string(key)]; found {
+					head = h
+				}
+				j.sheads[string(key)] = int32(j.rows)
+				if j.ints != nil {
+					j.ints[v] = struct{}{}
+				}
+			default:
 				if h, found := j.heads[v]; found {
 					head = h
 				}
@@ -242,7 +274,7 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 			}
 			j.next = append(j.next, head)
 			j.rows++
-			if !j.mem.grow(rowSize(r) + 24) {
+			if !j.mem.grow(rowSize(r) + 24 + int64(len(key))) {
 				return j.handOver(ctx, b.Rows[bi+1:])
 			}
 		}
@@ -262,8 +294,8 @@ var _ KeyFilterer = (*ColHashJoin)(nil)
 
 // FilterKeys passes a runtime filter on one of the join's probe columns
 // down to its probe input (before Open), as HashJoin.FilterKeys: an output
-// row takes such a column from its probe row, or is a left join's row
-// the filter rejects anyway.
+// row takes such a column from its probe row, or NULL (a build row no
+// probe row matched), which the filter rejects anyway.
 func (j *ColHashJoin) FilterKeys(col int, keep func(int64) bool) bool {
 	if j.mem != nil || j.buildLeft || col < 0 || col >= len(j.spec.LeftTypes) {
 		return false // a build-left join's rows are the build side's
@@ -273,19 +305,23 @@ func (j *ColHashJoin) FilterKeys(col int, keep func(int64) bool) bool {
 }
 
 // filterProbe hands the build keys to the probe input when the join drops
-// the probe rows without a match (inner, semi, and every build-left join)
-// and its key is a plain column of the probe (HashJoin.filterProbe's
-// runtime filter).
+// the probe rows without a match (inner, right, semi, and every
+// build-left join) and its key is a plain column of the probe
+// (HashJoin.filterProbe's runtime filter).
 func (j *ColHashJoin) filterProbe() {
-	if (j.typ != JoinInner && j.typ != JoinSemi && !j.buildLeft) || j.keyCol < 0 {
+	if j.typ == JoinLeft || j.typ == JoinFull || j.typ == JoinAnti || j.keyCol < 0 {
 		return
 	}
 	f, ok := j.probe.(KeyFilterer)
 	if !ok {
 		return
 	}
-	// j.heads is read-only from now on: the scan reads it from its goroutine.
-	f.FilterKeys(j.keyCol, keySetFn(j.heads))
+	// The table is read-only from now on: the scan reads it from its goroutine.
+	if j.generic {
+		f.FilterKeys(j.keyCol, keySetFn(j.ints))
+	} else {
+		f.FilterKeys(j.keyCol, keySetFn(j.heads))
+	}
 }
 
 // handOver gives the join to a row HashJoin (which partitions past its
@@ -300,7 +336,7 @@ func (j *ColHashJoin) handOver(ctx context.Context, rest []Row) error {
 		j.st.Vectorized = false // EXPLAIN ANALYZE: the row join ran
 	}
 	replay := &replayOp{chunks: j.chunks, rest: rest, in: j.build}
-	j.chunks, j.heads, j.next, j.build = nil, nil, nil, nil
+	j.chunks, j.heads, j.sheads, j.ints, j.next, j.build = nil, nil, nil, nil, nil, nil
 	j.mem.release()
 	var rj Operator
 	if j.buildLeft {
@@ -333,8 +369,13 @@ func (j *ColHashJoin) Next(ctx context.Context) (*coldata.Batch, error) {
 			if len(b.Sel) == 0 {
 				continue
 			}
-			if j.keys, err = j.probeKey.Eval(b); err != nil {
-				return nil, err
+			j.keys = j.keys[:0]
+			for _, k := range j.probeKeys {
+				v, err := k.Eval(b)
+				if err != nil {
+					return nil, err
+				}
+				j.keys = append(j.keys, v)
 			}
 			j.in, j.sel, j.cand, j.tail = b, 0, -1, false
 			j.matched = slices.Grow(j.matched[:0], b.N)[:b.N]
@@ -377,7 +418,7 @@ func (j *ColHashJoin) buildTail() *coldata.Batch {
 		for c, v := range ch.Vecs {
 			out.Vecs[j.buildOff+c].CopyFrom(n, v, at)
 		}
-		if j.typ == JoinRight {
+		if j.typ == JoinRight || j.typ == JoinFull {
 			for c := 0; c < j.probeW; c++ {
 				out.Vecs[j.probeOff+c].SetNull(n)
 			}
@@ -398,16 +439,12 @@ func (j *ColHashJoin) buildTail() *coldata.Batch {
 // probe rows that have one. A semi or anti join without a residual needs
 // no joined row: the key's presence decides.
 func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
-	in, keys := j.in, j.keys
+	in := j.in
 	// Joins that emit no joined row: they only mark what matched.
 	marksOnly := j.typ == JoinSemi || j.typ == JoinAnti || j.typ == joinRightSemi || j.typ == joinRightAnti
 	if marksOnly && j.residual == nil {
 		for _, r := range in.Sel {
-			k, ok := intAt(keys, r)
-			if !ok {
-				continue
-			}
-			head, found := j.heads[k]
+			head, found := j.headOf(r)
 			if !j.emitsBuild() {
 				j.matched[r] = found
 				continue
@@ -427,9 +464,8 @@ func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 		for n < coldata.BatchSize && j.sel < len(in.Sel) {
 			r := in.Sel[j.sel]
 			if j.cand < 0 {
-				k, ok := intAt(keys, r)
-				head, found := j.heads[k]
-				if !ok || !found {
+				head, found := j.headOf(r)
+				if !found {
 					j.sel++
 					continue
 				}
@@ -472,6 +508,52 @@ func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 	return nil, nil
 }
 
+// buildKey evaluates a build row's keys: the integer key (v; with
+// generic keys, the runtime filter's key when there is one), the
+// encoding of generic keys (in j.kbuf), and false when one is NULL.
+func (j *ColHashJoin) buildKey(r Row) (v int64, key []byte, ok bool, err error) {
+	if j.generic {
+		if key, ok, err = keyOf(j.kbuf[:0], j.buildKeys, r); err != nil || !ok {
+			return 0, nil, false, err
+		}
+		j.kbuf = key
+		if j.ints == nil {
+			return 0, key, true, nil
+		}
+	}
+	k, err := j.buildKeys[j.filterKey](r)
+	if err != nil || k == nil {
+		return 0, key, false, err
+	}
+	if v, ok = k.(int64); !ok {
+		return 0, nil, false, pgerr.New(pgerr.InternalError, "hash join build key of type %T", k)
+	}
+	return v, key, true, nil
+}
+
+// headOf returns the last build row of probe row r's key, false when
+// none has it or a key is NULL.
+func (j *ColHashJoin) headOf(r int) (int32, bool) {
+	if !j.generic {
+		k, ok := intAt(j.keys[0], r)
+		if !ok {
+			return 0, false
+		}
+		h, found := j.heads[k]
+		return h, found
+	}
+	buf := j.kbuf[:0]
+	for _, v := range j.keys {
+		if v.IsNull(r) {
+			return 0, false
+		}
+		buf = codec.AppendVecKey(buf, v, r, &j.dec)
+	}
+	j.kbuf = buf
+	h, found := j.sheads[string(buf)]
+	return h, found
+}
+
 // intAt is row r of an integer key's vector — unboxed, or a datum when
 // the key is computed row by row — and false for NULL.
 func intAt(v *coldata.Vec, r int) (int64, bool) {
@@ -487,7 +569,7 @@ func intAt(v *coldata.Vec, r int) (int64, bool) {
 
 // probeOnly returns what the probe batch gives once its pairs are done:
 // a semi join's matched probe rows, an anti join's unmatched ones, a left
-// join's unmatched ones with NULL build columns; nil for none.
+// or full join's unmatched ones with NULL build columns; nil for none.
 func (j *ColHashJoin) probeOnly() *coldata.Batch {
 	in := j.in
 	switch j.typ {
@@ -504,7 +586,7 @@ func (j *ColHashJoin) probeOnly() *coldata.Batch {
 			return nil
 		}
 		return in
-	case JoinLeft:
+	case JoinLeft, JoinFull:
 		out := j.out
 		out.Reset()
 		n := 0
@@ -546,7 +628,7 @@ func (j *ColHashJoin) Close() {
 	if j.probe != nil {
 		j.probe.Close()
 	}
-	j.chunks, j.heads, j.next, j.in = nil, nil, nil, nil
+	j.chunks, j.heads, j.sheads, j.ints, j.next, j.in = nil, nil, nil, nil, nil, nil
 }
 
 // replayOp is a build input handed over: the rows a ColHashJoin stored by

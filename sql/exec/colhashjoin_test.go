@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
@@ -31,21 +32,26 @@ func (s *filteringColSource) FilterKeys(col int, keep func(int64) bool) bool {
 }
 
 // colJoinPlan is a hash join of a table scan (left) and a stream
-// (right), both of aggInTypes, on their first columns, with a residual
-// comparing their third columns when asked; built on the left input when
-// buildLeft.
-func colJoinPlan(typ JoinType, residual, buildLeft bool) *meridianpb.PlanNode {
+// (right), both of aggInTypes, on their columns keys (default: the
+// first), with a residual comparing their third columns when asked; built
+// on the left input when buildLeft.
+func colJoinPlan(typ JoinType, residual, buildLeft bool, keys ...int) *meridianpb.PlanNode {
 	i8, boolT := types.T(types.Int8), types.T(types.Bool)
 	w := int32(len(aggInTypes))
-	j := &meridianpb.JoinNode{Type: meridianpb.JoinType(typ), BuildLeft: buildLeft,
-		LeftKeys:  []*meridianpb.Expr{expr.Column(0, i8)},
-		RightKeys: []*meridianpb.Expr{expr.Column(0, i8)}}
+	j := &meridianpb.JoinNode{Type: meridianpb.JoinType(typ), BuildLeft: buildLeft}
+	if len(keys) == 0 {
+		keys = []int{0}
+	}
+	for _, c := range keys {
+		j.LeftKeys = append(j.LeftKeys, expr.Column(c, types.T(aggInTypes[c])))
+		j.RightKeys = append(j.RightKeys, expr.Column(c, types.T(aggInTypes[c])))
+	}
 	if residual {
 		j.Residual = &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "<", TypeOid: boolT.OID,
 			Args: []*meridianpb.Expr{expr.Column(2, i8), expr.Column(int(w+2), i8)}}
 	}
 	types := aggInTypes
-	if typ == JoinInner || typ == JoinLeft {
+	if typ == JoinInner || typ == JoinLeft || typ == JoinRight || typ == JoinFull {
 		types = append(append([]uint32(nil), aggInTypes...), aggInTypes...)
 	}
 	scan := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{}}, Types: aggInTypes}
@@ -55,33 +61,41 @@ func colJoinPlan(typ JoinType, residual, buildLeft bool) *meridianpb.PlanNode {
 
 // The vectorized hash join gives the row engine's rows for every type it
 // runs, built on either input, with and without a residual, over keys with
-// NULLs and duplicates on both sides, also when its build side outgrows
-// the budget and it hands the join to the row join; it gives its inputs
-// and memory back, and hands the build keys to the probe input where a
-// probe row without a match is dropped anyway.
+// NULLs and duplicates on both sides — one integer, an integer and a
+// text, a numeric (equal values of other scales: 1, 1.0) and a float —
+// also when its build side outgrows the budget and it hands the join to
+// the row join; it gives its inputs and memory back, and hands the build
+// values of an integer key to the probe input where a probe row without a
+// match is dropped anyway.
 func TestColHashJoin(t *testing.T) {
 	leftRows := bigNumerics(aggInput(51, 3000, 300))
 	rightRows := bigNumerics(aggInput(52, 2000, 400))
 	names := []string{"inner", "left", "right", "full", "semi", "anti"}
-	for _, buildLeft := range []bool{false, true} {
-		for _, typ := range []JoinType{JoinInner, JoinLeft, JoinSemi, JoinAnti} {
-			if buildLeft && typ == JoinInner {
-				continue
-			}
-			for _, residual := range []bool{false, true} {
-				for _, mem := range []int64{0, 1 << 10} {
-					name := fmt.Sprintf("%s/buildleft=%v/residual=%v/mem=%d", names[typ], buildLeft, residual, mem)
-					t.Run(name, func(t *testing.T) {
-						testColHashJoin(t, leftRows, rightRows, typ, buildLeft, residual, mem)
-					})
+	for _, keys := range [][]int{{0}, {1, 0}, {3, 4}} {
+		for _, buildLeft := range []bool{false, true} {
+			for _, typ := range []JoinType{JoinInner, JoinLeft, JoinRight, JoinFull, JoinSemi, JoinAnti} {
+				if buildLeft && (typ == JoinInner || typ == JoinRight || typ == JoinFull) {
+					continue
+				}
+				for _, residual := range []bool{false, true} {
+					// (A budget of 64 KiB also hands over, with less partitioning.)
+					for _, mem := range []int64{0, 1 << 10} {
+						if mem > 0 && len(keys) > 1 {
+							mem = 1 << 16
+						}
+						name := fmt.Sprintf("keys=%v/%s/buildleft=%v/residual=%v/mem=%d", keys, names[typ], buildLeft, residual, mem)
+						t.Run(name, func(t *testing.T) {
+							testColHashJoin(t, leftRows, rightRows, typ, buildLeft, residual, mem, keys)
+						})
+					}
 				}
 			}
 		}
 	}
 }
 
-func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buildLeft, residual bool, mem int64) {
-	plan := colJoinPlan(typ, residual, buildLeft)
+func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buildLeft, residual bool, mem int64, keys []int) {
+	plan := colJoinPlan(typ, residual, buildLeft, keys...)
 	env, _ := testEnv(t, mem)
 	env.Stats = map[int32]*Stats{}
 	// The probe side is read by column, the build side as rows.
@@ -117,7 +131,7 @@ func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buil
 		t.Error("a build side past the budget did not spill")
 	}
 	// (A row join partitioning to disk takes none.)
-	if want := (typ == JoinInner || typ == JoinSemi || buildLeft) && mem == 0; (src.filtered == 0) != want {
+	if want := (typ == JoinInner || typ == JoinRight || typ == JoinSemi || buildLeft) && mem == 0 && slices.Contains(keys, 0); (src.filtered == 0) != want {
 		t.Errorf("runtime filter on column %d, want one: %v", src.filtered, want)
 	}
 	// The row join over the rows the probe selected.
@@ -158,8 +172,8 @@ func TestColHashJoinChosen(t *testing.T) {
 	}{
 		{"inner", func(*meridianpb.PlanNode) {}, true},
 		{"probe of rows", func(n *meridianpb.PlanNode) { n.Inputs[0], n.Inputs[1] = n.Inputs[1], n.Inputs[0] }, false},
-		{"right", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinRight) }, false},
-		{"full", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinFull) }, false},
+		{"right", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinRight) }, true},
+		{"full", func(n *meridianpb.PlanNode) { n.GetJoin().Type = meridianpb.JoinType(JoinFull) }, true},
 		{"build left, probe of rows", func(n *meridianpb.PlanNode) {
 			n.GetJoin().Type = meridianpb.JoinType(JoinLeft)
 			n.GetJoin().BuildLeft = true
@@ -168,11 +182,15 @@ func TestColHashJoinChosen(t *testing.T) {
 		{"text key", func(n *meridianpb.PlanNode) {
 			n.GetJoin().LeftKeys[0] = expr.Column(1, types.T(types.Text))
 			n.GetJoin().RightKeys[0] = expr.Column(1, types.T(types.Text))
-		}, false},
+		}, true},
 		{"two keys", func(n *meridianpb.PlanNode) {
 			j := n.GetJoin()
 			j.LeftKeys = append(j.LeftKeys, expr.Column(2, types.T(types.Int8)))
 			j.RightKeys = append(j.RightKeys, expr.Column(2, types.T(types.Int8)))
+		}, true},
+		{"cross", func(n *meridianpb.PlanNode) {
+			j := n.GetJoin()
+			j.LeftKeys, j.RightKeys = nil, nil
 		}, false},
 	} {
 		n := colJoinPlan(JoinInner, false, false)
