@@ -188,13 +188,19 @@ func (e *Engine) scan(ctx context.Context, it *pebble.Iterator, snap Snapshot, l
 			return err
 		}
 		if vis {
-			// The common case, the newest version visible: no copy of
-			// the key, and NextPrefix steps over the older versions
-			// (mvccComparer's ImmediateSuccessor is the prefix's end).
+			// The common case, the newest version visible: the key is
+			// not unescaped unless asked for. The next entry is most
+			// often the next key's (one version): Next, and NextPrefix
+			// (mvccComparer's ImmediateSuccessor is the prefix's end)
+			// only from an older version of this key — Pebble's
+			// NextPrefix also checks every level for an error first.
 			if err := emit(p, v); err != nil {
 				return err
 			}
-			ok = within(it.NextPrefix())
+			prefix = append(prefix[:0], p...) // p is the iterator's, valid until it moves
+			if ok = within(it.Next()); ok && inGroup(it.Key(), prefix) {
+				ok = within(it.NextPrefix())
+			}
 			continue
 		}
 		// Find the key's first visible version among the older ones.
