@@ -88,15 +88,7 @@ func appendFloatKey(buf []byte, v float64) []byte {
 }
 
 func appendStringKey(buf []byte, s string) []byte {
-	buf = append(buf, keyString)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0 {
-			buf = append(buf, 0, 0xff)
-		} else {
-			buf = append(buf, c)
-		}
-	}
-	return append(buf, 0, 1)
+	return appendEscaped(append(buf, keyString), s)
 }
 
 // AppendVecKey appends the key encoding of row i of v — AppendKey of
@@ -131,9 +123,9 @@ func AppendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
 
 // appendEscaped writes b with 0x00 escaped as 0x00 0xff and a 0x00 0x01
 // terminator, which keeps order and makes the encoding prefix-free.
-func appendEscaped(buf, b []byte) []byte {
-	for _, c := range b {
-		if c == 0 {
+func appendEscaped[B string | []byte](buf []byte, b B) []byte {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c == 0 {
 			buf = append(buf, 0, 0xff)
 		} else {
 			buf = append(buf, c)
