@@ -274,7 +274,13 @@ func (j *ColHashJoin) Open(ctx context.Context) error {
 			}
 			j.next = append(j.next, head)
 			j.rows++
-			if !j.mem.grow(rowSize(r) + 24 + int64(len(key))) {
+			// The row, its chain link and table entry; an encoded key's
+			// entry as HashJoin counts its own (a string key and its header).
+			size := rowSize(r) + 24
+			if j.generic {
+				size = rowSize(r) + 48 + int64(len(key))
+			}
+			if !j.mem.grow(size) {
 				return j.handOver(ctx, b.Rows[bi+1:])
 			}
 		}
