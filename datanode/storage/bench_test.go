@@ -15,9 +15,13 @@ func benchKey(i int) []byte {
 	return binary.BigEndian.AppendUint64([]byte("t\x00\x01"), uint64(i))
 }
 
-// insertBenchRows commits n rows of 100 bytes (benchKey 0..n-1) at CSN 10.
-func insertBenchRows(b *testing.B, e *Engine, n int) {
+// benchRows opens an engine in a temporary directory (closed when the
+// benchmark ends) holding n rows of 100 bytes (benchKey 0..n-1) committed
+// at CSN 10.
+func benchRows(b *testing.B, n int) *Engine {
 	b.Helper()
+	e := openDir(b, b.TempDir())
+	b.Cleanup(func() { e.Close() })
 	txn := e.Txn(1)
 	value := make([]byte, 100)
 	for i := 0; i < n; i++ {
@@ -26,16 +30,15 @@ func insertBenchRows(b *testing.B, e *Engine, n int) {
 		}
 	}
 	commitAt(b, txn, 10)
+	return e
 }
 
 // BenchmarkGet: point reads of 100k committed keys (flushed to sstables,
 // block cache warm), each through a fresh Pebble iterator.
 func BenchmarkGet(b *testing.B) {
 	const n = 100_000
-	e := openDir(b, b.TempDir())
-	defer e.Close()
+	e := benchRows(b, n)
 	ctx := context.Background()
-	insertBenchRows(b, e, n)
 	if err := e.db.Flush(); err != nil {
 		b.Fatal(err)
 	}
@@ -127,10 +130,8 @@ func BenchmarkWriteCommit(b *testing.B) {
 // cleaner's cost on a datanode whose data is mostly old.
 func BenchmarkCleanFrozen(b *testing.B) {
 	const n = 100_000
-	e := openDir(b, b.TempDir())
-	defer e.Close()
+	e := benchRows(b, n)
 	ctx := context.Background()
-	insertBenchRows(b, e, n)
 	if st, err := e.Clean(ctx, CleanOptions{Horizon: 20, FreezeAll: true}); err != nil || st.Frozen != n {
 		b.Fatalf("freeze: %+v %v", st, err)
 	}
