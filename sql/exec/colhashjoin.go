@@ -518,21 +518,29 @@ func (j *ColHashJoin) pairs() (*coldata.Batch, error) {
 // generic keys, the runtime filter's key when there is one), the
 // encoding of generic keys (in j.kbuf), and false when one is NULL.
 func (j *ColHashJoin) buildKey(r Row) (v int64, key []byte, ok bool, err error) {
-	if j.generic {
-		if key, ok, err = keyOf(j.kbuf[:0], j.buildKeys, r); err != nil || !ok {
+	// Each key is evaluated once: into the encoding when generic, and the
+	// integer key's value kept.
+	key = j.kbuf[:0]
+	for i, e := range j.buildKeys {
+		if !j.generic && i != j.filterKey {
+			continue
+		}
+		d, err := e(r)
+		if err != nil || d == nil {
 			return 0, nil, false, err
 		}
-		j.kbuf = key
-		if j.ints == nil {
-			return 0, key, true, nil
+		if i == j.filterKey && (!j.generic || j.ints != nil) {
+			if v, ok = d.(int64); !ok {
+				return 0, nil, false, pgerr.New(pgerr.InternalError, "hash join build key of type %T", d)
+			}
+		}
+		if j.generic {
+			key = appendKeyDatum(key, d)
 		}
 	}
-	k, err := j.buildKeys[j.filterKey](r)
-	if err != nil || k == nil {
-		return 0, key, false, err
-	}
-	if v, ok = k.(int64); !ok {
-		return 0, nil, false, pgerr.New(pgerr.InternalError, "hash join build key of type %T", k)
+	j.kbuf = key
+	if !j.generic {
+		key = nil
 	}
 	return v, key, true, nil
 }
