@@ -236,6 +236,11 @@ func (s *Session) createTable(ctx context.Context, cs *pg_query.CreateStmt, dist
 			td.GlobalIndexes = append(td.GlobalIndexes, ix)
 		} else {
 			td.Indexes = append(td.Indexes, ix)
+			if ix.Primary && td.Dist == meridianpb.DistKind_DIST_HASH {
+				// The rows are stored in primary key order within
+				// each bucket (meridianpb.TableDesc.cluster_index).
+				td.ClusterIndex = ix.Id
+			}
 		}
 	}
 	undo, err := s.makeColumnSequences(ctx, td, seqs, ids+1+uint32(len(keys)))

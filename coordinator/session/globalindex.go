@@ -59,8 +59,22 @@ func globalTable(t *meridianpb.TableDesc) *meridianpb.TableDesc {
 }
 
 // touchesGlobal reports whether an UPDATE of columns cols may change a
-// global index key of t.
+// global index entry of t: its key, or the row key it points to (a
+// clustered table's row moves when a column of its cluster index changes).
 func touchesGlobal(t *meridianpb.TableDesc, cols []int32) bool {
+	if len(t.GlobalIndexes) == 0 {
+		return false
+	}
+	for _, ix := range t.Indexes {
+		if ix.Id != t.ClusterIndex {
+			continue
+		}
+		for _, c := range ix.Columns {
+			if slices.Contains(cols, c) {
+				return true
+			}
+		}
+	}
 	for _, ix := range t.GlobalIndexes {
 		for _, c := range ix.Columns {
 			if slices.Contains(cols, c) {

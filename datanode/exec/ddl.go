@@ -70,7 +70,7 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 				return err
 			}
 			vals := indexVals(ix, row)
-			k := string(codec.IndexKey(ix.Id, vals, true, 0))
+			k := string(codec.IndexKey(ix.Id, vals, true, nil))
 			for _, v := range vals {
 				if v == nil {
 					return nil
@@ -100,14 +100,14 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 		if !bytes.Equal(key, lastRow) {
 			lastRow, lastKey = append(lastRow[:0], key...), nil
 		}
-		bucket, rowID := rowKeyParts(key)
+		bucket, suffix := rowKeyParts(key)
 		var ikey []byte
 		if !tomb {
 			row, err := ti.decode(value)
 			if err != nil {
 				return err
 			}
-			ikey = codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
+			ikey = codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, suffix)
 		}
 		if lastKey != nil && !bytes.Equal(lastKey, ikey) {
 			if err := x.st.WriteVersion(lastKey, nil, xid, cmd, true); err != nil {
@@ -115,7 +115,7 @@ func (x *Executor) buildIndex(ctx context.Context, b *meridianpb.BuildIndex) err
 			}
 		}
 		if ikey != nil && !bytes.Equal(lastKey, ikey) {
-			if err := x.st.WriteVersion(ikey, codec.IndexValue(bucket, rowID), xid, cmd, false); err != nil {
+			if err := x.st.WriteVersion(ikey, codec.IndexValue(bucket, suffix), xid, cmd, false); err != nil {
 				return err
 			}
 		}

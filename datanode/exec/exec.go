@@ -296,7 +296,8 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 			return pgerr.New(pgerr.UndefinedObject, "index %d of table %s does not exist", spec.IndexId, ti.desc.Name)
 		}
 		prefix := codec.IndexPrefix(ix.Id)
-		for _, e := range spec.IndexEq {
+		vals := make([]types.Datum, len(spec.IndexEq))
+		for i, e := range spec.IndexEq {
 			v, err := expr.ConstValue(e)
 			if err != nil {
 				return err
@@ -304,14 +305,21 @@ func (x *Executor) visit(ctx context.Context, snap storage.Snapshot, spec *merid
 			if v == nil {
 				return nil // = NULL matches nothing
 			}
+			vals[i] = v
 			prefix = codec.AppendKey(prefix, v)
 		}
+		if dist := clusterLookup(ti, ix, len(vals)); dist != nil {
+			// The rows themselves are in the index's order: read those
+			// under the values' prefix, no index entry.
+			p := clusterPrefix(nil, ti, dist, vals, nil)
+			return x.st.Scan(ctx, snap, p, codec.PrefixEnd(p), onRow)
+		}
 		entry := func(_, value []byte, _ uint64) error {
-			bucket, rowID, err := codec.DecodeIndexValue(value)
+			bucket, suffix, err := codec.DecodeIndexValue(value)
 			if err != nil {
 				return err
 			}
-			rk := codec.RowKey(ti.desc.Id, bucket, rowID)
+			rk := codec.RowKey(ti.desc.Id, bucket, suffix)
 			rv, seq, found, err := x.st.Get(ctx, snap, rk)
 			if err != nil || !found {
 				return err
@@ -437,27 +445,28 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 		return 0, err
 	}
 	// New rows and their entries in non-unique indexes are keyed by the
-	// fresh row ids: written in one batch without reads. Unique index
-	// entries are inserted one by one (checked, 23505).
+	// fresh row ids (after the cluster values, in a clustered table):
+	// written in one batch without reads. Unique index entries are
+	// inserted one by one (checked, 23505).
 	fresh := make([]storage.KV, 0, len(spec.Rows)*(1+len(ti.indexes)))
 	for i, enc := range spec.Rows {
 		row, err := ti.decode(enc)
 		if err != nil {
 			return 0, pgerr.Wrap(err, pgerr.ProtocolViolation, "insert: bad row")
 		}
-		rowID := first + uint64(i)
+		suffix := ti.rowSuffix(row, first+uint64(i))
 		bucket := spec.Buckets[i]
-		fresh = append(fresh, storage.KV{Key: codec.RowKey(ti.desc.Id, bucket, rowID), Value: enc})
+		fresh = append(fresh, storage.KV{Key: codec.RowKey(ti.desc.Id, bucket, suffix), Value: enc})
 		for _, ix := range ti.indexes {
 			if !ix.Unique {
-				fresh = append(fresh, storage.KV{Key: codec.IndexKey(ix.Id, indexVals(ix, row), false, rowID), Value: codec.IndexValue(bucket, rowID)})
+				fresh = append(fresh, storage.KV{Key: codec.IndexKey(ix.Id, indexVals(ix, row), false, suffix), Value: codec.IndexValue(bucket, suffix)})
 				continue
 			}
-			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, row, bucket, rowID); err != nil {
+			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, row, bucket, suffix); err != nil {
 				return 0, err
 			}
 		}
-		g.inserted(ti, row, bucket, rowID)
+		g.inserted(ti, row, bucket, suffix)
 		if err := ret(row, emit); err != nil {
 			return 0, err
 		}
@@ -469,10 +478,10 @@ func (x *Executor) insert(ctx context.Context, txn *storage.Txn, tc *meridianpb.
 }
 
 func (x *Executor) addIndexEntry(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, ti *tableInfo,
-	ix *meridianpb.IndexDesc, row []types.Datum, bucket uint32, rowID uint64) error {
+	ix *meridianpb.IndexDesc, row []types.Datum, bucket uint32, suffix []byte) error {
 	vals := indexVals(ix, row)
-	key := codec.IndexKey(ix.Id, vals, ix.Unique, rowID)
-	err := txn.Insert(ctx, key, codec.IndexValue(bucket, rowID), tc.CommandId)
+	key := codec.IndexKey(ix.Id, vals, ix.Unique, suffix)
+	err := txn.Insert(ctx, key, codec.IndexValue(bucket, suffix), tc.CommandId)
 	if errors.Is(err, storage.ErrKeyExists) {
 		return uniqueViolation(ti, ix, vals)
 	}
@@ -480,8 +489,8 @@ func (x *Executor) addIndexEntry(ctx context.Context, txn *storage.Txn, tc *meri
 }
 
 func (x *Executor) removeIndexEntry(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext,
-	ix *meridianpb.IndexDesc, row []types.Datum, rowID uint64) error {
-	key := codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, rowID)
+	ix *meridianpb.IndexDesc, row []types.Datum, suffix []byte) error {
+	key := codec.IndexKey(ix.Id, indexVals(ix, row), ix.Unique, suffix)
 	_, seq, found, err := x.st.GetLatest(ctx, key, txn)
 	if err != nil || !found {
 		return storageErr(err)

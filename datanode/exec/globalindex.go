@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 
@@ -32,37 +33,40 @@ type globalOps struct {
 
 // add records the change of ix's entry for row (nothing when the key
 // holds a NULL: such keys have no entry).
-func (g *globalOps) add(ix *meridianpb.IndexDesc, row []types.Datum, rowBucket uint32, rowID uint64, del bool) {
+func (g *globalOps) add(ix *meridianpb.IndexDesc, row []types.Datum, rowBucket uint32, suffix []byte, del bool) {
 	vals := indexVals(ix, row)
 	if codec.HasNull(vals) {
 		return
 	}
 	g.ops = append(g.ops, &meridianpb.GlobalIndexOp{IndexId: ix.Id, Values: codec.EncodeRow(nil, vals),
-		Bucket: codec.Bucket(vals), RowBucket: rowBucket, RowId: rowID, Delete: del})
+		Bucket: codec.Bucket(vals), RowBucket: rowBucket, RowSuffix: suffix, Delete: del})
 }
 
 // inserted records the entries of a new row.
-func (g *globalOps) inserted(ti *tableInfo, row []types.Datum, bucket uint32, rowID uint64) {
+func (g *globalOps) inserted(ti *tableInfo, row []types.Datum, bucket uint32, suffix []byte) {
 	for _, ix := range ti.global {
-		g.add(ix, row, bucket, rowID, false)
+		g.add(ix, row, bucket, suffix, false)
 	}
 }
 
-// updated records the entries an update moves: those whose key changed.
-func (g *globalOps) updated(ti *tableInfo, old, cur []types.Datum, bucket uint32, rowID uint64) {
+// updated records the entries an update changes: those whose key
+// changed, or all of them when the row moved to a new key (from suffix
+// to newSuffix: a clustered table's cluster columns changed).
+func (g *globalOps) updated(ti *tableInfo, old, cur []types.Datum, bucket uint32, suffix, newSuffix []byte) {
+	moved := !bytes.Equal(suffix, newSuffix)
 	for _, ix := range ti.global {
-		if sameIndexKey(ix, old, cur) {
+		if !moved && sameIndexKey(ix, old, cur) {
 			continue
 		}
-		g.add(ix, old, bucket, rowID, true)
-		g.add(ix, cur, bucket, rowID, false)
+		g.add(ix, old, bucket, suffix, true)
+		g.add(ix, cur, bucket, newSuffix, false)
 	}
 }
 
 // deleted records the entries of a deleted row.
-func (g *globalOps) deleted(ti *tableInfo, row []types.Datum, bucket uint32, rowID uint64) {
+func (g *globalOps) deleted(ti *tableInfo, row []types.Datum, bucket uint32, suffix []byte) {
 	for _, ix := range ti.global {
-		g.add(ix, row, bucket, rowID, true)
+		g.add(ix, row, bucket, suffix, true)
 	}
 }
 
@@ -135,7 +139,7 @@ func (ti *tableInfo) globalEntry(op *meridianpb.GlobalIndexOp) (*meridianpb.Inde
 // the same row (written by a concurrent insert that saw the new index).
 func (x *Executor) insertGlobalEntry(ctx context.Context, txn *storage.Txn, tc *meridianpb.TxnContext, ti *tableInfo,
 	ix *meridianpb.IndexDesc, vals []types.Datum, key []byte, op *meridianpb.GlobalIndexOp, build bool) error {
-	err := txn.Insert(ctx, key, codec.IndexValue(op.RowBucket, op.RowId), tc.CommandId)
+	err := txn.Insert(ctx, key, codec.IndexValue(op.RowBucket, op.RowSuffix), tc.CommandId)
 	if !errors.Is(err, storage.ErrKeyExists) {
 		return storageErr(err)
 	}
@@ -147,7 +151,7 @@ func (x *Executor) insertGlobalEntry(ctx context.Context, txn *storage.Txn, tc *
 		return storageErr(err)
 	}
 	if found {
-		if b, r, err := codec.DecodeIndexValue(v); err == nil && b == op.RowBucket && r == op.RowId {
+		if b, r, err := codec.DecodeIndexValue(v); err == nil && b == op.RowBucket && bytes.Equal(r, op.RowSuffix) {
 			return nil
 		}
 	}
@@ -167,7 +171,7 @@ func (x *Executor) removeGlobalEntry(ctx context.Context, txn *storage.Txn, tc *
 		if err != nil {
 			return err
 		}
-		if b != op.RowBucket || r != op.RowId {
+		if b != op.RowBucket || !bytes.Equal(r, op.RowSuffix) {
 			return nil
 		}
 		err = txn.Write(ctx, key, nil, tc.CommandId, seq)
@@ -205,8 +209,8 @@ func (x *Executor) globalIndexEntries(ctx context.Context, snap storage.Snapshot
 		if err != nil {
 			return err
 		}
-		bucket, rowID := rowKeyParts(key)
-		g.add(ix, row, bucket, rowID, false)
+		bucket, suffix := rowKeyParts(key) // key is the scan's: copy
+		g.add(ix, row, bucket, bytes.Clone(suffix), false)
 		return nil
 	}))
 }

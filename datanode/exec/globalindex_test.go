@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"testing"
@@ -44,7 +45,7 @@ func entryWrite(x *Executor, gxid uint64, build bool, ops ...*meridianpb.GlobalI
 // entry is the insert op of key k for a row at (bucket 1, rowID).
 func entry(k int64, rowID uint64) *meridianpb.GlobalIndexOp {
 	vals := []types.Datum{k}
-	return &meridianpb.GlobalIndexOp{IndexId: 31, Values: codec.EncodeRow(nil, vals), Bucket: codec.Bucket(vals), RowBucket: 1, RowId: rowID}
+	return &meridianpb.GlobalIndexOp{IndexId: 31, Values: codec.EncodeRow(nil, vals), Bucket: codec.Bucket(vals), RowBucket: 1, RowSuffix: codec.RowSuffix(nil, nil, rowID)}
 }
 
 func deletion(k int64, rowID uint64) *meridianpb.GlobalIndexOp {
@@ -87,8 +88,8 @@ func TestGlobalIndexReportsInserts(t *testing.T) {
 			t.Fatalf("op %d: %v (%v)", i, op, err)
 		}
 		id := int64(1 + 2*i)
-		if op.RowBucket != codec.Bucket([]types.Datum{id}) || op.RowId == 0 {
-			t.Fatalf("op %d: row at %d/%d", i, op.RowBucket, op.RowId)
+		if op.RowBucket != codec.Bucket([]types.Datum{id}) || len(op.RowSuffix) != 8 {
+			t.Fatalf("op %d: row at %d/%x", i, op.RowBucket, op.RowSuffix)
 		}
 	}
 	commit(t, x, 1)
@@ -126,7 +127,7 @@ func TestGlobalIndexReportsUpdatesAndDeletes(t *testing.T) {
 	}
 	commit(t, x, 2)
 	ops := upd(3, expr.Const(types.T(types.Int4), int64(7)))
-	if len(ops) != 4 || !ops[0].Delete || ops[1].Delete || ops[0].RowId != ops[1].RowId {
+	if len(ops) != 4 || !ops[0].Delete || ops[1].Delete || !bytes.Equal(ops[0].RowSuffix, ops[1].RowSuffix) {
 		t.Fatalf("k = 7 reported %v", ops)
 	}
 	commit(t, x, 3)

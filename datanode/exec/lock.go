@@ -1,7 +1,6 @@
 package exec
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,10 +46,6 @@ func waitPolicy(w meridianpb.LockWaitPolicy) storage.WaitPolicy {
 	return storage.WaitBlock
 }
 
-// rowKeyLen is the length of a row key: 'r' | table (4) | bucket (2) |
-// row id (8).
-const rowKeyLen = 15
-
 // eachRowKey reads the rows of keys, row keys of table ti a coordinator
 // sent, in snap, and calls fn with each that exists (i: its place in
 // keys); a key that is not one of ti's fails.
@@ -81,7 +76,7 @@ func (x *Executor) eachRowKey(ctx context.Context, snap storage.Snapshot, ti *ta
 // checkRowKey refuses a row key the coordinator sent that is not one of
 // table ti's.
 func checkRowKey(ti *tableInfo, k []byte) error {
-	if len(k) != rowKeyLen || !bytes.HasPrefix(k, codec.RowKeyPrefix(ti.desc.Id)) {
+	if table, _, _, err := codec.DecodeRowKey(k); err != nil || table != ti.desc.Id {
 		return pgerr.New(pgerr.ProtocolViolation, "row key %x is not of table %s", k, ti.desc.Name)
 	}
 	return nil

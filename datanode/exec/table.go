@@ -5,6 +5,7 @@ import (
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -18,6 +19,9 @@ type tableInfo struct {
 	// global: the global unique indexes, whose entries this datanode
 	// reports instead of writing (globalindex.go).
 	global []*meridianpb.IndexDesc
+	// cluster: the index whose columns lead the row keys
+	// (TableDesc.cluster_index); nil when the rows are keyed by row id.
+	cluster *meridianpb.IndexDesc
 }
 
 type tableKey struct {
@@ -40,6 +44,11 @@ func (c *tableCache) get(d *meridianpb.TableDesc) (*tableInfo, error) {
 		return ti, nil
 	}
 	ti = &tableInfo{desc: d, indexes: d.Indexes, global: d.GlobalIndexes}
+	if d.ClusterIndex != 0 {
+		if ti.cluster = ti.index(d.ClusterIndex); ti.cluster == nil {
+			return nil, pgerr.New(pgerr.InternalError, "table %s is clustered by index %d, which it does not have", d.Name, d.ClusterIndex)
+		}
+	}
 	hasMissing := false
 	for _, col := range d.Columns {
 		ti.oids = append(ti.oids, col.TypeOid)
@@ -86,6 +95,21 @@ func indexVals(ix *meridianpb.IndexDesc, row []types.Datum) []types.Datum {
 		vals[i] = row[c]
 	}
 	return vals
+}
+
+// rowSuffix returns the key suffix (codec.RowSuffix) of row, whose row
+// id is rowID.
+func (ti *tableInfo) rowSuffix(row []types.Datum, rowID uint64) []byte {
+	if ti.cluster == nil {
+		return codec.RowSuffix(make([]byte, 0, 8), nil, rowID)
+	}
+	return codec.RowSuffix(nil, indexVals(ti.cluster, row), rowID)
+}
+
+// moves reports whether updating row a into b changes the row's key: the
+// table is clustered and a cluster column's value changes.
+func (ti *tableInfo) moves(a, b []types.Datum) bool {
+	return ti.cluster != nil && !sameIndexKey(ti.cluster, a, b)
 }
 
 // bucketOf returns the bucket of a row of the table.

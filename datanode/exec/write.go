@@ -92,9 +92,15 @@ func (x *Executor) collect(ctx context.Context, snap storage.Snapshot, spec *mer
 	return out, err
 }
 
-func rowKeyParts(key []byte) (bucket uint32, rowID uint64) {
-	// 'r' | table (4) | bucket (2) | row id (8)
-	return uint32(binary.BigEndian.Uint16(key[5:7])), binary.BigEndian.Uint64(key[7:15])
+// rowKeyParts splits a row key ('r' | table (4) | bucket (2) | suffix)
+// into its bucket and suffix (codec.RowSuffix; it aliases key).
+func rowKeyParts(key []byte) (bucket uint32, suffix []byte) {
+	return uint32(binary.BigEndian.Uint16(key[5:7])), key[7:]
+}
+
+// rowIDOf returns the row id a key suffix ends with.
+func rowIDOf(suffix []byte) uint64 {
+	return binary.BigEndian.Uint64(suffix[len(suffix)-8:])
 }
 
 // lockLatest resolves a write conflict on key: under READ COMMITTED it
@@ -169,21 +175,43 @@ func (x *Executor) update(ctx context.Context, txn *storage.Txn, snap storage.Sn
 		if keyUnchanged(ti, t.row, newRow) {
 			return txn.UpdateNoKey(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
 		}
-		return txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
-	}, func(t *target) error {
-		bucket, rowID := rowKeyParts(t.key)
-		for _, ix := range ti.indexes {
-			if sameIndexKey(ix, t.row, newRow) {
-				continue
-			}
-			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+		if ti.moves(t.row, newRow) {
+			// The row's key holds the cluster columns: the row moves to
+			// its new key (a delete and an insert, as PostgreSQL writes
+			// the new version elsewhere). The new key holds the row's id,
+			// so no other row can have it.
+			if err := txn.Write(ctx, t.key, nil, tc.CommandId, t.seq); err != nil {
 				return err
 			}
-			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, newRow, bucket, rowID); err != nil {
+			bucket, suffix := rowKeyParts(t.key)
+			key := codec.RowKey(ti.desc.Id, bucket, ti.rowSuffix(newRow, rowIDOf(suffix)))
+			err := txn.Insert(ctx, key, codec.EncodeRow(nil, newRow), tc.CommandId)
+			if errors.Is(err, storage.ErrKeyExists) {
+				return pgerr.New(pgerr.InternalError, "row %s moves to %s, which holds a live row", codec.FormatKey(t.key), codec.FormatKey(key))
+			}
+			return err
+		}
+		return txn.Write(ctx, t.key, codec.EncodeRow(nil, newRow), tc.CommandId, t.seq)
+	}, func(t *target) error {
+		bucket, suffix := rowKeyParts(t.key)
+		newSuffix := suffix
+		moved := ti.moves(t.row, newRow)
+		if moved {
+			newSuffix = ti.rowSuffix(newRow, rowIDOf(suffix))
+		}
+		for _, ix := range ti.indexes {
+			// A moved row's entries all point elsewhere now.
+			if !moved && sameIndexKey(ix, t.row, newRow) {
+				continue
+			}
+			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, suffix); err != nil {
+				return err
+			}
+			if err := x.addIndexEntry(ctx, txn, tc, ti, ix, newRow, bucket, newSuffix); err != nil {
 				return err
 			}
 		}
-		g.updated(ti, t.row, newRow, bucket, rowID)
+		g.updated(ti, t.row, newRow, bucket, suffix, newSuffix)
 		return ret(t.with(newRow), emit)
 	})
 }
@@ -224,13 +252,13 @@ func (x *Executor) delete(ctx context.Context, txn *storage.Txn, snap storage.Sn
 	return x.eachTarget(ctx, txn, tc, ti, m, targets, func(t *target) error {
 		return txn.Write(ctx, t.key, nil, tc.CommandId, t.seq)
 	}, func(t *target) error {
-		bucket, rowID := rowKeyParts(t.key)
+		bucket, suffix := rowKeyParts(t.key)
 		for _, ix := range ti.indexes {
-			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, rowID); err != nil {
+			if err := x.removeIndexEntry(ctx, txn, tc, ix, t.row, suffix); err != nil {
 				return err
 			}
 		}
-		g.deleted(ti, t.row, bucket, rowID)
+		g.deleted(ti, t.row, bucket, suffix)
 		return ret(t.with(t.row), emit)
 	})
 }

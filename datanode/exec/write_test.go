@@ -92,7 +92,7 @@ func TestRowTargets(t *testing.T) {
 	for name, rt := range map[string]*meridianpb.RowTargets{
 		"keys and images":   {RowKeys: [][]byte{keyOf[1]}, Images: int4Rows([]types.Datum{int64(1), int64(10)})},
 		"extras per target": {RowKeys: [][]byte{keyOf[1], keyOf[3]}, Extras: int4Rows([]types.Datum{int64(1)}), ExtraTypes: []uint32{types.Int4}},
-		"a foreign key":     {RowKeys: [][]byte{codec.RowKey(99, 1, 1)}},
+		"a foreign key":     {RowKeys: [][]byte{codec.RowKey(99, 1, codec.RowSuffix(nil, nil, 1))}},
 	} {
 		_, _, err := writeExec(t, x, 6, &meridianpb.ExecRequest{Op: &meridianpb.ExecRequest_Delete{Delete: &meridianpb.DeleteSpec{
 			Target: &meridianpb.ScanSpec{Table: lockTable}, Rows: rt}}})

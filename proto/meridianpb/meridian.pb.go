@@ -944,6 +944,13 @@ type TableDesc struct {
 	// and written by the coordinator in the row's transaction; readers of
 	// `indexes` never see them.
 	GlobalIndexes []*IndexDesc `protobuf:"bytes,9,rep,name=global_indexes,json=globalIndexes,proto3" json:"global_indexes,omitempty"`
+	// The index (in `indexes`) whose columns lead every row key — the primary
+	// key declared by CREATE TABLE of a hash-distributed table — or 0: the
+	// rows are keyed by row id alone. A row key is then 'r' | table | bucket |
+	// the key encoding of those columns | row id (sql/codec.RowSuffix), so
+	// the rows of one key value are next to each other and a lookup by the
+	// key is one seek, not an index entry and a read per row.
+	ClusterIndex  uint32 `protobuf:"varint,10,opt,name=cluster_index,json=clusterIndex,proto3" json:"cluster_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1039,6 +1046,13 @@ func (x *TableDesc) GetGlobalIndexes() []*IndexDesc {
 		return x.GlobalIndexes
 	}
 	return nil
+}
+
+func (x *TableDesc) GetClusterIndex() uint32 {
+	if x != nil {
+		return x.ClusterIndex
+	}
+	return 0
 }
 
 // Catalog objects other than tables.
@@ -2255,9 +2269,10 @@ type GlobalIndexOp struct {
 	Values []byte `protobuf:"bytes,2,opt,name=values,proto3" json:"values,omitempty"`
 	// The entry's bucket: the bucket hash of values (sql/codec.Bucket).
 	Bucket uint32 `protobuf:"varint,3,opt,name=bucket,proto3" json:"bucket,omitempty"`
-	// Where the row is: its bucket and row id.
+	// Where the row is: its bucket and the rest of its row key after the
+	// bucket (sql/codec.RowSuffix).
 	RowBucket uint32 `protobuf:"varint,4,opt,name=row_bucket,json=rowBucket,proto3" json:"row_bucket,omitempty"`
-	RowId     uint64 `protobuf:"varint,5,opt,name=row_id,json=rowId,proto3" json:"row_id,omitempty"`
+	RowSuffix []byte `protobuf:"bytes,7,opt,name=row_suffix,json=rowSuffix,proto3" json:"row_suffix,omitempty"`
 	// Remove the entry (if it is the row's) instead of inserting it.
 	Delete        bool `protobuf:"varint,6,opt,name=delete,proto3" json:"delete,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2322,11 +2337,11 @@ func (x *GlobalIndexOp) GetRowBucket() uint32 {
 	return 0
 }
 
-func (x *GlobalIndexOp) GetRowId() uint64 {
+func (x *GlobalIndexOp) GetRowSuffix() []byte {
 	if x != nil {
-		return x.RowId
+		return x.RowSuffix
 	}
-	return 0
+	return nil
 }
 
 func (x *GlobalIndexOp) GetDelete() bool {
@@ -4150,7 +4165,7 @@ const file_meridian_proto_rawDesc = "" +
 	"\x0ecolumn_typmods\x18\a \x03(\x05R\rcolumnTypmods\x12\x1d\n" +
 	"\n" +
 	"depends_on\x18\b \x03(\rR\tdependsOn\x12\x18\n" +
-	"\aversion\x18\t \x01(\x03R\aversion\"\xc7\x02\n" +
+	"\aversion\x18\t \x01(\x03R\aversion\"\xec\x02\n" +
 	"\tTableDesc\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x12\n" +
@@ -4160,7 +4175,9 @@ const file_meridian_proto_rawDesc = "" +
 	"\fdist_columns\x18\x06 \x03(\x05R\vdistColumns\x12-\n" +
 	"\aindexes\x18\a \x03(\v2\x13.meridian.IndexDescR\aindexes\x12\x18\n" +
 	"\aversion\x18\b \x01(\x04R\aversion\x12:\n" +
-	"\x0eglobal_indexes\x18\t \x03(\v2\x13.meridian.IndexDescR\rglobalIndexes\" \n" +
+	"\x0eglobal_indexes\x18\t \x03(\v2\x13.meridian.IndexDescR\rglobalIndexes\x12#\n" +
+	"\rcluster_index\x18\n" +
+	" \x01(\rR\fclusterIndex\" \n" +
 	"\n" +
 	"SchemaDesc\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\xfb\x01\n" +
@@ -4262,15 +4279,16 @@ const file_meridian_proto_rawDesc = "" +
 	"\rrows_affected\x18\x03 \x01(\x03R\frowsAffected\x12\x1d\n" +
 	"\n" +
 	"commit_csn\x18\x04 \x01(\x04R\tcommitCsn\x124\n" +
-	"\tindex_ops\x18\x05 \x03(\v2\x17.meridian.GlobalIndexOpR\bindexOps\"\xa8\x01\n" +
+	"\tindex_ops\x18\x05 \x03(\v2\x17.meridian.GlobalIndexOpR\bindexOps\"\xb6\x01\n" +
 	"\rGlobalIndexOp\x12\x19\n" +
 	"\bindex_id\x18\x01 \x01(\rR\aindexId\x12\x16\n" +
 	"\x06values\x18\x02 \x01(\fR\x06values\x12\x16\n" +
 	"\x06bucket\x18\x03 \x01(\rR\x06bucket\x12\x1d\n" +
 	"\n" +
-	"row_bucket\x18\x04 \x01(\rR\trowBucket\x12\x15\n" +
-	"\x06row_id\x18\x05 \x01(\x04R\x05rowId\x12\x16\n" +
-	"\x06delete\x18\x06 \x01(\bR\x06delete\"~\n" +
+	"row_bucket\x18\x04 \x01(\rR\trowBucket\x12\x1d\n" +
+	"\n" +
+	"row_suffix\x18\a \x01(\fR\trowSuffix\x12\x16\n" +
+	"\x06delete\x18\x06 \x01(\bR\x06deleteJ\x04\b\x05\x10\x06\"~\n" +
 	"\x10GlobalIndexWrite\x12)\n" +
 	"\x05table\x18\x01 \x01(\v2\x13.meridian.TableDescR\x05table\x12)\n" +
 	"\x03ops\x18\x02 \x03(\v2\x17.meridian.GlobalIndexOpR\x03ops\x12\x14\n" +

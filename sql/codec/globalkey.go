@@ -54,11 +54,3 @@ func HasNull(vals []types.Datum) bool {
 	}
 	return false
 }
-
-// DecodeRowKey splits a row key (RowKey) into its parts.
-func DecodeRowKey(k []byte) (table, bucket uint32, rowID uint64, err error) {
-	if len(k) != 15 || k[0] != 'r' {
-		return 0, 0, 0, ErrCorrupt
-	}
-	return binary.BigEndian.Uint32(k[1:5]), uint32(binary.BigEndian.Uint16(k[5:7])), binary.BigEndian.Uint64(k[7:15]), nil
-}

@@ -108,12 +108,17 @@ func TestHasNull(t *testing.T) {
 }
 
 func TestDecodeRowKey(t *testing.T) {
-	k := RowKey(9, 16383, 1<<60|5)
-	table, bucket, id, err := DecodeRowKey(k)
-	if err != nil || table != 9 || bucket != 16383 || id != 1<<60|5 {
-		t.Fatalf("DecodeRowKey = %d %d %d %v", table, bucket, id, err)
+	heap := RowSuffix(nil, nil, 1<<60|5)
+	clustered := RowSuffix(nil, []types.Datum{int64(7), "x"}, 5)
+	for _, suffix := range [][]byte{heap, clustered} {
+		k := RowKey(9, 16383, suffix)
+		table, bucket, got, err := DecodeRowKey(k)
+		if err != nil || table != 9 || bucket != 16383 || !bytes.Equal(got, suffix) {
+			t.Fatalf("DecodeRowKey = %d %d %x %v", table, bucket, got, err)
+		}
 	}
-	for _, bad := range [][]byte{nil, k[:14], append(append([]byte(nil), k...), 0), IndexPrefix(9)} {
+	k := RowKey(9, 16383, heap)
+	for _, bad := range [][]byte{nil, k[:14], IndexPrefix(9)} {
 		if _, _, _, err := DecodeRowKey(bad); err != ErrCorrupt {
 			t.Errorf("DecodeRowKey(%x) = %v, want ErrCorrupt", bad, err)
 		}

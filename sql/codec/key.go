@@ -181,17 +181,42 @@ func BucketPrefix(table uint32, bucket uint32) []byte {
 	return binary.BigEndian.AppendUint16(RowKeyPrefix(table), uint16(bucket))
 }
 
-// RowKey is the logical key of a row.
-func RowKey(table, bucket uint32, rowID uint64) []byte {
-	return AppendRowKey(make([]byte, 0, 15), table, bucket, rowID)
+// RowKey is the logical key of a row: 'r' | table | bucket | suffix
+// (RowSuffix).
+func RowKey(table, bucket uint32, suffix []byte) []byte {
+	return AppendRowKey(make([]byte, 0, 7+len(suffix)), table, bucket, suffix)
 }
 
 // AppendRowKey appends the logical key of a row to b.
-func AppendRowKey(b []byte, table, bucket uint32, rowID uint64) []byte {
+func AppendRowKey(b []byte, table, bucket uint32, suffix []byte) []byte {
 	b = append(b, 'r')
 	b = binary.BigEndian.AppendUint32(b, table)
 	b = binary.BigEndian.AppendUint16(b, uint16(bucket))
+	return append(b, suffix...)
+}
+
+// RowSuffix appends what follows the bucket in a row's key: the row id
+// (8 bytes, big-endian) after the key encoding of the values of the
+// table's cluster index columns (meridianpb.TableDesc.cluster_index), when
+// it has one (clustered: nil otherwise). The row id keeps the key unique
+// and never changes; the cluster values order the rows of a bucket by
+// that key, so that the rows of one key value are adjacent.
+func RowSuffix(b []byte, clustered []types.Datum, rowID uint64) []byte {
+	for _, v := range clustered {
+		b = AppendKey(b, v)
+	}
 	return binary.BigEndian.AppendUint64(b, rowID)
+}
+
+// rowKeyHeader is the length of a row key's 'r' | table | bucket.
+const rowKeyHeader = 7
+
+// DecodeRowKey splits a row key (RowKey) into its parts; suffix aliases k.
+func DecodeRowKey(k []byte) (table, bucket uint32, suffix []byte, err error) {
+	if len(k) < rowKeyHeader+8 || k[0] != 'r' {
+		return 0, 0, nil, ErrCorrupt
+	}
+	return binary.BigEndian.Uint32(k[1:5]), uint32(binary.BigEndian.Uint16(k[5:7])), k[rowKeyHeader:], nil
 }
 
 // RowKeyColumn, among the table columns a plan's scan returns, stands
@@ -205,10 +230,10 @@ func IndexPrefix(index uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, index)
 }
 
-// IndexKey is the logical key of an index entry over vals; rowID is
-// appended when the entry need not be unique (non-unique index, or a NULL
-// among vals).
-func IndexKey(index uint32, vals []types.Datum, unique bool, rowID uint64) []byte {
+// IndexKey is the logical key of an index entry over vals; the row's key
+// suffix (RowSuffix) is appended when the entry need not be unique
+// (non-unique index, or a NULL among vals).
+func IndexKey(index uint32, vals []types.Datum, unique bool, suffix []byte) []byte {
 	b := IndexPrefix(index)
 	hasNull := false
 	for _, v := range vals {
@@ -218,35 +243,46 @@ func IndexKey(index uint32, vals []types.Datum, unique bool, rowID uint64) []byt
 		b = AppendKey(b, v)
 	}
 	if !unique || hasNull {
-		b = binary.BigEndian.AppendUint64(b, rowID)
+		b = append(b, suffix...)
 	}
 	return b
 }
 
-// IndexValue is the value of an index entry: the row's bucket and id.
-func IndexValue(bucket uint32, rowID uint64) []byte {
-	b := binary.BigEndian.AppendUint16(make([]byte, 0, 10), uint16(bucket))
-	return binary.BigEndian.AppendUint64(b, rowID)
+// IndexValue is the value of an index entry: where its row is, the row's
+// bucket and key suffix (RowSuffix).
+func IndexValue(bucket uint32, suffix []byte) []byte {
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(suffix)), uint16(bucket))
+	return append(b, suffix...)
 }
 
-// DecodeIndexValue reverses IndexValue.
-func DecodeIndexValue(v []byte) (bucket uint32, rowID uint64, err error) {
-	if len(v) != 10 {
-		return 0, 0, ErrCorrupt
+// DecodeIndexValue reverses IndexValue; suffix aliases v.
+func DecodeIndexValue(v []byte) (bucket uint32, suffix []byte, err error) {
+	if len(v) < 2+8 {
+		return 0, nil, ErrCorrupt
 	}
-	return uint32(binary.BigEndian.Uint16(v)), binary.BigEndian.Uint64(v[2:]), nil
+	return uint32(binary.BigEndian.Uint16(v)), v[2:], nil
 }
 
 // PrefixEnd returns the smallest key greater than every key with prefix p.
 func PrefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
+	if end := AppendPrefixEnd(nil, p); len(end) > 0 {
+		return end
+	}
+	return nil // no end
+}
+
+// AppendPrefixEnd appends PrefixEnd(p) to dst (nothing when p has no end:
+// all 0xff).
+func AppendPrefixEnd(dst, p []byte) []byte {
+	n := len(dst)
+	dst = append(dst, p...)
+	for i := len(dst) - 1; i >= n; i-- {
+		dst[i]++
+		if dst[i] != 0 {
+			return dst[:i+1]
 		}
 	}
-	return nil
+	return dst[:n]
 }
 
 // NumBuckets is the number of hash buckets.

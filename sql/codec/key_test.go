@@ -172,8 +172,8 @@ func TestKeyPrefixFree(t *testing.T) {
 		if want == 0 {
 			want = types.Compare(a.i, b.i)
 		}
-		ka := IndexKey(7, []types.Datum{a.s, a.i}, true, 0)
-		kb := IndexKey(7, []types.Datum{b.s, b.i}, true, 0)
+		ka := IndexKey(7, []types.Datum{a.s, a.i}, true, nil)
+		kb := IndexKey(7, []types.Datum{b.s, b.i}, true, nil)
 		if sign(bytes.Compare(ka, kb)) != sign(want) {
 			t.Fatalf("tuple %q,%d vs %q,%d: keys compare %d, want %d", a.s, a.i, b.s, b.i, bytes.Compare(ka, kb), want)
 		}
@@ -181,7 +181,8 @@ func TestKeyPrefixFree(t *testing.T) {
 }
 
 func TestStorageKeys(t *testing.T) {
-	rk := RowKey(0x01020304, 0x3fff, 0x0102030405060708)
+	id := func(n uint64) []byte { return RowSuffix(nil, nil, n) }
+	rk := RowKey(0x01020304, 0x3fff, id(0x0102030405060708))
 	want := []byte{'r', 1, 2, 3, 4, 0x3f, 0xff, 1, 2, 3, 4, 5, 6, 7, 8}
 	if !bytes.Equal(rk, want) {
 		t.Errorf("RowKey = %x, want %x", rk, want)
@@ -189,33 +190,52 @@ func TestStorageKeys(t *testing.T) {
 	if !bytes.HasPrefix(rk, BucketPrefix(0x01020304, 0x3fff)) || !bytes.HasPrefix(rk, RowKeyPrefix(0x01020304)) {
 		t.Error("RowKey lacks its prefixes")
 	}
-	if bytes.HasPrefix(RowKey(1, 2, 0), BucketPrefix(1, 3)) {
+	if bytes.HasPrefix(RowKey(1, 2, id(0)), BucketPrefix(1, 3)) {
 		t.Error("bucket prefixes overlap")
 	}
 	// a bucket's rows lie in [BucketPrefix, PrefixEnd(BucketPrefix))
 	lo, hi := BucketPrefix(9, 5), PrefixEnd(BucketPrefix(9, 5))
-	for _, k := range [][]byte{RowKey(9, 5, 0), RowKey(9, 5, math.MaxUint64)} {
+	for _, k := range [][]byte{RowKey(9, 5, id(0)), RowKey(9, 5, id(math.MaxUint64))} {
 		if bytes.Compare(k, lo) < 0 || bytes.Compare(k, hi) >= 0 {
 			t.Errorf("%x outside its bucket range", k)
 		}
 	}
-	for _, k := range [][]byte{RowKey(9, 4, math.MaxUint64), RowKey(9, 6, 0), RowKey(10, 5, 0)} {
+	for _, k := range [][]byte{RowKey(9, 4, id(math.MaxUint64)), RowKey(9, 6, id(0)), RowKey(10, 5, id(0))} {
 		if bytes.Compare(k, lo) >= 0 && bytes.Compare(k, hi) < 0 {
 			t.Errorf("%x inside another bucket's range", k)
 		}
 	}
 
+	// A clustered table's rows order by bucket, then cluster values (row
+	// id last); the rows of a leading value lie in one prefix's range.
+	ck := func(bucket uint32, a int64, b string, rowID uint64) []byte {
+		return RowKey(9, bucket, RowSuffix(nil, []types.Datum{a, b}, rowID))
+	}
+	ordered := [][]byte{ck(4, 100, "z", 1), ck(5, -3, "a", 9), ck(5, 7, "", 8), ck(5, 7, "a", 2), ck(5, 7, "a\x00", 1), ck(5, 8, "", 0), ck(6, -9, "", 5)}
+	for i := 1; i < len(ordered); i++ {
+		if bytes.Compare(ordered[i-1], ordered[i]) >= 0 {
+			t.Errorf("clustered keys %d and %d out of order", i-1, i)
+		}
+	}
+	p7 := AppendKey(BucketPrefix(9, 5), int64(7))
+	for i, k := range ordered {
+		in := bytes.Compare(k, p7) >= 0 && bytes.Compare(k, PrefixEnd(p7)) < 0
+		if in != (i >= 2 && i <= 4) {
+			t.Errorf("clustered key %d in the range of (5, 7): %v", i, in)
+		}
+	}
+
 	// index keys: unique without NULLs has no row id; NULLs or non-unique do
-	u := IndexKey(3, []types.Datum{int64(5)}, true, 42)
+	u := IndexKey(3, []types.Datum{int64(5)}, true, id(42))
 	if !bytes.Equal(u, append(IndexPrefix(3), key(int64(5))...)) {
 		t.Errorf("unique IndexKey = %x", u)
 	}
-	n := IndexKey(3, []types.Datum{int64(5)}, false, 42)
+	n := IndexKey(3, []types.Datum{int64(5)}, false, id(42))
 	if !bytes.Equal(n, append(append(IndexPrefix(3), key(int64(5))...), 0, 0, 0, 0, 0, 0, 0, 42)) {
 		t.Errorf("non-unique IndexKey = %x", n)
 	}
-	n1 := IndexKey(3, []types.Datum{nil, "x"}, true, 1)
-	n2 := IndexKey(3, []types.Datum{nil, "x"}, true, 2)
+	n1 := IndexKey(3, []types.Datum{nil, "x"}, true, id(1))
+	n2 := IndexKey(3, []types.Datum{nil, "x"}, true, id(2))
 	if bytes.Equal(n1, n2) {
 		t.Error("unique index entries holding NULL are not distinct")
 	}
@@ -223,10 +243,14 @@ func TestStorageKeys(t *testing.T) {
 		t.Error("IndexPrefix")
 	}
 
-	v := IndexValue(0x3fff, 77)
-	b, id, err := DecodeIndexValue(v)
-	if err != nil || b != 0x3fff || id != 77 {
-		t.Errorf("DecodeIndexValue = %d, %d, %v", b, id, err)
+	v := IndexValue(0x3fff, id(77))
+	b, suffix, err := DecodeIndexValue(v)
+	if err != nil || b != 0x3fff || !bytes.Equal(suffix, id(77)) {
+		t.Errorf("DecodeIndexValue = %d, %x, %v", b, suffix, err)
+	}
+	cs := RowSuffix(nil, []types.Datum{int64(5), "x"}, 77)
+	if b, suffix, err := DecodeIndexValue(IndexValue(7, cs)); err != nil || b != 7 || !bytes.Equal(suffix, cs) {
+		t.Errorf("DecodeIndexValue of a clustered row = %d, %x, %v", b, suffix, err)
 	}
 	if _, _, err := DecodeIndexValue(v[:9]); err != ErrCorrupt {
 		t.Errorf("short index value: %v", err)
@@ -238,9 +262,15 @@ func TestStorageKeys(t *testing.T) {
 		{[]byte{0xff, 0xff}, nil},
 		{[]byte{}, nil},
 	} {
+		if got := AppendPrefixEnd([]byte("pre"), c.in); !bytes.Equal(got, append([]byte("pre"), c.want...)) {
+			t.Errorf("AppendPrefixEnd(pre, %x) = %q", c.in, got)
+		}
 		if got := PrefixEnd(c.in); !bytes.Equal(got, c.want) {
 			t.Errorf("PrefixEnd(%x) = %x, want %x", c.in, got, c.want)
 		}
+	}
+	if PrefixEnd([]byte{0xff}) != nil {
+		t.Error("PrefixEnd without an end is not nil")
 	}
 	in := []byte{1, 2}
 	PrefixEnd(in)
