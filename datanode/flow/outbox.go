@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/cockroachdb/apd/v3"
-
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/coldata"
@@ -124,7 +122,6 @@ type exchangeOut struct {
 	vals      []types.Datum
 	hashVecs  []*coldata.Vec // sendBatch's hash columns
 	localSel  []int          // sendBatch's rows for the local consumer
-	dec       apd.Decimal    // scratch for hashing a numeric
 }
 
 func (f *flow) newExchangeOut(fr *meridianpb.Fragment, consumer *meridianpb.Fragment, st *sqlexec.Stats) (*exchangeOut, error) {
@@ -210,7 +207,7 @@ func (o *exchangeOut) sendBatch(ctx context.Context, b *coldata.Batch) error {
 			}
 			continue
 		}
-		g := o.f.owner(codec.BucketOfRow(o.hashVecs, r, &o.dec))
+		g := o.f.owner(codec.BucketOfRow(o.hashVecs, r))
 		i, ok := o.byGroup[g]
 		if !ok {
 			return pgerr.New(pgerr.InternalError, "fragment %d: bucket owner %d runs no consumer", o.fragment, g)

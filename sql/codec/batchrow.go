@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/cockroachdb/apd/v3"
 
 	"github.com/meridian-db/meridian/sql/coldata"
 )
@@ -63,39 +62,12 @@ func appendSmallDecimal(buf []byte, c int64, exp int32) []byte {
 }
 
 // BucketOfRow is Bucket of the values in row i of vecs, read from the
-// vectors without boxing them (dec is scratch space).
-func BucketOfRow(vecs []*coldata.Vec, i int, dec *apd.Decimal) uint32 {
+// vectors without boxing them.
+func BucketOfRow(vecs []*coldata.Vec, i int) uint32 {
 	var scratch [64]byte
 	b := scratch[:0]
 	for _, v := range vecs {
-		b = appendVecKey(b, v, i, dec)
+		b = AppendVecKey(b, v, i)
 	}
 	return uint32(xxhash.Sum64(b) % NumBuckets)
-}
-
-// appendVecKey is AppendKey of row i of v.
-func appendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
-	if v.IsNull(i) {
-		return append(buf, keyNull)
-	}
-	switch v.Kind {
-	case coldata.Int:
-		return binary.BigEndian.AppendUint64(append(buf, keyInt), uint64(v.I[i])^(1<<63))
-	case coldata.Date:
-		return binary.BigEndian.AppendUint64(append(buf, keyDate), uint64(v.I[i])^(1<<63))
-	case coldata.Dec:
-		return appendDecimalKey(buf, v.DecAt(i, dec))
-	case coldata.Str:
-		buf = append(buf, keyString)
-		s := v.S[i]
-		for j := 0; j < len(s); j++ {
-			if s[j] == 0 {
-				buf = append(buf, 0, 0xff)
-			} else {
-				buf = append(buf, s[j])
-			}
-		}
-		return append(buf, 0, 1)
-	}
-	return AppendKey(buf, v.Datum(i))
 }

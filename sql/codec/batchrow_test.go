@@ -21,7 +21,6 @@ func TestBatchRowMatchesRow(t *testing.T) {
 	for i, o := range oids {
 		vecs[i] = coldata.NewVec(o, coldata.BatchSize)
 	}
-	var dec apd.Decimal
 	extra := []types.Datum{int64(-1 << 63), apd.New(-1<<63, -3), apd.New(0, 2), "a\x00b", int64(0)}
 	for batch := 0; batch < 5; batch++ {
 		rows := make([][]types.Datum, coldata.BatchSize)
@@ -54,7 +53,7 @@ func TestBatchRowMatchesRow(t *testing.T) {
 				for i, c := range cols {
 					sub[i], vals[i] = vecs[c], row[c]
 				}
-				if got, want := BucketOfRow(sub, r, &dec), Bucket(vals); got != want {
+				if got, want := BucketOfRow(sub, r), Bucket(vals); got != want {
 					t.Fatalf("batch %d row %d columns %v %v: bucket %d, Bucket %d", batch, r, cols, vals, got, want)
 				}
 			}

@@ -92,9 +92,8 @@ func appendStringKey(buf []byte, s string) []byte {
 }
 
 // AppendVecKey appends the key encoding of row i of v — AppendKey of
-// v.Datum(i) — without boxing the value. dec is scratch space for a
-// numeric.
-func AppendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
+// v.Datum(i) — without boxing the value.
+func AppendVecKey(buf []byte, v *coldata.Vec, i int) []byte {
 	if v.IsNull(i) {
 		return append(buf, keyNull)
 	}
@@ -108,7 +107,10 @@ func AppendVecKey(buf []byte, v *coldata.Vec, i int, dec *apd.Decimal) []byte {
 	case coldata.Float:
 		return appendFloatKey(buf, v.F[i])
 	case coldata.Dec:
-		return appendDecimalKey(buf, v.DecAt(i, dec))
+		if !v.IsBig(i) {
+			return appendDecKey(buf, v.I[i], v.E[i])
+		}
+		return appendDecimalKey(buf, &v.D[i])
 	case coldata.Str:
 		return appendStringKey(buf, v.S[i])
 	case coldata.Bool:
@@ -145,28 +147,51 @@ func appendDecimalKey(buf []byte, v *apd.Decimal) []byte {
 	if v.IsZero() {
 		return append(buf, keyNumZero)
 	}
-	digits := v.Coeff.String()
+	var scratch [40]byte
+	return appendDigitsKey(buf, v.Coeff.Append(scratch[:0], 10), int64(v.Exponent), v.Negative)
+}
+
+// appendDecKey is appendDecimalKey of the numeric coeff × 10^exp, without
+// building an apd value.
+func appendDecKey(buf []byte, coeff int64, exp int32) []byte {
+	if coeff == 0 {
+		return append(buf, keyNumZero)
+	}
+	neg := coeff < 0
+	mag := uint64(coeff)
+	if neg {
+		mag = -mag
+	}
+	var scratch [20]byte
+	return appendDigitsKey(buf, strconv.AppendUint(scratch[:0], mag, 10), int64(exp), neg)
+}
+
+// appendDigitsKey appends the key of the non-zero numeric whose magnitude
+// has the decimal digits digits (no leading zero) times 10^exp.
+func appendDigitsKey(buf, digits []byte, exp int64, neg bool) []byte {
 	// strip trailing zeros so equal values encode equally
-	exp := v.Exponent
 	for len(digits) > 1 && digits[len(digits)-1] == '0' {
 		digits = digits[:len(digits)-1]
 		exp++
 	}
-	adj := int64(exp) + int64(len(digits)) // value = 0.digits × 10^adj
-	body := binary.BigEndian.AppendUint32(nil, uint32(int32(adj))^(1<<31))
-	for i := 0; i < len(digits); i++ {
-		body = append(body, digits[i]-'0'+1)
-	}
-	body = append(body, 0)
-	if v.Negative {
+	adj := exp + int64(len(digits)) // value = 0.digits × 10^adj
+	if neg {
 		buf = append(buf, keyNumNeg)
-		for _, c := range body {
-			buf = append(buf, ^c)
-		}
-		return buf
+	} else {
+		buf = append(buf, keyNumPos)
 	}
-	buf = append(buf, keyNumPos)
-	return append(buf, body...)
+	body := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(int32(adj))^(1<<31))
+	for _, c := range digits {
+		buf = append(buf, c-'0'+1)
+	}
+	buf = append(buf, 0)
+	if neg {
+		for i := body; i < len(buf); i++ {
+			buf[i] = ^buf[i]
+		}
+	}
+	return buf
 }
 
 // RowKeyPrefix is the prefix of every row of a table.

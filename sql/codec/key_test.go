@@ -295,7 +295,6 @@ func TestAppendKeyPanicsOnUnknown(t *testing.T) {
 // kind or boxed), NULL, numerics stored inline and big, NaN and -0.
 func TestAppendVecKey(t *testing.T) {
 	g := newGen(3)
-	var dec apd.Decimal
 	for _, oid := range typeOIDs {
 		const n = 300
 		v := coldata.NewVec(oid, n)
@@ -314,7 +313,7 @@ func TestAppendVecKey(t *testing.T) {
 			v.Set(i, vals[i])
 		}
 		for i, d := range vals {
-			if got, want := AppendVecKey([]byte{0xee}, v, i, &dec), AppendKey([]byte{0xee}, d); !bytes.Equal(got, want) {
+			if got, want := AppendVecKey([]byte{0xee}, v, i), AppendKey([]byte{0xee}, d); !bytes.Equal(got, want) {
 				t.Fatalf("%s: row %d (%v) encodes as %x, its datum as %x", types.InfoOf(oid).Name, i, d, got, want)
 			}
 		}

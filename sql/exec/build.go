@@ -237,6 +237,14 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	case *meridianpb.PlanNode_Agg:
 		return env.buildAgg(n, op.Agg, st)
 	case *meridianpb.PlanNode_Sort:
+		if env.ColScan != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
+			// Sorted on column batches, read as rows.
+			cs, err := env.buildColSort(n, op.Sort, st)
+			if err != nil {
+				return nil, err
+			}
+			return ColRows(cs), nil
+		}
 		keys, err := env.sortKeys(op.Sort.Keys)
 		if err != nil {
 			return nil, err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 
-	"github.com/cockroachdb/apd/v3"
-
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/coldata"
@@ -48,7 +46,6 @@ type ColHashJoin struct {
 	filterKey int
 	ints      map[int64]struct{}
 	kbuf      []byte
-	dec       apd.Decimal
 	residual  colexpr.Filter
 	spec      JoinSpec // for the row join it may hand over to
 	types     []uint32 // left ++ right
@@ -561,7 +558,7 @@ func (j *ColHashJoin) headOf(r int) (int32, bool) {
 		if v.IsNull(r) {
 			return 0, false
 		}
-		buf = codec.AppendVecKey(buf, v, r, &j.dec)
+		buf = codec.AppendVecKey(buf, v, r)
 	}
 	j.kbuf = buf
 	h, found := j.sheads[string(buf)]

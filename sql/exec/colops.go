@@ -71,6 +71,14 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			return nil, false, err
 		}
 		return colInstrument(&colFilter{in: in, filter: f}, st), false, nil
+	case *meridianpb.PlanNode_Sort:
+		if len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
+			cs, err := env.buildColSort(n, op.Sort, st)
+			if err != nil {
+				return nil, false, err
+			}
+			return colInstrument(cs, st), false, nil
+		}
 	}
 	var op Operator
 	if j, ok := n.Op.(*meridianpb.PlanNode_Join); ok {
@@ -113,7 +121,7 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
-// over such a probe, projections and filters over such a node — and not
+// over such a probe, projections, filters and sorts over such a node — and not
 // over rows it would first store by column.
 func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 	switch op := n.Op.(type) {
@@ -121,7 +129,7 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return true
 	case *meridianpb.PlanNode_Recv:
 		return env.RecvCols != nil
-	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter:
+	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort:
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
 	case *meridianpb.PlanNode_Join:
 		if !colJoinable(op.Join) || len(n.Inputs) != 2 {
@@ -283,4 +291,30 @@ func (c *colInstrumented) Next(ctx context.Context) (*coldata.Batch, error) {
 		c.st.Rows += int64(len(b.Sel))
 	}
 	return b, err
+}
+
+// buildColSort returns a sort node over its input's column batches (the
+// input must be one batchesAtTop accepts).
+func (env *Env) buildColSort(n *meridianpb.PlanNode, sn *meridianpb.SortNode, st *Stats) (*ColSort, error) {
+	keys, err := env.sortKeys(sn.Keys)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := env.rowCount(sn.Limit, "LIMIT")
+	if err != nil {
+		return nil, err
+	}
+	in, _, err := env.buildCols(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	c := &colexpr.Compiler{In: in.Types(), Row: env.Compile}
+	exprs := make([]colexpr.Expr, len(sn.Keys))
+	for i, k := range sn.Keys {
+		if exprs[i], err = c.Compile(k.Expr); err != nil {
+			in.Close()
+			return nil, err
+		}
+	}
+	return NewColSort(env, st, in, exprs, keys, max(limit, 0)), nil
 }
