@@ -203,6 +203,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 				}
 			}
 			d = append(d, "Index Cond: "+strings.Join(conds, " AND "))
+			if codec.ClusterLookup(s.Table, ix, len(s.IndexEq)) != nil {
+				d = append(d, "Rows: read under the key (the table is clustered by "+name+")")
+			}
 		}
 		if s.Table.Dist == meridianpb.DistKind_DIST_REPLICATION {
 			title += " (replicated)"
@@ -235,6 +238,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 			}
 		}
 		d = append(d, "Index Cond: "+strings.Join(conds, " AND "))
+		if codec.ClusterLookup(j.Table, ix, len(j.LookupKeys)) != nil {
+			d = append(d, "Rows: read under the key (the table is clustered by "+ixName+")")
+		}
 		if j.Filter != nil {
 			d = append(d, "Filter: "+FormatExpr(j.Filter, tn))
 		}

@@ -184,24 +184,13 @@ func (x *Executor) IndexLookup(snap storage.Snapshot, n *meridianpb.PlanNode) (s
 	}, rd.Close, nil
 }
 
-// clusterLookup returns, when a lookup of the first nkeys columns of index
-// ix can read the table's rows directly — ix is the table's cluster index
-// and those columns hold every distribution column, so the key gives the
-// bucket — the positions of the distribution columns among the lookup
-// keys, in distribution key order; else nil.
+// clusterLookup is codec.ClusterLookup for a table prepared for
+// execution.
 func clusterLookup(ti *tableInfo, ix *meridianpb.IndexDesc, nkeys int) []int {
-	if ti.cluster == nil || ti.cluster.Id != ix.Id || ti.desc.Dist != meridianpb.DistKind_DIST_HASH {
+	if ti.cluster == nil {
 		return nil
 	}
-	pos := make([]int, len(ti.desc.DistColumns))
-	for i, d := range ti.desc.DistColumns {
-		p := slices.Index(ix.Columns[:nkeys], d)
-		if p < 0 {
-			return nil
-		}
-		pos[i] = p
-	}
-	return pos
+	return codec.ClusterLookup(ti.desc, ix, nkeys)
 }
 
 // clusterPrefix appends to dst the prefix of the row keys of a clustered

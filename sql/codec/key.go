@@ -3,12 +3,14 @@ package codec
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -231,6 +233,26 @@ func RowSuffix(b []byte, clustered []types.Datum, rowID uint64) []byte {
 		b = AppendKey(b, v)
 	}
 	return binary.BigEndian.AppendUint64(b, rowID)
+}
+
+// ClusterLookup returns, when a lookup of the first nkeys columns of
+// index ix of table t can read the rows directly — ix is the table's
+// cluster index and those columns hold every distribution column, so the
+// values give the bucket — the positions of the distribution columns among
+// the looked-up columns, in distribution key order; else nil.
+func ClusterLookup(t *meridianpb.TableDesc, ix *meridianpb.IndexDesc, nkeys int) []int {
+	if ix == nil || t.ClusterIndex == 0 || t.ClusterIndex != ix.Id || t.Dist != meridianpb.DistKind_DIST_HASH || nkeys > len(ix.Columns) {
+		return nil
+	}
+	pos := make([]int, len(t.DistColumns))
+	for i, d := range t.DistColumns {
+		p := slices.Index(ix.Columns[:nkeys], d)
+		if p < 0 {
+			return nil
+		}
+		pos[i] = p
+	}
+	return pos
 }
 
 // rowKeyHeader is the length of a row key's 'r' | table | bucket.
