@@ -188,6 +188,16 @@ func (c *Compiler) vec(e *meridianpb.Expr) (Expr, error) {
 		return &isNull{arg: a, want: e.Kind == meridianpb.ExprKind_EXPR_IS_NULL, out: coldata.NewVec(types.Bool, coldata.BatchSize)}, nil
 	case meridianpb.ExprKind_EXPR_IN:
 		return c.in(e)
+	case meridianpb.ExprKind_EXPR_CAST:
+		// text, varchar or name as text (or varchar without a length):
+		// the same string (char(n) would lose its trailing spaces).
+		if len(e.Args) == 1 && (e.TypeOid == types.Text || e.TypeOid == types.Varchar && e.Typmod < 0) {
+			switch e.Args[0].TypeOid {
+			case types.Text, types.Varchar, types.Name:
+				return c.vec(e.Args[0])
+			}
+		}
+		return nil, nil
 	case meridianpb.ExprKind_EXPR_FUNC:
 		if len(e.Args) != 2 {
 			return nil, nil
