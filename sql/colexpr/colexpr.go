@@ -307,7 +307,8 @@ func (c *Compiler) rowwise(e *meridianpb.Expr) (Expr, error) {
 			cols = append(cols, i)
 		}
 	}
-	return &rowExpr{ev: ev, cols: cols, row: make([]types.Datum, len(c.In)), out: coldata.NewVec(0, coldata.BatchSize)}, nil
+	return &rowExpr{ev: ev, cols: cols, row: make([]types.Datum, len(c.In)),
+		typed: coldata.NewVec(e.TypeOid, coldata.BatchSize), boxed: coldata.NewVec(0, coldata.BatchSize)}, nil
 }
 
 // MarkColumns marks in used the columns e reads.
@@ -333,17 +334,22 @@ type constant struct{ v *coldata.Vec }
 func (c constant) Eval(*coldata.Batch) (*coldata.Vec, error) { return c.v, nil }
 
 // rowExpr evaluates an expression row by row over the values of the
-// columns it reads; its vector holds the results as datums.
+// columns it reads. Its vector is of the expression's type, as a kernel
+// over it expects (a filter on a projection's computed column); a batch
+// with a value not of that type's Go representation gets its results as
+// datums instead.
 type rowExpr struct {
-	ev   expr.Eval
-	cols []int
-	row  []types.Datum
-	out  *coldata.Vec
+	ev    expr.Eval
+	cols  []int
+	row   []types.Datum
+	typed *coldata.Vec
+	boxed *coldata.Vec
 }
 
 func (r *rowExpr) Eval(b *coldata.Batch) (*coldata.Vec, error) {
-	r.out.Reset()
-	for _, i := range b.Sel {
+	out := r.typed
+	out.Reset()
+	for k, i := range b.Sel {
 		for _, c := range r.cols {
 			r.row[c] = b.Vecs[c].Datum(i)
 		}
@@ -351,9 +357,17 @@ func (r *rowExpr) Eval(b *coldata.Batch) (*coldata.Vec, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.out.Set(i, v)
+		if out.Put(i, v) {
+			continue
+		}
+		r.boxed.Reset()
+		for _, j := range b.Sel[:k] {
+			r.boxed.Set(j, out.Datum(j))
+		}
+		out = r.boxed
+		out.Set(i, v)
 	}
-	return r.out, nil
+	return out, nil
 }
 
 // logic is AND or OR, with SQL's three-valued logic.

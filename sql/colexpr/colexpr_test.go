@@ -416,3 +416,46 @@ func BenchmarkFilterQ6(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*coldata.BatchSize), "ns/row")
 }
+
+// An expression evaluated row by row gives a vector of its type (a kernel
+// over it reads that kind), or, for a batch where the evaluator returns a
+// value of another Go type, its results as datums, none lost.
+func TestRowwiseVector(t *testing.T) {
+	bt := coldata.NewBatch(oids())
+	for i := 0; i < 10; i++ {
+		bt.Vecs[cI8].Set(i, int64(i))
+	}
+	bt.SelectAll(10)
+	odd := false
+	c := &Compiler{In: oids(), Row: func(*E) (expr.Eval, error) {
+		return func(r []types.Datum) (types.Datum, error) {
+			n := r[cI8].(int64)
+			if odd && n == 7 {
+				return n, nil // not a string
+			}
+			return fmt.Sprint("v", n), nil
+		}, nil
+	}}
+	x, err := c.Compile(call("some_text_function", types.T(types.Text), colRef(cI8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, odd = range []bool{false, true} {
+		v, err := x.Eval(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]coldata.Kind{false: coldata.Str, true: coldata.Any}[odd]; v.Kind != want {
+			t.Fatalf("odd=%v: a vector of kind %v, want %v", odd, v.Kind, want)
+		}
+		for i := 0; i < 10; i++ {
+			want := types.Datum(fmt.Sprint("v", i))
+			if odd && i == 7 {
+				want = int64(7)
+			}
+			if got := v.Datum(i); got != want {
+				t.Errorf("odd=%v: row %d = %v, want %v", odd, i, got, want)
+			}
+		}
+	}
+}

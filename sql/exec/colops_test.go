@@ -1,0 +1,46 @@
+package exec
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/types"
+)
+
+// A vector kernel over a projection's column that is computed row by row
+// (upper(text): no kernel of its own) reads that column's values: the
+// filter upper(c1) = 'S1' keeps the rows whose c1 is s1.
+func TestFilterOverRowwiseColumn(t *testing.T) {
+	rows := aggInput(62, 3000, 20)
+	env, _ := testEnv(t, 0)
+	src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(1, 2))}
+	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+	text := types.T(types.Text)
+	up := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "upper", TypeOid: types.Text, Typmod: -1,
+		Args: []*meridianpb.Expr{expr.Column(1, text)}}
+	scan := &meridianpb.PlanNode{Id: 3, Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{}}, Types: aggInTypes}
+	proj := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Project{Project: &meridianpb.ProjectNode{
+		Exprs: []*meridianpb.Expr{up, expr.Column(0, types.T(types.Int8))}}}, Types: []uint32{types.Text, types.Int8}, Inputs: []*meridianpb.PlanNode{scan}}
+	cond := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "=", TypeOid: types.Bool, Typmod: -1,
+		Args: []*meridianpb.Expr{expr.Column(0, text), expr.Const(text, "S1")}}
+	filt := &meridianpb.PlanNode{Id: 1, Op: &meridianpb.PlanNode_Filter{Filter: &meridianpb.FilterNode{Cond: cond}},
+		Types: proj.Types, Inputs: []*meridianpb.PlanNode{proj}}
+	cols, _, err := env.buildCols(filt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustCollect(t, ColRows(cols))
+	var want []Row
+	for _, r := range src.selected {
+		if s, ok := r[1].(string); ok && strings.ToUpper(s) == "S1" {
+			want = append(want, Row{"S1", r[0]})
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no row passes: the test proves nothing")
+	}
+	sameRows(t, got, want)
+}
