@@ -217,7 +217,13 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 			cn = cn || b.cnOnly(o.Expr)
 		}
 	}
+	var inputOrder []*meridianpb.SortKey
 	switch {
+	case !cn && (!samePart || len(part) == 0) && n.dist.onDatanodes() && n.dist.kind != distReplicated:
+		// The windows run on the coordinator: the datanodes sort their
+		// rows for the first one, and the coordinator merges them.
+		n, inputOrder = b.windowSort(n, fns)
+		n = b.gather(n, inputOrder)
 	case cn || !samePart || len(part) == 0:
 		n = b.gather(n, nil)
 	case n.dist.kind == distCN || n.dist.kind == distConst:
@@ -236,7 +242,7 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 		types = append(types, f.TypeOid)
 		names = append(names, f.Func)
 	}
-	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns}}}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns, InputOrder: inputOrder}}}
 	wn := b.newNode(op, types, names, n.dist, n.rows, n.cost+sortCost(n.rows)*float64(len(fns)), n)
 	wn.cols = padCols(n)
 	// Window values follow the input row; a projection that added key
@@ -247,6 +253,56 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 		layout[len(in.layout)+k] = n.width() + k
 	}
 	return &built{n: wn, layout: layout}, nil
+}
+
+// windowSort sorts n by the window the executor orders rows by first
+// (the first of those with the most keys: partition keys, then ORDER BY
+// keys; see sql/exec's buildWindow), computing its keys that are not
+// columns into columns, which the functions then refer to. It returns
+// the sorted node and its order (nil, and n, for a window without keys).
+func (b *builder) windowSort(n *pnode, fns []*meridianpb.WindowFunc) (*pnode, []*meridianpb.SortKey) {
+	var first *meridianpb.WindowFunc
+	for _, f := range fns {
+		if first == nil || len(f.PartitionBy)+len(f.OrderBy) > len(first.PartitionBy)+len(first.OrderBy) {
+			first = f
+		}
+	}
+	var keys []*meridianpb.SortKey
+	for _, p := range first.PartitionBy {
+		keys = append(keys, &meridianpb.SortKey{Expr: p})
+	}
+	for _, o := range first.OrderBy {
+		keys = append(keys, &meridianpb.SortKey{Expr: o.Expr, Desc: o.Desc, NullsFirst: o.NullsFirst})
+	}
+	if len(keys) == 0 {
+		return n, nil
+	}
+	exprs := make([]*Expr, len(keys))
+	for i, k := range keys {
+		exprs[i] = k.Expr
+	}
+	n, cols := b.keyColumns(n, exprs)
+	for i, k := range keys {
+		if exprs[i].Kind == kColumn {
+			continue
+		}
+		col := columnExpr(cols[i], n.types[cols[i]], -1)
+		for _, f := range fns {
+			for j, p := range f.PartitionBy {
+				if exprEqual(p, exprs[i]) {
+					f.PartitionBy[j] = col
+				}
+			}
+			for _, o := range f.OrderBy {
+				if exprEqual(o.Expr, exprs[i]) {
+					o.Expr = col
+				}
+			}
+		}
+		k.Expr = col
+	}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Sort{Sort: &meridianpb.SortNode{Keys: keys}}}
+	return b.newNode(op, n.types, n.names, n.dist, n.rows, n.cost+sortCost(n.rows), n), keys
 }
 
 func sameExprs(a, c []*Expr) bool {

@@ -1793,10 +1793,15 @@ func (x *WindowFunc) GetAgg() *AggFunc {
 	return nil
 }
 
-// WindowNode appends one column per function to each input row.
+// WindowNode appends one column per function to each input row. It
+// sorts its input by each window (partition keys, then ORDER BY keys)
+// unless the rows already come in that order.
 type WindowNode struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Funcs         []*WindowFunc          `protobuf:"bytes,1,rep,name=funcs,proto3" json:"funcs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Funcs []*WindowFunc          `protobuf:"bytes,1,rep,name=funcs,proto3" json:"funcs,omitempty"`
+	// The order the input's rows come in (a sort under a merging receive),
+	// if any: a window whose keys lead these is not sorted again.
+	InputOrder    []*SortKey `protobuf:"bytes,2,rep,name=input_order,json=inputOrder,proto3" json:"input_order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1834,6 +1839,13 @@ func (*WindowNode) Descriptor() ([]byte, []int) {
 func (x *WindowNode) GetFuncs() []*WindowFunc {
 	if x != nil {
 		return x.Funcs
+	}
+	return nil
+}
+
+func (x *WindowNode) GetInputOrder() []*SortKey {
+	if x != nil {
+		return x.InputOrder
 	}
 	return nil
 }
@@ -3242,10 +3254,12 @@ const file_plan_proto_rawDesc = "" +
 	"\x05frame\x18\x05 \x01(\v2\x15.meridian.WindowFrameR\x05frame\x12\x19\n" +
 	"\btype_oid\x18\x06 \x01(\rR\atypeOid\x12\x16\n" +
 	"\x06typmod\x18\a \x01(\x05R\x06typmod\x12#\n" +
-	"\x03agg\x18\b \x01(\v2\x11.meridian.AggFuncR\x03agg\"8\n" +
+	"\x03agg\x18\b \x01(\v2\x11.meridian.AggFuncR\x03agg\"l\n" +
 	"\n" +
 	"WindowNode\x12*\n" +
-	"\x05funcs\x18\x01 \x03(\v2\x14.meridian.WindowFuncR\x05funcs\"-\n" +
+	"\x05funcs\x18\x01 \x03(\v2\x14.meridian.WindowFuncR\x05funcs\x122\n" +
+	"\vinput_order\x18\x02 \x03(\v2\x11.meridian.SortKeyR\n" +
+	"inputOrder\"-\n" +
 	"\tSetOpNode\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"/\n" +
@@ -3503,39 +3517,40 @@ var file_plan_proto_depIdxs = []int32{
 	20, // 54: meridian.WindowFunc.frame:type_name -> meridian.WindowFrame
 	15, // 55: meridian.WindowFunc.agg:type_name -> meridian.AggFunc
 	21, // 56: meridian.WindowNode.funcs:type_name -> meridian.WindowFunc
-	42, // 57: meridian.ExprRow.exprs:type_name -> meridian.Expr
-	24, // 58: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
-	44, // 59: meridian.RecvNode.merge:type_name -> meridian.SortKey
-	45, // 60: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
-	5,  // 61: meridian.FlowRequest.plan:type_name -> meridian.Plan
-	41, // 62: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
-	31, // 63: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
-	30, // 64: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
-	36, // 65: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
-	43, // 66: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
-	46, // 67: meridian.CallRequest.exec_unary:type_name -> meridian.ExecRequest
-	47, // 68: meridian.CallRequest.prepare:type_name -> meridian.TxnRequest
-	47, // 69: meridian.CallRequest.commit:type_name -> meridian.TxnRequest
-	47, // 70: meridian.CallRequest.abort:type_name -> meridian.TxnRequest
-	29, // 71: meridian.CallRequest.run_flow:type_name -> meridian.FlowRequest
-	48, // 72: meridian.CallResponse.exec:type_name -> meridian.ExecResponse
-	49, // 73: meridian.CallResponse.txn:type_name -> meridian.TxnResponse
-	34, // 74: meridian.CallResponse.flow:type_name -> meridian.FlowResult
-	29, // 75: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
-	32, // 76: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
-	37, // 77: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
-	29, // 78: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
-	39, // 79: meridian.DataNodeCalls.Call:input_type -> meridian.CallRequest
-	30, // 80: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
-	33, // 81: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
-	38, // 82: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
-	34, // 83: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
-	40, // 84: meridian.DataNodeCalls.Call:output_type -> meridian.CallResponse
-	80, // [80:85] is the sub-list for method output_type
-	75, // [75:80] is the sub-list for method input_type
-	75, // [75:75] is the sub-list for extension type_name
-	75, // [75:75] is the sub-list for extension extendee
-	0,  // [0:75] is the sub-list for field type_name
+	44, // 57: meridian.WindowNode.input_order:type_name -> meridian.SortKey
+	42, // 58: meridian.ExprRow.exprs:type_name -> meridian.Expr
+	24, // 59: meridian.ValuesNode.rows:type_name -> meridian.ExprRow
+	44, // 60: meridian.RecvNode.merge:type_name -> meridian.SortKey
+	45, // 61: meridian.FlowRequest.txn:type_name -> meridian.TxnContext
+	5,  // 62: meridian.FlowRequest.plan:type_name -> meridian.Plan
+	41, // 63: meridian.FlowRequest.group_addrs:type_name -> meridian.FlowRequest.GroupAddrsEntry
+	31, // 64: meridian.FlowMessage.stats:type_name -> meridian.OperatorStats
+	30, // 65: meridian.FlowResult.messages:type_name -> meridian.FlowMessage
+	36, // 66: meridian.TableStatistics.columns:type_name -> meridian.ColumnStatistics
+	43, // 67: meridian.AnalyzeRequest.table:type_name -> meridian.TableDesc
+	46, // 68: meridian.CallRequest.exec_unary:type_name -> meridian.ExecRequest
+	47, // 69: meridian.CallRequest.prepare:type_name -> meridian.TxnRequest
+	47, // 70: meridian.CallRequest.commit:type_name -> meridian.TxnRequest
+	47, // 71: meridian.CallRequest.abort:type_name -> meridian.TxnRequest
+	29, // 72: meridian.CallRequest.run_flow:type_name -> meridian.FlowRequest
+	48, // 73: meridian.CallResponse.exec:type_name -> meridian.ExecResponse
+	49, // 74: meridian.CallResponse.txn:type_name -> meridian.TxnResponse
+	34, // 75: meridian.CallResponse.flow:type_name -> meridian.FlowResult
+	29, // 76: meridian.Flow.SetupFlow:input_type -> meridian.FlowRequest
+	32, // 77: meridian.Flow.Exchange:input_type -> meridian.ExchangeMessage
+	37, // 78: meridian.Flow.Analyze:input_type -> meridian.AnalyzeRequest
+	29, // 79: meridian.Flow.RunFlow:input_type -> meridian.FlowRequest
+	39, // 80: meridian.DataNodeCalls.Call:input_type -> meridian.CallRequest
+	30, // 81: meridian.Flow.SetupFlow:output_type -> meridian.FlowMessage
+	33, // 82: meridian.Flow.Exchange:output_type -> meridian.ExchangeAck
+	38, // 83: meridian.Flow.Analyze:output_type -> meridian.AnalyzeResponse
+	34, // 84: meridian.Flow.RunFlow:output_type -> meridian.FlowResult
+	40, // 85: meridian.DataNodeCalls.Call:output_type -> meridian.CallResponse
+	81, // [81:86] is the sub-list for method output_type
+	76, // [76:81] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_plan_proto_init() }

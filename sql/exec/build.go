@@ -1,11 +1,14 @@
 package exec
 
 import (
+	"slices"
+
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
+	"google.golang.org/protobuf/proto"
 )
 
 // Env is what building a fragment's operators needs from the process
@@ -278,19 +281,7 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 		}
 		return NewLimit(in[0], limit, offset), nil
 	case *meridianpb.PlanNode_Window:
-		fns := make([]WindowFn, len(op.Window.Funcs))
-		for i, f := range op.Window.Funcs {
-			fn, err := env.windowFn(f)
-			if err != nil {
-				return nil, err
-			}
-			fns[i] = fn
-		}
-		in, err := env.inputs(n, 1)
-		if err != nil {
-			return nil, err
-		}
-		return NewWindow(env, st, in[0], fns), nil
+		return env.buildWindow(n, op.Window, st)
 	case *meridianpb.PlanNode_SetOp:
 		in, err := env.inputs(n, 2)
 		if err != nil {
@@ -584,4 +575,127 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 		}
 	}
 	return fn, nil
+}
+
+// buildWindow returns the operators of a window node: a Window per
+// distinct window (PARTITION BY and ORDER BY) of its functions, each over
+// its input sorted by that window — partition keys, then ORDER BY keys —
+// unless the sort under the Window before it left the rows so. Windows
+// with more sort keys go first, so that one sort serves the windows whose
+// keys lead its own (PARTITION BY a ORDER BY b, then PARTITION BY a).
+// The first sort runs on column batches when the node's input does.
+// A projection then puts the functions' columns back in the node's order.
+func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, st *Stats) (Operator, error) {
+	if len(n.Inputs) != 1 {
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 1", n.Id, len(n.Inputs))
+	}
+	type window struct {
+		keys  []*meridianpb.SortKey // partition keys, then ORDER BY keys
+		nPart int
+		fns   []int
+	}
+	var wins []*window
+	for i, f := range wn.Funcs {
+		keys := make([]*meridianpb.SortKey, 0, len(f.PartitionBy)+len(f.OrderBy))
+		for _, p := range f.PartitionBy {
+			keys = append(keys, &meridianpb.SortKey{Expr: p})
+		}
+		keys = append(keys, f.OrderBy...)
+		found := false
+		for _, w := range wins {
+			if w.nPart == len(f.PartitionBy) && sortKeysLead(w.keys, keys) && len(w.keys) == len(keys) {
+				w.fns, found = append(w.fns, i), true
+				break
+			}
+		}
+		if !found {
+			wins = append(wins, &window{keys: keys, nPart: len(f.PartitionBy), fns: []int{i}})
+		}
+	}
+	slices.SortStableFunc(wins, func(a, b *window) int { return len(b.keys) - len(a.keys) })
+	for i := range wins { // after each window, those its sort serves
+		for j := i + 1; j < len(wins); j++ {
+			if sortKeysLead(wins[i].keys, wins[j].keys) {
+				w := wins[j]
+				copy(wins[i+2:j+1], wins[i+1:j])
+				wins[i+1] = w
+				i++
+			}
+		}
+	}
+
+	var op Operator
+	sorted := wn.InputOrder // the order of op's rows
+	oids := append([]uint32(nil), n.Inputs[0].Types...)
+	fail := func(err error) (Operator, error) {
+		if op != nil {
+			op.Close()
+		}
+		return nil, err
+	}
+	if len(wins) > 0 && !sortKeysLead(sorted, wins[0].keys) && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
+		cs, err := env.buildColSort(&meridianpb.PlanNode{Id: n.Id, Inputs: n.Inputs}, &meridianpb.SortNode{Keys: wins[0].keys}, st)
+		if err != nil {
+			return nil, err
+		}
+		op, sorted = ColRows(cs), wins[0].keys
+	} else {
+		in, err := env.inputs(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		op = in[0]
+	}
+	at := make([]int, len(wn.Funcs)) // each function's column in op's rows
+	for _, w := range wins {
+		if !sortKeysLead(sorted, w.keys) {
+			keys, err := env.sortKeys(w.keys)
+			if err != nil {
+				return fail(err)
+			}
+			op, sorted = NewSort(env, st, op, slices.Clone(oids), keys, 0), w.keys
+		}
+		fns := make([]WindowFn, len(w.fns))
+		for k, i := range w.fns {
+			fn, err := env.windowFn(wn.Funcs[i])
+			if err != nil {
+				return fail(err)
+			}
+			fns[k] = fn
+			at[i] = len(oids)
+			oids = append(oids, wn.Funcs[i].TypeOid)
+		}
+		op = NewWindow(env, st, op, fns)
+	}
+	width := len(n.Inputs[0].Types)
+	inOrder := true
+	for i, c := range at {
+		inOrder = inOrder && c == width+i
+	}
+	if inOrder {
+		return op, nil
+	}
+	cols := make([]expr.Eval, width+len(at))
+	for c := range cols {
+		from := c
+		if c >= width {
+			from = at[c-width]
+		}
+		cols[c] = func(r []types.Datum) (types.Datum, error) { return r[from], nil }
+	}
+	return NewProject(op, cols), nil
+}
+
+// sortKeysLead reports whether rows sorted by have are sorted by want:
+// want's keys lead have's.
+func sortKeysLead(have, want []*meridianpb.SortKey) bool {
+	if len(want) > len(have) {
+		return false
+	}
+	for i, k := range want {
+		if !proto.Equal(k, have[i]) {
+			return false
+		}
+	}
+	return true
 }

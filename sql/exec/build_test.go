@@ -2,6 +2,8 @@ package exec
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -149,7 +151,7 @@ func TestBuildNodes(t *testing.T) {
 				{int64(4), nil, int64(40), int64(3), int64(40)},
 				{nil, "y", int64(50), int64(4), int64(70)},
 				{int64(2), "x", int64(60), int64(5), int64(70)},
-			}, true},
+			}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := mustBuildRun(t, tc.plan)
@@ -334,9 +336,109 @@ func TestBuildWindowDefaultFrame(t *testing.T) {
 	// g x: 10 + NULL + 60 = 70; y: 20 + 50 = 70 more; NULL last: 40 more.
 	// v is unique: the last value up to the current row is the row's.
 	sums := []int64{70, 140, 70, 180, 140, 70}
-	for i, r := range got {
+	if len(got) != len(rowsA) {
+		t.Fatalf("%d rows, want %d", len(got), len(rowsA))
+	}
+	for _, r := range got {
+		i := slices.IndexFunc(rowsA, func(a Row) bool { return fmtRow(a) == fmtRow(r[:3]) })
+		if i < 0 {
+			t.Fatalf("row %s is not an input row", fmtRow(r))
+		}
 		if r[3] != sums[i] || r[4] != rowsA[i][2] {
 			t.Errorf("row %s: got %s, want sum %d and last value %s", fmtRow(rowsA[i]), fmtRow(r[3:]), sums[i], fmtDatum(rowsA[i][2]))
 		}
 	}
+}
+
+// A window node's functions over three windows: one sort serves the
+// window by (c1, c2) and the one by c1 alone, another sorts by c2 DESC,
+// and the functions' columns come in the node's order.
+func TestBuildWindowSorts(t *testing.T) {
+	c1, c2 := cCol(1, text), cCol(2, i8)
+	plan := node(2, []uint32{i8, text, i8, i8, i8, i8}, &pb.WindowNode{Funcs: []*pb.WindowFunc{
+		{Func: "row_number", OrderBy: []*pb.SortKey{{Expr: c2, Desc: true, NullsFirst: true}}, TypeOid: i8},
+		{Func: "rank", PartitionBy: []*pb.Expr{c1}, OrderBy: []*pb.SortKey{{Expr: c2}}, TypeOid: i8},
+		{Func: "count", PartitionBy: []*pb.Expr{c1}, Agg: &pb.AggFunc{Func: "count", TypeOid: i8}, TypeOid: i8},
+	}}, valuesA(1))
+	env, _ := testEnv(t, 0)
+	op, err := env.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shape []string
+	for o := Operator(op); o != nil; {
+		shape = append(shape, fmt.Sprintf("%T", o))
+		switch x := o.(type) {
+		case *Project:
+			o = x.input
+		case *Window:
+			o = x.input
+		case *Sort:
+			o = x.input
+		default:
+			o = nil
+		}
+	}
+	want := "[*exec.Project *exec.Window *exec.Sort *exec.Window *exec.Window *exec.Sort *exec.Rows]"
+	if fmt.Sprint(shape) != want {
+		t.Errorf("built %v, want %s", shape, want)
+	}
+	got, err := collect(ctxBg(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released(t, env)
+	n := func(v int64) types.Datum { return v }
+	sameMultiset(t, got, []Row{
+		{n(1), "x", n(10), n(6), n(1), n(3)},
+		{n(2), "y", n(20), n(5), n(1), n(2)},
+		{n(3), "x", nil, n(1), n(3), n(3)},
+		{n(4), nil, n(40), n(4), n(1), n(1)},
+		{nil, "y", n(50), n(3), n(2), n(2)},
+		{n(2), "x", n(60), n(2), n(2), n(3)},
+	})
+}
+
+// The first sort of a window node runs on column batches when its input
+// does, and gives the rows the row operators give, spilling or not.
+func TestBuildWindowOnBatches(t *testing.T) {
+	rows := aggInput(11, 20000, 50)
+	c0, c2, c3 := cCol(0, i8), cCol(2, i8), cCol(3, types.Numeric)
+	win := &pb.WindowNode{Funcs: []*pb.WindowFunc{
+		{Func: "rank", PartitionBy: []*pb.Expr{c0}, OrderBy: []*pb.SortKey{{Expr: c2}}, TypeOid: i8},
+		{Func: "sum", Args: []*pb.Expr{c3}, PartitionBy: []*pb.Expr{c0}, Agg: &pb.AggFunc{Func: "sum", Arg: c3, TypeOid: types.Numeric}, TypeOid: types.Numeric},
+		{Func: "count", OrderBy: []*pb.SortKey{{Expr: c2, Desc: true}}, Agg: &pb.AggFunc{Func: "count", TypeOid: i8}, TypeOid: i8},
+	}}
+	oids := append(slices.Clone(aggInTypes), i8, types.Numeric, i8)
+	plan := node(2, oids, win, &pb.PlanNode{Id: 1, Types: aggInTypes, Op: &pb.PlanNode_Scan{Scan: &pb.ScanNode{}}})
+	for _, mem := range []int64{0, 1 << 16} {
+		env, _ := testEnv(t, mem)
+		env.Stats = map[int32]*Stats{}
+		src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(7, uint64(mem)))}
+		env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
+		got := mustCollect(t, mustBuild(t, env, plan))
+		released(t, env)
+		if mem == 0 && !env.Stats[2].Vectorized {
+			t.Error("the window's sort did not run on column batches")
+		}
+		if mem > 0 && env.Stats[2].SpilledBytes == 0 {
+			t.Errorf("work_mem %d: the window's sort did not spill", mem)
+		}
+		ref, _ := testEnv(t, 0)
+		ref.Scan = func(*pb.PlanNode) (Operator, error) { return &testOp{rows: src.selected, batch: 500}, nil }
+		want := mustCollect(t, mustBuild(t, ref, plan))
+		if len(want) < 10000 {
+			t.Fatalf("only %d rows selected", len(want))
+		}
+		sameMultiset(t, got, want)
+	}
+}
+
+func mustBuild(t *testing.T, env *Env, plan *pb.PlanNode) Operator {
+	t.Helper()
+	op, err := env.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
 }

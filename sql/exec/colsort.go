@@ -11,6 +11,7 @@ import (
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/colexpr"
 	"github.com/meridian-db/meridian/sql/pgerr"
+	"github.com/meridian-db/meridian/sql/types"
 )
 
 // ColSort is Sort over column batches, with or without a limit (top-N).
@@ -21,10 +22,12 @@ import (
 // most about twice limit rows, cutting back to the first limit rows
 // whenever it holds more or reaches its memory budget; from the first
 // cut on, a row whose key does not come before the last one kept is
-// dropped before its values are copied. Past its budget
-// (with a limit: when the limit's rows alone pass it) it hands the rows it
-// holds and the rest of its input to the row Sort, which writes sorted
-// runs to disk and merges them (external sort).
+// dropped before its values are copied. Past its budget, a sort without
+// a limit sorts the rows it holds and writes them, each with its key, to
+// a run on disk, and at the end merges the runs and the rows it holds by
+// their keys (external sort); a top-N whose limit's rows alone pass the
+// budget hands the rows it holds and the rest of its input to the row
+// Sort.
 type ColSort struct {
 	env   *Env
 	st    *Stats
@@ -44,7 +47,9 @@ type ColSort struct {
 	worst  []byte           // a top-N's last key kept at its last cut: rows not before it are not kept
 	pos    int              // the next of sorted to emit
 	out    *coldata.Batch
-	rowOut ColSource // after a handover: the row Sort's rows by column
+	rowOut ColSource    // after a handover or a spill: the rows of the row Sort or of the merge, by column
+	runs   []*spillFile // sorted runs spilled
+	seq    int64        // the input rows before those stored (in runs)
 	vecs   []*coldata.Vec
 }
 
@@ -137,13 +142,21 @@ func (s *ColSort) Open(ctx context.Context) error {
 				within = s.cut()
 			}
 			if !within {
-				return s.handOver(ctx, b, b.Sel[si+1:])
+				if s.limit > 0 {
+					return s.handOver(ctx, b, b.Sel[si+1:])
+				}
+				if err := s.spillRun(); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	s.in.Close()
 	s.in = nil
 	s.sort()
+	if len(s.runs) > 0 {
+		return s.mergeRuns(ctx)
+	}
 	if s.limit > 0 && int64(len(s.sorted)) > s.limit {
 		s.sorted = s.sorted[:s.limit]
 	}
@@ -268,6 +281,82 @@ func (s *ColSort) store(vecs []*coldata.Vec, i int) (int64, error) {
 	return size, nil
 }
 
+// runRow returns the k-th row stored in order, as a run holds it: its
+// values, then its key followed by its row number in the input (the ties'
+// order, and no two keys equal).
+func (s *ColSort) runRow(k int) Row {
+	r := s.sorted[k]
+	src, j := s.chunks[r/coldata.BatchSize], int(r%coldata.BatchSize)
+	row := make(Row, len(src.Vecs)+1)
+	for c, v := range src.Vecs {
+		row[c] = v.Datum(j)
+	}
+	key := append(make([]byte, 0, len(s.key(r))+8), s.key(r)...)
+	row[len(src.Vecs)] = binary.BigEndian.AppendUint64(key, uint64(s.seq+int64(r)))
+	return row
+}
+
+// runTypes are a run's columns: the input's, then the key.
+func (s *ColSort) runTypes() []uint32 { return append(slices.Clone(s.types), types.Bytea) }
+
+// spillRun sorts the rows stored, writes them to a new run and frees
+// them (an external sort's run, for a sort without a limit).
+func (s *ColSort) spillRun() error {
+	s.sort()
+	f, err := newSpillFile(s.env, s.runTypes(), s.st)
+	if err != nil {
+		return err
+	}
+	s.runs = append(s.runs, f)
+	for k := range s.sorted {
+		if err := f.write(s.runRow(k)); err != nil {
+			return err
+		}
+	}
+	s.seq += int64(s.n)
+	s.chunks, s.kbuf, s.kend, s.sorted, s.n = nil, nil, nil, nil, 0
+	s.mem.release()
+	return nil
+}
+
+// mergeRuns merges the runs and the rows stored (sorted) by their keys.
+func (s *ColSort) mergeRuns(ctx context.Context) error {
+	ins := []Operator{&memRun{s: s}}
+	for _, f := range s.runs {
+		ins = append(ins, &spillOp{f: f})
+	}
+	s.runs = nil
+	merged := &stripOp{in: NewMerge(ins, []order{{col: len(s.types)}}), width: len(s.types)}
+	s.rowOut = &columnarizer{in: merged, types: s.types}
+	return s.rowOut.Open(ctx)
+}
+
+// memRun reads the rows a ColSort holds as a run, in order.
+type memRun struct {
+	s *ColSort
+	k int
+}
+
+func (m *memRun) Open(context.Context) error { return nil }
+
+func (m *memRun) Next(ctx context.Context) (*Batch, error) {
+	n := min(len(m.s.sorted)-m.k, BatchSize)
+	if n <= 0 {
+		return nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, canceled(ctx)
+	}
+	rows := make([]Row, n)
+	for i := range rows {
+		rows[i] = m.s.runRow(m.k + i)
+	}
+	m.k += n
+	return &Batch{Rows: rows}, nil
+}
+
+func (m *memRun) Close() {}
+
 // handOver gives the sort to the row Sort: its input is the rows stored so
 // far, then the current batch's rows not stored (rest, among b's live
 // rows), then the input's other batches.
@@ -314,5 +403,8 @@ func (s *ColSort) Close() {
 		s.rowOut.Close()
 		s.rowOut = nil
 	}
-	s.chunks, s.kbuf, s.kend, s.sorted = nil, nil, nil, nil
+	for _, f := range s.runs {
+		f.close()
+	}
+	s.chunks, s.kbuf, s.kend, s.sorted, s.runs = nil, nil, nil, nil, nil
 }

@@ -126,7 +126,7 @@ func (s *Sort) topN(ctx context.Context) error {
 		}
 	}
 	rows := h.rows
-	slices.SortStableFunc(rows, func(a, b Row) int { return compareRows(s.ord, a, b) })
+	sortRows(rows, s.ord)
 	s.out = &stripOp{in: NewRows(rows), width: s.width}
 	return nil
 }
@@ -153,7 +153,7 @@ func (s *Sort) sortAll(ctx context.Context) error {
 			}
 		}
 	}
-	slices.SortStableFunc(s.rows, func(a, b Row) int { return compareRows(s.ord, a, b) })
+	sortRows(s.rows, s.ord)
 	var out Operator = NewRows(s.rows)
 	if len(s.runs) > 0 {
 		ins := []Operator{out}
@@ -172,7 +172,7 @@ func (s *Sort) sortAll(ctx context.Context) error {
 
 // spillRun sorts the rows in memory and writes them to a new run.
 func (s *Sort) spillRun() error {
-	slices.SortStableFunc(s.rows, func(a, b Row) int { return compareRows(s.ord, a, b) })
+	sortRows(s.rows, s.ord)
 	f, err := newSpillFile(s.env, s.oids, s.st)
 	if err != nil {
 		return err
@@ -235,6 +235,30 @@ func (s *stripOp) Next(ctx context.Context) (*Batch, error) {
 }
 
 func (s *stripOp) Close() { s.in.Close() }
+
+// sortRows sorts rows by ord, rows that compare equal in the order they
+// came (a stable sort). It sorts with pdqsort, the position breaking
+// ties: the stable sort of package slices merges in place, in
+// O(n log² n) comparisons, 3-4 times as many for a million rows.
+func sortRows(rows []Row, ord []order) {
+	type item struct {
+		r Row
+		i int
+	}
+	items := make([]item, len(rows))
+	for i, r := range rows {
+		items[i] = item{r, i}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := compareRows(ord, a.r, b.r); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	})
+	for i := range items {
+		rows[i] = items[i].r
+	}
+}
 
 // keyTypes lists sort keys' type OIDs.
 func keyTypes(keys []SortKey) []uint32 {

@@ -160,8 +160,19 @@ func TestMemPool(t *testing.T) {
 	env, st := testEnv(t, 0)
 	env.Pool = NewMemPool(1 << 20)
 	many := aggInput(6, 100000, 10) // beyond the floor an operator always has
-	w := NewWindow(env, st, &testOp{rows: many, batch: 100}, []WindowFn{{Func: "row_number"}})
+	// cume_dist needs its whole partition: here every row.
+	w := NewWindow(env, st, &testOp{rows: many, batch: 100}, []WindowFn{{Func: "cume_dist"}})
 	_, err := collect(context.Background(), w)
 	wantCode(t, err, pgerr.OutOfMemory)
 	released(t, env)
+	// Functions known at the end of each row's peer group hold only the
+	// group: the same rows go through.
+	for _, fn := range []WindowFn{{Func: "row_number"}, {Func: "rank", OrderBy: []SortKey{asc(0)}}, aggWin("sum", 0, defaultFrame, asc(0))} {
+		sorted := NewSort(env, st, &testOp{rows: many, batch: 100}, aggInTypes, fn.OrderBy, 0)
+		got, err := collect(context.Background(), NewWindow(env, st, sorted, []WindowFn{fn}))
+		if err != nil || len(got) != len(many) {
+			t.Fatalf("%s: %d rows, error %v", fn.Func, len(got), err)
+		}
+		released(t, env)
+	}
 }

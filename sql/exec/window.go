@@ -2,7 +2,6 @@ package exec
 
 import (
 	"context"
-	"slices"
 
 	"github.com/meridian-db/meridian/sql/agg"
 	"github.com/meridian-db/meridian/sql/expr"
@@ -40,137 +39,323 @@ type WindowFn struct {
 	Agg *agg.Spec
 }
 
-// Window computes window functions over all of its input and appends
-// one column per function to each row, in input order. It holds its
-// input in memory.
+// Window computes window functions that share one window — their
+// PARTITION BY and ORDER BY, those of fns[0] — over an input sorted by
+// it: by the partition keys (ascending), then by the ORDER BY keys
+// (buildWindow puts a sort under it). It holds one partition at a time
+// (when every function's value is known at the end of a row's peer
+// group, only that group) and appends one column per function to each of
+// its rows, which it returns in the order it reads them.
 type Window struct {
 	input Operator
 	fns   []WindowFn
 	env   *Env
 	st    *Stats
-	out   *Rows
 	mem   *memory
+	ord   []order // over a row's ORDER BY values
+
+	part    []Row    // the current partition's rows (streamed: its current peer group's)
+	items   []winRow // their ORDER BY values
+	partKey Row      // the current partition's key
+
+	// stream: every function's value for a row is known at the end of
+	// its peer group (streamable), so only the group is held.
+	stream  bool
+	peers   bool            // streamed: a function's value is its peer group's (rank, dense_rank, a RANGE aggregate)
+	inPart  bool            // streamed: a partition has begun
+	accs    []agg.Acc       // streamed: each aggregate's running state
+	rowVals [][]types.Datum // streamed: a ROWS aggregate's value for each row of the group
+	before  int64           // streamed: the partition's rows before the group
+	groups  int64           // streamed: the partition's peer groups before the group
+	out     []Row           // rows computed, not returned yet
+	seen    int
+	inDone  bool
 }
 
 var _ Operator = (*Window)(nil)
 
-// NewWindow returns input with the values of fns appended.
+// NewWindow returns input with the values of fns appended; fns must all
+// have the window of fns[0], and input's rows must come sorted by it.
 func NewWindow(env *Env, st *Stats, input Operator, fns []WindowFn) *Window {
-	return &Window{input: input, fns: fns, env: env, st: st}
+	w := &Window{input: input, fns: fns, env: env, st: st, stream: streamable(fns)}
+	for _, fn := range fns {
+		w.peers = w.peers || fn.Func == "rank" || fn.Func == "dense_rank" || fn.Agg != nil && !fn.Frame.Rows
+	}
+	if len(fns) > 0 {
+		for i, o := range fns[0].OrderBy {
+			w.ord = append(w.ord, order{col: i, desc: o.Desc, nullsFirst: o.NullsFirst})
+		}
+	}
+	return w
 }
 
 func (w *Window) Open(ctx context.Context) error {
-	if err := w.input.Open(ctx); err != nil {
-		return err
-	}
 	w.mem = newMemory(w.env, w.st)
-	mem := w.mem
-	var rows []Row
-	for {
+	return w.input.Open(ctx)
+}
+
+func (w *Window) Next(ctx context.Context) (*Batch, error) {
+	for len(w.out) == 0 {
+		if w.inDone {
+			return nil, nil
+		}
 		b, err := w.input.Next(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if b == nil {
-			break
+			w.inDone = true
+			if w.stream {
+				err = w.flushPeers()
+			} else {
+				err = w.finish(ctx)
+			}
+			if err != nil {
+				return nil, err
+			}
+			continue
 		}
 		for _, r := range b.Rows {
-			if !mem.grow(rowSize(r)) && mem.short {
-				return mem.outOfMemory("a window function's rows")
+			if err := w.add(ctx, r); err != nil {
+				return nil, err
 			}
-			rows = append(rows, r)
 		}
 	}
-	w.input.Close()
-	w.input = nil
-	out := make([]Row, len(rows))
-	for i, r := range rows {
-		x := make(Row, len(r), len(r)+len(w.fns))
-		copy(x, r)
-		out[i] = x
+	n := min(len(w.out), BatchSize)
+	out := &Batch{Rows: w.out[:n:n]}
+	if w.out = w.out[n:]; len(w.out) == 0 {
+		w.out = nil // let the partition's rows go with the batch
 	}
-	for _, fn := range w.fns {
-		vals, err := windowValues(ctx, &fn, rows)
+	return out, nil
+}
+
+// add takes the next input row: it ends the current partition first
+// when the row starts another.
+func (w *Window) add(ctx context.Context, r Row) error {
+	if w.seen++; w.seen%4096 == 0 && ctx.Err() != nil {
+		return canceled(ctx)
+	}
+	if len(w.fns) == 0 {
+		w.out = append(w.out, r)
+		return nil
+	}
+	fn0 := &w.fns[0]
+	key := make(Row, len(fn0.PartitionBy))
+	for k, p := range fn0.PartitionBy {
+		v, err := p(r)
 		if err != nil {
 			return err
 		}
-		for i, v := range vals {
-			out[i] = append(out[i], v)
-		}
+		key[k] = v
 	}
-	w.out = NewRows(out)
+	it := winRow{idx: len(w.part), ord: make(Row, len(fn0.OrderBy))}
+	for k, o := range fn0.OrderBy {
+		v, err := o.Eval(r)
+		if err != nil {
+			return err
+		}
+		it.ord[k] = v
+	}
+	if w.stream {
+		return w.addStreamed(r, key, it)
+	}
+	if len(w.part) > 0 && !samePartition(key, w.partKey) {
+		if err := w.finish(ctx); err != nil {
+			return err
+		}
+		it.idx = 0
+	}
+	if len(w.part) == 0 {
+		w.partKey = key
+	}
+	w.part = append(w.part, r)
+	w.items = append(w.items, it)
+	if !w.mem.grow(rowSize(r)+rowSize(it.ord)) && w.mem.short {
+		return w.mem.outOfMemory("a window function's partition")
+	}
 	return nil
 }
 
-func (w *Window) Next(ctx context.Context) (*Batch, error) { return w.out.Next(ctx) }
+// streamable reports functions whose values for a row depend only on
+// the rows up to the end of its peer group: row_number, rank, dense_rank
+// and aggregates over the frame from the partition's start to the
+// current row (ROWS) or its last peer (RANGE, the default).
+func streamable(fns []WindowFn) bool {
+	for _, fn := range fns {
+		switch {
+		case fn.Func == "row_number" || fn.Func == "rank" || fn.Func == "dense_rank":
+		case fn.Agg != nil && fn.Frame.Start == UnboundedPreceding && fn.Frame.End == CurrentRow:
+		default:
+			return false
+		}
+	}
+	return len(fns) > 0
+}
+
+// addStreamed takes the next input row of a streamed window: it ends the
+// current peer group first when the row is not one of its peers, and the
+// partition when the row starts another.
+func (w *Window) addStreamed(r Row, key Row, it winRow) error {
+	if w.inPart && !samePartition(key, w.partKey) {
+		if err := w.flushPeers(); err != nil {
+			return err
+		}
+		w.inPart = false
+	}
+	if !w.inPart {
+		w.inPart, w.partKey, w.before, w.groups = true, key, 0, 0
+		w.accs = make([]agg.Acc, len(w.fns))
+		w.rowVals = make([][]types.Datum, len(w.fns))
+		for f := range w.fns {
+			if w.fns[f].Agg != nil {
+				w.accs[f] = agg.New(*w.fns[f].Agg)
+			}
+		}
+	} else if len(w.part) > 0 && (!w.peers || compareRows(w.ord, it.ord, w.items[0].ord) != 0) {
+		if err := w.flushPeers(); err != nil {
+			return err
+		}
+	}
+	for f := range w.fns {
+		fn := &w.fns[f]
+		if fn.Agg == nil {
+			continue
+		}
+		var v types.Datum = true // count(*)
+		if len(fn.Args) > 0 {
+			var err error
+			if v, err = fn.Args[0](r); err != nil {
+				return err
+			}
+		}
+		if err := w.accs[f].Add(v); err != nil {
+			return err
+		}
+		if fn.Frame.Rows {
+			v, err := w.accs[f].Result()
+			if err != nil {
+				return err
+			}
+			w.rowVals[f] = append(w.rowVals[f], v)
+		}
+	}
+	w.part = append(w.part, r)
+	w.items = append(w.items, it)
+	if !w.mem.grow(rowSize(r)+rowSize(it.ord)) && w.mem.short {
+		return w.mem.outOfMemory("a window function's peer group")
+	}
+	return nil
+}
+
+// flushPeers moves the rows of a streamed window's current peer group,
+// with their values, to the output.
+func (w *Window) flushPeers() error {
+	if len(w.part) == 0 {
+		return nil
+	}
+	vals := make([]types.Datum, len(w.fns)) // the group's values, for the functions whose values all its rows share
+	for f := range w.fns {
+		fn := &w.fns[f]
+		switch {
+		case fn.Func == "rank":
+			vals[f] = w.before + 1
+		case fn.Func == "dense_rank":
+			vals[f] = w.groups + 1
+		case fn.Agg != nil && !fn.Frame.Rows:
+			v, err := w.accs[f].Result()
+			if err != nil {
+				return err
+			}
+			vals[f] = v
+		}
+	}
+	width := len(w.part[0])
+	for i, r := range w.part {
+		x := make(Row, width+len(w.fns))
+		copy(x, r)
+		for f := range w.fns {
+			fn := &w.fns[f]
+			switch {
+			case fn.Func == "row_number":
+				x[width+f] = w.before + int64(i) + 1
+			case fn.Agg != nil && fn.Frame.Rows:
+				x[width+f] = w.rowVals[f][i]
+			default:
+				x[width+f] = vals[f]
+			}
+		}
+		w.out = append(w.out, x)
+	}
+	w.before += int64(len(w.part))
+	w.groups++
+	clear(w.part)
+	w.part, w.items = w.part[:0], w.items[:0]
+	for f := range w.rowVals {
+		w.rowVals[f] = w.rowVals[f][:0]
+	}
+	w.mem.release()
+	return nil
+}
+
+// samePartition reports whether two partition keys are equal (NULLs
+// equal), by the comparison the sort under the window ordered them by.
+func samePartition(a, b Row) bool {
+	for i := range a {
+		switch x, y := a[i], b[i]; {
+		case x == nil || y == nil:
+			if x != y {
+				return false
+			}
+		case types.Compare(x, y) != 0:
+			return false
+		}
+	}
+	return true
+}
+
+// finish computes the functions over the current partition and moves
+// its rows, with their values, to the output.
+func (w *Window) finish(ctx context.Context) error {
+	if len(w.part) == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return canceled(ctx)
+	}
+	vals := make([][]types.Datum, len(w.fns))
+	for f := range w.fns {
+		vals[f] = make([]types.Datum, len(w.part))
+		if err := windowPartition(&w.fns[f], w.ord, w.part, w.items, vals[f]); err != nil {
+			return err
+		}
+	}
+	width := len(w.part[0])
+	for i, r := range w.part {
+		x := make(Row, width+len(w.fns))
+		copy(x, r)
+		for f := range w.fns {
+			x[width+f] = vals[f][i]
+		}
+		w.out = append(w.out, x)
+	}
+	clear(w.part)
+	w.part, w.items, w.partKey = w.part[:0], w.items[:0], nil
+	w.mem.release()
+	return nil
+}
 
 func (w *Window) Close() {
 	w.mem.release()
 	if w.input != nil {
 		w.input.Close()
+		w.input = nil
 	}
-	w.out = nil
+	w.part, w.items, w.out = nil, nil, nil
 }
 
 type winRow struct {
-	idx  int
-	part []byte
-	ord  Row
-}
-
-// windowValues computes one window function's value for every row.
-func windowValues(ctx context.Context, fn *WindowFn, rows []Row) ([]types.Datum, error) {
-	ord := make([]order, len(fn.OrderBy))
-	for i, o := range fn.OrderBy {
-		ord[i] = order{col: i, desc: o.Desc, nullsFirst: o.NullsFirst}
-	}
-	items := make([]winRow, len(rows))
-	pv := make([]types.Datum, len(fn.PartitionBy))
-	for i, r := range rows {
-		if i%4096 == 0 && ctx.Err() != nil {
-			return nil, canceled(ctx)
-		}
-		it := winRow{idx: i}
-		for k, p := range fn.PartitionBy {
-			v, err := p(r)
-			if err != nil {
-				return nil, err
-			}
-			pv[k] = v
-		}
-		it.part, _ = appendRowKey(nil, pv)
-		it.ord = make(Row, len(fn.OrderBy))
-		for k, o := range fn.OrderBy {
-			v, err := o.Eval(r)
-			if err != nil {
-				return nil, err
-			}
-			it.ord[k] = v
-		}
-		items[i] = it
-	}
-	slices.SortStableFunc(items, func(a, b winRow) int {
-		if c := compareBytes(a.part, b.part); c != 0 {
-			return c
-		}
-		return compareRows(ord, a.ord, b.ord)
-	})
-	vals := make([]types.Datum, len(rows))
-	for lo := 0; lo < len(items); {
-		hi := lo + 1
-		for hi < len(items) && compareBytes(items[hi].part, items[lo].part) == 0 {
-			hi++
-		}
-		if err := windowPartition(fn, ord, rows, items[lo:hi], vals); err != nil {
-			return nil, err
-		}
-		lo = hi
-	}
-	return vals, nil
-}
-
-func compareBytes(a, b []byte) int {
-	return slices.Compare(a, b)
+	idx int
+	ord Row
 }
 
 // windowPartition computes a window function over one partition's rows
@@ -361,7 +546,28 @@ func windowPartition(fn *WindowFn, ord []order, rows []Row, p []winRow, vals []t
 		return acc.Add(v)
 	}
 	// Frames that start at the partition's start only grow: one running
-	// accumulator serves them; others are aggregated row by row.
+	// accumulator serves them. Frames that end at the partition's end
+	// only grow from the last row back: one accumulator serves them too,
+	// fed backwards, for the aggregates whose value does not depend on the
+	// order of their input (exact sums, not float ones). Others are
+	// aggregated row by row.
+	if f.Start != UnboundedPreceding && f.End == UnboundedFollowing && orderFree(fn.Agg) {
+		acc, added := agg.New(*fn.Agg), n-1
+		for i := n - 1; i >= 0; i-- {
+			s, _ := frame(i)
+			for ; added >= s; added-- {
+				if err := add(acc, added); err != nil {
+					return err
+				}
+			}
+			v, err := acc.Result()
+			if err != nil {
+				return err
+			}
+			set(i, v)
+		}
+		return nil
+	}
 	running := f.Start == UnboundedPreceding
 	acc, added := agg.New(*fn.Agg), 0
 	for i := range p {
@@ -381,4 +587,23 @@ func windowPartition(fn *WindowFn, ord []order, rows []Row, p []winRow, vals []t
 		set(i, v)
 	}
 	return nil
+}
+
+// orderFree reports an aggregate whose value does not depend on the
+// order it is fed its rows: count, min, max, and sum and avg of exact
+// types (a float sum rounds differently in another order).
+func orderFree(a *agg.Spec) bool {
+	if a.Distinct {
+		return false
+	}
+	switch a.Func {
+	case "count", "min", "max":
+		return true
+	case "sum", "avg":
+		switch a.ArgType {
+		case types.Int2, types.Int4, types.Int8, types.Numeric:
+			return true
+		}
+	}
+	return false
 }

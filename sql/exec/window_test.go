@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 
@@ -39,12 +40,39 @@ func aggWin(fn string, arg int, frame Frame, order ...SortKey) WindowFn {
 	return w
 }
 
-func runWindow(t *testing.T, input []Row, fns ...WindowFn) []Row {
+// windows returns input (rows of int8 columns) with the values of fns
+// appended: a Window per function, each over a sort by its window, as
+// buildWindow would build them with no two functions sharing a window.
+func windows(env *Env, st *Stats, input Operator, width int, fns ...WindowFn) Operator {
+	op := input
+	for i, fn := range fns {
+		var keys []SortKey
+		for _, p := range fn.PartitionBy {
+			keys = append(keys, SortKey{Eval: p, Type: types.Int8})
+		}
+		keys = append(keys, fn.OrderBy...)
+		if len(keys) > 0 {
+			op = NewSort(env, st, op, slices.Repeat([]uint32{types.Int8}, width+i), keys, 0)
+		}
+		op = NewWindow(env, st, op, []WindowFn{fn})
+	}
+	return op
+}
+
+// runWindow returns the rows of windows over input, ordered by the
+// values of column byCol (unique in input).
+func runWindow(t *testing.T, input []Row, byCol int, fns ...WindowFn) []Row {
 	t.Helper()
 	env, st := testEnv(t, 0)
 	in := &testOp{rows: input, batch: 3}
-	got := mustCollect(t, NewWindow(env, st, in, fns))
+	width := 4
+	if len(input) > 0 {
+		width = len(input[0])
+	}
+	got := mustCollect(t, windows(env, st, in, width, fns...))
 	closedOnce(t, in)
+	released(t, env)
+	slices.SortStableFunc(got, func(a, b Row) int { return types.Compare(a[byCol], b[byCol]) })
 	return got
 }
 
@@ -89,7 +117,7 @@ func TestWindowHandCase(t *testing.T) {
 		{2.0 / 7, 2.0 / 7, 3.0 / 7, 6.0 / 7, 6.0 / 7, 6.0 / 7, 1.0},
 		{n(1), n(1), n(1), n(2), n(2), n(3), n(3)},
 	}
-	got := runWindow(t, input, fns...)
+	got := runWindow(t, input, 1, fns...)
 	for f := range fns {
 		for i, r := range got {
 			if fmtDatum(r[2+f]) != fmtDatum(want[f][i]) {
@@ -266,12 +294,19 @@ func TestWindowRandom(t *testing.T) {
 		"sum range to end":           aggWin("sum", 2, Frame{Start: CurrentRow, End: UnboundedFollowing}, k...),
 		"count range peers":          aggWin("count", -1, Frame{Start: CurrentRow, End: CurrentRow}, k...),
 		"sum unordered":              aggWin("sum", 2, defaultFrame),
+		"sum rows to current":        aggWin("sum", 2, rowsFrame(UnboundedPreceding, 0, CurrentRow, 0), kid...),
+		"count rows to current ties": aggWin("count", 2, rowsFrame(UnboundedPreceding, 0, CurrentRow, 0), k...),
+		"max range desc":             aggWin("max", 2, defaultFrame, kdesc[:1]...),
 		"sum rows 2p 1f":             aggWin("sum", 2, rowsFrame(OffsetPreceding, 2, OffsetFollowing, 1), kid...),
 		"sum rows 3p 1p":             aggWin("sum", 2, rowsFrame(OffsetPreceding, 3, OffsetPreceding, 1), kid...),
 		"sum rows 1f 3f":             aggWin("sum", 2, rowsFrame(OffsetFollowing, 1, OffsetFollowing, 3), kid...),
 		"sum rows 0p 0f":             aggWin("sum", 2, rowsFrame(OffsetPreceding, 0, OffsetFollowing, 0), kid...),
 		"count rows unbounded to 1p": aggWin("count", 2, rowsFrame(UnboundedPreceding, 0, OffsetPreceding, 1), kid...),
 		"min rows to end":            aggWin("min", 2, rowsFrame(CurrentRow, 0, UnboundedFollowing, 0), kdesc...),
+		"sum rows 2f to end":         aggWin("sum", 2, rowsFrame(OffsetFollowing, 2, UnboundedFollowing, 0), kid...),
+		"count rows 3p to end":       aggWin("count", 2, rowsFrame(OffsetPreceding, 3, UnboundedFollowing, 0), kdesc...),
+		"avg range to end":           aggWin("avg", 2, Frame{Start: CurrentRow, End: UnboundedFollowing}, k...),
+		"max rows 300f to end":       aggWin("max", 2, rowsFrame(OffsetFollowing, 300, UnboundedFollowing, 0), kid...),
 		"max rows 5p current":        aggWin("max", 2, rowsFrame(OffsetPreceding, 5, CurrentRow, 0), kid...),
 	}
 	input := winInput(1, 250)
@@ -281,7 +316,7 @@ func TestWindowRandom(t *testing.T) {
 				if partitioned {
 					fn.PartitionBy = colEvals(0)
 				}
-				got := runWindow(t, input, fn)
+				got := runWindow(t, input, 3, fn)
 				want := refWindow(fn, partitioned, input)
 				for i, r := range got {
 					if len(r) != 5 || fmtRow(r[:4]) != fmtRow(input[i]) {
@@ -301,12 +336,12 @@ func TestWindowRandom(t *testing.T) {
 func TestWindowSeveralAndEmpty(t *testing.T) {
 	input := winInput(2, 50)
 	fns := []WindowFn{{Func: "row_number", OrderBy: []SortKey{asc(3)}}, aggWin("count", -1, wholeFrame)}
-	for i, r := range runWindow(t, input, fns...) {
+	for i, r := range runWindow(t, input, 3, fns...) {
 		if r[4] != int64(i+1) || r[5] != int64(50) {
 			t.Fatalf("row %d: %s", i, fmtRow(r))
 		}
 	}
-	if got := runWindow(t, nil, fns...); len(got) != 0 {
+	if got := runWindow(t, nil, 3, fns...); len(got) != 0 {
 		t.Fatalf("got %d rows from no input", len(got))
 	}
 }
@@ -345,7 +380,16 @@ func TestWindowCancel(t *testing.T) {
 	}
 	wantCode(t, untilError(canceledCtx(), w, 1000), "57014")
 	w.Close()
-	w = NewWindow(env, st, NewRows(winInput(4, 3000)), []WindowFn{{Func: "row_number"}})
-	wantCode(t, w.Open(canceledCtx()), "57014")
+	// A partition per row: rows are returned as they come, and a
+	// cancelled query stops between them.
+	w = NewWindow(env, st, NewRows(winInput(4, 30000)), []WindowFn{{Func: "row_number", PartitionBy: colEvals(3)}})
+	if err := w.Open(ctxBg()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := w.Next(ctxBg()); err != nil || b == nil || len(b.Rows) == 0 {
+		t.Fatalf("first batch: %v, %v", b, err)
+	}
+	wantCode(t, untilError(canceledCtx(), w, 1000), "57014")
 	w.Close()
+	released(t, env)
 }
