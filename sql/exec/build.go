@@ -283,6 +283,13 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	case *meridianpb.PlanNode_Window:
 		return env.buildWindow(n, op.Window, st)
 	case *meridianpb.PlanNode_SetOp:
+		if env.ColScan != nil && env.batchesAtTop(n) {
+			cs, err := env.buildColSetOp(n, op.SetOp, st)
+			if err != nil {
+				return nil, err
+			}
+			return ColRows(cs), nil
+		}
 		in, err := env.inputs(n, 2)
 		if err != nil {
 			return nil, err

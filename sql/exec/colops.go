@@ -79,6 +79,27 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			}
 			return colInstrument(cs, st), false, nil
 		}
+	case *meridianpb.PlanNode_SetOp:
+		if env.batchesAtTop(n) {
+			cs, err := env.buildColSetOp(n, op.SetOp, st)
+			if err != nil {
+				return nil, false, err
+			}
+			return colInstrument(cs, st), false, nil
+		}
+	case *meridianpb.PlanNode_Append:
+		if env.batchesAtTop(n) {
+			a := &colAppend{types: n.Types}
+			for _, in := range n.Inputs {
+				src, _, err := env.buildCols(in)
+				if err != nil {
+					a.close()
+					return nil, false, err
+				}
+				a.ins = append(a.ins, src)
+			}
+			return colInstrument(a, st), false, nil
+		}
 	}
 	var op Operator
 	if j, ok := n.Op.(*meridianpb.PlanNode_Join); ok {
@@ -121,8 +142,9 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
-// over such a probe, projections, filters and sorts over such a node — and not
-// over rows it would first store by column.
+// over such a probe, projections, filters and sorts over such a node, set
+// operations and appends whose inputs are all such nodes — and not over
+// rows it would first store by column.
 func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 	switch op := n.Op.(type) {
 	case *meridianpb.PlanNode_Scan:
@@ -131,6 +153,16 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return env.RecvCols != nil
 	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort:
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_SetOp, *meridianpb.PlanNode_Append:
+		if _, ok := op.(*meridianpb.PlanNode_SetOp); ok && len(n.Inputs) != 2 || len(n.Inputs) == 0 {
+			return false
+		}
+		for _, in := range n.Inputs {
+			if !env.batchesAtTop(in) {
+				return false
+			}
+		}
+		return true
 	case *meridianpb.PlanNode_Join:
 		if !colJoinable(op.Join) || len(n.Inputs) != 2 {
 			return false
@@ -317,4 +349,27 @@ func (env *Env) buildColSort(n *meridianpb.PlanNode, sn *meridianpb.SortNode, st
 		}
 	}
 	return NewColSort(env, st, in, exprs, keys, max(limit, 0)), nil
+}
+
+// buildColSetOp returns an INTERSECT or EXCEPT node over its inputs'
+// column batches (inputs batchesAtTop accepts).
+func (env *Env) buildColSetOp(n *meridianpb.PlanNode, so *meridianpb.SetOpNode, st *Stats) (*ColSetOp, error) {
+	if so.Op != "intersect" && so.Op != "except" {
+		return nil, pgerr.New(pgerr.InternalError, "unknown set operation %q", so.Op)
+	}
+	left, _, err := env.buildCols(n.Inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	right, _, err := env.buildCols(n.Inputs[1])
+	if err != nil {
+		left.Close()
+		return nil, err
+	}
+	if len(left.Types()) != len(right.Types()) {
+		left.Close()
+		right.Close()
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: set operation over %d and %d columns", n.Id, len(left.Types()), len(right.Types()))
+	}
+	return NewColSetOp(env, st, left, right, so.Op == "intersect", so.All), nil
 }

@@ -11,12 +11,11 @@ type SetOp struct {
 	intersect   bool
 	all         bool
 
-	counts  map[string]int
-	emitted map[string]bool
-	kbuf    []byte
-	mem     *memory
-	env     *Env
-	st      *Stats
+	set  *setCounts
+	kbuf []byte
+	mem  *memory
+	env  *Env
+	st   *Stats
 }
 
 var _ Operator = (*SetOp)(nil)
@@ -28,8 +27,7 @@ func NewSetOp(env *Env, st *Stats, left, right Operator, intersect, all bool) *S
 
 func (s *SetOp) Open(ctx context.Context) error {
 	s.mem = newMemory(s.env, s.st)
-	s.counts = map[string]int{}
-	s.emitted = map[string]bool{}
+	s.set = newSetCounts(s.intersect, s.all)
 	if err := s.right.Open(ctx); err != nil {
 		return err
 	}
@@ -43,12 +41,9 @@ func (s *SetOp) Open(ctx context.Context) error {
 		}
 		for _, r := range b.Rows {
 			s.kbuf, _ = appendRowKey(s.kbuf[:0], r)
-			if _, ok := s.counts[string(s.kbuf)]; !ok {
-				if !s.mem.grow(int64(len(s.kbuf))+48) && s.mem.short {
-					return s.mem.outOfMemory("a set operation's rows")
-				}
+			if s.set.add(s.kbuf, 1) && !s.mem.grow(int64(len(s.kbuf))+48) && s.mem.short {
+				return s.mem.outOfMemory("a set operation's rows")
 			}
-			s.counts[string(s.kbuf)]++
 		}
 	}
 	s.right.Close()
@@ -65,22 +60,7 @@ func (s *SetOp) Next(ctx context.Context) (*Batch, error) {
 		out := b.Rows[:0:0]
 		for _, r := range b.Rows {
 			s.kbuf, _ = appendRowKey(s.kbuf[:0], r)
-			k := string(s.kbuf)
-			in := s.counts[k] > 0
-			switch {
-			case s.all && s.intersect:
-				if in {
-					s.counts[k]--
-					out = append(out, r)
-				}
-			case s.all: // EXCEPT ALL
-				if in {
-					s.counts[k]--
-				} else {
-					out = append(out, r)
-				}
-			case in == s.intersect && !s.emitted[k]:
-				s.emitted[k] = true
+			if s.set.keep(s.kbuf) {
 				out = append(out, r)
 			}
 		}
