@@ -391,8 +391,11 @@ func (f *countFinal) Result() (types.Datum, error) { return f.n, nil }
 
 type oneFinal struct{ acc Acc }
 
-func (f *oneFinal) Merge(s []types.Datum) error  { return f.acc.Add(s[0]) }
-func (f *oneFinal) Result() (types.Datum, error) { return f.acc.Result() }
+func (f *oneFinal) Merge(s []types.Datum) error { return f.acc.Add(s[0]) }
+
+// AddDec is DecAdder's, for sum only: Merge of the numeric state c×10^exp.
+func (f *oneFinal) AddDec(c int64, exp int32) error { return f.acc.(*sumAcc).AddDec(c, exp) }
+func (f *oneFinal) Result() (types.Datum, error)    { return f.acc.Result() }
 
 type avgFinal struct {
 	spec Spec

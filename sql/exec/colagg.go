@@ -14,6 +14,7 @@ import (
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/colexpr"
 	"github.com/meridian-db/meridian/sql/expr"
+	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
 
@@ -28,15 +29,18 @@ type ColSource interface {
 }
 
 // ColHashAgg is a hash aggregation over column batches (the vectorized
-// form of HashAgg, for its full and partial phases): group keys and
-// aggregate arguments are computed a batch at a time by sql/colexpr, and
-// the groups' states are those of sql/agg, so its rows equal HashAgg's.
+// form of HashAgg, for its three phases): group keys and aggregate
+// arguments are computed a batch at a time by sql/colexpr, and the
+// groups' states are those of sql/agg, so its rows equal HashAgg's. The
+// final phase merges the partial states of its input's rows: a count's
+// is added to an array entry, a sum's numeric taken by coefficient and
+// exponent, the others merged as datums.
 //
 // The partial phase need not hold every group: past its memory budget it
 // emits the groups it holds and starts again (the final phase merges the
-// partial rows of a group, however many). The full phase spills as
-// HashAgg does: past its budget it keeps aggregating the groups it holds
-// and writes the rows of new groups to partition files, which a row
+// partial rows of a group, however many). The full and final phases spill
+// as HashAgg does: past the budget they keep aggregating the groups they
+// hold and write the rows of new groups to partition files, which a row
 // HashAgg then aggregates one at a time.
 type ColHashAgg struct {
 	src     ColSource
@@ -45,9 +49,13 @@ type ColHashAgg struct {
 	phase   AggPhase
 	groupBy []colexpr.Expr
 	calls   []AggCall // with arguments compiled row by row, for spilled rows
-	rowKeys []expr.Eval
-	args    []colexpr.Expr // per call; nil for count(*)
-	modes   []int          // per call: how update hands it a value
+	// stateCol (AggFinal) is the first input column of each aggregate's
+	// partial state; state holds one row's state for Merge.
+	stateCol []int
+	state    []types.Datum
+	rowKeys  []expr.Eval
+	args     []colexpr.Expr // per call; nil for count(*)
+	modes    []int          // per call: how update hands it a value
 
 	mem   *memory
 	table map[string]*group
@@ -84,17 +92,28 @@ type ColHashAgg struct {
 var _ Operator = (*ColHashAgg)(nil)
 
 // buildColAgg returns the vectorized aggregation of a plan's aggregation
-// node, or nil when it does not apply: the full or partial phase of a
-// hash aggregation without grouping sets or DISTINCT directly over a table
-// scan the datanode can read into column batches (env.ColScan).
+// node, or nil when it does not apply: a hash aggregation without
+// grouping sets or DISTINCT, on a datanode (env.ColScan set; the final
+// phase over an input holding the partial states' types).
 func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
 	phase := AggPhase(a.Phase)
-	if env.ColScan == nil || (phase != AggPartial && phase != AggFull) || a.Sorted || len(a.Sets) > 0 || len(n.Inputs) != 1 {
+	if env.ColScan == nil || phase < AggFull || phase > AggFinal || a.Sorted || len(a.Sets) > 0 || len(n.Inputs) != 1 {
 		return nil, nil
 	}
+	state := len(a.GroupBy)
 	for _, f := range a.Aggs {
 		if !knownAgg(f.Func) || f.Distinct {
 			return nil, nil
+		}
+		if phase == AggFinal {
+			// Its input must hold each aggregate's partial state (else the
+			// row aggregation reports the plan's error).
+			for _, oid := range agg.PartialTypes(AggSpecOf(f)) {
+				if state >= len(n.Inputs[0].Types) || n.Inputs[0].Types[state] != oid {
+					return nil, nil
+				}
+				state++
+			}
 		}
 	}
 	src, rowOnly, err := env.buildCols(n.Inputs[0])
@@ -126,7 +145,10 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	h.modes = make([]int, len(a.Aggs))
 	h.counts = make([][]int64, len(a.Aggs))
 	h.countCol = make([]int, len(a.Aggs))
-	col := len(a.GroupBy)
+	col, state := len(a.GroupBy), len(a.GroupBy)
+	if len(src.Types()) != len(n.Inputs[0].Types) {
+		return fail(pgerr.New(pgerr.InternalError, "plan node %d: an input of %d columns where %d were planned", n.Id, len(src.Types()), len(n.Inputs[0].Types)))
+	}
 	for i, f := range a.Aggs {
 		h.calls[i].Spec = AggSpecOf(f)
 		h.modes[i] = updateMode(f.Func)
@@ -138,6 +160,12 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 		}
 		if h.modes[i] == addCount {
 			h.counts[i] = []int64{}
+		}
+		if phase == AggFinal {
+			// The input holds each aggregate's partial state.
+			h.stateCol = append(h.stateCol, state)
+			state += len(agg.PartialTypes(h.calls[i].Spec))
+			continue
 		}
 		if f.Arg != nil {
 			if h.args[i], err = c.Compile(f.Arg); err != nil {
@@ -183,7 +211,7 @@ func (h *ColHashAgg) Open(ctx context.Context) error {
 	if h.intKey {
 		h.ints = map[int64]*group{}
 	}
-	if h.phase == AggFull && len(h.groupBy) == 0 {
+	if h.phase != AggPartial && len(h.groupBy) == 0 {
 		// An aggregate over no group keys yields one row even without
 		// input (not its partial phase: the final phase makes that row).
 		h.table[""] = h.newGroup(nil)
@@ -240,11 +268,13 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 		}
 	}
 	for i, a := range h.args {
-		if a == nil {
-			continue
-		}
-		if h.vals[i], err = a.Eval(b); err != nil {
-			return false, err
+		switch {
+		case h.phase == AggFinal:
+			h.vals[i] = b.Vecs[h.stateCol[i]] // a state's first column
+		case a != nil:
+			if h.vals[i], err = a.Eval(b); err != nil {
+				return false, err
+			}
 		}
 	}
 	if h.ints != nil && h.keys[0].Kind != coldata.Int && h.keys[0].Kind != coldata.Date {
@@ -280,12 +310,18 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 					full = true
 				case len(h.groupBy) > 0:
 					// The rows of groups not held go to partitions.
-					h.spill = &HashAgg{env: h.env, st: h.st, phase: AggFull, groupBy: h.rowKeys, calls: h.calls,
-						inTypes: h.src.Types(), seed: maphash.MakeSeed()}
+					h.spill = NewHashAgg(h.env, h.st, nil, h.src.Types(), h.phase, h.rowKeys, h.calls, nil)
+					h.spill.seed = maphash.MakeSeed()
 				case h.mem.short:
 					return false, h.mem.outOfMemory("an aggregation's groups")
 				}
 			}
+		}
+		if h.phase == AggFinal {
+			if err := h.merge(b, g, r); err != nil {
+				return false, err
+			}
+			continue
 		}
 		for i, v := range h.vals {
 			if h.counts[i] != nil {
@@ -306,6 +342,37 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 		}
 	}
 	return full, nil
+}
+
+// merge merges the partial states of row r of b into g's (AggFinal): a
+// count's is added to its entry of counts, a sum's numeric by its
+// coefficient and exponent, the others' as datums.
+func (h *ColHashAgg) merge(b *coldata.Batch, g *group, r int) error {
+	for i, v := range h.vals {
+		switch {
+		case h.counts[i] != nil && v.Kind == coldata.Int:
+			h.counts[i][g.ord] += v.I[r] // a count's state is never NULL
+			continue
+		case h.calls[i].Spec.Func == "sum" && v.Kind == coldata.Dec && !v.IsNull(r) && !v.IsBig(r):
+			if err := g.finals[i].(agg.DecAdder).AddDec(v.I[r], v.E[r]); err != nil {
+				return err
+			}
+			continue
+		}
+		w := len(agg.PartialTypes(h.calls[i].Spec))
+		h.state = h.state[:0]
+		for c := h.stateCol[i]; c < h.stateCol[i]+w; c++ {
+			h.state = append(h.state, b.Vecs[c].Datum(r))
+		}
+		if h.counts[i] != nil {
+			h.counts[i][g.ord] += h.state[0].(int64)
+			continue
+		}
+		if err := g.finals[i].Merge(h.state); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // find looks row r's group up: in the integer table by the key's value,
