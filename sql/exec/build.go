@@ -437,19 +437,18 @@ func knownAgg(fn string) bool {
 }
 
 func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNode) (Operator, error) {
-	if env.Lookup == nil {
-		return nil, pgerr.New(pgerr.InternalError, "index join outside a datanode")
+	if env.ColScan != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
+		cj, err := env.buildColIndexJoin(n, j)
+		if err != nil {
+			return nil, err
+		}
+		return ColRows(cj), nil
 	}
-	switch j.Type {
-	case meridianpb.JoinType_JOIN_INNER, meridianpb.JoinType_JOIN_LEFT, meridianpb.JoinType_JOIN_SEMI, meridianpb.JoinType_JOIN_ANTI:
-	default:
-		return nil, pgerr.New(pgerr.InternalError, "plan node %d: index join of type %v", n.Id, j.Type)
-	}
-	keys, err := env.compileAll(j.LookupKeys)
+	res, err := env.indexJoinResidual(n, j)
 	if err != nil {
 		return nil, err
 	}
-	res, err := env.compile(j.Residual)
+	keys, err := env.compileAll(j.LookupKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -465,6 +464,19 @@ func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNo
 	ij := NewIndexJoin(in[0], JoinType(j.Type), keys, lookup, res, len(n.Inputs[0].Types), len(j.Columns))
 	ij.release = release
 	return ij, nil
+}
+
+// indexJoinResidual checks an index join node and compiles its residual.
+func (env *Env) indexJoinResidual(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNode) (expr.Eval, error) {
+	if env.Lookup == nil {
+		return nil, pgerr.New(pgerr.InternalError, "index join outside a datanode")
+	}
+	switch j.Type {
+	case meridianpb.JoinType_JOIN_INNER, meridianpb.JoinType_JOIN_LEFT, meridianpb.JoinType_JOIN_SEMI, meridianpb.JoinType_JOIN_ANTI:
+	default:
+		return nil, pgerr.New(pgerr.InternalError, "plan node %d: index join of type %v", n.Id, j.Type)
+	}
+	return env.compile(j.Residual)
 }
 
 // AggSpecOf converts a plan's aggregate call.

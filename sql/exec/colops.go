@@ -87,6 +87,14 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			}
 			return colInstrument(cs, st), false, nil
 		}
+	case *meridianpb.PlanNode_IndexJoin:
+		if env.batchesAtTop(n) {
+			cj, err := env.buildColIndexJoin(n, op.IndexJoin)
+			if err != nil {
+				return nil, false, err
+			}
+			return colInstrument(cj, st), false, nil
+		}
 	case *meridianpb.PlanNode_Append:
 		if env.batchesAtTop(n) {
 			a := &colAppend{types: n.Types}
@@ -142,7 +150,8 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
-// over such a probe, projections, filters and sorts over such a node, set
+// over such a probe, an index join over such an outer input, projections,
+// filters and sorts over such a node, set
 // operations and appends whose inputs are all such nodes — and not over
 // rows it would first store by column.
 func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
@@ -153,6 +162,8 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return env.RecvCols != nil
 	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort:
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_IndexJoin:
+		return env.Lookup != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
 	case *meridianpb.PlanNode_SetOp, *meridianpb.PlanNode_Append:
 		if _, ok := op.(*meridianpb.PlanNode_SetOp); ok && len(n.Inputs) != 2 || len(n.Inputs) == 0 {
 			return false

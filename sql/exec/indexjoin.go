@@ -34,10 +34,7 @@ type IndexJoin struct {
 	residual expr.Eval
 	ow, iw   int
 
-	keyBuf  []types.Datum // the batch's key values, len(keys) per outer row
-	order   []int         // the batch's rows in key order
-	lkeys   [][]types.Datum
-	lrow    []int  // lkeys[k] is the key of outer row lrow[k]
+	batchKeys
 	found   []bool // per outer row of the batch
 	out     rowBuffer
 	release func() // frees the lookup's resources (nil: none)
@@ -83,10 +80,8 @@ func (j *IndexJoin) Next(ctx context.Context) (*Batch, error) {
 // (the storage keeps the file and blocks it read loaded). The output's
 // order is not the outer's; no plan relies on it.
 func (j *IndexJoin) probeBatch(ctx context.Context, rows []Row) error {
-	n := len(j.keys)
 	j.keyBuf = j.keyBuf[:0]
-	j.order = j.order[:0]
-	for i, o := range rows {
+	for _, o := range rows {
 		for _, k := range j.keys {
 			v, err := k(o)
 			if err != nil {
@@ -94,27 +89,8 @@ func (j *IndexJoin) probeBatch(ctx context.Context, rows []Row) error {
 			}
 			j.keyBuf = append(j.keyBuf, v)
 		}
-		j.order = append(j.order, i)
 	}
-	keysOf := func(i int) []types.Datum { return j.keyBuf[i*n : (i+1)*n] }
-	slices.SortStableFunc(j.order, func(a, b int) int {
-		ka, kb := keysOf(a), keysOf(b)
-		for c := range ka {
-			if r := types.CompareNullsLast(ka[c], kb[c]); r != 0 {
-				return r
-			}
-		}
-		return 0
-	})
-	// One lookup of the keys without a NULL, in key order.
-	j.lkeys, j.lrow = j.lkeys[:0], j.lrow[:0]
-	for _, i := range j.order {
-		vals := keysOf(i)
-		if !slices.Contains(vals, nil) {
-			j.lkeys = append(j.lkeys, vals)
-			j.lrow = append(j.lrow, i)
-		}
-	}
+	j.sortKeys(len(j.keys), len(rows))
 	j.found = append(j.found[:0], make([]bool, len(rows))...)
 	semi := j.typ == JoinSemi || j.typ == JoinAnti
 	err := j.lookup(ctx, j.lkeys, func(k int, in Row) error {
@@ -175,5 +151,41 @@ func (j *IndexJoin) Close() {
 	if j.release != nil {
 		j.release()
 		j.release = nil
+	}
+}
+
+// batchKeys are the lookup keys of a batch of outer rows.
+type batchKeys struct {
+	keyBuf []types.Datum // the batch's key values, one key after another
+	order  []int         // the batch's rows in key order
+	lkeys  [][]types.Datum
+	lrow   []int // lkeys[k] is the key of the batch's row lrow[k]
+}
+
+// sortKeys orders the batch's rows (rows keys of n values in keyBuf) by
+// key, and lists the keys without a NULL in that order: one lookup of
+// them reads the index forward, each key near the last one (the storage
+// keeps the file and blocks it read loaded).
+func (b *batchKeys) sortKeys(n, rows int) {
+	keysOf := func(i int) []types.Datum { return b.keyBuf[i*n : (i+1)*n] }
+	b.order = b.order[:0]
+	for i := range rows {
+		b.order = append(b.order, i)
+	}
+	slices.SortStableFunc(b.order, func(x, y int) int {
+		kx, ky := keysOf(x), keysOf(y)
+		for c := range kx {
+			if r := types.CompareNullsLast(kx[c], ky[c]); r != 0 {
+				return r
+			}
+		}
+		return 0
+	})
+	b.lkeys, b.lrow = b.lkeys[:0], b.lrow[:0]
+	for _, i := range b.order {
+		if vals := keysOf(i); !slices.Contains(vals, nil) {
+			b.lkeys = append(b.lkeys, vals)
+			b.lrow = append(b.lrow, i)
+		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"github.com/meridian-db/meridian/sql/colexpr"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -72,23 +74,41 @@ func TestIndexJoinMatchesNestedLoop(t *testing.T) {
 		}
 	}
 	residual := func(row []types.Datum) (types.Datum, error) { return row[3].(int64)%3 != 0, nil }
+	testIndexJoin := func(t *testing.T, ij Operator, typ JoinType, res expr.Eval) {
+		emits = 0
+		got := mustCollect(t, ij)
+		if (typ == JoinSemi || typ == JoinAnti) && res == nil && emits != matched {
+			// A semi or anti join stops a lookup at its first match.
+			t.Errorf("%d inner rows read for %d matching outer rows", emits, matched)
+		}
+		// The reference: a keyed nested loop over the same rows.
+		ref := NewHashJoin(&Env{}, nil, NewRows(outer), NewRows(inner), JoinSpec{Type: typ,
+			LeftKeys: colEvals(1), RightKeys: colEvals(0), Residual: res,
+			LeftTypes: []uint32{types.Int8, types.Int8}, RightTypes: []uint32{types.Int8, types.Int8, types.Text}})
+		want := mustCollect(t, ref)
+		sameMultiset(t, got, want)
+	}
+	outerTypes, innerTypes := []uint32{types.Int8, types.Int8}, []uint32{types.Int8, types.Int8, types.Text}
+	key, err := (&colexpr.Compiler{In: outerTypes}).Compile(expr.Column(1, types.T(types.Int8)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, typ := range []JoinType{JoinInner, JoinLeft, JoinSemi, JoinAnti} {
 		for _, res := range []expr.Eval{nil, residual} {
-			t.Run(fmt.Sprintf("type%d/residual=%v", typ, res != nil), func(t *testing.T) {
-				ij := NewIndexJoin(NewRows(outer), typ, colEvals(1), lookup, res, 2, 3)
-				emits = 0
-				got := mustCollect(t, ij)
-				if (typ == JoinSemi || typ == JoinAnti) && res == nil && emits != matched {
-					// A semi or anti join stops a lookup at its first match.
-					t.Errorf("%d inner rows read for %d matching outer rows", emits, matched)
-				}
-				// The reference: a keyed nested loop over the same rows.
-				ref := NewHashJoin(&Env{}, nil, NewRows(outer), NewRows(inner), JoinSpec{Type: typ,
-					LeftKeys: colEvals(1), RightKeys: colEvals(0), Residual: res,
-					LeftTypes: []uint32{types.Int8, types.Int8}, RightTypes: []uint32{types.Int8, types.Int8, types.Text}})
-				want := mustCollect(t, ref)
-				sameMultiset(t, got, want)
-			})
+			for _, vectorized := range []bool{false, true} {
+				t.Run(fmt.Sprintf("type%d/residual=%v/vectorized=%v", typ, res != nil, vectorized), func(t *testing.T) {
+					var ij Operator = NewIndexJoin(NewRows(outer), typ, colEvals(1), lookup, res, 2, 3)
+					if vectorized {
+						out := outerTypes
+						if typ == JoinInner || typ == JoinLeft {
+							out = append(slices.Clone(outerTypes), innerTypes...)
+						}
+						src := &rowsColSource{types: outerTypes, rows: outer, all: true, rng: rand.New(rand.NewPCG(1, 2))}
+						ij = ColRows(NewColIndexJoin(src, typ, []colexpr.Expr{key}, lookup, res, 3, out))
+					}
+					testIndexJoin(t, ij, typ, res)
+				})
+			}
 		}
 	}
 	if lookups == 0 {
