@@ -87,6 +87,22 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			}
 			return colInstrument(cs, st), false, nil
 		}
+	case *meridianpb.PlanNode_Limit:
+		if env.batchesAtTop(n) {
+			limit, err := env.rowCount(op.Limit.Limit, "LIMIT")
+			if err != nil {
+				return nil, false, err
+			}
+			offset, err := env.rowCount(op.Limit.Offset, "OFFSET")
+			if err != nil {
+				return nil, false, err
+			}
+			in, _, err := env.buildCols(n.Inputs[0])
+			if err != nil {
+				return nil, false, err
+			}
+			return colInstrument(&colLimit{in: in, limitState: limitState{limit: limit, offset: max(offset, 0)}}, st), false, nil
+		}
 	case *meridianpb.PlanNode_IndexJoin:
 		if env.batchesAtTop(n) {
 			cj, err := env.buildColIndexJoin(n, op.IndexJoin)
@@ -151,7 +167,7 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
 // over such a probe, an index join over such an outer input, projections,
-// filters and sorts over such a node, set
+// filters, sorts and limits over such a node, set
 // operations and appends whose inputs are all such nodes — and not over
 // rows it would first store by column.
 func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
@@ -160,7 +176,7 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return true
 	case *meridianpb.PlanNode_Recv:
 		return env.RecvCols != nil
-	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort:
+	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort, *meridianpb.PlanNode_Limit:
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
 	case *meridianpb.PlanNode_IndexJoin:
 		return env.Lookup != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])

@@ -44,3 +44,38 @@ func TestFilterOverRowwiseColumn(t *testing.T) {
 	}
 	sameRows(t, got, want)
 }
+
+// A fragment's LIMIT over a scan read by column cuts the batches'
+// selections: the rows after the offset, up to the limit, and no more
+// batches read than it takes.
+func TestColLimit(t *testing.T) {
+	rows := aggInput(63, 20000, 20)
+	for _, tc := range []struct{ limit, offset int64 }{{100, 0}, {100, 5}, {3000, 1500}, {0, 0}, {-1, 19000}} {
+		env, _ := testEnv(t, 0)
+		src := &rowsColSource{types: aggInTypes, rows: rows, all: true, rng: rand.New(rand.NewPCG(1, 2))}
+		env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+		scan := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{}}, Types: aggInTypes}
+		ln := &meridianpb.LimitNode{}
+		if tc.limit >= 0 {
+			ln.Limit = expr.Const(types.T(types.Int8), tc.limit)
+		}
+		if tc.offset > 0 {
+			ln.Offset = expr.Const(types.T(types.Int8), tc.offset)
+		}
+		plan := &meridianpb.PlanNode{Id: 1, Op: &meridianpb.PlanNode_Limit{Limit: ln}, Types: aggInTypes, Inputs: []*meridianpb.PlanNode{scan}}
+		cols, op, err := env.BuildRoot(plan)
+		if err != nil || op != nil {
+			t.Fatalf("%+v: built %T, %v; want column batches", tc, op, err)
+		}
+		got := mustCollect(t, ColRows(cols))
+		end := int64(len(rows))
+		if tc.limit >= 0 {
+			end = min(end, tc.offset+tc.limit)
+		}
+		want := rows[min(tc.offset, end):end]
+		sameRows(t, got, want)
+		if tc.limit >= 0 && len(src.selected) > int(end)+2*1024 {
+			t.Errorf("%+v: %d rows read for %d", tc, len(src.selected), end)
+		}
+	}
+}
