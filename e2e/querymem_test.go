@@ -10,9 +10,10 @@ import (
 // TestQueryMemory: datanodes with a small query memory (--query-mem
 // 4 MiB, far under each operator's 64 MB work_mem) answer a GROUP BY of
 // many groups right — its aggregation spills once the shared memory is
-// used up — and fail a window function, which cannot spill, with 53200
-// while staying up; the metrics show the memory reserved, and given back
-// once the queries end.
+// used up — and a row_number over one partition of 100,000 rows (it holds
+// a row at a time, its sort spills), and fail a lead over that partition,
+// which it holds and cannot spill, with 53200 while staying up; the
+// metrics show the memory reserved, and given back once the queries end.
 func TestQueryMemory(t *testing.T) {
 	tc := startClusterWith(t, cluster.Options{CNs: 1, DNs: 2, QueryMem: 4 << 20})
 	conn := tc.connect(t, 0)
@@ -53,7 +54,13 @@ func TestQueryMemory(t *testing.T) {
 		t.Errorf("no operator spilled with the query memory used up:\n%s", plan.String())
 	}
 
-	_, err = conn.Exec(ctx, "SELECT id, row_number() OVER (PARTITION BY g ORDER BY id) FROM qm")
+	// One partition of every row, on one datanode: row_number holds one
+	// row at a time (its sort spills), lead the whole partition.
+	var rn int64
+	if err := conn.QueryRow(ctx, "SELECT count(*), max(r) FROM (SELECT row_number() OVER (PARTITION BY g % 1 ORDER BY id) r FROM qm) s").Scan(&n, &rn); err != nil || n != 100000 || rn != 100000 {
+		t.Fatalf("row_number over 100,000 rows under a small query memory: %d rows, max %d, %v", n, rn, describe(err))
+	}
+	_, err = conn.Exec(ctx, "SELECT id, lead(id) OVER (PARTITION BY g % 1 ORDER BY id) FROM qm")
 	if sqlState(err) != "53200" {
 		t.Fatalf("window function past the query memory: %v, want 53200", errText(err))
 	}
