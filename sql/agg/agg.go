@@ -312,26 +312,29 @@ func NewPartial(spec Spec) Partial {
 }
 
 // DecAdder is implemented by the states (full and partial) of sum and
-// avg of numerics: AddDec(c, exp) is Add of the numeric c×10^exp (the
-// vectorized aggregation's values, which it so does not build).
+// avg of numerics: AddDec(c, exp, n) is Add of n numerics whose sum is
+// c×10^exp (the vectorized aggregation's values, which it so does not
+// build, or their sum it kept).
 type DecAdder interface {
-	AddDec(c int64, exp int32) error
+	AddDec(c int64, exp int32, n int64) error
 }
 
 type onePartial struct{ acc Acc }
 
 // AddDec is DecAdder's, for sum only.
-func (p *onePartial) AddDec(c int64, exp int32) error { return p.acc.(*sumAcc).AddDec(c, exp) }
-
-// AddDec is DecAdder's.
-func (p *avgPartial) AddDec(c int64, exp int32) error {
-	p.n++
-	return p.sum.AddDec(c, exp)
+func (p *onePartial) AddDec(c int64, exp int32, n int64) error {
+	return p.acc.(*sumAcc).AddDec(c, exp, n)
 }
 
 // AddDec is DecAdder's.
-func (a *sumAcc) AddDec(c int64, exp int32) error {
-	a.n++
+func (p *avgPartial) AddDec(c int64, exp int32, n int64) error {
+	p.n += n
+	return p.sum.AddDec(c, exp, n)
+}
+
+// AddDec is DecAdder's.
+func (a *sumAcc) AddDec(c int64, exp int32, n int64) error {
+	a.n += n
 	return a.addScaled(c, exp)
 }
 
@@ -394,8 +397,10 @@ type oneFinal struct{ acc Acc }
 func (f *oneFinal) Merge(s []types.Datum) error { return f.acc.Add(s[0]) }
 
 // AddDec is DecAdder's, for sum only: Merge of the numeric state c×10^exp.
-func (f *oneFinal) AddDec(c int64, exp int32) error { return f.acc.(*sumAcc).AddDec(c, exp) }
-func (f *oneFinal) Result() (types.Datum, error)    { return f.acc.Result() }
+func (f *oneFinal) AddDec(c int64, exp int32, n int64) error {
+	return f.acc.(*sumAcc).AddDec(c, exp, n)
+}
+func (f *oneFinal) Result() (types.Datum, error) { return f.acc.Result() }
 
 type avgFinal struct {
 	spec Spec

@@ -79,14 +79,17 @@ type ColHashAgg struct {
 	// the count in the group's row (column countCol[i]).
 	counts   [][]int64
 	countCol []int
-	slab     groupSlab
-	kbuf     []byte
-	keys     []*coldata.Vec
-	vals     []*coldata.Vec
-	done     bool
-	out      *Rows
-	spill    *HashAgg // the full phase's spilled rows, aggregated after the groups held
-	closed   bool
+	// sums[i], for a sum or avg of numerics (full and partial phases),
+	// holds the groups' running sums by their place in order.
+	sums   []*decSums
+	slab   groupSlab
+	kbuf   []byte
+	keys   []*coldata.Vec
+	vals   []*coldata.Vec
+	done   bool
+	out    *Rows
+	spill  *HashAgg // the full phase's spilled rows, aggregated after the groups held
+	closed bool
 }
 
 var _ Operator = (*ColHashAgg)(nil)
@@ -144,6 +147,7 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	h.args = make([]colexpr.Expr, len(a.Aggs))
 	h.modes = make([]int, len(a.Aggs))
 	h.counts = make([][]int64, len(a.Aggs))
+	h.sums = make([]*decSums, len(a.Aggs))
 	h.countCol = make([]int, len(a.Aggs))
 	col, state := len(a.GroupBy), len(a.GroupBy)
 	if len(src.Types()) != len(n.Inputs[0].Types) {
@@ -160,6 +164,9 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 		}
 		if h.modes[i] == addCount {
 			h.counts[i] = []int64{}
+		}
+		if h.modes[i] == addSum && phase != AggFinal && f.Arg != nil && f.Arg.TypeOid == types.Numeric {
+			h.sums[i] = &decSums{}
 		}
 		if phase == AggFinal {
 			// The input holds each aggregate's partial state.
@@ -330,11 +337,12 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 				}
 				continue
 			}
-			var acc adder
-			if h.phase == AggFull {
-				acc = g.accs[i]
-			} else {
-				acc = g.parts[i]
+			acc := h.accOf(g, i)
+			if ds := h.sums[i]; ds != nil && v.Kind == coldata.Dec && !v.IsNull(r) && !v.IsBig(r) {
+				if err := ds.add(acc, g.ord, v.I[r], v.E[r]); err != nil {
+					return false, err
+				}
+				continue
 			}
 			if err := h.update(acc, h.modes[i], v, r); err != nil {
 				return false, err
@@ -342,6 +350,53 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 		}
 	}
 	return full, nil
+}
+
+// accOf returns g's state of aggregate i (full or partial phase).
+func (h *ColHashAgg) accOf(g *group, i int) adder {
+	if h.phase == AggFull {
+		return g.accs[i]
+	}
+	return g.parts[i]
+}
+
+// decSums holds, for a sum or avg of numerics, each group's running sum
+// of the numerics that fit an int64 — coefficient, exponent, how many —
+// by the group's place among those held: in arrays, so that adding a
+// value touches a few words rather than the group's state behind its
+// pointer, which a table of many groups fetches from memory for each row.
+// A value of another exponent, or an overflow, first adds the sum to the
+// state; flush adds what is left.
+type decSums struct {
+	c []int64
+	e []int32
+	n []int64
+}
+
+func (ds *decSums) add(p adder, o int32, c int64, e int32) error {
+	if n := ds.n[o]; n > 0 {
+		if ds.e[o] == e {
+			if sum := ds.c[o] + c; (c >= 0) == (sum >= ds.c[o]) {
+				ds.c[o], ds.n[o] = sum, n+1
+				return nil
+			}
+		}
+		if err := p.(agg.DecAdder).AddDec(ds.c[o], ds.e[o], n); err != nil {
+			return err
+		}
+	}
+	ds.c[o], ds.e[o], ds.n[o] = c, e, 1
+	return nil
+}
+
+// settle adds group o's sum to its state p.
+func (ds *decSums) settle(p adder, o int32) error {
+	n := ds.n[o]
+	if n == 0 {
+		return nil
+	}
+	ds.n[o] = 0
+	return p.(agg.DecAdder).AddDec(ds.c[o], ds.e[o], n)
 }
 
 // merge merges the partial states of row r of b into g's (AggFinal): a
@@ -354,7 +409,7 @@ func (h *ColHashAgg) merge(b *coldata.Batch, g *group, r int) error {
 			h.counts[i][g.ord] += v.I[r] // a count's state is never NULL
 			continue
 		case h.calls[i].Spec.Func == "sum" && v.Kind == coldata.Dec && !v.IsNull(r) && !v.IsBig(r):
-			if err := g.finals[i].(agg.DecAdder).AddDec(v.I[r], v.E[r]); err != nil {
+			if err := g.finals[i].(agg.DecAdder).AddDec(v.I[r], v.E[r], 1); err != nil {
 				return err
 			}
 			continue
@@ -446,7 +501,7 @@ func (h *ColHashAgg) update(p adder, mode int, v *coldata.Vec, r int) error {
 		if v.IsBig(r) {
 			return p.Add(&v.D[r]) // not kept
 		}
-		return p.(agg.DecAdder).AddDec(v.I[r], v.E[r])
+		return p.(agg.DecAdder).AddDec(v.I[r], v.E[r], 1)
 	}
 	return p.Add(v.Datum(r))
 }
@@ -503,12 +558,24 @@ func (h *ColHashAgg) hold(g *group) {
 			h.counts[i] = append(c, 0)
 		}
 	}
+	for _, ds := range h.sums {
+		if ds != nil {
+			ds.c, ds.e, ds.n = append(ds.c, 0), append(ds.e, 0), append(ds.n, 0)
+		}
+	}
 }
 
 // flush turns the groups held into output rows and empties the table.
 func (h *ColHashAgg) flush() error {
 	out := make([]Row, 0, len(h.order))
 	for _, g := range h.order {
+		for i, ds := range h.sums {
+			if ds != nil {
+				if err := ds.settle(h.accOf(g, i), g.ord); err != nil {
+					return err
+				}
+			}
+		}
 		r, err := g.result(h.phase, len(h.calls))
 		if err != nil {
 			return err
@@ -523,6 +590,11 @@ func (h *ColHashAgg) flush() error {
 	for i, c := range h.counts {
 		if c != nil {
 			h.counts[i] = c[:0]
+		}
+	}
+	for _, ds := range h.sums {
+		if ds != nil {
+			ds.c, ds.e, ds.n = ds.c[:0], ds.e[:0], ds.n[:0]
 		}
 	}
 	clear(h.table)

@@ -338,3 +338,28 @@ func TestColPipelineOverRows(t *testing.T) {
 		t.Errorf("an aggregation of plain columns of rows built %T, want the row HashAgg", op)
 	}
 }
+
+// Aggregations without a numeric sum or average, of each phase, over
+// one and two keys (a count alone; counts, min and max).
+func TestColHashAggWithoutNumericSums(t *testing.T) {
+	rows := aggInput(71, 4000, 300)
+	for _, defs := range [][]aggDef{splitAggs[:1], {splitAggs[0], splitAggs[1], splitAggs[5], splitAggs[14]}} {
+		for _, groupCols := range [][]int{{0}, {0, 1}} {
+			env, _ := testEnv(t, 0)
+			src := &rowsColSource{types: aggInTypes, rows: rows, all: true, rng: rand.New(rand.NewPCG(3, 4))}
+			env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
+			plan := colAggPlan(groupCols, defs)
+			plan.GetAgg().Phase = meridianpb.AggPhase_AGG_FULL
+			op, err := env.Build(plan)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := op.(*ColHashAgg); !ok {
+				t.Fatalf("built %T, not the vectorized aggregation", op)
+			}
+			got := mustCollect(t, op)
+			want, _ := aggRun(t, 0, rows, aggInTypes, AggFull, colEvals(groupCols...), calls(defs, AggFull), nil)
+			sameMultiset(t, got, want)
+		}
+	}
+}
