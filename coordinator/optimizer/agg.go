@@ -4,6 +4,7 @@ import (
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/codec"
 )
 
 // aggregate plans a block's GROUP BY and aggregates over its FROM row;
@@ -218,6 +219,7 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 		}
 	}
 	var inputOrder []*meridianpb.SortKey
+	grouped := false
 	switch {
 	case !cn && (!samePart || len(part) == 0) && n.dist.onDatanodes() && n.dist.kind != distReplicated:
 		// The windows run on the coordinator: the datanodes sort their
@@ -234,6 +236,8 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 			var cols []int
 			n, cols = b.keyColumns(n, part)
 			n = b.redistribute(n, cols)
+		} else if keys := clusteredWindow(n, fns); keys != nil {
+			inputOrder, grouped = keys, true
 		}
 	}
 	types := append([]uint32(nil), n.types...)
@@ -242,7 +246,7 @@ func (b *builder) windows(sel *planner.Select, in *built) (*built, error) {
 		types = append(types, f.TypeOid)
 		names = append(names, f.Func)
 	}
-	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns, InputOrder: inputOrder}}}
+	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Window{Window: &meridianpb.WindowNode{Funcs: fns, InputOrder: inputOrder, InputGrouped: grouped}}}
 	wn := b.newNode(op, types, names, n.dist, n.rows, n.cost+sortCost(n.rows)*float64(len(fns)), n)
 	wn.cols = padCols(n)
 	// Window values follow the input row; a projection that added key
@@ -303,6 +307,56 @@ func (b *builder) windowSort(n *pnode, fns []*meridianpb.WindowFunc) (*pnode, []
 	}
 	op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Sort{Sort: &meridianpb.SortNode{Keys: keys}}}
 	return b.newNode(op, n.types, n.names, n.dist, n.rows, n.cost+sortCost(n.rows), n), keys
+}
+
+// clusteredWindow returns the keys of the window the executor computes
+// first (see windowSort) when n, its input, is a scan of a table clustered
+// by its primary key that returns each of that window's partitions
+// contiguous and in its order: the partition keys are the primary key's
+// leading columns (in its order) and hold every distribution column —
+// so a partition's rows are adjacent in one bucket — and the ORDER BY keys
+// are the next ones, ascending. Else nil.
+func clusteredWindow(n *pnode, fns []*meridianpb.WindowFunc) []*meridianpb.SortKey {
+	sn := n.op.GetScan()
+	if sn == nil || sn.IndexId != 0 || sn.Limit > 0 || sn.Table.GetClusterIndex() == 0 {
+		return nil
+	}
+	var ix *meridianpb.IndexDesc
+	for _, x := range sn.Table.Indexes {
+		if x.Id == sn.Table.ClusterIndex {
+			ix = x
+		}
+	}
+	var first *meridianpb.WindowFunc
+	for _, f := range fns {
+		if first == nil || len(f.PartitionBy)+len(f.OrderBy) > len(first.PartitionBy)+len(first.OrderBy) {
+			first = f
+		}
+	}
+	np := len(first.PartitionBy)
+	if ix == nil || np+len(first.OrderBy) > len(ix.Columns) || codec.ClusterLookup(sn.Table, ix, np) == nil {
+		return nil
+	}
+	column := func(e *Expr) int32 { // the table column e reads, or -2
+		if e.GetKind() != kColumn || int(e.Index) >= len(sn.Columns) {
+			return -2
+		}
+		return sn.Columns[e.Index]
+	}
+	var keys []*meridianpb.SortKey
+	for i, p := range first.PartitionBy {
+		if column(p) != ix.Columns[i] {
+			return nil
+		}
+		keys = append(keys, &meridianpb.SortKey{Expr: p})
+	}
+	for i, o := range first.OrderBy {
+		if o.Desc || column(o.Expr) != ix.Columns[np+i] {
+			return nil
+		}
+		keys = append(keys, o)
+	}
+	return keys
 }
 
 func sameExprs(a, c []*Expr) bool {

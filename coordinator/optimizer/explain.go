@@ -345,6 +345,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 			}
 			d = append(d, s+strings.Join(parts, " ")+")")
 		}
+		if op.Window.InputGrouped {
+			d = append(d, "Input: not sorted: each partition comes in the primary key's order ("+keys(op.Window.InputOrder)+"), the table being clustered by it")
+		}
 		return "WindowAgg", d
 	case *meridianpb.PlanNode_SetOp:
 		t := strings.ToUpper(op.SetOp.Op)

@@ -1801,7 +1801,14 @@ type WindowNode struct {
 	Funcs []*WindowFunc          `protobuf:"bytes,1,rep,name=funcs,proto3" json:"funcs,omitempty"`
 	// The order the input's rows come in (a sort under a merging receive),
 	// if any: a window whose keys lead these is not sorted again.
-	InputOrder    []*SortKey `protobuf:"bytes,2,rep,name=input_order,json=inputOrder,proto3" json:"input_order,omitempty"`
+	InputOrder []*SortKey `protobuf:"bytes,2,rep,name=input_order,json=inputOrder,proto3" json:"input_order,omitempty"`
+	// input_order only groups the rows: each partition of the window whose
+	// keys are input_order (partition keys, then ORDER BY keys) comes
+	// contiguous and ordered by its ORDER BY keys, but the partitions in no
+	// order (a scan of a table clustered by a primary key whose leading
+	// columns are the partition keys). Only a window of exactly those keys
+	// is not sorted again.
+	InputGrouped  bool `protobuf:"varint,3,opt,name=input_grouped,json=inputGrouped,proto3" json:"input_grouped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1848,6 +1855,13 @@ func (x *WindowNode) GetInputOrder() []*SortKey {
 		return x.InputOrder
 	}
 	return nil
+}
+
+func (x *WindowNode) GetInputGrouped() bool {
+	if x != nil {
+		return x.InputGrouped
+	}
+	return false
 }
 
 // SetOpNode combines inputs[0] and inputs[1] by whole rows (NULLs equal).
@@ -3254,12 +3268,13 @@ const file_plan_proto_rawDesc = "" +
 	"\x05frame\x18\x05 \x01(\v2\x15.meridian.WindowFrameR\x05frame\x12\x19\n" +
 	"\btype_oid\x18\x06 \x01(\rR\atypeOid\x12\x16\n" +
 	"\x06typmod\x18\a \x01(\x05R\x06typmod\x12#\n" +
-	"\x03agg\x18\b \x01(\v2\x11.meridian.AggFuncR\x03agg\"l\n" +
+	"\x03agg\x18\b \x01(\v2\x11.meridian.AggFuncR\x03agg\"\x91\x01\n" +
 	"\n" +
 	"WindowNode\x12*\n" +
 	"\x05funcs\x18\x01 \x03(\v2\x14.meridian.WindowFuncR\x05funcs\x122\n" +
 	"\vinput_order\x18\x02 \x03(\v2\x11.meridian.SortKeyR\n" +
-	"inputOrder\"-\n" +
+	"inputOrder\x12#\n" +
+	"\rinput_grouped\x18\x03 \x01(\bR\finputGrouped\"-\n" +
 	"\tSetOpNode\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\"/\n" +

@@ -645,6 +645,13 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 
 	var op Operator
 	sorted := wn.InputOrder // the order of op's rows
+	grouped := wn.InputGrouped
+	leads := func(keys []*meridianpb.SortKey) bool {
+		if grouped && len(keys) != len(sorted) {
+			return false // grouped for the first window's keys, not sorted by their prefixes
+		}
+		return sortKeysLead(sorted, keys)
+	}
 	oids := append([]uint32(nil), n.Inputs[0].Types...)
 	fail := func(err error) (Operator, error) {
 		if op != nil {
@@ -652,12 +659,12 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 		}
 		return nil, err
 	}
-	if len(wins) > 0 && !sortKeysLead(sorted, wins[0].keys) && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
+	if len(wins) > 0 && !leads(wins[0].keys) && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
 		cs, err := env.buildColSort(&meridianpb.PlanNode{Id: n.Id, Inputs: n.Inputs}, &meridianpb.SortNode{Keys: wins[0].keys}, st)
 		if err != nil {
 			return nil, err
 		}
-		op, sorted = ColRows(cs), wins[0].keys
+		op, sorted, grouped = ColRows(cs), wins[0].keys, false
 	} else {
 		in, err := env.inputs(n, 1)
 		if err != nil {
@@ -667,12 +674,12 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 	}
 	at := make([]int, len(wn.Funcs)) // each function's column in op's rows
 	for _, w := range wins {
-		if !sortKeysLead(sorted, w.keys) {
+		if !leads(w.keys) {
 			keys, err := env.sortKeys(w.keys)
 			if err != nil {
 				return fail(err)
 			}
-			op, sorted = NewSort(env, st, op, slices.Clone(oids), keys, 0), w.keys
+			op, sorted, grouped = NewSort(env, st, op, slices.Clone(oids), keys, 0), w.keys, false
 		}
 		fns := make([]WindowFn, len(w.fns))
 		for k, i := range w.fns {
@@ -685,6 +692,10 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			oids = append(oids, wn.Funcs[i].TypeOid)
 		}
 		op = NewWindow(env, st, op, fns)
+		if grouped {
+			// Grouped for the first window only (the planner's claim).
+			sorted, grouped = nil, false
+		}
 	}
 	width := len(n.Inputs[0].Types)
 	inOrder := true

@@ -365,22 +365,8 @@ func TestBuildWindowSorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var shape []string
-	for o := Operator(op); o != nil; {
-		shape = append(shape, fmt.Sprintf("%T", o))
-		switch x := o.(type) {
-		case *Project:
-			o = x.input
-		case *Window:
-			o = x.input
-		case *Sort:
-			o = x.input
-		default:
-			o = nil
-		}
-	}
 	want := "[*exec.Project *exec.Window *exec.Sort *exec.Window *exec.Window *exec.Sort *exec.Rows]"
-	if fmt.Sprint(shape) != want {
+	if shape := windowShape(op); shape != want {
 		t.Errorf("built %v, want %s", shape, want)
 	}
 	got, err := collect(ctxBg(), op)
@@ -441,4 +427,44 @@ func mustBuild(t *testing.T, env *Env, plan *pb.PlanNode) Operator {
 		t.Fatal(err)
 	}
 	return op
+}
+
+// Input grouped for its first window (rows of a table clustered by the
+// window's keys): that window is not sorted; another whose keys lead the
+// first's is (the rows are grouped by the first window's keys, not
+// sorted by their prefixes).
+func TestBuildWindowGroupedInput(t *testing.T) {
+	c0, c2 := cCol(0, i8), cCol(2, i8)
+	plan := node(2, []uint32{i8, text, i8, i8, i8}, &pb.WindowNode{
+		Funcs: []*pb.WindowFunc{
+			{Func: "row_number", PartitionBy: []*pb.Expr{c0}, OrderBy: []*pb.SortKey{{Expr: c2}}, TypeOid: i8},
+			{Func: "count", PartitionBy: []*pb.Expr{c0}, Agg: &pb.AggFunc{Func: "count", TypeOid: i8}, TypeOid: i8},
+		},
+		InputOrder: []*pb.SortKey{{Expr: c0}, {Expr: c2}}, InputGrouped: true,
+	}, valuesA(1))
+	env, _ := testEnv(t, 0)
+	op := mustBuild(t, env, plan)
+	if shape, want := windowShape(op), "[*exec.Window *exec.Sort *exec.Window *exec.Rows]"; shape != want {
+		t.Errorf("built %v, want %s", shape, want)
+	}
+	op.Close()
+}
+
+// windowShape lists the operators a window node was built into, top down.
+func windowShape(op Operator) string {
+	var shape []string
+	for o := op; o != nil; {
+		shape = append(shape, fmt.Sprintf("%T", o))
+		switch x := o.(type) {
+		case *Project:
+			o = x.input
+		case *Window:
+			o = x.input
+		case *Sort:
+			o = x.input
+		default:
+			o = nil
+		}
+	}
+	return fmt.Sprint(shape)
 }
