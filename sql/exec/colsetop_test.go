@@ -60,18 +60,19 @@ func TestBuildColSetOpAndAppend(t *testing.T) {
 		}
 		return env, srcs
 	}
-	env, _ := newEnv()
+	env, srcs := newEnv()
 	plan := node(3, setOpTypes, &pb.SetOpNode{Op: "intersect"}, scan(1), scan(2))
 	op := mustBuild(t, env, plan)
 	if c, ok := op.(*colToRows); !ok || func() bool { _, ok := c.src.(*ColSetOp); return !ok }() {
 		t.Fatalf("built %T, not the vectorized set operation", op)
 	}
 	got := mustCollect(t, op)
-	if len(got) == 0 {
-		t.Fatal("no rows in common")
+	if len(got) == 0 || len(*srcs) != 2 {
+		t.Fatalf("%d rows in common, %d scans", len(got), len(*srcs))
 	}
+	sameMultiset(t, got, refSetOp((*srcs)[0].selected, (*srcs)[1].selected, true, false))
 
-	env, srcs := newEnv()
+	env, srcs = newEnv()
 	agg := node(4, []uint32{types.Int8, types.Int8}, &pb.AggNode{Phase: pb.AggPhase_AGG_FULL, GroupBy: []*pb.Expr{cCol(0, types.Int8)},
 		Aggs: []*pb.AggFunc{{Func: "count", TypeOid: types.Int8, Typmod: -1}}},
 		node(3, setOpTypes, &pb.AppendNode{}, scan(1), scan(2)))

@@ -233,11 +233,7 @@ func BenchmarkColSort(b *testing.B) {
 		b.Fatal(err)
 	}
 	exprs := []colexpr.Expr{key}
-	for _, tc := range []struct {
-		name  string
-		mem   int64
-		limit int64
-	}{{"memory", inMemory, 0}, {"external", 16 << 20, 0}, {"top100", inMemory, 100}} {
+	for _, tc := range sortBenchCases {
 		b.Run(tc.name, func(b *testing.B) {
 			env, st := testEnv(b, tc.mem)
 			b.ReportAllocs()

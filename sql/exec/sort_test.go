@@ -204,17 +204,21 @@ func TestSortCancel(t *testing.T) {
 	}
 }
 
+// sortBenchCases are BenchmarkSort's and BenchmarkColSort's: in memory,
+// externally (a 16 MB budget), and keeping the first 100 (top-N).
+var sortBenchCases = []struct {
+	name  string
+	mem   int64
+	limit int64
+}{{"memory", inMemory, 0}, {"external", 16 << 20, 0}, {"top100", inMemory, 100}}
+
 // BenchmarkSort sorts 1M rows by an integer key: in memory, externally,
 // and keeping the first 100 (top-N).
 func BenchmarkSort(b *testing.B) {
 	const n = 1 << 20
 	rows := benchRows(4, n, n)
 	keys := []SortKey{{Eval: col(0), Type: types.Int8}}
-	for _, tc := range []struct {
-		name  string
-		mem   int64
-		limit int64
-	}{{"memory", inMemory, 0}, {"external", 16 << 20, 0}, {"top100", inMemory, 100}} {
+	for _, tc := range sortBenchCases {
 		b.Run(tc.name, func(b *testing.B) {
 			env, st := testEnv(b, tc.mem)
 			benchRun(b, n, env, st, func() Operator { return NewSort(env, st, NewRows(rows), benchTypes, keys, tc.limit) })

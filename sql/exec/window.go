@@ -551,31 +551,22 @@ func windowPartition(fn *WindowFn, ord []order, rows []Row, p []winRow, vals []t
 	// fed backwards, for the aggregates whose value does not depend on the
 	// order of their input (exact sums, not float ones). Others are
 	// aggregated row by row.
-	if f.Start != UnboundedPreceding && f.End == UnboundedFollowing && orderFree(fn.Agg) {
-		acc, added := agg.New(*fn.Agg), n-1
-		for i := n - 1; i >= 0; i-- {
-			s, _ := frame(i)
-			for ; added >= s; added-- {
-				if err := add(acc, added); err != nil {
-					return err
-				}
-			}
-			v, err := acc.Result()
-			if err != nil {
-				return err
-			}
-			set(i, v)
-		}
-		return nil
+	back := f.Start != UnboundedPreceding && f.End == UnboundedFollowing && orderFree(fn.Agg)
+	running := f.Start == UnboundedPreceding || back
+	acc, added, step := agg.New(*fn.Agg), 0, 1
+	if back {
+		added, step = n-1, -1
 	}
-	running := f.Start == UnboundedPreceding
-	acc, added := agg.New(*fn.Agg), 0
-	for i := range p {
+	for k := range p {
+		i := k
+		if back {
+			i = n - 1 - k
+		}
 		s, e := frame(i)
 		if !running {
 			acc, added = agg.New(*fn.Agg), s
 		}
-		for ; added <= e; added++ {
+		for ; (back && added >= s) || (!back && added <= e); added += step {
 			if err := add(acc, added); err != nil {
 				return err
 			}
