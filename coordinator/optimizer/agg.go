@@ -1,6 +1,8 @@
 package optimizer
 
 import (
+	"slices"
+
 	"github.com/meridian-db/meridian/coordinator/planner"
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
@@ -45,7 +47,7 @@ func (b *builder) aggregate(sel *planner.Select, in *built) (*built, error) {
 // (or gathering them when there are no group values, or few groups).
 func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, sets []*meridianpb.GroupingSet, names []string) (*pnode, dist) {
 	cn := b.cnOnly(group...)
-	splittable := len(sets) == 0
+	splittable := true
 	for _, a := range aggs {
 		cn = cn || b.cnOnly(a.Arg)
 		splittable = splittable && !a.Distinct
@@ -85,12 +87,20 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 		return full(n, n.dist), n.dist
 	case len(sets) == 0:
 		if d, ok := groupedBy(n.dist, group); ok {
+			if clusteredGroups(n, group) {
+				// Each group's rows come together: aggregated one group
+				// at a time, without a hash table or a sort.
+				op := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FULL, GroupBy: group, Aggs: aggs, Sorted: true}}}
+				a := b.newNode(op, outTypes, names, d, groups, n.cost+n.rows*cpuTuple, n)
+				a.cols = outCols
+				return a, d
+			}
 			return full(n, d), d
 		}
 	}
 	groupCols := identityLayout(len(group))
 	if !splittable {
-		// DISTINCT aggregates and grouping sets see every row of a group.
+		// DISTINCT aggregates see every row of a group.
 		if len(group) > 0 && len(sets) == 0 {
 			in, cols := b.keyColumns(n, group)
 			in = b.redistribute(in, cols)
@@ -123,7 +133,12 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 	}
 	var moved *pnode
 	var d dist
-	if len(group) == 0 || (groups <= gatherGroups && b.toClient) {
+	if len(sets) > 0 {
+		// Grouping sets: the partial states of every combination of the
+		// group keys go to the coordinator, whose final phase merges
+		// them into each set's groups (its groups span the datanodes).
+		moved, d = b.gather(partial, nil), dist{kind: distCN}
+	} else if len(group) == 0 || (groups <= gatherGroups && b.toClient) {
 		// Few groups for the client: the coordinator merges them. Where
 		// the groups feed more operators (a derived table, a WITH query),
 		// they stay on the datanodes, which the coordinator cannot send
@@ -133,7 +148,7 @@ func (b *builder) groupBy(n *pnode, group []*Expr, aggs []*meridianpb.AggFunc, s
 		moved, d = b.redistribute(partial, groupCols), dist{kind: distHashed, keys: [][]int{groupCols}}
 	}
 	moved = sortIn(moved, finalGroup)
-	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals, Sorted: sorted}}}
+	fop := &meridianpb.PlanNode{Op: &meridianpb.PlanNode_Agg{Agg: &meridianpb.AggNode{Phase: meridianpb.AggPhase_AGG_FINAL, GroupBy: finalGroup, Aggs: finals, Sets: sets, Sorted: sorted}}}
 	final := b.newNode(fop, outTypes, names, d, groups, moved.cost+moved.rows*cpuBuild, moved)
 	final.cols = outCols
 	return final, d
@@ -317,15 +332,9 @@ func (b *builder) windowSort(n *pnode, fns []*meridianpb.WindowFunc) (*pnode, []
 // so a partition's rows are adjacent in one bucket — and the ORDER BY keys
 // are the next ones, ascending. Else nil.
 func clusteredWindow(n *pnode, fns []*meridianpb.WindowFunc) []*meridianpb.SortKey {
-	sn := n.op.GetScan()
-	if sn == nil || sn.IndexId != 0 || sn.Limit > 0 || sn.Table.GetClusterIndex() == 0 {
+	sn, ix, column := clusterScan(n)
+	if sn == nil {
 		return nil
-	}
-	var ix *meridianpb.IndexDesc
-	for _, x := range sn.Table.Indexes {
-		if x.Id == sn.Table.ClusterIndex {
-			ix = x
-		}
 	}
 	var first *meridianpb.WindowFunc
 	for _, f := range fns {
@@ -334,14 +343,8 @@ func clusteredWindow(n *pnode, fns []*meridianpb.WindowFunc) []*meridianpb.SortK
 		}
 	}
 	np := len(first.PartitionBy)
-	if ix == nil || np+len(first.OrderBy) > len(ix.Columns) || codec.ClusterLookup(sn.Table, ix, np) == nil {
+	if np+len(first.OrderBy) > len(ix.Columns) || codec.ClusterLookup(sn.Table, ix, np) == nil {
 		return nil
-	}
-	column := func(e *Expr) int32 { // the table column e reads, or -2
-		if e.GetKind() != kColumn || int(e.Index) >= len(sn.Columns) {
-			return -2
-		}
-		return sn.Columns[e.Index]
 	}
 	var keys []*meridianpb.SortKey
 	for i, p := range first.PartitionBy {
@@ -357,6 +360,53 @@ func clusteredWindow(n *pnode, fns []*meridianpb.WindowFunc) []*meridianpb.SortK
 		keys = append(keys, o)
 	}
 	return keys
+}
+
+// clusteredGroups reports whether n is a scan of a table clustered by an
+// index whose leading columns are group's keys (plain columns, in any
+// order) and hold every distribution column: the rows of a group are then
+// adjacent in one bucket, which the scan reads in key order, and a sort
+// aggregation needs no sort.
+func clusteredGroups(n *pnode, group []*Expr) bool {
+	sn, ix, column := clusterScan(n)
+	if sn == nil || len(group) == 0 || len(group) > len(ix.Columns) || codec.ClusterLookup(sn.Table, ix, len(group)) == nil {
+		return false
+	}
+	seen := make([]bool, len(group))
+	for _, g := range group {
+		i := slices.Index(ix.Columns[:len(group)], column(g))
+		if i < 0 || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
+}
+
+// clusterScan returns, when n is a full scan of a table clustered by an
+// index (which it reads in that index's order within each bucket), the
+// scan, the index and a function giving the table column an expression
+// over n's row reads (-2 for one that is not a column); else nil.
+func clusterScan(n *pnode) (*meridianpb.ScanNode, *meridianpb.IndexDesc, func(*Expr) int32) {
+	sn := n.op.GetScan()
+	if sn == nil || sn.IndexId != 0 || sn.Limit > 0 || sn.Table.GetClusterIndex() == 0 {
+		return nil, nil, nil
+	}
+	var ix *meridianpb.IndexDesc
+	for _, x := range sn.Table.Indexes {
+		if x.Id == sn.Table.ClusterIndex {
+			ix = x
+		}
+	}
+	if ix == nil {
+		return nil, nil, nil
+	}
+	return sn, ix, func(e *Expr) int32 {
+		if e.GetKind() != kColumn || int(e.Index) >= len(sn.Columns) {
+			return -2
+		}
+		return sn.Columns[e.Index]
+	}
 }
 
 func sameExprs(a, c []*Expr) bool {

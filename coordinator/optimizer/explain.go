@@ -301,6 +301,9 @@ func describe(n *meridianpb.PlanNode, f func(*Expr) string) (string, []string) {
 		if len(a.Sets) > 0 {
 			d = append(d, fmt.Sprintf("Grouping Sets: %d", len(a.Sets)))
 		}
+		if a.Sorted && len(n.Inputs) == 1 && n.Inputs[0].GetScan() != nil {
+			d = append(d, "Input: not sorted: each group's rows come together, the table being clustered by its primary key")
+		}
 		if len(a.Aggs) > 0 {
 			var s []string
 			for _, g := range a.Aggs {

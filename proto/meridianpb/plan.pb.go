@@ -1422,7 +1422,7 @@ func (x *GroupingSet) GetColumns() []int32 {
 // AggNode groups rows by group_by and computes aggs. Output: the group
 // values, then one column per aggregate (FULL, FINAL) or its partial
 // state columns (PARTIAL). Without group_by, FULL and FINAL emit exactly
-// one row, even for no input. With sets (FULL only), the node groups by
+// one row, even for no input. With sets (FULL or FINAL), the node groups by
 // each set in turn; entries not in a set are NULL in its rows.
 type AggNode struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`

@@ -388,6 +388,33 @@ func TestHashAggGroupingSets(t *testing.T) {
 	}
 }
 
+// Grouping sets in two phases — partial states by every key on each part
+// of the rows, the final phase merging them into each set's groups — give
+// the one-phase rows, also for no rows (the empty set's row).
+func TestHashAggGroupingSetsSplit(t *testing.T) {
+	sets := [][]int{{0, 1}, {0}, {1}, {}}
+	for _, n := range []int{0, 1, 3000} {
+		t.Run(fmt.Sprintf("rows=%d", n), func(t *testing.T) {
+			rows := bigNumerics(aggInput(uint64(41+n), n, 30))
+			var partial []Row
+			finalTypes := []uint32{aggInTypes[0], aggInTypes[1]}
+			for _, d := range splitAggs {
+				finalTypes = append(finalTypes, agg.PartialTypes(d.spec)...)
+			}
+			for _, p := range cutRows(uint64(n), rows, 3) {
+				out, _ := aggRun(t, 0, p, aggInTypes, AggPartial, colEvals(0, 1), calls(splitAggs, AggPartial), nil)
+				partial = append(partial, out...)
+			}
+			got, _ := aggRun(t, 0, partial, finalTypes, AggFinal, colEvals(0, 1), calls(splitAggs, AggFinal), sets)
+			want, _ := aggRun(t, 0, rows, aggInTypes, AggFull, colEvals(0, 1), calls(splitAggs, AggFull), sets)
+			sameMultiset(t, got, want)
+			if n == 0 && len(got) != 1 {
+				t.Errorf("%d rows for no input, want the empty set's one", len(got))
+			}
+		})
+	}
+}
+
 // A hand case: NULL is a group; numerics group by value.
 func TestHashAggHandCase(t *testing.T) {
 	rows := []Row{

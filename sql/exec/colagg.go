@@ -42,6 +42,10 @@ type ColSource interface {
 // as HashAgg does: past the budget they keep aggregating the groups they
 // hold and write the rows of new groups to partition files, which a row
 // HashAgg then aggregates one at a time.
+//
+// Sorted (the plan's sort aggregation), the input's rows come grouped —
+// each group's rows together — and a group ends where the key changes:
+// no table, the groups of about a batch held at a time, nothing spilled.
 type ColHashAgg struct {
 	src     ColSource
 	env     *Env
@@ -73,6 +77,14 @@ type ColHashAgg struct {
 	lastKey   int64
 	lastGroup *group
 	order     []*group
+	// sorted: the input comes grouped; cur is the group of the last row
+	// (the last of order), its key curKey (encoded), or curInt and
+	// curNull for an integer key.
+	sorted  bool
+	cur     *group
+	curKey  []byte
+	curInt  int64
+	curNull bool
 	// counts[i], for a count call (modes[i] == addCount), holds the
 	// groups' counts by their place in order: counting a row increments an
 	// array entry rather than calling the group's state, and flush puts
@@ -100,7 +112,7 @@ var _ Operator = (*ColHashAgg)(nil)
 // phase over an input holding the partial states' types).
 func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
 	phase := AggPhase(a.Phase)
-	if env.ColScan == nil || phase < AggFull || phase > AggFinal || a.Sorted || len(a.Sets) > 0 || len(n.Inputs) != 1 {
+	if env.ColScan == nil || phase < AggFull || phase > AggFinal || len(a.Sets) > 0 || len(n.Inputs) != 1 || a.Sorted && len(a.GroupBy) == 0 {
 		return nil, nil
 	}
 	state := len(a.GroupBy)
@@ -123,7 +135,7 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	if err != nil {
 		return nil, err
 	}
-	h := &ColHashAgg{src: src, env: env, st: st, phase: phase}
+	h := &ColHashAgg{src: src, env: env, st: st, phase: phase, sorted: a.Sorted}
 	c := &colexpr.Compiler{In: src.Types(), Row: env.Compile}
 	fail := func(err error) (Operator, error) {
 		src.Close()
@@ -142,6 +154,10 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	if len(a.GroupBy) == 1 {
 		k := coldata.KindOf(a.GroupBy[0].TypeOid)
 		h.intKey = k == coldata.Int || k == coldata.Date
+		// Sorted, the current group's key is kept as the kind of its
+		// first row: a key computed row by row, whose vector may hold
+		// datums in some batch, is compared by its encoding.
+		h.intKey = h.intKey && (!a.Sorted || a.GroupBy[0].Kind == meridianpb.ExprKind_EXPR_COLUMN)
 	}
 	h.calls = make([]AggCall, len(a.Aggs))
 	h.args = make([]colexpr.Expr, len(a.Aggs))
@@ -186,6 +202,10 @@ func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *S
 	if rowOnly && !computes(a) {
 		// Rows in, nothing to compute a batch at a time: the row
 		// aggregation, over the input already built.
+		in := src.(*columnarizer).in
+		if a.Sorted {
+			return NewSortAgg(in, phase, h.rowKeys, h.calls), nil
+		}
 		return NewHashAgg(env, st, src.(*columnarizer).in, n.Inputs[0].Types, phase, h.rowKeys, h.calls, nil), nil
 	}
 	if st != nil {
@@ -215,7 +235,7 @@ func computes(a *meridianpb.AggNode) bool {
 func (h *ColHashAgg) Open(ctx context.Context) error {
 	h.mem = newMemory(h.env, h.st)
 	h.table = map[string]*group{}
-	if h.intKey {
+	if h.intKey && !h.sorted {
 		h.ints = map[int64]*group{}
 	}
 	if h.phase != AggPartial && len(h.groupBy) == 0 {
@@ -284,7 +304,7 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			}
 		}
 	}
-	if h.ints != nil && h.keys[0].Kind != coldata.Int && h.keys[0].Kind != coldata.Date {
+	if h.intKey && h.keys[0].Kind != coldata.Int && h.keys[0].Kind != coldata.Date {
 		// The key is computed row by row (its vector holds datums): the
 		// general table, from its first batch on.
 		h.ints, h.intKey = nil, false
@@ -311,7 +331,11 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 			g = h.newGroup(keys)
 			h.insert(r, g)
 			h.hold(g)
-			if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
+			if h.sorted {
+				// The groups before g are complete: flushed after
+				// this batch once there are a batch of them.
+				full = full || len(h.order) > BatchSize
+			} else if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
 				switch {
 				case h.phase == AggPartial:
 					full = true
@@ -431,8 +455,24 @@ func (h *ColHashAgg) merge(b *coldata.Batch, g *group, r int) error {
 }
 
 // find looks row r's group up: in the integer table by the key's value,
-// else by its encoding (left in kbuf for insert and spilling).
+// else by its encoding (left in kbuf for insert and spilling); sorted,
+// it is the current group if r's key is its key.
 func (h *ColHashAgg) find(r int) (*group, bool) {
+	if h.sorted {
+		if h.intKey {
+			k := h.keys[0]
+			null := k.IsNull(r)
+			if h.cur != nil && null == h.curNull && (null || k.I[r] == h.curInt) {
+				return h.cur, true
+			}
+			return nil, false
+		}
+		h.kbuf = h.appendKey(h.kbuf[:0], r)
+		if h.cur != nil && string(h.kbuf) == string(h.curKey) {
+			return h.cur, true
+		}
+		return nil, false
+	}
 	if h.ints != nil {
 		k := h.keys[0]
 		if k.IsNull(r) {
@@ -454,6 +494,16 @@ func (h *ColHashAgg) find(r int) (*group, bool) {
 // insert adds g, the new group of row r, to the table find missed it in.
 func (h *ColHashAgg) insert(r int, g *group) {
 	switch {
+	case h.sorted:
+		h.cur = g
+		if h.intKey {
+			h.curNull = h.keys[0].IsNull(r)
+			if !h.curNull {
+				h.curInt = h.keys[0].I[r]
+			}
+		} else {
+			h.curKey = append(h.curKey[:0], h.kbuf...)
+		}
 	case h.ints == nil:
 		h.table[h.slab.keys.key(h.kbuf)] = g
 	case h.keys[0].IsNull(r):
@@ -566,9 +616,16 @@ func (h *ColHashAgg) hold(g *group) {
 }
 
 // flush turns the groups held into output rows and empties the table.
+// Sorted, before the end of the input, the current group stays held (its
+// next rows may come in the next batch).
 func (h *ColHashAgg) flush() error {
-	out := make([]Row, 0, len(h.order))
-	for _, g := range h.order {
+	groups := h.order
+	carry := h.sorted && !h.done && h.cur != nil
+	if carry {
+		groups = groups[:len(groups)-1] // h.cur
+	}
+	out := make([]Row, 0, len(groups))
+	for _, g := range groups {
 		for i, ds := range h.sums {
 			if ds != nil {
 				if err := ds.settle(h.accOf(g, i), g.ord); err != nil {
@@ -587,6 +644,22 @@ func (h *ColHashAgg) flush() error {
 		}
 		out = append(out, r)
 	}
+	var carried []int64
+	if carry {
+		// Its sums go to its states; its counts are held over.
+		for i, ds := range h.sums {
+			if ds != nil {
+				if err := ds.settle(h.accOf(h.cur, i), h.cur.ord); err != nil {
+					return err
+				}
+			}
+		}
+		for _, c := range h.counts {
+			if c != nil {
+				carried = append(carried, c[h.cur.ord])
+			}
+		}
+	}
 	for i, c := range h.counts {
 		if c != nil {
 			h.counts[i] = c[:0]
@@ -601,6 +674,16 @@ func (h *ColHashAgg) flush() error {
 	clear(h.ints)
 	h.nullGroup, h.lastValid, h.lastGroup = nil, false, nil
 	h.order = nil
+	if carry {
+		h.hold(h.cur) // its slab stays alive through it
+		for _, c := range h.counts {
+			if c != nil {
+				c[0], carried = carried[0], carried[1:]
+			}
+		}
+	} else {
+		h.cur = nil
+	}
 	h.slab = groupSlab{}
 	if len(out) > 0 {
 		h.out = NewRows(out)

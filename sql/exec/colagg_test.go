@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -133,20 +135,46 @@ func TestColHashAgg(t *testing.T) {
 		for _, phase := range []AggPhase{AggPartial, AggFull} {
 			for _, mem := range []int64{0, 1 << 10} {
 				t.Run(fmt.Sprintf("%s/phase=%d/mem=%d", tc.name, phase, mem), func(t *testing.T) {
-					testColHashAgg(t, tc, phase, mem)
+					testColHashAgg(t, tc, phase, mem, false)
 				})
+				if len(tc.groupCols) > 0 {
+					t.Run(fmt.Sprintf("%s/sorted/phase=%d/mem=%d", tc.name, phase, mem), func(t *testing.T) {
+						testColHashAgg(t, grouped(tc), phase, mem, true)
+					})
+				}
 			}
 		}
 	}
 }
 
-func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
+// grouped puts the rows of each of tc's groups together (in an order of
+// their key encodings: the groups' rows as a sort aggregation gets them).
+func grouped(tc aggCase) aggCase {
+	rows := append([]Row(nil), tc.rows...)
+	key := func(r Row) string {
+		k := make([]types.Datum, len(tc.groupCols))
+		for i, c := range tc.groupCols {
+			k[i] = r[c]
+		}
+		b, _ := appendRowKey(nil, k)
+		return string(b)
+	}
+	slices.SortStableFunc(rows, func(a, b Row) int { return strings.Compare(key(a), key(b)) })
+	tc.rows = rows
+	return tc
+}
+
+// sorted: the plan's sort aggregation over tc's rows, grouped, whose
+// rows must equal the row SortAgg's in order, with nothing spilled and
+// each group emitted once.
+func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64, sorted bool) {
 	env, _ := testEnv(t, mem)
 	src := &rowsColSource{types: aggInTypes, rows: tc.rows, rng: rand.New(rand.NewPCG(uint64(len(tc.rows)), 5))}
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	env.Stats = map[int32]*Stats{}
 	plan := colAggPlan(tc.groupCols, splitAggs)
 	plan.GetAgg().Phase = meridianpb.AggPhase(phase)
+	plan.GetAgg().Sorted = sorted
 	op, err := env.Build(plan)
 	if err != nil {
 		t.Fatal(err)
@@ -171,9 +199,19 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
 		t.Error("the aggregation's and the scan's statistics do not say vectorized")
 	}
 	full, _ := aggRun(t, 0, src.selected, aggInTypes, AggFull, colEvals(tc.groupCols...), calls(splitAggs, AggFull), nil)
+	if sorted {
+		want := mustCollect(t, NewSortAgg(NewRows(src.selected), phase, colEvals(tc.groupCols...), calls(splitAggs, phase)))
+		sameRows(t, got, want)
+		if len(got) != len(full) {
+			t.Errorf("%d rows for %d groups", len(got), len(full))
+		}
+		if env.Stats[1].SpilledBytes != 0 {
+			t.Errorf("the sort aggregation spilled %d bytes", env.Stats[1].SpilledBytes)
+		}
+	}
 	if phase == AggFull {
 		sameMultiset(t, got, full)
-		if mem > 0 && len(full) > 1000 && env.Stats[1].SpilledBytes == 0 {
+		if mem > 0 && len(full) > 1000 && env.Stats[1].SpilledBytes == 0 && !sorted {
 			t.Errorf("%d groups did not spill with a budget of %d bytes", len(full), mem)
 		}
 		return
@@ -195,6 +233,7 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
 	fenv.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return fsrc, nil }
 	fplan := colAggPlan(upTo(len(tc.groupCols)), splitAggs)
 	fplan.GetAgg().Phase = meridianpb.AggPhase_AGG_FINAL
+	fplan.GetAgg().Sorted = sorted // the partial rows of a group come together
 	fplan.Inputs[0].Types = finalTypes
 	for i, g := range fplan.GetAgg().GroupBy {
 		g.TypeOid = finalTypes[i]
@@ -206,12 +245,16 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64) {
 	if _, ok := fop.(*instrumented).op.(*ColHashAgg); !ok {
 		t.Fatalf("final phase: built %T, not the vectorized aggregation", fop.(*instrumented).op)
 	}
-	sameMultiset(t, mustCollect(t, fop), full)
+	fgot := mustCollect(t, fop)
+	if sorted {
+		sameRows(t, fgot, mustCollect(t, NewSortAgg(NewRows(got), AggFinal, colEvals(upTo(len(tc.groupCols))...), calls(splitAggs, AggFinal))))
+	}
+	sameMultiset(t, fgot, full)
 	released(t, fenv)
-	if mem > 0 && len(full) > 1000 && fenv.Stats[1].SpilledBytes == 0 {
+	if mem > 0 && len(full) > 1000 && fenv.Stats[1].SpilledBytes == 0 && !sorted {
 		t.Errorf("final phase: %d groups did not spill with a budget of %d bytes", len(full), mem)
 	}
-	if mem == 0 {
+	if mem == 0 || sorted {
 		rowPartial, _ := aggRun(t, 0, src.selected, aggInTypes, AggPartial, colEvals(tc.groupCols...), calls(splitAggs, AggPartial), nil)
 		sameMultiset(t, got, rowPartial)
 	} else if len(full) > 1000 && len(got) <= len(full) {
@@ -240,7 +283,11 @@ func TestColHashAggChosen(t *testing.T) {
 		// A final phase whose input does not hold the partial states'
 		// types stays on rows (testColHashAgg builds well-formed ones).
 		{"final over other types", func(n *meridianpb.PlanNode) { n.GetAgg().Phase = meridianpb.AggPhase_AGG_FINAL }, false},
-		{"sorted", func(n *meridianpb.PlanNode) { n.GetAgg().Sorted = true }, false},
+		{"sorted", func(n *meridianpb.PlanNode) { n.GetAgg().Sorted = true }, true},
+		{"sorted without keys", func(n *meridianpb.PlanNode) {
+			n.GetAgg().Sorted = true
+			n.GetAgg().GroupBy = nil
+		}, false},
 		{"sets", func(n *meridianpb.PlanNode) {
 			n.GetAgg().Sets = []*meridianpb.GroupingSet{{Columns: []int32{0}}}
 		}, false},
