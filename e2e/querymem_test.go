@@ -10,10 +10,12 @@ import (
 // TestQueryMemory: datanodes with a small query memory (--query-mem
 // 4 MiB, far under each operator's 64 MB work_mem) answer a GROUP BY of
 // many groups right — its aggregation spills once the shared memory is
-// used up — and a row_number over one partition of 100,000 rows (it holds
-// a row at a time, its sort spills), and fail a lead over that partition,
-// which it holds and cannot spill, with 53200 while staying up; the
-// metrics show the memory reserved, and given back once the queries end.
+// used up — a row_number over one partition of 100,000 rows (it holds a
+// row at a time, its sort spills) and a lead over that partition (its rows
+// spill, their lead arguments stay), and fail a nested loop whose inner
+// side, which it holds and cannot spill, passes the query memory, with
+// 53200 while staying up; the metrics show the memory reserved, and given
+// back once the queries end.
 func TestQueryMemory(t *testing.T) {
 	tc := startClusterWith(t, cluster.Options{CNs: 1, DNs: 2, QueryMem: 4 << 20})
 	conn := tc.connect(t, 0)
@@ -55,14 +57,21 @@ func TestQueryMemory(t *testing.T) {
 	}
 
 	// One partition of every row, on one datanode: row_number holds one
-	// row at a time (its sort spills), lead the whole partition.
+	// row at a time (its sort spills); lead needs the whole partition,
+	// whose rows spill.
 	var rn int64
 	if err := conn.QueryRow(ctx, "SELECT count(*), max(r) FROM (SELECT row_number() OVER (PARTITION BY g % 1 ORDER BY id) r FROM qm) s").Scan(&n, &rn); err != nil || n != 100000 || rn != 100000 {
 		t.Fatalf("row_number over 100,000 rows under a small query memory: %d rows, max %d, %v", n, rn, describe(err))
 	}
-	_, err = conn.Exec(ctx, "SELECT id, lead(id) OVER (PARTITION BY g % 1 ORDER BY id) FROM qm")
+	var diff, leads int64
+	if err := conn.QueryRow(ctx, "SELECT count(*), sum(l - id), count(l) FROM (SELECT id, lead(id) OVER (PARTITION BY g % 1 ORDER BY id) l FROM qm) s").Scan(&n, &diff, &leads); err != nil || n != 100000 || diff != 99999 || leads != 99999 {
+		t.Fatalf("lead over 100,000 rows under a small query memory: %d rows, sum of differences %d, %d leads, %v; want 100000, 99999, 99999", n, diff, leads, describe(err))
+	}
+	// A join without equality keys holds its inner side (a nested loop),
+	// which cannot spill.
+	_, err = conn.Exec(ctx, "SELECT count(*) FROM qm a JOIN qm b ON a.id < b.id - 99990 AND a.pad <= b.pad")
 	if sqlState(err) != "53200" {
-		t.Fatalf("window function past the query memory: %v, want 53200", errText(err))
+		t.Fatalf("nested loop past the query memory: %v, want 53200", errText(err))
 	}
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM qm").Scan(&n); err != nil || n != 100000 {
 		t.Fatalf("count after the 53200: %d, %v", n, describe(err))

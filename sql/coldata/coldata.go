@@ -81,8 +81,13 @@ type Vec struct {
 }
 
 // NewVec returns a vector of type oid for n rows.
-func NewVec(oid uint32, n int) *Vec {
-	v := &Vec{Kind: KindOf(oid), Oid: oid, Null: make([]bool, n)}
+func NewVec(oid uint32, n int) *Vec { return NewVecOf(KindOf(oid), oid, n) }
+
+// NewVecOf returns a vector of type oid for n rows that stores its values
+// as kind does (Any: as datums, as a vector of results computed row by
+// row may).
+func NewVecOf(kind Kind, oid uint32, n int) *Vec {
+	v := &Vec{Kind: kind, Oid: oid, Null: make([]bool, n)}
 	switch v.Kind {
 	case Int, Date:
 		v.I = make([]int64, n)
@@ -252,6 +257,17 @@ func (v *Vec) Put(i int, d types.Datum) bool {
 		v.Null[i] = false
 	}
 	return true
+}
+
+// Copy stores row j of src at row i, as CopyFrom does when both vectors
+// store their values alike, else as a datum; false when that datum is not
+// of v's kind's Go type.
+func (v *Vec) Copy(i int, src *Vec, j int) bool {
+	if v.Kind == src.Kind {
+		v.CopyFrom(i, src, j)
+		return true
+	}
+	return v.Put(i, src.Datum(j))
 }
 
 // CopyFrom stores row j of src, a vector of the same type, at row i: the

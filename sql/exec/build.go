@@ -681,6 +681,7 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			}
 			op, sorted, grouped = NewSort(env, st, op, slices.Clone(oids), keys, 0), w.keys, false
 		}
+		inTypes := slices.Clone(oids)
 		fns := make([]WindowFn, len(w.fns))
 		for k, i := range w.fns {
 			fn, err := env.windowFn(wn.Funcs[i])
@@ -691,7 +692,7 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			at[i] = len(oids)
 			oids = append(oids, wn.Funcs[i].TypeOid)
 		}
-		op = NewWindow(env, st, op, fns)
+		op = NewWindow(env, st, op, inTypes, fns)
 		if grouped {
 			// Grouped for the first window only (the planner's claim).
 			sorted, grouped = nil, false

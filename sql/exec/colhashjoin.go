@@ -89,7 +89,8 @@ type ColHashJoin struct {
 
 var _ ColSource = (*ColHashJoin)(nil)
 
-// colJoinable reports a join ColHashJoin runs: a keyed hash join of any
+// colJoinable reports a join ColHashJoin runs (ColMergeJoin runs the
+// merge joins): a keyed hash join of any
 // type built on its right input, or a left, semi or anti join built on its
 // left one (NewJoinBuildLeft's), on keys of any types.
 func colJoinable(j *meridianpb.JoinNode) bool {
@@ -110,7 +111,17 @@ func colJoinable(j *meridianpb.JoinNode) bool {
 // (colJoinable), or its probe input is not read in column batches (rows
 // stored by column would only be read back as rows). pre then holds the
 // inputs already built (left, right; nil: not built).
-func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (cj *ColHashJoin, pre [2]Operator, err error) {
+func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (src ColSource, pre [2]Operator, err error) {
+	if env.ColScan != nil && j.Algo == meridianpb.JoinAlgo_JOIN_MERGE && len(n.Inputs) == 2 {
+		mj, err := env.buildColMergeJoin(n, j)
+		if mj == nil || err != nil {
+			return nil, pre, err
+		}
+		if st != nil {
+			st.Vectorized = true
+		}
+		return mj, pre, nil
+	}
 	if env.ColScan == nil || !colJoinable(j) || len(n.Inputs) != 2 {
 		return nil, pre, nil
 	}
@@ -139,12 +150,12 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 		pre[p] = probe.(*columnarizer).in
 		return nil, pre, nil
 	}
-	fail := func(err error) (*ColHashJoin, [2]Operator, error) {
+	fail := func(err error) (ColSource, [2]Operator, error) {
 		probe.Close()
 		return nil, [2]Operator{}, err
 	}
 	lt, rt := n.Inputs[0].Types, n.Inputs[1].Types
-	cj = &ColHashJoin{env: env, st: st, typ: typ, probe: probe, keyCol: -1,
+	cj := &ColHashJoin{env: env, st: st, typ: typ, probe: probe, keyCol: -1,
 		probeW: len(n.Inputs[p].Types), buildW: len(n.Inputs[b].Types)}
 	if j.BuildLeft {
 		cj.buildOff, cj.probeOff = 0, len(lt) // the output is left (build) ++ right (probe)

@@ -166,7 +166,7 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
-// over such a probe, an index join over such an outer input, projections,
+// over such a probe, a merge join over two such inputs, an index join over such an outer input, projections,
 // filters, sorts and limits over such a node, set
 // operations and appends whose inputs are all such nodes — and not over
 // rows it would first store by column.
@@ -191,6 +191,9 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		}
 		return true
 	case *meridianpb.PlanNode_Join:
+		if op.Join.Algo == meridianpb.JoinAlgo_JOIN_MERGE && len(n.Inputs) == 2 {
+			return env.batchesAtTop(n.Inputs[0]) && env.batchesAtTop(n.Inputs[1])
+		}
 		if !colJoinable(op.Join) || len(n.Inputs) != 2 {
 			return false
 		}
@@ -378,19 +381,29 @@ func (env *Env) buildColSort(n *meridianpb.PlanNode, sn *meridianpb.SortNode, st
 	return NewColSort(env, st, in, exprs, keys, max(limit, 0)), nil
 }
 
+// buildColPair builds a node's two inputs as sources of column batches.
+func (env *Env) buildColPair(n *meridianpb.PlanNode) (left, right ColSource, err error) {
+	if len(n.Inputs) != 2 {
+		return nil, nil, pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 2", n.Id, len(n.Inputs))
+	}
+	if left, _, err = env.buildCols(n.Inputs[0]); err != nil {
+		return nil, nil, err
+	}
+	if right, _, err = env.buildCols(n.Inputs[1]); err != nil {
+		left.Close()
+		return nil, nil, err
+	}
+	return left, right, nil
+}
+
 // buildColSetOp returns an INTERSECT or EXCEPT node over its inputs'
 // column batches (inputs batchesAtTop accepts).
 func (env *Env) buildColSetOp(n *meridianpb.PlanNode, so *meridianpb.SetOpNode, st *Stats) (*ColSetOp, error) {
 	if so.Op != "intersect" && so.Op != "except" {
 		return nil, pgerr.New(pgerr.InternalError, "unknown set operation %q", so.Op)
 	}
-	left, _, err := env.buildCols(n.Inputs[0])
+	left, right, err := env.buildColPair(n)
 	if err != nil {
-		return nil, err
-	}
-	right, _, err := env.buildCols(n.Inputs[1])
-	if err != nil {
-		left.Close()
 		return nil, err
 	}
 	if len(left.Types()) != len(right.Types()) {

@@ -31,6 +31,7 @@ func MergeKeys(inputs []Operator, cols []int, desc, nullsFirst []bool) *Merge {
 
 type mergeCursor struct {
 	in   Operator
+	idx  int // the input's place: ties go to the earlier input (a stable merge)
 	rows []Row
 	pos  int
 }
@@ -43,7 +44,10 @@ type mergeHeap struct {
 func (h *mergeHeap) Len() int { return len(h.cs) }
 func (h *mergeHeap) Less(i, j int) bool {
 	a, b := h.cs[i], h.cs[j]
-	return compareRows(h.ord, a.rows[a.pos], b.rows[b.pos]) < 0
+	if c := compareRows(h.ord, a.rows[a.pos], b.rows[b.pos]); c != 0 {
+		return c < 0
+	}
+	return a.idx < b.idx
 }
 func (h *mergeHeap) Swap(i, j int) { h.cs[i], h.cs[j] = h.cs[j], h.cs[i] }
 func (h *mergeHeap) Push(x any)    { h.cs = append(h.cs, x.(*mergeCursor)) }
@@ -78,8 +82,8 @@ func (m *Merge) Open(ctx context.Context) error {
 		}
 	}
 	m.opened = true
-	for _, in := range m.inputs {
-		c := &mergeCursor{in: in}
+	for i, in := range m.inputs {
+		c := &mergeCursor{in: in, idx: i}
 		ok, err := c.fill(ctx)
 		if err != nil {
 			return err

@@ -21,6 +21,7 @@ type MergeJoin struct {
 	groupKey     []types.Datum
 	groupMatched []bool
 	out          rowBuffer
+	rest         []Row // joined rows beyond the batch returned
 	done         bool
 }
 
@@ -131,6 +132,9 @@ func (j *MergeJoin) flushGroup() {
 }
 
 func (j *MergeJoin) Next(ctx context.Context) (*Batch, error) {
+	if len(j.rest) > 0 {
+		return j.cut(j.rest), nil
+	}
 	for !j.out.full() && !j.done {
 		if ctx.Err() != nil {
 			return nil, canceled(ctx)
@@ -199,7 +203,19 @@ func (j *MergeJoin) Next(ctx context.Context) (*Batch, error) {
 			}
 		}
 	}
-	return j.out.take(), nil
+	b := j.out.take()
+	if b == nil {
+		return nil, nil
+	}
+	return j.cut(b.Rows), nil
+}
+
+// cut returns a batch of rows' first BatchSize and keeps the others for
+// the next call (a left row joined with a large group makes more).
+func (j *MergeJoin) cut(rows []Row) *Batch {
+	n := min(len(rows), BatchSize)
+	j.rest = rows[n:]
+	return &Batch{Rows: rows[:n:n]}
 }
 
 // joinGroup joins a left row with the current right group.

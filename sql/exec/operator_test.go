@@ -103,7 +103,7 @@ var operators = map[string]func(env *Env, st *Stats, ins []*testOp) Operator{
 		return NewSetOp(env, st, ins[0], ins[1], false, true)
 	},
 	"window": func(env *Env, st *Stats, ins []*testOp) Operator {
-		return NewWindow(env, st, ins[0], []WindowFn{{Func: "row_number", OrderBy: []SortKey{asc(3)}}})
+		return NewWindow(env, st, ins[0], nil, []WindowFn{{Func: "row_number", OrderBy: []SortKey{asc(3)}}})
 	},
 	// The vectorized aggregation, over the rows stored by column (the
 	// datanode's build of an aggregation with a computed argument).

@@ -156,12 +156,14 @@ func (s *Sort) sortAll(ctx context.Context) error {
 	sortRows(s.rows, s.ord)
 	var out Operator = NewRows(s.rows)
 	if len(s.runs) > 0 {
-		ins := []Operator{out}
+		// The runs in input order, then the rows held: a stable merge
+		// keeps ties in input order.
+		var ins []Operator
 		for _, f := range s.runs {
 			ins = append(ins, &spillOp{f: f})
 		}
 		s.runs = nil
-		out = NewMerge(ins, s.ord)
+		out = NewMerge(append(ins, out), s.ord)
 	}
 	if s.limit > 0 {
 		out = NewLimit(out, s.limit, 0)

@@ -5,11 +5,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/apd/v3"
 
+	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
 )
@@ -160,16 +162,25 @@ func TestMemPool(t *testing.T) {
 	env, st := testEnv(t, 0)
 	env.Pool = NewMemPool(1 << 20)
 	many := aggInput(6, 100000, 10) // beyond the floor an operator always has
-	// cume_dist needs its whole partition: here every row.
-	w := NewWindow(env, st, &testOp{rows: many, batch: 100}, []WindowFn{{Func: "cume_dist"}})
-	_, err := collect(context.Background(), w)
+	// cume_dist needs its whole partition, here every row: its rows
+	// spill, and a byte per row stays in memory.
+	w := NewWindow(env, st, &testOp{rows: many, batch: 100}, aggInTypes, []WindowFn{{Func: "cume_dist"}})
+	got, err := collect(context.Background(), w)
+	if err != nil || len(got) != len(many) || st.SpilledBytes == 0 {
+		t.Fatalf("cume_dist over %d rows: %d rows, %d bytes spilled, error %v", len(many), len(got), st.SpilledBytes, err)
+	}
+	released(t, env)
+	// A function whose arguments, kept for every row of the spilled
+	// partition, pass the query memory fails with 53200.
+	wide := WindowFn{Func: "first_value", Args: []expr.Eval{constEval(strings.Repeat("x", 200))}, Frame: wholeFrame}
+	_, err = collect(context.Background(), NewWindow(env, st, &testOp{rows: many, batch: 100}, aggInTypes, []WindowFn{wide}))
 	wantCode(t, err, pgerr.OutOfMemory)
 	released(t, env)
 	// Functions known at the end of each row's peer group hold only the
 	// group: the same rows go through.
 	for _, fn := range []WindowFn{{Func: "row_number"}, {Func: "rank", OrderBy: []SortKey{asc(0)}}, aggWin("sum", 0, defaultFrame, asc(0))} {
 		sorted := NewSort(env, st, &testOp{rows: many, batch: 100}, aggInTypes, fn.OrderBy, 0)
-		got, err := collect(context.Background(), NewWindow(env, st, sorted, []WindowFn{fn}))
+		got, err := collect(context.Background(), NewWindow(env, st, sorted, aggInTypes, []WindowFn{fn}))
 		if err != nil || len(got) != len(many) {
 			t.Fatalf("%s: %d rows, error %v", fn.Func, len(got), err)
 		}

@@ -45,18 +45,33 @@ type WindowFn struct {
 // (buildWindow puts a sort under it). It holds one partition at a time
 // (when every function's value is known at the end of a row's peer
 // group, only that group) and appends one column per function to each of
-// its rows, which it returns in the order it reads them.
+// its rows, which it returns in the order it reads them. Of a row's ORDER
+// BY values it keeps only whether they start a peer group.
+//
+// Past its budget (with the input's types known) the partition's (or
+// peer group's) rows go to a spill file; what the functions need of each
+// row stays in memory — the functions' arguments (evaluated as the rows
+// come, for a partition) and a ROWS aggregate's running values — and the
+// rows are read back, with their values, once the partition ends.
 type Window struct {
-	input Operator
-	fns   []WindowFn
-	env   *Env
-	st    *Stats
-	mem   *memory
-	ord   []order // over a row's ORDER BY values
+	input   Operator
+	fns     []WindowFn
+	env     *Env
+	st      *Stats
+	mem     *memory
+	ord     []order  // over a row's ORDER BY values
+	inTypes []uint32 // the input's column types (nil: the rows cannot spill)
 
-	part    []Row    // the current partition's rows (streamed: its current peer group's)
-	items   []winRow // their ORDER BY values
-	partKey Row      // the current partition's key
+	part      []Row  // the current partition's rows in memory (streamed: its current peer group's)
+	n         int    // the current partition's (streamed: peer group's) rows, in part or spill
+	peerStart []bool // per row of the partition: its ORDER BY values differ from the row before's
+	lastOrd   Row    // the ORDER BY values of the last row added
+	partKey   Row    // the current partition's key
+	// spill holds the rows past the budget (all of the partition's once
+	// it spilled); args then holds each function's arguments by row:
+	// args[f][k][i].
+	spill *spillFile
+	args  [][][]types.Datum
 
 	// stream: every function's value for a row is known at the end of
 	// its peer group (streamable), so only the group is held.
@@ -68,6 +83,9 @@ type Window struct {
 	before  int64           // streamed: the partition's rows before the group
 	groups  int64           // streamed: the partition's peer groups before the group
 	out     []Row           // rows computed, not returned yet
+	drain   *winDrain       // a spilled partition's rows with their values, returned before more input is read
+	in      []Row           // the input batch being read
+	inPos   int
 	seen    int
 	inDone  bool
 }
@@ -76,8 +94,9 @@ var _ Operator = (*Window)(nil)
 
 // NewWindow returns input with the values of fns appended; fns must all
 // have the window of fns[0], and input's rows must come sorted by it.
-func NewWindow(env *Env, st *Stats, input Operator, fns []WindowFn) *Window {
-	w := &Window{input: input, fns: fns, env: env, st: st, stream: streamable(fns)}
+// inTypes, when known, lets a partition past the budget spill its rows.
+func NewWindow(env *Env, st *Stats, input Operator, inTypes []uint32, fns []WindowFn) *Window {
+	w := &Window{input: input, fns: fns, env: env, st: st, stream: streamable(fns), inTypes: inTypes}
 	for _, fn := range fns {
 		w.peers = w.peers || fn.Func == "rank" || fn.Func == "dense_rank" || fn.Agg != nil && !fn.Frame.Rows
 	}
@@ -95,7 +114,36 @@ func (w *Window) Open(ctx context.Context) error {
 }
 
 func (w *Window) Next(ctx context.Context) (*Batch, error) {
-	for len(w.out) == 0 {
+	for {
+		if len(w.out) > 0 {
+			n := min(len(w.out), BatchSize)
+			out := &Batch{Rows: w.out[:n:n]}
+			if w.out = w.out[n:]; len(w.out) == 0 {
+				w.out = nil // let the partition's rows go with the batch
+			}
+			return out, nil
+		}
+		if w.drain != nil {
+			b, err := w.drain.next(ctx)
+			if err != nil || b != nil {
+				return b, err
+			}
+			w.drain.f.close()
+			w.drain = nil
+			continue
+		}
+		if w.inPos < len(w.in) {
+			// Up to a spilled partition's end: its rows go out before
+			// those of the partitions after it.
+			for w.inPos < len(w.in) && w.drain == nil {
+				r := w.in[w.inPos]
+				w.inPos++
+				if err := w.add(ctx, r); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		if w.inDone {
 			return nil, nil
 		}
@@ -115,18 +163,8 @@ func (w *Window) Next(ctx context.Context) (*Batch, error) {
 			}
 			continue
 		}
-		for _, r := range b.Rows {
-			if err := w.add(ctx, r); err != nil {
-				return nil, err
-			}
-		}
+		w.in, w.inPos = b.Rows, 0
 	}
-	n := min(len(w.out), BatchSize)
-	out := &Batch{Rows: w.out[:n:n]}
-	if w.out = w.out[n:]; len(w.out) == 0 {
-		w.out = nil // let the partition's rows go with the batch
-	}
-	return out, nil
 }
 
 // add takes the next input row: it ends the current partition first
@@ -148,33 +186,111 @@ func (w *Window) add(ctx context.Context, r Row) error {
 		}
 		key[k] = v
 	}
-	it := winRow{idx: len(w.part), ord: make(Row, len(fn0.OrderBy))}
+	ord := make(Row, len(fn0.OrderBy))
 	for k, o := range fn0.OrderBy {
 		v, err := o.Eval(r)
 		if err != nil {
 			return err
 		}
-		it.ord[k] = v
+		ord[k] = v
 	}
 	if w.stream {
-		return w.addStreamed(r, key, it)
+		return w.addStreamed(r, key, ord)
 	}
-	if len(w.part) > 0 && !samePartition(key, w.partKey) {
+	if w.n > 0 && !samePartition(key, w.partKey) {
 		if err := w.finish(ctx); err != nil {
 			return err
 		}
-		it.idx = 0
 	}
-	if len(w.part) == 0 {
+	if w.n == 0 {
 		w.partKey = key
 	}
+	w.peerStart = append(w.peerStart, w.n == 0 || compareRows(w.ord, ord, w.lastOrd) != 0)
+	w.lastOrd = ord
+	return w.hold(r, 1, "a window function's partition")
+}
+
+// hold adds r to the partition's (or peer group's) rows, which spill past
+// the budget; extra is what the window keeps for it besides the row.
+func (w *Window) hold(r Row, extra int64, what string) error {
+	w.n++
+	if w.spill != nil {
+		return w.spillRow(r, extra)
+	}
 	w.part = append(w.part, r)
-	w.items = append(w.items, it)
-	if !w.mem.grow(rowSize(r)+rowSize(it.ord)) && w.mem.short {
-		return w.mem.outOfMemory("a window function's partition")
+	if !w.mem.grow(rowSize(r) + extra) {
+		if w.inTypes != nil {
+			return w.spillPart()
+		}
+		if w.mem.short {
+			return w.mem.outOfMemory(what)
+		}
 	}
 	return nil
 }
+
+// spillPart moves the rows held to a spill file, keeping their
+// arguments (a partition) or the values computed so far (a peer group).
+func (w *Window) spillPart() error {
+	f, err := newSpillFile(w.env, w.inTypes, w.st)
+	if err != nil {
+		return err
+	}
+	w.spill = f
+	if !w.stream {
+		w.args = make([][][]types.Datum, len(w.fns))
+		for i := range w.fns {
+			w.args[i] = make([][]types.Datum, len(w.fns[i].Args))
+		}
+	}
+	// What stays: a byte per row, the ROWS aggregates' values so far.
+	kept := int64(len(w.peerStart))
+	for _, vs := range w.rowVals {
+		for _, v := range vs {
+			kept += datumSize(v)
+		}
+	}
+	rows := w.part
+	w.part = w.part[:0]
+	w.mem.release()
+	w.mem.grow(kept)
+	for _, r := range rows {
+		if err := w.spillRow(r, 0); err != nil {
+			return err
+		}
+	}
+	clear(rows)
+	return nil
+}
+
+// spillRow writes a row of a spilled partition (or peer group), keeping
+// its arguments; extra is what the window keeps for it besides them.
+func (w *Window) spillRow(r Row, extra int64) error {
+	n := extra
+	if !w.stream {
+		for f := range w.fns {
+			for k, a := range w.fns[f].Args {
+				v, err := a(r)
+				if err != nil {
+					return err
+				}
+				w.args[f][k] = append(w.args[f][k], v)
+				n += datumSize(v)
+			}
+		}
+	}
+	if err := w.spill.write(r); err != nil {
+		return err
+	}
+	if !w.mem.grow(n) && w.mem.short {
+		return w.mem.outOfMemory("a window function's arguments of a spilled partition")
+	}
+	return nil
+}
+
+// datumSize estimates the bytes a value held alone takes (rowSize's
+// share of one column).
+func datumSize(v types.Datum) int64 { return rowSize(Row{v}) - 24 }
 
 // streamable reports functions whose values for a row depend only on
 // the rows up to the end of its peer group: row_number, rank, dense_rank
@@ -195,7 +311,7 @@ func streamable(fns []WindowFn) bool {
 // addStreamed takes the next input row of a streamed window: it ends the
 // current peer group first when the row is not one of its peers, and the
 // partition when the row starts another.
-func (w *Window) addStreamed(r Row, key Row, it winRow) error {
+func (w *Window) addStreamed(r Row, key, ord Row) error {
 	if w.inPart && !samePartition(key, w.partKey) {
 		if err := w.flushPeers(); err != nil {
 			return err
@@ -211,11 +327,15 @@ func (w *Window) addStreamed(r Row, key Row, it winRow) error {
 				w.accs[f] = agg.New(*w.fns[f].Agg)
 			}
 		}
-	} else if len(w.part) > 0 && (!w.peers || compareRows(w.ord, it.ord, w.items[0].ord) != 0) {
+	} else if w.n > 0 && (!w.peers || compareRows(w.ord, ord, w.lastOrd) != 0) {
 		if err := w.flushPeers(); err != nil {
 			return err
 		}
 	}
+	if w.n == 0 {
+		w.lastOrd = ord // the group's ORDER BY values
+	}
+	n := int64(0)
 	for f := range w.fns {
 		fn := &w.fns[f]
 		if fn.Agg == nil {
@@ -237,20 +357,16 @@ func (w *Window) addStreamed(r Row, key Row, it winRow) error {
 				return err
 			}
 			w.rowVals[f] = append(w.rowVals[f], v)
+			n += datumSize(v)
 		}
 	}
-	w.part = append(w.part, r)
-	w.items = append(w.items, it)
-	if !w.mem.grow(rowSize(r)+rowSize(it.ord)) && w.mem.short {
-		return w.mem.outOfMemory("a window function's peer group")
-	}
-	return nil
+	return w.hold(r, n, "a window function's peer group")
 }
 
 // flushPeers moves the rows of a streamed window's current peer group,
 // with their values, to the output.
 func (w *Window) flushPeers() error {
-	if len(w.part) == 0 {
+	if w.n == 0 {
 		return nil
 	}
 	vals := make([]types.Datum, len(w.fns)) // the group's values, for the functions whose values all its rows share
@@ -269,32 +385,91 @@ func (w *Window) flushPeers() error {
 			vals[f] = v
 		}
 	}
-	width := len(w.part[0])
-	for i, r := range w.part {
-		x := make(Row, width+len(w.fns))
-		copy(x, r)
-		for f := range w.fns {
-			fn := &w.fns[f]
-			switch {
-			case fn.Func == "row_number":
-				x[width+f] = w.before + int64(i) + 1
-			case fn.Agg != nil && fn.Frame.Rows:
-				x[width+f] = w.rowVals[f][i]
-			default:
-				x[width+f] = vals[f]
-			}
+	before, rowVals := w.before, w.rowVals
+	value := func(f, i int) types.Datum {
+		fn := &w.fns[f]
+		switch {
+		case fn.Func == "row_number":
+			return before + int64(i) + 1
+		case fn.Agg != nil && fn.Frame.Rows:
+			return rowVals[f][i]
 		}
-		w.out = append(w.out, x)
+		return vals[f]
 	}
-	w.before += int64(len(w.part))
+	if err := w.emit(value); err != nil {
+		return err
+	}
+	w.before += int64(w.n)
 	w.groups++
-	clear(w.part)
-	w.part, w.items = w.part[:0], w.items[:0]
+	w.n = 0
+	if w.spill != nil {
+		w.rowVals = make([][]types.Datum, len(w.fns)) // the drain reads the group's
+	}
 	for f := range w.rowVals {
 		w.rowVals[f] = w.rowVals[f][:0]
 	}
+	w.spill = nil
 	w.mem.release()
 	return nil
+}
+
+// emit moves the rows of the partition (or peer group) ended, with their
+// values, to the output: those in memory at once, a spilled one's through
+// a drain that reads them back.
+func (w *Window) emit(value func(f, i int) types.Datum) error {
+	if w.spill != nil {
+		r, err := w.spill.reader()
+		if err != nil {
+			w.spill.close()
+			return err
+		}
+		w.drain = &winDrain{f: w.spill, r: r, n: w.n, nfns: len(w.fns), value: value}
+		return nil
+	}
+	for i, r := range w.part {
+		x := make(Row, len(r)+len(w.fns))
+		copy(x, r)
+		for f := range w.fns {
+			x[len(r)+f] = value(f, i)
+		}
+		w.out = append(w.out, x)
+	}
+	clear(w.part)
+	w.part = w.part[:0]
+	return nil
+}
+
+// winDrain returns a spilled partition's rows with their values.
+type winDrain struct {
+	f     *spillFile
+	r     *spillReader
+	i, n  int
+	nfns  int
+	value func(f, i int) types.Datum
+}
+
+func (d *winDrain) next(ctx context.Context) (*Batch, error) {
+	if ctx.Err() != nil {
+		return nil, canceled(ctx)
+	}
+	var out rowBuffer
+	for !out.full() && d.i < d.n {
+		r, err := d.r.next()
+		if err != nil {
+			return nil, err
+		}
+		if r == nil {
+			return nil, pgerr.New(pgerr.InternalError, "a window's spill file ended after %d of its %d rows", d.i, d.n)
+		}
+		x := make(Row, len(r)+d.nfns)
+		copy(x, r)
+		for f := 0; f < d.nfns; f++ {
+			x[len(r)+f] = d.value(f, d.i)
+		}
+		out.add(x)
+		d.i++
+	}
+	return out.take(), nil
 }
 
 // samePartition reports whether two partition keys are equal (NULLs
@@ -316,7 +491,7 @@ func samePartition(a, b Row) bool {
 // finish computes the functions over the current partition and moves
 // its rows, with their values, to the output.
 func (w *Window) finish(ctx context.Context) error {
-	if len(w.part) == 0 {
+	if w.n == 0 {
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -324,22 +499,26 @@ func (w *Window) finish(ctx context.Context) error {
 	}
 	vals := make([][]types.Datum, len(w.fns))
 	for f := range w.fns {
-		vals[f] = make([]types.Datum, len(w.part))
-		if err := windowPartition(&w.fns[f], w.ord, w.part, w.items, vals[f]); err != nil {
+		vals[f] = make([]types.Datum, w.n)
+		fn := &w.fns[f]
+		arg := func(k, i int) (types.Datum, error) { return fn.Args[k](w.part[i]) }
+		if w.spill != nil {
+			args := w.args[f]
+			arg = func(k, i int) (types.Datum, error) { return args[k][i], nil }
+		}
+		if err := windowPartition(fn, arg, w.peerStart, vals[f]); err != nil {
+			if w.spill != nil {
+				w.spill.close()
+			}
 			return err
 		}
 	}
-	width := len(w.part[0])
-	for i, r := range w.part {
-		x := make(Row, width+len(w.fns))
-		copy(x, r)
-		for f := range w.fns {
-			x[width+f] = vals[f][i]
-		}
-		w.out = append(w.out, x)
+	if err := w.emit(func(f, i int) types.Datum { return vals[f][i] }); err != nil {
+		return err
 	}
-	clear(w.part)
-	w.part, w.items, w.partKey = w.part[:0], w.items[:0], nil
+	w.n, w.spill, w.args, w.partKey = 0, nil, nil, nil
+	clear(w.peerStart)
+	w.peerStart = w.peerStart[:0]
 	w.mem.release()
 	return nil
 }
@@ -350,23 +529,27 @@ func (w *Window) Close() {
 		w.input.Close()
 		w.input = nil
 	}
-	w.part, w.items, w.out = nil, nil, nil
-}
-
-type winRow struct {
-	idx int
-	ord Row
+	if w.spill != nil {
+		w.spill.close()
+		w.spill = nil
+	}
+	if w.drain != nil {
+		w.drain.f.close()
+		w.drain = nil
+	}
+	w.part, w.out, w.args, w.in = nil, nil, nil, nil
 }
 
 // windowPartition computes a window function over one partition's rows
-// (in window order), writing vals by original row index.
-func windowPartition(fn *WindowFn, ord []order, rows []Row, p []winRow, vals []types.Datum) error {
-	n := len(p)
+// (in window order) into vals: arg(k, i) is row i's argument k, and
+// peerStart[i] reports row i's ORDER BY values differ from row i-1's.
+func windowPartition(fn *WindowFn, arg func(k, i int) (types.Datum, error), peerStart []bool, vals []types.Datum) error {
+	n := len(peerStart)
 	// Peer groups: rows with equal ORDER BY keys.
 	first, last := make([]int, n), make([]int, n)
 	grp := make([]int, n)
 	for i := 0; i < n; i++ {
-		if i > 0 && compareRows(ord, p[i-1].ord, p[i].ord) == 0 {
+		if i > 0 && !peerStart[i] {
 			first[i], grp[i] = first[i-1], grp[i-1]
 		} else {
 			first[i] = i
@@ -382,8 +565,8 @@ func windowPartition(fn *WindowFn, ord []order, rows []Row, p []winRow, vals []t
 			last[i] = i
 		}
 	}
-	arg := func(k, i int) (types.Datum, error) { return fn.Args[k](rows[p[i].idx]) }
-	set := func(i int, v types.Datum) { vals[p[i].idx] = v }
+	p := vals // rows are indexed 0..n-1 in window order
+	set := func(i int, v types.Datum) { vals[i] = v }
 	switch fn.Func {
 	case "row_number":
 		for i := range p {

@@ -51,10 +51,11 @@ func windows(env *Env, st *Stats, input Operator, width int, fns ...WindowFn) Op
 			keys = append(keys, SortKey{Eval: p, Type: types.Int8})
 		}
 		keys = append(keys, fn.OrderBy...)
+		inTypes := slices.Repeat([]uint32{types.Int8}, width+i)
 		if len(keys) > 0 {
-			op = NewSort(env, st, op, slices.Repeat([]uint32{types.Int8}, width+i), keys, 0)
+			op = NewSort(env, nil, op, inTypes, keys, 0) // st: the windows' alone
 		}
-		op = NewWindow(env, st, op, []WindowFn{fn})
+		op = NewWindow(env, st, op, inTypes, []WindowFn{fn})
 	}
 	return op
 }
@@ -63,7 +64,15 @@ func windows(env *Env, st *Stats, input Operator, width int, fns ...WindowFn) Op
 // values of column byCol (unique in input).
 func runWindow(t *testing.T, input []Row, byCol int, fns ...WindowFn) []Row {
 	t.Helper()
-	env, st := testEnv(t, 0)
+	got, _ := runWindowMem(t, 0, input, byCol, fns...)
+	return got
+}
+
+// runWindowMem is runWindow with a budget of mem bytes (0: the default),
+// returning the windows' statistics too.
+func runWindowMem(t *testing.T, mem int64, input []Row, byCol int, fns ...WindowFn) ([]Row, *Stats) {
+	t.Helper()
+	env, st := testEnv(t, mem)
 	in := &testOp{rows: input, batch: 3}
 	width := 4
 	if len(input) > 0 {
@@ -73,7 +82,7 @@ func runWindow(t *testing.T, input []Row, byCol int, fns ...WindowFn) []Row {
 	closedOnce(t, in)
 	released(t, env)
 	slices.SortStableFunc(got, func(a, b Row) int { return types.Compare(a[byCol], b[byCol]) })
-	return got
+	return got, st
 }
 
 // A hand case, with the values PostgreSQL gives: k 1, 1, 2, 3, 3, 3,
@@ -312,21 +321,36 @@ func TestWindowRandom(t *testing.T) {
 	input := winInput(1, 250)
 	for name, fn := range fns {
 		for _, partitioned := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/partitioned=%v", name, partitioned), func(t *testing.T) {
-				if partitioned {
-					fn.PartitionBy = colEvals(0)
-				}
-				got := runWindow(t, input, 3, fn)
-				want := refWindow(fn, partitioned, input)
-				for i, r := range got {
-					if len(r) != 5 || fmtRow(r[:4]) != fmtRow(input[i]) {
-						t.Fatalf("row %d: got %s, want the input row %s and one value", i, fmtRow(r), fmtRow(input[i]))
-					}
-					if fmtDatum(r[4]) != fmtDatum(want[i]) {
-						t.Fatalf("row %d %s: got %s, want %s", i, fmtRow(input[i]), fmtDatum(r[4]), fmtDatum(want[i]))
-					}
-				}
-			})
+			// A budget of 1 KiB: partitions (and peer groups) spill.
+			for _, mem := range []int64{0, 1 << 10} {
+				t.Run(fmt.Sprintf("%s/partitioned=%v/mem=%d", name, partitioned, mem), func(t *testing.T) {
+					testWindowRandom(t, fn, partitioned, mem, input)
+				})
+			}
+		}
+	}
+}
+
+func testWindowRandom(t *testing.T, fn WindowFn, partitioned bool, mem int64, input []Row) {
+	if partitioned {
+		fn.PartitionBy = colEvals(0)
+	}
+	got, st := runWindowMem(t, mem, input, 3, fn)
+	// (A streamed window holds a peer group: one row, for functions that
+	// do not share a group's value.)
+	if (mem == 0 && st.SpilledBytes > 0) || (mem > 0 && st.SpilledBytes == 0 && !streamable([]WindowFn{fn})) {
+		t.Errorf("spilled %d bytes with a budget of %d", st.SpilledBytes, mem)
+	}
+	if mem > 0 && fn.Agg != nil && len(fn.OrderBy) == 0 && st.SpilledBytes == 0 {
+		t.Errorf("a streamed peer group of the whole partition did not spill with a budget of %d", mem)
+	}
+	want := refWindow(fn, partitioned, input)
+	for i, r := range got {
+		if len(r) != 5 || fmtRow(r[:4]) != fmtRow(input[i]) {
+			t.Fatalf("row %d: got %s, want the input row %s and one value", i, fmtRow(r), fmtRow(input[i]))
+		}
+		if fmtDatum(r[4]) != fmtDatum(want[i]) {
+			t.Fatalf("row %d %s: got %s, want %s", i, fmtRow(input[i]), fmtDatum(r[4]), fmtDatum(want[i]))
 		}
 	}
 }
@@ -359,14 +383,14 @@ func TestWindowErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env, st := testEnv(t, 0)
 			in := &testOp{rows: input}
-			_, err := collect(ctxBg(), NewWindow(env, st, in, []WindowFn{tc.fn}))
+			_, err := collect(ctxBg(), NewWindow(env, st, in, nil, []WindowFn{tc.fn}))
 			wantCode(t, err, tc.code)
 			closedOnce(t, in)
 		})
 	}
 	env, st := testEnv(t, 0)
 	in := &testOp{rows: input, failAt: 1}
-	if _, err := collect(ctxBg(), NewWindow(env, st, in, []WindowFn{{Func: "row_number"}})); err != errTest {
+	if _, err := collect(ctxBg(), NewWindow(env, st, in, nil, []WindowFn{{Func: "row_number"}})); err != errTest {
 		t.Fatalf("got %v, want the input's error", err)
 	}
 	closedOnce(t, in)
@@ -374,7 +398,7 @@ func TestWindowErrors(t *testing.T) {
 
 func TestWindowCancel(t *testing.T) {
 	env, st := testEnv(t, 0)
-	w := NewWindow(env, st, NewRows(winInput(4, 3000)), []WindowFn{{Func: "row_number"}})
+	w := NewWindow(env, st, NewRows(winInput(4, 3000)), nil, []WindowFn{{Func: "row_number"}})
 	if err := w.Open(ctxBg()); err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +406,7 @@ func TestWindowCancel(t *testing.T) {
 	w.Close()
 	// A partition per row: rows are returned as they come, and a
 	// cancelled query stops between them.
-	w = NewWindow(env, st, NewRows(winInput(4, 30000)), []WindowFn{{Func: "row_number", PartitionBy: colEvals(3)}})
+	w = NewWindow(env, st, NewRows(winInput(4, 30000)), nil, []WindowFn{{Func: "row_number", PartitionBy: colEvals(3)}})
 	if err := w.Open(ctxBg()); err != nil {
 		t.Fatal(err)
 	}
