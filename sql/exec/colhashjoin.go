@@ -90,9 +90,9 @@ type ColHashJoin struct {
 var _ ColSource = (*ColHashJoin)(nil)
 
 // colJoinable reports a join ColHashJoin runs (ColMergeJoin runs the
-// merge joins): a keyed hash join of any
-// type built on its right input, or a left, semi or anti join built on its
-// left one (NewJoinBuildLeft's), on keys of any types.
+// merge joins): a hash join of any type built on its right input, on keys
+// of any types or none (a nested loop), or a keyed left, semi or anti join
+// built on its left one (NewJoinBuildLeft's).
 func colJoinable(j *meridianpb.JoinNode) bool {
 	switch JoinType(j.Type) {
 	case JoinInner, JoinRight, JoinFull:
@@ -103,7 +103,12 @@ func colJoinable(j *meridianpb.JoinNode) bool {
 	default:
 		return false
 	}
-	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && len(j.LeftKeys) > 0 && len(j.LeftKeys) == len(j.RightKeys)
+	if j.BuildLeft && len(j.LeftKeys) == 0 {
+		return false
+	}
+	// Without keys (a nested loop) every build row is a candidate for
+	// every probe row: one chain, of the empty key.
+	return j.Algo != meridianpb.JoinAlgo_JOIN_MERGE && len(j.LeftKeys) == len(j.RightKeys)
 }
 
 // buildColJoin returns the vectorized join of a join node, or nil when it
@@ -173,7 +178,7 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 		return fail(err)
 	}
 	isInt := func(e *meridianpb.Expr) bool { return coldata.KindOf(e.TypeOid) == coldata.Int }
-	cj.generic = len(probeKeys) > 1 || !isInt(probeKeys[0]) || !isInt(buildKeys[0])
+	cj.generic = len(probeKeys) != 1 || !isInt(probeKeys[0]) || !isInt(buildKeys[0])
 	for i, k := range probeKeys {
 		if k.Kind == meridianpb.ExprKind_EXPR_COLUMN && isInt(k) && isInt(buildKeys[i]) {
 			cj.keyCol, cj.filterKey = int(k.Index), i
