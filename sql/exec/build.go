@@ -659,12 +659,23 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 		}
 		return nil, err
 	}
-	if len(wins) > 0 && !leads(wins[0].keys) && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
-		cs, err := env.buildColSort(&meridianpb.PlanNode{Id: n.Id, Inputs: n.Inputs}, &meridianpb.SortNode{Keys: wins[0].keys}, st)
-		if err != nil {
-			return nil, err
+	// batches, while not nil, is op's rows as column batches: the windows
+	// whose functions ColWindow computes run on them, their sorts too.
+	var batches ColSource
+	if len(wins) > 0 && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
+		if !leads(wins[0].keys) {
+			cs, err := env.buildColSort(&meridianpb.PlanNode{Id: n.Id, Inputs: n.Inputs}, &meridianpb.SortNode{Keys: wins[0].keys}, st)
+			if err != nil {
+				return nil, err
+			}
+			batches, sorted, grouped = cs, wins[0].keys, false
+		} else {
+			src, _, err := env.buildCols(n.Inputs[0])
+			if err != nil {
+				return nil, err
+			}
+			batches = src
 		}
-		op, sorted, grouped = ColRows(cs), wins[0].keys, false
 	} else {
 		in, err := env.inputs(n, 1)
 		if err != nil {
@@ -672,8 +683,50 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 		}
 		op = in[0]
 	}
+	failCols := func(err error) (Operator, error) {
+		if batches != nil {
+			batches.Close()
+		}
+		return nil, err
+	}
 	at := make([]int, len(wn.Funcs)) // each function's column in op's rows
 	for _, w := range wins {
+		if batches != nil {
+			fs := make([]*meridianpb.WindowFunc, len(w.fns))
+			for k, i := range w.fns {
+				fs[k] = wn.Funcs[i]
+			}
+			ok := true
+			for _, f := range fs {
+				ok = ok && rowValued(f)
+			}
+			if ok && !leads(w.keys) {
+				keys, err := env.sortKeys(w.keys)
+				if err != nil {
+					return failCols(err)
+				}
+				if batches, err = env.colSortOver(batches, w.keys, keys, 0, st); err != nil {
+					return nil, err
+				}
+				sorted, grouped = w.keys, false
+			}
+			if ok {
+				cw, err := env.buildColWindow(batches, fs, st)
+				if err != nil {
+					return nil, err
+				}
+				batches = cw
+				for _, i := range w.fns {
+					at[i] = len(oids)
+					oids = append(oids, wn.Funcs[i].TypeOid)
+				}
+				if grouped {
+					sorted, grouped = nil, false
+				}
+				continue
+			}
+			op, batches = ColRows(batches), nil
+		}
 		if !leads(w.keys) {
 			keys, err := env.sortKeys(w.keys)
 			if err != nil {
@@ -697,6 +750,9 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			// Grouped for the first window only (the planner's claim).
 			sorted, grouped = nil, false
 		}
+	}
+	if batches != nil {
+		op = ColRows(batches)
 	}
 	width := len(n.Inputs[0].Types)
 	inOrder := true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/apd/v3"
@@ -410,14 +411,70 @@ func TestBuildWindowOnBatches(t *testing.T) {
 		if mem > 0 && env.Stats[2].SpilledBytes == 0 {
 			t.Errorf("work_mem %d: the window's sort did not spill", mem)
 		}
-		ref, _ := testEnv(t, 0)
-		ref.Scan = func(*pb.PlanNode) (Operator, error) { return &testOp{rows: src.selected, batch: 500}, nil }
-		want := mustCollect(t, mustBuild(t, ref, plan))
-		if len(want) < 10000 {
-			t.Fatalf("only %d rows selected", len(want))
-		}
-		sameMultiset(t, got, want)
+		sameAsRows(t, plan, src.selected, got)
 	}
+}
+
+// Windows whose functions' values are known at each row (row_number,
+// rank, dense_rank, running ROWS aggregates) run on column batches
+// (ColWindow), also a second window over the first's batches sorted
+// again, and give the row operators' rows, with ties, NULLs, partitions
+// and peer groups across batches, spilling sorts or not.
+func TestBuildColWindow(t *testing.T) {
+	// Partitions of 400 rows, and of 4 (many starting a batch).
+	testBuildColWindow(t, aggInput(12, 20000, 50))
+	testBuildColWindow(t, aggInput(13, 20000, 5000))
+}
+
+func testBuildColWindow(t *testing.T, rows []Row) {
+	c0, c1, c2, c3 := cCol(0, i8), cCol(1, text), cCol(2, i8), cCol(3, types.Numeric)
+	part, ord := []*pb.Expr{c0}, []*pb.SortKey{{Expr: c2}}
+	running := func(fn string, arg *pb.Expr, oid uint32) *pb.WindowFunc {
+		f := &pb.WindowFunc{Func: fn, PartitionBy: part, OrderBy: ord, TypeOid: oid,
+			Agg: &pb.AggFunc{Func: fn, Arg: arg, TypeOid: oid}, Frame: &pb.WindowFrame{Rows: true, Start: pb.FrameBoundKind(UnboundedPreceding), End: pb.FrameBoundKind(CurrentRow)}}
+		if arg != nil {
+			f.Args = []*pb.Expr{arg}
+			f.Agg.ArgTypeOid = arg.TypeOid
+		}
+		return f
+	}
+	win := &pb.WindowNode{Funcs: []*pb.WindowFunc{
+		{Func: "row_number", PartitionBy: part, OrderBy: ord, TypeOid: i8},
+		{Func: "rank", PartitionBy: part, OrderBy: ord, TypeOid: i8},
+		{Func: "row_number", OrderBy: []*pb.SortKey{{Expr: c1, Desc: true}, {Expr: c2}}, TypeOid: i8},
+		{Func: "dense_rank", PartitionBy: part, OrderBy: ord, TypeOid: i8},
+		running("sum", c3, types.Numeric),
+		running("count", nil, i8),
+		running("min", c1, text),
+	}}
+	oids := append(slices.Clone(aggInTypes), i8, i8, i8, i8, types.Numeric, i8, text)
+	plan := node(2, oids, win, &pb.PlanNode{Id: 1, Types: aggInTypes, Op: &pb.PlanNode_Scan{Scan: &pb.ScanNode{}}})
+	for _, mem := range []int64{0, 1 << 16} {
+		env, _ := testEnv(t, mem)
+		env.Stats = map[int32]*Stats{}
+		src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(8, uint64(mem)))}
+		env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
+		op := mustBuild(t, env, plan)
+		if shape := windowShape(op); !strings.Contains(shape, "*exec.ColWindow *exec.ColSort *exec.ColWindow *exec.ColSort") {
+			t.Errorf("built %s, want two ColWindows over ColSorts", shape)
+		}
+		got := mustCollect(t, op)
+		released(t, env)
+		sameAsRows(t, plan, src.selected, got)
+	}
+}
+
+// sameAsRows checks got against the rows plan's row operators give over
+// selected, the rows its column scan selected.
+func sameAsRows(t *testing.T, plan *pb.PlanNode, selected, got []Row) {
+	t.Helper()
+	ref, _ := testEnv(t, 0)
+	ref.Scan = func(*pb.PlanNode) (Operator, error) { return &testOp{rows: selected, batch: 500}, nil }
+	want := mustCollect(t, mustBuild(t, ref, plan))
+	if len(want) < 10000 {
+		t.Fatalf("only %d rows selected", len(want))
+	}
+	sameMultiset(t, got, want)
 }
 
 func mustBuild(t *testing.T, env *Env, plan *pb.PlanNode) Operator {
@@ -450,10 +507,16 @@ func TestBuildWindowGroupedInput(t *testing.T) {
 	op.Close()
 }
 
-// windowShape lists the operators a window node was built into, top down.
+// windowShape lists the operators a window node was built into, top down
+// (through an instrumented operator, into column operators under rows).
 func windowShape(op Operator) string {
 	var shape []string
+	var src ColSource
 	for o := op; o != nil; {
+		if x, ok := o.(*instrumented); ok {
+			o = x.op
+			continue
+		}
 		shape = append(shape, fmt.Sprintf("%T", o))
 		switch x := o.(type) {
 		case *Project:
@@ -462,8 +525,21 @@ func windowShape(op Operator) string {
 			o = x.input
 		case *Sort:
 			o = x.input
+		case *colToRows:
+			o, src = nil, x.src
 		default:
 			o = nil
+		}
+	}
+	for s := src; s != nil; {
+		shape = append(shape, fmt.Sprintf("%T", s))
+		switch x := s.(type) {
+		case *ColWindow:
+			s = x.in
+		case *ColSort:
+			s = x.in
+		default:
+			s = nil
 		}
 	}
 	return fmt.Sprint(shape)

@@ -118,7 +118,7 @@ func colJoinable(j *meridianpb.JoinNode) bool {
 // inputs already built (left, right; nil: not built).
 func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (src ColSource, pre [2]Operator, err error) {
 	if env.ColScan != nil && j.Algo == meridianpb.JoinAlgo_JOIN_MERGE && len(n.Inputs) == 2 {
-		mj, err := env.buildColMergeJoin(n, j)
+		mj, err := env.buildColMergeJoin(n, j, st)
 		if mj == nil || err != nil {
 			return nil, pre, err
 		}

@@ -28,6 +28,9 @@ type ColMergeJoin struct {
 	residual    colexpr.Filter
 	types       []uint32 // left ++ right
 	lw, rw      int
+	env         *Env
+	st          *Stats
+	mem         *memory // the group's rows
 
 	// The left batch being joined, its key vectors, the position in its
 	// selection of the next row, and which of its rows matched.
@@ -63,7 +66,7 @@ var _ ColSource = (*ColMergeJoin)(nil)
 
 // buildColMergeJoin returns the vectorized merge join of a join node, or
 // nil when an input is not read in column batches (both must be).
-func (env *Env) buildColMergeJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode) (ColSource, error) {
+func (env *Env) buildColMergeJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (ColSource, error) {
 	if !env.batchesAtTop(n.Inputs[0]) || !env.batchesAtTop(n.Inputs[1]) {
 		return nil, nil
 	}
@@ -77,7 +80,7 @@ func (env *Env) buildColMergeJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode
 	if err != nil {
 		return nil, err
 	}
-	m := &ColMergeJoin{typ: JoinType(j.Type), left: left, right: right, lw: len(left.Types()), rw: len(right.Types())}
+	m := &ColMergeJoin{typ: JoinType(j.Type), left: left, right: right, lw: len(left.Types()), rw: len(right.Types()), env: env, st: st}
 	m.types = append(append([]uint32(nil), left.Types()...), right.Types()...)
 	compile := func(in []uint32, es []*meridianpb.Expr) ([]colexpr.Expr, error) {
 		c := &colexpr.Compiler{In: in, Row: env.Compile}
@@ -125,6 +128,7 @@ func (m *ColMergeJoin) Open(ctx context.Context) error {
 		return err
 	}
 	m.matched = make([]bool, coldata.BatchSize)
+	m.mem = newMemory(m.env, m.st)
 	return m.advanceRight(ctx)
 }
 
@@ -297,8 +301,15 @@ func (m *ColMergeJoin) collectGroup(ctx context.Context) error {
 		if hasNull(m.rk, r) || compareVecKeys(m.rk, r, m.gkey, 0) != 0 {
 			break
 		}
-		if m.gn%coldata.BatchSize == 0 && m.gn/coldata.BatchSize == len(m.group) {
-			m.group = append(m.group, coldata.NewBatch(m.right.Types()))
+		if m.gn%coldata.BatchSize == 0 {
+			// A chunk more: counted as 16 bytes a value, the group
+			// cannot spill.
+			if !m.mem.grow(int64(coldata.BatchSize*16*m.rw)) && m.mem.short {
+				return m.mem.outOfMemory("a merge join's right rows of one key")
+			}
+			if m.gn/coldata.BatchSize == len(m.group) {
+				m.group = append(m.group, coldata.NewBatch(m.right.Types()))
+			}
 		}
 		ch, at := m.group[m.gn/coldata.BatchSize], m.gn%coldata.BatchSize
 		if at == 0 {
@@ -334,6 +345,7 @@ func (m *ColMergeJoin) dropGroup() error {
 		}
 	}
 	m.gn = 0
+	m.mem.release()
 	return nil
 }
 
@@ -456,6 +468,7 @@ func (m *ColMergeJoin) flushSide() {
 }
 
 func (m *ColMergeJoin) Close() {
+	m.mem.release()
 	if m.left != nil {
 		m.left.Close()
 	}

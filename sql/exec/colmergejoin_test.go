@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/pgerr"
 )
 
 // sortedBy sorts rows by the columns keys, ascending, NULLs last (a
@@ -97,4 +98,31 @@ func testColMergeJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, res
 		t.Fatal("the reference join is empty: the test proves nothing")
 	}
 	sameMultiset(t, got, want)
+}
+
+// The right rows of one key, which a merge join holds, count against the
+// query memory: past it the join fails with 53200, and gives back what it
+// held.
+func TestColMergeJoinMemory(t *testing.T) {
+	plan := colJoinPlan(JoinInner, false, false)
+	plan.GetJoin().Algo = meridianpb.JoinAlgo_JOIN_MERGE
+	env, _ := testEnv(t, 0)
+	env.Pool = NewMemPool(1 << 20)
+	one := genRows(9, 80000, func(rng *rand.Rand, i int) Row { return Row{int64(1), "x", int64(i), nil, nil} })
+	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
+		return &rowsColSource{types: aggInTypes, rows: one[:10], all: true, rng: rand.New(rand.NewPCG(1, 1))}, nil
+	}
+	env.RecvCols = func(*meridianpb.PlanNode) (ColSource, error) {
+		return &rowsColSource{types: aggInTypes, rows: one, all: true, rng: rand.New(rand.NewPCG(1, 2))}, nil
+	}
+	op, err := env.Build(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = collect(t.Context(), op)
+	wantCode(t, err, pgerr.OutOfMemory)
+	released(t, env)
+	if env.Pool.Used() != 0 {
+		t.Errorf("%d bytes of the query memory still reserved", env.Pool.Used())
+	}
 }

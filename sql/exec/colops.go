@@ -370,9 +370,16 @@ func (env *Env) buildColSort(n *meridianpb.PlanNode, sn *meridianpb.SortNode, st
 	if err != nil {
 		return nil, err
 	}
+	return env.colSortOver(in, sn.Keys, keys, limit, st)
+}
+
+// colSortOver returns a sort of in's batches by keys (pkeys compiled);
+// on an error it closes in.
+func (env *Env) colSortOver(in ColSource, pkeys []*meridianpb.SortKey, keys []SortKey, limit int64, st *Stats) (*ColSort, error) {
 	c := &colexpr.Compiler{In: in.Types(), Row: env.Compile}
-	exprs := make([]colexpr.Expr, len(sn.Keys))
-	for i, k := range sn.Keys {
+	exprs := make([]colexpr.Expr, len(pkeys))
+	for i, k := range pkeys {
+		var err error
 		if exprs[i], err = c.Compile(k.Expr); err != nil {
 			in.Close()
 			return nil, err
