@@ -696,10 +696,12 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			for k, i := range w.fns {
 				fs[k] = wn.Funcs[i]
 			}
-			ok := true
+			rowWise, partWise := true, true
 			for _, f := range fs {
-				ok = ok && rowValued(f)
+				rowWise = rowWise && rowValued(f)
+				partWise = partWise && partWindowable(f)
 			}
+			ok := rowWise || partWise
 			if ok && !leads(w.keys) {
 				keys, err := env.sortKeys(w.keys)
 				if err != nil {
@@ -711,11 +713,21 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 				sorted, grouped = w.keys, false
 			}
 			if ok {
-				cw, err := env.buildColWindow(batches, fs, st)
-				if err != nil {
-					return nil, err
+				// Each row's values known at the row (streamed), or
+				// the partition held.
+				if rowWise {
+					cw, err := env.buildColWindow(batches, fs, st)
+					if err != nil {
+						return nil, err
+					}
+					batches = cw
+				} else {
+					cw, err := env.buildColPartWindow(batches, fs, st)
+					if err != nil {
+						return nil, err
+					}
+					batches = cw
 				}
-				batches = cw
 				for _, i := range w.fns {
 					at[i] = len(oids)
 					oids = append(oids, wn.Funcs[i].TypeOid)

@@ -464,6 +464,49 @@ func testBuildColWindow(t *testing.T, rows []Row) {
 	}
 }
 
+// Windows whose functions need their partition (lag, lead, ntile,
+// frames, percent_rank, RANGE aggregates) run on column batches
+// (ColPartWindow) and give the row operators' rows; past a small budget
+// they hand the partition and the rest of the input to the row window,
+// which spills, with the same rows.
+func TestBuildColPartWindow(t *testing.T) {
+	c0, c1, c2, c3 := cCol(0, i8), cCol(1, text), cCol(2, i8), cCol(3, types.Numeric)
+	part, ord := []*pb.Expr{c0}, []*pb.SortKey{{Expr: c2}}
+	fn := func(name string, oid uint32, args ...*pb.Expr) *pb.WindowFunc {
+		return &pb.WindowFunc{Func: name, Args: args, PartitionBy: part, OrderBy: ord, TypeOid: oid}
+	}
+	sum := fn("sum", types.Numeric, c3)
+	sum.Agg = &pb.AggFunc{Func: "sum", Arg: c3, TypeOid: types.Numeric, ArgTypeOid: types.Numeric}
+	first := fn("first_value", text, c1)
+	first.Frame = &pb.WindowFrame{Rows: true, Start: pb.FrameBoundKind(OffsetPreceding), StartOffset: cI8(2), End: pb.FrameBoundKind(OffsetFollowing), EndOffset: cI8(1)}
+	count := &pb.WindowFunc{Func: "count", PartitionBy: part, TypeOid: i8, Agg: &pb.AggFunc{Func: "count", TypeOid: i8}}
+	win := &pb.WindowNode{Funcs: []*pb.WindowFunc{
+		fn("lag", i8, c2), fn("lead", types.Numeric, c3, cI8(2), expr.Const(types.T(types.Numeric), apd.New(-1, 0))),
+		fn("ntile", i8, cI8(4)), first, sum, count, fn("percent_rank", types.Float8), fn("cume_dist", types.Float8),
+	}}
+	oids := append(slices.Clone(aggInTypes), i8, types.Numeric, i8, text, types.Numeric, i8, types.Float8, types.Float8)
+	plan := node(2, oids, win, &pb.PlanNode{Id: 1, Types: aggInTypes, Op: &pb.PlanNode_Scan{Scan: &pb.ScanNode{}}})
+	for _, rows := range [][]Row{aggInput(14, 20000, 50), aggInput(15, 20000, 5000)} {
+		for _, mem := range []int64{0, 1 << 16} {
+			env, _ := testEnv(t, mem)
+			env.Stats = map[int32]*Stats{}
+			src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(9, uint64(mem)))}
+			env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
+			op := mustBuild(t, env, plan)
+			if shape := windowShape(op); !strings.Contains(shape, "*exec.ColPartWindow *exec.ColPartWindow *exec.ColSort") {
+				t.Errorf("built %s, want two ColPartWindows over a ColSort", shape)
+			}
+			got := mustCollect(t, op)
+			released(t, env)
+			// The NULL partition's 2,000 rows pass 64 KiB: handed over.
+			if handed := !env.Stats[2].Vectorized; handed != (mem > 0) {
+				t.Errorf("work_mem %d: handed over to the row window %v", mem, handed)
+			}
+			sameAsRows(t, plan, src.selected, got)
+		}
+	}
+}
+
 // sameAsRows checks got against the rows plan's row operators give over
 // selected, the rows its column scan selected.
 func sameAsRows(t *testing.T, plan *pb.PlanNode, selected, got []Row) {
@@ -535,6 +578,8 @@ func windowShape(op Operator) string {
 		shape = append(shape, fmt.Sprintf("%T", s))
 		switch x := s.(type) {
 		case *ColWindow:
+			s = x.in
+		case *ColPartWindow:
 			s = x.in
 		case *ColSort:
 			s = x.in

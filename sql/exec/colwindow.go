@@ -72,19 +72,9 @@ func (env *Env) buildColWindow(in ColSource, fns []*meridianpb.WindowFunc, st *S
 		in.Close()
 		return nil, err
 	}
-	for _, p := range fns[0].PartitionBy {
-		x, err := c.Compile(p)
-		if err != nil {
-			return fail(err)
-		}
-		w.part = append(w.part, x)
-	}
-	for _, o := range fns[0].OrderBy {
-		x, err := c.Compile(o.Expr)
-		if err != nil {
-			return fail(err)
-		}
-		w.ord = append(w.ord, x)
+	var err error
+	if w.part, w.ord, err = windowKeys(c, fns[0]); err != nil {
+		return fail(err)
 	}
 	for _, f := range fns {
 		if _, err := env.windowFn(f); err != nil { // checks its arguments
@@ -248,4 +238,321 @@ func sameVecKeys(a []*coldata.Vec, i int, b []*coldata.Vec, j int) bool {
 		}
 	}
 	return true
+}
+
+// ColPartWindow computes, over column batches sorted (or grouped) by one
+// window, window functions that need their whole partition (lag, lead,
+// ntile, first_value and the like, aggregates over other frames): it holds
+// the current partition's rows by column, with its functions' arguments
+// and a bit per row telling whether its ORDER BY values start a peer
+// group, computes the functions when the partition ends (windowPartition)
+// and emits the partition's chunks with a vector per function appended.
+// Past its budget it hands the partition it holds and the rest of its
+// input to the row Window, which spills. Its functions' arguments are
+// columns and constants (evaluated for every row, none can fail).
+type ColPartWindow struct {
+	env     *Env
+	st      *Stats
+	mem     *memory
+	in      ColSource
+	fns     []WindowFn // compiled row by row, for windowPartition and the row Window
+	args    [][]colexpr.Expr
+	part    []colexpr.Expr
+	ord     []colexpr.Expr
+	inTypes []uint32
+	types   []uint32 // inTypes, then one per function
+
+	// The current partition: its rows in chunks of BatchSize, each
+	// function's arguments by row, which rows start a peer group, and the
+	// last row's keys.
+	chunks            []*coldata.Batch
+	n                 int
+	argv              [][][]types.Datum
+	peerStart         []bool
+	prevPart, prevOrd []*coldata.Vec
+	started           bool
+
+	b      *coldata.Batch // the input batch being read, from b.Sel[pos]
+	pos    int
+	pk, ok []*coldata.Vec
+	av     [][]*coldata.Vec
+	ready  []*coldata.Batch // partitions computed, to return
+	rowWin ColSource        // the row Window handed over to
+	done   bool
+}
+
+var _ ColSource = (*ColPartWindow)(nil)
+
+// partWindowable reports functions ColPartWindow computes: known ones
+// whose arguments are columns or constants.
+func partWindowable(f *meridianpb.WindowFunc) bool {
+	if f.Agg != nil && (f.Agg.Distinct || !knownAgg(f.Agg.Func)) {
+		return false
+	}
+	for _, a := range f.Args {
+		if a.GetKind() != meridianpb.ExprKind_EXPR_COLUMN && a.GetKind() != meridianpb.ExprKind_EXPR_CONST {
+			return false
+		}
+	}
+	return true
+}
+
+// buildColPartWindow returns the vectorized window of fns (which share
+// one window) over in, sorted or grouped by it, or nil when one of fns is
+// not one it computes. On an error it closes in.
+func (env *Env) buildColPartWindow(in ColSource, fns []*meridianpb.WindowFunc, st *Stats) (*ColPartWindow, error) {
+	for _, f := range fns {
+		if !partWindowable(f) {
+			return nil, nil
+		}
+	}
+	w := &ColPartWindow{env: env, st: st, in: in, inTypes: in.Types(), types: append([]uint32(nil), in.Types()...)}
+	c := &colexpr.Compiler{In: in.Types(), Row: env.Compile}
+	fail := func(err error) (*ColPartWindow, error) {
+		in.Close()
+		return nil, err
+	}
+	var err error
+	if w.part, w.ord, err = windowKeys(c, fns[0]); err != nil {
+		return fail(err)
+	}
+	for _, f := range fns {
+		fn, err := env.windowFn(f)
+		if err != nil {
+			return fail(err)
+		}
+		args, err := compileAll(c, f.Args)
+		if err != nil {
+			return fail(err)
+		}
+		w.fns = append(w.fns, fn)
+		w.args = append(w.args, args)
+		w.types = append(w.types, f.TypeOid)
+	}
+	w.argv = make([][][]types.Datum, len(w.fns))
+	w.av = make([][]*coldata.Vec, len(w.fns))
+	for f := range w.fns {
+		w.argv[f] = make([][]types.Datum, len(w.args[f]))
+		w.av[f] = make([]*coldata.Vec, len(w.args[f]))
+	}
+	if st != nil {
+		st.Vectorized = true
+	}
+	return w, nil
+}
+
+// windowKeys compiles f's partition keys and ORDER BY expressions for
+// batches.
+func windowKeys(c *colexpr.Compiler, f *meridianpb.WindowFunc) (part, ord []colexpr.Expr, err error) {
+	if part, err = compileAll(c, f.PartitionBy); err != nil {
+		return nil, nil, err
+	}
+	ord = make([]colexpr.Expr, len(f.OrderBy))
+	for i, o := range f.OrderBy {
+		if ord[i], err = c.Compile(o.Expr); err != nil {
+			return nil, nil, err
+		}
+	}
+	return part, ord, nil
+}
+
+// compileAll compiles exprs for batches.
+func compileAll(c *colexpr.Compiler, exprs []*meridianpb.Expr) ([]colexpr.Expr, error) {
+	out := make([]colexpr.Expr, len(exprs))
+	for i, e := range exprs {
+		x, err := c.Compile(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = x
+	}
+	return out, nil
+}
+
+func (w *ColPartWindow) Types() []uint32 { return w.types }
+
+func (w *ColPartWindow) Open(ctx context.Context) error {
+	w.mem = newMemory(w.env, w.st)
+	return w.in.Open(ctx)
+}
+
+func (w *ColPartWindow) Close() {
+	w.mem.release()
+	if w.rowWin != nil {
+		w.rowWin.Close()
+		w.rowWin = nil
+		return
+	}
+	w.in.Close()
+}
+
+func (w *ColPartWindow) Next(ctx context.Context) (*coldata.Batch, error) {
+	for {
+		if len(w.ready) > 0 {
+			b := w.ready[0]
+			w.ready[0] = nil
+			w.ready = w.ready[1:]
+			return b, nil
+		}
+		if w.rowWin != nil {
+			return w.rowWin.Next(ctx)
+		}
+		if w.done {
+			return nil, nil
+		}
+		if w.b == nil || w.pos >= len(w.b.Sel) {
+			if err := w.read(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := w.add(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// read reads the next input batch and evaluates its keys and arguments;
+// at the end of the input it computes the last partition.
+func (w *ColPartWindow) read(ctx context.Context) error {
+	if w.b != nil && len(w.b.Sel) > 0 {
+		last := w.b.Sel[len(w.b.Sel)-1]
+		w.prevPart, w.prevOrd = keepRow(w.prevPart, w.pk, last), keepRow(w.prevOrd, w.ok, last)
+	}
+	b, err := w.in.Next(ctx)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		w.done, w.b = true, nil
+		return w.finish()
+	}
+	w.b, w.pos = b, 0
+	if w.pk, err = evalAll(w.part, b); err != nil {
+		return err
+	}
+	if w.ok, err = evalAll(w.ord, b); err != nil {
+		return err
+	}
+	for f := range w.args {
+		for k, a := range w.args[f] {
+			if w.av[f][k], err = a.Eval(b); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// add takes the rows of the batch being read up to the end of the
+// current partition (which it then computes) or of the batch.
+func (w *ColPartWindow) add(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return canceled(ctx)
+	}
+	b := w.b
+	for w.pos < len(b.Sel) {
+		r := b.Sel[w.pos]
+		newPart, newPeer := !w.started, !w.started
+		if w.started {
+			pv, pi, ov := w.pk, -1, w.ok
+			if w.pos > 0 {
+				pi = b.Sel[w.pos-1]
+			} else {
+				pv, pi, ov = w.prevPart, 0, w.prevOrd
+			}
+			newPart = !sameVecKeys(w.pk, r, pv, pi)
+			newPeer = newPart || !sameVecKeys(w.ok, r, ov, pi)
+		}
+		w.started = true
+		if newPart && w.n > 0 {
+			return w.finish() // the row is taken at the next call
+		}
+		if w.n%coldata.BatchSize == 0 {
+			ch := coldata.NewBatch(w.inTypes)
+			ch.Reset()
+			w.chunks = append(w.chunks, ch)
+		}
+		ch := w.chunks[len(w.chunks)-1]
+		if err := copyRow(ch, 0, ch.N, b, r); err != nil {
+			return err
+		}
+		ch.N++
+		size := int64(16*len(w.inTypes)) + 1
+		for f := range w.av {
+			for k, v := range w.av[f] {
+				d := v.Datum(r)
+				w.argv[f][k] = append(w.argv[f][k], d)
+				size += datumSize(d)
+			}
+		}
+		w.peerStart = append(w.peerStart, newPeer)
+		w.n++
+		w.pos++
+		if !w.mem.grow(size) {
+			return w.handOver(ctx)
+		}
+	}
+	return nil
+}
+
+// finish computes the functions over the partition held and moves its
+// chunks, with their values, to the output.
+func (w *ColPartWindow) finish() error {
+	if w.n == 0 {
+		return nil
+	}
+	vals := make([][]types.Datum, len(w.fns))
+	for f := range w.fns {
+		vals[f] = make([]types.Datum, w.n)
+		argv := w.argv[f]
+		arg := func(k, i int) (types.Datum, error) { return argv[k][i], nil }
+		if err := windowPartition(&w.fns[f], arg, w.peerStart, vals[f]); err != nil {
+			return err
+		}
+	}
+	for c, ch := range w.chunks {
+		ch.SelectAll(ch.N)
+		for f := range w.fns {
+			v := coldata.NewVec(w.types[len(w.inTypes)+f], ch.N)
+			for i := 0; i < ch.N; i++ {
+				if !v.Put(i, vals[f][c*coldata.BatchSize+i]) {
+					v = coldata.NewVecOf(coldata.Any, v.Oid, ch.N) // a value of another Go type: kept as datums
+					for j := 0; j < ch.N; j++ {
+						v.Set(j, vals[f][c*coldata.BatchSize+j])
+					}
+					break
+				}
+			}
+			ch.Vecs = append(ch.Vecs, v)
+		}
+		w.ready = append(w.ready, ch)
+	}
+	w.chunks, w.n = nil, 0
+	for f := range w.argv {
+		for k := range w.argv[f] {
+			w.argv[f][k] = nil
+		}
+	}
+	w.peerStart = w.peerStart[:0]
+	w.mem.release()
+	return nil
+}
+
+// handOver gives the partition held, the rest of the batch being read
+// and the rest of the input to the row Window, whose partitions spill.
+func (w *ColPartWindow) handOver(ctx context.Context) error {
+	if w.st != nil {
+		w.st.Vectorized = false // EXPLAIN ANALYZE: the row window ran
+	}
+	var rest []Row
+	for _, r := range w.b.Sel[w.pos:] {
+		rest = append(rest, w.b.Row(r))
+	}
+	replay := &replayOp{chunks: w.chunks, rest: rest, in: ColRows(w.in)}
+	w.chunks, w.argv, w.b = nil, nil, nil
+	w.mem.release()
+	win := NewWindow(w.env, w.st, replay, w.inTypes, w.fns)
+	w.rowWin = &columnarizer{in: win, types: w.types}
+	return w.rowWin.Open(ctx)
 }
