@@ -262,11 +262,16 @@ type ColPartWindow struct {
 	inTypes []uint32
 	types   []uint32 // inTypes, then one per function
 
-	// The current partition: its rows in chunks of BatchSize, each
-	// function's arguments by row, which rows start a peer group, and the
-	// last row's keys.
+	// The rows held, in chunks of BatchSize (row i at chunks[i/BatchSize],
+	// i%BatchSize): those of partitions computed but not returned yet (a
+	// chunk goes once full), from start on the current partition's. vals
+	// holds each function's values of the rows before start; argv each
+	// function's arguments and peerStart a bit per row of the current
+	// partition (whether its ORDER BY values start a peer group);
+	// prevPart and prevOrd the last row's keys.
 	chunks            []*coldata.Batch
-	n                 int
+	n, start          int
+	vals              [][]types.Datum
 	argv              [][][]types.Datum
 	peerStart         []bool
 	prevPart, prevOrd []*coldata.Vec
@@ -330,6 +335,7 @@ func (env *Env) buildColPartWindow(in ColSource, fns []*meridianpb.WindowFunc, s
 		w.types = append(w.types, f.TypeOid)
 	}
 	w.argv = make([][][]types.Datum, len(w.fns))
+	w.vals = make([][]types.Datum, len(w.fns))
 	w.av = make([][]*coldata.Vec, len(w.fns))
 	for f := range w.fns {
 		w.argv[f] = make([][]types.Datum, len(w.args[f]))
@@ -425,7 +431,11 @@ func (w *ColPartWindow) read(ctx context.Context) error {
 	}
 	if b == nil {
 		w.done, w.b = true, nil
-		return w.finish()
+		if err := w.finish(); err != nil {
+			return err
+		}
+		w.emit(w.n)
+		return nil
 	}
 	w.b, w.pos = b, 0
 	if w.pk, err = evalAll(w.part, b); err != nil {
@@ -465,19 +475,24 @@ func (w *ColPartWindow) add(ctx context.Context) error {
 			newPeer = newPart || !sameVecKeys(w.ok, r, ov, pi)
 		}
 		w.started = true
-		if newPart && w.n > 0 {
-			return w.finish() // the row is taken at the next call
+		if newPart && w.n > w.start {
+			// The row is taken at the next call.
+			if err := w.finish(); err != nil {
+				return err
+			}
+			w.emit(w.start / coldata.BatchSize * coldata.BatchSize)
+			return nil
 		}
 		if w.n%coldata.BatchSize == 0 {
 			ch := coldata.NewBatch(w.inTypes)
 			ch.Reset()
 			w.chunks = append(w.chunks, ch)
 		}
-		ch := w.chunks[len(w.chunks)-1]
-		if err := copyRow(ch, 0, ch.N, b, r); err != nil {
+		ch := w.chunks[w.n/coldata.BatchSize]
+		if err := copyRow(ch, 0, w.n%coldata.BatchSize, b, r); err != nil {
 			return err
 		}
-		ch.N++
+		ch.N = w.n%coldata.BatchSize + 1
 		size := int64(16*len(w.inTypes)) + 1
 		for f := range w.av {
 			for k, v := range w.av[f] {
@@ -496,61 +511,93 @@ func (w *ColPartWindow) add(ctx context.Context) error {
 	return nil
 }
 
-// finish computes the functions over the partition held and moves its
-// chunks, with their values, to the output.
+// finish computes the functions over the current partition's rows.
 func (w *ColPartWindow) finish() error {
-	if w.n == 0 {
+	if w.n == w.start {
 		return nil
 	}
-	vals := make([][]types.Datum, len(w.fns))
 	for f := range w.fns {
-		vals[f] = make([]types.Datum, w.n)
+		vals := make([]types.Datum, w.n-w.start)
 		argv := w.argv[f]
 		arg := func(k, i int) (types.Datum, error) { return argv[k][i], nil }
-		if err := windowPartition(&w.fns[f], arg, w.peerStart, vals[f]); err != nil {
+		if err := windowPartition(&w.fns[f], arg, w.peerStart, vals); err != nil {
 			return err
 		}
-	}
-	for c, ch := range w.chunks {
-		ch.SelectAll(ch.N)
-		for f := range w.fns {
-			v := coldata.NewVec(w.types[len(w.inTypes)+f], ch.N)
-			for i := 0; i < ch.N; i++ {
-				if !v.Put(i, vals[f][c*coldata.BatchSize+i]) {
-					v = coldata.NewVecOf(coldata.Any, v.Oid, ch.N) // a value of another Go type: kept as datums
-					for j := 0; j < ch.N; j++ {
-						v.Set(j, vals[f][c*coldata.BatchSize+j])
-					}
-					break
-				}
-			}
-			ch.Vecs = append(ch.Vecs, v)
-		}
-		w.ready = append(w.ready, ch)
-	}
-	w.chunks, w.n = nil, 0
-	for f := range w.argv {
-		for k := range w.argv[f] {
-			w.argv[f][k] = nil
+		w.vals[f] = append(w.vals[f], vals...)
+		for k := range argv {
+			argv[k] = argv[k][:0]
 		}
 	}
+	w.start = w.n
 	w.peerStart = w.peerStart[:0]
 	w.mem.release()
 	return nil
 }
 
-// handOver gives the partition held, the rest of the batch being read
-// and the rest of the input to the row Window, whose partitions spill.
+// emit moves the first upTo rows held (all computed: upTo <= start) to
+// the output, with their values: whole chunks, and the rows of a last
+// one that is not.
+func (w *ColPartWindow) emit(upTo int) {
+	for upTo > 0 {
+		ch := w.chunks[0]
+		m := min(upTo, coldata.BatchSize)
+		out := &coldata.Batch{Vecs: append([]*coldata.Vec(nil), ch.Vecs...)}
+		out.SelectAll(m)
+		for f := range w.fns {
+			out.Vecs = append(out.Vecs, valueVec(w.types[len(w.inTypes)+f], w.vals[f][:m]))
+			w.vals[f] = w.vals[f][m:]
+		}
+		w.ready = append(w.ready, out)
+		if m < coldata.BatchSize && w.n > m {
+			// Rows after the first m stay: they move to a new chunk.
+			rest := coldata.NewBatch(w.inTypes)
+			rest.Reset()
+			for i := m; i < ch.N; i++ {
+				_ = copyRow(rest, 0, i-m, ch, i) // same types
+			}
+			rest.N = ch.N - m
+			w.chunks[0] = rest
+		} else {
+			w.chunks[0] = nil
+			w.chunks = w.chunks[1:]
+		}
+		w.n, w.start, upTo = w.n-m, w.start-m, upTo-m
+	}
+}
+
+// valueVec stores a function's values in a vector of its type (or of
+// datums, for values of another Go type).
+func valueVec(oid uint32, vals []types.Datum) *coldata.Vec {
+	v := coldata.NewVec(oid, len(vals))
+	for i, d := range vals {
+		if !v.Put(i, d) {
+			v = coldata.NewVecOf(coldata.Any, oid, len(vals))
+			for j, d := range vals {
+				v.Set(j, d)
+			}
+			break
+		}
+	}
+	return v
+}
+
+// handOver returns the rows of the partitions computed and gives the
+// current partition's, the rest of the batch being read and the rest of
+// the input to the row Window, whose partitions spill.
 func (w *ColPartWindow) handOver(ctx context.Context) error {
 	if w.st != nil {
 		w.st.Vectorized = false // EXPLAIN ANALYZE: the row window ran
 	}
+	w.emit(w.start)
 	var rest []Row
+	for i := 0; i < w.n; i++ {
+		rest = append(rest, w.chunks[i/coldata.BatchSize].Row(i%coldata.BatchSize))
+	}
 	for _, r := range w.b.Sel[w.pos:] {
 		rest = append(rest, w.b.Row(r))
 	}
-	replay := &replayOp{chunks: w.chunks, rest: rest, in: ColRows(w.in)}
-	w.chunks, w.argv, w.b = nil, nil, nil
+	replay := &replayOp{rest: rest, in: ColRows(w.in)}
+	w.chunks, w.argv, w.vals, w.b = nil, nil, nil, nil
 	w.mem.release()
 	win := NewWindow(w.env, w.st, replay, w.inTypes, w.fns)
 	w.rowWin = &columnarizer{in: win, types: w.types}
