@@ -1,10 +1,12 @@
 package exec
 
 import (
+	"context"
 	"slices"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/agg"
+	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/expr"
 	"github.com/meridian-db/meridian/sql/pgerr"
 	"github.com/meridian-db/meridian/sql/types"
@@ -605,6 +607,13 @@ func (env *Env) windowFn(f *meridianpb.WindowFunc) (WindowFn, error) {
 // The first sort runs on column batches when the node's input does.
 // A projection then puts the functions' columns back in the node's order.
 func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, st *Stats) (Operator, error) {
+	return env.windowNode(n, wn, st, nil)
+}
+
+// windowNode is buildWindow; with cols not nil, when every window runs on
+// column batches, it sets *cols to them (the functions' columns in the
+// node's order) and returns no operator.
+func (env *Env) windowNode(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, st *Stats, cols *ColSource) (Operator, error) {
 	if len(n.Inputs) != 1 {
 		return nil, pgerr.New(pgerr.InternalError, "plan node %d: %d inputs, want 1", n.Id, len(n.Inputs))
 	}
@@ -660,7 +669,9 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 		return nil, err
 	}
 	// batches, while not nil, is op's rows as column batches: the windows
-	// whose functions ColWindow computes run on them, their sorts too.
+	// whose functions ColWindow (values known at each row) or
+	// ColPartWindow (the partition held) compute run on them, their sorts
+	// too; the first other window turns them into rows.
 	var batches ColSource
 	if len(wins) > 0 && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
 		if !leads(wins[0].keys) {
@@ -763,26 +774,68 @@ func (env *Env) buildWindow(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, s
 			sorted, grouped = nil, false
 		}
 	}
-	if batches != nil {
-		op = ColRows(batches)
-	}
 	width := len(n.Inputs[0].Types)
+	from := make([]int, width+len(at)) // each output column's in op's rows
 	inOrder := true
-	for i, c := range at {
-		inOrder = inOrder && c == width+i
+	for c := range from {
+		from[c] = c
+		if c >= width {
+			from[c] = at[c-width]
+		}
+		inOrder = inOrder && from[c] == c
+	}
+	if batches != nil {
+		if cols != nil {
+			*cols = batches
+			if !inOrder {
+				*cols = &colPermute{in: batches, from: from}
+			}
+			return nil, nil
+		}
+		op = ColRows(batches)
 	}
 	if inOrder {
 		return op, nil
 	}
-	cols := make([]expr.Eval, width+len(at))
-	for c := range cols {
-		from := c
-		if c >= width {
-			from = at[c-width]
-		}
-		cols[c] = func(r []types.Datum) (types.Datum, error) { return r[from], nil }
+	exprs := make([]expr.Eval, len(from))
+	for c, f := range from {
+		exprs[c] = func(r []types.Datum) (types.Datum, error) { return r[f], nil }
 	}
-	return NewProject(op, cols), nil
+	return NewProject(op, exprs), nil
+}
+
+// colPermute passes its input's batches with their columns reordered:
+// column c is the input's from[c].
+type colPermute struct {
+	in   ColSource
+	from []int
+	out  coldata.Batch
+}
+
+func (p *colPermute) Types() []uint32 {
+	in := p.in.Types()
+	t := make([]uint32, len(p.from))
+	for c, f := range p.from {
+		t[c] = in[f]
+	}
+	return t
+}
+
+func (p *colPermute) Open(ctx context.Context) error { return p.in.Open(ctx) }
+
+func (p *colPermute) Close() { p.in.Close() }
+
+func (p *colPermute) Next(ctx context.Context) (*coldata.Batch, error) {
+	b, err := p.in.Next(ctx)
+	if b == nil || err != nil {
+		return nil, err
+	}
+	p.out.N, p.out.Sel = b.N, b.Sel
+	p.out.Vecs = p.out.Vecs[:0]
+	for _, f := range p.from {
+		p.out.Vecs = append(p.out.Vecs, b.Vecs[f])
+	}
+	return &p.out, nil
 }
 
 // sortKeysLead reports whether rows sorted by have are sorted by want:

@@ -461,6 +461,20 @@ func testBuildColWindow(t *testing.T, rows []Row) {
 		got := mustCollect(t, op)
 		released(t, env)
 		sameAsRows(t, plan, src.selected, got)
+
+		// At a fragment's root the node gives its column batches (the
+		// functions' columns put back in the node's order).
+		src.pos, src.selected = 0, nil
+		cols, rowOp, err := env.BuildRoot(plan)
+		if err != nil || cols == nil || rowOp != nil {
+			t.Fatalf("BuildRoot: %T, %T, %v; want column batches", cols, rowOp, err)
+		}
+		if !slices.Equal(cols.Types(), oids) {
+			t.Errorf("batches of types %v, want %v", cols.Types(), oids)
+		}
+		got = mustCollect(t, ColRows(cols))
+		released(t, env)
+		sameAsRows(t, plan, src.selected, got)
 	}
 }
 

@@ -103,6 +103,22 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			}
 			return colInstrument(&colLimit{in: in, limitState: limitState{limit: limit, offset: max(offset, 0)}}, st), false, nil
 		}
+	case *meridianpb.PlanNode_Window:
+		if env.batchesAtTop(n) {
+			var src ColSource
+			w, err := env.windowNode(n, op.Window, st, &src)
+			if err != nil {
+				return nil, false, err
+			}
+			if src != nil {
+				return colInstrument(src, st), false, nil
+			}
+			// A window on rows after all: its rows stored by column.
+			if st != nil {
+				w = &instrumented{op: w, st: st}
+			}
+			return &columnarizer{in: w, types: n.Types}, false, nil
+		}
 	case *meridianpb.PlanNode_IndexJoin:
 		if env.batchesAtTop(n) {
 			cj, err := env.buildColIndexJoin(n, op.IndexJoin)
@@ -166,7 +182,8 @@ func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
 
 // batchesAtTop reports a node buildCols runs on column batches from the
 // bottom up — a table scan, a Stream's receiver, a join ColHashJoin runs
-// over such a probe, a merge join over two such inputs, an index join over such an outer input, projections,
+// over such a probe, a merge join over two such inputs, a window node
+// whose functions ColWindow or ColPartWindow compute over such an input, an index join over such an outer input, projections,
 // filters, sorts and limits over such a node, set
 // operations and appends whose inputs are all such nodes — and not over
 // rows it would first store by column.
@@ -180,6 +197,16 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
 	case *meridianpb.PlanNode_IndexJoin:
 		return env.Lookup != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_Window:
+		if len(n.Inputs) != 1 || !env.batchesAtTop(n.Inputs[0]) {
+			return false
+		}
+		rowWise, partWise := true, true
+		for _, f := range op.Window.Funcs {
+			rowWise = rowWise && rowValued(f)
+			partWise = partWise && partWindowable(f)
+		}
+		return rowWise || partWise
 	case *meridianpb.PlanNode_SetOp, *meridianpb.PlanNode_Append:
 		if _, ok := op.(*meridianpb.PlanNode_SetOp); ok && len(n.Inputs) != 2 || len(n.Inputs) == 0 {
 			return false

@@ -246,7 +246,8 @@ func sameVecKeys(a []*coldata.Vec, i int, b []*coldata.Vec, j int) bool {
 // the current partition's rows by column, with its functions' arguments
 // and a bit per row telling whether its ORDER BY values start a peer
 // group, computes the functions when the partition ends (windowPartition)
-// and emits the partition's chunks with a vector per function appended.
+// and emits the rows in batches of BatchSize (small partitions share one)
+// with a vector per function appended.
 // Past its budget it hands the partition it holds and the rest of its
 // input to the row Window, which spills. Its functions' arguments are
 // columns and constants (evaluated for every row, none can fail).
