@@ -82,18 +82,8 @@ func (env *Env) buildColMergeJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode
 	}
 	m := &ColMergeJoin{typ: JoinType(j.Type), left: left, right: right, lw: len(left.Types()), rw: len(right.Types()), env: env, st: st}
 	m.types = append(append([]uint32(nil), left.Types()...), right.Types()...)
-	compile := func(in []uint32, es []*meridianpb.Expr) ([]colexpr.Expr, error) {
-		c := &colexpr.Compiler{In: in, Row: env.Compile}
-		out := make([]colexpr.Expr, len(es))
-		for i, e := range es {
-			if out[i], err = c.Compile(e); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	if m.lkeys, err = compile(left.Types(), j.LeftKeys); err == nil {
-		m.rkeys, err = compile(right.Types(), j.RightKeys)
+	if m.lkeys, err = compileAll(&colexpr.Compiler{In: left.Types(), Row: env.Compile}, j.LeftKeys); err == nil {
+		m.rkeys, err = compileAll(&colexpr.Compiler{In: right.Types(), Row: env.Compile}, j.RightKeys)
 	}
 	if err == nil && j.Residual != nil {
 		m.residual, err = (&colexpr.Compiler{In: m.types, Row: env.Compile}).CompileFilter(j.Residual)
@@ -232,15 +222,8 @@ func (m *ColMergeJoin) nextLeft(ctx context.Context) error {
 		}
 		if b != nil {
 			m.lb, m.li = b, 0
-			if m.lk == nil {
-				m.lk = make([]*coldata.Vec, len(m.lkeys))
-			}
-			for i, k := range m.lkeys {
-				if m.lk[i], err = k.Eval(b); err != nil {
-					return err
-				}
-			}
-			return nil
+			m.lk, err = evalAll(m.lkeys, b)
+			return err
 		}
 		m.leof = true
 	}
@@ -274,13 +257,8 @@ func (m *ColMergeJoin) advanceRight(ctx context.Context) error {
 			return nil
 		}
 		m.rb, m.ri = b, 0
-		if m.rk == nil {
-			m.rk = make([]*coldata.Vec, len(m.rkeys))
-		}
-		for i, k := range m.rkeys {
-			if m.rk[i], err = k.Eval(b); err != nil {
-				return err
-			}
+		if m.rk, err = evalAll(m.rkeys, b); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -504,6 +482,8 @@ func compareVecKeys(a []*coldata.Vec, i int, b []*coldata.Vec, j int) int {
 			}
 		case x.Kind == coldata.Str && y.Kind == coldata.Str:
 			c = strings.Compare(x.S[i], y.S[j])
+		case x.Kind == coldata.Float && y.Kind == coldata.Float:
+			c = types.CompareFloat(x.F[i], y.F[j])
 		default:
 			c = types.Compare(x.Datum(i), y.Datum(j))
 		}

@@ -22,15 +22,11 @@ import (
 type ColWindow struct {
 	in    ColSource
 	fns   []colWinFn
-	part  []colexpr.Expr
-	ord   []colexpr.Expr
+	keys  winBounds
 	types []uint32 // the input's, then one per function
 
-	// The last row's partition and ORDER BY values (one row each).
-	prevPart, prevOrd []*coldata.Vec
-	started           bool
-	rowNum, rank      int64
-	dense             int64
+	rowNum, rank int64
+	dense        int64
 
 	out coldata.Batch
 	own []*coldata.Vec
@@ -73,7 +69,7 @@ func (env *Env) buildColWindow(in ColSource, fns []*meridianpb.WindowFunc, st *S
 		return nil, err
 	}
 	var err error
-	if w.part, w.ord, err = windowKeys(c, fns[0]); err != nil {
+	if w.keys, err = windowKeys(c, fns[0]); err != nil {
 		return fail(err)
 	}
 	for _, f := range fns {
@@ -113,12 +109,7 @@ func (w *ColWindow) Next(ctx context.Context) (*coldata.Batch, error) {
 	if b == nil || err != nil {
 		return nil, err
 	}
-	pk, err := evalAll(w.part, b)
-	if err != nil {
-		return nil, err
-	}
-	ok, err := evalAll(w.ord, b)
-	if err != nil {
+	if err := w.keys.eval(b); err != nil {
 		return nil, err
 	}
 	for i := range w.fns {
@@ -132,17 +123,7 @@ func (w *ColWindow) Next(ctx context.Context) (*coldata.Batch, error) {
 	}
 	prev := -1 // the previous row in b (-1: the last one of the batches before)
 	for _, r := range b.Sel {
-		newPart, newPeer := !w.started, !w.started
-		if w.started {
-			if prev < 0 {
-				newPart = !sameVecKeys(pk, r, w.prevPart, 0)
-				newPeer = newPart || !sameVecKeys(ok, r, w.prevOrd, 0)
-			} else {
-				newPart = !sameVecKeys(pk, r, pk, prev)
-				newPeer = newPart || !sameVecKeys(ok, r, ok, prev)
-			}
-		}
-		w.started = true
+		newPart, newPeer := w.keys.at(r, prev)
 		if newPart {
 			w.rowNum, w.rank, w.dense = 0, 0, 0
 			for i := range w.fns {
@@ -184,8 +165,7 @@ func (w *ColWindow) Next(ctx context.Context) (*coldata.Batch, error) {
 		prev = r
 	}
 	if prev >= 0 {
-		w.prevPart = keepRow(w.prevPart, pk, prev)
-		w.prevOrd = keepRow(w.prevOrd, ok, prev)
+		w.keys.keep(prev)
 	}
 	w.out.N, w.out.Sel = b.N, b.Sel
 	w.out.Vecs = append(append(w.out.Vecs[:0], b.Vecs...), w.own...)
@@ -258,8 +238,7 @@ type ColPartWindow struct {
 	in      ColSource
 	fns     []WindowFn // compiled row by row, for windowPartition and the row Window
 	args    [][]colexpr.Expr
-	part    []colexpr.Expr
-	ord     []colexpr.Expr
+	keys    winBounds
 	inTypes []uint32
 	types   []uint32 // inTypes, then one per function
 
@@ -268,19 +247,15 @@ type ColPartWindow struct {
 	// chunk goes once full), from start on the current partition's. vals
 	// holds each function's values of the rows before start; argv each
 	// function's arguments and peerStart a bit per row of the current
-	// partition (whether its ORDER BY values start a peer group);
-	// prevPart and prevOrd the last row's keys.
-	chunks            []*coldata.Batch
-	n, start          int
-	vals              [][]types.Datum
-	argv              [][][]types.Datum
-	peerStart         []bool
-	prevPart, prevOrd []*coldata.Vec
-	started           bool
+	// partition (whether its ORDER BY values start a peer group).
+	chunks    []*coldata.Batch
+	n, start  int
+	vals      [][]types.Datum
+	argv      [][][]types.Datum
+	peerStart []bool
 
 	b      *coldata.Batch // the input batch being read, from b.Sel[pos]
 	pos    int
-	pk, ok []*coldata.Vec
 	av     [][]*coldata.Vec
 	ready  []*coldata.Batch // partitions computed, to return
 	rowWin ColSource        // the row Window handed over to
@@ -319,7 +294,7 @@ func (env *Env) buildColPartWindow(in ColSource, fns []*meridianpb.WindowFunc, s
 		return nil, err
 	}
 	var err error
-	if w.part, w.ord, err = windowKeys(c, fns[0]); err != nil {
+	if w.keys, err = windowKeys(c, fns[0]); err != nil {
 		return fail(err)
 	}
 	for _, f := range fns {
@@ -348,19 +323,61 @@ func (env *Env) buildColPartWindow(in ColSource, fns []*meridianpb.WindowFunc, s
 	return w, nil
 }
 
+// winBounds finds, over batches sorted (or grouped) by a window, where
+// partitions and peer groups start: it compares a row's partition and
+// ORDER BY values with the previous row's — in its batch, or kept from the
+// batch before — NULLs equal, as the sort ordered them.
+type winBounds struct {
+	part, ord         []colexpr.Expr
+	pk, ok            []*coldata.Vec // the batch's values
+	prevPart, prevOrd []*coldata.Vec // the last row's of the batches before (one row each)
+	started           bool
+}
+
 // windowKeys compiles f's partition keys and ORDER BY expressions for
 // batches.
-func windowKeys(c *colexpr.Compiler, f *meridianpb.WindowFunc) (part, ord []colexpr.Expr, err error) {
-	if part, err = compileAll(c, f.PartitionBy); err != nil {
-		return nil, nil, err
+func windowKeys(c *colexpr.Compiler, f *meridianpb.WindowFunc) (winBounds, error) {
+	part, err := compileAll(c, f.PartitionBy)
+	if err != nil {
+		return winBounds{}, err
 	}
-	ord = make([]colexpr.Expr, len(f.OrderBy))
+	ord := make([]colexpr.Expr, len(f.OrderBy))
 	for i, o := range f.OrderBy {
 		if ord[i], err = c.Compile(o.Expr); err != nil {
-			return nil, nil, err
+			return winBounds{}, err
 		}
 	}
-	return part, ord, nil
+	return winBounds{part: part, ord: ord}, nil
+}
+
+// eval evaluates batch b's keys (after keep kept the batch before's last
+// row).
+func (wb *winBounds) eval(b *coldata.Batch) (err error) {
+	if wb.pk, err = evalAll(wb.part, b); err != nil {
+		return err
+	}
+	wb.ok, err = evalAll(wb.ord, b)
+	return err
+}
+
+// at reports whether row r of the batch starts a partition, and a peer
+// group; prev is the batch's row before it (-1: the row kept).
+func (wb *winBounds) at(r, prev int) (newPart, newPeer bool) {
+	if !wb.started {
+		wb.started = true
+		return true, true
+	}
+	pv, ov, pi := wb.pk, wb.ok, prev
+	if prev < 0 {
+		pv, ov, pi = wb.prevPart, wb.prevOrd, 0
+	}
+	newPart = !sameVecKeys(wb.pk, r, pv, pi)
+	return newPart, newPart || !sameVecKeys(wb.ok, r, ov, pi)
+}
+
+// keep keeps row r's keys for the next batch.
+func (wb *winBounds) keep(r int) {
+	wb.prevPart, wb.prevOrd = keepRow(wb.prevPart, wb.pk, r), keepRow(wb.prevOrd, wb.ok, r)
 }
 
 // compileAll compiles exprs for batches.
@@ -424,7 +441,7 @@ func (w *ColPartWindow) Next(ctx context.Context) (*coldata.Batch, error) {
 func (w *ColPartWindow) read(ctx context.Context) error {
 	if w.b != nil && len(w.b.Sel) > 0 {
 		last := w.b.Sel[len(w.b.Sel)-1]
-		w.prevPart, w.prevOrd = keepRow(w.prevPart, w.pk, last), keepRow(w.prevOrd, w.ok, last)
+		w.keys.keep(last)
 	}
 	b, err := w.in.Next(ctx)
 	if err != nil {
@@ -439,10 +456,7 @@ func (w *ColPartWindow) read(ctx context.Context) error {
 		return nil
 	}
 	w.b, w.pos = b, 0
-	if w.pk, err = evalAll(w.part, b); err != nil {
-		return err
-	}
-	if w.ok, err = evalAll(w.ord, b); err != nil {
+	if err := w.keys.eval(b); err != nil {
 		return err
 	}
 	for f := range w.args {
@@ -464,18 +478,11 @@ func (w *ColPartWindow) add(ctx context.Context) error {
 	b := w.b
 	for w.pos < len(b.Sel) {
 		r := b.Sel[w.pos]
-		newPart, newPeer := !w.started, !w.started
-		if w.started {
-			pv, pi, ov := w.pk, -1, w.ok
-			if w.pos > 0 {
-				pi = b.Sel[w.pos-1]
-			} else {
-				pv, pi, ov = w.prevPart, 0, w.prevOrd
-			}
-			newPart = !sameVecKeys(w.pk, r, pv, pi)
-			newPeer = newPart || !sameVecKeys(w.ok, r, ov, pi)
+		prev := -1
+		if w.pos > 0 {
+			prev = b.Sel[w.pos-1]
 		}
-		w.started = true
+		newPart, newPeer := w.keys.at(r, prev)
 		if newPart && w.n > w.start {
 			// The row is taken at the next call.
 			if err := w.finish(); err != nil {
