@@ -30,6 +30,7 @@ func main() {
 	users := fs.String("users", "", "user:password pairs, comma separated (scram-sha-256)")
 	mode := fs.String("txn-mode", cfg.TxnMode, "if set, the mode the cluster must have been initialized with (gtm, gtm-lite or gtm-free)")
 	maxMsg := fs.Int("max-message-size", cfg.MaxMessageSize, "largest client message in bytes")
+	rowEngine := fs.Bool("row-engine", cfg.RowEngine, "run the query operators on batches of rows only (the vectorized operators off)")
 	_ = fs.Parse(os.Args[1:])
 	if err := cmdutil.LoadJSON(*file, &cfg); err != nil {
 		log.Error("coordinator", "err", err)
@@ -53,6 +54,8 @@ func main() {
 			cfg.TxnMode = *mode
 		case "max-message-size":
 			cfg.MaxMessageSize = *maxMsg
+		case "row-engine":
+			cfg.RowEngine = *rowEngine
 		case "users":
 			cfg.Users = map[string]string{}
 			for _, p := range strings.Split(*users, ",") {

@@ -77,7 +77,7 @@ func demo(args []string) error {
 	binDir := fs.String("bin-dir", "", "run each node as a process of the binaries in this directory (gtm, cm, datanode, coordinator) instead of in this process")
 	cache := fs.Int64("cache-mb", 256, "each datanode's block cache, in MiB")
 	queryMem := fs.Int64("query-mem-mb", 0, "the memory each datanode's queries share for the rows their operators hold, in MiB (0: the datanode's default, 1024)")
-	rowEngine := fs.Bool("row-engine", false, "run the datanodes' query operators on batches of rows only (the vectorized operators off)")
+	rowEngine := fs.Bool("row-engine", false, "run the query operators on batches of rows only, on the datanodes and the coordinators (the vectorized operators off)")
 	verbose := fs.Bool("v", false, "log at info level")
 	_ = fs.Parse(args)
 	level := slog.LevelWarn

@@ -6,6 +6,7 @@ import (
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/codec"
+	"github.com/meridian-db/meridian/sql/coldata"
 	sqlexec "github.com/meridian-db/meridian/sql/exec"
 	"github.com/meridian-db/meridian/sql/pgerr"
 )
@@ -257,25 +258,46 @@ func (r *Run) Err() error {
 
 // Recv returns the operator of one of the root fragment's receive nodes.
 func (r *Run) Recv(n *meridianpb.PlanNode) (sqlexec.Operator, error) {
+	ins, cols, desc, nullsFirst, err := r.recvs(n)
+	if err != nil {
+		return nil, err
+	}
+	if cols == nil {
+		return ins[0], nil
+	}
+	ops := make([]sqlexec.Operator, len(ins))
+	for i, in := range ins {
+		ops[i] = in
+	}
+	return sqlexec.MergeKeys(ops, cols, desc, nullsFirst), nil
+}
+
+// recvs returns the readers of a receive node's queues: one for a
+// non-merging receive (cols nil), else one per producer, with the merge
+// keys' columns and orders.
+func (r *Run) recvs(n *meridianpb.PlanNode) (ins []*recvOp, cols []int, desc, nullsFirst []bool, err error) {
 	rv := n.GetRecv()
 	p := r.frags[rv.Fragment]
-	if len(rv.Merge) == 0 {
-		return &recvOp{r: r, q: r.queues[qkey{rv.Fragment, 0}], producers: len(p.Groups), types: n.Types}, nil
+	if p == nil {
+		return nil, nil, nil, nil, pgerr.New(pgerr.InternalError, "receive from unknown fragment %d", rv.Fragment)
 	}
-	ins := make([]sqlexec.Operator, len(p.Groups))
+	if len(rv.Merge) == 0 {
+		return []*recvOp{{r: r, q: r.queues[qkey{rv.Fragment, 0}], producers: len(p.Groups), types: n.Types}}, nil, nil, nil, nil
+	}
+	ins = make([]*recvOp, len(p.Groups))
 	for i, g := range p.Groups {
 		ins[i] = &recvOp{r: r, q: r.queues[qkey{rv.Fragment, g}], producers: 1, types: n.Types}
 	}
-	cols := make([]int, len(rv.Merge))
-	desc := make([]bool, len(rv.Merge))
-	nullsFirst := make([]bool, len(rv.Merge))
+	cols = make([]int, len(rv.Merge))
+	desc = make([]bool, len(rv.Merge))
+	nullsFirst = make([]bool, len(rv.Merge))
 	for i, k := range rv.Merge {
 		if k.Expr.GetKind() != meridianpb.ExprKind_EXPR_COLUMN {
-			return nil, pgerr.New(pgerr.InternalError, "merge key is not a column")
+			return nil, nil, nil, nil, pgerr.New(pgerr.InternalError, "merge key is not a column")
 		}
 		cols[i], desc[i], nullsFirst[i] = int(k.Expr.Index), k.Desc, k.NullsFirst
 	}
-	return sqlexec.MergeKeys(ins, cols, desc, nullsFirst), nil
+	return ins, cols, desc, nullsFirst, nil
 }
 
 // Wait waits until every datanode's flow ended and returns the first
@@ -319,7 +341,9 @@ func (o *recvOp) decoder() *codec.RowDecoder {
 
 func (o *recvOp) Open(context.Context) error { return nil }
 
-func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
+// next returns the rows of the queue's next message, nil at the end of
+// every producer's stream.
+func (o *recvOp) next(ctx context.Context) ([][]byte, error) {
 	for o.eos < o.producers {
 		m, ok := o.q.pop(ctx, o.r.ctx)
 		if !ok {
@@ -335,8 +359,18 @@ func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 			o.eos++
 			continue
 		}
-		rows := make([]sqlexec.Row, len(m.rows))
-		for i, b := range m.rows {
+		return m.rows, nil
+	}
+	return nil, nil
+}
+
+func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
+	if m, err := o.next(ctx); m != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		rows := make([]sqlexec.Row, len(m))
+		for i, b := range m {
 			row, err := o.decoder().Decode(b)
 			if err != nil {
 				return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode gathered row")
@@ -349,6 +383,70 @@ func (o *recvOp) Next(ctx context.Context) (*sqlexec.Batch, error) {
 }
 
 func (o *recvOp) Close() {}
+
+// RecvCols builds the reader of a stream as a source of column batches:
+// the datanodes' rows are decoded straight into the vectors; a merging
+// receive merges its producers' batches (ColMerge).
+func (r *Run) RecvCols(n *meridianpb.PlanNode) (sqlexec.ColSource, error) {
+	ins, cols, desc, nullsFirst, err := r.recvs(n)
+	if err != nil {
+		return nil, err
+	}
+	if cols == nil {
+		return &recvCols{in: ins[0]}, nil
+	}
+	srcs := make([]sqlexec.ColSource, len(ins))
+	for i, in := range ins {
+		srcs[i] = &recvCols{in: in}
+	}
+	return sqlexec.NewColMerge(srcs, cols, desc, nullsFirst), nil
+}
+
+// recvCols reads a queue into column batches of up to BatchSize rows; a
+// batch already holding rows is returned rather than waiting for the next
+// message.
+type recvCols struct {
+	in  *recvOp
+	dec sqlexec.RowDecoder
+	b   *coldata.Batch
+	enc [][]byte // the rows of the message being read, not yet in a batch
+}
+
+var _ sqlexec.ColSource = (*recvCols)(nil)
+
+func (c *recvCols) Types() []uint32 { return c.in.types }
+
+func (c *recvCols) Open(context.Context) error {
+	c.dec = sqlexec.NewRowDecoder(c.in.types)
+	c.b = coldata.NewBatch(c.in.types)
+	return nil
+}
+
+func (c *recvCols) Next(ctx context.Context) (*coldata.Batch, error) {
+	b := c.b
+	b.Reset()
+	for b.N < coldata.BatchSize {
+		if len(c.enc) > 0 {
+			var err error
+			if c.enc, err = c.dec.Fill(b, c.enc); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if b.N > 0 {
+			break
+		}
+		m, err := c.in.next(ctx)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		c.enc = m
+	}
+	b.SelectAll(b.N)
+	return b, nil
+}
+
+func (c *recvCols) Close() {}
 
 // queue is a FIFO of messages, bounded (push waits while full) or not.
 type queue struct {

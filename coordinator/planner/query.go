@@ -120,6 +120,7 @@ func (p *Planner) planValues(sel *pg_query.SelectStmt, c qctx) (*Select, []pgwir
 	}
 	width := len(rows[0])
 	cols := make([]colInfo, width)
+	typs := make([]uint32, width)
 	for j := 0; j < width; j++ {
 		col := make([]*Expr, len(rows))
 		for i := range rows {
@@ -133,8 +134,9 @@ func (p *Planner) planValues(sel *pg_query.SelectStmt, c qctx) (*Select, []pgwir
 			rows[i][j] = col[i]
 		}
 		cols[j] = colInfo{"column" + itoa(j+1), t}
+		typs[j] = t.OID
 	}
-	rel := &ValuesRel{Rows: rows, Cols: width}
+	rel := &ValuesRel{Rows: rows, Cols: width, Types: typs}
 	s, out, err := p.planOver(sel, c, rel, cols)
 	return s, out, sc.correlated, err
 }

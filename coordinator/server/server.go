@@ -51,6 +51,8 @@ type Config struct {
 	Log     *slog.Logger `json:"-"`
 	// Knobs are testing hooks (nil in production).
 	Knobs *session.TestingKnobs `json:"-"`
+	// RowEngine turns the vectorized operators off.
+	RowEngine bool `json:"row_engine"`
 }
 
 // NewConfig returns the defaults.
@@ -131,7 +133,7 @@ func Start(ctx context.Context, cfg Config, cli *clientv3.Client) (s *Server, er
 		return nil, err
 	}
 	s.eng = session.NewEngine(session.Config{Name: cfg.Name, Num: cfg.Num, TxnMode: mode, Log: log,
-		Xacts: prepared.NewStore(cli, keys), Knobs: cfg.Knobs}, s.cat, s.routes, s.gtm)
+		Xacts: prepared.NewStore(cli, keys), Knobs: cfg.Knobs, RowEngine: cfg.RowEngine}, s.cat, s.routes, s.gtm)
 	s.eng.WatchSequences(cli, keys)
 	// Published before any statement runs: see internal/horizon.
 	if s.hz, err = horizon.Publish(ctx, horizon.PublisherConfig{Etcd: cli, Keys: keys, Node: cfg.Name,

@@ -52,6 +52,9 @@ type Config struct {
 	Xacts *prepared.Store
 	// Knobs are testing hooks; nil in production.
 	Knobs *TestingKnobs
+	// RowEngine runs the coordinator's operators on rows only (the
+	// vectorized operators off).
+	RowEngine bool
 }
 
 // Engine is shared by a coordinator's sessions.

@@ -207,7 +207,7 @@ func (s *Session) explainQuery(ctx context.Context, sel *planner.Select, env *pl
 	}
 	stats := map[int32]map[uint32]*meridianpb.OperatorStats{}
 	for id, st := range q.cnStats {
-		stats[id] = map[uint32]*meridianpb.OperatorStats{0: {NodeId: id, Rows: st.Rows, Nanos: st.Nanos, SpilledBytes: st.SpilledBytes, PeakMemory: st.PeakMemory}}
+		stats[id] = map[uint32]*meridianpb.OperatorStats{0: {NodeId: id, Rows: st.Rows, Nanos: st.Nanos, SpilledBytes: st.SpilledBytes, PeakMemory: st.PeakMemory, Vectorized: st.Vectorized}}
 	}
 	if q.run != nil {
 		dn, err := q.run.Wait()

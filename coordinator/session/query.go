@@ -153,15 +153,21 @@ func (q *queryRun) start(ctx context.Context) error {
 		}
 	}
 	q.run = run
-	env := &sqlexec.Env{Compile: q.compile, RowsRef: q.rowsRefOp, WorkMem: workMem}
+	env := &sqlexec.Env{Compile: q.compile, RowsRef: q.rowsRefOp, WorkMem: workMem, Vectorize: !s.e.cfg.RowEngine}
 	if q.collect {
 		q.cnStats = map[int32]*sqlexec.Stats{}
 		env.Stats = q.cnStats
 	}
 	if run != nil {
 		env.Recv = run.Recv
+		if env.Vectorize {
+			env.RecvCols = run.RecvCols
+		}
 	}
-	op, err := env.Build(plan.Fragments[0].Root)
+	src, op, err := env.BuildRoot(plan.Fragments[0].Root)
+	if src != nil {
+		op = sqlexec.ColRows(src)
+	}
 	if err == nil {
 		if err = op.Open(ctx); err != nil {
 			op.Close()

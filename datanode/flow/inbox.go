@@ -123,7 +123,7 @@ type recvCols struct {
 	ib    *inbox
 	types []uint32
 	eos   int
-	dec   *codec.ColDecoder
+	dec   sqlexec.RowDecoder
 	b     *coldata.Batch
 	// The rows of the message being read, not yet in a batch.
 	enc  [][]byte
@@ -135,11 +135,7 @@ var _ sqlexec.ColSource = (*recvCols)(nil)
 func (r *recvCols) Types() []uint32 { return r.types }
 
 func (r *recvCols) Open(context.Context) error {
-	all := make([]int, len(r.types))
-	for i := range all {
-		all[i] = i
-	}
-	r.dec = codec.NewColDecoder(r.types, nil, all)
+	r.dec = sqlexec.NewRowDecoder(r.types)
 	r.b = coldata.NewBatch(r.types)
 	return nil
 }
@@ -149,14 +145,10 @@ func (r *recvCols) Next(ctx context.Context) (*coldata.Batch, error) {
 	b.Reset()
 	for b.N < coldata.BatchSize {
 		if len(r.enc) > 0 {
-			n := min(len(r.enc), coldata.BatchSize-b.N)
-			for _, e := range r.enc[:n] {
-				if err := r.dec.Decode(e, b.Vecs, b.N); err != nil {
-					return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode stream row")
-				}
-				b.N++
+			var err error
+			if r.enc, err = r.dec.Fill(b, r.enc); err != nil {
+				return nil, err
 			}
-			r.enc = r.enc[n:]
 			continue
 		}
 		if len(r.rows) > 0 {

@@ -341,6 +341,7 @@ func (f *flow) run(ctx context.Context, fr *meridianpb.Fragment, snap storage.Sn
 		},
 	}
 	if !f.s.cfg.RowEngine {
+		env.Vectorize = true
 		env.ColScan = func(n *meridianpb.PlanNode) (sqlexec.ColSource, error) {
 			return f.s.cfg.Exec.ColScan(snap, n, f.owns)
 		}

@@ -65,7 +65,7 @@ type Options struct {
 	// QueryMem is each datanode's query memory (0: the datanode's
 	// default, dnserver.DefaultQueryMem).
 	QueryMem int64
-	// RowEngine turns the datanodes' vectorized operators off.
+	// RowEngine turns the vectorized operators off (datanodes and coordinators).
 	RowEngine bool
 	// CNKnobs, in-process mode only, returns the testing knobs of a
 	// coordinator by name (nil: none).
@@ -456,6 +456,7 @@ func (c *Cluster) startInProcess(ctx context.Context, n *Node) error {
 	case "coordinator":
 		cfg := cnserver.NewConfig()
 		cfg.Name, cfg.Num, cfg.Cluster, cfg.PGAddr, cfg.HTTPAddr, cfg.Log = n.Name, c.num(n), o.Cluster, n.Addr, n.HTTP, c.log
+		cfg.RowEngine = o.RowEngine
 		if o.CNKnobs != nil {
 			cfg.Knobs = o.CNKnobs(n.Name)
 		}

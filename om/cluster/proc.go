@@ -63,8 +63,12 @@ func (c *Cluster) args(n *Node) (string, []string) {
 		}
 		return "datanode", args
 	case "coordinator":
-		return "coordinator", []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--pg", n.Addr, "--http", n.HTTP,
+		args := []string{"--name", n.Name, "--num", fmt.Sprint(c.num(n)), "--pg", n.Addr, "--http", n.HTTP,
 			"--etcd", etcd, "--cluster", o.Cluster}
+		if o.RowEngine {
+			args = append(args, "--row-engine")
+		}
+		return "coordinator", args
 	}
 	return "", nil
 }

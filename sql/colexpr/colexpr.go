@@ -614,7 +614,7 @@ func newCompare(op string, k coldata.Kind, bpchar bool, x, y Expr) *compare {
 				var r int
 				if !big || (!x.IsBig(i) && !y.IsBig(i)) {
 					var ok bool
-					if r, ok = cmpSmallDec(x.I[i], x.E[i], y.I[i], y.E[i]); !ok {
+					if r, ok = CmpSmallDec(x.I[i], x.E[i], y.I[i], y.E[i]); !ok {
 						r = types.CompareNumeric(x.DecAt(i, &dx), y.DecAt(i, &dy))
 					}
 				} else {
@@ -744,9 +744,9 @@ func testOf(op string) func(int) bool {
 	return func(c int) bool { return c >= 0 }
 }
 
-// cmpSmallDec compares a×10^ea with b×10^eb, false when aligning the
+// CmpSmallDec compares a×10^ea with b×10^eb, false when aligning the
 // exponents overflows.
-func cmpSmallDec(a int64, ea int32, b int64, eb int32) (int, bool) {
+func CmpSmallDec(a int64, ea int32, b int64, eb int32) (int, bool) {
 	if ea != eb {
 		var ok bool
 		if ea > eb {

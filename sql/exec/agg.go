@@ -39,7 +39,8 @@ type AggCall struct {
 // writes the rows of new groups to partition files by a hash of their
 // key; after emitting the groups in memory it aggregates each partition
 // in turn (recursively, with another hash, when a partition is still too
-// big). Grouping sets are aggregated in memory only.
+// big). With grouping sets, each set's new groups go to partitions of
+// their own, each aggregated for its set alone.
 type HashAgg struct {
 	input    Operator
 	env      *Env
@@ -52,12 +53,15 @@ type HashAgg struct {
 	level    int
 	stateCol []int // AggFinal: first input column of each aggregate's state
 
-	mem    *memory
-	seed   maphash.Seed
-	parts  []*spillFile
-	out    *Rows
-	child  *HashAgg
-	closed bool
+	mem  *memory
+	seed maphash.Seed
+	// The spilled partitions, spillPartitions per grouping set, and the
+	// next one to aggregate.
+	parts    []*spillFile
+	nextPart int
+	out      *Rows
+	child    *HashAgg
+	closed   bool
 	// Slabs the groups are carved from (groupSlab): a table of a million
 	// groups is a few thousand allocations, not several million, and the
 	// keys of its map live in pointer-free chunks.
@@ -74,7 +78,7 @@ const maxSpillLevel = 4
 const spillPartitions = 16
 
 // NewHashAgg returns an aggregation of input (whose column types are
-// inTypes). sets, when not nil, are grouping sets over groupBy (AggFull).
+// inTypes). sets, when not nil, are grouping sets over groupBy.
 func NewHashAgg(env *Env, st *Stats, input Operator, inTypes []uint32, phase AggPhase, groupBy []expr.Eval, calls []AggCall, sets [][]int) *HashAgg {
 	h := &HashAgg{input: input, env: env, st: st, phase: phase, groupBy: groupBy, calls: calls, sets: sets, inTypes: inTypes}
 	if phase == AggFinal {
@@ -358,7 +362,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 				if !ok {
 					if spilling {
 						kbuf, _ = appendRowKey(kbuf[:0], keys)
-						if err := h.spillRow(kbuf, row); err != nil {
+						if err := h.spillRow(si, len(sets), kbuf, row); err != nil {
 							return err
 						}
 						continue
@@ -368,7 +372,7 @@ func (h *HashAgg) Open(ctx context.Context) error {
 					t.order = append(t.order, g)
 					if !h.mem.grow(rowSize(keys) + int64(64*len(h.calls)) + 64) {
 						switch {
-						case !grouped && h.level < maxSpillLevel && len(h.groupBy) > 0:
+						case h.level < maxSpillLevel && len(h.groupBy) > 0:
 							spilling = true
 						case h.mem.short:
 							return h.mem.outOfMemory("an aggregation's groups")
@@ -401,12 +405,13 @@ func (h *HashAgg) Open(ctx context.Context) error {
 	return nil
 }
 
-// spillRow writes a row of a group not in memory to its partition.
-func (h *HashAgg) spillRow(key []byte, row Row) error {
+// spillRow writes a row of a group of grouping set set (of sets) not in
+// memory to its partition.
+func (h *HashAgg) spillRow(set, sets int, key []byte, row Row) error {
 	if h.parts == nil {
-		h.parts = make([]*spillFile, spillPartitions)
+		h.parts = make([]*spillFile, sets*spillPartitions)
 	}
-	p := maphash.Bytes(h.seed, key) % spillPartitions
+	p := set*spillPartitions + int(maphash.Bytes(h.seed, key)%spillPartitions)
 	if h.parts[p] == nil {
 		f, err := newSpillFile(h.env, h.inTypes, h.st)
 		if err != nil {
@@ -435,15 +440,20 @@ func (h *HashAgg) Next(ctx context.Context) (*Batch, error) {
 			h.child.Close()
 			h.child = nil
 		}
-		// The next spilled partition.
+		// The next spilled partition, aggregated for its grouping set.
 		var f *spillFile
-		for len(h.parts) > 0 && f == nil {
-			f, h.parts = h.parts[0], h.parts[1:]
+		var sets [][]int
+		for h.nextPart < len(h.parts) && f == nil {
+			f, h.parts[h.nextPart] = h.parts[h.nextPart], nil
+			if h.sets != nil {
+				sets = h.sets[h.nextPart/spillPartitions:][:1]
+			}
+			h.nextPart++
 		}
 		if f == nil {
 			return nil, nil
 		}
-		c := NewHashAgg(h.env, h.st, &spillOp{f: f}, h.inTypes, h.phase, h.groupBy, h.calls, nil)
+		c := NewHashAgg(h.env, h.st, &spillOp{f: f}, h.inTypes, h.phase, h.groupBy, h.calls, sets)
 		c.level = h.level + 1
 		h.child = c
 		if err := c.Open(ctx); err != nil {

@@ -377,12 +377,16 @@ func TestHashAggGroupingSets(t *testing.T) {
 		for _, mem := range []int64{0, 1 << 10} {
 			t.Run(fmt.Sprintf("rows=%d/mem=%d", n, mem), func(t *testing.T) {
 				rows := aggInput(uint64(31+n), n, 30)
-				got, _ := aggRun(t, mem, rows, aggInTypes, AggFull, colEvals(0, 1), calls(defs, AggFull), sets)
+				got, st := aggRun(t, mem, rows, aggInTypes, AggFull, colEvals(0, 1), calls(defs, AggFull), sets)
 				var want []Row
 				for _, s := range sets {
 					want = append(want, refGroupBy(rows, []int{0, 1}, s, defs, true)...)
 				}
 				sameMultiset(t, got, want)
+				// Past the budget each set's new groups spill.
+				if spilled := st.SpilledBytes > 0; spilled != (mem > 0 && n > 1) {
+					t.Errorf("spilled %d bytes", st.SpilledBytes)
+				}
 			})
 		}
 	}
@@ -393,8 +397,12 @@ func TestHashAggGroupingSets(t *testing.T) {
 // the one-phase rows, also for no rows (the empty set's row).
 func TestHashAggGroupingSetsSplit(t *testing.T) {
 	sets := [][]int{{0, 1}, {0}, {1}, {}}
-	for _, n := range []int{0, 1, 3000} {
-		t.Run(fmt.Sprintf("rows=%d", n), func(t *testing.T) {
+	for _, c := range []struct {
+		n   int
+		mem int64
+	}{{0, 0}, {1, 0}, {3000, 0}, {3000, 1 << 10}} {
+		n := c.n
+		t.Run(fmt.Sprintf("rows=%d/mem=%d", n, c.mem), func(t *testing.T) {
 			rows := bigNumerics(aggInput(uint64(41+n), n, 30))
 			var partial []Row
 			finalTypes := []uint32{aggInTypes[0], aggInTypes[1]}
@@ -405,9 +413,12 @@ func TestHashAggGroupingSetsSplit(t *testing.T) {
 				out, _ := aggRun(t, 0, p, aggInTypes, AggPartial, colEvals(0, 1), calls(splitAggs, AggPartial), nil)
 				partial = append(partial, out...)
 			}
-			got, _ := aggRun(t, 0, partial, finalTypes, AggFinal, colEvals(0, 1), calls(splitAggs, AggFinal), sets)
+			got, st := aggRun(t, c.mem, partial, finalTypes, AggFinal, colEvals(0, 1), calls(splitAggs, AggFinal), sets)
 			want, _ := aggRun(t, 0, rows, aggInTypes, AggFull, colEvals(0, 1), calls(splitAggs, AggFull), sets)
 			sameMultiset(t, got, want)
+			if c.mem > 0 && st.SpilledBytes == 0 {
+				t.Errorf("the final phase did not spill")
+			}
 			if n == 0 && len(got) != 1 {
 				t.Errorf("%d rows for no input, want the empty set's one", len(got))
 			}

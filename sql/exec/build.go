@@ -29,11 +29,14 @@ type Env struct {
 	Compile func(*meridianpb.Expr) (expr.Eval, error)
 	// Scan builds a table scan (datanodes only).
 	Scan func(n *meridianpb.PlanNode) (Operator, error)
+	// Vectorize runs the operators that have a vectorized form on column
+	// batches (buildCols, batchesAtTop) — aggregations, joins, sorts,
+	// windows, set operations, limits, projections and filters — over
+	// scans and stream receivers read by column, or over rows stored by
+	// column; false runs every operator on rows (--row-engine).
+	Vectorize bool
 	// ColScan, when set, builds a table scan into column batches, or
-	// returns nil when it cannot read that scan so (datanodes only). When
-	// it is set, hash aggregations other than final ones run vectorized
-	// (ColHashAgg), with the projections and filters under them, over it
-	// or over their input's rows stored by column (buildCols).
+	// returns nil when it cannot read that scan so (datanodes only).
 	ColScan func(n *meridianpb.PlanNode) (ColSource, error)
 	// Recv builds the reader of a producer fragment's stream.
 	Recv func(n *meridianpb.PlanNode) (Operator, error)
@@ -242,7 +245,7 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	case *meridianpb.PlanNode_Agg:
 		return env.buildAgg(n, op.Agg, st)
 	case *meridianpb.PlanNode_Sort:
-		if env.ColScan != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
+		if env.Vectorize && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
 			// Sorted on column batches, read as rows.
 			cs, err := env.buildColSort(n, op.Sort, st)
 			if err != nil {
@@ -285,7 +288,7 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	case *meridianpb.PlanNode_Window:
 		return env.buildWindow(n, op.Window, st)
 	case *meridianpb.PlanNode_SetOp:
-		if env.ColScan != nil && env.batchesAtTop(n) {
+		if env.Vectorize && env.batchesAtTop(n) {
 			cs, err := env.buildColSetOp(n, op.SetOp, st)
 			if err != nil {
 				return nil, err
@@ -439,7 +442,7 @@ func knownAgg(fn string) bool {
 }
 
 func (env *Env) buildIndexJoin(n *meridianpb.PlanNode, j *meridianpb.IndexJoinNode) (Operator, error) {
-	if env.ColScan != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
+	if env.Vectorize && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0]) {
 		cj, err := env.buildColIndexJoin(n, j)
 		if err != nil {
 			return nil, err
@@ -673,7 +676,7 @@ func (env *Env) windowNode(n *meridianpb.PlanNode, wn *meridianpb.WindowNode, st
 	// ColPartWindow (the partition held) compute run on them, their sorts
 	// too; the first other window turns them into rows.
 	var batches ColSource
-	if len(wins) > 0 && env.ColScan != nil && env.batchesAtTop(n.Inputs[0]) {
+	if len(wins) > 0 && env.Vectorize && env.batchesAtTop(n.Inputs[0]) {
 		if !leads(wins[0].keys) {
 			cs, err := env.buildColSort(&meridianpb.PlanNode{Id: n.Id, Inputs: n.Inputs}, &meridianpb.SortNode{Keys: wins[0].keys}, st)
 			if err != nil {

@@ -402,6 +402,7 @@ func TestBuildWindowOnBatches(t *testing.T) {
 		env, _ := testEnv(t, mem)
 		env.Stats = map[int32]*Stats{}
 		src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(7, uint64(mem)))}
+		env.Vectorize = true
 		env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
 		got := mustCollect(t, mustBuild(t, env, plan))
 		released(t, env)
@@ -453,6 +454,7 @@ func testBuildColWindow(t *testing.T, rows []Row) {
 		env, _ := testEnv(t, mem)
 		env.Stats = map[int32]*Stats{}
 		src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(8, uint64(mem)))}
+		env.Vectorize = true
 		env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
 		op := mustBuild(t, env, plan)
 		if shape := windowShape(op); !strings.Contains(shape, "*exec.ColWindow *exec.ColSort *exec.ColWindow *exec.ColSort") {
@@ -505,6 +507,7 @@ func TestBuildColPartWindow(t *testing.T) {
 			env, _ := testEnv(t, mem)
 			env.Stats = map[int32]*Stats{}
 			src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(9, uint64(mem)))}
+			env.Vectorize = true
 			env.ColScan = func(*pb.PlanNode) (ColSource, error) { return src, nil }
 			op := mustBuild(t, env, plan)
 			if shape := windowShape(op); !strings.Contains(shape, "*exec.ColPartWindow *exec.ColPartWindow *exec.ColSort") {

@@ -108,11 +108,11 @@ var _ Operator = (*ColHashAgg)(nil)
 
 // buildColAgg returns the vectorized aggregation of a plan's aggregation
 // node, or nil when it does not apply: a hash aggregation without
-// grouping sets or DISTINCT, on a datanode (env.ColScan set; the final
-// phase over an input holding the partial states' types).
+// grouping sets or DISTINCT, when env.Vectorize is set (the final phase
+// over an input holding the partial states' types).
 func (env *Env) buildColAgg(n *meridianpb.PlanNode, a *meridianpb.AggNode, st *Stats) (Operator, error) {
 	phase := AggPhase(a.Phase)
-	if env.ColScan == nil || phase < AggFull || phase > AggFinal || len(a.Sets) > 0 || len(n.Inputs) != 1 || a.Sorted && len(a.GroupBy) == 0 {
+	if !env.Vectorize || phase < AggFull || phase > AggFinal || len(a.Sets) > 0 || len(n.Inputs) != 1 || a.Sorted && len(a.GroupBy) == 0 {
 		return nil, nil
 	}
 	state := len(a.GroupBy)
@@ -317,7 +317,7 @@ func (h *ColHashAgg) add(b *coldata.Batch) (full bool, err error) {
 				if h.ints != nil {
 					h.kbuf = h.appendKey(h.kbuf[:0], r)
 				}
-				if err := h.spill.spillRow(h.kbuf, b.Row(r)); err != nil {
+				if err := h.spill.spillRow(0, 1, h.kbuf, b.Row(r)); err != nil {
 					return false, err
 				}
 				continue

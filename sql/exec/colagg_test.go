@@ -170,6 +170,7 @@ func grouped(tc aggCase) aggCase {
 func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64, sorted bool) {
 	env, _ := testEnv(t, mem)
 	src := &rowsColSource{types: aggInTypes, rows: tc.rows, rng: rand.New(rand.NewPCG(uint64(len(tc.rows)), 5))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	env.Stats = map[int32]*Stats{}
 	plan := colAggPlan(tc.groupCols, splitAggs)
@@ -230,6 +231,7 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64, sorted 
 	fenv, _ := testEnv(t, mem)
 	fenv.Stats = map[int32]*Stats{}
 	fsrc := &rowsColSource{types: finalTypes, rows: got, all: true, rng: rand.New(rand.NewPCG(7, 7))}
+	fenv.Vectorize = true
 	fenv.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return fsrc, nil }
 	fplan := colAggPlan(upTo(len(tc.groupCols)), splitAggs)
 	fplan.GetAgg().Phase = meridianpb.AggPhase_AGG_FINAL
@@ -268,6 +270,7 @@ func testColHashAgg(t *testing.T, tc aggCase, phase AggPhase, mem int64, sorted 
 func TestColHashAggChosen(t *testing.T) {
 	env, _ := testEnv(t, 0)
 	var asked int
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
 		asked++
 		return &rowsColSource{types: aggInTypes, rng: rand.New(rand.NewPCG(1, 1))}, nil
@@ -358,6 +361,7 @@ func TestColPipelineOverRows(t *testing.T) {
 		env, _ := testEnv(t, 0)
 		env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return &testOp{rows: rows, batch: 700}, nil }
 		if vectorized {
+			env.Vectorize = true
 			env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return nil, nil }
 		}
 		op, err := env.Build(n)
@@ -394,6 +398,7 @@ func TestColHashAggWithoutNumericSums(t *testing.T) {
 		for _, groupCols := range [][]int{{0}, {0, 1}} {
 			env, _ := testEnv(t, 0)
 			src := &rowsColSource{types: aggInTypes, rows: rows, all: true, rng: rand.New(rand.NewPCG(3, 4))}
+			env.Vectorize = true
 			env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 			plan := colAggPlan(groupCols, defs)
 			plan.GetAgg().Phase = meridianpb.AggPhase_AGG_FULL

@@ -117,7 +117,7 @@ func colJoinable(j *meridianpb.JoinNode) bool {
 // stored by column would only be read back as rows). pre then holds the
 // inputs already built (left, right; nil: not built).
 func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st *Stats) (src ColSource, pre [2]Operator, err error) {
-	if env.ColScan != nil && j.Algo == meridianpb.JoinAlgo_JOIN_MERGE && len(n.Inputs) == 2 {
+	if env.Vectorize && j.Algo == meridianpb.JoinAlgo_JOIN_MERGE && len(n.Inputs) == 2 {
 		mj, err := env.buildColMergeJoin(n, j, st)
 		if mj == nil || err != nil {
 			return nil, pre, err
@@ -127,7 +127,7 @@ func (env *Env) buildColJoin(n *meridianpb.PlanNode, j *meridianpb.JoinNode, st 
 		}
 		return mj, pre, nil
 	}
-	if env.ColScan == nil || !colJoinable(j) || len(n.Inputs) != 2 {
+	if !env.Vectorize || !colJoinable(j) || len(n.Inputs) != 2 {
 		return nil, pre, nil
 	}
 	// The probe side: the left input, or the right one when the join

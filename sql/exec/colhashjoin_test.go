@@ -119,6 +119,7 @@ func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buil
 	src := &filteringColSource{rowsColSource: rowsColSource{types: aggInTypes, rows: probeRows,
 		rng: rand.New(rand.NewPCG(uint64(typ), uint64(mem)))}, filtered: -1}
 	env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return build, nil }
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	if buildLeft {
 		env.Scan = func(*meridianpb.PlanNode) (Operator, error) { return build, nil }
@@ -174,6 +175,7 @@ func testColHashJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, buil
 // rows would only be stored by column to be read back as rows.
 func TestColHashJoinChosen(t *testing.T) {
 	env, _ := testEnv(t, 0)
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
 		return &rowsColSource{types: aggInTypes, rng: rand.New(rand.NewPCG(1, 1))}, nil
 	}
@@ -250,6 +252,7 @@ func TestColHashJoinCancel(t *testing.T) {
 		return &testOp{rows: aggInput(61, 500, 50), batch: 100}, nil
 	}
 	src := &rowsColSource{types: aggInTypes, rows: aggInput(62, 5000, 50), rng: rand.New(rand.NewPCG(3, 3))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	op, err := env.Build(colJoinPlan(JoinInner, true, false))
 	if err != nil {

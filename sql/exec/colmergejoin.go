@@ -1,8 +1,11 @@
 package exec
 
 import (
+	"cmp"
 	"context"
 	"strings"
+
+	"github.com/cockroachdb/apd/v3"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
 	"github.com/meridian-db/meridian/sql/coldata"
@@ -470,26 +473,31 @@ func hasNull(keys []*coldata.Vec, r int) bool {
 // those of row j of b, as types.Compare orders them.
 func compareVecKeys(a []*coldata.Vec, i int, b []*coldata.Vec, j int) int {
 	for k, x := range a {
-		y := b[k]
-		var c int
-		switch {
-		case x.Kind == y.Kind && (x.Kind == coldata.Int || x.Kind == coldata.Date):
-			switch {
-			case x.I[i] < y.I[j]:
-				c = -1
-			case x.I[i] > y.I[j]:
-				c = 1
-			}
-		case x.Kind == coldata.Str && y.Kind == coldata.Str:
-			c = strings.Compare(x.S[i], y.S[j])
-		case x.Kind == coldata.Float && y.Kind == coldata.Float:
-			c = types.CompareFloat(x.F[i], y.F[j])
-		default:
-			c = types.Compare(x.Datum(i), y.Datum(j))
-		}
-		if c != 0 {
+		if c := compareVecValues(x, i, b[k], j); c != 0 {
 			return c
 		}
 	}
 	return 0
+}
+
+// compareVecValues compares the non-NULL value at row i of x with the
+// one at row j of y, as types.Compare orders them.
+func compareVecValues(x *coldata.Vec, i int, y *coldata.Vec, j int) int {
+	switch {
+	case x.Kind == y.Kind && (x.Kind == coldata.Int || x.Kind == coldata.Date):
+		return cmp.Compare(x.I[i], y.I[j])
+	case x.Kind == coldata.Str && y.Kind == coldata.Str:
+		return strings.Compare(x.S[i], y.S[j])
+	case x.Kind == coldata.Float && y.Kind == coldata.Float:
+		return types.CompareFloat(x.F[i], y.F[j])
+	case x.Kind == coldata.Dec && y.Kind == coldata.Dec:
+		if !x.IsBig(i) && !y.IsBig(j) {
+			if c, ok := colexpr.CmpSmallDec(x.I[i], x.E[i], y.I[j], y.E[j]); ok {
+				return c
+			}
+		}
+		var a, b apd.Decimal
+		return types.CompareNumeric(x.DecAt(i, &a), y.DecAt(j, &b))
+	}
+	return types.Compare(x.Datum(i), y.Datum(j))
 }

@@ -65,6 +65,7 @@ func testColMergeJoin(t *testing.T, leftRows, rightRows []Row, typ JoinType, res
 	seed := uint64(typ)*7 + uint64(len(leftRows))
 	lsrc := &rowsColSource{types: aggInTypes, rows: leftRows, rng: rand.New(rand.NewPCG(seed, 1))}
 	rsrc := &rowsColSource{types: aggInTypes, rows: rightRows, rng: rand.New(rand.NewPCG(seed, 2))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return lsrc, nil }
 	env.RecvCols = func(*meridianpb.PlanNode) (ColSource, error) { return rsrc, nil }
 	op, err := env.Build(plan)
@@ -109,6 +110,7 @@ func TestColMergeJoinMemory(t *testing.T) {
 	env, _ := testEnv(t, 0)
 	env.Pool = NewMemPool(1 << 20)
 	one := genRows(9, 80000, func(rng *rand.Rand, i int) Row { return Row{int64(1), "x", int64(i), nil, nil} })
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
 		return &rowsColSource{types: aggInTypes, rows: one[:10], all: true, rng: rand.New(rand.NewPCG(1, 1))}, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/meridian-db/meridian/proto/meridianpb"
+	"github.com/meridian-db/meridian/sql/codec"
 	"github.com/meridian-db/meridian/sql/coldata"
 	"github.com/meridian-db/meridian/sql/colexpr"
 	"github.com/meridian-db/meridian/sql/pgerr"
@@ -35,7 +36,7 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			}
 		}
 	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter:
-		if len(n.Inputs) != 1 {
+		if len(n.Inputs) != 1 || anyRowwise(n.GetProject().GetExprs()...) || anyRowwise(n.GetFilter().GetCond()) {
 			break
 		}
 		in, _, err := env.buildCols(n.Inputs[0])
@@ -166,7 +167,7 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 // column batches when its top runs on them (a Stream then sends the
 // batches' rows without making datums of them), else as a row operator.
 func (env *Env) BuildRoot(n *meridianpb.PlanNode) (ColSource, Operator, error) {
-	if env.ColScan == nil || !env.batchesAtTop(n) {
+	if !env.Vectorize || !env.batchesAtTop(n) {
 		op, err := env.Build(n)
 		return nil, op, err
 	}
@@ -193,7 +194,11 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 		return true
 	case *meridianpb.PlanNode_Recv:
 		return env.RecvCols != nil
-	case *meridianpb.PlanNode_Project, *meridianpb.PlanNode_Filter, *meridianpb.PlanNode_Sort, *meridianpb.PlanNode_Limit:
+	case *meridianpb.PlanNode_Project:
+		return len(n.Inputs) == 1 && !anyRowwise(op.Project.Exprs...) && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_Filter:
+		return len(n.Inputs) == 1 && !anyRowwise(op.Filter.Cond) && env.batchesAtTop(n.Inputs[0])
+	case *meridianpb.PlanNode_Sort, *meridianpb.PlanNode_Limit:
 		return len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
 	case *meridianpb.PlanNode_IndexJoin:
 		return env.Lookup != nil && len(n.Inputs) == 1 && env.batchesAtTop(n.Inputs[0])
@@ -228,6 +233,24 @@ func (env *Env) batchesAtTop(n *meridianpb.PlanNode) bool {
 			return env.batchesAtTop(n.Inputs[1])
 		}
 		return env.batchesAtTop(n.Inputs[0])
+	}
+	return false
+}
+
+// anyRowwise reports an expression that runs a query (a correlated
+// subquery, evaluated on the coordinator for each row) or has a side
+// effect (a sequence function): projections and filters of such
+// expressions stay on rows, which evaluate all of a row's expressions
+// before the next row's, as PostgreSQL does (nextval(s), nextval(s)
+// gives 1, 2 on the first row), not one expression over a batch.
+func anyRowwise(es ...*meridianpb.Expr) bool {
+	for _, e := range es {
+		if e == nil {
+			continue
+		}
+		if e.Kind == meridianpb.ExprKind_EXPR_SUBQUERY || e.Kind == meridianpb.ExprKind_EXPR_SEQUENCE || anyRowwise(e.Args...) {
+			return true
+		}
 	}
 	return false
 }
@@ -446,4 +469,30 @@ func (env *Env) buildColSetOp(n *meridianpb.PlanNode, so *meridianpb.SetOpNode, 
 		return nil, pgerr.New(pgerr.InternalError, "plan node %d: set operation over %d and %d columns", n.Id, len(left.Types()), len(right.Types()))
 	}
 	return NewColSetOp(env, st, left, right, so.Op == "intersect", so.All), nil
+}
+
+// RowDecoder decodes a stream's encoded rows (codec.EncodeRow, every
+// column) into column batches.
+type RowDecoder struct{ dec *codec.ColDecoder }
+
+// NewRowDecoder returns the decoder of rows of the given column types.
+func NewRowDecoder(types []uint32) RowDecoder {
+	all := make([]int, len(types))
+	for i := range all {
+		all[i] = i
+	}
+	return RowDecoder{dec: codec.NewColDecoder(types, nil, all)}
+}
+
+// Fill decodes rows of enc into b from its row b.N on, until b holds
+// BatchSize rows, and returns the rows left.
+func (d RowDecoder) Fill(b *coldata.Batch, enc [][]byte) ([][]byte, error) {
+	n := min(len(enc), coldata.BatchSize-b.N)
+	for _, e := range enc[:n] {
+		if err := d.dec.Decode(e, b.Vecs, b.N); err != nil {
+			return nil, pgerr.Wrap(err, pgerr.ProtocolViolation, "decode stream row")
+		}
+		b.N++
+	}
+	return enc[n:], nil
 }

@@ -17,6 +17,7 @@ func TestFilterOverRowwiseColumn(t *testing.T) {
 	rows := aggInput(62, 3000, 20)
 	env, _ := testEnv(t, 0)
 	src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(1, 2))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	text := types.T(types.Text)
 	up := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "upper", TypeOid: types.Text, Typmod: -1,
@@ -53,6 +54,7 @@ func TestColLimit(t *testing.T) {
 	for _, tc := range []struct{ limit, offset int64 }{{100, 0}, {100, 5}, {3000, 1500}, {0, 0}, {-1, 19000}} {
 		env, _ := testEnv(t, 0)
 		src := &rowsColSource{types: aggInTypes, rows: rows, all: true, rng: rand.New(rand.NewPCG(1, 2))}
+		env.Vectorize = true
 		env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 		scan := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Scan{Scan: &meridianpb.ScanNode{}}, Types: aggInTypes}
 		ln := &meridianpb.LimitNode{}

@@ -53,6 +53,7 @@ func TestBuildColSetOpAndAppend(t *testing.T) {
 	newEnv := func() (*Env, *[]*rowsColSource) {
 		env, _ := testEnv(t, 0)
 		srcs := new([]*rowsColSource)
+		env.Vectorize = true
 		env.ColScan = func(n *pb.PlanNode) (ColSource, error) {
 			src := &rowsColSource{types: setOpTypes, rows: rows[int(n.Id)*500:], rng: rand.New(rand.NewPCG(uint64(n.Id), 1))}
 			*srcs = append(*srcs, src)

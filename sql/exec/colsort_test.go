@@ -65,6 +65,7 @@ func testColSort(t *testing.T, rows []Row, keys []*meridianpb.SortKey, limit, me
 	env, _ := testEnv(t, mem)
 	env.Stats = map[int32]*Stats{}
 	src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(uint64(limit), uint64(mem)))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	op, err := env.Build(plan)
 	if err != nil {
@@ -136,6 +137,7 @@ func testColSort(t *testing.T, rows []Row, keys []*meridianpb.SortKey, limit, me
 // A sort over rows (not column batches) stays the row Sort.
 func TestColSortChosen(t *testing.T) {
 	env, _ := testEnv(t, 0)
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) {
 		return &rowsColSource{types: aggInTypes, rng: rand.New(rand.NewPCG(1, 1))}, nil
 	}
@@ -159,6 +161,7 @@ func TestColSortRowwiseInput(t *testing.T) {
 	rows := aggInput(62, 3000, 20)
 	env, _ := testEnv(t, 0)
 	src := &rowsColSource{types: aggInTypes, rows: rows, rng: rand.New(rand.NewPCG(1, 2))}
+	env.Vectorize = true
 	env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return src, nil }
 	up := &meridianpb.Expr{Kind: meridianpb.ExprKind_EXPR_FUNC, Name: "upper", TypeOid: types.Text, Typmod: -1,
 		Args: []*meridianpb.Expr{expr.Column(1, types.T(types.Text))}}

@@ -49,7 +49,7 @@ func rowValued(f *meridianpb.WindowFunc) bool {
 		return true
 	}
 	fr := f.Frame
-	return f.Agg != nil && !f.Agg.Distinct && knownAgg(f.Agg.Func) && len(f.Args) <= 1 && fr != nil && fr.Rows &&
+	return f.Agg != nil && !f.Agg.Distinct && knownAgg(f.Agg.Func) && len(f.Args) <= 1 && !anyRowwise(f.Args...) && fr != nil && fr.Rows &&
 		fr.Start == meridianpb.FrameBoundKind(UnboundedPreceding) && fr.End == meridianpb.FrameBoundKind(CurrentRow)
 }
 
@@ -264,18 +264,12 @@ type ColPartWindow struct {
 
 var _ ColSource = (*ColPartWindow)(nil)
 
-// partWindowable reports functions ColPartWindow computes: known ones
-// whose arguments are columns or constants.
+// partWindowable reports functions ColPartWindow computes: the known
+// ones (their arguments, any expressions but those evaluated a row at a
+// time (anyRowwise), are evaluated over each input batch and kept with
+// the partition's rows).
 func partWindowable(f *meridianpb.WindowFunc) bool {
-	if f.Agg != nil && (f.Agg.Distinct || !knownAgg(f.Agg.Func)) {
-		return false
-	}
-	for _, a := range f.Args {
-		if a.GetKind() != meridianpb.ExprKind_EXPR_COLUMN && a.GetKind() != meridianpb.ExprKind_EXPR_CONST {
-			return false
-		}
-	}
-	return true
+	return (f.Agg == nil || !f.Agg.Distinct && knownAgg(f.Agg.Func)) && !anyRowwise(f.Args...)
 }
 
 // buildColPartWindow returns the vectorized window of fns (which share

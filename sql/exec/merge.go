@@ -9,7 +9,7 @@ import (
 type Merge struct {
 	inputs []Operator
 	ord    []order
-	h      mergeHeap
+	h      cursorHeap[*mergeCursor]
 	opened bool
 }
 
@@ -36,25 +36,57 @@ type mergeCursor struct {
 	pos  int
 }
 
-type mergeHeap struct {
-	cs  []*mergeCursor
-	ord []order
+// cursorHeap orders the cursors of a k-way merge by their current rows
+// (less), the least first; the merges share it.
+type cursorHeap[C any] struct {
+	cs   []C
+	less func(a, b C) bool
+	fill func(C, context.Context) (bool, error) // the cursor's next input batch; false at its end
 }
 
-func (h *mergeHeap) Len() int { return len(h.cs) }
-func (h *mergeHeap) Less(i, j int) bool {
-	a, b := h.cs[i], h.cs[j]
-	if c := compareRows(h.ord, a.rows[a.pos], b.rows[b.pos]); c != 0 {
-		return c < 0
-	}
-	return a.idx < b.idx
-}
-func (h *mergeHeap) Swap(i, j int) { h.cs[i], h.cs[j] = h.cs[j], h.cs[i] }
-func (h *mergeHeap) Push(x any)    { h.cs = append(h.cs, x.(*mergeCursor)) }
-func (h *mergeHeap) Pop() any {
+func (h *cursorHeap[C]) Len() int           { return len(h.cs) }
+func (h *cursorHeap[C]) Less(i, j int) bool { return h.less(h.cs[i], h.cs[j]) }
+func (h *cursorHeap[C]) Swap(i, j int)      { h.cs[i], h.cs[j] = h.cs[j], h.cs[i] }
+func (h *cursorHeap[C]) Push(x any)         { h.cs = append(h.cs, x.(C)) }
+func (h *cursorHeap[C]) Pop() any {
 	c := h.cs[len(h.cs)-1]
 	h.cs = h.cs[:len(h.cs)-1]
 	return c
+}
+
+// start fills each cursor and heaps those with rows.
+func (h *cursorHeap[C]) start(ctx context.Context, cs []C) error {
+	for _, c := range cs {
+		ok, err := h.fill(c, ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			h.cs = append(h.cs, c)
+		}
+	}
+	heap.Init(h)
+	return nil
+}
+
+// advance puts the least cursor, moved past its row, back in place;
+// drained (its batch used up) refills it first, and drops it at the end
+// of its input.
+func (h *cursorHeap[C]) advance(ctx context.Context, drained bool) error {
+	if drained {
+		ok, err := h.fill(h.cs[0], ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			heap.Pop(h)
+			return nil
+		}
+	}
+	if len(h.cs) > 1 {
+		heap.Fix(h, 0)
+	}
+	return nil
 }
 
 // fill loads the cursor's next batch; false at its end.
@@ -75,25 +107,26 @@ func (c *mergeCursor) fill(ctx context.Context) (bool, error) {
 }
 
 func (m *Merge) Open(ctx context.Context) error {
-	m.h.ord = m.ord
+	m.h = cursorHeap[*mergeCursor]{
+		less: func(a, b *mergeCursor) bool {
+			if c := compareRows(m.ord, a.rows[a.pos], b.rows[b.pos]); c != 0 {
+				return c < 0
+			}
+			return a.idx < b.idx
+		},
+		fill: (*mergeCursor).fill,
+	}
 	for _, in := range m.inputs {
 		if err := in.Open(ctx); err != nil {
 			return err
 		}
 	}
 	m.opened = true
+	cs := make([]*mergeCursor, len(m.inputs))
 	for i, in := range m.inputs {
-		c := &mergeCursor{in: in, idx: i}
-		ok, err := c.fill(ctx)
-		if err != nil {
-			return err
-		}
-		if ok {
-			m.h.cs = append(m.h.cs, c)
-		}
+		cs[i] = &mergeCursor{in: in, idx: i}
 	}
-	heap.Init(&m.h)
-	return nil
+	return m.h.start(ctx, cs)
 }
 
 func (m *Merge) Next(ctx context.Context) (*Batch, error) {
@@ -102,17 +135,9 @@ func (m *Merge) Next(ctx context.Context) (*Batch, error) {
 		c := m.h.cs[0]
 		out.add(c.rows[c.pos])
 		c.pos++
-		if c.pos == len(c.rows) {
-			ok, err := c.fill(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				heap.Pop(&m.h)
-				continue
-			}
+		if err := m.h.advance(ctx, c.pos == len(c.rows)); err != nil {
+			return nil, err
 		}
-		heap.Fix(&m.h, 0)
 	}
 	return out.take(), nil
 }

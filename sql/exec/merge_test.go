@@ -21,22 +21,33 @@ func sortedParts(seed uint64, rows []Row, n int, keys []SortKey) [][]Row {
 	return parts
 }
 
+// mergeOrders are the orders the merge tests merge by, over sortInput's
+// rows.
+var mergeOrders = map[string]mergeOrder{
+	"a":                    {[]int{0}, []bool{false}, []bool{false}},
+	"a desc nulls first":   {[]int{0}, []bool{true}, []bool{true}},
+	"b nulls first, c, id": {[]int{1, 2, 3}, []bool{false, false, false}, []bool{true, false, false}},
+	"c desc, b desc":       {[]int{2, 1}, []bool{true, true}, []bool{false, true}},
+}
+
+type mergeOrder struct {
+	cols             []int
+	desc, nullsFirst []bool
+}
+
+// keys is the order as sort keys (for the reference sort).
+func (o mergeOrder) keys() []SortKey {
+	keys := make([]SortKey, len(o.cols))
+	for i, c := range o.cols {
+		keys[i] = SortKey{Eval: col(c), Type: sortTypes[c], Desc: o.desc[i], NullsFirst: o.nullsFirst[i]}
+	}
+	return keys
+}
+
 func TestMerge(t *testing.T) {
 	input := sortInput(7, 4000)
-	orders := map[string]struct {
-		cols             []int
-		desc, nullsFirst []bool
-	}{
-		"a":                    {[]int{0}, []bool{false}, []bool{false}},
-		"a desc nulls first":   {[]int{0}, []bool{true}, []bool{true}},
-		"b nulls first, c, id": {[]int{1, 2, 3}, []bool{false, false, false}, []bool{true, false, false}},
-		"c desc, b desc":       {[]int{2, 1}, []bool{true, true}, []bool{false, true}},
-	}
-	for name, o := range orders {
-		keys := make([]SortKey, len(o.cols))
-		for i, c := range o.cols {
-			keys[i] = SortKey{Eval: col(c), Type: sortTypes[c], Desc: o.desc[i], NullsFirst: o.nullsFirst[i]}
-		}
+	for name, o := range mergeOrders {
+		keys := o.keys()
 		for _, n := range []int{1, 2, 7, 40} {
 			for _, rows := range []int{0, 1, 4000} {
 				t.Run(fmt.Sprintf("%s/inputs=%d/rows=%d", name, n, rows), func(t *testing.T) {

@@ -109,6 +109,7 @@ var operators = map[string]func(env *Env, st *Stats, ins []*testOp) Operator{
 	// datanode's build of an aggregation with a computed argument).
 	"vectorized hash agg": func(env *Env, st *Stats, ins []*testOp) Operator {
 		i8 := types.T(types.Int8)
+		env.Vectorize = true
 		env.ColScan = func(*meridianpb.PlanNode) (ColSource, error) { return nil, nil }
 		env.Recv = func(*meridianpb.PlanNode) (Operator, error) { return ins[0], nil }
 		recv := &meridianpb.PlanNode{Id: 2, Op: &meridianpb.PlanNode_Recv{Recv: &meridianpb.RecvNode{}}, Types: sortTypes}
