@@ -288,7 +288,9 @@ func (env *Env) build(n *meridianpb.PlanNode) (Operator, error) {
 	case *meridianpb.PlanNode_Window:
 		return env.buildWindow(n, op.Window, st)
 	case *meridianpb.PlanNode_SetOp:
-		if env.Vectorize && env.batchesAtTop(n) {
+		// On column batches (over row inputs stored by column): the
+		// vectorized set operation spills, the row one does not.
+		if env.Vectorize {
 			cs, err := env.buildColSetOp(n, op.SetOp, st)
 			if err != nil {
 				return nil, err

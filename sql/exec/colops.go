@@ -81,13 +81,11 @@ func (env *Env) buildCols(n *meridianpb.PlanNode) (src ColSource, rowOnly bool, 
 			return colInstrument(cs, st), false, nil
 		}
 	case *meridianpb.PlanNode_SetOp:
-		if env.batchesAtTop(n) {
-			cs, err := env.buildColSetOp(n, op.SetOp, st)
-			if err != nil {
-				return nil, false, err
-			}
-			return colInstrument(cs, st), false, nil
+		cs, err := env.buildColSetOp(n, op.SetOp, st)
+		if err != nil {
+			return nil, false, err
 		}
+		return colInstrument(cs, st), false, nil
 	case *meridianpb.PlanNode_Limit:
 		if env.batchesAtTop(n) {
 			limit, err := env.rowCount(op.Limit.Limit, "LIMIT")

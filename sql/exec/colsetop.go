@@ -58,7 +58,9 @@ func (s *setCounts) keep(k []byte) bool {
 // returned. Past its memory budget it partitions both inputs to disk by
 // the hash of the key — the keys counted so far and the right input's
 // other rows, then the left input's rows with their keys — and computes
-// each partition in turn from its files.
+// each partition in turn from its files; a partition whose keys pass the
+// budget again is partitioned again, with another hash (up to
+// maxSpillLevel deep, then computed in memory).
 type ColSetOp struct {
 	left, right ColSource
 	env         *Env
@@ -71,6 +73,7 @@ type ColSetOp struct {
 	rparts []*spillFile // after a spill: each partition's right keys and counts
 	lparts []*spillFile // and left rows, each followed by its key
 	spill  ColSource    // after a spill: the partitions' rows returned
+	splits int          // partitions partitioned again (tests)
 }
 
 var _ ColSource = (*ColSetOp)(nil)
@@ -176,7 +179,12 @@ func (s *ColSetOp) spillLeft(ctx context.Context) error {
 	}
 	s.left.Close()
 	s.left = &noCols{types: s.left.Types()}
-	s.spill = &columnarizer{in: &setOpParts{s: s, width: width}, types: s.left.Types()}
+	parts := &setOpParts{s: s, width: width}
+	for p := range s.rparts {
+		parts.todo = append(parts.todo, setOpPart{r: s.rparts[p], l: s.lparts[p], level: 1})
+	}
+	s.rparts, s.lparts = nil, nil // the partitions' own now
+	s.spill = &columnarizer{in: parts, types: s.left.Types()}
 	return s.spill.Open(ctx)
 }
 
@@ -229,8 +237,15 @@ func (s *ColSetOp) Close() {
 type setOpParts struct {
 	s     *ColSetOp
 	width int
-	p     int          // the partition being read
+	todo  []setOpPart  // the partitions not computed, the one being read first
 	left  *spillReader // its left rows (nil: not begun)
+}
+
+// setOpPart is a partition of both inputs: the right input's keys with
+// their counts, the left input's rows each followed by its key.
+type setOpPart struct {
+	r, l  *spillFile
+	level int // how many times its rows were partitioned
 }
 
 func (o *setOpParts) Open(context.Context) error { return nil }
@@ -238,7 +253,7 @@ func (o *setOpParts) Open(context.Context) error { return nil }
 func (o *setOpParts) Next(ctx context.Context) (*Batch, error) {
 	s := o.s
 	var out rowBuffer
-	for !out.full() && o.p < spillPartitions {
+	for !out.full() && len(o.todo) > 0 {
 		if ctx.Err() != nil {
 			return nil, canceled(ctx)
 		}
@@ -246,16 +261,16 @@ func (o *setOpParts) Next(ctx context.Context) (*Batch, error) {
 			if err := o.load(); err != nil {
 				return nil, err
 			}
+			continue
 		}
 		r, err := o.left.next()
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
-			s.rparts[o.p].close()
-			s.lparts[o.p].close()
+			o.todo[0].close()
+			o.todo = o.todo[1:]
 			o.left = nil
-			o.p++
 			continue
 		}
 		if s.set.keep(r[o.width].([]byte)) {
@@ -265,13 +280,19 @@ func (o *setOpParts) Next(ctx context.Context) (*Batch, error) {
 	return out.take(), nil
 }
 
-// load reads partition o.p's right keys into the hash table and opens
-// its left rows.
+// load reads the next partition's right keys into the hash table and
+// opens its left rows; when they pass the budget, it partitions the
+// partition again instead.
 func (o *setOpParts) load() error {
-	s := o.s
+	s, p := o.s, o.todo[0]
 	s.set = newSetCounts(s.set.intersect, s.set.all)
 	s.mem.release()
-	rr, err := s.rparts[o.p].reader()
+	if p.r == nil { // no right keys
+		var err error
+		o.left, err = p.l.reader()
+		return err
+	}
+	rr, err := p.r.reader()
 	if err != nil {
 		return err
 	}
@@ -284,15 +305,93 @@ func (o *setOpParts) load() error {
 			break
 		}
 		k := r[0].([]byte)
-		if s.set.add(k, int(r[1].(int64))) && !s.mem.grow(int64(len(k))+48) && s.mem.short {
-			return s.mem.outOfMemory("a set operation's partition")
+		if s.set.add(k, int(r[1].(int64))) && !s.mem.grow(int64(len(k))+48) {
+			if p.level < maxSpillLevel {
+				return o.split()
+			}
+			if s.mem.short {
+				return s.mem.outOfMemory("a set operation's partition")
+			}
 		}
 	}
-	o.left, err = s.lparts[o.p].reader()
+	o.left, err = p.l.reader()
 	return err
 }
 
-func (o *setOpParts) Close() {}
+// split partitions the first partition's rows again, by another hash, in
+// place of it.
+func (o *setOpParts) split() error {
+	s, p := o.s, o.todo[0]
+	s.set = newSetCounts(s.set.intersect, s.set.all)
+	s.mem.release()
+	seed := maphash.MakeSeed()
+	subs := make([]setOpPart, spillPartitions)
+	for i := range subs {
+		subs[i].level = p.level + 1
+	}
+	move := func(f *spillFile, keyCol int, file func(sub *setOpPart) **spillFile) error {
+		rd, err := f.reader()
+		if err != nil {
+			return err
+		}
+		for {
+			r, err := rd.next()
+			if err != nil || r == nil {
+				return err
+			}
+			dst := file(&subs[maphash.Bytes(seed, r[keyCol].([]byte))%spillPartitions])
+			if *dst == nil {
+				if *dst, err = newSpillFile(s.env, f.oids, s.st); err != nil {
+					return err
+				}
+			}
+			if err := (*dst).write(r); err != nil {
+				return err
+			}
+		}
+	}
+	err := move(p.r, 0, func(sub *setOpPart) **spillFile { return &sub.r })
+	if err == nil {
+		err = move(p.l, o.width, func(sub *setOpPart) **spillFile { return &sub.l })
+	}
+	if err != nil {
+		for _, sp := range subs {
+			sp.close()
+		}
+		return err
+	}
+	p.close()
+	s.splits++
+	// The sub-partitions with left rows take its place (one without
+	// returns nothing; one without right keys all its left rows, or none).
+	var next []setOpPart
+	for _, sp := range subs {
+		if sp.l == nil {
+			sp.close()
+			continue
+		}
+		next = append(next, sp)
+	}
+	o.todo = append(next, o.todo[1:]...)
+	return nil
+}
+
+func (p setOpPart) close() {
+	if p.r != nil {
+		p.r.close()
+	}
+	if p.l != nil {
+		p.l.close()
+	}
+}
+
+// Close closes the files of the partitions not computed.
+func (o *setOpParts) Close() {
+	for _, p := range o.todo {
+		p.close()
+	}
+	o.todo, o.left = nil, nil
+}
 
 // eachRow calls fn for each live row of src's batches (src open).
 func eachRow(ctx context.Context, src ColSource, fn func(b *coldata.Batch, i int) error) error {

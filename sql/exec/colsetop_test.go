@@ -43,6 +43,34 @@ func TestColSetOpRandom(t *testing.T) {
 	}
 }
 
+// Partitions whose keys pass the budget again are partitioned again, by
+// another hash, and give the same rows.
+func TestColSetOpRecursiveSpill(t *testing.T) {
+	side := func(from, n int) []Row {
+		rows := make([]Row, n)
+		for i := range rows {
+			k := int64(from + i)
+			rows[i] = Row{k % 9000, fmt.Sprintf("key %d", k%9000), nil}
+		}
+		return rows
+	}
+	for mode, name := range setOpNames {
+		t.Run(name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			left := &rowsColSource{types: setOpTypes, rows: side(0, 20000), rng: rng, all: true}
+			right := &rowsColSource{types: setOpTypes, rows: side(4000, 15000), rng: rng, all: true}
+			env, st := testEnv(t, 1<<12)
+			op := NewColSetOp(env, st, left, right, mode[0], mode[1])
+			got := mustCollect(t, ColRows(op))
+			released(t, env)
+			sameMultiset(t, got, refSetOp(left.selected, right.selected, mode[0], mode[1]))
+			if op.splits == 0 {
+				t.Error("no partition was partitioned again")
+			}
+		})
+	}
+}
+
 // A plan's INTERSECT over scans the datanode reads by column runs on
 // their batches, and a UNION ALL of them under an aggregation too.
 func TestBuildColSetOpAndAppend(t *testing.T) {
