@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/meridian-db/meridian/om/cluster"
 )
 
@@ -12,10 +13,10 @@ import (
 // many groups right — its aggregation spills once the shared memory is
 // used up — a row_number over one partition of 100,000 rows (it holds a
 // row at a time, its sort spills) and a lead over that partition (its rows
-// spill, their lead arguments stay), and fail a nested loop whose inner
-// side, which it holds and cannot spill, passes the query memory, with
-// 53200 while staying up; the metrics show the memory reserved, and given
-// back once the queries end.
+// spill, their lead arguments stay), join in blocks a nested loop whose
+// inner side passes work_mem, and fail a lead whose arguments, which stay
+// in memory, pass the query memory, with 53200 while staying up; the
+// metrics show the memory reserved, and given back once the queries end.
 func TestQueryMemory(t *testing.T) {
 	tc := startClusterWith(t, cluster.Options{CNs: 1, DNs: 2, QueryMem: 4 << 20})
 	conn := tc.connect(t, 0)
@@ -37,23 +38,8 @@ func TestQueryMemory(t *testing.T) {
 	if n != 100000 || sum != 100000 || lo != 1 || hi != 1 {
 		t.Fatalf("GROUP BY: %d groups, sum %d, min %d, max %d; want 100000, 100000, 1, 1", n, sum, lo, hi)
 	}
-	var plan strings.Builder
-	rows, err := conn.Query(ctx, "EXPLAIN ANALYZE "+grouped)
-	if err != nil {
-		t.Fatal(describe(err))
-	}
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(line + "\n")
-	}
-	if rows.Err() != nil {
-		t.Fatal(describe(rows.Err()))
-	}
-	if !strings.Contains(plan.String(), "spilled=") {
-		t.Errorf("no operator spilled with the query memory used up:\n%s", plan.String())
+	if plan := explainAnalyze(t, conn, grouped); !strings.Contains(plan, "spilled=") {
+		t.Errorf("no operator spilled with the query memory used up:\n%s", plan)
 	}
 
 	// One partition of every row, on one datanode: row_number holds one
@@ -67,11 +53,22 @@ func TestQueryMemory(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT count(*), sum(l - id), count(l) FROM (SELECT id, lead(id) OVER (PARTITION BY g % 1 ORDER BY id) l FROM qm) s").Scan(&n, &diff, &leads); err != nil || n != 100000 || diff != 99999 || leads != 99999 {
 		t.Fatalf("lead over 100,000 rows under a small query memory: %d rows, sum of differences %d, %d leads, %v; want 100000, 99999, 99999", n, diff, leads, describe(err))
 	}
-	// A join without equality keys holds its inner side (a nested loop),
-	// which cannot spill.
-	_, err = conn.Exec(ctx, "SELECT count(*) FROM qm a JOIN qm b ON a.id < b.id - 99990 AND a.pad <= b.pad")
+	// A join without equality keys (a nested loop) whose inner side
+	// passes work_mem joins in blocks.
+	const nl = "SELECT count(*), sum(a.id - b.id) FROM (SELECT id, pad FROM qm WHERE id % 100 = 0) a JOIN (SELECT id, pad FROM qm WHERE id < 4000) b ON a.id > b.id + 90000 AND a.pad <= b.pad"
+	mustExec(t, conn, "SET work_mem = '64kB'")
+	if err := conn.QueryRow(ctx, nl).Scan(&n, &sum); err != nil || n != 318000 || sum != 29910859000 {
+		t.Fatalf("nested loop past work_mem: %d rows, sum %d, %v; want 318000, 29910859000", n, sum, describe(err))
+	}
+	if plan := explainAnalyze(t, conn, nl); !strings.Contains(plan, "Nested Loop") || !strings.Contains(plan, "spilled=") {
+		t.Errorf("the nested loop did not spill:\n%s", plan)
+	}
+	mustExec(t, conn, "RESET work_mem")
+	// A window function's arguments stay in memory for its partition's
+	// rows: past the query memory, 53200.
+	_, err := conn.Exec(ctx, "SELECT count(l) FROM (SELECT lead(pad || id) OVER (PARTITION BY g % 1 ORDER BY id) l FROM qm) s")
 	if sqlState(err) != "53200" {
-		t.Fatalf("nested loop past the query memory: %v, want 53200", errText(err))
+		t.Fatalf("window arguments past the query memory: %v, want 53200", errText(err))
 	}
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM qm").Scan(&n); err != nil || n != 100000 {
 		t.Fatalf("count after the 53200: %d, %v", n, describe(err))
@@ -92,4 +89,28 @@ func TestQueryMemory(t *testing.T) {
 			t.Errorf("%s: %v bytes of query memory still reserved after the queries", node.Name, m["meridian_dn_query_memory_bytes"])
 		}
 	}
+}
+
+// explainAnalyze returns the EXPLAIN ANALYZE output of a query.
+func explainAnalyze(t *testing.T, conn *pgx.Conn, query string) string {
+	t.Helper()
+	ctx, cancel := queryCtx()
+	defer cancel()
+	rows, err := conn.Query(ctx, "EXPLAIN ANALYZE "+query)
+	if err != nil {
+		t.Fatal(describe(err))
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if rows.Err() != nil {
+		t.Fatal(describe(rows.Err()))
+	}
+	return plan.String()
 }

@@ -393,6 +393,21 @@ func (o *setOpParts) Close() {
 	o.todo, o.left = nil, nil
 }
 
+// eachRowOf calls fn for each row of op's batches (op open).
+func eachRowOf(ctx context.Context, op Operator, fn func(Row) error) error {
+	for {
+		b, err := op.Next(ctx)
+		if err != nil || b == nil {
+			return err
+		}
+		for _, r := range b.Rows {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+	}
+}
+
 // eachRow calls fn for each live row of src's batches (src open).
 func eachRow(ctx context.Context, src ColSource, fn func(b *coldata.Batch, i int) error) error {
 	for {

@@ -55,7 +55,11 @@ type JoinSpec struct {
 // hash join: both inputs are written to partition files by a hash of
 // their keys, and each pair of partitions is joined in turn, recursively
 // when a partition is still too big. A join without keys (a nested loop)
-// holds its right input in memory.
+// past the budget joins in blocks (a block nested loop): the right rows
+// held are the first block, the rest of the right input and the whole
+// left input go to spill files, and each block of right rows that fits
+// the budget is joined with every left row read again from its file; a
+// bit per left row carries whether some block matched it.
 type HashJoin struct {
 	left, right Operator
 	spec        JoinSpec
@@ -96,6 +100,9 @@ type HashJoin struct {
 	tail     int
 	out      rowBuffer
 	kbuf     []byte
+
+	// Block nested loop mode (nil: not in it).
+	nl *blockLoop
 
 	// Partitioned mode.
 	bparts, pparts []*spillFile
@@ -191,6 +198,13 @@ func (j *HashJoin) Open(ctx context.Context) error {
 			break
 		}
 		for _, r := range b.Rows {
+			if j.nl != nil {
+				// Past the first block: the rest of the right input.
+				if err := j.nl.right.write(r); err != nil {
+					return err
+				}
+				continue
+			}
 			var iv int64
 			isInt := false
 			if !partitioned {
@@ -236,7 +250,11 @@ func (j *HashJoin) Open(ctx context.Context) error {
 			}
 			if !j.mem.grow(rowSize(r) + int64(keySize) + 48) {
 				switch {
-				case j.keyed() && j.level < maxSpillLevel:
+				case !j.keyed():
+					if err := j.startBlocks(); err != nil {
+						return err
+					}
+				case j.level < maxSpillLevel:
 					if err := j.startPartitioning(); err != nil {
 						return err
 					}
@@ -260,6 +278,9 @@ func (j *HashJoin) Open(ctx context.Context) error {
 	}
 	if partitioned {
 		return j.partitionProbe(ctx)
+	}
+	if j.nl != nil {
+		return j.spillProbe(ctx)
 	}
 	if len(j.build) == 0 && !j.keepUnmatchedProbe() {
 		j.leftDone = true // nothing can match
@@ -386,30 +407,22 @@ func (j *HashJoin) writePart(parts *[]*spillFile, oids []uint32, key []byte, r R
 func (j *HashJoin) partitionProbe(ctx context.Context) error {
 	var kbuf []byte
 	var keepNull []Row
-	for {
-		b, err := j.left.Next(ctx)
+	err := eachRowOf(ctx, j.left, func(r Row) error {
+		k, ok, err := keyOf(kbuf[:0], j.spec.LeftKeys, r)
 		if err != nil {
 			return err
 		}
-		if b == nil {
-			break
+		kbuf = k
+		if !ok {
+			if j.keepUnmatchedProbe() {
+				keepNull = append(keepNull, j.unmatchedLeft(r))
+			}
+			return nil
 		}
-		for _, r := range b.Rows {
-			k, ok, err := keyOf(kbuf[:0], j.spec.LeftKeys, r)
-			if err != nil {
-				return err
-			}
-			kbuf = k
-			if !ok {
-				if j.keepUnmatchedProbe() {
-					keepNull = append(keepNull, j.unmatchedLeft(r))
-				}
-				continue
-			}
-			if err := j.writePart(&j.pparts, j.spec.LeftTypes, k, r); err != nil {
-				return err
-			}
-		}
+		return j.writePart(&j.pparts, j.spec.LeftTypes, k, r)
+	})
+	if err != nil {
+		return err
 	}
 	j.left.Close()
 	j.left = nil
@@ -440,8 +453,14 @@ func (j *HashJoin) Next(ctx context.Context) (*Batch, error) {
 	for !j.out.full() {
 		if j.pos >= len(j.probe) {
 			if j.leftDone {
-				if !j.emitUnmatchedBuild() {
+				if j.emitUnmatchedBuild() {
+					continue
+				}
+				if j.nl == nil || j.nl.last {
 					break
+				}
+				if err := j.nextBlock(ctx); err != nil {
+					return nil, err
 				}
 				continue
 			}
@@ -455,6 +474,9 @@ func (j *HashJoin) Next(ctx context.Context) (*Batch, error) {
 			if b == nil {
 				j.leftDone = true
 				continue
+			}
+			if j.nl != nil {
+				j.nl.base += len(j.probe)
 			}
 			j.probe, j.pos, j.cands = b.Rows, 0, nil
 			continue
@@ -471,6 +493,10 @@ func (j *HashJoin) Next(ctx context.Context) (*Batch, error) {
 func (j *HashJoin) probeRow() error {
 	l := j.probe[j.pos]
 	if j.cands == nil {
+		if j.nl != nil && (j.spec.Type == JoinSemi || j.spec.Type == JoinAnti) && j.nl.matched(j.nl.base+j.pos) {
+			j.pos++ // decided at an earlier block
+			return nil
+		}
 		j.cand, j.found = 0, false
 		if j.keyed() {
 			j.cands = j.candBuf[:0]
@@ -534,7 +560,16 @@ func (j *HashJoin) probeRow() error {
 	if j.cand < len(j.cands) {
 		return nil // the batch is full; go on with this row next time
 	}
-	if !j.found && j.keepUnmatchedProbe() {
+	unmatched := !j.found
+	if j.nl != nil {
+		// Unmatched only when no block matched it, known at the last.
+		i := j.nl.base + j.pos
+		if j.found {
+			j.nl.match(i)
+		}
+		unmatched = j.nl.last && !j.nl.matched(i)
+	}
+	if unmatched && j.keepUnmatchedProbe() {
 		j.out.add(j.unmatchedLeft(l))
 	}
 	j.pos++
@@ -663,6 +698,12 @@ func (j *HashJoin) Close() {
 	if j.child != nil {
 		j.child.Close()
 	}
+	if j.nl != nil {
+		j.nl.right.close()
+		if j.nl.left != nil {
+			j.nl.left.close()
+		}
+	}
 	for _, f := range j.bparts {
 		if f != nil {
 			f.close()
@@ -674,6 +715,96 @@ func (j *HashJoin) Close() {
 		}
 	}
 	j.build, j.table, j.ints, j.next, j.all, j.keys = nil, nil, nil, nil, nil, keyArena{}
+}
+
+// blockLoop is the state of a block nested loop.
+type blockLoop struct {
+	right   *spillFile   // the right rows after the first block
+	rr      *spillReader // read from, block by block
+	left    *spillFile   // every left row, read once per block
+	base    int          // the left file's row number of the probe batch's first row
+	found   []uint64     // a bit per left row: some block matched it
+	last    bool         // the block in memory is the last
+	started bool         // the right file is being read
+}
+
+func (b *blockLoop) matched(i int) bool { return i/64 < len(b.found) && b.found[i/64]&(1<<(i%64)) != 0 }
+
+func (b *blockLoop) match(i int) {
+	for i/64 >= len(b.found) {
+		b.found = append(b.found, 0)
+	}
+	b.found[i/64] |= 1 << (i % 64)
+}
+
+// startBlocks makes the build rows held the first block of a block
+// nested loop; the rest of the right input goes to a spill file.
+func (j *HashJoin) startBlocks() error {
+	f, err := newSpillFile(j.env, j.spec.RightTypes, j.st)
+	if err != nil {
+		return err
+	}
+	j.nl = &blockLoop{right: f}
+	return nil
+}
+
+// spillProbe writes the left input to a spill file and starts the first
+// block's pass over it.
+func (j *HashJoin) spillProbe(ctx context.Context) error {
+	f, err := newSpillFile(j.env, j.spec.LeftTypes, j.st)
+	if err != nil {
+		return err
+	}
+	j.nl.left = f
+	if err := eachRowOf(ctx, j.left, f.write); err != nil {
+		return err
+	}
+	j.left.Close()
+	j.left = nil
+	j.nl.last = j.nl.right.rows == 0
+	return j.passLeft(ctx)
+}
+
+// passLeft starts a pass of the left rows over the block in memory.
+func (j *HashJoin) passLeft(ctx context.Context) error {
+	j.left = &spillOp{f: j.nl.left}
+	j.probe, j.pos, j.cands, j.leftDone, j.nl.base = nil, 0, nil, false, 0
+	return j.left.Open(ctx)
+}
+
+// nextBlock reads the next block of right rows — until the budget is
+// used, at least one row — and starts its pass.
+func (j *HashJoin) nextBlock(ctx context.Context) error {
+	if !j.nl.started {
+		rr, err := j.nl.right.reader()
+		if err != nil {
+			return err
+		}
+		j.nl.rr, j.nl.started = rr, true
+	}
+	j.mem.release()
+	j.build, j.next, j.all, j.tail = j.build[:0], j.next[:0], nil, 0
+	for {
+		r, err := j.nl.rr.next()
+		if err != nil {
+			return err
+		}
+		if r == nil {
+			j.nl.last = true
+			break
+		}
+		j.addBuild(r)
+		if !j.mem.grow(rowSize(r) + 48) {
+			break
+		}
+	}
+	if j.tracksBuild() {
+		j.matched = make([]bool, len(j.build))
+	}
+	if len(j.build) == 0 {
+		j.nl.last = true // nothing more: a last pass for the unmatched left rows
+	}
+	return j.passLeft(ctx)
 }
 
 // appendKeyDatum appends one join key value's encoding.
